@@ -1,0 +1,616 @@
+/*
+ * config.c -- the configuration contract: INI file -> struct config.
+ *
+ * One typed table drives every key: name, section, type, bounds, offset.
+ * libinih does the INI syntax; a counting reader gives us the line of each
+ * key, so every error reads "FILE:LINE: [section] key: reason".  It must
+ * never touch sockets or the loop.
+ */
+#include "autoconf.h"
+
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+enum sect { S_RELAY, S_BACKEND, S_REDIS };
+enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR };
+
+struct key {
+    enum sect sect;
+    const char *name;
+    enum ktype type;
+    size_t off;           /* into struct config, cfg_backend or cfg_redis */
+    size_t size;          /* K_STRING: buffer size */
+    uint64_t min, max;    /* K_SIZE, K_DURATION, K_INT */
+    const char *const *choices; /* K_ENUM, NULL-terminated */
+};
+
+static const char *const routing_names[] = { "hash", "roundrobin", "failover", "all", NULL };
+static const char *const overflow_names[] = { "block", "drop", NULL };
+static const char *const ack_names[] = { "none", "version", NULL };
+static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
+
+#define KB 1024ull
+#define MB (1024ull * 1024)
+#define GB (1024ull * 1024 * 1024)
+#define HOUR_MS (3600ull * 1000)
+#define R(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+#define B(f) offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
+#define D(f) offsetof(struct cfg_redis, f), sizeof(((struct cfg_redis *)0)->f)
+
+static const struct key keys[] = {
+    { S_RELAY, "listen", K_LISTEN, 0, 0, 0, 0, NULL },
+    { S_RELAY, "routing", K_ENUM, R(routing), 0, 0, routing_names },
+    { S_RELAY, "max-clients", K_INT, R(max_clients), 1, 1000000, NULL },
+    { S_RELAY, "max-frame-bytes", K_SIZE, R(max_frame_bytes), 64, 16 * MB - 1, NULL },
+    { S_RELAY, "max-line-bytes", K_SIZE, R(max_line_bytes), 1100, 16 * MB, NULL },
+    { S_RELAY, "max-reply-bytes", K_SIZE, R(max_reply_bytes), 1024, 16 * MB, NULL },
+    { S_RELAY, "max-http-body-bytes", K_SIZE, R(max_http_body_bytes), 1024, 256 * MB, NULL },
+    { S_RELAY, "idle-timeout", K_DURATION, R(idle_timeout_ms), 0, 30 * 24 * HOUR_MS, NULL },
+    { S_RELAY, "read-timeout", K_DURATION, R(read_timeout_ms), 0, 24 * HOUR_MS, NULL },
+    { S_RELAY, "memory-limit", K_SIZE, R(memory_limit), 4 * MB, 1024 * GB, NULL },
+    { S_RELAY, "block-size", K_SIZE, R(block_size), 4 * KB, 16 * MB, NULL },
+    { S_RELAY, "overflow", K_ENUM, R(overflow), 0, 0, overflow_names },
+    { S_RELAY, "shutdown-timeout", K_DURATION, R(shutdown_timeout_ms), 0, HOUR_MS, NULL },
+    { S_RELAY, "stats-interval", K_DURATION, R(stats_interval_ms), 0, 24 * HOUR_MS, NULL },
+    { S_RELAY, "reconnect-min", K_DURATION, R(reconnect_min_ms), 1, HOUR_MS, NULL },
+    { S_RELAY, "reconnect-max", K_DURATION, R(reconnect_max_ms), 1, 24 * HOUR_MS, NULL },
+    { S_RELAY, "max-tags", K_INT, R(max_tags), 1, 64, NULL },
+    { S_RELAY, "allow-specialchars", K_STRING, R(allow_specialchars), 0, 0, NULL },
+    { S_RELAY, "log-level", K_ENUM, R(log_level), 0, 0, level_names },
+    { S_RELAY, "log-file", K_STRING, R(log_file), 0, 0, NULL },
+    { S_RELAY, "log-buffer-bytes", K_SIZE, R(log_buffer_bytes), 4 * KB, 64 * MB, NULL },
+    { S_BACKEND, "address", K_ADDR, B(addr), 0, 0, NULL },
+    { S_BACKEND, "conns", K_INT, B(conns), 1, CFG_MAX_CONNS, NULL },
+    { S_BACKEND, "write-timeout", K_DURATION, B(write_timeout_ms), 10, 24 * HOUR_MS, NULL },
+    { S_BACKEND, "connect-timeout", K_DURATION, B(connect_timeout_ms), 10, HOUR_MS, NULL },
+    { S_BACKEND, "ack", K_ENUM, B(ack), 0, 0, ack_names },
+    { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
+    { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
+    { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
+    { S_REDIS, "spool-low", K_SIZE, D(spool_low), 0, 1024 * GB, NULL },
+    { S_REDIS, "spool-max-bytes", K_SIZE, D(spool_max_bytes), 1 * MB, 1024 * 1024 * GB, NULL },
+    { S_REDIS, "spool-flush-interval", K_DURATION, D(flush_interval_ms), 1, 60 * 1000, NULL },
+    { S_REDIS, "connect-timeout", K_DURATION, D(connect_timeout_ms), 10, HOUR_MS, NULL },
+    { S_REDIS, "compress-level", K_INT, D(compress_level), 0, 19, NULL },
+};
+
+const char *
+config_proto_name(enum listen_proto p)
+{
+    return proto_names[p];
+}
+
+const char *
+config_routing_name(enum routing r)
+{
+    return routing_names[r];
+}
+
+static void
+backend_defaults(struct cfg_backend *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->conns = 2;
+    b->write_timeout_ms = 10 * 1000;
+    b->connect_timeout_ms = 5 * 1000;
+    b->ack = ACK_NONE;
+}
+
+void
+config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->routing = ROUTE_HASH;
+    cfg->max_clients = 10000;
+    cfg->max_frame_bytes = 1 * MB;
+    cfg->max_line_bytes = 32 * KB;
+    cfg->max_reply_bytes = 32 * KB;
+    cfg->max_http_body_bytes = 8 * MB;
+    cfg->idle_timeout_ms = 5 * 60 * 1000;
+    cfg->read_timeout_ms = 30 * 1000;
+    cfg->memory_limit = 128 * MB;
+    cfg->block_size = 64 * KB;
+    cfg->overflow = OVERFLOW_BLOCK;
+    cfg->shutdown_timeout_ms = 10 * 1000;
+    cfg->stats_interval_ms = 0;
+    cfg->reconnect_min_ms = 100;
+    cfg->reconnect_max_ms = 30 * 1000;
+    cfg->max_tags = 8;
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    cfg->log_buffer_bytes = 256 * KB;
+    cfg->redis.enabled = false;
+    snprintf(cfg->redis.addr.host, sizeof(cfg->redis.addr.host), "127.0.0.1");
+    snprintf(cfg->redis.addr.port, sizeof(cfg->redis.addr.port), "6379");
+    snprintf(cfg->redis.prefix, sizeof(cfg->redis.prefix), "tsrelay");
+    cfg->redis.spool_high = 16 * MB;
+    cfg->redis.spool_low = 4 * MB;
+    cfg->redis.spool_max_bytes = 4 * GB;
+    cfg->redis.flush_interval_ms = 100;
+    cfg->redis.connect_timeout_ms = 2000;
+    cfg->redis.compress_level = 1;
+}
+
+/* ---- unit parsers ------------------------------------------------------ */
+
+static const char *
+skip_ws(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+    s = skip_ws(s);
+    if (!isdigit((unsigned char)*s))
+        return TS_ERROR;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return TS_ERROR;
+    end = (char *)skip_ws(end);
+    uint64_t mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'B': mult = 1; end++; break;
+    case 'K': mult = KB; end++; break;
+    case 'M': mult = MB; end++; break;
+    case 'G': mult = GB; end++; break;
+    case 'T': mult = 1024 * GB; end++; break;
+    default: return TS_ERROR;
+    }
+    if (mult > 1) { /* accept K, KB, KiB */
+        if (*end == 'i' || *end == 'I')
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+    }
+    if (*skip_ws(end) != '\0')
+        return TS_ERROR;
+    if (v != 0 && mult > UINT64_MAX / v)
+        return TS_ERROR;
+    *out = (uint64_t)v * mult;
+    return TS_OK;
+}
+
+int
+config_parse_duration_ms(const char *s, uint64_t *out)
+{
+    s = skip_ws(s);
+    if (!isdigit((unsigned char)*s))
+        return TS_ERROR;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return TS_ERROR;
+    end = (char *)skip_ws(end);
+    uint64_t mult;
+    if (*end == '\0' || strcasecmp(end, "s") == 0)
+        mult = 1000; /* a bare number is seconds */
+    else if (strcasecmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "min") == 0)
+        mult = 60 * 1000;
+    else if (strcasecmp(end, "h") == 0)
+        mult = HOUR_MS;
+    else
+        return TS_ERROR;
+    if (v != 0 && mult > UINT64_MAX / v)
+        return TS_ERROR;
+    *out = (uint64_t)v * mult;
+    return TS_OK;
+}
+
+/* "host:port", "[v6]:port" or ":port" (all addresses). */
+int
+config_parse_addr(const char *s, struct cfg_addr *out)
+{
+    const char *host, *port;
+    size_t hlen;
+    s = skip_ws(s);
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL || rb[1] != ':')
+            return TS_ERROR;
+        host = s + 1;
+        hlen = (size_t)(rb - host);
+        port = rb + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL)
+            return TS_ERROR;
+        host = s;
+        hlen = (size_t)(colon - s);
+        port = colon + 1;
+    }
+    if (hlen >= sizeof(out->host))
+        return TS_ERROR;
+    size_t plen = strlen(port);
+    while (plen > 0 && (port[plen - 1] == ' ' || port[plen - 1] == '\t'))
+        plen--;
+    if (plen == 0 || plen >= sizeof(out->port))
+        return TS_ERROR;
+    unsigned long p = 0;
+    for (size_t i = 0; i < plen; i++) {
+        if (!isdigit((unsigned char)port[i]))
+            return TS_ERROR;
+        p = p * 10 + (unsigned long)(port[i] - '0');
+    }
+    if (p == 0 || p > 65535)
+        return TS_ERROR;
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+    if (hlen == 0)
+        snprintf(out->host, sizeof(out->host), "0.0.0.0");
+    memcpy(out->port, port, plen);
+    out->port[plen] = '\0';
+    return TS_OK;
+}
+
+/* ---- the INI walk ------------------------------------------------------ */
+
+struct parse_state {
+    struct config *cfg;
+    const char *name;     /* file name for messages */
+    int line;             /* line of the text inih is looking at */
+    int at_line_start;
+    const char *text;     /* config_load_string: remaining text */
+    FILE *fp;
+    char *err;
+    size_t errlen;
+    bool failed;
+    bool seen_relay, seen_redis, listen_given;
+    struct cfg_backend *cur_backend;
+};
+
+static int
+fail(struct parse_state *ps, int line, const char *section, const char *key,
+     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+fail(struct parse_state *ps, int line, const char *section, const char *key,
+     const char *fmt, ...)
+{
+    if (ps->failed)
+        return 0;
+    ps->failed = true;
+    int n = snprintf(ps->err, ps->errlen, "%s:%d: ", ps->name, line);
+    if (n < 0 || (size_t)n >= ps->errlen)
+        return 0;
+    if (section != NULL) {
+        int m = snprintf(ps->err + n, ps->errlen - (size_t)n, "[%s]%s%s: ", section,
+                         key ? " " : "", key ? key : "");
+        if (m < 0)
+            return 0;
+        n += m;
+        if ((size_t)n >= ps->errlen)
+            return 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* inih reader: fgets, while counting lines so handlers know theirs. */
+static char *
+counting_reader(char *str, int num, void *stream)
+{
+    struct parse_state *ps = stream;
+    char *r;
+    if (ps->fp != NULL) {
+        r = fgets(str, num, ps->fp);
+    } else {
+        if (*ps->text == '\0')
+            return NULL;
+        const char *nl = strchr(ps->text, '\n');
+        size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
+        if (len > (size_t)num - 1)
+            len = (size_t)num - 1;
+        memcpy(str, ps->text, len);
+        str[len] = '\0';
+        ps->text += len;
+        r = str;
+    }
+    if (r == NULL)
+        return NULL;
+    if (ps->at_line_start)
+        ps->line++;
+    size_t l = strlen(r);
+    ps->at_line_start = (l > 0 && r[l - 1] == '\n');
+    return r;
+}
+
+static const struct key *
+find_key(enum sect sect, const char *name)
+{
+    for (size_t i = 0; i < TS_ARRAY_LEN(keys); i++)
+        if (keys[i].sect == sect && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int
+set_listen(struct parse_state *ps, const char *section, const char *value)
+{
+    struct config *cfg = ps->cfg;
+    if (!ps->listen_given) { /* the first listen key replaces the default */
+        cfg->nlisten = 0;
+        ps->listen_given = true;
+    }
+    if (cfg->nlisten >= CFG_MAX_LISTEN)
+        return fail(ps, ps->line, section, "listen", "more than %d listeners", CFG_MAX_LISTEN);
+    char buf[CFG_HOST_MAX + 32];
+    snprintf(buf, sizeof(buf), "%s", value);
+    char *sp = strpbrk(buf, " \t");
+    enum listen_proto proto = PROTO_AUTO;
+    if (sp != NULL) {
+        *sp = '\0';
+        const char *p = skip_ws(sp + 1);
+        int found = -1;
+        for (int i = 0; proto_names[i] != NULL; i++)
+            if (strcasecmp(p, proto_names[i]) == 0)
+                found = i;
+        if (found < 0)
+            return fail(ps, ps->line, section, "listen",
+                        "unknown protocol '%s' (expected auto, telnet, framed or http)", p);
+        proto = (enum listen_proto)found;
+    }
+    struct cfg_listen *l = &cfg->listen[cfg->nlisten];
+    if (config_parse_addr(buf, &l->addr) != TS_OK)
+        return fail(ps, ps->line, section, "listen",
+                    "'%s' is not HOST:PORT (e.g. 0.0.0.0:4242 auto)", value);
+    l->proto = proto;
+    l->line = ps->line;
+    cfg->nlisten++;
+    return 1;
+}
+
+static int
+set_value(struct parse_state *ps, const struct key *k, void *base, const char *section,
+          const char *value)
+{
+    char *field = (char *)base + k->off;
+    uint64_t v;
+    switch (k->type) {
+    case K_SIZE:
+        if (config_parse_size(value, &v) != TS_OK)
+            return fail(ps, ps->line, section, k->name,
+                        "'%s' is not a size (e.g. 512K, 64M, 4G)", value);
+        goto bounds;
+    case K_DURATION:
+        if (config_parse_duration_ms(value, &v) != TS_OK)
+            return fail(ps, ps->line, section, k->name,
+                        "'%s' is not a duration (e.g. 100ms, 10s, 5m)", value);
+        goto bounds;
+    case K_INT: {
+        const char *s = skip_ws(value);
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (!isdigit((unsigned char)*s) || errno != 0 || *skip_ws(end) != '\0')
+            return fail(ps, ps->line, section, k->name, "'%s' is not a number", value);
+        v = x;
+        goto bounds;
+    }
+    case K_STRING:
+        if (strlen(value) >= k->size)
+            return fail(ps, ps->line, section, k->name, "value longer than %zu bytes",
+                        k->size - 1);
+        memcpy(field, value, strlen(value) + 1);
+        return 1;
+    case K_ENUM:
+        for (int i = 0; k->choices[i] != NULL; i++) {
+            if (strcasecmp(value, k->choices[i]) == 0) {
+                if (k->choices == level_names)
+                    snprintf(field, k->size, "%s", k->choices[i]);
+                else
+                    *(int *)(void *)field = i;
+                return 1;
+            }
+        }
+        {
+            char list[128] = "";
+            for (int i = 0; k->choices[i] != NULL; i++) {
+                strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+                strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+            }
+            return fail(ps, ps->line, section, k->name, "'%s' is not one of: %s", value, list);
+        }
+    case K_ADDR:
+        if (config_parse_addr(value, (struct cfg_addr *)(void *)field) != TS_OK)
+            return fail(ps, ps->line, section, k->name, "'%s' is not HOST:PORT", value);
+        if (k->sect == S_BACKEND)
+            ps->cur_backend->has_address = true;
+        return 1;
+    case K_LISTEN:
+        return set_listen(ps, section, value);
+    }
+    return 1;
+
+bounds:
+    if (v < k->min || v > k->max)
+        return fail(ps, ps->line, section, k->name,
+                    "%s is out of range [%llu, %llu]%s", value,
+                    (unsigned long long)k->min, (unsigned long long)k->max,
+                    k->type == K_DURATION ? " ms" : "");
+    if (k->size == sizeof(int))
+        *(int *)(void *)field = (int)v;
+    else
+        *(uint64_t *)(void *)field = v;
+    return 1;
+}
+
+static bool
+valid_name(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_state *ps = user;
+    struct config *cfg = ps->cfg;
+    if (ps->failed)
+        return 1;
+
+    enum sect sect;
+    void *base;
+    if (strcmp(section, "relay") == 0) {
+        sect = S_RELAY;
+        base = cfg;
+    } else if (strcmp(section, "redis") == 0) {
+        sect = S_REDIS;
+        base = &cfg->redis;
+        if (!cfg->redis.enabled) {
+            cfg->redis.enabled = true;
+            cfg->redis.line = ps->line;
+        }
+    } else if (strncmp(section, "backend", 7) == 0 &&
+               (section[7] == ' ' || section[7] == '\t')) {
+        const char *bname = skip_ws(section + 7);
+        sect = S_BACKEND;
+        if (ps->cur_backend == NULL || strcmp(ps->cur_backend->name, bname) != 0) {
+            if (!valid_name(bname) || strlen(bname) >= CFG_NAME_MAX)
+                return fail(ps, ps->line, section, NULL,
+                            "backend name '%s' must be 1-%d of [A-Za-z0-9._-]", bname,
+                            CFG_NAME_MAX - 1);
+            for (int i = 0; i < cfg->nbackends; i++)
+                if (strcmp(cfg->backends[i].name, bname) == 0)
+                    return fail(ps, ps->line, section, NULL,
+                                "backend '%s' is defined twice (first at line %d)", bname,
+                                cfg->backends[i].line);
+            if (cfg->nbackends >= CFG_MAX_BACKENDS)
+                return fail(ps, ps->line, section, NULL, "more than %d backends",
+                            CFG_MAX_BACKENDS);
+            ps->cur_backend = &cfg->backends[cfg->nbackends++];
+            backend_defaults(ps->cur_backend);
+            snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
+            ps->cur_backend->line = ps->line;
+        }
+        base = ps->cur_backend;
+    } else {
+        return fail(ps, ps->line, section, NULL,
+                    "unknown section (expected [relay], [backend NAME] or [redis])");
+    }
+
+    const struct key *k = find_key(sect, name);
+    if (k == NULL)
+        return fail(ps, ps->line, section, name, "unknown key");
+    return set_value(ps, k, base, section, value);
+}
+
+static int
+validate(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    if (cfg->nbackends == 0)
+        return fail(ps, ps->line, NULL, NULL, "no [backend NAME] section: nothing to relay to");
+    for (int i = 0; i < cfg->nbackends; i++) {
+        struct cfg_backend *b = &cfg->backends[i];
+        if (!b->has_address) {
+            char sect[CFG_NAME_MAX + 16];
+            snprintf(sect, sizeof(sect), "backend %s", b->name);
+            return fail(ps, b->line, sect, "address", "missing (e.g. address = 127.0.0.1:4243)");
+        }
+    }
+    if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
+        return fail(ps, ps->line, "relay", "block-size", "must be a power of two >= 4K");
+    if (cfg->max_line_bytes > cfg->block_size - 256)
+        return fail(ps, ps->line, "relay", "max-line-bytes",
+                    "%llu does not fit a block (block-size %llu, less 256)",
+                    (unsigned long long)cfg->max_line_bytes, (unsigned long long)cfg->block_size);
+    if (cfg->max_reply_bytes > cfg->block_size - 256)
+        return fail(ps, ps->line, "relay", "max-reply-bytes",
+                    "%llu does not fit a block (block-size %llu, less 256)",
+                    (unsigned long long)cfg->max_reply_bytes, (unsigned long long)cfg->block_size);
+    if (cfg->memory_limit < 16 * cfg->block_size)
+        return fail(ps, ps->line, "relay", "memory-limit",
+                    "must hold at least 16 blocks of block-size (%llu bytes)",
+                    (unsigned long long)(16 * cfg->block_size));
+    if (cfg->reconnect_min_ms > cfg->reconnect_max_ms)
+        return fail(ps, ps->line, "relay", "reconnect-min", "is larger than reconnect-max");
+    for (const char *c = cfg->allow_specialchars; *c; c++)
+        if (*c == ' ' || *c == '=' || *c == '\n' || *c == '\r')
+            return fail(ps, ps->line, "relay", "allow-specialchars",
+                        "may not contain space, '=' or newline characters");
+    if (cfg->redis.enabled) {
+        if (cfg->redis.spool_low >= cfg->redis.spool_high)
+            return fail(ps, cfg->redis.line, "redis", "spool-low",
+                        "must be below spool-high (%llu)",
+                        (unsigned long long)cfg->redis.spool_high);
+        if (cfg->redis.prefix[0] == '\0')
+            return fail(ps, cfg->redis.line, "redis", "prefix", "must not be empty");
+    }
+    return 1;
+}
+
+static int
+load(struct config *cfg, struct parse_state *ps)
+{
+    char pathcopy[sizeof(cfg->path)];
+    snprintf(pathcopy, sizeof(pathcopy), "%s", ps->name);
+    config_defaults(cfg);
+    snprintf(cfg->path, sizeof(cfg->path), "%s", pathcopy);
+    /* default listener until the file names one */
+    config_parse_addr("0.0.0.0:4242", &cfg->listen[0].addr);
+    cfg->listen[0].proto = PROTO_AUTO;
+    cfg->nlisten = 1;
+
+    int rc = ini_parse_stream(counting_reader, ps, handler, ps);
+    if (ps->failed)
+        return TS_ERROR;
+    if (rc != 0) {
+        fail(ps, rc > 0 ? ps->line : 0, NULL, NULL,
+             "syntax error (expected [section], key = value or a ; comment)");
+        return TS_ERROR;
+    }
+    validate(ps);
+    return ps->failed ? TS_ERROR : TS_OK;
+}
+
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct parse_state ps = { .cfg = cfg, .name = path, .at_line_start = 1,
+                              .err = err, .errlen = errlen };
+    ps.fp = fopen(path, "r");
+    if (ps.fp == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return TS_ERROR;
+    }
+    int rc = load(cfg, &ps);
+    fclose(ps.fp);
+    return rc;
+}
+
+int
+config_load_string(struct config *cfg, const char *name, const char *text, char *err,
+                   size_t errlen)
+{
+    struct parse_state ps = { .cfg = cfg, .name = name, .at_line_start = 1, .text = text,
+                              .err = err, .errlen = errlen };
+    return load(cfg, &ps);
+}

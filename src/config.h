@@ -1,0 +1,108 @@
+/*
+ * config.h -- the configuration contract: INI file -> struct config.
+ *
+ * Owns parsing (libinih), defaults, units (K/M/G sizes, ms/s/m/h
+ * durations) and validation.  Every error names file, line and key.  It
+ * must never touch sockets or the loop: the result is plain data.
+ */
+#ifndef TS_CONFIG_H
+#define TS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_LISTEN 16
+#define CFG_MAX_BACKENDS 64
+#define CFG_MAX_CONNS 64
+#define CFG_NAME_MAX 64
+#define CFG_HOST_MAX 256
+#define CFG_ERR_MAX 512
+
+enum listen_proto { PROTO_AUTO = 0, PROTO_TELNET, PROTO_FRAMED, PROTO_HTTP };
+enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
+enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };
+enum ack_mode { ACK_NONE = 0, ACK_VERSION };
+
+struct cfg_addr {
+    char host[CFG_HOST_MAX];
+    char port[8];
+};
+
+struct cfg_listen {
+    struct cfg_addr addr;
+    enum listen_proto proto;
+    int line;
+};
+
+struct cfg_backend {
+    char name[CFG_NAME_MAX];
+    struct cfg_addr addr;
+    int conns;
+    uint64_t write_timeout_ms;
+    uint64_t connect_timeout_ms;
+    enum ack_mode ack;
+    bool has_address;
+    int line;
+};
+
+struct cfg_redis {
+    bool enabled;
+    struct cfg_addr addr;
+    char prefix[CFG_NAME_MAX];
+    uint64_t spool_high;
+    uint64_t spool_low;
+    uint64_t spool_max_bytes;
+    uint64_t flush_interval_ms;
+    uint64_t connect_timeout_ms;
+    int compress_level;
+    int line;
+};
+
+struct config {
+    char path[1024];
+    struct cfg_listen listen[CFG_MAX_LISTEN];
+    int nlisten;
+    enum routing routing;
+    uint64_t max_clients;
+    uint64_t max_frame_bytes;
+    uint64_t max_line_bytes;
+    uint64_t max_reply_bytes;
+    uint64_t max_http_body_bytes;
+    uint64_t idle_timeout_ms;
+    uint64_t read_timeout_ms;    /* deadline for a partial line/frame/request */
+    uint64_t memory_limit;
+    uint64_t block_size;
+    enum overflow_policy overflow;
+    uint64_t shutdown_timeout_ms;
+    uint64_t stats_interval_ms;
+    uint64_t reconnect_min_ms;
+    uint64_t reconnect_max_ms;
+    int max_tags;
+    char allow_specialchars[64];
+    char log_level[16];
+    char log_file[1024];
+    uint64_t log_buffer_bytes;
+    struct cfg_backend backends[CFG_MAX_BACKENDS];
+    int nbackends;
+    struct cfg_redis redis;
+};
+
+/* Fills cfg with defaults (no backends, one listener on 0.0.0.0:4242). */
+void config_defaults(struct config *cfg);
+/* Parses and validates a file.  On error returns TS_ERROR and writes
+ * "FILE:LINE: [section] key: reason" into err. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Same, from a string (tests); name is used in error messages. */
+int config_load_string(struct config *cfg, const char *name, const char *text,
+                       char *err, size_t errlen);
+
+/* Unit parsers, exposed for tests.  Return TS_OK or TS_ERROR. */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_duration_ms(const char *s, uint64_t *out);
+int config_parse_addr(const char *s, struct cfg_addr *out);
+
+const char *config_proto_name(enum listen_proto p);
+const char *config_routing_name(enum routing r);
+
+#endif

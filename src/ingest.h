@@ -1,0 +1,51 @@
+/*
+ * ingest.h -- from a decoded line or JSON datapoint to a canonical put line.
+ *
+ * Owns the contract between protocol decoders (telnet, framed, http) and
+ * the data path: a `sink` receives each canonical line (emit) or each
+ * rejected point (on_error), and counts them.  Decoders know nothing of
+ * sockets or backends; the sink's owner does.  It must never allocate on
+ * the per-point path.
+ */
+#ifndef TS_INGEST_H
+#define TS_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "point.h"
+
+struct ingest_stats {
+    uint64_t received;   /* points seen (valid + invalid) */
+    uint64_t invalid;    /* points rejected by validation */
+    uint64_t too_long;   /* lines over max-line-bytes (discarded) */
+    uint64_t commands;   /* non-data commands (version, stats, ...) */
+};
+
+struct sink;
+
+/* Emits one canonical line ("...\n").  TS_OK, or TS_ENOMEM when the point
+ * had to be dropped (counted by the owner). */
+typedef int (*sink_emit_fn)(struct sink *s, const char *line, size_t len);
+/* A point was rejected.  input is the offending text (a line, or a compact
+ * JSON datapoint); json_dp the jansson object for JSON input, else NULL. */
+typedef void (*sink_error_fn)(struct sink *s, const struct point_error *e, const char *input,
+                              size_t ilen, const void *json_dp);
+
+struct sink {
+    const struct point_rules *rules;
+    struct ingest_stats *stats;
+    sink_emit_fn emit;
+    sink_error_fn on_error;
+    void *owner;
+};
+
+/* Validates one line and emits it or reports it.  TS_OK when emitted. */
+int ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *line,
+                size_t len);
+/* Reports a point that failed before point parsing (JSON shape errors). */
+void ingest_reject(struct sink *s, const struct point_error *e, const char *input, size_t ilen,
+                   const void *json_dp);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * json.h -- OpenTSDB /api/put JSON datapoints (framed JSON and HTTP bodies).
+ *
+ * Owns the mapping from a JSON datapoint object (metric, timestamp, value,
+ * tags) to a point, with the TSD's HTTP pre-checks, Unicode-to-ISO-8859-1
+ * conversion of names (a telnet line carries Latin-1 bytes) and the
+ * re-serialization of numeric values.  Each datapoint is independent: good
+ * ones are emitted even when others fail.  It never keeps JSON past a call.
+ */
+#ifndef TS_JSON_H
+#define TS_JSON_H
+
+#include <stddef.h>
+
+#include "ingest.h"
+
+struct json_result {
+    size_t points;   /* datapoints in the document */
+    size_t ok;       /* emitted */
+    size_t failed;   /* rejected */
+};
+
+/* Parses one document (an object or an array of objects).  Returns TS_OK
+ * when the document parsed (see res for the points), or TS_ERROR with a
+ * whole-document error in doc_err (then nothing was emitted). */
+int json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res,
+                struct point_error *doc_err);
+
+/* Formats a double as the shortest text that reads back to the same value
+ * and keeps a '.' or exponent (so the TSD keeps it a float).  Returns len. */
+size_t json_format_double(double d, char *out, size_t cap);
+
+/* Installs jansson's allocator (an arena reset per document). */
+void json_init(void);
+
+#endif

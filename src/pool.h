@@ -1,0 +1,75 @@
+/*
+ * pool.h -- the memory budget and its fixed-size block pool.
+ *
+ * Owns every byte of queued data: blocks for backend queues, spool staging,
+ * client partial input and replies come from here, and the other large
+ * buffers (big frames, Redis commands in flight) are charged to the same
+ * budget.  Reserved bytes never exceed memory-limit.  It must never hand out
+ * memory past the limit and never allocate per line: blocks are recycled.
+ */
+#ifndef TS_POOL_H
+#define TS_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Two classes share one budget; the queue class stops short of the limit
+ * by `reserve` bytes so clients can always finish what they have read. */
+enum pool_class { POOL_QUEUE = 0, POOL_CLIENT = 1 };
+
+struct block {
+    struct block *next;
+    uint32_t start;    /* first byte still needed */
+    uint32_t len;      /* bytes filled */
+    uint64_t base;     /* stream offset of data[0] (queue bookkeeping) */
+    uint64_t stamp;    /* owner's use: e.g. time the first byte arrived */
+    uint32_t lines;    /* owner's use: complete lines held */
+    uint32_t aux;      /* owner's use */
+    char data[];
+};
+
+struct pool_stats {
+    uint64_t gets;          /* blocks handed out */
+    uint64_t get_failures;  /* refused: budget exhausted */
+    uint64_t charge_failures;
+    uint64_t mapped;        /* blocks mapped from the OS */
+    uint64_t unmapped;      /* blocks returned to the OS */
+};
+
+struct pool {
+    size_t block_size;      /* bytes per block, header included */
+    size_t data_size;       /* usable bytes per block */
+    size_t limit;           /* memory-limit */
+    size_t reserve;         /* held back from POOL_QUEUE */
+    size_t blocks_used;
+    size_t blocks_free;
+    size_t free_low;        /* low-water mark of blocks_free since last trim */
+    size_t charged;         /* non-block bytes charged to the budget */
+    size_t peak_used_bytes;
+    struct block *free;
+    struct pool_stats stats;
+};
+
+int pool_init(struct pool *p, size_t block_size, size_t limit);
+/* Returns every free block to the OS; blocks still in use are the
+ * owners' responsibility. */
+void pool_destroy(struct pool *p);
+
+/* A block with start = len = 0, or NULL when the class's budget is spent. */
+struct block *pool_get(struct pool *p, enum pool_class cls);
+void pool_put(struct pool *p, struct block *b);
+
+/* Charges / uncharges bytes allocated elsewhere.  TS_OK or TS_ENOMEM. */
+int pool_charge(struct pool *p, size_t bytes, enum pool_class cls);
+void pool_uncharge(struct pool *p, size_t bytes);
+
+/* Bytes the class could still take. */
+size_t pool_avail(const struct pool *p, enum pool_class cls);
+size_t pool_used_bytes(const struct pool *p);
+size_t pool_reserved_bytes(const struct pool *p);
+
+/* Returns half of the blocks that stayed idle since the last call to the
+ * OS (call it every few seconds). Returns how many were released. */
+size_t pool_trim(struct pool *p);
+
+#endif

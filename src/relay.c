@@ -1,0 +1,319 @@
+/*
+ * relay.c -- wiring of the modules into one relay, and its lifecycle.
+ *
+ * Builds the relay (pool, backends, router, spool, listeners), routes each
+ * canonical line (router, then spool or backend queue), runs the per-loop
+ * flush and the housekeeping tick, and drives shutdown: on SIGTERM/SIGINT
+ * stop accepting and reading, let healthy backends take what they can
+ * within shutdown-timeout, move the rest to the spool, wait for Redis to
+ * acknowledge, then stop the loop.  SIGHUP reopens the log file.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "client.h"
+#include "json.h"
+#include "listener.h"
+#include "log.h"
+#include "point.h"
+#include "relay.h"
+#include "router.h"
+#include "spool.h"
+#include "stats.h"
+#include "util.h"
+
+/* ---- data path glue ---------------------------------------------------- */
+
+static bool
+avail(void *ctx, int b)
+{
+    struct relay *r = ctx;
+    return backend_available(&r->backends[b]);
+}
+
+enum pool_class
+relay_queue_class(const struct relay *r)
+{
+    return r->cfg.overflow == OVERFLOW_BLOCK ? POOL_CLIENT : POOL_QUEUE;
+}
+
+int
+relay_submit_line(struct relay *r, const char *line, size_t len)
+{
+    uint64_t h = point_line_hash(line, len);
+    int targets[CFG_MAX_BACKENDS];
+    int n = router_pick(&r->router, h, avail, r, targets);
+    enum pool_class cls = relay_queue_class(r);
+    int rc = TS_OK;
+    for (int i = 0; i < n; i++) {
+        struct backend *be = &r->backends[targets[i]];
+        int s = r->spool != NULL ? spool_offer(be, line, len, cls) : 0;
+        if (s == 1)
+            continue;
+        if (s == 0)
+            s = backend_enqueue(be, h, line, len, cls);
+        if (s != TS_OK) {
+            g_stats.points_dropped++;
+            rc = TS_ENOMEM;
+            LOG_RL(LOG_WARN, "memory-limit reached: dropping data points (overflow = %s)",
+                   r->cfg.overflow == OVERFLOW_DROP ? "drop" : "block");
+        }
+    }
+    return rc;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static uint64_t
+now_ms(struct relay *r)
+{
+    return (uint64_t)(ev_now(r->loop) * 1000.0);
+}
+
+static void
+begin_shutdown(struct relay *r)
+{
+    if (r->phase != PHASE_RUNNING) {
+        log_warn("second signal: exiting now");
+        r->phase = PHASE_DONE;
+        ev_break(r->loop, EVBREAK_ALL);
+        return;
+    }
+    log_info("shutting down: no more clients; flushing backends for up to %llu ms",
+             (unsigned long long)r->cfg.shutdown_timeout_ms);
+    r->phase = PHASE_FLUSHING;
+    r->phase_deadline_ms = now_ms(r) + r->cfg.shutdown_timeout_ms;
+    for (int i = 0; i < r->nlisteners; i++)
+        listener_close(&r->listeners[i]);
+    client_stop_all_reading(r);
+}
+
+/* Every backend has delivered what it holds, or cannot. */
+static bool
+flushed(struct relay *r)
+{
+    for (int i = 0; i < r->nbackends; i++) {
+        struct backend *be = &r->backends[i];
+        for (int k = 0; k < be->nconns; k++) {
+            struct bconn *c = &be->conns[k];
+            if (queue_empty(&c->q))
+                continue;
+            if ((c->state == BC_UP && !c->lagging) || c->state == BC_CONNECTING)
+                return false;
+        }
+    }
+    return true;
+}
+
+static void
+shutdown_step(struct relay *r)
+{
+    uint64_t now = now_ms(r);
+    switch (r->phase) {
+    case PHASE_FLUSHING:
+        if ((flushed(r) || now >= r->phase_deadline_ms) && !spool_draining(r)) {
+            r->phase = PHASE_SPOOLING;
+            r->phase_deadline_ms = now + TS_MAX(r->cfg.shutdown_timeout_ms, 5000);
+            spool_shutdown_begin(r);
+        } else if (now >= r->phase_deadline_ms + 5000) {
+            r->phase = PHASE_SPOOLING; /* Redis never answered the drains */
+            r->phase_deadline_ms = now + 5000;
+            spool_shutdown_begin(r);
+        }
+        break;
+    case PHASE_SPOOLING:
+        if (spool_quiet(r) || now >= r->phase_deadline_ms) {
+            uint64_t left = 0;
+            for (int i = 0; i < r->nbackends; i++)
+                left += backend_queued_lines(&r->backends[i]);
+            if (left > 0)
+                log_error("exiting with %llu lines neither delivered nor spooled",
+                          (unsigned long long)left);
+            else
+                log_info("shutdown complete: everything delivered or spooled");
+            r->phase = PHASE_DONE;
+            ev_break(r->loop, EVBREAK_ALL);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct relay *r = container_of(w, struct relay, flush_watcher);
+    backend_flush_all(r);
+    if (r->paused != NULL)
+        client_resume_paused(r);
+}
+
+static void
+on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct relay *r = container_of(w, struct relay, tick);
+    uint64_t now = now_ms(r);
+    for (int i = 0; i < r->nbackends; i++)
+        backend_tick(&r->backends[i], now);
+    spool_tick(r, now);
+    if (r->phase != PHASE_RUNNING)
+        shutdown_step(r);
+}
+
+static void
+on_trim(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct relay *r = container_of(w, struct relay, trim);
+    pool_trim(&r->pool);
+}
+
+static void
+on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct relay *r = container_of(w, struct relay, stats_timer);
+    static char buf[64 * 1024];
+    size_t n = stats_format_puts(r, buf, sizeof(buf));
+    size_t off = 0;
+    while (off < n) {
+        char *nl = memchr(buf + off, '\n', n - off);
+        if (nl == NULL)
+            break;
+        size_t len = (size_t)(nl - (buf + off)) + 1;
+        if (relay_submit_line(r, buf + off, len) == TS_OK)
+            g_stats.stats_lines_sent++;
+        off += len;
+    }
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct relay *r = w->data;
+    if (w->signum == SIGHUP) {
+        if (log_reopen() != TS_OK)
+            log_error("SIGHUP: cannot reopen the log file: %s", strerror(errno));
+        else
+            log_info("SIGHUP: log file reopened");
+        return;
+    }
+    begin_shutdown(r);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+int
+relay_init(struct relay *r, char *err, size_t errlen)
+{
+    const struct config *cfg = &r->cfg;
+    r->loop = EV_DEFAULT;
+    if (gethostname(r->hostname, sizeof(r->hostname) - 1) != 0)
+        snprintf(r->hostname, sizeof(r->hostname), "localhost");
+    for (char *c = r->hostname; *c; c++) /* keep it a valid tag value */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.' || *c == '_'))
+            *c = '_';
+    g_stats.start_time = (uint64_t)time(NULL);
+    if (pool_init(&r->pool, cfg->block_size, cfg->memory_limit) != TS_OK) {
+        snprintf(err, errlen, "cannot set up the memory pool");
+        return TS_ERROR;
+    }
+    r->read_headroom = 2 * r->pool.block_size;
+    point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
+    json_init();
+
+    r->nbackends = cfg->nbackends;
+    r->backends = calloc((size_t)r->nbackends, sizeof(*r->backends));
+    const char *names[CFG_MAX_BACKENDS];
+    if (r->backends == NULL)
+        return TS_ERROR;
+    for (int i = 0; i < r->nbackends; i++) {
+        if (backend_init(r, &r->backends[i], &cfg->backends[i], i) != TS_OK) {
+            snprintf(err, errlen, "cannot set up backend %s", cfg->backends[i].name);
+            return TS_ERROR;
+        }
+        names[i] = cfg->backends[i].name;
+    }
+    if (router_init(&r->router, cfg->routing, names, r->nbackends) != TS_OK) {
+        snprintf(err, errlen, "cannot set up the router");
+        return TS_ERROR;
+    }
+    if (cfg->redis.enabled && spool_create(r) != TS_OK) {
+        snprintf(err, errlen, "cannot set up the Redis spool");
+        return TS_ERROR;
+    }
+    r->nlisteners = cfg->nlisten;
+    r->listeners = calloc((size_t)r->nlisteners, sizeof(*r->listeners));
+    if (r->listeners == NULL)
+        return TS_ERROR;
+    for (int i = 0; i < r->nlisteners; i++) {
+        if (listener_open(r, &r->listeners[i], &cfg->listen[i], err, errlen) != TS_OK)
+            return TS_ERROR;
+        log_info("listening on %s", r->listeners[i].name);
+    }
+
+    ev_prepare_init(&r->flush_watcher, on_prepare);
+    ev_prepare_start(r->loop, &r->flush_watcher);
+    ev_timer_init(&r->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
+    ev_timer_start(r->loop, &r->tick);
+    ev_timer_init(&r->trim, on_trim, 5.0, 5.0);
+    ev_timer_start(r->loop, &r->trim);
+    if (cfg->stats_interval_ms > 0) {
+        double iv = (double)cfg->stats_interval_ms / 1000.0;
+        ev_timer_init(&r->stats_timer, on_stats_timer, iv, iv);
+        ev_timer_start(r->loop, &r->stats_timer);
+    }
+    ev_signal_init(&r->sigterm, on_signal, SIGTERM);
+    ev_signal_init(&r->sigint, on_signal, SIGINT);
+    ev_signal_init(&r->sighup, on_signal, SIGHUP);
+    r->sigterm.data = r->sigint.data = r->sighup.data = r;
+    ev_signal_start(r->loop, &r->sigterm);
+    ev_signal_start(r->loop, &r->sigint);
+    ev_signal_start(r->loop, &r->sighup);
+    return TS_OK;
+}
+
+void
+relay_free(struct relay *r)
+{
+    client_close_all(r);
+    for (int i = 0; i < r->nlisteners && r->listeners != NULL; i++)
+        listener_close(&r->listeners[i]);
+    free(r->listeners);
+    spool_destroy(r);
+    for (int i = 0; i < r->nbackends && r->backends != NULL; i++) {
+        backend_close_all(&r->backends[i]);
+        backend_destroy(&r->backends[i]);
+    }
+    free(r->backends);
+    router_destroy(&r->router);
+    pool_destroy(&r->pool);
+    if (r->loop != NULL) {
+        ev_prepare_stop(r->loop, &r->flush_watcher);
+        ev_timer_stop(r->loop, &r->tick);
+        ev_timer_stop(r->loop, &r->trim);
+        ev_timer_stop(r->loop, &r->stats_timer);
+        ev_signal_stop(r->loop, &r->sigterm);
+        ev_signal_stop(r->loop, &r->sigint);
+        ev_signal_stop(r->loop, &r->sighup);
+    }
+}
+

@@ -1,0 +1,72 @@
+/*
+ * relay.h -- the process-wide context that ties the modules together.
+ *
+ * Owns the loop, the configuration, the memory pool, the backends, the
+ * router, the spool, the listeners and client lists, and the lifecycle
+ * state (running, shutting down).  Modules reach shared state through it;
+ * it holds no logic of its own beyond wiring (see main.c).
+ */
+#ifndef TS_RELAY_H
+#define TS_RELAY_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "config.h"
+#include "point.h"
+#include "pool.h"
+#include "router.h"
+
+struct spool;
+struct listener;
+struct client;
+
+enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
+
+struct relay {
+    struct ev_loop *loop;
+    struct config cfg;
+    struct pool pool;
+    struct point_rules rules;
+    struct backend *backends;
+    int nbackends;
+    struct router router;
+    struct spool *spool;            /* NULL: memory-only */
+    struct listener *listeners;
+    int nlisteners;
+    struct client *clients;         /* all open clients */
+    struct client *paused;          /* clients paused for memory */
+    uint64_t nclients;
+    struct bconn *dirty;            /* connections with data to write */
+    enum relay_phase phase;
+    uint64_t phase_deadline_ms;
+    int exit_code;
+    char hostname[256];
+    size_t read_headroom;           /* pool bytes a read needs before it starts */
+    ev_prepare flush_watcher;
+    ev_timer tick;                  /* housekeeping, every TICK_MS */
+    ev_timer trim;                  /* pool trimming */
+    ev_timer stats_timer;           /* stats-interval */
+    ev_signal sigterm, sigint, sighup;
+};
+
+#define TICK_MS 20
+
+/* Marks a connection for the next flush (end of this loop iteration). */
+void relay_mark_dirty(struct relay *r, struct bconn *c);
+
+/* Routes a canonical line to its backend(s) (router + spool).  TS_OK, or
+ * TS_ENOMEM when it was dropped. */
+int relay_submit_line(struct relay *r, const char *line, size_t len);
+
+/* Pool class a client's data may use under the overflow policy. */
+enum pool_class relay_queue_class(const struct relay *r);
+
+/* Builds everything from r->cfg (already loaded) on the default loop.
+ * TS_OK, or TS_ERROR with a reason in err. */
+int relay_init(struct relay *r, char *err, size_t errlen);
+void relay_free(struct relay *r);
+
+#endif

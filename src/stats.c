@@ -1,0 +1,337 @@
+/*
+ * stats.c -- the relay's counters and their renderings.
+ *
+ * One collector walks every counter once (name, help, type, one optional
+ * tag); the renderers format what it yields as TSD stats lines, /api/stats
+ * JSON, Prometheus text or put lines.  Samples of one metric name are
+ * always yielded together, so Prometheus HELP/TYPE lines appear once.  It
+ * reads counters only and never allocates.
+ */
+#include "autoconf.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "relay.h"
+#include "spool.h"
+#include "stats.h"
+#include "util.h"
+
+struct relay_stats g_stats;
+
+uint64_t
+stats_rss_bytes(void)
+{
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long size = 0, rss = 0;
+    if (sscanf(buf, "%llu %llu", &size, &rss) != 2)
+        return 0;
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* ---- the collector ----------------------------------------------------- */
+
+enum mtype { GAUGE = 0, COUNTER = 1 };
+
+struct sample {
+    const char *name;   /* dotted, without the "tsrelay." prefix */
+    const char *help;
+    enum mtype type;
+    const char *tagk;   /* NULL: no tag */
+    const char *tagv;
+    uint64_t value;
+};
+
+typedef void (*sample_fn)(void *ctx, const struct sample *s);
+
+static const char *const proto_tag[] = { "auto", "telnet", "framed", "http" };
+
+static void
+collect(struct relay *r, sample_fn fn, void *ctx)
+{
+    struct sample s;
+#define EMIT(n, h, t, k, v, val)                                                  \
+    do {                                                                        \
+        s.name = (n); s.help = (h); s.type = (t); s.tagk = (k); s.tagv = (v);   \
+        s.value = (uint64_t)(val);                                              \
+        fn(ctx, &s);                                                            \
+    } while (0)
+#define PER_PROTO(n, h, t, field)                                               \
+    for (int p_ = PROTO_TELNET; p_ <= PROTO_HTTP; p_++)                         \
+        EMIT(n, h, t, "proto", proto_tag[p_], g_stats.proto[p_].field)
+
+    uint64_t now = (uint64_t)time(NULL);
+    EMIT("uptime", "Seconds since tsrelay started.", GAUGE, NULL, NULL,
+         now - g_stats.start_time);
+    PER_PROTO("points.received", "Data points received (valid and invalid).", COUNTER,
+              in.received);
+    PER_PROTO("points.invalid", "Data points rejected by validation.", COUNTER, in.invalid);
+    PER_PROTO("lines.too_long", "Telnet lines over max-line-bytes, discarded.", COUNTER,
+              in.too_long);
+    PER_PROTO("commands", "Non-data commands (version, stats, help, exit, ...).", COUNTER,
+              in.commands);
+    PER_PROTO("bytes.received", "Bytes read from clients.", COUNTER, bytes_in);
+    PER_PROTO("replies.dropped_bytes",
+              "Reply bytes dropped because a client did not read its replies.", COUNTER,
+              replies_dropped);
+    PER_PROTO("clients.current", "Open client connections.", GAUGE, active);
+    PER_PROTO("clients.accepted", "Client connections accepted.", COUNTER, connections);
+    EMIT("clients.rejected", "Connections refused (max-clients, memory, shutdown).", COUNTER,
+         NULL, NULL, g_stats.clients_rejected);
+    EMIT("clients.timed_out", "Clients closed by idle-timeout or read-timeout.", COUNTER, NULL,
+         NULL, g_stats.clients_timed_out);
+    EMIT("reads.paused", "Times a client was paused because memory was short.", COUNTER, NULL,
+         NULL, g_stats.reads_paused);
+    EMIT("frames.received", "Framed packets received (heartbeats excluded).", COUNTER, NULL,
+         NULL, g_stats.framed.frames);
+    EMIT("frames.heartbeats", "Framed heartbeats (length 0).", COUNTER, NULL, NULL,
+         g_stats.framed.heartbeats);
+    EMIT("frames.rejected", "Framed packets rejected.", COUNTER, "reason", "oversize",
+         g_stats.framed.rejected_oversize);
+    EMIT("frames.rejected", "Framed packets rejected.", COUNTER, "reason", "json",
+         g_stats.framed.rejected_json);
+    EMIT("http.requests", "HTTP requests served.", COUNTER, NULL, NULL, g_stats.http_requests);
+    EMIT("http.errors", "HTTP responses with status >= 400.", COUNTER, NULL, NULL,
+         g_stats.http_errors);
+
+    uint64_t queued_lines = 0, queued_bytes = 0;
+    for (int i = 0; i < r->nbackends; i++) {
+        queued_lines += backend_queued_lines(&r->backends[i]);
+        queued_bytes += backend_queued_bytes(&r->backends[i]) +
+                        spool_backend_staged_bytes(&r->backends[i]);
+    }
+    EMIT("points.forwarded", "Lines acknowledged by a backend's TCP.", COUNTER, NULL, NULL,
+         g_stats.points_forwarded);
+    EMIT("points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE, NULL, NULL,
+         queued_lines);
+    EMIT("points.spooled", "Lines that went into the spool.", COUNTER, NULL, NULL,
+         g_stats.points_spooled);
+    EMIT("points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
+         NULL, NULL, g_stats.points_unspooled);
+    EMIT("points.spool_pending", "Lines in the spool (spooled - unspooled).", GAUGE, NULL,
+         NULL,
+         g_stats.points_spooled > g_stats.points_unspooled
+             ? g_stats.points_spooled - g_stats.points_unspooled : 0);
+    EMIT("points.dropped", "Valid lines dropped (overflow = drop, or out of memory).", COUNTER,
+         NULL, NULL, g_stats.points_dropped);
+
+#define PER_BACKEND(n, h, t, expr)                                              \
+    for (int b_ = 0; b_ < r->nbackends; b_++) {                                 \
+        struct backend *be = &r->backends[b_];                                  \
+        (void)be;                                                               \
+        EMIT(n, h, t, "backend", be->cfg->name, (expr));                        \
+    }
+    PER_BACKEND("backend.up", "1 when the backend takes data directly.", GAUGE,
+                backend_available(be) ? 1 : 0);
+    PER_BACKEND("backend.spooling", "1 while the backend's new data goes to the spool.",
+                GAUGE, spool_backend_mode(be) ? 1 : 0);
+    PER_BACKEND("backend.queue_bytes", "Bytes in the backend's connection queues.", GAUGE,
+                backend_queued_bytes(be));
+    PER_BACKEND("backend.queue_lines", "Lines in the backend's connection queues.", GAUGE,
+                backend_queued_lines(be));
+    PER_BACKEND("backend.connections", "Backend connections currently up.", GAUGE,
+                backend_conns_up(be));
+    PER_BACKEND("backend.connects", "Successful connects to the backend.", COUNTER,
+                be->st.connects);
+    PER_BACKEND("backend.connect_attempts", "Connect attempts to the backend.", COUNTER,
+                be->st.connect_attempts);
+    PER_BACKEND("backend.reconnects", "Reconnects after a connection was lost.", COUNTER,
+                be->st.reconnects);
+    PER_BACKEND("backend.failures", "Connect or connection failures.", COUNTER,
+                be->st.failures);
+    PER_BACKEND("backend.errors", "Error lines the backend wrote back.", COUNTER,
+                be->st.errors);
+    PER_BACKEND("backend.bytes_written", "Bytes written to the backend.", COUNTER,
+                be->st.bytes_written);
+    PER_BACKEND("backend.lines_acked", "Lines acknowledged by the backend's TCP.", COUNTER,
+                be->st.lines_acked);
+    PER_BACKEND("backend.lines_resent", "Lines sent again after a connection failed.",
+                COUNTER, be->st.lines_resent);
+    PER_BACKEND("backend.lag_events", "Times a connection made no progress for write-timeout.",
+                COUNTER, be->st.lag_events);
+    PER_BACKEND("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
+                spool_backend_entries(be));
+    PER_BACKEND("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.",
+                GAUGE, spool_backend_bytes(be));
+    PER_BACKEND("backend.staged_bytes", "Bytes staged in memory on their way to Redis.",
+                GAUGE, spool_backend_staged_bytes(be));
+
+    const struct spool_stats *ss = spool_get_stats(r);
+    static const struct spool_stats none;
+    if (ss == NULL)
+        ss = &none;
+    EMIT("spool.connected", "1 when the Redis spool is connected and ready.", GAUGE, NULL,
+         NULL, spool_connected(r) ? 1 : 0);
+    EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
+         spool_total_bytes(r));
+    EMIT("spool.pushes", "Entries written to Redis.", COUNTER, NULL, NULL, ss->pushes);
+    EMIT("spool.push_failures", "Entry writes that failed (kept in memory).", COUNTER, NULL,
+         NULL, ss->push_failures);
+    EMIT("spool.drains", "Entries taken back from Redis.", COUNTER, NULL, NULL, ss->drains);
+    EMIT("spool.acks", "Drained entries deleted after delivery.", COUNTER, NULL, NULL, ss->acks);
+    EMIT("spool.requeued", "In-flight entries put back after a restart or lost reply.",
+         COUNTER, NULL, NULL, ss->requeued);
+    EMIT("spool.corrupt", "Entries that failed to decode (set aside).", COUNTER, NULL, NULL,
+         ss->corrupt);
+    EMIT("spool.raw_bytes", "Line bytes before compression.", COUNTER, NULL, NULL,
+         ss->raw_bytes);
+    EMIT("spool.stored_bytes", "Entry bytes after compression.", COUNTER, NULL, NULL,
+         ss->stored_bytes);
+    EMIT("spool.redis_connects", "Connections made to Redis.", COUNTER, NULL, NULL,
+         ss->connects);
+
+    EMIT("memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE, NULL,
+         NULL, queued_bytes);
+    EMIT("memory.live", "Pool bytes in use (blocks handed out and charged buffers).", GAUGE,
+         NULL, NULL, pool_used_bytes(&r->pool));
+    EMIT("memory.reserved", "Pool bytes held from the OS (live plus cached free blocks).",
+         GAUGE, NULL, NULL, pool_reserved_bytes(&r->pool));
+    EMIT("memory.rss", "Resident set size of the process.", GAUGE, NULL, NULL,
+         stats_rss_bytes());
+    EMIT("memory.limit", "memory-limit: the pool never reserves more.", GAUGE, NULL, NULL,
+         r->pool.limit);
+    EMIT("memory.peak_live", "Highest pool bytes in use so far.", GAUGE, NULL, NULL,
+         r->pool.peak_used_bytes);
+    EMIT("memory.refusals", "Pool requests refused: budget exhausted.", COUNTER, NULL, NULL,
+         r->pool.stats.get_failures + r->pool.stats.charge_failures);
+    const struct log_stats *ls = log_get_stats();
+    EMIT("log.lines", "Log lines written.", COUNTER, NULL, NULL, ls->lines);
+    EMIT("log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, NULL, NULL,
+         ls->dropped);
+    EMIT("log.suppressed", "Log lines held back by rate limiting.", COUNTER, NULL, NULL,
+         ls->suppressed);
+#undef PER_BACKEND
+#undef PER_PROTO
+#undef EMIT
+}
+
+/* ---- writers ----------------------------------------------------------- */
+
+struct out {
+    char *p;
+    size_t cap, len;
+    struct relay *r;
+    uint64_t now;
+    const char *last_name;
+    int count;
+};
+
+static void
+outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+outf(struct out *o, const char *fmt, ...)
+{
+    if (o->cap == 0 || o->len >= o->cap - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    o->len = TS_MIN(o->len + (size_t)n, o->cap - 1);
+}
+
+static void
+line_sample(void *ctx, const struct sample *s)
+{
+    struct out *o = ctx;
+    outf(o, "tsrelay.%s %llu %llu", s->name, (unsigned long long)o->now,
+         (unsigned long long)s->value);
+    if (s->tagk != NULL)
+        outf(o, " %s=%s", s->tagk, s->tagv);
+    outf(o, " host=%s\n", o->r->hostname);
+}
+
+size_t
+stats_format_telnet(struct relay *r, char *out, size_t cap)
+{
+    struct out o = { .p = out, .cap = cap, .r = r, .now = (uint64_t)time(NULL) };
+    collect(r, line_sample, &o);
+    return o.len;
+}
+
+static void
+put_sample(void *ctx, const struct sample *s)
+{
+    struct out *o = ctx;
+    outf(o, "put ");
+    line_sample(ctx, s);
+}
+
+size_t
+stats_format_puts(struct relay *r, char *out, size_t cap)
+{
+    struct out o = { .p = out, .cap = cap, .r = r, .now = (uint64_t)time(NULL) };
+    collect(r, put_sample, &o);
+    return o.len;
+}
+
+static void
+json_sample(void *ctx, const struct sample *s)
+{
+    struct out *o = ctx;
+    outf(o, "%s{\"metric\":\"tsrelay.%s\",\"timestamp\":%llu,\"value\":\"%llu\",\"tags\":{",
+         o->count++ ? "," : "", s->name, (unsigned long long)o->now,
+         (unsigned long long)s->value);
+    if (s->tagk != NULL)
+        outf(o, "\"%s\":\"%s\",", s->tagk, s->tagv);
+    outf(o, "\"host\":\"%s\"}}", o->r->hostname);
+}
+
+size_t
+stats_format_json(struct relay *r, char *out, size_t cap)
+{
+    struct out o = { .p = out, .cap = cap, .r = r, .now = (uint64_t)time(NULL) };
+    outf(&o, "[");
+    collect(r, json_sample, &o);
+    outf(&o, "]");
+    return o.len;
+}
+
+static void
+prom_sample(void *ctx, const struct sample *s)
+{
+    struct out *o = ctx;
+    char name[128];
+    size_t n = 0;
+    n += (size_t)snprintf(name, sizeof(name), "tsrelay_");
+    for (const char *c = s->name; *c && n < sizeof(name) - 8; c++)
+        name[n++] = *c == '.' ? '_' : *c;
+    name[n] = '\0';
+    if (s->type == COUNTER)
+        snprintf(name + n, sizeof(name) - n, "_total");
+    if (o->last_name == NULL || strcmp(o->last_name, s->name) != 0) {
+        outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, s->help, name,
+             s->type == COUNTER ? "counter" : "gauge");
+        o->last_name = s->name;
+    }
+    if (s->tagk != NULL)
+        outf(o, "%s{%s=\"%s\"} %llu\n", name, s->tagk, s->tagv, (unsigned long long)s->value);
+    else
+        outf(o, "%s %llu\n", name, (unsigned long long)s->value);
+}
+
+size_t
+stats_format_prometheus(struct relay *r, char *out, size_t cap)
+{
+    struct out o = { .p = out, .cap = cap, .r = r };
+    collect(r, prom_sample, &o);
+    return o.len;
+}

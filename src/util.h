@@ -1,0 +1,48 @@
+/*
+ * util.h -- small shared helpers: return codes, container_of, min/max,
+ * monotonic time.  Owns no state; must never grow into a grab bag of
+ * module logic.
+ */
+#ifndef TS_UTIL_H
+#define TS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* One return-code convention for the whole program. */
+enum {
+    TS_OK = 0,
+    TS_ERROR = -1,   /* failed; errno or a message says why */
+    TS_EAGAIN = -2,  /* try again later (would block, no memory yet) */
+    TS_ENOMEM = -3,  /* the memory budget is exhausted */
+};
+
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define TS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TS_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define TS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#define ts_likely(x) __builtin_expect(!!(x), 1)
+#define ts_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Monotonic clock in milliseconds / nanoseconds. */
+static inline uint64_t
+ts_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline uint64_t
+ts_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#endif
