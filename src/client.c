@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -375,7 +376,7 @@ release_tail(struct client *c)
         c->tail_blk = NULL;
     }
     if (c->big != NULL) {
-        free(c->big);
+        munmap(c->big, c->big_cap);
         pool_uncharge(p, c->big_cap);
         c->big = NULL;
         c->big_cap = 0;
@@ -433,8 +434,9 @@ ensure_big(struct client *c)
         return true;
     if (pool_charge(p, c->need, POOL_CLIENT) != TS_OK)
         return false;
-    char *b = malloc(c->need);
-    if (b == NULL) {
+    /* mapped, not malloc'd: freeing it really returns it to the OS */
+    char *b = mmap(NULL, c->need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED) {
         pool_uncharge(p, c->need);
         return false;
     }

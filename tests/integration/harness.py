@@ -1,0 +1,478 @@
+"""harness.py -- shared scaffolding for tsrelay's integration tests.
+
+Starts real redis-server and victoria-metrics (its OpenTSDB telnet listener)
+and tsrelay on free loopback ports in a temporary directory, drives them,
+queries points back, samples RSS, and prints TAP.  Every process started
+here is stopped by PID at exit, whatever happens; every wait is bounded.
+It must never touch a non-loopback address or leave a process behind.
+"""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+TOP_SRCDIR = os.environ.get("TOP_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP_BUILDDIR = os.environ.get("TOP_BUILDDIR") or TOP_SRCDIR
+TSRELAY = os.path.join(TOP_BUILDDIR, "src", "tsrelay")
+TSLOAD = os.path.join(TOP_BUILDDIR, "tests", "tools", "tsload")
+TSSINK = os.path.join(TOP_BUILDDIR, "tests", "tools", "tssink")
+
+_procs = []          # every child we started, stopped at exit
+_tmpdirs = []
+
+
+def _cleanup():
+    for p in reversed(_procs):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait(timeout=5)
+            except Exception:
+                pass
+    for d in _tmpdirs:
+        if os.environ.get("TSRELAY_KEEP_TMP"):
+            sys.stderr.write("# kept %s\n" % d)
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    _cleanup()
+    os._exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def hard_timeout(seconds):
+    """Bounds the whole test: past it, everything is killed, test fails."""
+    def fire():
+        sys.stdout.write("not ok - test exceeded its %d s time limit\n" % seconds)
+        sys.stdout.flush()
+        _cleanup()
+        os._exit(1)
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
+
+
+def tmpdir(prefix="tsrelay-it-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def spawn(args, log_path=None, **kw):
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT if log_path else
+                         subprocess.DEVNULL, **kw)
+    _procs.append(p)
+    return p
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # not ready yet
+            last = e
+        time.sleep(interval)
+    raise TimeoutError("timed out after %.1f s waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def http_get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def http_req(url, body=None, method="GET", headers=None, timeout=10):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+# ---- TAP -----------------------------------------------------------------
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+        self.notes = {}
+
+    def ok(self, cond, name, diag=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        sys.stdout.write("%s %d - %s\n" % ("ok" if cond else "not ok", self.n, name))
+        if diag is not None and not cond:
+            for line in str(diag).splitlines()[:40]:
+                sys.stdout.write("# %s\n" % line)
+        sys.stdout.flush()
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, "%s (got %r, want %r)" % (name, got, want)
+                       if got != want else name)
+
+    def note(self, key, value):
+        self.notes[key] = value
+        sys.stdout.write("# %s: %s\n" % (key, value))
+        sys.stdout.flush()
+
+    def done(self):
+        sys.stdout.write("1..%d\n" % self.n)
+        sys.stdout.flush()
+        _cleanup()
+        os._exit(1 if self.failed else 0)
+
+
+# ---- servers ---------------------------------------------------------------
+
+class Redis:
+    def __init__(self, base, appendonly=False, port=None):
+        self.dir = os.path.join(base, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.proc = None
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--save", "", "--daemonize", "no",
+                "--appendonly", "yes" if self.appendonly else "no"]
+        if self.appendonly:
+            args += ["--appendfsync", "everysec"]
+        self.proc = spawn(args, os.path.join(self.dir, "redis.log"))
+        wait_until(lambda: self.cmd("PING") == "PONG", 15, what="redis PING")
+        return self
+
+    def cmd(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+                             capture_output=True, timeout=20)
+        return out.stdout.decode("utf-8", "replace").strip()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+class Victoria:
+    def __init__(self, base, name="vm"):
+        self.dir = os.path.join(base, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.http = free_port()
+        self.telnet = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = spawn(["victoria-metrics", "-storageDataPath=" + self.dir,
+                           "-httpListenAddr=127.0.0.1:%d" % self.http,
+                           "-opentsdbListenAddr=127.0.0.1:%d" % self.telnet,
+                           "-retentionPeriod=100y", "-search.latencyOffset=0s",
+                           "-search.disableCache", "-loggerLevel=ERROR"],
+                          os.path.join(self.dir, "vm.log"))
+        wait_until(lambda: http_get(self.url("/health"))[0] == 200, 30, what="victoria health")
+        return self
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http, path)
+
+    def flush(self):
+        http_get(self.url("/internal/force_flush"))
+
+    def count(self, metric):
+        """Exact number of stored points of a metric, duplicates included."""
+        self.flush()
+        q = urllib.request.quote('sum(count_over_time({__name__="%s"}[10y]))' % metric)
+        t = int(time.time()) + 2 * 86400
+        _, body = http_get(self.url("/api/v1/query?query=%s&time=%d" % (q, t)), timeout=60)
+        res = json.loads(body)["data"]["result"]
+        return int(float(res[0]["value"][1])) if res else 0
+
+    def export(self, match):
+        """{(tags tuple) -> {ts_seconds: value}} for a series selector."""
+        self.flush()
+        t = int(time.time()) + 2 * 86400
+        q = urllib.request.quote(match)
+        _, body = http_get(self.url("/api/v1/export?match[]=%s&start=0&end=%d" % (q, t)),
+                           timeout=120)
+        out = {}
+        for line in body.decode().splitlines():
+            if not line.strip():
+                continue
+            o = json.loads(line)
+            m = o["metric"]
+            key = tuple(sorted((k, v) for k, v in m.items() if k != "__name__"))
+            d = out.setdefault(key, {})
+            for ts, v in zip(o["timestamps"], o["values"]):
+                d.setdefault(ts // 1000, []).append(v)
+        return out
+
+    def accepts(self):
+        """OpenTSDB telnet connections accepted so far."""
+        _, body = http_get(self.url("/metrics"))
+        n = 0
+        for line in body.decode().splitlines():
+            if line.startswith("vm_tcplistener_accepts_total") and 'name="opentsdb"' in line:
+                n += int(float(line.split()[-1]))
+        return n
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+    def freeze(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+
+class Relay:
+    """tsrelay with a generated configuration."""
+
+    def __init__(self, base, backends, redis=None, listen=None, relay=None, redis_opts=None,
+                 backend_opts=None, name="relay"):
+        self.base = base
+        self.name = name
+        self.port = free_port()
+        self.listen = listen if listen is not None else [(self.port, "auto")]
+        self.conf = os.path.join(base, name + ".conf")
+        self.log = os.path.join(base, name + ".log")
+        lines = ["[relay]"]
+        for port, proto in self.listen:
+            lines.append("listen = 127.0.0.1:%d %s" % (port, proto))
+        opts = {"log-level": "info", "reconnect-max": "1s", "shutdown-timeout": "5s"}
+        opts.update(relay or {})
+        for k, v in opts.items():
+            lines.append("%s = %s" % (k, v))
+        for i, (bname, addr) in enumerate(backends):
+            lines += ["", "[backend %s]" % bname, "address = %s" % addr]
+            for k, v in (backend_opts or {}).items():
+                lines.append("%s = %s" % (k, v))
+        if redis is not None:
+            lines += ["", "[redis]", "address = 127.0.0.1:%d" % redis.port,
+                      "prefix = it%d" % os.getpid()]
+            for k, v in (redis_opts or {}).items():
+                lines.append("%s = %s" % (k, v))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+
+    def start(self, wait=True):
+        self.proc = spawn([TSRELAY, "-c", self.conf], self.log)
+        if wait:
+            port = self.listen[0][0]
+            wait_until(lambda: self._can_connect(port), 15, what="tsrelay listening")
+        return self
+
+    @staticmethod
+    def _can_connect(port):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            s.close()
+            return True
+        except OSError:
+            return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def rss(self):
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; returns the exit code."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stats(self, port=None):
+        """Telnet `stats` -> {(name, tag) : value}."""
+        s = socket.create_connection(("127.0.0.1", port or self.listen[0][0]), timeout=5)
+        s.sendall(b"stats\n")
+        s.settimeout(0.5)
+        data = b""
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                if data.endswith(b"\n"):
+                    break
+                continue
+            if not d:
+                break
+            data += d
+        s.close()
+        out = {}
+        for line in data.decode("utf-8", "replace").splitlines():
+            w = line.split()
+            if len(w) < 3 or not w[0].startswith("tsrelay."):
+                continue
+            tags = [t for t in w[3:] if not t.startswith("host=")]
+            out[(w[0][8:], tags[0] if tags else None)] = int(w[2])
+        return out
+
+    def logtext(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's RSS every `interval` seconds; keeps the peak."""
+
+    def __init__(self, relay, interval=0.1):
+        super().__init__(daemon=True)
+        self.relay = relay
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            r = self.relay.rss()
+            if r:
+                self.samples += 1
+                self.peak = max(self.peak, r)
+            time.sleep(self.interval)
+
+    def stop(self):
+        self._halt.set()
+        self.join(timeout=2)
+        return self.peak
+
+
+# ---- data ------------------------------------------------------------------
+
+def point_value(i):
+    return i
+
+
+def series_of(i, nseries):
+    return i % nseries
+
+
+def ts_of(i, nseries, t0):
+    return t0 + i // nseries
+
+
+def telnet_line(metric, i, nseries, t0, put=True):
+    s = series_of(i, nseries)
+    body = "%s %d %d host=h%d series=s%d" % (metric, ts_of(i, nseries, t0), point_value(i),
+                                            s % 1000, s)
+    return ("put " + body if put else body) + "\n"
+
+
+def json_point(metric, i, nseries, t0):
+    s = series_of(i, nseries)
+    return {"metric": metric, "timestamp": ts_of(i, nseries, t0), "value": point_value(i),
+            "tags": {"host": "h%d" % (s % 1000), "series": "s%d" % s}}
+
+
+def frame(payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return struct.pack(">I", len(payload)) + payload
+
+
+def recv_all(sock, timeout=1.0, limit=1 << 20):
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while len(data) < limit:
+            d = sock.recv(65536)
+            if not d:
+                break
+            data += d
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def run_tsload(port, points, proto="telnet", conns=1, rate=0, metric="tsload.m", series=1000,
+               start_ts=None, extra=None, timeout=600):
+    args = [TSLOAD, "--port", str(port), "--proto", proto, "--conns", str(conns),
+            "--points", str(points), "--rate", str(rate), "--metric", metric,
+            "--series", str(series)]
+    if start_ts is not None:
+        args += ["--start-ts", str(start_ts)]
+    args += extra or []
+    p = subprocess.run(args, capture_output=True, timeout=timeout)
+    out = p.stdout.decode().strip().splitlines()
+    res = json.loads(out[-1]) if out else {}
+    res["exit"] = p.returncode
+    res["stderr"] = p.stderr.decode(errors="replace")[-2000:]
+    return res
+
+
+def start_tsload(port, points, proto="telnet", conns=1, rate=0, metric="tsload.m", series=1000,
+                 start_ts=None, extra=None):
+    args = [TSLOAD, "--port", str(port), "--proto", proto, "--conns", str(conns),
+            "--points", str(points), "--rate", str(rate), "--metric", metric,
+            "--series", str(series)]
+    if start_ts is not None:
+        args += ["--start-ts", str(start_ts)]
+    args += extra or []
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _procs.append(p)
+    return p
+
+
+def finish_tsload(p, timeout=600):
+    out, err = p.communicate(timeout=timeout)
+    lines = out.decode().strip().splitlines()
+    res = json.loads(lines[-1]) if lines else {}
+    res["exit"] = p.returncode
+    res["stderr"] = err.decode(errors="replace")[-2000:]
+    return res
