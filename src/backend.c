@@ -32,6 +32,7 @@
 #include "log.h"
 #include "point.h"
 #include "relay.h"
+#include "spool.h"
 #include "stats.h"
 #include "util.h"
 
@@ -148,6 +149,9 @@ conn_fail(struct bconn *c, const char *what, int err)
     uint64_t resend = queue_count_lines(&c->q, c->q.acked, c->q.sent);
     be->st.lines_resent += resend;
     queue_rewind(&c->q);
+    /* undelivered lines go to the spool (when there is one) rather than
+     * wait in memory for this backend to come back */
+    spool_take_queue(be, &c->q, &c->lines_queued);
     be->st.failures++;
     c->state = BC_FAILED;
     c->lagging = false;

@@ -148,6 +148,7 @@ static int
 emit(struct sink *s, const char *line, size_t len)
 {
     struct client *c = s->owner;
+    c->produced = true;
     return relay_submit_line(c->r, line, len);
 }
 
@@ -453,6 +454,11 @@ ensure_big(struct client *c)
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* A client that has never sent data points (an operator asking `stats`,
+ * a health check) may read this much even when queues are full, so the
+ * relay stays observable; a data client must wait for memory. */
+#define SMALL_READ 4096
+
 static bool
 can_read(struct client *c)
 {
@@ -462,9 +468,20 @@ can_read(struct client *c)
         return false;
     if (pool_avail(p, POOL_CLIENT) < p->block_size)
         return false;
-    if (r->cfg.overflow == OVERFLOW_BLOCK && pool_avail(p, POOL_QUEUE) < r->read_headroom)
+    if (r->cfg.overflow == OVERFLOW_BLOCK && c->produced &&
+        pool_avail(p, POOL_QUEUE) < r->read_headroom)
         return false;
     return ensure_big(c);
+}
+
+static size_t
+read_room(struct client *c, size_t room)
+{
+    struct relay *r = c->r;
+    if (!c->produced && r->cfg.overflow == OVERFLOW_BLOCK &&
+        pool_avail(&r->pool, POOL_QUEUE) < r->read_headroom)
+        return TS_MIN(room, SMALL_READ);
+    return room;
 }
 
 static void
@@ -509,6 +526,7 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
             client_close(c, "input unit exceeds its buffer");
             return;
         }
+        room = read_room(c, room);
         ssize_t n = read(c->fd, base + have, room);
         if (n == 0) {
             client_close(c, NULL);

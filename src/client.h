@@ -55,6 +55,7 @@ struct client {
     bool close_after_write;
     bool paused;
     bool reading_stopped;
+    bool produced;                 /* has emitted data points */
     struct client *next, *prev;    /* relay->clients */
     struct client *next_paused;
     struct sink sink;

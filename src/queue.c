@@ -238,3 +238,13 @@ queue_count_lines(const struct queue *q, uint64_t from, uint64_t to)
     }
     return n;
 }
+
+void
+queue_detach_all(struct queue *q, struct block **first, struct block **last)
+{
+    *first = q->head;
+    *last = q->tail;
+    q->head = q->tail = q->send_blk = NULL;
+    q->nblocks = 0;
+    q->sent = q->acked = q->appended;
+}

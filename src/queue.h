@@ -61,6 +61,9 @@ void queue_push_block(struct queue *q, struct block *b);
 /* Puts a chain of blocks popped earlier back in front of the head, in
  * order (first..last linked through next). */
 void queue_prepend_chain(struct queue *q, struct block *first, struct block *last);
+/* Takes every block out (the queue is left empty, offsets at its end);
+ * *first..*last is the chain, NULL when there was none. */
+void queue_detach_all(struct queue *q, struct block **first, struct block **last);
 /* Number of "\n" bytes at stream offsets [from, to). */
 uint64_t queue_count_lines(const struct queue *q, uint64_t from, uint64_t to);
 

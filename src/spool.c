@@ -393,6 +393,32 @@ spool_offer(struct backend *be, const char *line, size_t len, enum pool_class cl
     return 1;
 }
 
+void
+spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
+{
+    struct spool_backend *sb = be->sp;
+    if (sb == NULL || !spool_usable(be->r) || queue_empty(q))
+        return;
+    struct block *first, *last;
+    uint64_t lines = queue_count_lines(q, q->acked, q->appended);
+    queue_detach_all(q, &first, &last);
+    uint64_t now = now_ms(sb->sp);
+    for (struct block *b = first; b != NULL; b = b->next) {
+        b->lines = (uint32_t)count_lines(b->data + b->start, b->len - b->start);
+        b->stamp = now;
+        if (b == last)
+            break;
+    }
+    queue_prepend_chain(&sb->staging, first, last);
+    *lines_queued = 0;
+    g_stats.points_spooled += lines;
+    sb->sp->st.lines_evacuated += lines;
+    if (!sb->mode) {
+        sb->mode = true;
+        log_info("backend %s: spooling to Redis (connection failed)", be->cfg->name);
+    }
+}
+
 /* ---- draining ---------------------------------------------------------- */
 
 static void

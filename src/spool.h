@@ -52,6 +52,10 @@ bool spool_connected(const struct relay *r);
  * the caller should queue it to the backend directly, TS_ENOMEM when the
  * staging block could not be had (pool refused). */
 int spool_offer(struct backend *be, const char *line, size_t len, enum pool_class cls);
+/* A connection failed: its undelivered lines (already rewound) move to
+ * the front of the backend's staging, bound for Redis, so a crash while
+ * the backend is down does not lose them.  No-op without a usable spool. */
+void spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued);
 /* Push staged blocks, drain into healthy backends, delete delivered
  * entries, reconnect.  Called every tick. */
 void spool_tick(struct relay *r, uint64_t now_ms);

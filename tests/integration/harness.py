@@ -293,6 +293,10 @@ class Relay:
             f.write("\n".join(lines) + "\n")
         self.proc = None
 
+    @staticmethod
+    def spool_key(backend, kind="spool"):
+        return "it%d:%s:%s" % (os.getpid(), kind, backend)
+
     def start(self, wait=True):
         self.proc = spawn([TSRELAY, "-c", self.conf], self.log)
         if wait:
@@ -476,3 +480,49 @@ def finish_tsload(p, timeout=600):
     res["exit"] = p.returncode
     res["stderr"] = err.decode(errors="replace")[-2000:]
     return res
+
+
+class Sender(threading.Thread):
+    """Rate-limited telnet sender (python fallback when tsload is not the
+    point): points i = k, k+conns, ... of `total`, `rate` points/s overall,
+    batched every 20 ms.  Records how long a send blocked at most."""
+
+    def __init__(self, port, metric, total, rate, nseries, t0, conns=1, proto="telnet"):
+        super().__init__(daemon=True)
+        self.port, self.metric, self.total, self.rate = port, metric, total, rate
+        self.nseries, self.t0, self.conns, self.proto = nseries, t0, conns, proto
+        self.sent = 0
+        self.max_block = 0.0
+        self.error = None
+        self.elapsed = 0.0
+
+    def run(self):
+        try:
+            socks = [socket.create_connection(("127.0.0.1", self.port), timeout=120)
+                     for _ in range(self.conns)]
+            start = time.time()
+            i = 0
+            while i < self.total:
+                due = int((time.time() - start) * self.rate) if self.rate else i + 5000
+                due = min(due, self.total)
+                if due <= i:
+                    time.sleep(0.005)
+                    continue
+                for k, s in enumerate(socks):
+                    idx = range(i + k, due, self.conns)
+                    if self.proto == "telnet":
+                        data = "".join(telnet_line(self.metric, j, self.nseries, self.t0)
+                                       for j in idx).encode()
+                    else:
+                        data = frame("".join(telnet_line(self.metric, j, self.nseries, self.t0)
+                                             for j in idx))
+                    t = time.time()
+                    s.sendall(data)
+                    self.max_block = max(self.max_block, time.time() - t)
+                self.sent = due
+                i = due
+            self.elapsed = time.time() - start
+            for s in socks:
+                s.close()
+        except Exception as e:
+            self.error = repr(e)
