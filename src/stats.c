@@ -80,6 +80,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          now - g_stats.start_time);
     PER_PROTO("points.received", "Data points received (valid and invalid).", COUNTER,
               in.received);
+    EMIT("points.received", "Data points received (valid and invalid).", COUNTER, "proto",
+         "internal", g_stats.stats_lines_sent);
     PER_PROTO("points.invalid", "Data points rejected by validation.", COUNTER, in.invalid);
     PER_PROTO("lines.too_long", "Telnet lines over max-line-bytes, discarded.", COUNTER,
               in.too_long);

@@ -37,7 +37,7 @@ struct relay_stats {
     uint64_t points_spooled;        /* lines into the spool */
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
     uint64_t reads_paused;          /* times a client was paused (no memory) */
-    uint64_t stats_lines_sent;      /* stats-interval self-reporting */
+    uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
 };
 
 extern struct relay_stats g_stats;
