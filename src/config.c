@@ -267,17 +267,20 @@ config_parse_addr(const char *s, struct cfg_addr *out)
 struct parse_state {
     struct config *cfg;
     const char *name;     /* file name for messages */
-    int line;             /* line of the text inih is looking at */
-    int at_line_start;
+    int line;             /* line inih is looking at (one full line per read) */
     const char *text;     /* config_load_string: remaining text */
     FILE *fp;
     char *err;
     size_t errlen;
     bool failed;
-    bool seen_relay, seen_redis, listen_given;
+    bool listen_given;
+    int relay_line;       /* line of [relay], 0 if absent */
+    int key_line[64];     /* line of each keys[] entry last set (relay, redis) */
     struct cfg_backend *cur_backend;
+    char linebuf[4096];
+    char longval[4096];   /* a value too long for inih's line buffer */
+    bool longval_used;
 };
-
 static int
 fail(struct parse_state *ps, int line, const char *section, const char *key,
      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -308,33 +311,115 @@ fail(struct parse_state *ps, int line, const char *section, const char *key,
     return 0;
 }
 
-/* inih reader: fgets, while counting lines so handlers know theirs. */
+static bool valid_name(const char *s);
+
+/* A section header seen by the reader (inih only reports sections through
+ * their keys, so empty sections would go unnoticed). */
+static void
+section_header(struct parse_state *ps, const char *text)
+{
+    struct config *cfg = ps->cfg;
+    const char *end = strchr(text, ']');
+    if (end == NULL)
+        return; /* inih reports the syntax error */
+    char sect[CFG_NAME_MAX + 32];
+    size_t n = (size_t)(end - text - 1);
+    if (n >= sizeof(sect)) {
+        fail(ps, ps->line, NULL, NULL, "section name too long");
+        return;
+    }
+    memcpy(sect, text + 1, n);
+    sect[n] = '\0';
+    ps->cur_backend = NULL;
+    if (strcmp(sect, "relay") == 0) {
+        ps->relay_line = ps->line;
+    } else if (strcmp(sect, "redis") == 0) {
+        cfg->redis.enabled = true;
+        cfg->redis.line = ps->line;
+    } else if (strncmp(sect, "backend", 7) == 0 && (sect[7] == ' ' || sect[7] == '\t')) {
+        const char *bname = skip_ws(sect + 7);
+        if (!valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
+            fail(ps, ps->line, sect, NULL, "backend name '%s' must be 1-%d of [A-Za-z0-9._-]",
+                 bname, CFG_NAME_MAX - 1);
+            return;
+        }
+        for (int i = 0; i < cfg->nbackends; i++) {
+            if (strcmp(cfg->backends[i].name, bname) == 0) {
+                fail(ps, ps->line, sect, NULL, "backend '%s' is defined twice (first at line %d)",
+                     bname, cfg->backends[i].line);
+                return;
+            }
+        }
+        if (cfg->nbackends >= CFG_MAX_BACKENDS) {
+            fail(ps, ps->line, sect, NULL, "more than %d backends", CFG_MAX_BACKENDS);
+            return;
+        }
+        ps->cur_backend = &cfg->backends[cfg->nbackends++];
+        backend_defaults(ps->cur_backend);
+        snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
+        ps->cur_backend->line = ps->line;
+    } else {
+        fail(ps, ps->line, sect, NULL,
+             "unknown section (expected [relay], [backend NAME] or [redis])");
+    }
+}
+
+/* inih reader.  Hands inih one whole line per call, so line numbers are
+ * exact; strips indentation (inih would take an indented line for the
+ * continuation of the previous value); notes section headers; and turns a
+ * line longer than inih's buffer into a clear error (a long comment is
+ * just shortened). */
 static char *
 counting_reader(char *str, int num, void *stream)
 {
     struct parse_state *ps = stream;
-    char *r;
+    char *buf = ps->linebuf;
+    size_t len;
     if (ps->fp != NULL) {
-        r = fgets(str, num, ps->fp);
+        if (fgets(buf, (int)sizeof(ps->linebuf), ps->fp) == NULL)
+            return NULL;
+        len = strlen(buf);
+        if (len > 0 && buf[len - 1] != '\n' && !feof(ps->fp)) {
+            int ch; /* overlong: skip the rest of the line */
+            while ((ch = fgetc(ps->fp)) != EOF && ch != '\n')
+                len++;
+        }
     } else {
         if (*ps->text == '\0')
             return NULL;
         const char *nl = strchr(ps->text, '\n');
-        size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
-        if (len > (size_t)num - 1)
-            len = (size_t)num - 1;
-        memcpy(str, ps->text, len);
-        str[len] = '\0';
+        len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
+        size_t take = TS_MIN(len, sizeof(ps->linebuf) - 1);
+        memcpy(buf, ps->text, take);
+        buf[take] = '\0';
         ps->text += len;
-        r = str;
     }
-    if (r == NULL)
-        return NULL;
-    if (ps->at_line_start)
-        ps->line++;
-    size_t l = strlen(r);
-    ps->at_line_start = (l > 0 && r[l - 1] == '\n');
-    return r;
+    ps->line++;
+    const char *t = skip_ws(buf);
+    size_t tl = strlen(t);
+    if (*t == '[')
+        section_header(ps, t);
+    if (len >= (size_t)num - 1 || tl >= (size_t)num - 1) {
+        if (*t == ';' || *t == '#') {
+            snprintf(str, (size_t)num, ";\n");
+            return str;
+        }
+        /* key = <long value>: inih's buffer holds ~200 bytes, so the value
+         * travels aside and the handler picks it up */
+        const char *eq = strchr(t, '=');
+        if (eq != NULL && len < sizeof(ps->linebuf) - 1 && (size_t)(eq - t) + 8 < (size_t)num) {
+            snprintf(ps->longval, sizeof(ps->longval), "%s", eq + 1);
+            ps->longval_used = true;
+            snprintf(str, (size_t)num, "%.*s= \001\n", (int)(eq - t), t);
+            return str;
+        }
+        fail(ps, ps->line, NULL, NULL, "line longer than %zu characters",
+             sizeof(ps->linebuf) - 2);
+        snprintf(str, (size_t)num, "\n");
+        return str;
+    }
+    memcpy(str, t, tl + 1);
+    return str;
 }
 
 static const struct key *
@@ -475,7 +560,6 @@ handler(void *user, const char *section, const char *name, const char *value)
     struct config *cfg = ps->cfg;
     if (ps->failed)
         return 1;
-
     enum sect sect;
     void *base;
     if (strcmp(section, "relay") == 0) {
@@ -484,42 +568,46 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (strcmp(section, "redis") == 0) {
         sect = S_REDIS;
         base = &cfg->redis;
-        if (!cfg->redis.enabled) {
-            cfg->redis.enabled = true;
-            cfg->redis.line = ps->line;
-        }
-    } else if (strncmp(section, "backend", 7) == 0 &&
-               (section[7] == ' ' || section[7] == '\t')) {
-        const char *bname = skip_ws(section + 7);
+    } else if (ps->cur_backend != NULL) {
         sect = S_BACKEND;
-        if (ps->cur_backend == NULL || strcmp(ps->cur_backend->name, bname) != 0) {
-            if (!valid_name(bname) || strlen(bname) >= CFG_NAME_MAX)
-                return fail(ps, ps->line, section, NULL,
-                            "backend name '%s' must be 1-%d of [A-Za-z0-9._-]", bname,
-                            CFG_NAME_MAX - 1);
-            for (int i = 0; i < cfg->nbackends; i++)
-                if (strcmp(cfg->backends[i].name, bname) == 0)
-                    return fail(ps, ps->line, section, NULL,
-                                "backend '%s' is defined twice (first at line %d)", bname,
-                                cfg->backends[i].line);
-            if (cfg->nbackends >= CFG_MAX_BACKENDS)
-                return fail(ps, ps->line, section, NULL, "more than %d backends",
-                            CFG_MAX_BACKENDS);
-            ps->cur_backend = &cfg->backends[cfg->nbackends++];
-            backend_defaults(ps->cur_backend);
-            snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
-            ps->cur_backend->line = ps->line;
-        }
         base = ps->cur_backend;
     } else {
-        return fail(ps, ps->line, section, NULL,
-                    "unknown section (expected [relay], [backend NAME] or [redis])");
+        return 1; /* an unknown section: the reader reported it */
     }
-
+    if (ps->longval_used && strcmp(value, "\001") == 0) {
+        /* the long value, trimmed as inih trims (inline ; comment too) */
+        char *v = ps->longval;
+        char *sc = strstr(v, " ;");
+        if (sc != NULL)
+            *sc = '\0';
+        v = (char *)skip_ws(v);
+        size_t vl = strlen(v);
+        while (vl > 0 && (v[vl - 1] == '\n' || v[vl - 1] == '\r' || v[vl - 1] == ' ' ||
+                          v[vl - 1] == '\t'))
+            v[--vl] = '\0';
+        value = v;
+        ps->longval_used = false;
+    }
     const struct key *k = find_key(sect, name);
     if (k == NULL)
         return fail(ps, ps->line, section, name, "unknown key");
+    if (sect != S_BACKEND)
+        ps->key_line[k - keys] = ps->line;
     return set_value(ps, k, base, section, value);
+}
+
+/* Line for a validation error: where the key was set, else where the other
+ * key involved was set, else the section header. */
+static int
+line_of(const struct parse_state *ps, enum sect sect, const char *key, const char *other)
+{
+    const struct key *k = find_key(sect, key);
+    if (k != NULL && ps->key_line[k - keys] > 0)
+        return ps->key_line[k - keys];
+    k = other ? find_key(sect, other) : NULL;
+    if (k != NULL && ps->key_line[k - keys] > 0)
+        return ps->key_line[k - keys];
+    return sect == S_REDIS ? ps->cfg->redis.line : ps->relay_line;
 }
 
 static int
@@ -537,32 +625,40 @@ validate(struct parse_state *ps)
         }
     }
     if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
-        return fail(ps, ps->line, "relay", "block-size", "must be a power of two >= 4K");
+        return fail(ps, line_of(ps, S_RELAY, "block-size", NULL), "relay", "block-size",
+                    "must be a power of two >= 4K");
     if (cfg->max_line_bytes > cfg->block_size - 256)
-        return fail(ps, ps->line, "relay", "max-line-bytes",
+        return fail(ps, line_of(ps, S_RELAY, "max-line-bytes", "block-size"), "relay",
+                    "max-line-bytes",
                     "%llu does not fit a block (block-size %llu, less 256)",
                     (unsigned long long)cfg->max_line_bytes, (unsigned long long)cfg->block_size);
     if (cfg->max_reply_bytes > cfg->block_size - 256)
-        return fail(ps, ps->line, "relay", "max-reply-bytes",
+        return fail(ps, line_of(ps, S_RELAY, "max-reply-bytes", "block-size"), "relay",
+                    "max-reply-bytes",
                     "%llu does not fit a block (block-size %llu, less 256)",
                     (unsigned long long)cfg->max_reply_bytes, (unsigned long long)cfg->block_size);
     if (cfg->memory_limit < 16 * cfg->block_size)
-        return fail(ps, ps->line, "relay", "memory-limit",
+        return fail(ps, line_of(ps, S_RELAY, "memory-limit", "block-size"), "relay",
+                    "memory-limit",
                     "must hold at least 16 blocks of block-size (%llu bytes)",
                     (unsigned long long)(16 * cfg->block_size));
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms)
-        return fail(ps, ps->line, "relay", "reconnect-min", "is larger than reconnect-max");
+        return fail(ps, line_of(ps, S_RELAY, "reconnect-min", "reconnect-max"), "relay",
+                    "reconnect-min", "is larger than reconnect-max");
     for (const char *c = cfg->allow_specialchars; *c; c++)
         if (*c == ' ' || *c == '=' || *c == '\n' || *c == '\r')
-            return fail(ps, ps->line, "relay", "allow-specialchars",
+            return fail(ps, line_of(ps, S_RELAY, "allow-specialchars", NULL), "relay",
+                        "allow-specialchars",
                         "may not contain space, '=' or newline characters");
     if (cfg->redis.enabled) {
         if (cfg->redis.spool_low >= cfg->redis.spool_high)
-            return fail(ps, cfg->redis.line, "redis", "spool-low",
+            return fail(ps, line_of(ps, S_REDIS, "spool-low", "spool-high"), "redis",
+                        "spool-low",
                         "must be below spool-high (%llu)",
                         (unsigned long long)cfg->redis.spool_high);
         if (cfg->redis.prefix[0] == '\0')
-            return fail(ps, cfg->redis.line, "redis", "prefix", "must not be empty");
+            return fail(ps, line_of(ps, S_REDIS, "prefix", NULL), "redis", "prefix",
+                        "must not be empty");
     }
     return 1;
 }
@@ -583,7 +679,7 @@ load(struct config *cfg, struct parse_state *ps)
     if (ps->failed)
         return TS_ERROR;
     if (rc != 0) {
-        fail(ps, rc > 0 ? ps->line : 0, NULL, NULL,
+        fail(ps, rc > 0 ? rc : 0, NULL, NULL,
              "syntax error (expected [section], key = value or a ; comment)");
         return TS_ERROR;
     }
@@ -594,8 +690,12 @@ load(struct config *cfg, struct parse_state *ps)
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    struct parse_state ps = { .cfg = cfg, .name = path, .at_line_start = 1,
-                              .err = err, .errlen = errlen };
+    static struct parse_state ps;
+    memset(&ps, 0, sizeof(ps));
+    ps.cfg = cfg;
+    ps.name = path;
+    ps.err = err;
+    ps.errlen = errlen;
     ps.fp = fopen(path, "r");
     if (ps.fp == NULL) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -610,7 +710,12 @@ int
 config_load_string(struct config *cfg, const char *name, const char *text, char *err,
                    size_t errlen)
 {
-    struct parse_state ps = { .cfg = cfg, .name = name, .at_line_start = 1, .text = text,
-                              .err = err, .errlen = errlen };
+    static struct parse_state ps;
+    memset(&ps, 0, sizeof(ps));
+    ps.cfg = cfg;
+    ps.name = name;
+    ps.text = text;
+    ps.err = err;
+    ps.errlen = errlen;
     return load(cfg, &ps);
 }

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +129,15 @@ utf8_to_latin1(const char *in, size_t len, char *out, size_t cap, unsigned *bad)
             cp = ((c & 0x1Fu) << 6) | ((unsigned char)in[i + 1] & 0x3Fu);
             n = 2;
         } else {
-            /* 3- and 4-byte sequences are all above U+00FF */
+            /* 3- and 4-byte sequences are all above U+00FF; name it */
             cp = 0x100;
             if ((c & 0xF0) == 0xE0 && i + 2 < len)
                 cp = ((c & 0x0Fu) << 12) | (((unsigned char)in[i + 1] & 0x3Fu) << 6) |
                      ((unsigned char)in[i + 2] & 0x3Fu);
+            else if ((c & 0xF8) == 0xF0 && i + 3 < len)
+                cp = ((c & 0x07u) << 18) | (((unsigned char)in[i + 1] & 0x3Fu) << 12) |
+                     (((unsigned char)in[i + 2] & 0x3Fu) << 6) |
+                     ((unsigned char)in[i + 3] & 0x3Fu);
             *bad = cp;
             return -1;
         }
@@ -146,6 +151,59 @@ utf8_to_latin1(const char *in, size_t len, char *out, size_t cap, unsigned *bad)
         i += n;
     }
     return (long)o;
+}
+
+/* Copies a JSON text with every integer literal of 19+ digits turned into a
+ * string ("..."), so jansson can parse it.  NULL on allocation failure. */
+static char *
+quote_big_integers(const char *in, size_t len)
+{
+    size_t cap = len * 2 + 1, o = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    bool in_str = false;
+    for (size_t i = 0; i < len;) {
+        char c = in[i];
+        if (in_str) {
+            out[o++] = c;
+            if (c == '\\' && i + 1 < len) {
+                out[o++] = in[i + 1];
+                i += 2;
+                continue;
+            }
+            if (c == '"')
+                in_str = false;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            out[o++] = c;
+            i++;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i + (c == '-'), digits = 0;
+            while (j < len && in[j] >= '0' && in[j] <= '9') {
+                j++;
+                digits++;
+            }
+            bool integer = !(j < len && (in[j] == '.' || in[j] == 'e' || in[j] == 'E'));
+            if (integer && digits >= 19) {
+                out[o++] = '"';
+                memcpy(out + o, in + i, j - i);
+                o += j - i;
+                out[o++] = '"';
+                i = j;
+                continue;
+            }
+        }
+        out[o++] = c;
+        i++;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 struct scratch {
@@ -214,7 +272,8 @@ datapoint(const struct point_rules *rules, json_t *dp, struct scratch *sc, struc
     if (json_is_integer(t)) {
         ts = json_integer_value(t);
     } else if (json_is_real(t)) {
-        ts = (int64_t)json_real_value(t);
+        double d = json_real_value(t);
+        ts = (d > 0 && d < 9.2e18) ? (int64_t)d : 0;
     } else if (json_is_string(t)) {
         struct point_error e2;
         if (point_parse_long(json_string_value(t), json_string_length(t), &ts, &e2) != TS_OK)
@@ -237,8 +296,14 @@ datapoint(const struct point_rules *rules, json_t *dp, struct scratch *sc, struc
         unsigned bad;
         long n = utf8_to_latin1(json_string_value(v), json_string_length(v), valbuf, valcap,
                                 &bad);
-        if (n < 0)
-            n = 0;
+        if (n < 0) {
+            /* not a number the TSD could parse either */
+            err->kind = PE_INVALID_VALUE;
+            err->len = (size_t)snprintf(err->msg, sizeof(err->msg), n == -1
+                                        ? "Invalid character U+%04X in the value"
+                                        : "Value too long", bad);
+            return TS_ERROR;
+        }
         vlen = (size_t)n;
         /* no line breaks may reach the put line; the TSD trims them anyway */
         for (size_t i = 0; i < vlen; i++)
@@ -311,9 +376,17 @@ one(struct sink *s, json_t *dp, struct json_result *res)
     s->stats->received++;
     if (datapoint(s->rules, dp, &sc, &p, tsbuf, valbuf, sizeof(valbuf), &err) != TS_OK) {
         char in[512];
-        size_t n = json_dumpb(dp, in, sizeof(in), JSON_COMPACT);
-        if (n > sizeof(in))
-            n = sizeof(in);
+        size_t n = json_dumpb(dp, in, sizeof(in), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (n > sizeof(in)) { /* json_dumpb left `in` undefined: dump, then cut */
+            char *all = json_dumps(dp, JSON_COMPACT | JSON_ENCODE_ANY);
+            n = all ? TS_MIN(strlen(all), sizeof(in)) : 0;
+            if (all != NULL) {
+                json_free_t jfree;
+                memcpy(in, all, n);
+                json_get_alloc_funcs(NULL, &jfree);
+                jfree(all);
+            }
+        }
         res->failed++;
         ingest_reject(s, &err, in, n, dp);
         return TS_ERROR;
@@ -343,6 +416,15 @@ json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res
     }
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, 0, &jerr);
+    if (root == NULL && strstr(jerr.text, "too big integer") != NULL) {
+        /* jansson refuses integers beyond 64 bits; the TSD reads numbers as
+         * text and fails only that point: quote them and parse again */
+        char *q = quote_big_integers(buf, len);
+        if (q != NULL) {
+            root = json_loadb(q, strlen(q), 0, &jerr);
+            free(q);
+        }
+    }
     if (root == NULL) {
         doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg),
                                         "Unable to parse the given JSON: %s (line %d, column %d)",

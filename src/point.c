@@ -409,7 +409,8 @@ parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
     uint32_t klen = (uint32_t)(eq - s);
     uint32_t vlen = (uint32_t)(n - klen - 1);
     p->ntag_words++;
-    for (int i = 0; i < p->ntags; i++) {
+    int tracked = TS_MIN(p->ntags, POINT_MAX_TAGS);
+    for (int i = 0; i < tracked; i++) {
         struct point_tag *t = &p->tags[i];
         if (t->klen == klen && memcmp(t->k, s, klen) == 0) {
             if (t->vlen == vlen && memcmp(t->v, eq + 1, vlen) == 0)
@@ -417,7 +418,7 @@ parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
             eb_start(err, PE_ILLEGAL_ARGUMENT, "duplicate tag: ");
             eb_put(err, s, n);
             eb_str(err, ", tags=");
-            eb_java_map(err, p->tags, p->ntags);
+            eb_java_map(err, p->tags, tracked);
             return TS_ERROR;
         }
     }
@@ -734,7 +735,7 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
     if (bad >= 0)
         return name_error(err, "metric name", NULL, 0, p->metric, p->metric_len, (size_t)bad);
     /* tags in HashMap iteration order: same bucket walk as eb_java_map */
-    if (p->ntags > 0) {
+    if (p->ntags > 0 && p->ntags <= POINT_MAX_TAGS) {
         uint32_t cap = 16;
         while ((uint64_t)p->ntags * 4 > (uint64_t)cap * 3)
             cap *= 2;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POINT_MAX_TAGS 64     /* tags tracked per point (max-tags <= this) */
+#define POINT_MAX_TAGS 128    /* tags tracked per point (max-tags <= 64) */
 #define POINT_LINE_MAX 1024   /* TSD's limit: bytes before "\n" */
 #define POINT_ERR_MAX 1024    /* error messages are truncated to this */
 

@@ -1,0 +1,861 @@
+/*
+ * check_config.c -- unit tests of the configuration contract (src/config.c).
+ *
+ * Covers: the shipped conf/tsrelay.conf and the values it documents;
+ * defaults when keys are absent; size and duration units; address forms;
+ * listen keys and protocols; and the errors: every one must name the
+ * file, the line and the key ("NAME:LINE: [section] key: reason"), both
+ * for config_load_string and for config_load on a real file.
+ */
+#include "autoconf.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+#include "unit.h"
+
+#define KB 1024ull
+#define MB (1024ull * 1024)
+#define GB (1024ull * 1024 * 1024)
+
+static struct config cfg;
+static char err[CFG_ERR_MAX];
+
+/* A minimal valid tail: one backend. */
+#define BACKEND_OK "[backend b1]\naddress = 127.0.0.1:4243\n"
+
+static int
+load(const char *text)
+{
+    memset(err, 0, sizeof(err));
+    return config_load_string(&cfg, "NAME", text, err, sizeof(err));
+}
+
+/* Loads text that must fail and checks the error starts with prefix. */
+#define ASSERT_ERR_PREFIX(text, prefix)                                              \
+    do {                                                                             \
+        int rc_ = load(text);                                                        \
+        ck_assert_msg(rc_ == TS_ERROR, "accepted a bad config; expected error '%s'", \
+                      (prefix));                                                     \
+        ck_assert_msg(strncmp(err, (prefix), strlen(prefix)) == 0,                   \
+                      "error is '%s', expected it to start with '%s'", err, (prefix)); \
+    } while (0)
+
+#define ASSERT_OK(text)                                                              \
+    do {                                                                             \
+        int rc_ = load(text);                                                        \
+        ck_assert_msg(rc_ == TS_OK, "rejected a good config: %s", err);              \
+    } while (0)
+
+/* ---- the shipped file ------------------------------------------------- */
+
+START_TEST(test_shipped_conf)
+{
+    const char *path = TOPSRCDIR "/conf/tsrelay.conf";
+    int rc = config_load(&cfg, path, err, sizeof(err));
+    ck_assert_msg(rc == TS_OK, "shipped conf rejected: %s", err);
+    ck_assert_str_eq(cfg.path, path);
+
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_str_eq(cfg.listen[0].addr.host, "0.0.0.0");
+    ck_assert_str_eq(cfg.listen[0].addr.port, "4242");
+    ck_assert_int_eq(cfg.listen[0].proto, PROTO_AUTO);
+    ck_assert_int_eq(cfg.routing, ROUTE_HASH);
+    ck_assert_uint_eq(cfg.max_clients, 10000);
+    ck_assert_uint_eq(cfg.max_frame_bytes, 1 * MB);
+    ck_assert_uint_eq(cfg.max_line_bytes, 32 * KB);
+    ck_assert_uint_eq(cfg.max_reply_bytes, 32 * KB);
+    ck_assert_uint_eq(cfg.max_http_body_bytes, 8 * MB);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 5 * 60 * 1000);
+    ck_assert_uint_eq(cfg.read_timeout_ms, 30 * 1000);
+    ck_assert_uint_eq(cfg.memory_limit, 128 * MB);
+    ck_assert_uint_eq(cfg.block_size, 64 * KB);
+    ck_assert_int_eq(cfg.overflow, OVERFLOW_BLOCK);
+    ck_assert_uint_eq(cfg.shutdown_timeout_ms, 10 * 1000);
+    ck_assert_uint_eq(cfg.stats_interval_ms, 0);
+    ck_assert_uint_eq(cfg.reconnect_min_ms, 100);
+    ck_assert_uint_eq(cfg.reconnect_max_ms, 10 * 1000);
+    ck_assert_int_eq(cfg.max_tags, 8);
+    ck_assert_str_eq(cfg.allow_specialchars, "");
+    ck_assert_str_eq(cfg.log_level, "info");
+    ck_assert_str_eq(cfg.log_file, "");
+    ck_assert_uint_eq(cfg.log_buffer_bytes, 256 * KB);
+
+    ck_assert_int_eq(cfg.nbackends, 1);
+    const struct cfg_backend *b = &cfg.backends[0];
+    ck_assert_str_eq(b->name, "tsd1");
+    ck_assert_str_eq(b->addr.host, "127.0.0.1");
+    ck_assert_str_eq(b->addr.port, "4243");
+    ck_assert(b->has_address);
+    ck_assert_int_eq(b->conns, 2);
+    ck_assert_uint_eq(b->write_timeout_ms, 10 * 1000);
+    ck_assert_uint_eq(b->connect_timeout_ms, 5 * 1000);
+    ck_assert_int_eq(b->ack, ACK_NONE);
+
+    ck_assert(cfg.redis.enabled);
+    ck_assert_str_eq(cfg.redis.addr.host, "127.0.0.1");
+    ck_assert_str_eq(cfg.redis.addr.port, "6379");
+    ck_assert_str_eq(cfg.redis.prefix, "tsrelay");
+    ck_assert_uint_eq(cfg.redis.spool_high, 16 * MB);
+    ck_assert_uint_eq(cfg.redis.spool_low, 4 * MB);
+    ck_assert_uint_eq(cfg.redis.spool_max_bytes, 4 * GB);
+    ck_assert_uint_eq(cfg.redis.flush_interval_ms, 100);
+    ck_assert_uint_eq(cfg.redis.connect_timeout_ms, 2000);
+    ck_assert_int_eq(cfg.redis.compress_level, 1);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+    int rc = config_load(&cfg, "/nonexistent-dir-for-tsrelay/x.conf", err, sizeof(err));
+    ck_assert_int_eq(rc, TS_ERROR);
+    ck_assert_msg(strncmp(err, "/nonexistent-dir-for-tsrelay/x.conf: ", 37) == 0,
+                  "error: %s", err);
+}
+END_TEST
+
+/* ---- defaults --------------------------------------------------------- */
+
+START_TEST(test_defaults)
+{
+    ASSERT_OK(BACKEND_OK);
+    ck_assert_str_eq(cfg.path, "NAME");
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_str_eq(cfg.listen[0].addr.host, "0.0.0.0");
+    ck_assert_str_eq(cfg.listen[0].addr.port, "4242");
+    ck_assert_int_eq(cfg.listen[0].proto, PROTO_AUTO);
+    ck_assert_int_eq(cfg.routing, ROUTE_HASH);
+    ck_assert_uint_eq(cfg.max_clients, 10000);
+    ck_assert_uint_eq(cfg.max_frame_bytes, 1 * MB);
+    ck_assert_uint_eq(cfg.max_line_bytes, 32 * KB);
+    ck_assert_uint_eq(cfg.max_reply_bytes, 32 * KB);
+    ck_assert_uint_eq(cfg.max_http_body_bytes, 8 * MB);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 300000);
+    ck_assert_uint_eq(cfg.read_timeout_ms, 30000);
+    ck_assert_uint_eq(cfg.memory_limit, 128 * MB);
+    ck_assert_uint_eq(cfg.block_size, 64 * KB);
+    ck_assert_int_eq(cfg.overflow, OVERFLOW_BLOCK);
+    ck_assert_uint_eq(cfg.shutdown_timeout_ms, 10000);
+    ck_assert_uint_eq(cfg.stats_interval_ms, 0);
+    ck_assert_uint_eq(cfg.reconnect_min_ms, 100);
+    ck_assert_int_eq(cfg.max_tags, 8);
+    ck_assert_str_eq(cfg.allow_specialchars, "");
+    ck_assert_str_eq(cfg.log_level, "info");
+    ck_assert_str_eq(cfg.log_file, "");
+    ck_assert_uint_eq(cfg.log_buffer_bytes, 256 * KB);
+    ck_assert_int_eq(cfg.nbackends, 1);
+    ck_assert_str_eq(cfg.backends[0].name, "b1");
+    ck_assert_int_eq(cfg.backends[0].conns, 2);
+    ck_assert_uint_eq(cfg.backends[0].write_timeout_ms, 10000);
+    ck_assert_uint_eq(cfg.backends[0].connect_timeout_ms, 5000);
+    ck_assert_int_eq(cfg.backends[0].ack, ACK_NONE);
+    /* no [redis] section: memory-only */
+    ck_assert(!cfg.redis.enabled);
+}
+END_TEST
+
+START_TEST(test_redis_defaults)
+{
+    ASSERT_OK(BACKEND_OK "[redis]\nprefix = relay-a\n");
+    ck_assert(cfg.redis.enabled);
+    ck_assert_str_eq(cfg.redis.addr.host, "127.0.0.1");
+    ck_assert_str_eq(cfg.redis.addr.port, "6379");
+    ck_assert_str_eq(cfg.redis.prefix, "relay-a");
+    ck_assert_uint_eq(cfg.redis.spool_high, 16 * MB);
+    ck_assert_uint_eq(cfg.redis.spool_low, 4 * MB);
+    ck_assert_uint_eq(cfg.redis.spool_max_bytes, 4 * GB);
+    ck_assert_uint_eq(cfg.redis.flush_interval_ms, 100);
+    ck_assert_uint_eq(cfg.redis.connect_timeout_ms, 2000);
+    ck_assert_int_eq(cfg.redis.compress_level, 1);
+}
+END_TEST
+
+/* "[redis]" alone (all defaults) must enable the spool: only omitting the
+ * section runs memory-only. */
+START_TEST(test_redis_empty_section_enables)
+{
+    ASSERT_OK(BACKEND_OK "[redis]\n");
+    ck_assert_msg(cfg.redis.enabled, "an empty [redis] section left the spool disabled");
+}
+END_TEST
+
+START_TEST(test_all_keys_set)
+{
+    ASSERT_OK("[relay]\n"
+              "routing = failover\n"
+              "max-clients = 12\n"
+              "max-frame-bytes = 2M\n"
+              "max-line-bytes = 2000\n"
+              "max-reply-bytes = 4K\n"
+              "max-http-body-bytes = 1M\n"
+              "idle-timeout = 0\n"
+              "read-timeout = 250ms\n"
+              "memory-limit = 1G\n"
+              "block-size = 8K\n"
+              "overflow = drop\n"
+              "shutdown-timeout = 1m\n"
+              "stats-interval = 15s\n"
+              "reconnect-min = 50ms\n"
+              "reconnect-max = 1h\n"
+              "max-tags = 12\n"
+              "allow-specialchars = !@\n"
+              "log-level = DEBUG\n"
+              "log-file = /var/log/tsrelay.log\n"
+              "log-buffer-bytes = 1M\n"
+              "[backend a.b-c_d]\n"
+              "address = tsd.example.com:14242\n"
+              "conns = 64\n"
+              "write-timeout = 500ms\n"
+              "connect-timeout = 2s\n"
+              "ack = version\n"
+              "[redis]\n"
+              "address = [::1]:6380\n"
+              "spool-high = 64K\n"
+              "spool-low = 0\n"
+              "spool-max-bytes = 1M\n"
+              "spool-flush-interval = 1ms\n"
+              "connect-timeout = 10ms\n"
+              "compress-level = 0\n");
+    ck_assert_int_eq(cfg.routing, ROUTE_FAILOVER);
+    ck_assert_uint_eq(cfg.max_clients, 12);
+    ck_assert_uint_eq(cfg.max_frame_bytes, 2 * MB);
+    ck_assert_uint_eq(cfg.max_line_bytes, 2000);
+    ck_assert_uint_eq(cfg.max_reply_bytes, 4 * KB);
+    ck_assert_uint_eq(cfg.max_http_body_bytes, 1 * MB);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 0);
+    ck_assert_uint_eq(cfg.read_timeout_ms, 250);
+    ck_assert_uint_eq(cfg.memory_limit, 1 * GB);
+    ck_assert_uint_eq(cfg.block_size, 8 * KB);
+    ck_assert_int_eq(cfg.overflow, OVERFLOW_DROP);
+    ck_assert_uint_eq(cfg.shutdown_timeout_ms, 60000);
+    ck_assert_uint_eq(cfg.stats_interval_ms, 15000);
+    ck_assert_uint_eq(cfg.reconnect_min_ms, 50);
+    ck_assert_uint_eq(cfg.reconnect_max_ms, 3600000);
+    ck_assert_int_eq(cfg.max_tags, 12);
+    ck_assert_str_eq(cfg.allow_specialchars, "!@");
+    ck_assert_str_eq(cfg.log_level, "debug");
+    ck_assert_str_eq(cfg.log_file, "/var/log/tsrelay.log");
+    ck_assert_uint_eq(cfg.log_buffer_bytes, 1 * MB);
+    ck_assert_int_eq(cfg.nbackends, 1);
+    ck_assert_str_eq(cfg.backends[0].name, "a.b-c_d");
+    ck_assert_str_eq(cfg.backends[0].addr.host, "tsd.example.com");
+    ck_assert_str_eq(cfg.backends[0].addr.port, "14242");
+    ck_assert_int_eq(cfg.backends[0].conns, 64);
+    ck_assert_uint_eq(cfg.backends[0].write_timeout_ms, 500);
+    ck_assert_uint_eq(cfg.backends[0].connect_timeout_ms, 2000);
+    ck_assert_int_eq(cfg.backends[0].ack, ACK_VERSION);
+    ck_assert(cfg.redis.enabled);
+    ck_assert_str_eq(cfg.redis.addr.host, "::1");
+    ck_assert_str_eq(cfg.redis.addr.port, "6380");
+    ck_assert_uint_eq(cfg.redis.spool_high, 64 * KB);
+    ck_assert_uint_eq(cfg.redis.spool_low, 0);
+    ck_assert_uint_eq(cfg.redis.spool_max_bytes, 1 * MB);
+    ck_assert_uint_eq(cfg.redis.flush_interval_ms, 1);
+    ck_assert_uint_eq(cfg.redis.connect_timeout_ms, 10);
+    ck_assert_int_eq(cfg.redis.compress_level, 0);
+}
+END_TEST
+
+START_TEST(test_multiple_backends_in_order)
+{
+    ASSERT_OK("[backend one]\naddress = 10.0.0.1:4242\n"
+              "[backend two]\naddress = 10.0.0.2:4242\nconns = 3\n"
+              "[backend three]\naddress = 10.0.0.3:4242\n");
+    ck_assert_int_eq(cfg.nbackends, 3);
+    ck_assert_str_eq(cfg.backends[0].name, "one");
+    ck_assert_str_eq(cfg.backends[1].name, "two");
+    ck_assert_str_eq(cfg.backends[2].name, "three");
+    ck_assert_str_eq(cfg.backends[2].addr.host, "10.0.0.3");
+    ck_assert_int_eq(cfg.backends[0].conns, 2);
+    ck_assert_int_eq(cfg.backends[1].conns, 3);
+    ck_assert_int_eq(cfg.backends[2].conns, 2);
+}
+END_TEST
+
+/* ---- units ------------------------------------------------------------ */
+
+START_TEST(test_sizes)
+{
+    static const struct { const char *s; uint64_t v; } good[] = {
+        { "0", 0 },           { "1", 1 },            { "4096", 4096 },
+        { "1K", KB },         { "1k", KB },          { "64K", 64 * KB },
+        { "64KB", 64 * KB },  { "64KiB", 64 * KB },  { "64kib", 64 * KB },
+        { "64 K", 64 * KB },  { " 8M ", 8 * MB },    { "8MB", 8 * MB },
+        { "8MiB", 8 * MB },   { "4G", 4 * GB },      { "4GiB", 4 * GB },
+        { "4GB", 4 * GB },    { "100B", 100 },       { "1T", 1024 * GB },
+    };
+    static const char *const bad[] = {
+        "", " ", "K", "-1", "+1", "1.5M", "1,5M", "64X", "64KX", "64KiBB", "64 K B",
+        "64K 1", "abc", "0x10", "99999999999999999999", "17179869184G",
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(good); i++) {
+        uint64_t v = 12345;
+        ck_assert_msg(config_parse_size(good[i].s, &v) == TS_OK, "'%s' rejected", good[i].s);
+        ck_assert_msg(v == good[i].v, "'%s' = %llu, expected %llu", good[i].s,
+                      (unsigned long long)v, (unsigned long long)good[i].v);
+    }
+    for (size_t i = 0; i < TS_ARRAY_LEN(bad); i++) {
+        uint64_t v = 12345;
+        ck_assert_msg(config_parse_size(bad[i], &v) == TS_ERROR, "'%s' accepted as %llu",
+                      bad[i], (unsigned long long)v);
+        ck_assert_msg(v == 12345, "'%s' wrote the output on error", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_durations)
+{
+    static const struct { const char *s; uint64_t v; } good[] = {
+        { "0", 0 },          { "30", 30000 },     { "1s", 1000 },      { "10s", 10000 },
+        { "10S", 10000 },    { "100ms", 100 },    { "100MS", 100 },    { "0ms", 0 },
+        { "5m", 300000 },    { "5min", 300000 },  { "2h", 7200000 },   { " 7 s", 7000 },
+        { "1 ms", 1 },
+    };
+    static const char *const bad[] = {
+        "", " ", "s", "ms", "-1", "1.5s", "10x", "10 sec", "10us", "1d", "abc",
+        "10s5", "99999999999999999999", "18446744073709551615h",
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(good); i++) {
+        uint64_t v = 12345;
+        ck_assert_msg(config_parse_duration_ms(good[i].s, &v) == TS_OK, "'%s' rejected",
+                      good[i].s);
+        ck_assert_msg(v == good[i].v, "'%s' = %llu ms, expected %llu", good[i].s,
+                      (unsigned long long)v, (unsigned long long)good[i].v);
+    }
+    for (size_t i = 0; i < TS_ARRAY_LEN(bad); i++) {
+        uint64_t v = 12345;
+        ck_assert_msg(config_parse_duration_ms(bad[i], &v) == TS_ERROR,
+                      "'%s' accepted as %llu ms", bad[i], (unsigned long long)v);
+    }
+}
+END_TEST
+
+START_TEST(test_units_in_file)
+{
+    ASSERT_OK("[relay]\nmemory-limit = 256MiB\nmax-frame-bytes = 65536\n"
+              "idle-timeout = 90\nread-timeout = 1500ms\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.memory_limit, 256 * MB);
+    ck_assert_uint_eq(cfg.max_frame_bytes, 65536);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 90000);
+    ck_assert_uint_eq(cfg.read_timeout_ms, 1500);
+
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 12 apples\n" BACKEND_OK,
+                      "NAME:2: [relay] memory-limit: '12 apples' is not a size");
+    ASSERT_ERR_PREFIX("[relay]\n\nidle-timeout = 1.5s\n" BACKEND_OK,
+                      "NAME:3: [relay] idle-timeout: '1.5s' is not a duration");
+    ASSERT_ERR_PREFIX("[relay]\nmax-clients = 10k\n" BACKEND_OK,
+                      "NAME:2: [relay] max-clients: '10k' is not a number");
+    ASSERT_ERR_PREFIX("[relay]\nmax-clients =\n" BACKEND_OK,
+                      "NAME:2: [relay] max-clients: '' is not a number");
+}
+END_TEST
+
+/* ---- addresses and listeners ----------------------------------------- */
+
+START_TEST(test_addresses)
+{
+    struct cfg_addr a;
+    ck_assert_int_eq(config_parse_addr("127.0.0.1:4242", &a), TS_OK);
+    ck_assert_str_eq(a.host, "127.0.0.1");
+    ck_assert_str_eq(a.port, "4242");
+    ck_assert_int_eq(config_parse_addr("tsd-1.example.com:1", &a), TS_OK);
+    ck_assert_str_eq(a.host, "tsd-1.example.com");
+    ck_assert_str_eq(a.port, "1");
+    ck_assert_int_eq(config_parse_addr("[::1]:65535", &a), TS_OK);
+    ck_assert_str_eq(a.host, "::1");
+    ck_assert_str_eq(a.port, "65535");
+    ck_assert_int_eq(config_parse_addr("[fe80::1%eth0]:80", &a), TS_OK);
+    ck_assert_str_eq(a.host, "fe80::1%eth0");
+    ck_assert_str_eq(a.port, "80");
+    ck_assert_int_eq(config_parse_addr(":4242", &a), TS_OK);
+    ck_assert_str_eq(a.host, "0.0.0.0");
+    ck_assert_str_eq(a.port, "4242");
+    ck_assert_int_eq(config_parse_addr("  10.1.2.3:99  ", &a), TS_OK);
+    ck_assert_str_eq(a.host, "10.1.2.3");
+    ck_assert_str_eq(a.port, "99");
+
+    static const char *const bad[] = {
+        "127.0.0.1",       "127.0.0.1:",     "127.0.0.1:0",    "127.0.0.1:65536",
+        "127.0.0.1:abc",   "127.0.0.1:42a",  "127.0.0.1:-1",   "127.0.0.1:+80",
+        "127.0.0.1:99999999999", "[::1]",    "[::1]4242",      "[::1]:",
+        "[::1:4242",       ":",              ":0",             "",
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(bad); i++) {
+        memset(&a, 0, sizeof(a));
+        ck_assert_msg(config_parse_addr(bad[i], &a) == TS_ERROR, "'%s' accepted (%s / %s)",
+                      bad[i], a.host, a.port);
+    }
+    /* a host name longer than the buffer is refused, not truncated */
+    char longhost[CFG_HOST_MAX + 16];
+    memset(longhost, 'h', CFG_HOST_MAX + 4);
+    snprintf(longhost + CFG_HOST_MAX + 4, 12, ":4242");
+    ck_assert_int_eq(config_parse_addr(longhost, &a), TS_ERROR);
+}
+END_TEST
+
+START_TEST(test_listen_keys)
+{
+    ASSERT_OK("[relay]\n"
+              "listen = 0.0.0.0:4242 auto\n"
+              "listen = :4243 telnet\n"
+              "listen = [::1]:4244   framed\n"
+              "listen = 127.0.0.1:8080 HTTP\n"
+              "listen = 127.0.0.1:4245\n" BACKEND_OK);
+    ck_assert_int_eq(cfg.nlisten, 5);
+    ck_assert_str_eq(cfg.listen[0].addr.host, "0.0.0.0");
+    ck_assert_str_eq(cfg.listen[0].addr.port, "4242");
+    ck_assert_int_eq(cfg.listen[0].proto, PROTO_AUTO);
+    ck_assert_int_eq(cfg.listen[0].line, 2);
+    ck_assert_str_eq(cfg.listen[1].addr.host, "0.0.0.0");
+    ck_assert_str_eq(cfg.listen[1].addr.port, "4243");
+    ck_assert_int_eq(cfg.listen[1].proto, PROTO_TELNET);
+    ck_assert_int_eq(cfg.listen[1].line, 3);
+    ck_assert_str_eq(cfg.listen[2].addr.host, "::1");
+    ck_assert_str_eq(cfg.listen[2].addr.port, "4244");
+    ck_assert_int_eq(cfg.listen[2].proto, PROTO_FRAMED);
+    ck_assert_str_eq(cfg.listen[3].addr.port, "8080");
+    ck_assert_int_eq(cfg.listen[3].proto, PROTO_HTTP);
+    ck_assert_str_eq(cfg.listen[4].addr.port, "4245");
+    ck_assert_int_eq(cfg.listen[4].proto, PROTO_AUTO);
+    ck_assert_int_eq(cfg.listen[4].line, 6);
+    ck_assert_str_eq(config_proto_name(PROTO_FRAMED), "framed");
+    ck_assert_str_eq(config_routing_name(ROUTE_ROUNDROBIN), "roundrobin");
+
+    /* a single listen key replaces the default listener */
+    ASSERT_OK("[relay]\nlisten = 127.0.0.1:5000 telnet\n" BACKEND_OK);
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_str_eq(cfg.listen[0].addr.host, "127.0.0.1");
+    ck_assert_str_eq(cfg.listen[0].addr.port, "5000");
+    ck_assert_int_eq(cfg.listen[0].proto, PROTO_TELNET);
+}
+END_TEST
+
+START_TEST(test_listen_errors)
+{
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 auto\nlisten = 0.0.0.0:4243 gopher\n"
+                      BACKEND_OK,
+                      "NAME:3: [relay] listen: unknown protocol 'gopher'");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:0 telnet\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: '0.0.0.0:0 telnet' is not HOST:PORT");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:65536\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: ");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:abc\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: ");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 4242\n" BACKEND_OK, "NAME:2: [relay] listen: ");
+
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof(text), "[relay]\n");
+    for (int i = 0; i < CFG_MAX_LISTEN + 1; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "listen = :%d\n", 5000 + i);
+    snprintf(text + n, sizeof(text) - n, "%s", BACKEND_OK);
+    ASSERT_ERR_PREFIX(text, "NAME:18: [relay] listen: more than 16 listeners");
+}
+END_TEST
+
+START_TEST(test_backend_address_errors)
+{
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:0\n",
+                      "NAME:2: [backend b1] address: '127.0.0.1:0' is not HOST:PORT");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:65536\n",
+                      "NAME:2: [backend b1] address: '127.0.0.1:65536' is not HOST:PORT");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = host:abc\n",
+                      "NAME:2: [backend b1] address: 'host:abc' is not HOST:PORT");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\naddress = localhost\n",
+                      "NAME:4: [redis] address: 'localhost' is not HOST:PORT");
+}
+END_TEST
+
+/* ---- errors: file, line, key ------------------------------------------ */
+
+START_TEST(test_unknown_key_line)
+{
+    const char *text = "; comment line 1\n"
+                       "# comment line 2\n"
+                       "\n"
+                       "[relay]\n"
+                       "routing = hash\n"
+                       "   \n"
+                       "bogus-key = 1\n" BACKEND_OK;
+    ASSERT_ERR_PREFIX(text, "NAME:7: [relay] bogus-key: unknown key");
+    ck_assert_str_eq(err, "NAME:7: [relay] bogus-key: unknown key");
+
+    /* CRLF line endings count lines the same way */
+    ASSERT_ERR_PREFIX("[relay]\r\nrouting = hash\r\nbogus = 2\r\n" BACKEND_OK,
+                      "NAME:3: [relay] bogus: unknown key");
+    /* keys of one section are not valid in another */
+    ASSERT_ERR_PREFIX(BACKEND_OK "routing = hash\n",
+                      "NAME:3: [backend b1] routing: unknown key");
+    ASSERT_ERR_PREFIX("[relay]\naddress = 127.0.0.1:1\n" BACKEND_OK,
+                      "NAME:2: [relay] address: unknown key");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nconns = 2\n",
+                      "NAME:4: [redis] conns: unknown key");
+}
+END_TEST
+
+/* The same error through config_load on a real file names the path. */
+START_TEST(test_unknown_key_in_file)
+{
+    char dir[] = "/tmp/tsrelay-config-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof(path), "%s/bad.conf", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("; line 1\n[relay]\nrouting = hash\n\n; line 5\nmax-clients = 10\n"
+          "bogus-key = yes\n" BACKEND_OK, f);
+    fclose(f);
+
+    int rc = config_load(&cfg, path, err, sizeof(err));
+    char expect[512];
+    snprintf(expect, sizeof(expect), "%s:7: [relay] bogus-key: unknown key", path);
+    unlink(path);
+    rmdir(dir);
+    ck_assert_int_eq(rc, TS_ERROR);
+    ck_assert_str_eq(err, expect);
+}
+END_TEST
+
+START_TEST(test_unknown_section)
+{
+    ASSERT_ERR_PREFIX(BACKEND_OK "\n[rediss]\naddress = 127.0.0.1:6379\n",
+                      "NAME:4: [rediss]: unknown section");
+    ASSERT_ERR_PREFIX("[backend]\naddress = 127.0.0.1:1\n", "NAME:1: [backend]: unknown section");
+    ASSERT_ERR_PREFIX("[backendx a]\naddress = 127.0.0.1:1\n",
+                      "NAME:1: [backendx a]: unknown section");
+}
+END_TEST
+
+START_TEST(test_bad_backend_name)
+{
+    ASSERT_ERR_PREFIX("[backend a/b]\naddress = 127.0.0.1:1\n",
+                      "NAME:1: [backend a/b]: backend name 'a/b' must be");
+}
+END_TEST
+
+START_TEST(test_duplicate_backend)
+{
+    ASSERT_ERR_PREFIX("[backend a]\naddress = 127.0.0.1:1\n"
+                      "[backend b]\naddress = 127.0.0.1:2\n"
+                      "[backend a]\naddress = 127.0.0.1:3\n",
+                      "NAME:5: [backend a]: backend 'a' is defined twice (first at line ");
+}
+END_TEST
+
+/* Two sections with the same name back to back are still a duplicate. */
+START_TEST(test_duplicate_backend_adjacent)
+{
+    int rc = load("[backend a]\naddress = 127.0.0.1:1\n"
+                  "[backend a]\naddress = 127.0.0.1:3\n");
+    ck_assert_msg(rc == TS_ERROR,
+                  "adjacent duplicate [backend a] sections accepted (merged, address %s:%s)",
+                  cfg.backends[0].addr.host, cfg.backends[0].addr.port);
+    ck_assert_msg(strstr(err, "defined twice") != NULL, "error: %s", err);
+}
+END_TEST
+
+START_TEST(test_backend_without_address)
+{
+    /* the error names the backend's section line (3), and the key */
+    const char *text = "[relay]\n"
+                       "routing = hash\n"
+                       "[backend lonely]\n"
+                       "conns = 4\n"
+                       "ack = none\n"
+                       "[backend ok]\n"
+                       "address = 127.0.0.1:1\n";
+    ASSERT_ERR_PREFIX(text, "NAME:");
+    ck_assert_msg(strstr(err, "[backend lonely] address: missing") != NULL, "error: %s", err);
+    ck_assert_str_eq(err, "NAME:3: [backend lonely] address: missing (e.g. address = "
+                          "127.0.0.1:4243)");
+}
+END_TEST
+
+/* A backend section with no keys at all is still a backend without an
+ * address, not silently ignored. */
+START_TEST(test_backend_empty_section)
+{
+    int rc = load("[backend empty]\n[backend ok]\naddress = 127.0.0.1:1\n");
+    ck_assert_msg(rc == TS_ERROR, "empty [backend empty] ignored: %d backend(s) configured",
+                  cfg.nbackends);
+    ck_assert_msg(strncmp(err, "NAME:1: [backend empty] address: missing", 40) == 0,
+                  "error: %s", err);
+}
+END_TEST
+
+START_TEST(test_no_backends)
+{
+    ASSERT_ERR_PREFIX("[relay]\nrouting = hash\n", "NAME:");
+    ck_assert_msg(strstr(err, "no [backend NAME] section") != NULL, "error: %s", err);
+    ASSERT_ERR_PREFIX("", "NAME:");
+    ck_assert_msg(strstr(err, "no [backend NAME] section") != NULL, "error: %s", err);
+}
+END_TEST
+
+START_TEST(test_out_of_range)
+{
+    ASSERT_ERR_PREFIX("[relay]\nmax-clients = 0\n" BACKEND_OK,
+                      "NAME:2: [relay] max-clients: 0 is out of range [1, 1000000]");
+    ASSERT_ERR_PREFIX("[relay]\nmax-clients = 1000001\n" BACKEND_OK,
+                      "NAME:2: [relay] max-clients: 1000001 is out of range");
+    ASSERT_ERR_PREFIX("[relay]\nmax-tags = 65\n" BACKEND_OK,
+                      "NAME:2: [relay] max-tags: 65 is out of range [1, 64]");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 1M\n" BACKEND_OK,
+                      "NAME:2: [relay] memory-limit: 1M is out of range");
+    ASSERT_ERR_PREFIX("[relay]\nmax-frame-bytes = 16M\n" BACKEND_OK,
+                      "NAME:2: [relay] max-frame-bytes: 16M is out of range");
+    ASSERT_ERR_PREFIX("[relay]\nreconnect-min = 0\n" BACKEND_OK,
+                      "NAME:2: [relay] reconnect-min: 0 is out of range [1, 3600000] ms");
+    ASSERT_ERR_PREFIX("[relay]\nshutdown-timeout = 2h\n" BACKEND_OK,
+                      "NAME:2: [relay] shutdown-timeout: 2h is out of range");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\nconns = 0\n",
+                      "NAME:3: [backend b1] conns: 0 is out of range [1, 64]");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\nconns = 65\n",
+                      "NAME:3: [backend b1] conns: 65 is out of range [1, 64]");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\nwrite-timeout = 5ms\n",
+                      "NAME:3: [backend b1] write-timeout: 5ms is out of range");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\ncompress-level = 20\n",
+                      "NAME:4: [redis] compress-level: 20 is out of range [0, 19]");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nspool-high = 1K\n",
+                      "NAME:4: [redis] spool-high: 1K is out of range");
+    /* bounds are inclusive */
+    ASSERT_OK("[relay]\nmax-clients = 1000000\nmax-tags = 1\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.max_clients, 1000000);
+    ck_assert_int_eq(cfg.max_tags, 1);
+}
+END_TEST
+
+START_TEST(test_bad_enums)
+{
+    ASSERT_ERR_PREFIX("[relay]\nrouting = random\n" BACKEND_OK,
+                      "NAME:2: [relay] routing: 'random' is not one of: hash, roundrobin, "
+                      "failover, all");
+    ASSERT_ERR_PREFIX("[relay]\noverflow = spill\n" BACKEND_OK,
+                      "NAME:2: [relay] overflow: 'spill' is not one of: block, drop");
+    ASSERT_ERR_PREFIX("[relay]\nlog-level = trace\n" BACKEND_OK,
+                      "NAME:2: [relay] log-level: 'trace' is not one of: error, warn, info, "
+                      "debug");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\nack = tcp\n",
+                      "NAME:3: [backend b1] ack: 'tcp' is not one of: none, version");
+}
+END_TEST
+
+START_TEST(test_spool_watermarks)
+{
+    ASSERT_OK(BACKEND_OK "[redis]\nspool-high = 8M\nspool-low = 8191K\n");
+    ck_assert_uint_eq(cfg.redis.spool_low, 8191 * KB);
+
+    /* the error names the key and the line where spool-low is set */
+    const char *eq = BACKEND_OK
+        "[redis]\n"               /* 3 */
+        "address = 127.0.0.1:6379\n"
+        "spool-high = 8M\n"       /* 5 */
+        "spool-low = 8M\n";       /* 6 */
+    ASSERT_ERR_PREFIX(eq, "NAME:");
+    ck_assert_msg(strstr(err, "[redis] spool-low: must be below spool-high") != NULL,
+                  "error: %s", err);
+    ck_assert_str_eq(err, "NAME:6: [redis] spool-low: must be below spool-high (8388608)");
+}
+END_TEST
+
+START_TEST(test_spool_low_above_high)
+{
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nspool-low = 32M\n", "NAME:");
+    ck_assert_msg(strstr(err, "[redis] spool-low: must be below spool-high (16777216)") != NULL,
+                  "error: %s", err);
+}
+END_TEST
+
+START_TEST(test_max_line_fits_block)
+{
+    /* block-size less 256 is the largest line: 4K block -> 3840 */
+    ASSERT_OK("[relay]\nblock-size = 4K\nmax-line-bytes = 3840\nmax-reply-bytes = 2K\n"
+              "memory-limit = 4M\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.max_line_bytes, 3840);
+
+    const char *text = "[relay]\n"
+                       "block-size = 4K\n"
+                       "max-line-bytes = 3841\n"  /* 3 */
+                       "max-reply-bytes = 2K\n"
+                       "\n" BACKEND_OK;
+    ASSERT_ERR_PREFIX(text, "NAME:");
+    ck_assert_msg(strstr(err, "[relay] max-line-bytes: 3841 does not fit a block") != NULL,
+                  "error: %s", err);
+    ck_assert_str_eq(err, "NAME:3: [relay] max-line-bytes: 3841 does not fit a block "
+                          "(block-size 4096, less 256)");
+}
+END_TEST
+
+START_TEST(test_block_size_power_of_two)
+{
+    ASSERT_ERR_PREFIX("[relay]\nblock-size = 65000\n" BACKEND_OK, "NAME:");
+    ck_assert_msg(strstr(err, "[relay] block-size: must be a power of two") != NULL,
+                  "error: %s", err);
+    ASSERT_ERR_PREFIX("[relay]\nblock-size = 64K\nmemory-limit = 512K\n" BACKEND_OK,
+                      "NAME:3: [relay] memory-limit: 512K is out of range");
+    ASSERT_ERR_PREFIX("[relay]\nblock-size = 1M\nmemory-limit = 8M\n" BACKEND_OK, "NAME:");
+    ck_assert_msg(strstr(err, "[relay] memory-limit: must hold at least 16 blocks") != NULL,
+                  "error: %s", err);
+    ASSERT_ERR_PREFIX("[relay]\nreconnect-min = 20s\nreconnect-max = 10s\n" BACKEND_OK, "NAME:");
+    ck_assert_msg(strstr(err, "[relay] reconnect-min: is larger than reconnect-max") != NULL,
+                  "error: %s", err);
+}
+END_TEST
+
+/* ---- syntax ----------------------------------------------------------- */
+
+START_TEST(test_inline_comments)
+{
+    ASSERT_OK("[relay]                 ; the relay itself\n"
+              "routing = roundrobin    ; spread points\n"
+              "max-clients = 77 ; few\n"
+              "memory-limit = 64M\t; tab before\n"
+              "# a whole-line hash comment\n"
+              "; a whole-line semicolon comment\n"
+              "[backend b1] ; the only one\n"
+              "address = 127.0.0.1:4243 ; local TSD\n");
+    ck_assert_int_eq(cfg.routing, ROUTE_ROUNDROBIN);
+    ck_assert_uint_eq(cfg.max_clients, 77);
+    ck_assert_uint_eq(cfg.memory_limit, 64 * MB);
+    ck_assert_int_eq(cfg.nbackends, 1);
+    ck_assert_str_eq(cfg.backends[0].name, "b1");
+    ck_assert_str_eq(cfg.backends[0].addr.host, "127.0.0.1");
+    ck_assert_str_eq(cfg.backends[0].addr.port, "4243");
+}
+END_TEST
+
+/* Indented keys are keys: libinih (built with INI_ALLOW_MULTILINE) would
+ * otherwise take an indented line as a continuation of the previous value,
+ * silently setting log-file to "log-level = debug". */
+START_TEST(test_indented_keys)
+{
+    int rc = load("[relay]\n"
+                  "    log-file = /var/log/tsrelay.log\n"
+                  "    log-level = debug\n"
+                  "[backend b1]\n"
+                  "    address = 127.0.0.1:4243\n"
+                  "    conns = 3\n");
+    ck_assert_msg(rc == TS_OK, "indented keys rejected: %s", err);
+    ck_assert_str_eq(cfg.log_file, "/var/log/tsrelay.log");
+    ck_assert_str_eq(cfg.log_level, "debug");
+    ck_assert_int_eq(cfg.backends[0].conns, 3);
+}
+END_TEST
+
+START_TEST(test_empty_values)
+{
+    ASSERT_OK("[relay]\nlog-file = /tmp/x.log\nlog-file =\nallow-specialchars =\n" BACKEND_OK);
+    ck_assert_str_eq(cfg.log_file, "");
+    ck_assert_str_eq(cfg.allow_specialchars, "");
+    ASSERT_OK("[relay]\nlog-file =    ; stderr\n" BACKEND_OK);
+    ck_assert_str_eq(cfg.log_file, "");
+    ASSERT_ERR_PREFIX("[relay]\nallow-specialchars = a=b\n" BACKEND_OK, "NAME:");
+    ck_assert_msg(strstr(err, "[relay] allow-specialchars: may not contain") != NULL,
+                  "error: %s", err);
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nprefix =\n", "NAME:");
+    ck_assert_msg(strstr(err, "[redis] prefix: must not be empty") != NULL, "error: %s", err);
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+    ASSERT_ERR_PREFIX("[relay]\nrouting = hash\nthis line has no equals sign\n" BACKEND_OK,
+                      "NAME:3: ");
+    ck_assert_msg(strstr(err, "syntax error") != NULL, "error: %s", err);
+    ASSERT_ERR_PREFIX("[relay\nrouting = hash\n" BACKEND_OK, "NAME:1: ");
+}
+END_TEST
+
+/* Long lines: a comment or a value longer than libinih's default line
+ * buffer (200 bytes) must not break parsing or truncate the value
+ * (log-file holds up to 1023 bytes). */
+START_TEST(test_long_comment_line)
+{
+    char text[2048];
+    char c[400];
+    memset(c, 'x', sizeof(c) - 1);
+    c[sizeof(c) - 1] = '\0';
+    snprintf(text, sizeof(text), "; %s\n[relay]\nrouting = all\n" BACKEND_OK, c);
+    int rc = load(text);
+    ck_assert_msg(rc == TS_OK, "a 400-byte comment line broke the parse: %s", err);
+    ck_assert_int_eq(cfg.routing, ROUTE_ALL);
+}
+END_TEST
+
+START_TEST(test_long_value)
+{
+    char text[2048];
+    char path[400];
+    path[0] = '/';
+    memset(path + 1, 'p', sizeof(path) - 2);
+    path[sizeof(path) - 1] = '\0';
+    snprintf(text, sizeof(text), "[relay]\nlog-file = %s\n" BACKEND_OK, path);
+    int rc = load(text);
+    ck_assert_msg(rc == TS_OK, "a 399-byte log-file value rejected: %s", err);
+    ck_assert_msg(strcmp(cfg.log_file, path) == 0, "log-file truncated to %zu bytes",
+                  strlen(cfg.log_file));
+}
+END_TEST
+
+START_TEST(test_error_truncated_safely)
+{
+    char small[24];
+    memset(small, 'Z', sizeof(small));
+    int rc = config_load_string(&cfg, "A-VERY-LONG-FILE-NAME-FOR-ERRORS",
+                                "[relay]\nbogus = 1\n" BACKEND_OK, small, 16);
+    ck_assert_int_eq(rc, TS_ERROR);
+    ck_assert_uint_eq(strlen(small), 15);
+    ck_assert_int_eq(small[16], 'Z');
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_missing_file);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_redis_defaults);
+    tcase_add_test(tc, test_redis_empty_section_enables);
+    tcase_add_test(tc, test_all_keys_set);
+    tcase_add_test(tc, test_multiple_backends_in_order);
+    tcase_add_test(tc, test_sizes);
+    tcase_add_test(tc, test_durations);
+    tcase_add_test(tc, test_units_in_file);
+    tcase_add_test(tc, test_addresses);
+    tcase_add_test(tc, test_listen_keys);
+    tcase_add_test(tc, test_listen_errors);
+    tcase_add_test(tc, test_backend_address_errors);
+    tcase_add_test(tc, test_unknown_key_line);
+    tcase_add_test(tc, test_unknown_key_in_file);
+    tcase_add_test(tc, test_unknown_section);
+    tcase_add_test(tc, test_bad_backend_name);
+    tcase_add_test(tc, test_duplicate_backend);
+    tcase_add_test(tc, test_duplicate_backend_adjacent);
+    tcase_add_test(tc, test_backend_without_address);
+    tcase_add_test(tc, test_backend_empty_section);
+    tcase_add_test(tc, test_no_backends);
+    tcase_add_test(tc, test_out_of_range);
+    tcase_add_test(tc, test_bad_enums);
+    tcase_add_test(tc, test_spool_watermarks);
+    tcase_add_test(tc, test_spool_low_above_high);
+    tcase_add_test(tc, test_max_line_fits_block);
+    tcase_add_test(tc, test_block_size_power_of_two);
+    tcase_add_test(tc, test_inline_comments);
+    tcase_add_test(tc, test_indented_keys);
+    tcase_add_test(tc, test_empty_values);
+    tcase_add_test(tc, test_syntax_error);
+    tcase_add_test(tc, test_long_comment_line);
+    tcase_add_test(tc, test_long_value);
+    tcase_add_test(tc, test_error_truncated_safely);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(config_suite)
