@@ -125,7 +125,7 @@ config_defaults(struct config *cfg)
     cfg->shutdown_timeout_ms = 10 * 1000;
     cfg->stats_interval_ms = 0;
     cfg->reconnect_min_ms = 100;
-    cfg->reconnect_max_ms = 30 * 1000;
+    cfg->reconnect_max_ms = 10 * 1000;
     cfg->max_tags = 8;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     cfg->log_buffer_bytes = 256 * KB;

@@ -1,0 +1,26 @@
+#!/bin/sh
+# install-deps.sh -- installs, from Debian's packages, everything tsrelay
+# needs to build, run and be tested.  Used by quickstart.sh and test.sh.
+#   deploy/install-deps.sh [run|test]
+set -eu
+what=${1:-test}
+SUDO=
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+build="build-essential autoconf automake libtool pkg-config
+       libev-dev libhiredis-dev libinih-dev libjansson-dev libhttp-parser-dev
+       libxxhash-dev libzstd-dev zlib1g-dev"
+run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
+# check: unit tests; python3: integration tests; valgrind: leak checks;
+# clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics
+test="check python3 valgrind clang libclang-rt-14-dev prometheus iproute2"
+
+pkgs="$build $run"
+[ "$what" = test ] && pkgs="$pkgs $test"
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+# Debian starts these as services where systemd runs; the tests and the
+# quickstart run their own instances on other ports, so that is harmless.

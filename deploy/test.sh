@@ -1,0 +1,47 @@
+#!/bin/sh
+# test.sh -- installs dependencies, builds tsrelay and runs the whole test
+# suite, the way CI does:
+#   1. plain build: make check (Check unit tests + integration tests against
+#      real redis-server and victoria-metrics), unit tests under valgrind
+#   2. ASan + UBSan build: make check again, the whole suite
+#   3. clang libFuzzer build: make fuzz-smoke (each decoder, bounded time)
+# The last line is the total: "N passed, N failed".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+deploy/install-deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+./autogen.sh >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc)
+status=0
+results="$top/build-ci/results"
+rm -rf build-ci && mkdir -p "$results"
+
+step() { echo; echo "=== $* ==="; }
+
+# 1. plain build
+step "plain build: make check"
+mkdir -p build-ci/plain && cd build-ci/plain
+../../configure -q && make -j"$jobs" >/dev/null
+make check -j1 || status=1
+cd "$top"
+step "unit tests under valgrind"
+tests/valgrind.sh build-ci/plain | tee "$results/valgrind.tap" || status=1
+
+# 2. sanitizers
+step "ASan + UBSan build: make check"
+mkdir -p build-ci/asan && cd build-ci/asan
+../../configure -q --enable-sanitizers && make -j"$jobs" >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    make check -j1 || status=1
+cd "$top"
+
+# 3. fuzz smoke
+step "libFuzzer smoke run"
+mkdir -p build-ci/fuzz && cd build-ci/fuzz
+(../../configure -q CC=clang --enable-fuzzers && make -j"$jobs" >/dev/null &&
+    make fuzz-smoke) 2>&1 | tee "$results/fuzz.tap" || status=1
+cd "$top"
+
+step "summary"
+tests/summarize.sh build-ci "$results"

@@ -1,0 +1,39 @@
+#!/bin/sh
+# summarize.sh BUILDROOT RESULTS -- totals of a test.sh run: every test
+# result automake recorded (.trs, one per TAP line) in every build under
+# BUILDROOT, plus the TAP files in RESULTS (valgrind, fuzz smoke).
+# Skipped tests do not count as passed.  Last line: "N passed, N failed".
+set -u
+root=${1:?}
+results=${2:?}
+pass=0
+fail=0
+for f in $(find "$root" -name '*.trs' 2>/dev/null); do
+    p=$(grep -c '^:test-result: PASS' "$f")
+    x=$(grep -c -E '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$f")
+    pass=$((pass + p))
+    fail=$((fail + x))
+    if [ "$x" -gt 0 ]; then
+        echo "FAILED in $f:"
+        grep -E '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$f" | sed 's/^/    /'
+    fi
+    # a test script that died before printing its plan
+    if grep -q '^:global-test-result: ERROR' "$f" && [ "$x" -eq 0 ]; then
+        fail=$((fail + 1))
+        echo "ERROR (no plan / crashed): $f"
+    fi
+done
+for f in "$results"/*.tap; do
+    [ -f "$f" ] || continue
+    p=$(grep -c '^ok ' "$f")
+    x=$(grep -c '^not ok ' "$f")
+    pass=$((pass + p))
+    fail=$((fail + x))
+    [ "$x" -gt 0 ] && grep '^not ok ' "$f" | sed "s|^|    $(basename "$f"): |"
+done
+if [ $((pass + fail)) -eq 0 ]; then
+    fail=1
+    echo "no test results found"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
