@@ -1,0 +1,106 @@
+"""Slowloris: 1,000 connections each sending one byte per second (a line
+that never ends) are cut by the read deadline (read-timeout), while a good
+client's throughput stays within 20% of its unloaded figure."""
+
+import os
+import random
+import resource
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness as h  # noqa: E402
+
+h.hard_timeout(240)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+tap = h.Tap()
+base = h.tmpdir()
+vm = h.Victoria(base).start()
+# a small budget makes the good client's rate the steady end-to-end rate
+# (read, validate, write, the TSD ingests), not how fast kernel buffers fill
+relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)],
+                relay={"read-timeout": "5s", "idle-timeout": "60s", "max-clients": "5000",
+                       "memory-limit": "16M"}).start()
+T0 = int(time.time()) - 3 * 86400
+N = 1000000
+
+
+def good_run(tag):
+    r = h.run_tsload(relay.port, N, proto="telnet", conns=2, metric="it.slow.%s" % tag,
+                     start_ts=T0)
+    return r.get("rate", 0), r
+
+
+base_rates = []
+rate, r = good_run("a0")
+tap.ok(r.get("exit") == 0 and r.get("sent") == N, "unloaded good client ran", r.get("stderr"))
+base_rates.append(rate)
+
+# 1,000 slow connections: one byte per second of a line that never ends
+slow = []
+for _ in range(1000):
+    s = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+    s.setblocking(False)
+    slow.append(s)
+cut = {}
+stop = threading.Event()
+t_start = time.time()
+
+
+def trickle():
+    payload = b"put slowloris.metric 1 1 host=a" * 10
+    k = 0
+    while not stop.is_set():
+        for i, s in enumerate(slow):
+            if i in cut:
+                continue
+            try:
+                s.send(payload[k:k + 1])
+                if s.recv(4096) == b"":
+                    cut[i] = time.time() - t_start
+            except BlockingIOError:
+                pass
+            except OSError:
+                cut[i] = time.time() - t_start
+        k = (k + 1) % len(payload)
+        stop.wait(1.0)
+
+
+th = threading.Thread(target=trickle, daemon=True)
+th.start()
+time.sleep(1.5)
+loaded_rates = []
+rate, r = good_run("b0")
+loaded_rates.append(rate)
+rate, r = good_run("a1")
+base_rates.append(rate)
+deadline = time.time() + 30
+while time.time() < deadline and len(cut) < len(slow):
+    time.sleep(0.5)
+stop.set()
+th.join(timeout=5)
+tap.eq(len(cut), 1000, "all 1,000 slow connections were cut")
+if cut:
+    tap.note("cut after (s): min / max", "%.1f / %.1f" % (min(cut.values()), max(cut.values())))
+    tap.ok(min(cut.values()) >= 4.0, "none was cut before read-timeout (5 s)")
+    tap.ok(max(cut.values()) <= 20.0, "all were cut within 20 s")
+st = relay.stats()
+tap.ok(st.get(("clients.timed_out", None), 0) >= 1000,
+       "stats: clients.timed_out = %d" % st.get(("clients.timed_out", None), 0))
+for s in slow:
+    s.close()
+
+best_base, best_loaded = max(base_rates), max(loaded_rates)
+tap.note("good client points/s unloaded (best of 2) / under slowloris",
+         "%d / %d" % (best_base, best_loaded))
+tap.ok(best_loaded >= 0.8 * best_base,
+       "under slowloris the good client keeps >= 80%% of its unloaded rate (%.2f)"
+       % (best_loaded / max(best_base, 1)))
+total = 3 * N
+got = sum(vm.count("it.slow.%s" % t) for t in ("a0", "b0", "a1"))
+tap.eq(got, total, "every good point arrived")
+tap.ok(relay.stop() == 0, "tsrelay exits 0")
+tap.done()
