@@ -656,8 +656,9 @@ void
 client_close(struct client *c, const char *why)
 {
     struct relay *r = c->r;
-    if (why != NULL)
-        log_debug("client fd %d closed: %s", c->fd, why);
+    log_debug("client fd %d (%s) closed: %s", c->fd,
+              config_proto_name(c->proto == PROTO_AUTO ? PROTO_TELNET : c->proto),
+              why != NULL ? why : "end of stream");
     if (c->proto != PROTO_AUTO)
         pstats(c)->active--;
     ev_io_stop(r->loop, &c->rio);

@@ -63,8 +63,11 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (client_new(r, ls, fd) == NULL)
+        struct client *c = client_new(r, ls, fd);
+        if (c == NULL)
             refuse(r, fd, "memory-limit reached");
+        else
+            log_debug("client fd %d accepted on %s", fd, ls->name);
     }
 }
 

@@ -326,6 +326,15 @@ class Relay:
             pass
         return 0
 
+    def cpu_seconds(self):
+        """User + system CPU time the relay used so far."""
+        try:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def stop(self, timeout=30):
         """SIGTERM and wait; returns the exit code."""
         if not self.alive():
