@@ -8,12 +8,12 @@ SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 build="build-essential autoconf automake libtool pkg-config
-       libev-dev libhiredis-dev libinih-dev libjansson-dev libhttp-parser-dev
+       libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
        libxxhash-dev libzstd-dev zlib1g-dev"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics
-test="check python3 valgrind clang libclang-rt-14-dev prometheus iproute2"
+test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2"
 
 pkgs="$build $run"
 [ "$what" = test ] && pkgs="$pkgs $test"

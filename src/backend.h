@@ -82,6 +82,8 @@ struct backend {
     bool resolved;
     uint64_t backoff_ms;        /* next failure's base delay */
     struct spool_backend *sp;   /* NULL without a spool */
+    bool avail_cached;          /* relay_begin_batch: backend_available() */
+    bool spool_cached;          /* relay_begin_batch: lines may go to the spool */
     struct backend_stats st;
 };
 

@@ -145,11 +145,11 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
 /* ---- protocol glue ----------------------------------------------------- */
 
 static int
-emit(struct sink *s, const char *line, size_t len)
+emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
     struct client *c = s->owner;
     c->produced = true;
-    return relay_submit_line(c->r, line, len);
+    return relay_submit_line(c->r, line, len, hash);
 }
 
 static void
@@ -540,6 +540,7 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         c->last_activity = ev_now(r->loop);
+        relay_begin_batch(r);
         size_t len = have + (size_t)n;
         size_t consumed = decode(c, base, len);
         if (c->proto != PROTO_AUTO)

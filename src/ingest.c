@@ -23,7 +23,7 @@ ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *l
     }
     char out[POINT_LINE_MAX + 2];
     size_t n = point_format(&p, out, sizeof(out));
-    return s->emit(s, out, n);
+    return s->emit(s, out, n, point_output_hash(&p, out, n));
 }
 
 void

@@ -25,9 +25,9 @@ struct ingest_stats {
 
 struct sink;
 
-/* Emits one canonical line ("...\n").  TS_OK, or TS_ENOMEM when the point
- * had to be dropped (counted by the owner). */
-typedef int (*sink_emit_fn)(struct sink *s, const char *line, size_t len);
+/* Emits one canonical line ("...\n") with its series hash.  TS_OK, or
+ * TS_ENOMEM when the point had to be dropped (counted by the owner). */
+typedef int (*sink_emit_fn)(struct sink *s, const char *line, size_t len, uint64_t hash);
 /* A point was rejected.  input is the offending text (a line, or a compact
  * JSON datapoint); json_dp the jansson object for JSON input, else NULL. */
 typedef void (*sink_error_fn)(struct sink *s, const struct point_error *e, const char *input,

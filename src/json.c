@@ -1,58 +1,60 @@
 /*
  * json.c -- OpenTSDB /api/put JSON datapoints to canonical put lines.
  *
- * jansson parses the document.  Its allocations go to an arena that is
- * reset after every document, so the steady state makes no malloc calls;
- * a document that outgrows the arena falls back to malloc (counted).
- * Names are converted from UTF-8 to ISO-8859-1 bytes, since the relay
- * speaks telnet to the TSD; a character above U+00FF cannot be carried and
- * is rejected with a clear message.
+ * YAJL parses the document as a stream of events; each datapoint object is
+ * assembled in a fixed scratch area and validated when its closing brace
+ * arrives, so nothing is built per value and nothing is kept between
+ * datapoints.  YAJL hands numbers over as their original text, which is
+ * what the TSD (Jackson, reading values as strings) validates: "1.50" stays
+ * "1.50", and an integer too big for 64 bits fails only its own point.
+ * Names are converted from UTF-8 to the ISO-8859-1 bytes a telnet line
+ * carries; a character above U+00FF cannot be relayed and is rejected.
+ * YAJL's allocations go to an arena reset after every document.  A syntax
+ * error ends the document: datapoints before it were already forwarded.
  */
 #include "autoconf.h"
 
-#include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 #include "json.h"
 #include "util.h"
 
-/* ---- arena allocator for jansson -------------------------------------- */
+/* ---- arena allocator for YAJL ------------------------------------------ */
 
-#define ARENA_BYTES (4u << 20)
-
-static struct {
-    char *base;
-    size_t used;
-    size_t live;           /* arena allocations not yet freed */
-    size_t live_fallback;  /* malloc'd blocks not yet freed */
-    uint64_t fallback_mallocs;
-} arena;
+#define ARENA_BYTES (256u << 10)
 
 struct arena_hdr {
     size_t size;
     size_t from_heap;
 };
 
+static struct {
+    char *base;
+    size_t used;
+    uint64_t fallback_mallocs;
+} arena;
+
 static void *
-arena_malloc(size_t n)
+arena_malloc(void *ctx, size_t n)
 {
+    (void)ctx;
     size_t need = (n + sizeof(struct arena_hdr) + 15) & ~(size_t)15;
     struct arena_hdr *h;
     if (arena.base != NULL && arena.used + need <= ARENA_BYTES) {
         h = (struct arena_hdr *)(void *)(arena.base + arena.used);
         arena.used += need;
-        arena.live++;
         h->from_heap = 0;
     } else {
         h = malloc(need);
         if (h == NULL)
             return NULL;
         h->from_heap = 1;
-        arena.live_fallback++;
         arena.fallback_mallocs++;
     }
     h->size = n;
@@ -60,34 +62,39 @@ arena_malloc(size_t n)
 }
 
 static void
-arena_free(void *p)
+arena_free(void *ctx, void *p)
 {
+    (void)ctx;
     if (p == NULL)
         return;
     struct arena_hdr *h = (struct arena_hdr *)p - 1;
-    if (h->from_heap) {
-        arena.live_fallback--;
+    if (h->from_heap)
         free(h);
-    } else {
-        arena.live--;
-    }
-    /* arena memory is reclaimed all at once after the document */
 }
 
-/* Reclaims the arena once nothing allocated from it is alive. */
-static void
-arena_reset(void)
+static void *
+arena_realloc(void *ctx, void *p, size_t n)
 {
-    if (arena.live == 0)
-        arena.used = 0;
+    if (p == NULL)
+        return arena_malloc(ctx, n);
+    struct arena_hdr *h = (struct arena_hdr *)p - 1;
+    if (n <= h->size)
+        return p;
+    void *q = arena_malloc(ctx, n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, h->size);
+    arena_free(ctx, p);
+    return q;
 }
+
+static yajl_alloc_funcs arena_funcs = { arena_malloc, arena_realloc, arena_free, NULL };
 
 void
 json_init(void)
 {
     if (arena.base == NULL)
         arena.base = malloc(ARENA_BYTES);
-    json_set_alloc_funcs(arena_malloc, arena_free);
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -112,8 +119,8 @@ json_format_double(double d, char *out, size_t cap)
     return (size_t)n;
 }
 
-/* UTF-8 -> ISO-8859-1.  Returns bytes written, or -1 if a character is
- * above U+00FF (*bad gets it), or -2 if out is too small. */
+/* UTF-8 -> ISO-8859-1.  Returns bytes written, -1 if a character is above
+ * U+00FF (*bad gets it), -2 if out is too small. */
 static long
 utf8_to_latin1(const char *in, size_t len, char *out, size_t cap, unsigned *bad)
 {
@@ -153,250 +160,473 @@ utf8_to_latin1(const char *in, size_t len, char *out, size_t cap, unsigned *bad)
     return (long)o;
 }
 
-/* Copies a JSON text with every integer literal of 19+ digits turned into a
- * string ("..."), so jansson can parse it.  NULL on allocation failure. */
-static char *
-quote_big_integers(const char *in, size_t len)
-{
-    size_t cap = len * 2 + 1, o = 0;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-    bool in_str = false;
-    for (size_t i = 0; i < len;) {
-        char c = in[i];
-        if (in_str) {
-            out[o++] = c;
-            if (c == '\\' && i + 1 < len) {
-                out[o++] = in[i + 1];
-                i += 2;
-                continue;
-            }
-            if (c == '"')
-                in_str = false;
-            i++;
-            continue;
-        }
-        if (c == '"') {
-            in_str = true;
-            out[o++] = c;
-            i++;
-            continue;
-        }
-        if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t j = i + (c == '-'), digits = 0;
-            while (j < len && in[j] >= '0' && in[j] <= '9') {
-                j++;
-                digits++;
-            }
-            bool integer = !(j < len && (in[j] == '.' || in[j] == 'e' || in[j] == 'E'));
-            if (integer && digits >= 19) {
-                out[o++] = '"';
-                memcpy(out + o, in + i, j - i);
-                o += j - i;
-                out[o++] = '"';
-                i = j;
-                continue;
-            }
-        }
-        out[o++] = c;
-        i++;
-    }
-    out[o] = '\0';
-    return out;
-}
+/* ---- the datapoint assembler ------------------------------------------- */
 
-struct scratch {
-    char buf[POINT_LINE_MAX * 2];
+enum field { F_NONE = 0, F_METRIC, F_TS, F_VALUE, F_TAGS, F_OTHER };
+enum vkind { V_MISSING = 0, V_NULL, V_TEXT, V_BAD };
+
+struct jp {
+    struct sink *s;
+    struct json_result *res;
+    yajl_handle h;
+    const char *doc;
+    int depth;               /* maps and arrays open */
+    bool root_array;
+    int dp_depth;            /* depth of the datapoint map, 0 outside */
+    size_t dp_start;         /* offset of its '{' */
+    enum field key;          /* field whose value comes next */
+    bool in_tags;
+    /* the datapoint so far */
+    enum vkind metric_kind, ts_kind, value_kind;
+    bool tags_seen, tags_bad;
+    char tagkey[256];
+    size_t tagkey_len;       /* SIZE_MAX: too long */
+    const char *metric;
+    size_t metric_len;
+    int64_t ts;
+    char value[512];
+    size_t value_len;
+    bool value_unrepresentable;
+    struct point p;
+    struct point_error err;  /* first conversion error, if any */
+    bool failed;
     size_t used;
+    char sc[POINT_LINE_MAX * 2];
 };
 
-/* Converts a JSON string into scratch; TS_OK or TS_ERROR with err set. */
-static int
-take_string(struct scratch *sc, const json_t *j, const char *what, const char **out,
-            size_t *outlen, struct point_error *err)
+static void
+dp_reset(struct jp *j)
 {
-    const char *s = json_string_value(j);
-    size_t len = json_string_length(j);
+    j->key = F_NONE;
+    j->in_tags = false;
+    j->metric_kind = j->ts_kind = j->value_kind = V_MISSING;
+    j->tags_seen = j->tags_bad = false;
+    j->value_unrepresentable = false;
+    j->failed = false;
+    j->used = 0;
+    j->p.ntags = 0;
+    j->p.ntag_words = 0;
+}
+
+static void
+set_error(struct jp *j, enum point_err_kind kind, bool relay, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+set_error(struct jp *j, enum point_err_kind kind, bool relay, const char *fmt, ...)
+{
+    if (j->failed)
+        return;
+    j->failed = true;
+    j->err.kind = kind;
+    j->err.cmd = CMD_PUT;
+    j->err.relay = relay;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(j->err.msg, sizeof(j->err.msg), fmt, ap);
+    va_end(ap);
+    j->err.len = n < 0 ? 0 : TS_MIN((size_t)n, sizeof(j->err.msg) - 1);
+}
+
+/* Copies a name into the scratch area as ISO-8859-1. */
+static bool
+take_name(struct jp *j, const char *s, size_t len, const char *what, const char **out,
+          size_t *outlen)
+{
     unsigned bad = 0;
-    long n = utf8_to_latin1(s, len, sc->buf + sc->used, sizeof(sc->buf) - sc->used, &bad);
+    long n = utf8_to_latin1(s, len, j->sc + j->used, sizeof(j->sc) - j->used, &bad);
     if (n == -1) {
-        err->kind = PE_ILLEGAL_ARGUMENT;
-        err->len = (size_t)snprintf(err->msg, sizeof(err->msg),
-                                    "Invalid %s: character U+%04X cannot be relayed (the "
-                                    "telnet protocol carries ISO-8859-1 only)",
-                                    what, bad);
-        return TS_ERROR;
+        set_error(j, PE_ILLEGAL_ARGUMENT, false,
+                  "Invalid %s: character U+%04X cannot be relayed (the telnet protocol "
+                  "carries ISO-8859-1 only)", what, bad);
+        return false;
     }
     if (n == -2) {
-        err->kind = PE_ILLEGAL_ARGUMENT;
-        err->relay = true;
-        err->len = (size_t)snprintf(err->msg, sizeof(err->msg),
-                                    "line too long for the TSD: names exceed 1024 bytes");
-        return TS_ERROR;
+        set_error(j, PE_ILLEGAL_ARGUMENT, true,
+                  "line too long for the TSD: names exceed 1024 bytes");
+        return false;
     }
-    *out = sc->buf + sc->used;
+    *out = j->sc + j->used;
     *outlen = (size_t)n;
-    sc->used += (size_t)n;
-    return TS_OK;
+    j->used += (size_t)n;
+    return true;
 }
 
-static int
-precheck(struct point_error *err, const char *msg)
+/* A scalar (string, number text, literal) for the current field. */
+static void
+field_text(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
 {
-    err->kind = PE_ILLEGAL_ARGUMENT;
-    err->len = (size_t)snprintf(err->msg, sizeof(err->msg), "%s", msg);
-    return TS_ERROR;
-}
-
-/* One datapoint object -> validated point (fields in sc). */
-static int
-datapoint(const struct point_rules *rules, json_t *dp, struct scratch *sc, struct point *p,
-          char *tsbuf, char *valbuf, size_t valcap, struct point_error *err)
-{
-    memset(p, 0, offsetof(struct point, tags));
-    p->cmd = CMD_PUT;
-    err->cmd = CMD_PUT;
-    err->relay = false;
-    if (!json_is_object(dp))
-        return precheck(err, "Datapoint is not a JSON object");
-
-    json_t *m = json_object_get(dp, "metric");
-    if (m == NULL || json_is_null(m) || (json_is_string(m) && json_string_length(m) == 0))
-        return precheck(err, "Metric name was empty");
-    if (!json_is_string(m))
-        return precheck(err, "Metric name must be a string");
-
-    json_t *t = json_object_get(dp, "timestamp");
-    int64_t ts = 0;
-    if (json_is_integer(t)) {
-        ts = json_integer_value(t);
-    } else if (json_is_real(t)) {
-        double d = json_real_value(t);
-        ts = (d > 0 && d < 9.2e18) ? (int64_t)d : 0;
-    } else if (json_is_string(t)) {
-        struct point_error e2;
-        if (point_parse_long(json_string_value(t), json_string_length(t), &ts, &e2) != TS_OK)
-            ts = 0;
-    }
-    if (ts <= 0)
-        return precheck(err, "Invalid timestamp");
-
-    json_t *v = json_object_get(dp, "value");
-    size_t vlen = 0;
-    if (v == NULL || json_is_null(v)) {
-        return precheck(err, "Empty value");
-    } else if (json_is_integer(v)) {
-        vlen = (size_t)snprintf(valbuf, valcap, "%lld", (long long)json_integer_value(v));
-    } else if (json_is_real(v)) {
-        vlen = json_format_double(json_real_value(v), valbuf, valcap);
-    } else if (json_is_string(v)) {
-        if (json_string_length(v) == 0)
-            return precheck(err, "Empty value");
-        unsigned bad;
-        long n = utf8_to_latin1(json_string_value(v), json_string_length(v), valbuf, valcap,
-                                &bad);
-        if (n < 0) {
-            /* not a number the TSD could parse either */
-            err->kind = PE_INVALID_VALUE;
-            err->len = (size_t)snprintf(err->msg, sizeof(err->msg), n == -1
-                                        ? "Invalid character U+%04X in the value"
-                                        : "Value too long", bad);
-            return TS_ERROR;
+    enum field f = j->key;
+    j->key = F_NONE;
+    switch (f) {
+    case F_METRIC:
+        if (!is_string) {
+            j->metric_kind = V_BAD;
+        } else if (len == 0) {
+            j->metric_kind = V_NULL;
+        } else {
+            j->metric_kind = V_TEXT;
+            j->metric = s; /* converted at the end: the doc outlives the dp */
+            j->metric_len = len;
         }
-        vlen = (size_t)n;
-        /* no line breaks may reach the put line; the TSD trims them anyway */
-        for (size_t i = 0; i < vlen; i++)
-            if (valbuf[i] == '\n')
-                valbuf[i] = ' ';
-        if (vlen == 0)
-            return precheck(err, "Empty value");
-    } else if (json_is_boolean(v)) {
-        vlen = (size_t)snprintf(valbuf, valcap, "%s", json_is_true(v) ? "true" : "false");
-    } else {
-        err->kind = PE_INVALID_VALUE;
-        err->len = (size_t)snprintf(err->msg, sizeof(err->msg), "value is not a number");
-        return TS_ERROR;
-    }
-
-    json_t *tags = json_object_get(dp, "tags");
-    if (!json_is_object(tags) || json_object_size(tags) == 0)
-        return precheck(err, "Missing tags");
-
-    if (take_string(sc, m, "metric name", &p->metric, &p->metric_len, err) != TS_OK)
-        return TS_ERROR;
-    p->timestamp = ts;
-    p->ts = tsbuf;
-    p->ts_len = (size_t)snprintf(tsbuf, 24, "%lld", (long long)ts);
-    p->value = valbuf;
-    p->value_len = vlen;
-
-    const char *key;
-    json_t *val;
-    json_object_foreach(tags, key, val) {
-        if (!json_is_string(val)) {
-            err->kind = PE_ILLEGAL_ARGUMENT;
-            err->len = (size_t)snprintf(err->msg, sizeof(err->msg),
-                                        "invalid tag: %s (the value must be a string)", key);
-            return TS_ERROR;
-        }
-        struct point_tag tg;
-        size_t kl, vl;
-        json_t *kj = json_string(key);
-        int rc = take_string(sc, kj, "tag name", &tg.k, &kl, err);
-        json_decref(kj);
-        if (rc != TS_OK || take_string(sc, val, "tag value", &tg.v, &vl, err) != TS_OK)
-            return TS_ERROR;
-        if (kl == 0 || vl == 0) {
-            err->kind = PE_ILLEGAL_ARGUMENT;
-            err->len = (size_t)snprintf(err->msg, sizeof(err->msg), "invalid tag: %s=%s", key,
-                                        json_string_value(val));
-            return TS_ERROR;
-        }
-        tg.klen = (uint32_t)kl;
-        tg.vlen = (uint32_t)vl;
-        if (p->ntags < POINT_MAX_TAGS)
-            p->tags[p->ntags] = tg;
-        p->ntags++;
-        p->ntag_words++;
-    }
-    return point_check(rules, p, err);
-}
-
-static int
-one(struct sink *s, json_t *dp, struct json_result *res)
-{
-    struct scratch sc;
-    struct point p;
-    struct point_error err;
-    char tsbuf[24];
-    char valbuf[512];
-    sc.used = 0;
-    res->points++;
-    s->stats->received++;
-    if (datapoint(s->rules, dp, &sc, &p, tsbuf, valbuf, sizeof(valbuf), &err) != TS_OK) {
-        char in[512];
-        size_t n = json_dumpb(dp, in, sizeof(in), JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n > sizeof(in)) { /* json_dumpb left `in` undefined: dump, then cut */
-            char *all = json_dumps(dp, JSON_COMPACT | JSON_ENCODE_ANY);
-            n = all ? TS_MIN(strlen(all), sizeof(in)) : 0;
-            if (all != NULL) {
-                json_free_t jfree;
-                memcpy(in, all, n);
-                json_get_alloc_funcs(NULL, &jfree);
-                jfree(all);
+        break;
+    case F_TS:
+        j->ts_kind = V_TEXT;
+        j->ts = 0;
+        if (is_number || is_string) {
+            /* Jackson: integer text, or a float truncated to long */
+            struct point_error e2;
+            int64_t v = 0;
+            if (point_parse_long(s, len, &v, &e2) == TS_OK) {
+                j->ts = v;
+            } else if (is_number) {
+                char tmp[64];
+                size_t k = TS_MIN(len, sizeof(tmp) - 1);
+                memcpy(tmp, s, k);
+                tmp[k] = '\0';
+                double d = strtod(tmp, NULL);
+                j->ts = (d > 0 && d < 9.2e18) ? (int64_t)d : 0;
             }
         }
-        res->failed++;
-        ingest_reject(s, &err, in, n, dp);
-        return TS_ERROR;
+        break;
+    case F_VALUE:
+        if (len == 0 && is_string) {
+            j->value_kind = V_NULL;
+            break;
+        }
+        j->value_kind = V_TEXT;
+        if (is_string) {
+            unsigned bad = 0;
+            long n = utf8_to_latin1(s, len, j->value, sizeof(j->value), &bad);
+            if (n < 0) {
+                j->value_unrepresentable = true;
+                n = 0;
+            }
+            j->value_len = (size_t)n;
+        } else {
+            size_t k = TS_MIN(len, sizeof(j->value));
+            memcpy(j->value, s, k);
+            j->value_len = k;
+            if (k < len)
+                j->value_unrepresentable = true;
+        }
+        break;
+    case F_TAGS:
+        j->tags_seen = true;
+        j->tags_bad = true;
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+reject(struct jp *j, const char *input, size_t ilen)
+{
+    j->res->failed++;
+    ingest_reject(j->s, &j->err, input, TS_MIN(ilen, (size_t)512), NULL);
+}
+
+/* The datapoint's closing brace: pre-checks, point_check, emit. */
+static void
+dp_finish(struct jp *j, size_t end)
+{
+    const char *input = j->doc + j->dp_start;
+    size_t ilen = end - j->dp_start;
+    struct point *p = &j->p;
+    j->res->points++;
+    j->s->stats->received++;
+    if (!j->failed) {
+        /* the TSD's HTTP pre-checks, in its order */
+        if (j->metric_kind == V_MISSING || j->metric_kind == V_NULL)
+            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Metric name was empty");
+        else if (j->metric_kind == V_BAD)
+            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Metric name must be a string");
+        else if (j->ts_kind != V_TEXT || j->ts <= 0)
+            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Invalid timestamp");
+        else if (j->value_kind == V_MISSING || j->value_kind == V_NULL)
+            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Empty value");
+        else if (j->value_kind == V_BAD)
+            set_error(j, PE_INVALID_VALUE, false, "value is not a number");
+        else if (j->value_unrepresentable)
+            set_error(j, PE_INVALID_VALUE, false, "Invalid character in the value");
+        else if (!j->tags_seen || j->tags_bad || p->ntags == 0)
+            set_error(j, PE_ILLEGAL_ARGUMENT, false,
+                      j->tags_bad && j->tags_seen && p->ntags > 0
+                          ? "invalid tag: every tag value must be a string"
+                          : "Missing tags");
+    }
+    if (!j->failed)
+        take_name(j, j->metric, j->metric_len, "metric name", &p->metric, &p->metric_len);
+    if (j->failed) {
+        reject(j, input, ilen);
+        return;
+    }
+    char tsbuf[24];
+    int n = snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)j->ts);
+    p->cmd = CMD_PUT;
+    p->spec = p->codec = NULL;
+    p->spec_len = p->codec_len = 0;
+    p->canon_len = p->tags_bytes = 0;
+    p->timestamp = j->ts;
+    p->ts = tsbuf;
+    p->ts_len = (size_t)n;
+    p->value = j->value;
+    p->value_len = j->value_len;
+    if (point_check(j->s->rules, p, &j->err) != TS_OK) {
+        j->failed = true;
+        reject(j, input, ilen);
+        return;
     }
     char out[POINT_LINE_MAX + 2];
-    size_t n = point_format(&p, out, sizeof(out));
-    s->emit(s, out, n);
-    res->ok++;
-    return TS_OK;
+    size_t len = point_format(p, out, sizeof(out));
+    j->s->emit(j->s, out, len, point_output_hash(p, out, len));
+    j->res->ok++;
 }
+
+/* A scalar where a datapoint object was expected (root array element). */
+static void
+not_an_object(struct jp *j, const char *text, size_t len)
+{
+    j->failed = false;
+    set_error(j, PE_ILLEGAL_ARGUMENT, false, "Datapoint is not a JSON object");
+    j->res->points++;
+    j->s->stats->received++;
+    reject(j, text, len);
+}
+
+/* ---- YAJL callbacks ----------------------------------------------------- */
+
+static size_t
+offset(struct jp *j)
+{
+    return yajl_get_bytes_consumed(j->h);
+}
+
+/* Is this scalar the value of a datapoint field (or a tag)? */
+static bool
+scalar(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
+{
+    if (j->dp_depth == 0) {
+        if (j->root_array && j->depth == 1) {
+            /* echo the element as it was written */
+            size_t end = offset(j);
+            size_t back = len + (is_string ? 2 : 0);
+            size_t start = end >= back ? end - back : 0;
+            not_an_object(j, j->doc + start, end - start);
+        }
+        return true;
+    }
+    if (j->in_tags && j->depth == j->dp_depth + 1) {
+        if (j->tagkey_len == SIZE_MAX) {
+            set_error(j, PE_ILLEGAL_ARGUMENT, true, "line too long for the TSD: tag too long");
+            return true;
+        }
+        if (!is_string) {
+            j->tags_bad = true;
+            return true;
+        }
+        struct point_tag t;
+        size_t kl, vl;
+        if (j->failed || !take_name(j, j->tagkey, j->tagkey_len, "tag name", &t.k, &kl) ||
+            !take_name(j, s, len, "tag value", &t.v, &vl))
+            return true;
+        if (kl == 0 || vl == 0) {
+            set_error(j, PE_ILLEGAL_ARGUMENT, false, "invalid tag: %.*s=%.*s", (int)kl, t.k,
+                      (int)vl, t.v);
+            return true;
+        }
+        t.klen = (uint32_t)kl;
+        t.vlen = (uint32_t)vl;
+        struct point *p = &j->p;
+        for (int i = 0; i < TS_MIN(p->ntags, POINT_MAX_TAGS); i++) {
+            if (p->tags[i].klen == t.klen && memcmp(p->tags[i].k, t.k, kl) == 0) {
+                p->tags[i] = t; /* a repeated key: the last one wins, as in Jackson */
+                return true;
+            }
+        }
+        if (p->ntags < POINT_MAX_TAGS)
+            p->tags[p->ntags] = t;
+        p->ntags++;
+        p->ntag_words++;
+        return true;
+    }
+    if (j->depth == j->dp_depth)
+        field_text(j, s, len, is_string, is_number);
+    return true;
+}
+
+static int
+cb_null(void *ctx)
+{
+    struct jp *j = ctx;
+    if (j->dp_depth == 0 && j->root_array && j->depth == 1) {
+        not_an_object(j, "null", 4);
+        return 1;
+    }
+    if (j->in_tags && j->depth == j->dp_depth + 1) {
+        j->tags_bad = true;
+        return 1;
+    }
+    if (j->depth == j->dp_depth) {
+        if (j->key == F_VALUE)
+            j->value_kind = V_NULL;
+        else if (j->key == F_METRIC)
+            j->metric_kind = V_NULL;
+        else if (j->key == F_TS)
+            j->ts_kind = V_NULL;
+        else if (j->key == F_TAGS)
+            j->tags_seen = false;
+        j->key = F_NONE;
+    }
+    return 1;
+}
+
+static int
+cb_boolean(void *ctx, int b)
+{
+    /* Jackson turns a boolean into the text "true"/"false" */
+    return scalar(ctx, b ? "true" : "false", b ? 4 : 5, false, false);
+}
+
+static int
+cb_number(void *ctx, const char *s, size_t len)
+{
+    return scalar(ctx, s, len, false, true);
+}
+
+static int
+cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return scalar(ctx, (const char *)s, len, true, false);
+}
+
+static int
+cb_key(void *ctx, const unsigned char *s, size_t len)
+{
+    struct jp *j = ctx;
+    if (j->dp_depth == 0)
+        return 1;
+    if (j->in_tags && j->depth == j->dp_depth + 1) {
+        if (len >= sizeof(j->tagkey)) {
+            j->tagkey_len = SIZE_MAX;
+        } else {
+            memcpy(j->tagkey, s, len);
+            j->tagkey_len = len;
+        }
+        return 1;
+    }
+    if (j->depth != j->dp_depth)
+        return 1;
+#define KEY(name) (len == sizeof(name) - 1 && memcmp(s, name, len) == 0)
+    j->key = KEY("metric") ? F_METRIC : KEY("timestamp") ? F_TS : KEY("value") ? F_VALUE
+           : KEY("tags") ? F_TAGS : F_OTHER;
+#undef KEY
+    return 1;
+}
+
+/* A map or array as the value of a field. */
+static void
+nested(struct jp *j)
+{
+    if (j->in_tags && j->depth == j->dp_depth + 1) {
+        j->tags_bad = true;
+        return;
+    }
+    if (j->depth != j->dp_depth)
+        return;
+    switch (j->key) {
+    case F_METRIC: j->metric_kind = V_BAD; break;
+    case F_TS: j->ts_kind = V_BAD; break;
+    case F_VALUE: j->value_kind = V_BAD; break;
+    default: break;
+    }
+}
+
+static int
+cb_start_map(void *ctx)
+{
+    struct jp *j = ctx;
+    if (j->dp_depth == 0 && ((j->depth == 0 && !j->root_array) ||
+                             (j->depth == 1 && j->root_array))) {
+        j->depth++;
+        j->dp_depth = j->depth;
+        j->dp_start = offset(j) - 1;
+        dp_reset(j);
+        return 1;
+    }
+    if (j->dp_depth > 0 && j->depth == j->dp_depth && j->key == F_TAGS) {
+        j->key = F_NONE;
+        j->in_tags = true;
+        j->tags_seen = true;
+        j->depth++;
+        return 1;
+    }
+    nested(j);
+    if (j->depth == j->dp_depth)
+        j->key = F_NONE;
+    j->depth++;
+    return 1;
+}
+
+static int
+cb_end_map(void *ctx)
+{
+    struct jp *j = ctx;
+    if (j->in_tags && j->depth == j->dp_depth + 1)
+        j->in_tags = false;
+    if (j->dp_depth > 0 && j->depth == j->dp_depth) {
+        dp_finish(j, offset(j));
+        j->dp_depth = 0;
+    }
+    j->depth--;
+    return 1;
+}
+
+static int
+cb_start_array(void *ctx)
+{
+    struct jp *j = ctx;
+    if (j->depth == 0) {
+        j->root_array = true;
+        j->depth++;
+        return 1;
+    }
+    if (j->dp_depth == 0 && j->root_array && j->depth == 1) {
+        /* an array inside the array: not a datapoint; count it once */
+        not_an_object(j, "[...]", 5);
+    }
+    nested(j);
+    if (j->depth == j->dp_depth) {
+        if (j->key == F_TAGS) {
+            j->tags_seen = true;
+            j->tags_bad = true;
+        }
+        j->key = F_NONE;
+    }
+    j->depth++;
+    return 1;
+}
+
+static int
+cb_end_array(void *ctx)
+{
+    struct jp *j = ctx;
+    j->depth--;
+    return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = cb_null,
+    .yajl_boolean = cb_boolean,
+    .yajl_number = cb_number,
+    .yajl_string = cb_string,
+    .yajl_start_map = cb_start_map,
+    .yajl_map_key = cb_key,
+    .yajl_end_map = cb_end_map,
+    .yajl_start_array = cb_start_array,
+    .yajl_end_array = cb_end_array,
+};
 
 int
 json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res,
@@ -414,34 +644,34 @@ json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res
                                         "The JSON must start as an object or an array");
         return TS_ERROR;
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(buf, len, 0, &jerr);
-    if (root == NULL && strstr(jerr.text, "too big integer") != NULL) {
-        /* jansson refuses integers beyond 64 bits; the TSD reads numbers as
-         * text and fails only that point: quote them and parse again */
-        char *q = quote_big_integers(buf, len);
-        if (q != NULL) {
-            root = json_loadb(q, strlen(q), 0, &jerr);
-            free(q);
-        }
-    }
-    if (root == NULL) {
-        doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg),
-                                        "Unable to parse the given JSON: %s (line %d, column %d)",
-                                        jerr.text, jerr.line, jerr.column);
-        arena_reset();
+    static struct jp j; /* one document at a time; the scratch is large */
+    memset(&j, 0, offsetof(struct jp, p));
+    j.s = s;
+    j.res = res;
+    j.doc = buf;
+    arena.used = 0;
+    j.h = yajl_alloc(&callbacks, arena.base ? &arena_funcs : NULL, &j);
+    if (j.h == NULL) {
+        doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg), "out of memory");
         return TS_ERROR;
     }
-    if (json_is_array(root)) {
-        size_t k;
-        json_t *dp;
-        json_array_foreach(root, k, dp) {
-            one(s, dp, res);
-        }
-    } else {
-        one(s, root, res);
+    yajl_status st = yajl_parse(j.h, (const unsigned char *)buf, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(j.h);
+    int rc = TS_OK;
+    if (st != yajl_status_ok) {
+        unsigned char *msg = yajl_get_error(j.h, 0, (const unsigned char *)buf, len);
+        size_t at = yajl_get_bytes_consumed(j.h);
+        doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg),
+                                        "Unable to parse the given JSON: %s (at byte %zu%s)",
+                                        msg ? (const char *)msg : "syntax error", at,
+                                        res->points ? "; the datapoints before it were taken"
+                                                    : "");
+        if (msg != NULL)
+            yajl_free_error(j.h, msg);
+        rc = TS_ERROR;
     }
-    json_decref(root);
-    arena_reset();
-    return TS_OK;
+    yajl_free(j.h);
+    arena.used = 0;
+    return rc;
 }

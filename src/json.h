@@ -2,10 +2,11 @@
  * json.h -- OpenTSDB /api/put JSON datapoints (framed JSON and HTTP bodies).
  *
  * Owns the mapping from a JSON datapoint object (metric, timestamp, value,
- * tags) to a point, with the TSD's HTTP pre-checks, Unicode-to-ISO-8859-1
- * conversion of names (a telnet line carries Latin-1 bytes) and the
- * re-serialization of numeric values.  Each datapoint is independent: good
- * ones are emitted even when others fail.  It never keeps JSON past a call.
+ * tags) to a point, with the TSD's HTTP pre-checks and Unicode-to-ISO-8859-1
+ * conversion of names (a telnet line carries Latin-1 bytes).  Numbers keep
+ * their original text, as the TSD reads them.  Each datapoint is
+ * independent: good ones are emitted even when others fail.  It never keeps
+ * JSON past a call.
  */
 #ifndef TS_JSON_H
 #define TS_JSON_H
@@ -22,7 +23,8 @@ struct json_result {
 
 /* Parses one document (an object or an array of objects).  Returns TS_OK
  * when the document parsed (see res for the points), or TS_ERROR with a
- * whole-document error in doc_err (then nothing was emitted). */
+ * document error in doc_err: not JSON, or a syntax error part-way (the
+ * datapoints before it were emitted, and are counted in res). */
 int json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res,
                 struct point_error *doc_err);
 
@@ -30,7 +32,7 @@ int json_ingest(struct sink *s, const char *buf, size_t len, struct json_result 
  * and keeps a '.' or exponent (so the TSD keeps it a float).  Returns len. */
 size_t json_format_double(double d, char *out, size_t cap);
 
-/* Installs jansson's allocator (an arena reset per document). */
+/* Sets up the parser's arena (reset per document); call once at start. */
 void json_init(void);
 
 #endif

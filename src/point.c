@@ -366,21 +366,22 @@ struct words {
     bool done;
 };
 
-/* Next word split on single 0x20 bytes (Tags.splitString). */
-static bool
+/* Next word split on single 0x20 bytes (Tags.splitString).  Words are
+ * short: a plain loop beats a memchr call here. */
+static inline bool
 next_word(struct words *w, const char **s, size_t *n)
 {
     if (w->done)
         return false;
-    const char *sp = memchr(w->p, ' ', (size_t)(w->end - w->p));
-    *s = w->p;
-    if (sp == NULL) {
-        *n = (size_t)(w->end - w->p);
+    const char *p = w->p, *end = w->end;
+    *s = p;
+    while (p < end && *p != ' ')
+        p++;
+    *n = (size_t)(p - *s);
+    if (p == end)
         w->done = true;
-    } else {
-        *n = (size_t)(sp - w->p);
-        w->p = sp + 1;
-    }
+    else
+        w->p = p + 1;
     return true;
 }
 
@@ -399,9 +400,15 @@ not_enough(struct point_error *err, int need, int got)
 static int
 parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
 {
-    const char *eq = memchr(s, '=', n);
-    if (eq == NULL || eq == s || eq == s + n - 1 ||
-        memchr(eq + 1, '=', (size_t)(s + n - eq - 1)) != NULL) {
+    const char *eq = NULL;
+    int neq = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '=') {
+            if (neq++ == 0)
+                eq = s + i;
+        }
+    }
+    if (neq != 1 || eq == s || eq == s + n - 1) {
         eb_start(err, PE_ILLEGAL_ARGUMENT, "invalid tag: ");
         eb_put(err, s, n);
         return TS_ERROR;
@@ -412,7 +419,7 @@ parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
     int tracked = TS_MIN(p->ntags, POINT_MAX_TAGS);
     for (int i = 0; i < tracked; i++) {
         struct point_tag *t = &p->tags[i];
-        if (t->klen == klen && memcmp(t->k, s, klen) == 0) {
+        if (t->klen == klen && t->k[0] == s[0] && memcmp(t->k, s, klen) == 0) {
             if (t->vlen == vlen && memcmp(t->v, eq + 1, vlen) == 0)
                 return TS_OK; /* same k=v again collapses */
             eb_start(err, PE_ILLEGAL_ARGUMENT, "duplicate tag: ");
@@ -433,9 +440,28 @@ parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
     return TS_OK;
 }
 
+/* Plain digits, at most 18 of them: the value, no Java corner case. */
+static inline bool
+fast_digits(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 18)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + (int64_t)d;
+    }
+    *out = v;
+    return true;
+}
+
 static int
 parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err)
 {
+    if (fast_digits(s, n, ts))
+        return TS_OK;
     if (memchr(s, '.', n) != NULL) {
         char buf[64];
         size_t m = 0;
@@ -467,6 +493,7 @@ point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_
     int fixed; /* words before the tags, command included */
     err->cmd = cmd;
     p->cmd = cmd;
+    p->canon_len = p->tags_bytes = 0;
     p->ntags = 0;
     p->ntag_words = 0;
     p->spec = p->codec = NULL;
@@ -566,6 +593,63 @@ point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_
 
 /* ---- checks 8..14 ------------------------------------------------------ */
 
+/* Could this (grammatical) Java double overflow to infinity?  Only with a
+ * large decimal exponent, very many integer digits, or a hex float. */
+static bool
+double_may_overflow(const char *s, size_t n)
+{
+    size_t int_digits = 0, i = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    if (i + 1 < n && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X'))
+        return true;
+    while (i < n && s[i] == '0')
+        i++;
+    while (i < n && is_digit(s[i])) {
+        i++;
+        int_digits++;
+    }
+    while (i < n && (is_digit(s[i]) || s[i] == '.'))
+        i++;
+    long e = 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool neg = false;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            neg = s[i++] == '-';
+        while (i < n && is_digit(s[i]) && e < 100000)
+            e = e * 10 + (s[i++] - '0');
+        if (neg)
+            e = -e;
+    }
+    return (long)int_digits + e > 300;
+}
+
+/* OpenTSDB's bytes for a float value: 4-byte float if exact, else double. */
+static int
+float_value_bytes(const char *s, size_t n, uint8_t *vb, int *flags)
+{
+    double d;
+    float f;
+    uint64_t bits;
+    int vn;
+    point_parse_java_double(s, n, &d, &f);
+    if ((double)(float)d == d) {
+        uint32_t fb;
+        memcpy(&fb, &f, 4);
+        bits = fb;
+        vn = 4;
+        *flags = 8 | 3;
+    } else {
+        memcpy(&bits, &d, 8);
+        vn = 8;
+        *flags = 8 | 7;
+    }
+    for (int i = 0; i < vn; i++)
+        vb[i] = (uint8_t)(bits >> (8 * (vn - 1 - i)));
+    return vn;
+}
+
 /* Arrays.toString of OpenTSDB's encoding of the value, then "/flags". */
 static void
 eb_value_bytes(struct point_error *e, const uint8_t *b, int n, int flags)
@@ -615,9 +699,14 @@ sort_tags(struct point *p)
         int j = i - 1;
         while (j >= 0) {
             const struct point_tag *u = &p->tags[j];
-            size_t m = TS_MIN(u->klen, t.klen);
-            int c = memcmp(u->k, t.k, m);
-            if (c < 0 || (c == 0 && u->klen <= t.klen))
+            int c = (unsigned char)u->k[0] - (unsigned char)t.k[0];
+            if (c == 0) {
+                size_t m = TS_MIN(u->klen, t.klen);
+                c = memcmp(u->k, t.k, m);
+                if (c == 0)
+                    c = u->klen <= t.klen ? -1 : 1;
+            }
+            if (c < 0)
                 break;
             p->tags[j + 1] = p->tags[j];
             j--;
@@ -643,8 +732,18 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
     int vn = 0, flags = 0;
 
     if (p->cmd != CMD_HISTOGRAM) {
-        if (looks_like_integer(p->value, p->value_len)) {
-            int64_t v;
+        int64_t v;
+        bool neg = p->value_len > 1 && p->value[0] == '-';
+        if (fast_digits(p->value + neg, p->value_len - neg, &v)) {
+            if (neg)
+                v = -v;
+            vn = (v >= INT8_MIN && v <= INT8_MAX) ? 1
+               : (v >= INT16_MIN && v <= INT16_MAX) ? 2
+               : (v >= INT32_MIN && v <= INT32_MAX) ? 4 : 8;
+            for (int i = 0; i < vn; i++)
+                vb[i] = (uint8_t)((uint64_t)v >> (8 * (vn - 1 - i)));
+            flags = vn - 1;
+        } else if (looks_like_integer(p->value, p->value_len)) {
             if (point_parse_long(p->value, p->value_len, &v, err) != TS_OK)
                 return TS_ERROR;
             vn = (v >= INT8_MIN && v <= INT8_MAX) ? 1
@@ -654,15 +753,14 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
                 vb[i] = (uint8_t)((uint64_t)v >> (8 * (vn - 1 - i)));
             flags = vn - 1;
         } else {
-            double d;
-            float f;
-            if (point_parse_java_double(p->value, p->value_len, &d, &f) != TS_OK) {
-                /* trimmed text, as FloatingDecimal reports it */
-                const char *s = p->value;
-                size_t n = p->value_len;
-                while (n > 0 && (unsigned char)*s <= ' ') { s++; n--; }
-                while (n > 0 && (unsigned char)s[n - 1] <= ' ') n--;
-                if (java_double_grammar(s, n) == 2) {
+            /* trimmed text, as FloatingDecimal reads it */
+            const char *s = p->value;
+            size_t n = p->value_len;
+            while (n > 0 && (unsigned char)*s <= ' ') { s++; n--; }
+            while (n > 0 && (unsigned char)s[n - 1] <= ' ') n--;
+            int g = java_double_grammar(s, n);
+            if (g != 0) {
+                if (g == 2) {
                     eb_start(err, PE_INVALID_VALUE, "multiple points");
                 } else {
                     eb_start(err, PE_INVALID_VALUE, "For input string: \"");
@@ -671,41 +769,33 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
                 }
                 return TS_ERROR;
             }
-            if (isnan(d) || isinf(d)) {
-                eb_start(err, PE_ILLEGAL_ARGUMENT, "value is NaN or Infinite: ");
-                eb_str(err, isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
-                eb_str(err, " for metric=");
-                eb_put(err, p->metric, p->metric_len);
-                eb_str(err, " timestamp=");
-                eb_i64(err, p->timestamp);
-                return TS_ERROR;
+            /* the double itself is needed only when it may overflow to
+             * infinity, or for the bad-timestamp message below */
+            if (double_may_overflow(s, n)) {
+                double d;
+                float f;
+                point_parse_java_double(s, n, &d, &f);
+                if (isnan(d) || isinf(d)) {
+                    eb_start(err, PE_ILLEGAL_ARGUMENT, "value is NaN or Infinite: ");
+                    eb_str(err, isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
+                    eb_str(err, " for metric=");
+                    eb_put(err, p->metric, p->metric_len);
+                    eb_str(err, " timestamp=");
+                    eb_i64(err, p->timestamp);
+                    return TS_ERROR;
+                }
             }
             /* the TSD trims chars <= 0x20; so does the canonical line */
-            while (p->value_len > 0 && (unsigned char)*p->value <= ' ') {
-                p->value++;
-                p->value_len--;
-            }
-            while (p->value_len > 0 && (unsigned char)p->value[p->value_len - 1] <= ' ')
-                p->value_len--;
-            uint64_t bits;
-            if ((double)(float)d == d) {
-                uint32_t fb;
-                memcpy(&fb, &f, 4);
-                bits = fb;
-                vn = 4;
-                flags = 8 | 3;
-            } else {
-                memcpy(&bits, &d, 8);
-                vn = 8;
-                flags = 8 | 7;
-            }
-            for (int i = 0; i < vn; i++)
-                vb[i] = (uint8_t)(bits >> (8 * (vn - 1 - i)));
+            p->value = s;
+            p->value_len = n;
+            vn = -1; /* a float: bytes computed only if a message needs them */
         }
     }
 
     if (((uint64_t)p->timestamp & 0xFFFFFFFF00000000ull) != 0 &&
         p->timestamp > 9999999999999LL) {
+        if (vn < 0)
+            vn = float_value_bytes(p->value, p->value_len, vb, &flags);
         eb_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
         eb_i64(err, p->timestamp);
         eb_str(err, " when trying to add value=");
@@ -734,8 +824,14 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
     int bad = check_name(r, p->metric, p->metric_len);
     if (bad >= 0)
         return name_error(err, "metric name", NULL, 0, p->metric, p->metric_len, (size_t)bad);
-    /* tags in HashMap iteration order: same bucket walk as eb_java_map */
-    if (p->ntags > 0 && p->ntags <= POINT_MAX_TAGS) {
+    /* fast path: every name valid, no need for the TSD's report order */
+    bool all_ok = true;
+    for (int i = 0; i < p->ntags && all_ok; i++)
+        all_ok = check_name(r, p->tags[i].k, p->tags[i].klen) < 0 &&
+                 check_name(r, p->tags[i].v, p->tags[i].vlen) < 0;
+    /* else: tags in HashMap iteration order (same bucket walk as
+     * eb_java_map), so the first reported is the one the TSD reports */
+    if (!all_ok && p->ntags <= POINT_MAX_TAGS) {
         uint32_t cap = 16;
         while ((uint64_t)p->ntags * 4 > (uint64_t)cap * 3)
             cap *= 2;
@@ -761,6 +857,7 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
     }
     sort_tags(p);
     size_t clen = point_canonical_len(p);
+    p->canon_len = clen;
     if (clen - 1 > POINT_LINE_MAX) {
         eb_start(err, PE_ILLEGAL_ARGUMENT, "line too long for the TSD: ");
         eb_i64(err, (int64_t)(clen - 1));
@@ -782,9 +879,11 @@ point_canonical_len(const struct point *p)
         n += p->spec_len + 1;
     if (p->codec != NULL)
         n += p->codec_len + 1;
-    for (int i = 0; i < p->ntags; i++)
-        n += 1 + p->tags[i].klen + 1 + p->tags[i].vlen;
-    return n;
+    size_t t = 0;
+    for (int i = 0; i < p->ntags && i < POINT_MAX_TAGS; i++)
+        t += 1 + p->tags[i].klen + 1 + p->tags[i].vlen;
+    ((struct point *)p)->tags_bytes = t > 0 ? t - 1 : 0;
+    return n + t;
 }
 
 static char *
@@ -797,7 +896,8 @@ put(char *o, const char *s, size_t n)
 size_t
 point_format(const struct point *p, char *out, size_t cap)
 {
-    if (point_canonical_len(p) > cap)
+    size_t need = p->canon_len ? p->canon_len : point_canonical_len(p);
+    if (need > cap)
         return 0;
     char *o = out;
     const char *cmd = point_cmd_name(p->cmd);
@@ -851,6 +951,12 @@ point_hash(const struct point *p)
         n += t->vlen;
     }
     return series_hash(p->metric, p->metric_len, buf, n);
+}
+
+uint64_t
+point_output_hash(const struct point *p, const char *out, size_t len)
+{
+    return series_hash(p->metric, p->metric_len, out + len - 1 - p->tags_bytes, p->tags_bytes);
 }
 
 uint64_t

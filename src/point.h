@@ -37,6 +37,8 @@ struct point {
     const char *value;   size_t value_len;   /* as sent (floats: trimmed) */
     int64_t timestamp;                       /* parsed, seconds or ms */
     int ntags;                               /* distinct tag keys */
+    size_t canon_len;                        /* set by point_check */
+    size_t tags_bytes;                       /* "k=v k=v" part of it */
     int ntag_words;                          /* non-empty tag words seen */
     struct point_tag tags[POINT_MAX_TAGS];   /* insertion order, then sorted */
 };
@@ -83,6 +85,9 @@ size_t point_format(const struct point *p, char *out, size_t cap);
  * value from a canonical line (used when draining the spool). */
 uint64_t point_hash(const struct point *p);
 uint64_t point_line_hash(const char *line, size_t len);
+/* Same value as point_line_hash(out, len) for the line point_format just
+ * wrote, without parsing it again. */
+uint64_t point_output_hash(const struct point *p, const char *out, size_t len);
 
 /* Appends `len` ISO-8859-1 bytes to out as UTF-8 (how the TSD's replies are
  * encoded); returns bytes written, never more than cap. */

@@ -36,7 +36,7 @@ static bool
 avail(void *ctx, int b)
 {
     struct relay *r = ctx;
-    return backend_available(&r->backends[b]);
+    return r->backends[b].avail_cached;
 }
 
 enum pool_class
@@ -45,17 +45,28 @@ relay_queue_class(const struct relay *r)
     return r->cfg.overflow == OVERFLOW_BLOCK ? POOL_CLIENT : POOL_QUEUE;
 }
 
-int
-relay_submit_line(struct relay *r, const char *line, size_t len)
+void
+relay_begin_batch(struct relay *r)
 {
-    uint64_t h = point_line_hash(line, len);
+    bool spool = spool_usable(r);
+    for (int i = 0; i < r->nbackends; i++) {
+        struct backend *be = &r->backends[i];
+        be->avail_cached = backend_available(be);
+        be->spool_cached = spool && (spool_backend_mode(be) || !be->avail_cached ||
+                                     backend_queued_bytes(be) > r->cfg.redis.spool_high);
+    }
+}
+
+int
+relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
+{
     int targets[CFG_MAX_BACKENDS];
     int n = router_pick(&r->router, h, avail, r, targets);
     enum pool_class cls = relay_queue_class(r);
     int rc = TS_OK;
     for (int i = 0; i < n; i++) {
         struct backend *be = &r->backends[targets[i]];
-        int s = r->spool != NULL ? spool_offer(be, line, len, cls) : 0;
+        int s = be->spool_cached ? spool_offer(be, line, len, cls) : 0;
         if (s == 1)
             continue;
         if (s == 0)
@@ -197,7 +208,8 @@ on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
             break;
         size_t len = (size_t)(nl - (buf + off)) + 1;
         g_stats.stats_lines_sent++; /* points.received{proto=internal} */
-        relay_submit_line(r, buf + off, len);
+        relay_begin_batch(r);
+        relay_submit_line(r, buf + off, len, point_line_hash(buf + off, len));
         off += len;
     }
 }

@@ -59,7 +59,10 @@ void relay_mark_dirty(struct relay *r, struct bconn *c);
 
 /* Routes a canonical line to its backend(s) (router + spool).  TS_OK, or
  * TS_ENOMEM when it was dropped. */
-int relay_submit_line(struct relay *r, const char *line, size_t len);
+int relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t hash);
+/* Caches per-backend routing facts (available, spooling) for the lines of
+ * one client read; call before decoding it. */
+void relay_begin_batch(struct relay *r);
 
 /* Pool class a client's data may use under the overflow policy. */
 enum pool_class relay_queue_class(const struct relay *r);

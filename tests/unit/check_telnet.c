@@ -58,8 +58,10 @@ static struct {
 } F;
 
 static int
-fake_emit(struct sink *s, const char *line, size_t len)
+fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
+    /* the hash handed along must be the line's own series hash */
+    ck_assert_uint_eq(hash, point_line_hash(line, len));
     ck_assert_ptr_eq(s, &F.sink);
     ck_assert_uint_le(F.emitted_len + len, sizeof(F.emitted));
     memcpy(F.emitted + F.emitted_len, line, len);
