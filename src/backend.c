@@ -152,6 +152,8 @@ conn_fail(struct bconn *c, const char *what, int err)
     /* undelivered lines go to the spool (when there is one) rather than
      * wait in memory for this backend to come back */
     spool_take_queue(be, &c->q, &c->lines_queued);
+    if (queue_unsent(&c->q) == 0)
+        c->pending_since_ns = 0;
     be->st.failures++;
     c->state = BC_FAILED;
     c->lagging = false;
@@ -277,6 +279,11 @@ conn_flush(struct bconn *c)
             return;
         }
         queue_mark_sent(&c->q, (size_t)w);
+        if (c->pending_since_ns != 0) {
+            uint64_t now = ts_now_ns();
+            latency_record(&g_stats.latency, now - c->pending_since_ns);
+            c->pending_since_ns = queue_unsent(&c->q) > 0 ? now : 0;
+        }
         c->bytes_written += (uint64_t)w;
         be->st.bytes_written += (uint64_t)w;
         progress(c);
@@ -479,6 +486,8 @@ backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len,
 {
     struct bconn *c = pick_conn(be, hash);
     struct pool *p = &be->r->pool;
+    if (c->pending_since_ns == 0)
+        c->pending_since_ns = be->r->batch_read_ns ? be->r->batch_read_ns : ts_now_ns();
     char *dst = queue_reserve(&c->q, p, POOL_QUEUE, len);
     if (dst == NULL && cls == POOL_CLIENT)
         dst = queue_reserve(&c->q, p, POOL_CLIENT, len);

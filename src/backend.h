@@ -45,6 +45,7 @@ struct bconn {
     uint64_t retry_at_ms;    /* BC_FAILED: earliest reconnect */
     uint64_t last_progress_ms;
     uint64_t acked_on_conn;  /* bytes acknowledged on this TCP connection */
+    uint64_t pending_since_ns; /* read time of the oldest unsent line, 0: none */
     bool lagging;
     bool dirty;              /* on the relay's flush list */
     struct bconn *next_dirty;

@@ -540,12 +540,14 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         c->last_activity = ev_now(r->loop);
+        r->batch_read_ns = ts_now_ns();
         relay_begin_batch(r);
         size_t len = have + (size_t)n;
         size_t consumed = decode(c, base, len);
         if (c->proto != PROTO_AUTO)
             pstats(c)->bytes_in += (uint64_t)n;
         keep_tail(c, base, len, consumed);
+        r->batch_read_ns = 0;
         if (c->out_len > c->out_off || c->close_after_write) {
             client_write_now(c); /* may close c */
             return;

@@ -368,6 +368,7 @@ dp_finish(struct jp *j, size_t end)
     p->spec = p->codec = NULL;
     p->spec_len = p->codec_len = 0;
     p->canon_len = p->tags_bytes = 0;
+    p->tags_checked = false;
     p->timestamp = j->ts;
     p->ts = tsbuf;
     p->ts_len = (size_t)n;

@@ -396,23 +396,18 @@ not_enough(struct point_error *err, int need, int got)
     return TS_ERROR;
 }
 
-/* Tags.parse: one "k=v" word into the tag map. */
 static int
-parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
+invalid_tag(struct point_error *err, const char *s, size_t n)
 {
-    const char *eq = NULL;
-    int neq = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '=') {
-            if (neq++ == 0)
-                eq = s + i;
-        }
-    }
-    if (neq != 1 || eq == s || eq == s + n - 1) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "invalid tag: ");
-        eb_put(err, s, n);
-        return TS_ERROR;
-    }
+    eb_start(err, PE_ILLEGAL_ARGUMENT, "invalid tag: ");
+    eb_put(err, s, n);
+    return TS_ERROR;
+}
+
+/* Tags.parse, after the syntax check: "k=v" (eq at its '=') into the map. */
+static int
+add_tag(struct point *p, const char *s, size_t n, const char *eq, struct point_error *err)
+{
     uint32_t klen = (uint32_t)(eq - s);
     uint32_t vlen = (uint32_t)(n - klen - 1);
     p->ntag_words++;
@@ -437,6 +432,44 @@ parse_tag(struct point *p, const char *s, size_t n, struct point_error *err)
         t->vlen = vlen;
     }
     p->ntags++; /* may exceed POINT_MAX_TAGS: only the count is kept */
+    return TS_OK;
+}
+
+/* Every tag word of [s, end), in one pass: splits words on ' ', checks
+ * each is exactly k=v, adds it, and notes whether any name byte is outside
+ * the allowed set (checked, in the TSD's order, only if so). */
+static int
+parse_tags(const struct point_rules *r, struct point *p, const char *s, const char *end,
+           struct point_error *err)
+{
+    const char *ws = s, *eq = NULL;
+    int neq = 0;
+    unsigned ok = 1;
+    for (const char *q = s;; q++) {
+        if (q == end || *q == ' ') {
+            size_t n = (size_t)(q - ws);
+            if (n > 0) {
+                if (neq != 1 || eq == ws || eq == q - 1)
+                    return invalid_tag(err, ws, n);
+                if (add_tag(p, ws, n, eq, err) != TS_OK)
+                    return TS_ERROR;
+            }
+            if (q == end)
+                break;
+            ws = q + 1;
+            neq = 0;
+            eq = NULL;
+            continue;
+        }
+        if (*q == '=') {
+            if (neq++ == 0)
+                eq = q;
+        } else {
+            ok &= r->name_ok[(unsigned char)*q];
+        }
+    }
+    p->tags_checked = true;
+    p->tags_ok = ok != 0;
     return TS_OK;
 }
 
@@ -494,6 +527,7 @@ point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_
     err->cmd = cmd;
     p->cmd = cmd;
     p->canon_len = p->tags_bytes = 0;
+    p->tags_checked = false;
     p->ntags = 0;
     p->ntag_words = 0;
     p->spec = p->codec = NULL;
@@ -573,11 +607,9 @@ point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_
         return TS_ERROR;
     }
 
-    while (more) {
-        if (tn > 0 && parse_tag(p, tw, tn, err) != TS_OK)
-            return TS_ERROR;
-        more = next_word(&w, &tw, &tn);
-    }
+    /* the tag words run from tw to the end of the line */
+    if (more && parse_tags(r, p, tw, line + len, err) != TS_OK)
+        return TS_ERROR;
     if (cmd == CMD_HISTOGRAM) {
         /* the value is decoded by the TSD's histogram codec; the relay only
          * checks what it can: names and tags */
@@ -825,8 +857,8 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
     if (bad >= 0)
         return name_error(err, "metric name", NULL, 0, p->metric, p->metric_len, (size_t)bad);
     /* fast path: every name valid, no need for the TSD's report order */
-    bool all_ok = true;
-    for (int i = 0; i < p->ntags && all_ok; i++)
+    bool all_ok = p->tags_checked ? p->tags_ok : true;
+    for (int i = 0; i < p->ntags && all_ok && !p->tags_checked; i++)
         all_ok = check_name(r, p->tags[i].k, p->tags[i].klen) < 0 &&
                  check_name(r, p->tags[i].v, p->tags[i].vlen) < 0;
     /* else: tags in HashMap iteration order (same bucket walk as

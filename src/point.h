@@ -37,6 +37,8 @@ struct point {
     const char *value;   size_t value_len;   /* as sent (floats: trimmed) */
     int64_t timestamp;                       /* parsed, seconds or ms */
     int ntags;                               /* distinct tag keys */
+    bool tags_checked;                       /* tag bytes already classified */
+    bool tags_ok;                            /* ... and all allowed */
     size_t canon_len;                        /* set by point_check */
     size_t tags_bytes;                       /* "k=v k=v" part of it */
     int ntag_words;                          /* non-empty tag words seen */

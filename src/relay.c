@@ -286,7 +286,9 @@ relay_init(struct relay *r, char *err, size_t errlen)
     ev_prepare_start(r->loop, &r->flush_watcher);
     ev_timer_init(&r->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
     ev_timer_start(r->loop, &r->tick);
-    ev_timer_init(&r->trim, on_trim, 5.0, 5.0);
+    /* each second, free blocks idle for the whole second go half back to
+     * the OS: after a burst, reserved memory follows live memory down */
+    ev_timer_init(&r->trim, on_trim, 1.0, 1.0);
     ev_timer_start(r->loop, &r->trim);
     if (cfg->stats_interval_ms > 0) {
         double iv = (double)cfg->stats_interval_ms / 1000.0;

@@ -45,6 +45,7 @@ struct relay {
     int exit_code;
     char hostname[256];
     size_t read_headroom;           /* pool bytes a read needs before it starts */
+    uint64_t batch_read_ns;         /* monotonic time of the read being decoded */
     ev_prepare flush_watcher;
     ev_timer tick;                  /* housekeeping, every TICK_MS */
     ev_timer trim;                  /* pool trimming */

@@ -26,6 +26,50 @@
 
 struct relay_stats g_stats;
 
+static unsigned
+lat_bucket(uint64_t ns)
+{
+    if (ns < 4)
+        return (unsigned)ns;
+    unsigned lg = 63u - (unsigned)__builtin_clzll(ns);       /* floor(log2) */
+    unsigned sub = (unsigned)((ns >> (lg - 2)) & 3u);        /* next two bits */
+    unsigned b = lg * 4 + sub;
+    return b < LAT_BUCKETS ? b : LAT_BUCKETS - 1;
+}
+
+static uint64_t
+lat_upper(unsigned b)
+{
+    if (b < 4)
+        return b;
+    unsigned lg = b / 4, sub = b % 4;
+    return ((uint64_t)(4 + sub + 1) << (lg - 2)) - 1;
+}
+
+void
+latency_record(struct latency_hist *h, uint64_t ns)
+{
+    h->buckets[lat_bucket(ns)]++;
+    h->samples++;
+    if (ns > h->max_ns)
+        h->max_ns = ns;
+}
+
+uint64_t
+latency_quantile(const struct latency_hist *h, double q)
+{
+    if (h->samples == 0)
+        return 0;
+    uint64_t want = (uint64_t)((double)h->samples * q + 0.999999);
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+        seen += h->buckets[b];
+        if (seen >= want)
+            return TS_MIN(lat_upper(b), h->max_ns);
+    }
+    return h->max_ns;
+}
+
 uint64_t
 stats_rss_bytes(void)
 {
@@ -211,6 +255,14 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          r->pool.peak_used_bytes);
     EMIT("memory.refusals", "Pool requests refused: budget exhausted.", COUNTER, NULL, NULL,
          r->pool.stats.get_failures + r->pool.stats.charge_failures);
+    EMIT("latency.samples", "Backend writes measured for latency.", COUNTER, NULL, NULL,
+         g_stats.latency.samples);
+    EMIT("latency.p50_us", "Median time lines spend inside the relay (read to write), us.",
+         GAUGE, NULL, NULL, latency_quantile(&g_stats.latency, 0.5) / 1000);
+    EMIT("latency.p99_us", "99th percentile time inside the relay (read to write), us.",
+         GAUGE, NULL, NULL, latency_quantile(&g_stats.latency, 0.99) / 1000);
+    EMIT("latency.max_us", "Longest time inside the relay (read to write), us.", GAUGE, NULL,
+         NULL, g_stats.latency.max_ns / 1000);
     const struct log_stats *ls = log_get_stats();
     EMIT("log.lines", "Log lines written.", COUNTER, NULL, NULL, ls->lines);
     EMIT("log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, NULL, NULL,

@@ -24,6 +24,20 @@ struct proto_stats {
     uint64_t replies_dropped; /* reply bytes dropped: client not reading */
 };
 
+/* Time lines spend inside the relay, from the read that brought them to
+ * the write that hands them to a backend: log2 buckets, 4 per octave. */
+#define LAT_BUCKETS 160
+
+struct latency_hist {
+    uint64_t buckets[LAT_BUCKETS];
+    uint64_t samples;
+    uint64_t max_ns;
+};
+
+void latency_record(struct latency_hist *h, uint64_t ns);
+/* The q-quantile (0 < q <= 1) in nanoseconds: upper bound of its bucket. */
+uint64_t latency_quantile(const struct latency_hist *h, double q);
+
 struct relay_stats {
     uint64_t start_time;            /* unix seconds */
     struct proto_stats proto[4];    /* by enum listen_proto (AUTO unused) */
@@ -38,6 +52,7 @@ struct relay_stats {
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
     uint64_t reads_paused;          /* times a client was paused (no memory) */
     uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
+    struct latency_hist latency;    /* read -> write, per backend write */
 };
 
 extern struct relay_stats g_stats;

@@ -1,0 +1,208 @@
+"""bench.py -- `make bench`: how fast tsrelay moves points, measured as
+ratios within one run (these machines are shared and noisy).
+
+1. generator -> sink directly (the loopback limit for this work) and
+   generator -> tsrelay -> sink, for telnet, framed text and framed JSON:
+   points/s, the ratio tsrelay/direct, tsrelay's CPU seconds per million
+   points and its peak RSS.
+2. Latency at 10% of the maximum telnet rate: p50/p99 of the time a point
+   spends inside tsrelay (read to write, its own histogram).
+3. Allocation: malloc calls per point on the hot path (LD_PRELOAD counter).
+4. Flat memory: RSS after 1 million points vs. the peak over 10 million.
+5. End to end into victoria-metrics, 2 million points: generator ->
+   victoria-metrics directly vs. generator -> tsrelay -> victoria-metrics.
+
+The sink is tests/tools/tssink (counts newlines); the generator is
+tests/tools/tsload.  Results go to stdout and bench-results.json.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+import harness as h  # noqa: E402
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+N = {"telnet": int(6e6 * SCALE), "framed": int(6e6 * SCALE), "json": int(2e6 * SCALE)}
+MALLOC_SO = os.path.join(h.TOP_BUILDDIR, "tests", "bench", "malloc_count.so")
+results = {}
+base = h.tmpdir("tsrelay-bench-")
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+class Sink:
+    def __init__(self):
+        self.port = h.free_port()
+        self.stats_file = os.path.join(base, "sink-%d.json" % self.port)
+        self.proc = h.spawn([h.TSSINK, "--port", str(self.port), "--stats-file", self.stats_file])
+        h.wait_until(lambda: os.path.exists(self.stats_file), 10, what="tssink")
+
+    def lines(self):
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        for _ in range(50):
+            try:
+                with open(self.stats_file) as f:
+                    return json.load(f).get("lines", 0)
+            except (OSError, ValueError):
+                time.sleep(0.002)
+        return 0
+
+    def wait_lines(self, target, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.lines() >= target:
+                return time.time()
+            time.sleep(0.01)
+        raise TimeoutError("sink stuck below %d lines" % target)
+
+
+def relay_to(port, name, env=None, **opts):
+    r = h.Relay(base, [("sink", "127.0.0.1:%d" % port)], relay=opts.get("relay"), name=name,
+                backend_opts={"conns": "2"})
+    r.proc = subprocess.Popen([h.TSRELAY, "-c", r.conf], stdout=subprocess.DEVNULL,
+                              stderr=open(r.log, "ab"), env=env)
+    h._procs.append(r.proc)
+    h.wait_until(lambda: r._can_connect(r.port), 15, what="tsrelay")
+    return r
+
+
+def load(port, proto, n, rate=0, conns=2, metric="bench.m"):
+    return h.run_tsload(port, n, proto=proto, conns=conns, rate=rate, metric=metric,
+                        series=10000)
+
+
+# ---- 1. throughput --------------------------------------------------------------
+sink = Sink()
+relay = relay_to(sink.port, "bench")
+say("%-8s %14s %14s %8s %14s %10s" % ("proto", "direct pts/s", "tsrelay pts/s", "ratio",
+                                      "CPU s / 1M pts", "peak RSS"))
+for proto in ("telnet", "framed", "json"):
+    n = N[proto]
+    d = load(sink.port, proto, n)
+    direct = d.get("rate", 0)
+    time.sleep(0.3)
+    start_lines = sink.lines()
+    rss = h.RssSampler(relay, 0.05)
+    rss.start()
+    cpu0 = relay.cpu_seconds()
+    t0 = time.time()
+    r = load(relay.port, proto, n)
+    t1 = sink.wait_lines(start_lines + n)
+    cpu = relay.cpu_seconds() - cpu0
+    peak = rss.stop()
+    rate = n / (t1 - t0)
+    results[proto] = {"direct": int(direct), "relay": int(rate), "ratio": round(rate / direct, 3),
+                      "cpu_s_per_million": round(cpu / (n / 1e6), 3),
+                      "peak_rss_mib": round(peak / 1048576.0, 1), "points": n,
+                      "sender_exit": r.get("exit")}
+    say("%-8s %14d %14d %8.3f %14.3f %8.1f MiB" % (proto, direct, rate, rate / direct,
+                                                    cpu / (n / 1e6), peak / 1048576.0))
+
+# ---- 2. latency at 10% of the maximum ------------------------------------------
+ten = int(results["telnet"]["relay"] * 0.1)
+relay.stop()
+relay = relay_to(sink.port, "bench-lat")
+load(relay.port, "telnet", max(ten * 5, 1000), rate=ten)
+st = relay.stats()
+results["latency"] = {"rate": ten, "p50_us": st.get(("latency.p50_us", None)),
+                      "p99_us": st.get(("latency.p99_us", None)),
+                      "max_us": st.get(("latency.max_us", None)),
+                      "samples": st.get(("latency.samples", None)),
+                      "flush_policy": "every read is written to its backends in the same loop "
+                                      "iteration (ev_prepare), batched per connection with writev"}
+say("\nlatency inside tsrelay at %d points/s (10%% of max): p50 %s us, p99 %s us, max %s us "
+    "(%s writes)" % (ten, results["latency"]["p50_us"], results["latency"]["p99_us"],
+                     results["latency"]["max_us"], results["latency"]["samples"]))
+relay.stop()
+
+# ---- 3. allocations per point ---------------------------------------------------
+if os.path.exists(MALLOC_SO):
+    count_file = os.path.join(base, "mallocs")
+    env = dict(os.environ, LD_PRELOAD=MALLOC_SO, MALLOC_COUNT_FILE=count_file)
+    relay = relay_to(sink.port, "bench-malloc", env=env)
+
+    def mallocs():
+        os.kill(relay.proc.pid, signal.SIGUSR2)
+        time.sleep(0.2)
+        with open(count_file) as f:
+            return int(f.read())
+
+    results["mallocs"] = {}
+    for proto in ("telnet", "framed", "json"):
+        load(relay.port, proto, 100000)          # warm up: connections, pool blocks
+        before = mallocs()
+        n = 1000000
+        start_lines = sink.lines()
+        load(relay.port, proto, n)
+        sink.wait_lines(start_lines + n)
+        calls = mallocs() - before
+        results["mallocs"][proto] = {"calls": calls, "points": n, "per_point": calls / n}
+        say("malloc calls for %d %s points: %d (%.7f per point; the connections' own "
+            "set-up is in there)" % (n, proto, calls, calls / n))
+    relay.stop()
+else:
+    say("malloc counter not built (%s); skipped" % MALLOC_SO)
+
+# ---- 4. flat memory over 10 million points ----------------------------------------
+# RSS is compared at rest (all delivered, idle pool blocks trimmed), after
+# the first million and after ten: growth with work done would be a leak;
+# the peak while running shows queue depth, not work done.
+relay = relay_to(sink.port, "bench-rss")
+n = int(10e6 * SCALE)
+start_lines = sink.lines()
+load(relay.port, "telnet", n // 10, metric="bench.rss")
+sink.wait_lines(start_lines + n // 10)
+time.sleep(4)
+rss_1m = relay.rss()
+rss = h.RssSampler(relay, 0.05)
+rss.start()
+load(relay.port, "telnet", n - n // 10, metric="bench.rss2")
+sink.wait_lines(start_lines + n)
+peak = rss.stop()
+time.sleep(4)
+rss_10m = relay.rss()
+results["rss"] = {"after_first_million_mib": round(rss_1m / 1048576.0, 2),
+                  "after_ten_million_mib": round(rss_10m / 1048576.0, 2),
+                  "peak_while_running_mib": round(peak / 1048576.0, 2),
+                  "growth": round(rss_10m / max(rss_1m, 1) - 1, 3), "points": n}
+say("\nRSS at rest after the first million: %.1f MiB; after %d: %.1f MiB (%+.1f%%); "
+    "peak while running %.1f MiB"
+    % (rss_1m / 1048576.0, n, rss_10m / 1048576.0, 100.0 * (rss_10m / max(rss_1m, 1) - 1),
+       peak / 1048576.0))
+relay.stop()
+
+# ---- 5. end to end into victoria-metrics ----------------------------------------
+vm = h.Victoria(base).start()
+relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], name="bench-vm",
+                backend_opts={"conns": "2"}).start()
+n = int(2e6 * SCALE)
+
+
+def to_vm(port, metric):
+    t0 = time.time()
+    h.run_tsload(port, n, proto="telnet", conns=2, series=10000, metric=metric)
+    while vm.count(metric) < n:
+        time.sleep(0.1)
+    return n / (time.time() - t0)
+
+
+direct_vm = to_vm(vm.telnet, "bench.vm.direct")
+relay_vm = to_vm(relay.port, "bench.vm.relay")
+results["victoria_metrics"] = {"direct": int(direct_vm), "relay": int(relay_vm),
+                               "ratio": round(relay_vm / direct_vm, 3), "points": n}
+say("\nend to end into victoria-metrics, %d points: direct %d pts/s, through tsrelay %d pts/s, "
+    "ratio %.3f" % (n, direct_vm, relay_vm, relay_vm / direct_vm))
+relay.stop()
+vm.stop()
+
+with open("bench-results.json", "w") as f:
+    json.dump(results, f, indent=2)
+say("\nresults written to bench-results.json")
+h._cleanup()
