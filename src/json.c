@@ -179,17 +179,22 @@ struct jp {
     /* the datapoint so far */
     enum vkind metric_kind, ts_kind, value_kind;
     bool tags_seen, tags_bad;
+    int tag_entries;         /* pairs seen in "tags", converted or not */
     char tagkey[256];
     size_t tagkey_len;       /* SIZE_MAX: too long */
-    const char *metric;
-    size_t metric_len;
+    char metric_raw[POINT_LINE_MAX * 2]; /* UTF-8 as received */
+    size_t metric_len;                   /* SIZE_MAX: too long */
     int64_t ts;
     char value[512];
     size_t value_len;
     bool value_unrepresentable;
+    size_t nested_start;     /* a nested array in the root array */
     struct point p;
-    struct point_error err;  /* first conversion error, if any */
+    struct point_error err;  /* the error reported for this datapoint */
+    struct point_error conv; /* first name conversion error, reported after
+                                the TSD's own pre-checks */
     bool failed;
+    bool conv_failed;
     size_t used;
     char sc[POINT_LINE_MAX * 2];
 };
@@ -201,13 +206,30 @@ dp_reset(struct jp *j)
     j->in_tags = false;
     j->metric_kind = j->ts_kind = j->value_kind = V_MISSING;
     j->tags_seen = j->tags_bad = false;
+    j->tag_entries = 0;
     j->value_unrepresentable = false;
     j->failed = false;
+    j->conv_failed = false;
     j->used = 0;
     j->p.ntags = 0;
     j->p.ntag_words = 0;
 }
 
+static void
+vset(struct point_error *e, bool *flag, enum point_err_kind kind, bool relay, const char *fmt,
+     va_list ap)
+{
+    if (*flag)
+        return;
+    *flag = true;
+    e->kind = kind;
+    e->cmd = CMD_PUT;
+    e->relay = relay;
+    int n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    e->len = n < 0 ? 0 : TS_MIN((size_t)n, sizeof(e->msg) - 1);
+}
+
+/* The datapoint's error (first one wins). */
 static void
 set_error(struct jp *j, enum point_err_kind kind, bool relay, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -215,17 +237,24 @@ set_error(struct jp *j, enum point_err_kind kind, bool relay, const char *fmt, .
 static void
 set_error(struct jp *j, enum point_err_kind kind, bool relay, const char *fmt, ...)
 {
-    if (j->failed)
-        return;
-    j->failed = true;
-    j->err.kind = kind;
-    j->err.cmd = CMD_PUT;
-    j->err.relay = relay;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(j->err.msg, sizeof(j->err.msg), fmt, ap);
+    vset(&j->err, &j->failed, kind, relay, fmt, ap);
     va_end(ap);
-    j->err.len = n < 0 ? 0 : TS_MIN((size_t)n, sizeof(j->err.msg) - 1);
+}
+
+/* A name that cannot be relayed: reported after the pre-checks. */
+static void
+conv_error(struct jp *j, bool relay, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+conv_error(struct jp *j, bool relay, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(&j->conv, &j->conv_failed, PE_ILLEGAL_ARGUMENT, relay, fmt, ap);
+    va_end(ap);
 }
 
 /* Copies a name into the scratch area as ISO-8859-1. */
@@ -236,14 +265,13 @@ take_name(struct jp *j, const char *s, size_t len, const char *what, const char 
     unsigned bad = 0;
     long n = utf8_to_latin1(s, len, j->sc + j->used, sizeof(j->sc) - j->used, &bad);
     if (n == -1) {
-        set_error(j, PE_ILLEGAL_ARGUMENT, false,
-                  "Invalid %s: character U+%04X cannot be relayed (the telnet protocol "
-                  "carries ISO-8859-1 only)", what, bad);
+        conv_error(j, false,
+                   "Invalid %s: character U+%04X cannot be relayed (the telnet protocol "
+                   "carries ISO-8859-1 only)", what, bad);
         return false;
     }
     if (n == -2) {
-        set_error(j, PE_ILLEGAL_ARGUMENT, true,
-                  "line too long for the TSD: names exceed 1024 bytes");
+        conv_error(j, true, "line too long for the TSD: names exceed 1024 bytes");
         return false;
     }
     *out = j->sc + j->used;
@@ -265,9 +293,14 @@ field_text(struct jp *j, const char *s, size_t len, bool is_string, bool is_numb
         } else if (len == 0) {
             j->metric_kind = V_NULL;
         } else {
+            /* copied now (the parser reuses its buffer), converted at the end */
             j->metric_kind = V_TEXT;
-            j->metric = s; /* converted at the end: the doc outlives the dp */
-            j->metric_len = len;
+            if (len <= sizeof(j->metric_raw)) {
+                memcpy(j->metric_raw, s, len);
+                j->metric_len = len;
+            } else {
+                j->metric_len = SIZE_MAX;
+            }
         }
         break;
     case F_TS:
@@ -350,14 +383,20 @@ dp_finish(struct jp *j, size_t end)
             set_error(j, PE_INVALID_VALUE, false, "value is not a number");
         else if (j->value_unrepresentable)
             set_error(j, PE_INVALID_VALUE, false, "Invalid character in the value");
-        else if (!j->tags_seen || j->tags_bad || p->ntags == 0)
+        else if (!j->tags_seen || j->tag_entries == 0)
+            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Missing tags");
+        else if (j->tags_bad)
             set_error(j, PE_ILLEGAL_ARGUMENT, false,
-                      j->tags_bad && j->tags_seen && p->ntags > 0
-                          ? "invalid tag: every tag value must be a string"
-                          : "Missing tags");
+                      "invalid tag: tags must map names to strings");
     }
-    if (!j->failed)
-        take_name(j, j->metric, j->metric_len, "metric name", &p->metric, &p->metric_len);
+    if (!j->failed && j->metric_len == SIZE_MAX)
+        conv_error(j, true, "line too long for the TSD: the metric name exceeds 1024 bytes");
+    else if (!j->failed)
+        take_name(j, j->metric_raw, j->metric_len, "metric name", &p->metric, &p->metric_len);
+    if (!j->failed && j->conv_failed) {
+        j->err = j->conv;
+        j->failed = true;
+    }
     if (j->failed) {
         reject(j, input, ilen);
         return;
@@ -404,6 +443,16 @@ offset(struct jp *j)
     return yajl_get_bytes_consumed(j->h);
 }
 
+/* A tag whose value is not a string (number, literal, map, array). */
+static void
+bad_tag_value(struct jp *j)
+{
+    if (!j->tags_bad && j->tagkey_len != SIZE_MAX)
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "invalid tag: %.*s (the value must be a string)",
+                  (int)TS_MIN(j->tagkey_len, (size_t)200), j->tagkey);
+    j->tags_bad = true;
+}
+
 /* Is this scalar the value of a datapoint field (or a tag)? */
 static bool
 scalar(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
@@ -420,16 +469,17 @@ scalar(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
     }
     if (j->in_tags && j->depth == j->dp_depth + 1) {
         if (j->tagkey_len == SIZE_MAX) {
-            set_error(j, PE_ILLEGAL_ARGUMENT, true, "line too long for the TSD: tag too long");
+            conv_error(j, true, "line too long for the TSD: tag too long");
             return true;
         }
+        j->tag_entries++;
         if (!is_string) {
-            j->tags_bad = true;
+            bad_tag_value(j);
             return true;
         }
         struct point_tag t;
         size_t kl, vl;
-        if (j->failed || !take_name(j, j->tagkey, j->tagkey_len, "tag name", &t.k, &kl) ||
+        if (j->conv_failed || !take_name(j, j->tagkey, j->tagkey_len, "tag name", &t.k, &kl) ||
             !take_name(j, s, len, "tag value", &t.v, &vl))
             return true;
         if (kl == 0 || vl == 0) {
@@ -466,7 +516,8 @@ cb_null(void *ctx)
         return 1;
     }
     if (j->in_tags && j->depth == j->dp_depth + 1) {
-        j->tags_bad = true;
+        j->tag_entries++;
+        bad_tag_value(j);
         return 1;
     }
     if (j->depth == j->dp_depth) {
@@ -531,7 +582,8 @@ static void
 nested(struct jp *j)
 {
     if (j->in_tags && j->depth == j->dp_depth + 1) {
-        j->tags_bad = true;
+        j->tag_entries++;
+        bad_tag_value(j);
         return;
     }
     if (j->depth != j->dp_depth)
@@ -593,10 +645,8 @@ cb_start_array(void *ctx)
         j->depth++;
         return 1;
     }
-    if (j->dp_depth == 0 && j->root_array && j->depth == 1) {
-        /* an array inside the array: not a datapoint; count it once */
-        not_an_object(j, "[...]", 5);
-    }
+    if (j->dp_depth == 0 && j->root_array && j->depth == 1)
+        j->nested_start = offset(j) - 1; /* reported at its end */
     nested(j);
     if (j->depth == j->dp_depth) {
         if (j->key == F_TAGS) {
@@ -614,6 +664,11 @@ cb_end_array(void *ctx)
 {
     struct jp *j = ctx;
     j->depth--;
+    if (j->dp_depth == 0 && j->root_array && j->depth == 1) {
+        /* an array inside the array: not a datapoint */
+        size_t end = offset(j);
+        not_an_object(j, j->doc + j->nested_start, end - j->nested_start);
+    }
     return 1;
 }
 

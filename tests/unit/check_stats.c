@@ -172,7 +172,7 @@ parse_telnet(const char *text, size_t len)
 {
     regex_t re;
     ck_assert_int_eq(regcomp(&re,
-                             "^(tsrelay\\.[a-z_]+(\\.[a-z_]+)*) ([0-9]+) ([0-9]+)"
+                             "^(tsrelay\\.[a-z_][a-z0-9_]*(\\.[a-z_][a-z0-9_]*)*) ([0-9]+) ([0-9]+)"
                              "( ([a-z]+)=([A-Za-z0-9._-]+))? host=" HOST "$",
                              REG_EXTENDED), 0);
     ck_assert_uint_gt(len, 0);
