@@ -99,7 +99,20 @@ struct sample {
     const char *tagk;   /* NULL: no tag */
     const char *tagv;
     uint64_t value;
+    bool ns_as_seconds; /* value is nanoseconds, shown as seconds */
 };
+
+/* The value as text: an integer, or nanoseconds as decimal seconds. */
+static const char *
+value_text(const struct sample *s, char *buf, size_t cap)
+{
+    if (s->ns_as_seconds)
+        snprintf(buf, cap, "%llu.%09llu", (unsigned long long)(s->value / 1000000000u),
+                 (unsigned long long)(s->value % 1000000000u));
+    else
+        snprintf(buf, cap, "%llu", (unsigned long long)s->value);
+    return buf;
+}
 
 typedef void (*sample_fn)(void *ctx, const struct sample *s);
 
@@ -113,6 +126,14 @@ collect(struct relay *r, sample_fn fn, void *ctx)
     do {                                                                        \
         s.name = (n); s.help = (h); s.type = (t); s.tagk = (k); s.tagv = (v);   \
         s.value = (uint64_t)(val);                                              \
+        s.ns_as_seconds = false;                                                \
+        fn(ctx, &s);                                                            \
+    } while (0)
+#define SECONDS(n, h, ns)                                                       \
+    do {                                                                        \
+        s.name = (n); s.help = (h); s.type = GAUGE; s.tagk = NULL; s.tagv = NULL; \
+        s.value = (uint64_t)(ns);                                               \
+        s.ns_as_seconds = true;                                                 \
         fn(ctx, &s);                                                            \
     } while (0)
 #define PER_PROTO(n, h, t, field)                                               \
@@ -257,12 +278,12 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          r->pool.stats.get_failures + r->pool.stats.charge_failures);
     EMIT("latency.samples", "Backend writes measured for latency.", COUNTER, NULL, NULL,
          g_stats.latency.samples);
-    EMIT("latency.p50_us", "Median time lines spend inside the relay (read to write), us.",
-         GAUGE, NULL, NULL, latency_quantile(&g_stats.latency, 0.5) / 1000);
-    EMIT("latency.p99_us", "99th percentile time inside the relay (read to write), us.",
-         GAUGE, NULL, NULL, latency_quantile(&g_stats.latency, 0.99) / 1000);
-    EMIT("latency.max_us", "Longest time inside the relay (read to write), us.", GAUGE, NULL,
-         NULL, g_stats.latency.max_ns / 1000);
+    SECONDS("latency.p50_seconds", "Median time lines spend inside the relay (read to write).",
+            latency_quantile(&g_stats.latency, 0.5));
+    SECONDS("latency.p99_seconds", "99th percentile time inside the relay (read to write).",
+            latency_quantile(&g_stats.latency, 0.99));
+    SECONDS("latency.max_seconds", "Longest time inside the relay (read to write).",
+            g_stats.latency.max_ns);
     const struct log_stats *ls = log_get_stats();
     EMIT("log.lines", "Log lines written.", COUNTER, NULL, NULL, ls->lines);
     EMIT("log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, NULL, NULL,
@@ -271,6 +292,7 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          ls->suppressed);
 #undef PER_BACKEND
 #undef PER_PROTO
+#undef SECONDS
 #undef EMIT
 }
 
@@ -306,8 +328,9 @@ static void
 line_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
-    outf(o, "tsrelay.%s %llu %llu", s->name, (unsigned long long)o->now,
-         (unsigned long long)s->value);
+    char v[32];
+    outf(o, "tsrelay.%s %llu %s", s->name, (unsigned long long)o->now,
+         value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
         outf(o, " %s=%s", s->tagk, s->tagv);
     outf(o, " host=%s\n", o->r->hostname);
@@ -341,9 +364,10 @@ static void
 json_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
-    outf(o, "%s{\"metric\":\"tsrelay.%s\",\"timestamp\":%llu,\"value\":\"%llu\",\"tags\":{",
+    char v[32];
+    outf(o, "%s{\"metric\":\"tsrelay.%s\",\"timestamp\":%llu,\"value\":\"%s\",\"tags\":{",
          o->count++ ? "," : "", s->name, (unsigned long long)o->now,
-         (unsigned long long)s->value);
+         value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
         outf(o, "\"%s\":\"%s\",", s->tagk, s->tagv);
     outf(o, "\"host\":\"%s\"}}", o->r->hostname);
@@ -376,10 +400,12 @@ prom_sample(void *ctx, const struct sample *s)
              s->type == COUNTER ? "counter" : "gauge");
         o->last_name = s->name;
     }
+    char v[32];
+    value_text(s, v, sizeof(v));
     if (s->tagk != NULL)
-        outf(o, "%s{%s=\"%s\"} %llu\n", name, s->tagk, s->tagv, (unsigned long long)s->value);
+        outf(o, "%s{%s=\"%s\"} %s\n", name, s->tagk, s->tagv, v);
     else
-        outf(o, "%s %llu\n", name, (unsigned long long)s->value);
+        outf(o, "%s %s\n", name, v);
 }
 
 size_t

@@ -111,9 +111,9 @@ relay.stop()
 relay = relay_to(sink.port, "bench-lat")
 load(relay.port, "telnet", max(ten * 5, 1000), rate=ten)
 st = relay.stats()
-results["latency"] = {"rate": ten, "p50_us": st.get(("latency.p50_us", None)),
-                      "p99_us": st.get(("latency.p99_us", None)),
-                      "max_us": st.get(("latency.max_us", None)),
+results["latency"] = {"rate": ten, "p50_us": round(st.get(("latency.p50_seconds", None), 0) * 1e6),
+                      "p99_us": round(st.get(("latency.p99_seconds", None), 0) * 1e6),
+                      "max_us": round(st.get(("latency.max_seconds", None), 0) * 1e6),
                       "samples": st.get(("latency.samples", None)),
                       "flush_policy": "every read is written to its backends in the same loop "
                                       "iteration (ev_prepare), batched per connection with writev"}

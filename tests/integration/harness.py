@@ -371,7 +371,7 @@ class Relay:
             if len(w) < 3 or not w[0].startswith("tsrelay."):
                 continue
             tags = [t for t in w[3:] if not t.startswith("host=")]
-            out[(w[0][8:], tags[0] if tags else None)] = int(w[2])
+            out[(w[0][8:], tags[0] if tags else None)] = float(w[2]) if "." in w[2] else int(w[2])
         return out
 
     def logtext(self):

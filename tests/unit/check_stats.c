@@ -172,7 +172,7 @@ parse_telnet(const char *text, size_t len)
 {
     regex_t re;
     ck_assert_int_eq(regcomp(&re,
-                             "^(tsrelay\\.[a-z_][a-z0-9_]*(\\.[a-z_][a-z0-9_]*)*) ([0-9]+) ([0-9]+)"
+                             "^(tsrelay\\.[a-z_][a-z0-9_]*(\\.[a-z_][a-z0-9_]*)*) ([0-9]+) ([0-9]+[.]?[0-9]*)"
                              "( ([a-z]+)=([A-Za-z0-9._-]+))? host=" HOST "$",
                              REG_EXTENDED), 0);
     ck_assert_uint_gt(len, 0);
@@ -330,7 +330,7 @@ parse_prometheus(const char *text, size_t len)
     regex_t sample, help, type;
     ck_assert_int_eq(regcomp(&sample,
                              "^([a-zA-Z_:][a-zA-Z0-9_:]*)"
-                             "(\\{([a-zA-Z_][a-zA-Z0-9_]*)=\"([^\"\\\\]*)\"\\})? ([0-9]+)$",
+                             "(\\{([a-zA-Z_][a-zA-Z0-9_]*)=\"([^\"\\\\]*)\"\\})? ([0-9]+[.]?[0-9]*)$",
                              REG_EXTENDED), 0);
     ck_assert_int_eq(regcomp(&help, "^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) [^ ].*$",
                              REG_EXTENDED), 0);
@@ -486,8 +486,11 @@ START_TEST(test_json)
         /* OpenTSDB's /api/stats gives the value as a string of digits */
         if (json_is_string(value)) {
             const char *v = json_string_value(value);
-            if (*v == '\0' || strspn(v, "0123456789") != strlen(v))
-                ck_abort_msg("%s: value '%s' is not an integer", r->name, v);
+            /* digits; the latency gauges are decimal seconds */
+            const char *dot = strchr(v, '.');
+            if (*v == '\0' || strspn(v, "0123456789.") != strlen(v) ||
+                (dot != NULL && strchr(dot + 1, '.') != NULL))
+                ck_abort_msg("%s: value '%s' is not a number", r->name, v);
             r->value = strtoull(v, NULL, 10);
         } else if (json_is_integer(value)) {
             r->value = (unsigned long long)json_integer_value(value);
