@@ -1,6 +1,7 @@
 """Slowloris: 1,000 connections each sending one byte per second (a line
 that never ends) are cut by the read deadline (read-timeout), while a good
-client's throughput stays within 20% of its unloaded figure."""
+client's throughput stays within 20% of its unloaded figure.  Connections
+that send nothing at all are closed by idle-timeout."""
 
 import os
 import random
@@ -22,7 +23,7 @@ vm = h.Victoria(base).start()
 # a small budget makes the good client's rate the steady end-to-end rate
 # (read, validate, write, the TSD ingests), not how fast kernel buffers fill
 relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)],
-                relay={"read-timeout": "5s", "idle-timeout": "60s", "max-clients": "5000",
+                relay={"read-timeout": "5s", "idle-timeout": "3s", "max-clients": "5000",
                        "memory-limit": "16M"}).start()
 T0 = int(time.time()) - 3 * 86400
 N = 1000000
@@ -92,6 +93,23 @@ tap.ok(st.get(("clients.timed_out", None), 0) >= 1000,
        "stats: clients.timed_out = %d" % st.get(("clients.timed_out", None), 0))
 for s in slow:
     s.close()
+
+# idle connections: nothing sent, closed after idle-timeout (3 s)
+idle = [socket.create_connection(("127.0.0.1", relay.port), timeout=10) for _ in range(20)]
+t_idle = time.time()
+closed_after = []
+for s in idle:
+    s.settimeout(10)
+    try:
+        if s.recv(1) == b"":
+            closed_after.append(time.time() - t_idle)
+    except OSError:
+        closed_after.append(time.time() - t_idle)
+    s.close()
+tap.eq(len(closed_after), 20, "20 idle connections were closed")
+if closed_after:
+    tap.ok(2.5 <= min(closed_after) and max(closed_after) <= 8,
+           "after idle-timeout (3 s): %.1f .. %.1f s" % (min(closed_after), max(closed_after)))
 
 best_base, best_loaded = max(base_rates), max(loaded_rates)
 tap.note("good client points/s unloaded (best of 2) / under slowloris",
