@@ -45,6 +45,9 @@ struct http_conn {
     char field[32];
     size_t field_len;
     bool last_was_value;
+    bool field_is_encoding;
+    char encoding[16];         /* Content-Encoding value, possibly in pieces */
+    size_t encoding_len;
     bool gzip;
     bool in_request;
     int error_status;          /* set: answer this and close */
@@ -151,13 +154,15 @@ respond(struct http_conn *h, int code, const char *ctype, const char *body, size
                      close ? "close" : "keep-alive");
     if (code >= 400)
         g_stats.http_errors++;
-    if (!client_reply_reserve(c, (size_t)n + blen)) {
-        LOG_RL(LOG_WARN, "http: no memory for a %zu-byte response; closing", (size_t)n + blen);
+    bool head_only = h->parser.method == HTTP_HEAD; /* same headers, no body */
+    size_t send = head_only ? 0 : blen;
+    if (!client_reply_reserve(c, (size_t)n + send)) {
+        LOG_RL(LOG_WARN, "http: no memory for a %zu-byte response; closing", (size_t)n + send);
         c->close_after_write = true;
         return;
     }
     client_reply(c, head, (size_t)n);
-    client_reply(c, body, blen);
+    client_reply(c, body, send);
     if (close)
         c->close_after_write = true;
 }
@@ -437,6 +442,9 @@ on_message_begin(http_parser *p)
     h->gzip = false;
     h->field_len = 0;
     h->last_was_value = false;
+    h->field_is_encoding = false;
+    h->encoding_len = 0;
+    h->encoding[0] = '\0';
     h->body.len = 0;
     h->in_request = true;
     return 0;
@@ -474,9 +482,14 @@ static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *h = p->data;
-    if (strcasecmp(h->field, "Content-Encoding") == 0) {
-        if (len >= 4 && (strncasecmp(at, "gzip", 4) == 0 || strncasecmp(at, "x-gzip", 6) == 0))
-            h->gzip = true;
+    if (!h->last_was_value) /* the first piece of this value */
+        h->field_is_encoding = strcasecmp(h->field, "Content-Encoding") == 0;
+    if (h->field_is_encoding) {
+        /* values may arrive in pieces: collect, decide at the end of headers */
+        size_t take = TS_MIN(len, sizeof(h->encoding) - 1 - h->encoding_len);
+        memcpy(h->encoding + h->encoding_len, at, take);
+        h->encoding_len += take;
+        h->encoding[h->encoding_len] = '\0';
     }
     h->last_was_value = true;
     return 0;
@@ -488,6 +501,7 @@ on_headers_complete(http_parser *p)
     struct http_conn *h = p->data;
     struct client *c = h->c;
     uint64_t max = c->r->cfg.max_http_body_bytes;
+    h->gzip = strcasecmp(h->encoding, "gzip") == 0 || strcasecmp(h->encoding, "x-gzip") == 0;
     if (h->url_too_long) {
         h->error_status = 414;
         h->error_msg = "URL too long";

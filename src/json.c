@@ -718,11 +718,11 @@ json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res
     if (st != yajl_status_ok) {
         unsigned char *msg = yajl_get_error(j.h, 0, (const unsigned char *)buf, len);
         size_t at = yajl_get_bytes_consumed(j.h);
-        doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg),
-                                        "Unable to parse the given JSON: %s (at byte %zu%s)",
-                                        msg ? (const char *)msg : "syntax error", at,
-                                        res->points ? "; the datapoints before it were taken"
-                                                    : "");
+        int k = snprintf(doc_err->msg, sizeof(doc_err->msg),
+                         "Unable to parse the given JSON: %s (at byte %zu%s)",
+                         msg ? (const char *)msg : "syntax error", at,
+                         res->points ? "; the datapoints before it were taken" : "");
+        doc_err->len = k < 0 ? 0 : TS_MIN((size_t)k, sizeof(doc_err->msg) - 1);
         if (msg != NULL)
             yajl_free_error(j.h, msg);
         rc = TS_ERROR;

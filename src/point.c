@@ -120,7 +120,14 @@ latin1_to_utf8(const char *in, size_t len, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (c < 0x80) {
+        if (c == '\n') {
+            /* a reply is one line: echoed input (a JSON name can hold a
+             * newline; a telnet line cannot) must not break it */
+            if (o + 2 > cap)
+                break;
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (c < 0x80) {
             if (o + 1 > cap)
                 break;
             out[o++] = (char)c;

@@ -92,7 +92,8 @@ uint64_t point_line_hash(const char *line, size_t len);
 uint64_t point_output_hash(const struct point *p, const char *out, size_t len);
 
 /* Appends `len` ISO-8859-1 bytes to out as UTF-8 (how the TSD's replies are
- * encoded); returns bytes written, never more than cap. */
+ * encoded), with a newline written as the two characters \n so a reply stays
+ * one line; returns bytes written, never more than cap. */
 size_t latin1_to_utf8(const char *in, size_t len, char *out, size_t cap);
 /* The reply line for an error: "<cmd>: <kind>: <msg>" without "\n". */
 size_t point_error_format(const struct point_error *e, char *out, size_t cap);

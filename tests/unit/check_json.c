@@ -329,8 +329,9 @@ static const struct pre pres[] = {
     { "{\"metric\":\"m x\",\"timestamp\":1,\"value\":1,\"tags\":{\"a\":\"b\"}}",
       "put: illegal argument: Invalid metric name (\"m x\"): illegal character:  " },
     { "{\"metric\":\"m\",\"timestamp\":1,\"value\":1,\"tags\":{\"a\":\"b\\nput x 1 1 c=d\"}}",
-      "put: illegal argument: Invalid tag value with key [a] (\"b\nput x 1 1 c=d\"): illegal "
-      "character: \n" },
+      /* a reply is one line: the newline is echoed as the two characters \n */
+      "put: illegal argument: Invalid tag value with key [a] (\"b\\nput x 1 1 c=d\"): illegal "
+      "character: \\n" },
     { "{\"metric\":\"m\",\"timestamp\":1,\"value\":\"1 c=d\",\"tags\":{\"a\":\"b\"}}",
       "put: invalid value: Invalid character ' ' in 1 c=d" },
     { "{\"metric\":\"m\",\"timestamp\":1,\"value\":\"1.5 c=d\",\"tags\":{\"a\":\"b\"}}",
