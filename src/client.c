@@ -111,6 +111,8 @@ client_reply_reserve(struct client *c, size_t len)
     return true;
 }
 
+static void begin_linger(struct client *c);
+
 void
 client_write_now(struct client *c)
 {
@@ -130,8 +132,8 @@ client_write_now(struct client *c)
     }
     ev_io_stop(c->r->loop, &c->wio);
     release_out(c);
-    if (c->close_after_write)
-        client_close(c, NULL);
+    if (c->close_after_write && !c->lingering)
+        begin_linger(c);
 }
 
 static void
@@ -496,6 +498,59 @@ pause_reading(struct client *c)
     g_stats.reads_paused++;
 }
 
+#define LINGER_SECONDS 2.0
+
+static void
+unpause(struct client *c)
+{
+    if (!c->paused)
+        return;
+    for (struct client **pp = &c->r->paused; *pp != NULL; pp = &(*pp)->next_paused) {
+        if (*pp == c) {
+            *pp = c->next_paused;
+            break;
+        }
+    }
+    c->paused = false;
+    c->next_paused = NULL;
+}
+
+/* Closing while the peer may still be sending would make the kernel answer
+ * with an RST, which can destroy the reply we just wrote before the peer
+ * reads it.  So: FIN first, then read and discard until the peer closes,
+ * for at most LINGER_SECONDS. */
+static void
+begin_linger(struct client *c)
+{
+    struct relay *r = c->r;
+    c->lingering = true;
+    shutdown(c->fd, SHUT_WR);
+    release_tail(c);
+    unpause(c);
+    c->reading_stopped = false;
+    ev_io_start(r->loop, &c->rio);
+    ev_timer_stop(r->loop, &c->timer);
+    ev_timer_set(&c->timer, LINGER_SECONDS, 0.0);
+    ev_timer_start(r->loop, &c->timer);
+}
+
+static void
+linger_read(struct client *c)
+{
+    char buf[16384];
+    for (int i = 0; i < 4; i++) {
+        ssize_t n = read(c->fd, buf, sizeof(buf));
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EINTR))
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        client_close(c, NULL); /* EOF or error: the peer is gone */
+        return;
+    }
+}
+
 static void
 on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -503,6 +558,10 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct client *c = container_of(w, struct client, rio);
     struct relay *r = c->r;
+    if (c->lingering) {
+        linger_read(c);
+        return;
+    }
     for (int iter = 0; iter < READS_PER_EVENT; iter++) {
         if (!can_read(c)) {
             if (r->phase == PHASE_RUNNING)
@@ -594,6 +653,10 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct client *c = container_of(w, struct client, timer);
     struct relay *r = c->r;
     double now = ev_now(loop);
+    if (c->lingering) {
+        client_close(c, "lingering close timed out");
+        return;
+    }
     if (r->cfg.idle_timeout_ms > 0 &&
         now - c->last_activity >= (double)r->cfg.idle_timeout_ms / 1000.0) {
         g_stats.clients_timed_out++;
@@ -668,14 +731,7 @@ client_close(struct client *c, const char *why)
     ev_io_stop(r->loop, &c->wio);
     ev_timer_stop(r->loop, &c->timer);
     close(c->fd);
-    if (c->paused) {
-        for (struct client **pp = &r->paused; *pp != NULL; pp = &(*pp)->next_paused) {
-            if (*pp == c) {
-                *pp = c->next_paused;
-                break;
-            }
-        }
-    }
+    unpause(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else

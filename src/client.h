@@ -56,6 +56,8 @@ struct client {
     bool paused;
     bool reading_stopped;
     bool produced;                 /* has emitted data points */
+    bool lingering;                /* our side is done: discard input until
+                                      the peer closes (or a short deadline) */
     struct client *next, *prev;    /* relay->clients */
     struct client *next_paused;
     struct sink sink;

@@ -593,6 +593,8 @@ handler(void *user, const char *section, const char *name, const char *value)
         return fail(ps, ps->line, section, name, "unknown key");
     if (sect != S_BACKEND)
         ps->key_line[k - keys] = ps->line;
+    else if (strcmp(k->name, "ack") == 0)
+        ps->cur_backend->ack_line = ps->line;
     return set_value(ps, k, base, section, value);
 }
 
@@ -618,6 +620,13 @@ validate(struct parse_state *ps)
         return fail(ps, ps->line, NULL, NULL, "no [backend NAME] section: nothing to relay to");
     for (int i = 0; i < cfg->nbackends; i++) {
         struct cfg_backend *b = &cfg->backends[i];
+        if (b->ack == ACK_VERSION) {
+            char sect[CFG_NAME_MAX + 16];
+            snprintf(sect, sizeof(sect), "backend %s", b->name);
+            return fail(ps, b->ack_line, sect, "ack",
+                        "'version' is not implemented in this release; use 'none' (delivery "
+                        "is proven by the TSD's TCP acknowledgements)");
+        }
         if (!b->has_address) {
             char sect[CFG_NAME_MAX + 16];
             snprintf(sect, sizeof(sect), "backend %s", b->name);

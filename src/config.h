@@ -43,6 +43,7 @@ struct cfg_backend {
     uint64_t connect_timeout_ms;
     enum ack_mode ack;
     bool has_address;
+    int ack_line;
     int line;
 };
 

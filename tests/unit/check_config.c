@@ -212,7 +212,7 @@ START_TEST(test_all_keys_set)
               "conns = 64\n"
               "write-timeout = 500ms\n"
               "connect-timeout = 2s\n"
-              "ack = version\n"
+              "ack = none\n"
               "[redis]\n"
               "address = [::1]:6380\n"
               "spool-high = 64K\n"
@@ -248,7 +248,7 @@ START_TEST(test_all_keys_set)
     ck_assert_int_eq(cfg.backends[0].conns, 64);
     ck_assert_uint_eq(cfg.backends[0].write_timeout_ms, 500);
     ck_assert_uint_eq(cfg.backends[0].connect_timeout_ms, 2000);
-    ck_assert_int_eq(cfg.backends[0].ack, ACK_VERSION);
+    ck_assert_int_eq(cfg.backends[0].ack, ACK_NONE);
     ck_assert(cfg.redis.enabled);
     ck_assert_str_eq(cfg.redis.addr.host, "::1");
     ck_assert_str_eq(cfg.redis.addr.port, "6380");
@@ -517,6 +517,14 @@ START_TEST(test_unknown_key_in_file)
     rmdir(dir);
     ck_assert_int_eq(rc, TS_ERROR);
     ck_assert_str_eq(err, expect);
+}
+END_TEST
+
+/* ack = version is not implemented: refused, with the line of the key */
+START_TEST(test_ack_version_refused)
+{
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:4243\nack = version\n",
+                      "NAME:3: [backend b1] ack: 'version' is not implemented");
 }
 END_TEST
 
@@ -834,6 +842,7 @@ config_suite(void)
     tcase_add_test(tc, test_backend_address_errors);
     tcase_add_test(tc, test_unknown_key_line);
     tcase_add_test(tc, test_unknown_key_in_file);
+    tcase_add_test(tc, test_ack_version_refused);
     tcase_add_test(tc, test_unknown_section);
     tcase_add_test(tc, test_bad_backend_name);
     tcase_add_test(tc, test_duplicate_backend);
