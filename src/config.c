@@ -696,22 +696,29 @@ load(struct config *cfg, struct parse_state *ps)
     return ps->failed ? TS_ERROR : TS_OK;
 }
 
+static struct parse_state *
+new_state(struct config *cfg, const char *name, char *err, size_t errlen)
+{
+    static struct parse_state ps; /* large (line buffers); config loads are serial */
+    memset(&ps, 0, sizeof(ps));
+    ps.cfg = cfg;
+    ps.name = name;
+    ps.err = err;
+    ps.errlen = errlen;
+    return &ps;
+}
+
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    static struct parse_state ps;
-    memset(&ps, 0, sizeof(ps));
-    ps.cfg = cfg;
-    ps.name = path;
-    ps.err = err;
-    ps.errlen = errlen;
-    ps.fp = fopen(path, "r");
-    if (ps.fp == NULL) {
+    struct parse_state *ps = new_state(cfg, path, err, errlen);
+    ps->fp = fopen(path, "r");
+    if (ps->fp == NULL) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return TS_ERROR;
     }
-    int rc = load(cfg, &ps);
-    fclose(ps.fp);
+    int rc = load(cfg, ps);
+    fclose(ps->fp);
     return rc;
 }
 
@@ -719,12 +726,7 @@ int
 config_load_string(struct config *cfg, const char *name, const char *text, char *err,
                    size_t errlen)
 {
-    static struct parse_state ps;
-    memset(&ps, 0, sizeof(ps));
-    ps.cfg = cfg;
-    ps.name = name;
-    ps.text = text;
-    ps.err = err;
-    ps.errlen = errlen;
-    return load(cfg, &ps);
+    struct parse_state *ps = new_state(cfg, name, err, errlen);
+    ps->text = text;
+    return load(cfg, ps);
 }

@@ -664,6 +664,20 @@ double_may_overflow(const char *s, size_t n)
     return (long)int_digits + e > 300;
 }
 
+/* OpenTSDB's bytes for an integer value: the smallest of 1, 2, 4, 8 bytes,
+ * big-endian, flags = length - 1.  Returns the length. */
+static int
+int_value_bytes(int64_t v, uint8_t *vb, int *flags)
+{
+    int vn = (v >= INT8_MIN && v <= INT8_MAX) ? 1
+           : (v >= INT16_MIN && v <= INT16_MAX) ? 2
+           : (v >= INT32_MIN && v <= INT32_MAX) ? 4 : 8;
+    for (int i = 0; i < vn; i++)
+        vb[i] = (uint8_t)((uint64_t)v >> (8 * (vn - 1 - i)));
+    *flags = vn - 1;
+    return vn;
+}
+
 /* OpenTSDB's bytes for a float value: 4-byte float if exact, else double. */
 static int
 float_value_bytes(const char *s, size_t n, uint8_t *vb, int *flags)
@@ -776,21 +790,11 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
         if (fast_digits(p->value + neg, p->value_len - neg, &v)) {
             if (neg)
                 v = -v;
-            vn = (v >= INT8_MIN && v <= INT8_MAX) ? 1
-               : (v >= INT16_MIN && v <= INT16_MAX) ? 2
-               : (v >= INT32_MIN && v <= INT32_MAX) ? 4 : 8;
-            for (int i = 0; i < vn; i++)
-                vb[i] = (uint8_t)((uint64_t)v >> (8 * (vn - 1 - i)));
-            flags = vn - 1;
+            vn = int_value_bytes(v, vb, &flags);
         } else if (looks_like_integer(p->value, p->value_len)) {
             if (point_parse_long(p->value, p->value_len, &v, err) != TS_OK)
                 return TS_ERROR;
-            vn = (v >= INT8_MIN && v <= INT8_MAX) ? 1
-               : (v >= INT16_MIN && v <= INT16_MAX) ? 2
-               : (v >= INT32_MIN && v <= INT32_MAX) ? 4 : 8;
-            for (int i = 0; i < vn; i++)
-                vb[i] = (uint8_t)((uint64_t)v >> (8 * (vn - 1 - i)));
-            flags = vn - 1;
+            vn = int_value_bytes(v, vb, &flags);
         } else {
             /* trimmed text, as FloatingDecimal reads it */
             const char *s = p->value;

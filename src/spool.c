@@ -223,6 +223,15 @@ on_ignore(redisAsyncContext *ac, void *reply, void *priv)
     sp->pending--;
 }
 
+/* One-word commands (MULTI, EXEC). */
+static bool
+send1(struct spool *sp, redisCallbackFn *cb, void *priv, const char *word)
+{
+    const char *argv[1] = { word };
+    size_t len[1] = { strlen(word) };
+    return send_cmd(sp, cb, priv, 1, argv, len);
+}
+
 static bool
 send3(struct spool *sp, redisCallbackFn *cb, void *priv, const char *a, const char *b,
       const char *c, size_t clen)
@@ -460,12 +469,6 @@ rec_free(struct spool_backend *sb, struct spool_record *rec)
     rec->lrem_sent = false;
 }
 
-static void
-on_corrupt_moved(redisAsyncContext *ac, void *reply, void *priv)
-{
-    on_ignore(ac, reply, priv);
-}
-
 /* An entry we cannot decode leaves the inflight list for a side list,
  * where an operator can look at it; it is never silently deleted. */
 static void
@@ -476,16 +479,12 @@ set_aside(struct spool_backend *sb, const char *v, size_t n)
     snprintf(ckey, sizeof(ckey), "%s:corrupt:%s", sp->r->cfg.redis.prefix, sb->be->cfg->name);
     sp->st.corrupt++;
     LOG_RL(LOG_ERROR, "redis: undecodable entry (%zu bytes) in %s moved to %s", n, sb->ikey, ckey);
-    const char *m[1] = { "MULTI" };
-    size_t ml[1] = { 5 };
-    send_cmd(sp, on_ignore, sp, 1, m, ml);
+    send1(sp, on_ignore, sp, "MULTI");
     send3(sp, on_ignore, sp, "RPUSH", ckey, v, n);
     const char *lr[4] = { "LREM", sb->ikey, "1", v };
     size_t lrl[4] = { 4, strlen(sb->ikey), 1, n };
     send_cmd(sp, on_ignore, sp, 4, lr, lrl);
-    const char *e[1] = { "EXEC" };
-    size_t el[1] = { 4 };
-    send_cmd(sp, on_corrupt_moved, sp, 1, e, el);
+    send1(sp, on_ignore, sp, "EXEC");
 }
 
 static void
@@ -725,9 +724,7 @@ on_inflight_listed(redisAsyncContext *ac, void *reply, void *priv)
             const char **argv = calloc(norph + 2, sizeof(*argv));
             size_t *lens = calloc(norph + 2, sizeof(*lens));
             if (argv != NULL && lens != NULL) {
-                const char *m[1] = { "MULTI" };
-                size_t ml[1] = { 5 };
-                send_cmd(sp, on_ignore, sp, 1, m, ml);
+                send1(sp, on_ignore, sp, "MULTI");
                 argv[0] = "LPUSH";
                 lens[0] = 5;
                 argv[1] = sb->key;
@@ -751,9 +748,7 @@ on_inflight_listed(redisAsyncContext *ac, void *reply, void *priv)
                         send_cmd(sp, on_ignore, sp, 4, lr, lrl);
                     }
                 }
-                const char *ex[1] = { "EXEC" };
-                size_t exl[1] = { 4 };
-                send_cmd(sp, on_ignore, sp, 1, ex, exl);
+                send1(sp, on_ignore, sp, "EXEC");
                 sp->st.requeued += norph;
                 log_info("backend %s: %zu in-flight spool entries from before were put back "
                          "at the head of the spool (their lines may arrive twice)",
@@ -763,9 +758,7 @@ on_inflight_listed(redisAsyncContext *ac, void *reply, void *priv)
             free(lens);
         }
     }
-    const char *m[1] = { "MULTI" };
-    size_t ml[1] = { 5 };
-    send_cmd(sp, on_ignore, sp, 1, m, ml);
+    send1(sp, on_ignore, sp, "MULTI");
     send3(sp, on_ignore, sp, "LLEN", sb->key, NULL, 0);
     const char *mu[4] = { "MEMORY", "USAGE", sb->key, NULL };
     size_t mul[3] = { 6, 5, strlen(sb->key) };
@@ -773,9 +766,7 @@ on_inflight_listed(redisAsyncContext *ac, void *reply, void *priv)
     mu[2] = sb->ikey;
     mul[2] = strlen(sb->ikey);
     send_cmd(sp, on_ignore, sp, 3, mu, mul);
-    const char *ex[1] = { "EXEC" };
-    size_t exl[1] = { 4 };
-    send_cmd(sp, on_measured, sb, 1, ex, exl);
+    send1(sp, on_measured, sb, "EXEC");
 }
 
 static void
@@ -1092,7 +1083,7 @@ evacuate(struct spool_backend *sb)
         argv[2 + i] = ents[m - 1 - i];
         lens[2 + i] = elen[m - 1 - i];
     }
-    send_cmd(sp, on_ignore, sp, 1, (const char *[]){ "MULTI" }, (size_t[]){ 5 });
+    send1(sp, on_ignore, sp, "MULTI");
     if (m > 0)
         send_cmd(sp, on_ignore, sp, (int)(m + 2), argv, lens);
     for (int k = 0; k < REC_CAP; k++) {
@@ -1103,7 +1094,7 @@ evacuate(struct spool_backend *sb)
         size_t lrl[4] = { 4, strlen(sb->ikey), 1, rec->vlen };
         send_cmd(sp, on_ignore, sp, 4, lr, lrl);
     }
-    if (send_cmd(sp, on_evacuated, sb, 1, (const char *[]){ "EXEC" }, (size_t[]){ 4 }))
+    if (send1(sp, on_evacuated, sb, "EXEC"))
         sb->evac_out++;
     sp->st.lines_evacuated += lines;
     sp->st.pushes += m;

@@ -241,6 +241,17 @@ class Victoria:
                 d.setdefault(ts // 1000, []).append(v)
         return out
 
+    def wait_count(self, metric, n, timeout=90, settle=1.0):
+        """Polls until the metric holds n points (or the timeout), waits
+        `settle` seconds more for stragglers (duplicates would show), and
+        returns the final count."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.count(metric) < n:
+            time.sleep(0.3)
+        if settle:
+            time.sleep(settle)
+        return self.count(metric)
+
     def accepts(self):
         """OpenTSDB telnet connections accepted so far."""
         _, body = http_get(self.url("/metrics"))
@@ -453,24 +464,9 @@ def recv_all(sock, timeout=1.0, limit=1 << 20):
     return data
 
 
-def run_tsload(port, points, proto="telnet", conns=1, rate=0, metric="tsload.m", series=1000,
-               start_ts=None, extra=None, timeout=600):
-    args = [TSLOAD, "--port", str(port), "--proto", proto, "--conns", str(conns),
-            "--points", str(points), "--rate", str(rate), "--metric", metric,
-            "--series", str(series)]
-    if start_ts is not None:
-        args += ["--start-ts", str(start_ts)]
-    args += extra or []
-    p = subprocess.run(args, capture_output=True, timeout=timeout)
-    out = p.stdout.decode().strip().splitlines()
-    res = json.loads(out[-1]) if out else {}
-    res["exit"] = p.returncode
-    res["stderr"] = p.stderr.decode(errors="replace")[-2000:]
-    return res
-
-
 def start_tsload(port, points, proto="telnet", conns=1, rate=0, metric="tsload.m", series=1000,
                  start_ts=None, extra=None):
+    """tests/tools/tsload in the background; finish_tsload() collects it."""
     args = [TSLOAD, "--port", str(port), "--proto", proto, "--conns", str(conns),
             "--points", str(points), "--rate", str(rate), "--metric", metric,
             "--series", str(series)]
@@ -480,6 +476,11 @@ def start_tsload(port, points, proto="telnet", conns=1, rate=0, metric="tsload.m
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _procs.append(p)
     return p
+
+
+def run_tsload(port, points, timeout=600, **kw):
+    """Runs tsload to completion; its JSON result, plus "exit" and "stderr"."""
+    return finish_tsload(start_tsload(port, points, **kw), timeout=timeout)
 
 
 def finish_tsload(p, timeout=600):

@@ -6,9 +6,7 @@ storm."""
 
 import json
 import os
-import random
 import signal
-import subprocess
 import sys
 import time
 

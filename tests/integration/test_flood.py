@@ -67,11 +67,6 @@ for s in conns:
 good.join(timeout=60)
 tap.ok(good.error is None and good.sent == N, "the client connected before the flood kept sending",
        good.error)
-got = 0
-deadline = time.time() + 30
-while time.time() < deadline and got < N:
-    got = vm.count(metric)
-    time.sleep(0.3)
-tap.eq(got, N, "all its points arrived")
+tap.eq(vm.wait_count(metric, N, timeout=30), N, "all its points arrived")
 tap.ok(relay.stop() == 0, "tsrelay exits 0")
 tap.done()

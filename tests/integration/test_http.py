@@ -74,12 +74,7 @@ tap.eq(code, 405, "GET /api/put: 405")
 code, _, _ = h.http_req(url + "/nope")
 tap.eq(code, 404, "unknown path: 404")
 
-got = 0
-deadline = time.time() + 30
-while time.time() < deadline and got < N:
-    got = vm.count(metric)
-    time.sleep(0.2)
-tap.eq(got, N, "every valid point posted arrived")
+tap.eq(vm.wait_count(metric, N, timeout=30), N, "every valid point posted arrived")
 series = vm.export('{__name__="%s"}' % metric)
 ok = all(series.get((("host", "h%d" % (i % 100)), ("series", "s%d" % (i % 100))), {})
          .get(h.ts_of(i, 100, T0)) == [float(i)] for i in random.Random(3).sample(range(N), 100))

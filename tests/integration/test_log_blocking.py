@@ -9,7 +9,6 @@ itself is what is measured.
 Also: SIGHUP reopens the log file."""
 
 import os
-import random
 import socket
 import subprocess
 import sys

@@ -69,13 +69,7 @@ for t in threads:
 t_sent = time.time() - t_start
 tap.ok(not errors, "8 clients sent their points", "\n".join(errors))
 
-got = 0
-deadline = time.time() + 60
-while time.time() < deadline:
-    got = vm.count(metric)
-    if got >= N:
-        break
-    time.sleep(0.2)
+got = vm.wait_count(metric, N, timeout=60, settle=0)
 t_arrived = time.time() - t_start
 tap.eq(got, N, "victoria-metrics holds exactly %d points" % N)
 

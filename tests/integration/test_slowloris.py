@@ -4,7 +4,6 @@ client's throughput stays within 20% of its unloaded figure.  Connections
 that send nothing at all are closed by idle-timeout."""
 
 import os
-import random
 import resource
 import socket
 import sys

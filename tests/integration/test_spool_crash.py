@@ -24,18 +24,6 @@ NSERIES = 1000
 T0 = int(time.time()) - 3 * 86400
 
 
-def wait_count(metric, n, timeout=90):
-    got = 0
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = vm.count(metric)
-        if got >= n:
-            break
-        time.sleep(0.5)
-    time.sleep(1)
-    return vm.count(metric)
-
-
 # --- 1. crash while the TSD is down ---------------------------------------
 N = 200000
 metric = "it.crashdown.m%d" % random.randrange(1 << 30)
@@ -50,7 +38,7 @@ relay.kill()
 tap.ok(not relay.alive(), "tsrelay SIGKILLed 1 s after the sender finished")
 vm.start()
 relay = h.Relay(base, backends, redis=redis, name="r2").start()
-got = wait_count(metric, N)
+got = vm.wait_count(metric, N)
 tap.note("crash while down: arrived", "%d of %d (%.3f%%)" % (got, N, 100.0 * got / N))
 tap.ok(got >= 0.99 * N, "at least 99%% of the points arrived (%d of %d)" % (got, N))
 tap.ok(got <= N, "no point arrived twice")
@@ -83,7 +71,7 @@ relay.kill()
 tap.ok(0 < left < spooled_entries, "SIGKILLed mid-drain (%d of %d entries left, %d in flight)"
        % (left, spooled_entries, inflight))
 relay = h.Relay(base, backends, redis=redis, name="r5").start()
-got = wait_count(metric2, N2)
+got = vm.wait_count(metric2, N2)
 series = vm.export('{__name__="%s"}' % metric2)
 missing = 0
 for i in range(N2):

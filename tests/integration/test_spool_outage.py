@@ -39,15 +39,7 @@ tap.note("victoria-metrics started after (s)", round(time.time() - t0, 1))
 sender.join(timeout=SECONDS + 60)
 tap.ok(sender.error is None and sender.sent == N, "sent %d points at %d/s" % (N, RATE),
        sender.error)
-got = 0
-deadline = time.time() + 120
-while time.time() < deadline:
-    got = vm.count(metric)
-    if got >= N:
-        break
-    time.sleep(0.5)
-time.sleep(1)
-got = vm.count(metric)
+got = vm.wait_count(metric, N, timeout=120)
 tap.eq(got, N, "every point arrived exactly once")
 peak = rss.stop()
 tap.note("peak RSS (MiB)", round(peak / 1048576.0, 1))

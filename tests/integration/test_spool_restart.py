@@ -40,15 +40,7 @@ tap.eq(int(redis.cmd("LLEN", relay.spool_key("vm", "inflight")) or 0), 0,
 vm.start()
 relay2 = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], redis=redis, name="relay2")
 relay2.start()
-got = 0
-deadline = time.time() + 90
-while time.time() < deadline:
-    got = vm.count(metric)
-    if got >= N:
-        break
-    time.sleep(0.5)
-time.sleep(1)
-tap.eq(vm.count(metric), N, "after the restart every point arrived exactly once")
+tap.eq(vm.wait_count(metric, N, timeout=90), N, "after the restart every point arrived exactly once")
 deadline = time.time() + 10
 while time.time() < deadline and int(redis.cmd("LLEN", relay.spool_key("vm")) or 0) > 0:
     time.sleep(0.2)

@@ -48,16 +48,9 @@ tap.ok(peak_frozen < 48 * 1048576, "RSS stayed under 48 MiB (peak %.1f MiB)" % (
 
 t_thaw = time.time()
 vm.thaw()
-got = 0
-deadline = time.time() + 120
-while time.time() < deadline:
-    got = vm.count(metric)
-    if got >= N:
-        break
-    time.sleep(0.5)
+vm.wait_count(metric, N, timeout=120, settle=0)
 t_drain = time.time() - t_thaw
-time.sleep(1)
-got = vm.count(metric)
+got = vm.wait_count(metric, N, timeout=1, settle=1.0)
 tap.eq(got, N, "after SIGCONT every point arrived exactly once")
 peak = rss.stop()
 tap.note("drain: all points queryable after SIGCONT in (s)", round(t_drain, 1))

@@ -22,29 +22,6 @@
 #include "unit.h"
 #include "util.h"
 
-/* Printable form of bytes for failure messages (keeps TAP lines whole). */
-static const char *
-esc(const char *s, size_t n)
-{
-    static char bufs[4][8192];
-    static unsigned k;
-    char *o = bufs[k++ & 3];
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 8 < sizeof(bufs[0]); i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\\') {
-            o[j++] = '\\';
-            o[j++] = '\\';
-        } else if (c >= 0x20 && c < 0x7F) {
-            o[j++] = (char)c;
-        } else {
-            j += (size_t)snprintf(o + j, sizeof(bufs[0]) - j, "\\x%02X", c);
-        }
-    }
-    o[j] = '\0';
-    return o;
-}
-
 #define MAX_ERRS 16
 
 struct rec_err {
