@@ -30,6 +30,7 @@
 
 #define URL_MAX 4096
 #define DETAILS_MAX (1u << 20)
+#define DETAILS_DP_MAX 8192       /* longest datapoint echoed in ?details */
 
 struct buf {
     char *p;
@@ -50,6 +51,7 @@ struct http_conn {
     size_t encoding_len;
     bool gzip;
     bool in_request;
+    bool head_request;         /* a parsed HEAD request: answer without body */
     int error_status;          /* set: answer this and close */
     const char *error_msg;
     struct buf body;
@@ -154,7 +156,7 @@ respond(struct http_conn *h, int code, const char *ctype, const char *body, size
                      close ? "close" : "keep-alive");
     if (code >= 400)
         g_stats.http_errors++;
-    bool head_only = h->parser.method == HTTP_HEAD; /* same headers, no body */
+    bool head_only = h->head_request; /* same headers, no body */
     size_t send = head_only ? 0 : blen;
     if (!client_reply_reserve(c, (size_t)n + send)) {
         LOG_RL(LOG_WARN, "http: no memory for a %zu-byte response; closing", (size_t)n + send);
@@ -233,7 +235,13 @@ put_error(struct sink *s, const struct point_error *e, const char *input, size_t
     if (h->details_count++ > 0)
         buf_put(p, d, ",", 1);
     buf_put(p, d, "{\"datapoint\":", 13);
-    buf_put(p, d, input, ilen);
+    if (ilen <= DETAILS_DP_MAX) {
+        buf_put(p, d, input, ilen); /* the datapoint as sent: valid JSON */
+    } else {
+        char note[96];
+        int k = snprintf(note, sizeof(note), "\"(a %zu-byte datapoint, not repeated)\"", ilen);
+        buf_put(p, d, note, (size_t)k);
+    }
     buf_put(p, d, ",\"error\":\"", 10);
     buf_json_escape(p, d, msg, mlen, true);
     buf_put(p, d, "\"}", 2);
@@ -447,6 +455,7 @@ on_message_begin(http_parser *p)
     h->encoding[0] = '\0';
     h->body.len = 0;
     h->in_request = true;
+    h->head_request = false;
     return 0;
 }
 
@@ -502,6 +511,7 @@ on_headers_complete(http_parser *p)
     struct client *c = h->c;
     uint64_t max = c->r->cfg.max_http_body_bytes;
     h->gzip = strcasecmp(h->encoding, "gzip") == 0 || strcasecmp(h->encoding, "x-gzip") == 0;
+    h->head_request = p->method == HTTP_HEAD;
     if (h->url_too_long) {
         h->error_status = 414;
         h->error_msg = "URL too long";
@@ -546,6 +556,7 @@ on_message_complete(http_parser *p)
     struct http_conn *h = p->data;
     dispatch(h);
     h->in_request = false;
+    h->head_request = false;
     /* give back a large body buffer between requests */
     if (h->body.cap > 65536)
         buf_free(&h->c->r->pool, &h->body);

@@ -353,11 +353,12 @@ field_text(struct jp *j, const char *s, size_t len, bool is_string, bool is_numb
     }
 }
 
+/* The datapoint's own text goes along whole; the consumer truncates. */
 static void
 reject(struct jp *j, const char *input, size_t ilen)
 {
     j->res->failed++;
-    ingest_reject(j->s, &j->err, input, TS_MIN(ilen, (size_t)512), NULL);
+    ingest_reject(j->s, &j->err, input, ilen, NULL);
 }
 
 /* The datapoint's closing brace: pre-checks, point_check, emit. */
