@@ -199,6 +199,15 @@ queue_prepend_chain(struct queue *q, struct block *first, struct block *last)
         if (b == last)
             break;
     }
+    if (q->acked < total) {
+        /* offsets are only relative: move this stream up so the chain fits
+         * in front of it without wrapping below zero */
+        for (struct block *b = q->head; b != NULL; b = b->next)
+            b->base += total;
+        q->appended += total;
+        q->sent += total;
+        q->acked += total;
+    }
     uint64_t pos = q->acked - total;
     for (struct block *b = first;; b = b->next) {
         b->base = pos - b->start;

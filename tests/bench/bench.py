@@ -11,6 +11,8 @@ ratios within one run (these machines are shared and noisy).
 4. Flat memory: RSS after 1 million points vs. the peak over 10 million.
 5. End to end into victoria-metrics, 2 million points: generator ->
    victoria-metrics directly vs. generator -> tsrelay -> victoria-metrics.
+6. The Redis spool: points/s into the spool with the TSD down, points/s
+   drained out of it once the TSD is back, and the compression ratio.
 
 The sink is tests/tools/tssink (counts newlines); the generator is
 tests/tools/tsload.  Results go to stdout and bench-results.json.
@@ -201,6 +203,35 @@ say("\nend to end into victoria-metrics, %d points: direct %d pts/s, through tsr
     "ratio %.3f" % (n, direct_vm, relay_vm, relay_vm / direct_vm))
 relay.stop()
 vm.stop()
+
+# ---- 6. spool and drain ---------------------------------------------------------
+redis = h.Redis(base).start()
+tsd_port = h.free_port()   # nothing listens: the TSD is down
+relay = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd_port)], redis=redis, name="bench-spool",
+                backend_opts={"conns": "2"}).start()
+n = int(2e6 * SCALE)
+t0 = time.time()
+load(relay.port, "telnet", n, metric="bench.spool")
+h.wait_until(lambda: relay.stats().get(("points.spooled", None), 0) >= n and
+             relay.stats().get(("backend.staged_bytes", "backend=tsd"), 1) == 0, 120,
+             interval=0.02, what="all spooled")
+spool_rate = n / (time.time() - t0)
+st = relay.stats()
+ratio = st.get(("spool.raw_bytes", None), 0) / max(st.get(("spool.stored_bytes", None), 1), 1)
+sink2 = h.spawn([h.TSSINK, "--port", str(tsd_port), "--stats-file",
+                 os.path.join(base, "sink-drain.json")])
+t0 = time.time()
+drain_sink = Sink.__new__(Sink)
+drain_sink.port, drain_sink.proc = tsd_port, sink2
+drain_sink.stats_file = os.path.join(base, "sink-drain.json")
+h.wait_until(lambda: os.path.exists(drain_sink.stats_file), 10, what="sink")
+drain_sink.wait_lines(n, timeout=300)
+drain_rate = n / (time.time() - t0)
+results["spool"] = {"spool_pts_per_s": int(spool_rate), "drain_pts_per_s": int(drain_rate),
+                    "compression_ratio": round(ratio, 1), "points": n}
+say("\nspool: %d points into Redis at %d pts/s (TSD down); drained back at %d pts/s; "
+    "zstd ratio %.1f" % (n, spool_rate, drain_rate, ratio))
+relay.stop()
 
 with open("bench-results.json", "w") as f:
     json.dump(results, f, indent=2)

@@ -560,6 +560,35 @@ START_TEST(test_prepend_into_empty)
 }
 END_TEST
 
+/* A chain from another stream (a failed connection's queue handed to the
+ * spool staging) put in front of a fresh queue: offsets must not wrap, and
+ * popping everything must leave nothing counted. */
+START_TEST(test_prepend_foreign_chain)
+{
+    struct queue other;
+    queue_init(&other);
+    for (int i = 0; i < 40; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "put m %d 1 a=b\n", i);
+        ck_assert_int_eq(queue_append(&other, &P, POOL_QUEUE, line, (size_t)n), TS_OK);
+    }
+    uint64_t moved = queue_bytes(&other);
+    struct block *first, *last;
+    queue_detach_all(&other, &first, &last);
+    ck_assert_uint_eq(queue_bytes(&other), 0);
+    /* Q is fresh (offsets at 0) and already holds a little */
+    ck_assert_int_eq(queue_append(&Q, &P, POOL_QUEUE, "put x 1 1 a=b\n", 14), TS_OK);
+    queue_prepend_chain(&Q, first, last);
+    ck_assert_uint_eq(queue_bytes(&Q), moved + 14);
+    ck_assert_ptr_eq(Q.head, first);
+    struct block *b;
+    while ((b = queue_pop_block(&Q)) != NULL)
+        pool_put(&P, b);
+    ck_assert_uint_eq(queue_bytes(&Q), 0);
+    ck_assert(queue_empty(&Q));
+}
+END_TEST
+
 START_TEST(test_reserve_refused_when_exhausted)
 {
     struct pool small;
@@ -625,6 +654,7 @@ queue_suite(void)
     tcase_add_test(tc, test_pop_push);
     tcase_add_test(tc, test_prepend_chain);
     tcase_add_test(tc, test_prepend_into_empty);
+    tcase_add_test(tc, test_prepend_foreign_chain);
     tcase_add_test(tc, test_reserve_refused_when_exhausted);
     suite_add_tcase(s, tc);
     return s;
