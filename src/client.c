@@ -657,6 +657,15 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         client_close(c, "lingering close timed out");
         return;
     }
+    if (c->paused) {
+        /* we stopped reading it (memory): its silence is ours, not idleness,
+         * and its partial unit waits for us */
+        c->last_activity = now;
+        if (c->partial_since > 0)
+            c->partial_since = now;
+        arm_timer(c);
+        return;
+    }
     if (r->cfg.idle_timeout_ms > 0 &&
         now - c->last_activity >= (double)r->cfg.idle_timeout_ms / 1000.0) {
         g_stats.clients_timed_out++;
