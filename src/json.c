@@ -217,6 +217,10 @@ dp_reset(struct jp *j)
 
 static void
 vset(struct point_error *e, bool *flag, enum point_err_kind kind, bool relay, const char *fmt,
+     va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void
+vset(struct point_error *e, bool *flag, enum point_err_kind kind, bool relay, const char *fmt,
      va_list ap)
 {
     if (*flag)

@@ -211,6 +211,10 @@ log_close(void)
 /* Appends one formatted line; drops it (counted) when the buffer is full. */
 static void
 emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
     struct timeval tv;

@@ -45,7 +45,8 @@ size_t log_buffered(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void log_vmsg(enum log_level level, const char *fmt, va_list ap);
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Emits at most one line per interval per call site, then says how many
  * similar lines it held back. */
 void log_rl_msg(struct log_rl *rl, uint64_t interval_ms, enum log_level level,

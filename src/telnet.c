@@ -108,7 +108,11 @@ telnet_feed(struct telnet_io *io, const char *buf, size_t len, bool *stop)
             continue;
         }
         if (nl == NULL) {
-            if (len - off > io->max_line) {
+            /* a "\r" waiting for its "\n" does not count toward the limit */
+            size_t pending = len - off;
+            if (pending > 0 && buf[len - 1] == '\r')
+                pending--;
+            if (pending > io->max_line) {
                 too_long(io);
                 io->discarding = true;
                 return len;
