@@ -252,6 +252,13 @@ total_bytes(const struct spool *sp)
     return n;
 }
 
+/* What the spool holds once the pushes in flight land: the cap's measure. */
+static uint64_t
+committed_bytes(const struct spool *sp)
+{
+    return total_bytes(sp) + sp->inflight_bytes;
+}
+
 bool
 spool_connected(const struct relay *r)
 {
@@ -264,7 +271,7 @@ spool_usable(const struct relay *r)
     const struct spool *sp = r->spool;
     if (sp == NULL || sp->state != SP_READY || sp->shutting_down)
         return false;
-    if (total_bytes(sp) >= r->cfg.redis.spool_max_bytes)
+    if (committed_bytes(sp) >= r->cfg.redis.spool_max_bytes)
         return false;
     return true;
 }
@@ -350,7 +357,7 @@ push_ready(struct spool_backend *sb, uint64_t now, bool force)
             break;
         if (sp->inflight_bytes >= sp->inflight_cap)
             break;
-        if (total_bytes(sp) >= r->cfg.redis.spool_max_bytes) {
+        if (committed_bytes(sp) >= r->cfg.redis.spool_max_bytes) {
             if (!sp->full_logged)
                 log_warn("redis: spool-max-bytes (%llu) reached; keeping data in memory",
                          (unsigned long long)r->cfg.redis.spool_max_bytes);

@@ -30,6 +30,27 @@ TSLOAD = os.path.join(TOP_BUILDDIR, "tests", "tools", "tsload")
 TSSINK = os.path.join(TOP_BUILDDIR, "tests", "tools", "tssink")
 
 _procs = []          # every child we started, stopped at exit
+
+
+def _built_with_asan():
+    try:
+        out = subprocess.run(["ldd", TSRELAY], capture_output=True, timeout=10).stdout
+        return b"libasan" in out
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+SANITIZED = _built_with_asan()
+
+
+def rss_bound(mib):
+    """An RSS bound in bytes.  Under AddressSanitizer the process carries
+    shadow memory and a quarantine of freed chunks that are not the
+    relay's: the bound then only says "bounded" (2x + 64 MiB)."""
+    return (mib * 2 + 64 if SANITIZED else mib) * 1048576
+
+
+ASAN_NOTE = " (ASan build: bound 2x + 64 MiB)" if SANITIZED else ""
 _tmpdirs = []
 
 

@@ -78,7 +78,7 @@ tap.ok(st.get(("backend.lag_events", "backend=tsd"), 0) >= 1,
        "never-read TSD: the connection is found lagging after write-timeout")
 tap.ok(st.get(("points.spooled", None), 0) > 0, "never-read TSD: new data goes to the spool")
 peak = rss.stop()
-tap.ok(peak < 32 * 1048576, "never-read TSD: RSS bounded (peak %.1f MiB)" % (peak / 1048576.0))
+tap.ok(peak < h.rss_bound(32), "never-read TSD: RSS bounded (peak %.1f MiB)" % (peak / 1048576.0))
 tap.ok(relay.alive(), "never-read TSD: tsrelay alive")
 # the TSD is replaced by a working one on the same port: it all drains
 sink.proc.kill()
@@ -106,7 +106,7 @@ tap.ok(st.get(("backend.errors", "backend=tsd"), 0) > 0,
        "garbage-replying TSD: its replies are read and counted as errors (%d)"
        % st.get(("backend.errors", "backend=tsd"), 0))
 peak = rss.stop()
-tap.ok(peak < 32 * 1048576, "garbage-replying TSD: RSS bounded (peak %.1f MiB)" % (peak / 1048576.0))
+tap.ok(peak < h.rss_bound(32), "garbage-replying TSD: RSS bounded (peak %.1f MiB)" % (peak / 1048576.0))
 relay.stop()
 sink.stop()
 
@@ -126,7 +126,7 @@ tap.ok(st.get(("backend.failures", "backend=tsd"), 0) >= 3,
 tap.ok(accepts < 200, "resetting TSD: no reconnect storm (%d connections for ~20 MB)" % accepts)
 tap.ok(sink.stats().get("lines", 0) > N * 0.5, "resetting TSD: data keeps flowing (%d lines)"
        % sink.stats().get("lines", 0))
-tap.ok(relay.alive() and relay.rss() < 32 * 1048576, "resetting TSD: tsrelay alive and bounded")
+tap.ok(relay.alive() and relay.rss() < h.rss_bound(32), "resetting TSD: tsrelay alive and bounded")
 relay.stop()
 sink.stop()
 
@@ -146,7 +146,7 @@ tap.eq(got, N, "slow TSD: every line delivered, exactly once")
 st = relay.stats()
 tap.ok(st.get(("points.spooled", None), 0) > 0, "slow TSD: the overflow went through the spool")
 peak = rss.stop()
-tap.ok(peak < 32 * 1048576, "slow TSD: RSS bounded (peak %.1f MiB)" % (peak / 1048576.0))
+tap.ok(peak < h.rss_bound(32), "slow TSD: RSS bounded (peak %.1f MiB)" % (peak / 1048576.0))
 relay.stop()
 sink.stop()
 
