@@ -29,7 +29,6 @@
 #include "util.h"
 
 #define URL_MAX 4096
-#define DETAILS_MAX (1u << 20)
 #define DETAILS_DP_MAX 8192       /* longest datapoint echoed in ?details */
 
 struct buf {
@@ -223,8 +222,11 @@ put_error(struct sink *s, const struct point_error *e, const char *input, size_t
     struct http_conn *h = c->http;
     struct pool *p = &c->r->pool;
     struct buf *d = &h->details;
-    if (d->len > DETAILS_MAX)
+    /* ?details answers at most max-http-body-bytes of error entries */
+    if (d->len > c->r->cfg.max_http_body_bytes) {
+        g_stats.http_details_truncated++;
         return;
+    }
     /* the TSD's HTTP messages: NumberFormatException -> this text */
     const char *msg = e->msg;
     size_t mlen = e->len;

@@ -175,6 +175,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
     EMIT("http.requests", "HTTP requests served.", COUNTER, NULL, NULL, g_stats.http_requests);
     EMIT("http.errors", "HTTP responses with status >= 400.", COUNTER, NULL, NULL,
          g_stats.http_errors);
+    EMIT("http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
+         COUNTER, NULL, NULL, g_stats.http_details_truncated);
 
     uint64_t queued_lines = 0, queued_bytes = 0;
     for (int i = 0; i < r->nbackends; i++) {

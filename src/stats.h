@@ -44,6 +44,7 @@ struct relay_stats {
     struct framed_stats framed;
     uint64_t http_requests;
     uint64_t http_errors;
+    uint64_t http_details_truncated; /* ?details entries over max-http-body-bytes */
     uint64_t clients_rejected;      /* over max-clients */
     uint64_t clients_timed_out;     /* idle or read deadline */
     uint64_t points_dropped;        /* valid points dropped (overflow = drop) */
