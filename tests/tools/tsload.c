@@ -44,6 +44,9 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
+#define TOOL_NAME "tsload"
+#include "tool_util.h"
+
 #define EXIT_CONN      1
 #define EXIT_USAGE     2
 #define EXIT_DURATION  3
@@ -173,23 +176,6 @@ static void on_signal(int sig)
 	g_stop = 1;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warnx_(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("tsload: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 /* ---------- formatting ---------- */
 

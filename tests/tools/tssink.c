@@ -37,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TOOL_NAME "tssink"
+#include "tool_util.h"
+
 #define EXIT_USAGE    2
 #define RBUF          (256 * 1024)     /* one read */
 #define OUT_CAP       (1024 * 1024)    /* reply bytes queued per connection */
@@ -113,23 +116,6 @@ static void on_signal(int sig)
 		g_term = 1;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warnx_(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("tssink: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 /* ---------- stats ---------- */
 
