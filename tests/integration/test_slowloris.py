@@ -1,7 +1,12 @@
 """Slowloris: 1,000 connections each sending one byte per second (a line
 that never ends) are cut by the read deadline (read-timeout), while a good
 client's throughput stays within 20% of its unloaded figure.  Connections
-that send nothing at all are closed by idle-timeout."""
+that send nothing at all are closed by idle-timeout.
+
+One good run lasts about a second on this shared machine, so a single pair
+of runs is mostly noise: the figure compared is the best of three runs
+unloaded (two before the slow connections, one after they are cut) against
+the best of up to three runs made while all 1,000 are still open."""
 
 import os
 import resource
@@ -22,10 +27,11 @@ vm = h.Victoria(base).start()
 # a small budget makes the good client's rate the steady end-to-end rate
 # (read, validate, write, the TSD ingests), not how fast kernel buffers fill
 relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)],
-                relay={"read-timeout": "5s", "idle-timeout": "3s", "max-clients": "5000",
+                relay={"read-timeout": "10s", "idle-timeout": "3s", "max-clients": "5000",
                        "memory-limit": "16M"}).start()
 T0 = int(time.time()) - 3 * 86400
-N = 1000000
+N = 2000000
+READ_TIMEOUT = 10.0
 
 
 def good_run(tag):
@@ -35,9 +41,13 @@ def good_run(tag):
 
 
 base_rates = []
-rate, r = good_run("a0")
-tap.ok(r.get("exit") == 0 and r.get("sent") == N, "unloaded good client ran", r.get("stderr"))
-base_rates.append(rate)
+runs = []
+for tag in ("a0", "a1"):
+    rate, r = good_run(tag)
+    runs.append(tag)
+    tap.ok(r.get("exit") == 0 and r.get("sent") == N, "unloaded good client ran (%s)" % tag,
+           r.get("stderr"))
+    base_rates.append(rate)
 
 # 1,000 slow connections: one byte per second of a line that never ends
 slow = []
@@ -73,10 +83,15 @@ th = threading.Thread(target=trickle, daemon=True)
 th.start()
 time.sleep(1.5)
 loaded_rates = []
-rate, r = good_run("b0")
-loaded_rates.append(rate)
-rate, r = good_run("a1")
-base_rates.append(rate)
+loaded_end = 0.0
+last = 0.0
+while len(loaded_rates) < 3 and time.time() - t_start + 1.5 * last < READ_TIMEOUT - 1:
+    t_run = time.time()
+    rate, r = good_run("b%d" % len(loaded_rates))
+    runs.append("b%d" % len(loaded_rates))
+    last = time.time() - t_run
+    loaded_end = time.time() - t_start
+    loaded_rates.append(rate)
 deadline = time.time() + 30
 while time.time() < deadline and len(cut) < len(slow):
     time.sleep(0.5)
@@ -85,8 +100,11 @@ th.join(timeout=5)
 tap.eq(len(cut), 1000, "all 1,000 slow connections were cut")
 if cut:
     tap.note("cut after (s): min / max", "%.1f / %.1f" % (min(cut.values()), max(cut.values())))
-    tap.ok(min(cut.values()) >= 4.0, "none was cut before read-timeout (5 s)")
-    tap.ok(max(cut.values()) <= 20.0, "all were cut within 20 s")
+    tap.ok(min(cut.values()) >= READ_TIMEOUT - 1, "none was cut before read-timeout (10 s)")
+    tap.ok(max(cut.values()) <= 2 * READ_TIMEOUT + 5, "all were cut within 25 s")
+    tap.ok(loaded_end <= min(cut.values()),
+           "%d loaded runs ended (%.1f s) before the first slow connection was cut"
+           % (len(loaded_rates), loaded_end))
 st = relay.stats()
 tap.ok(st.get(("clients.timed_out", None), 0) >= 1000,
        "stats: clients.timed_out = %d" % st.get(("clients.timed_out", None), 0))
@@ -110,14 +128,17 @@ if closed_after:
     tap.ok(2.5 <= min(closed_after) and max(closed_after) <= 8,
            "after idle-timeout (3 s): %.1f .. %.1f s" % (min(closed_after), max(closed_after)))
 
+rate, r = good_run("a2")
+runs.append("a2")
+base_rates.append(rate)
 best_base, best_loaded = max(base_rates), max(loaded_rates)
-tap.note("good client points/s unloaded (best of 2) / under slowloris",
-         "%d / %d" % (best_base, best_loaded))
+tap.note("good client points/s unloaded / under slowloris",
+         "%s / %s" % (base_rates, loaded_rates))
 tap.ok(best_loaded >= 0.8 * best_base,
        "under slowloris the good client keeps >= 80%% of its unloaded rate (%.2f)"
        % (best_loaded / max(best_base, 1)))
-total = 3 * N
-got = sum(vm.count("it.slow.%s" % t) for t in ("a0", "b0", "a1"))
+total = len(runs) * N
+got = sum(vm.count("it.slow.%s" % t) for t in runs)
 tap.eq(got, total, "every good point arrived")
 tap.ok(relay.stop() == 0, "tsrelay exits 0")
 tap.done()
