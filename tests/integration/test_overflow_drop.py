@@ -34,15 +34,12 @@ st = relay.stats()
 dropped = st.get(("points.dropped", None), 0)
 tap.ok(dropped > 0, "points beyond the budget were dropped (%d)" % dropped)
 vm.start()
-got, last = 0, -1
-deadline = time.time() + 60
-while time.time() < deadline:
-    got = vm.count(metric)
-    q = relay.stats().get(("points.queued", None), 1)
-    if q == 0 and got == last:
-        break
-    last = got
-    time.sleep(1)
+# everything kept is written once the TSD is up; then wait for the TSD to
+# hold as many as tsrelay says it forwarded (it ingests behind its socket)
+h.wait_until(lambda: relay.stats().get(("points.queued", None), 1) == 0, 60,
+             what="tsrelay's queues empty")
+forwarded = relay.stats().get(("points.forwarded", None), 0)
+got = vm.wait_count(metric, forwarded, timeout=60, settle=2.0)
 st = relay.stats()
 dropped = st.get(("points.dropped", None), 0)
 tap.note("sent / arrived / dropped", "%d / %d / %d" % (N, got, dropped))

@@ -4,13 +4,15 @@ client's throughput stays within 20% of its unloaded figure.  Connections
 that send nothing at all are closed by idle-timeout.
 
 One good run lasts about a second on this shared machine, so a single pair
-of runs is mostly noise: the figure compared is the best of three runs
+of runs is mostly noise: the figure compared is the median of three runs
 unloaded (two before the slow connections, one after they are cut) against
-the best of up to three runs made while all 1,000 are still open."""
+the median of up to three runs made while all 1,000 are still open (the
+median: one run can be an outlier either way)."""
 
 import os
 import resource
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -131,12 +133,12 @@ if closed_after:
 rate, r = good_run("a2")
 runs.append("a2")
 base_rates.append(rate)
-best_base, best_loaded = max(base_rates), max(loaded_rates)
+median_base, median_loaded = statistics.median(base_rates), statistics.median(loaded_rates)
 tap.note("good client points/s unloaded / under slowloris",
          "%s / %s" % (base_rates, loaded_rates))
-tap.ok(best_loaded >= 0.8 * best_base,
+tap.ok(median_loaded >= 0.8 * median_base,
        "under slowloris the good client keeps >= 80%% of its unloaded rate (%.2f)"
-       % (best_loaded / max(best_base, 1)))
+       % (median_loaded / max(median_base, 1)))
 total = len(runs) * N
 got = sum(vm.count("it.slow.%s" % t) for t in runs)
 tap.eq(got, total, "every good point arrived")
