@@ -13,6 +13,9 @@
  *            backend's TCP acknowledged every line of it.
  *   recover: on every (re)connect, inflight entries we do not know
  *            (a crash, a lost reply) go back to the spool head, in order.
+ *   evacuate: a failed backend connection's unacknowledged and unsent
+ *            lines go to the spool head in one LPUSH, ahead of everything
+ *            newer; draining waits until Redis has them.
  *
  * While a backend's spool is non-empty its new lines go to the spool too,
  * so order is FIFO.  With Redis down, staged blocks wait in memory (and
@@ -64,6 +67,10 @@ struct spool_backend {
     struct block *push_head, *push_tail;     /* RPUSH sent, reply due */
     int npushing;
     struct block *failed_head, *failed_tail; /* pushes lost with the connection */
+    struct block *evac_head, *evac_tail;     /* a failed connection's lines, for the head */
+    struct block *evac_push;                 /* ... their LPUSH sent, reply due */
+    size_t evac_push_bytes;                  /* charged for that LPUSH */
+    size_t evac_push_entries;
     uint64_t entries;               /* spool list length, as last seen */
     uint64_t bytes;                 /* bytes in Redis for this backend */
     int lmove_out;
@@ -241,6 +248,84 @@ send3(struct spool *sp, redisCallbackFn *cb, void *priv, const char *a, const ch
     return send_cmd(sp, cb, priv, c ? 3 : 2, argv, lens);
 }
 
+/* Compressed entries of runs of blocks, gathered for one LPUSH (a failed
+ * connection, shutdown): rare events, so these copies are malloc'd. */
+struct entry_list {
+    char **ents;
+    size_t *lens;
+    size_t n, cap;
+    uint64_t lines;
+    size_t bytes;
+};
+
+static int
+entries_add_chain(struct spool *sp, struct entry_list *el, const struct block *b)
+{
+    for (; b != NULL; b = b->next) {
+        if (b->len == b->start)
+            continue;
+        if (el->n == el->cap) {
+            size_t cap = el->cap ? el->cap * 2 : 16;
+            char **ents = realloc(el->ents, cap * sizeof(*ents));
+            if (ents == NULL)
+                return TS_ENOMEM;
+            el->ents = ents;
+            size_t *lens = realloc(el->lens, cap * sizeof(*lens));
+            if (lens == NULL)
+                return TS_ENOMEM;
+            el->lens = lens;
+            el->cap = cap;
+        }
+        uint64_t nl = count_lines(b->data + b->start, b->len - b->start);
+        size_t n = build_entry(sp, b->data + b->start, b->len - b->start, (uint32_t)nl);
+        char *copy = malloc(n);
+        if (copy == NULL)
+            return TS_ENOMEM;
+        memcpy(copy, sp->zbuf, n);
+        el->ents[el->n] = copy;
+        el->lens[el->n] = n;
+        el->n++;
+        el->lines += nl;
+        el->bytes += n;
+    }
+    return TS_OK;
+}
+
+static void
+entries_free(struct entry_list *el)
+{
+    for (size_t i = 0; i < el->n; i++)
+        free(el->ents[i]);
+    free(el->ents);
+    free(el->lens);
+    memset(el, 0, sizeof(*el));
+}
+
+/* LPUSH key e_n ... e_1: LPUSH puts its last argument first, so the list
+ * then starts e_1 ... e_n, in the order the entries were gathered. */
+static bool
+entries_lpush(struct spool *sp, const char *key, const struct entry_list *el,
+              redisCallbackFn *cb, void *priv)
+{
+    const char **argv = calloc(el->n + 2, sizeof(*argv));
+    size_t *lens = calloc(el->n + 2, sizeof(*lens));
+    bool sent = false;
+    if (argv != NULL && lens != NULL) {
+        argv[0] = "LPUSH";
+        lens[0] = 5;
+        argv[1] = key;
+        lens[1] = strlen(key);
+        for (size_t i = 0; i < el->n; i++) {
+            argv[2 + i] = el->ents[el->n - 1 - i];
+            lens[2 + i] = el->lens[el->n - 1 - i];
+        }
+        sent = send_cmd(sp, cb, priv, (int)(el->n + 2), argv, lens);
+    }
+    free(argv);
+    free(lens);
+    return sent;
+}
+
 /* ---- staging and pushing ---------------------------------------------- */
 
 static uint64_t
@@ -285,6 +370,31 @@ chain_append(struct block **head, struct block **tail, struct block *b)
     else
         *head = b;
     *tail = b;
+}
+
+/* Puts the NULL-terminated chain first in front of *head. */
+static void
+chain_prepend(struct block **head, struct block **tail, struct block *first)
+{
+    if (first == NULL)
+        return;
+    struct block *last = first;
+    while (last->next != NULL)
+        last = last->next;
+    last->next = *head;
+    if (*head == NULL)
+        *tail = last;
+    *head = first;
+}
+
+static void
+chain_free(struct pool *pool, struct block *b)
+{
+    while (b != NULL) {
+        struct block *n = b->next;
+        pool_put(pool, b);
+        b = n;
+    }
 }
 
 static void
@@ -342,7 +452,67 @@ push_block(struct spool_backend *sb, struct block *b)
     return true;
 }
 
-/* Pushes sealed blocks, and the open one once it is old enough. */
+static void
+on_evac_push(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct spool_backend *sb = priv;
+    struct spool *sp = sb->sp;
+    redisReply *rep = reply;
+    sp->pending--;
+    struct block *chain = sb->evac_push;
+    size_t bytes = sb->evac_push_bytes;
+    sb->evac_push = NULL;
+    sb->evac_push_bytes = 0;
+    pool_uncharge(&sp->r->pool, bytes);
+    sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
+        sb->entries = (uint64_t)rep->integer;
+        sb->bytes += bytes;
+        sp->st.pushes += sb->evac_push_entries;
+        chain_free(&sp->r->pool, chain);
+        return;
+    }
+    sp->st.push_failures++;
+    if (rep != NULL) {
+        LOG_RL(LOG_ERROR, "redis: LPUSH %s failed: %.*s; keeping the lines in memory", sb->key,
+               (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
+        sp->full_until_ms = now_ms(sp) + 1000;
+    }
+    /* still the oldest: in front of anything evacuated since */
+    chain_prepend(&sb->evac_head, &sb->evac_tail, chain);
+}
+
+/* A failed connection's lines go to the spool head in one LPUSH. */
+static void
+push_evacuated(struct spool_backend *sb)
+{
+    struct spool *sp = sb->sp;
+    if (sb->evac_head == NULL || sb->evac_push != NULL || sp->state != SP_READY)
+        return;
+    struct entry_list el = { 0 };
+    if (entries_add_chain(sp, &el, sb->evac_head) != TS_OK) {
+        LOG_RL(LOG_ERROR, "backend %s: out of memory spooling a failed connection's lines; "
+               "retrying", sb->be->cfg->name);
+        goto out;
+    }
+    if (pool_charge(&sp->r->pool, el.bytes, POOL_CLIENT) != TS_OK)
+        goto out; /* retried on the next tick, as queues move and memory frees */
+    if (!entries_lpush(sp, sb->key, &el, on_evac_push, sb)) {
+        pool_uncharge(&sp->r->pool, el.bytes);
+        goto out;
+    }
+    sb->evac_push = sb->evac_head;
+    sb->evac_head = sb->evac_tail = NULL;
+    sb->evac_push_bytes = el.bytes;
+    sb->evac_push_entries = el.n;
+    sp->inflight_bytes += el.bytes;
+out:
+    entries_free(&el);
+}
+
+/* Pushes a failed connection's lines, then sealed blocks, and the open
+ * one once it is old enough. */
 static void
 push_ready(struct spool_backend *sb, uint64_t now, bool force)
 {
@@ -350,6 +520,7 @@ push_ready(struct spool_backend *sb, uint64_t now, bool force)
     struct relay *r = sp->r;
     if (sp->state != SP_READY || now < sp->full_until_ms)
         return;
+    push_evacuated(sb);
     while (sb->staging.head != NULL) {
         struct block *b = sb->staging.head;
         bool open = (b == sb->staging.tail);
@@ -425,7 +596,13 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
         if (b == last)
             break;
     }
-    queue_prepend_chain(&sb->staging, first, last);
+    /* older than anything spooled or staged: they go to the spool head */
+    last->next = NULL;
+    if (sb->evac_tail != NULL)
+        sb->evac_tail->next = first;
+    else
+        sb->evac_head = first;
+    sb->evac_tail = last;
     *lines_queued = 0;
     g_stats.points_spooled += lines;
     sb->sp->st.lines_evacuated += lines;
@@ -433,6 +610,7 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
         sb->mode = true;
         log_info("backend %s: spooling to Redis (connection failed)", be->cfg->name);
     }
+    push_evacuated(sb);
 }
 
 /* ---- draining ---------------------------------------------------------- */
@@ -441,7 +619,8 @@ static void
 maybe_leave_mode(struct spool_backend *sb)
 {
     if (sb->mode && sb->lmove_out == 0 && sb->entries == 0 && queue_empty(&sb->staging) &&
-        sb->npushing == 0 && sb->failed_head == NULL) {
+        sb->npushing == 0 && sb->failed_head == NULL && sb->evac_head == NULL &&
+        sb->evac_push == NULL) {
         sb->mode = false;
         log_info("backend %s: spool drained; writing directly again", sb->be->cfg->name);
     }
@@ -563,6 +742,8 @@ drain(struct spool_backend *sb)
     if (!sb->mode || sp->state != SP_READY || sp->shutting_down ||
         r->phase != PHASE_RUNNING || !backend_available(be))
         return;
+    if (sb->evac_head != NULL || sb->evac_push != NULL)
+        return; /* older lines are on their way to the head of the list */
     size_t bs = r->pool.data_size;
     while (sb->lmove_out < MAX_LMOVE_OUT && rec_used(sb) + sb->lmove_out < REC_CAP) {
         uint64_t queued = backend_queued_bytes(be) + (uint64_t)sb->lmove_out * bs;
@@ -609,6 +790,8 @@ check_records(struct spool_backend *sb)
 {
     struct spool *sp = sb->sp;
     struct backend *be = sb->be;
+    if (sb->evac_head != NULL)
+        return; /* their lines may be among those not yet in Redis again */
     for (int i = 0; i < REC_CAP; i++) {
         struct spool_record *rec = &sb->rec[i];
         if (rec->state == REC_ACTIVE) {
@@ -837,6 +1020,10 @@ on_disconnect(const redisAsyncContext *ac, int status)
             queue_prepend_chain(&sb->staging, sb->failed_head, sb->failed_tail);
             sb->failed_head = sb->failed_tail = NULL;
         }
+        if (sb->evac_head != NULL) { /* older still: first */
+            queue_prepend_chain(&sb->staging, sb->evac_head, sb->evac_tail);
+            sb->evac_head = sb->evac_tail = NULL;
+        }
         for (int k = 0; k < REC_CAP; k++)
             sb->rec[k].lrem_sent = false;
     }
@@ -961,16 +1148,10 @@ spool_destroy(struct relay *r)
     for (int i = 0; i < sp->nsb && sp->sb != NULL; i++) {
         struct spool_backend *sb = &sp->sb[i];
         queue_clear(&sb->staging, &r->pool);
-        for (struct block *b = sb->push_head; b != NULL;) {
-            struct block *n = b->next;
-            pool_put(&r->pool, b);
-            b = n;
-        }
-        for (struct block *b = sb->failed_head; b != NULL;) {
-            struct block *n = b->next;
-            pool_put(&r->pool, b);
-            b = n;
-        }
+        chain_free(&r->pool, sb->push_head);
+        chain_free(&r->pool, sb->failed_head);
+        chain_free(&r->pool, sb->evac_head);
+        chain_free(&r->pool, sb->evac_push);
         for (int k = 0; k < REC_CAP; k++)
             if (sb->rec[k].state != REC_FREE)
                 rec_free(sb, &sb->rec[k]);
@@ -1053,46 +1234,16 @@ evacuate(struct spool_backend *sb)
     }
     if (nblocks == 0 && rec_used(sb) == 0)
         return;
-    /* argv: LPUSH key e_n ... e_1 (LPUSH puts its last argument first) */
-    const char **argv = calloc(nblocks + 2, sizeof(*argv));
-    size_t *lens = calloc(nblocks + 2, sizeof(*lens));
-    char **ents = calloc(nblocks + 1, sizeof(*ents));
-    size_t *elen = calloc(nblocks + 1, sizeof(*elen));
-    size_t m = 0;
-    uint64_t lines = 0;
-    if (argv == NULL || lens == NULL || ents == NULL || elen == NULL) {
-        log_error("backend %s: out of memory evacuating its queues", be->cfg->name);
-        goto out;
-    }
+    struct entry_list el = { 0 };
     for (int k = 0; k < be->nconns; k++) {
-        for (struct block *b = be->conns[k].q.head; b != NULL; b = b->next) {
-            if (b->len == b->start)
-                continue;
-            uint64_t nl = count_lines(b->data + b->start, b->len - b->start);
-            size_t n = build_entry(sp, b->data + b->start, b->len - b->start, (uint32_t)nl);
-            ents[m] = malloc(n);
-            if (ents[m] == NULL) {
-                log_error("backend %s: out of memory evacuating its queues", be->cfg->name);
-                goto out;
-            }
-            memcpy(ents[m], sp->zbuf, n);
-            elen[m] = n;
-            lines += nl;
-            m++;
+        if (entries_add_chain(sp, &el, be->conns[k].q.head) != TS_OK) {
+            log_error("backend %s: out of memory evacuating its queues", be->cfg->name);
+            goto out;
         }
     }
-    /* LPUSH key e_m ... e_1: LPUSH puts its last argument first */
-    argv[0] = "LPUSH";
-    lens[0] = 5;
-    argv[1] = sb->key;
-    lens[1] = strlen(sb->key);
-    for (size_t i = 0; i < m; i++) {
-        argv[2 + i] = ents[m - 1 - i];
-        lens[2 + i] = elen[m - 1 - i];
-    }
     send1(sp, on_ignore, sp, "MULTI");
-    if (m > 0)
-        send_cmd(sp, on_ignore, sp, (int)(m + 2), argv, lens);
+    if (el.n > 0)
+        entries_lpush(sp, sb->key, &el, on_ignore, sp);
     for (int k = 0; k < REC_CAP; k++) {
         struct spool_record *rec = &sb->rec[k];
         if (rec->state == REC_FREE)
@@ -1103,18 +1254,13 @@ evacuate(struct spool_backend *sb)
     }
     if (send1(sp, on_evacuated, sb, "EXEC"))
         sb->evac_out++;
-    sp->st.lines_evacuated += lines;
-    sp->st.pushes += m;
-    g_stats.points_spooled += lines;
+    sp->st.lines_evacuated += el.lines;
+    sp->st.pushes += el.n;
+    g_stats.points_spooled += el.lines;
     log_info("backend %s: %llu undelivered lines moved to the spool for the next start",
-             be->cfg->name, (unsigned long long)lines);
+             be->cfg->name, (unsigned long long)el.lines);
 out:
-    for (size_t i = 0; ents != NULL && i < m; i++)
-        free(ents[i]);
-    free(ents);
-    free(elen);
-    free(argv);
-    free(lens);
+    entries_free(&el);
 }
 
 void
@@ -1150,7 +1296,8 @@ spool_quiet(const struct relay *r)
         return false;
     for (int i = 0; i < sp->nsb; i++) {
         const struct spool_backend *sb = &sp->sb[i];
-        if (sb->npushing > 0 || !queue_empty(&sb->staging) || sb->evac_out > 0)
+        if (sb->npushing > 0 || !queue_empty(&sb->staging) || sb->evac_out > 0 ||
+            sb->evac_head != NULL || sb->evac_push != NULL)
             return false;
     }
     return true;
@@ -1198,8 +1345,10 @@ spool_backend_staged_bytes(const struct backend *be)
     if (be->sp == NULL)
         return 0;
     uint64_t n = queue_bytes(&be->sp->staging);
-    for (struct block *b = be->sp->push_head; b != NULL; b = b->next)
-        n += b->len - b->start;
+    const struct block *chains[3] = { be->sp->push_head, be->sp->evac_head, be->sp->evac_push };
+    for (int i = 0; i < 3; i++)
+        for (const struct block *b = chains[i]; b != NULL; b = b->next)
+            n += b->len - b->start;
     return n;
 }
 

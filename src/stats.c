@@ -252,6 +252,9 @@ collect(struct relay *r, sample_fn fn, void *ctx)
     EMIT("spool.push_failures", "Entry writes that failed (kept in memory).", COUNTER, NULL,
          NULL, ss->push_failures);
     EMIT("spool.drains", "Entries taken back from Redis.", COUNTER, NULL, NULL, ss->drains);
+    EMIT("spool.lines_evacuated",
+         "Lines a failed connection or a shutdown moved from memory to the spool head.", COUNTER,
+         NULL, NULL, ss->lines_evacuated);
     EMIT("spool.acks", "Drained entries deleted after delivery.", COUNTER, NULL, NULL, ss->acks);
     EMIT("spool.requeued", "In-flight entries put back after a restart or lost reply.",
          COUNTER, NULL, NULL, ss->requeued);
