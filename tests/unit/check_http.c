@@ -1,0 +1,653 @@
+/*
+ * check_http.c -- unit tests for http.c: requests fed as client.c feeds
+ * them (whole, byte by byte, pipelined) to a hand-built client with no
+ * socket; the exact responses: /api/put's 204 / 200 / 400 and the TSD's
+ * ?summary and ?details shapes, gzip bodies, the body bound checked on
+ * Content-Length before anything is buffered (413, close), 404 / 405,
+ * HEAD without a body, keep-alive and close, /health with no backend up,
+ * malformed HTTP.  Emitted lines are recorded by a fake sink.
+ */
+#include "autoconf.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "client.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "json.h"
+#include "log.h"
+#include "point.h"
+#include "pool.h"
+#include "relay.h"
+#include "stats.h"
+#include "unit.h"
+#include "util.h"
+
+#define RESP_CAP (1u << 20)
+
+static struct relay R;
+static struct client C;
+static struct ingest_stats ST;
+
+static struct {
+    char resp[RESP_CAP];     /* every byte written back, in order */
+    size_t resp_len;
+    char emitted[1 << 16];
+    size_t emitted_len;
+    int nemit;
+    bool closed;             /* http_feed failed or a reply asked to close */
+} F;
+
+static int
+fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+{
+    (void)s;
+    ck_assert_uint_eq(hash, point_line_hash(line, len));
+    ck_assert_uint_le(F.emitted_len + len, sizeof(F.emitted));
+    memcpy(F.emitted + F.emitted_len, line, len);
+    F.emitted_len += len;
+    F.nemit++;
+    return TS_OK;
+}
+
+/* client.c's release_out (static there): the reply was written. */
+static void
+release_out(struct client *c)
+{
+    struct pool *p = &c->r->pool;
+    if (c->out_blk != NULL) {
+        pool_put(p, c->out_blk);
+        c->out_blk = NULL;
+    } else if (c->out != NULL) {
+        free(c->out);
+        pool_uncharge(p, c->out_charged);
+    }
+    c->out = NULL;
+    c->out_cap = c->out_len = c->out_off = c->out_charged = 0;
+}
+
+static size_t used_at_start;
+
+static void
+setup(void)
+{
+    memset(&R, 0, sizeof(R));
+    memset(&F, 0, sizeof(F));
+    log_set_level(LOG_ERROR);
+    json_init();
+    config_defaults(&R.cfg);
+    R.cfg.memory_limit = 8u << 20;
+    R.cfg.max_http_body_bytes = 64u << 10;
+    ck_assert_int_eq(pool_init(&R.pool, R.cfg.block_size, R.cfg.memory_limit), TS_OK);
+    R.read_headroom = 2 * R.pool.block_size;
+    point_rules_init(&R.rules, R.cfg.max_tags, R.cfg.allow_specialchars);
+    snprintf(R.hostname, sizeof(R.hostname), "unithost");
+    used_at_start = pool_used_bytes(&R.pool);
+    memset(&C, 0, sizeof(C));
+    memset(&ST, 0, sizeof(ST));
+    C.r = &R;
+    C.fd = -1;
+    C.proto = PROTO_HTTP;
+    C.sink.rules = &R.rules;
+    C.sink.stats = &ST;
+    C.sink.emit = fake_emit;
+    C.sink.owner = &C;
+    C.http = http_conn_new(&C);
+    ck_assert_ptr_nonnull(C.http);
+}
+
+static void
+teardown(void)
+{
+    http_conn_free(C.http);
+    release_out(&C);
+    /* nothing charged for the connection outlives it */
+    ck_assert_uint_eq(pool_used_bytes(&R.pool), used_at_start);
+    pool_destroy(&R.pool);
+}
+
+/* Feeds n bytes in reads of `step` bytes (0: all at once), collecting the
+ * replies as client.c would write them. */
+static void
+feed_in_steps(const char *in, size_t n, size_t step)
+{
+    size_t off = 0;
+    while (off < n && !F.closed) {
+        size_t k = step == 0 ? n - off : TS_MIN(step, n - off);
+        int rc = http_feed(C.http, in + off, k);
+        off += k;
+        ck_assert_uint_le(F.resp_len + C.out_len, sizeof(F.resp));
+        memcpy(F.resp + F.resp_len, C.out, C.out_len);
+        F.resp_len += C.out_len;
+        release_out(&C);
+        if (rc != TS_OK || C.close_after_write)
+            F.closed = true;
+    }
+    F.resp[F.resp_len] = '\0';
+}
+
+static void
+feed(const char *in)
+{
+    feed_in_steps(in, strlen(in), 0);
+}
+
+/* A POST /api/put request with body b (n bytes) and extra header lines. */
+static char *
+put_request(const char *query, const char *extra, const char *b, size_t n, size_t *len)
+{
+    static char req[1 << 16];
+    int k = snprintf(req, sizeof(req),
+                     "POST /api/put%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "%sContent-Length: %zu\r\n\r\n",
+                     query, extra, n);
+    ck_assert(k > 0 && (size_t)k + n < sizeof(req));
+    memcpy(req + k, b, n);
+    *len = (size_t)k + n;
+    return req;
+}
+
+static void
+post(const char *query, const char *body)
+{
+    size_t n;
+    char *req = put_request(query, "", body, strlen(body), &n);
+    feed_in_steps(req, n, 0);
+}
+
+/* The i-th response's status code, headers and body; false when there is
+ * no i-th complete response. */
+struct resp {
+    int status;
+    const char *headers;    /* start of header block */
+    size_t headers_len;
+    const char *body;
+    size_t body_len;
+};
+
+static bool
+response(int i, struct resp *r)
+{
+    const char *p = F.resp, *end = F.resp + F.resp_len;
+    for (int k = 0; k <= i; k++) {
+        if (p >= end || strncmp(p, "HTTP/1.1 ", 9) != 0)
+            return false;
+        const char *hend = strstr(p, "\r\n\r\n");
+        if (hend == NULL)
+            return false;
+        r->status = atoi(p + 9);
+        r->headers = p;
+        r->headers_len = (size_t)(hend - p) + 2;
+        const char *cl = strstr(p, "Content-Length: ");
+        ck_assert(cl != NULL && cl < hend);
+        size_t blen = strtoul(cl + 16, NULL, 10);
+        r->body = hend + 4;
+        r->body_len = blen;
+        p = r->body + blen;
+        if (p > end)
+            return false;
+    }
+    return true;
+}
+
+static bool
+has_header(const struct resp *r, const char *line)
+{
+    const char *p = r->headers, *end = r->headers + r->headers_len;
+    size_t n = strlen(line);
+    for (; p + n <= end; p++)
+        if (memcmp(p, line, n) == 0 && p[n] == '\r')
+            return true;
+    return false;
+}
+
+static json_t *
+body_json(const struct resp *r)
+{
+    json_error_t err;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &err);
+    ck_assert_msg(j != NULL, "body is not JSON: %s (%s)", esc(r->body, r->body_len), err.text);
+    return j;
+}
+
+static int
+json_int_at(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(j, a);
+    if (b != NULL)
+        v = json_object_get(v, b);
+    ck_assert_msg(json_is_integer(v), "no integer at %s%s%s", a, b ? "." : "", b ? b : "");
+    return (int)json_integer_value(v);
+}
+
+static const char *
+json_str_at(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(json_object_get(j, a), b);
+    ck_assert_msg(json_is_string(v), "no string at %s.%s", a, b);
+    return json_string_value(v);
+}
+
+#define DP_OK1 "{\"metric\":\"sys.cpu\",\"timestamp\":1500000000,\"value\":42,\"tags\":{\"host\":\"a\"}}"
+#define DP_OK2 "{\"metric\":\"sys.mem\",\"timestamp\":1500000001,\"value\":1.5,\"tags\":{\"host\":\"b\"}}"
+#define DP_BAD "{\"metric\":\"sys.cpu\",\"timestamp\":1500000002,\"value\":\"x\",\"tags\":{\"host\":\"a\"}}"
+#define DP_NOTAG "{\"metric\":\"sys.cpu\",\"timestamp\":1500000003,\"value\":1,\"tags\":{}}"
+
+/* ---- /api/put ------------------------------------------------------------ */
+
+START_TEST(put_valid_is_204_and_emits_canonical_lines)
+{
+    post("", "[" DP_OK1 "," DP_OK2 "]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_uint_eq(r.body_len, 0);
+    ck_assert(has_header(&r, "Connection: keep-alive"));
+    ck_assert(!F.closed);
+    ck_assert_int_eq(F.nemit, 2);
+    F.emitted[F.emitted_len] = '\0';
+    ck_assert_str_eq(F.emitted, "put sys.cpu 1500000000 42 host=a\n"
+                                "put sys.mem 1500000001 1.5 host=b\n");
+}
+END_TEST
+
+START_TEST(put_single_object)
+{
+    post("", DP_OK1);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_int_eq(F.nemit, 1);
+}
+END_TEST
+
+START_TEST(put_errors_without_query_is_400_tsd_message)
+{
+    post("", "[" DP_OK1 "," DP_BAD "]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "error", "code"), 400);
+    ck_assert_str_eq(json_str_at(j, "error", "message"), "One or more data points had errors");
+    json_decref(j);
+    ck_assert_int_eq(F.nemit, 1); /* the valid one still goes */
+}
+END_TEST
+
+START_TEST(put_summary_all_ok_is_200)
+{
+    post("?summary", "[" DP_OK1 "," DP_OK2 "]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(has_header(&r, "Content-Type: application/json"));
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 2);
+    ck_assert_int_eq(json_int_at(j, "failed", NULL), 0);
+    ck_assert_ptr_null(json_object_get(j, "errors"));
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(put_details_mixed_batch)
+{
+    post("?details", "[" DP_OK1 "," DP_BAD "," DP_OK2 "," DP_NOTAG "]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 2);
+    ck_assert_int_eq(json_int_at(j, "failed", NULL), 2);
+    json_t *errs = json_object_get(j, "errors");
+    ck_assert(json_is_array(errs));
+    ck_assert_uint_eq(json_array_size(errs), 2);
+    json_t *e0 = json_array_get(errs, 0);
+    /* the datapoint as sent, and the TSD's message for a bad value */
+    ck_assert_str_eq(json_string_value(json_object_get(e0, "error")),
+                     "Unable to parse value to a number");
+    ck_assert_int_eq(json_integer_value(
+                         json_object_get(json_object_get(e0, "datapoint"), "timestamp")),
+                     1500000002);
+    json_t *e1 = json_array_get(errs, 1);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e1, "error")), "tag"));
+    json_decref(j);
+    ck_assert_int_eq(F.nemit, 2);
+}
+END_TEST
+
+START_TEST(put_details_and_summary_together)
+{
+    post("?summary&details", "[" DP_OK1 "]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 1);
+    ck_assert(json_is_array(json_object_get(j, "errors")));
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "errors")), 0);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(put_empty_array_is_400)
+{
+    post("", "[]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    json_t *j = body_json(&r);
+    ck_assert_str_eq(json_str_at(j, "error", "message"), "No datapoints found in content");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(put_malformed_json_is_400_and_keeps_the_connection)
+{
+    post("", "{\"metric\":");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "error", "code"), 400);
+    json_decref(j);
+    ck_assert(!F.closed);
+    post("", DP_OK1); /* the same connection serves the next request */
+    ck_assert(response(1, &r));
+    ck_assert_int_eq(r.status, 204);
+}
+END_TEST
+
+START_TEST(get_on_api_put_is_405)
+{
+    feed("GET /api/put HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 405);
+    ck_assert_int_eq(F.nemit, 0);
+}
+END_TEST
+
+static size_t
+gzip(const char *in, size_t n, char *out, size_t cap)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t z = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return z;
+}
+
+START_TEST(put_gzip_body)
+{
+    const char *body = "[" DP_OK1 "," DP_OK2 "]";
+    char z[1024];
+    size_t zn = gzip(body, strlen(body), z, sizeof(z));
+    size_t n;
+    char *req = put_request("?summary", "Content-Encoding: gzip\r\n", z, zn, &n);
+    feed_in_steps(req, n, 7); /* the gzip body split across reads */
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 2);
+    json_decref(j);
+    ck_assert_int_eq(F.nemit, 2);
+}
+END_TEST
+
+START_TEST(put_gzip_garbage_is_400)
+{
+    size_t n;
+    char *req = put_request("", "Content-Encoding: gzip\r\n", "not gzip at all", 15, &n);
+    feed_in_steps(req, n, 0);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    json_t *j = body_json(&r);
+    ck_assert_str_eq(json_str_at(j, "error", "message"), "Invalid gzip body");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(gzip_inflating_past_the_bound_is_413)
+{
+    /* 256 KiB of spaces (JSON whitespace) compress to a few hundred bytes */
+    size_t big = 256u << 10;
+    char *plain = malloc(big);
+    ck_assert_ptr_nonnull(plain);
+    memset(plain, ' ', big);
+    char z[4096];
+    size_t zn = gzip(plain, big, z, sizeof(z));
+    free(plain);
+    size_t n;
+    char *req = put_request("", "Content-Encoding: gzip\r\n", z, zn, &n);
+    feed_in_steps(req, n, 0);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 413);
+    ck_assert(F.closed);
+}
+END_TEST
+
+/* ---- bounds and framing ---------------------------------------------------- */
+
+START_TEST(content_length_over_the_bound_is_413_before_any_body)
+{
+    size_t used = pool_used_bytes(&R.pool);
+    feed("POST /api/put HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 413);
+    ck_assert(has_header(&r, "Connection: close"));
+    ck_assert(F.closed);
+    /* only the reply was ever charged, and it is released */
+    ck_assert_uint_eq(pool_used_bytes(&R.pool), used);
+}
+END_TEST
+
+START_TEST(chunked_body_past_the_bound_is_413)
+{
+    char req[8192];
+    int k = snprintf(req, sizeof(req),
+                     "POST /api/put HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    feed_in_steps(req, (size_t)k, 0);
+    /* 40 chunks of 4000 bytes: 160,000 > 64 KiB */
+    char chunk[4100];
+    int hk = snprintf(chunk, sizeof(chunk), "fa0\r\n");
+    memset(chunk + hk, ' ', 4000);
+    memcpy(chunk + hk + 4000, "\r\n", 2);
+    for (int i = 0; i < 40 && !F.closed; i++)
+        feed_in_steps(chunk, (size_t)hk + 4002, 0);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 413);
+    ck_assert(F.closed);
+}
+END_TEST
+
+START_TEST(byte_by_byte_equals_whole)
+{
+    size_t n;
+    char *req = put_request("?details", "", "[" DP_OK1 "," DP_BAD "]",
+                            strlen("[" DP_OK1 "," DP_BAD "]"), &n);
+    char copy[4096];
+    memcpy(copy, req, n);
+    feed_in_steps(copy, n, 1);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    char first[4096];
+    ck_assert_uint_lt(r.body_len, sizeof(first));
+    memcpy(first, r.body, r.body_len);
+    size_t first_len = r.body_len;
+    feed_in_steps(copy, n, 0);
+    ck_assert(response(1, &r));
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_uint_eq(r.body_len, first_len);
+    ck_assert(memcmp(r.body, first, first_len) == 0);
+    ck_assert_int_eq(F.nemit, 2);
+}
+END_TEST
+
+START_TEST(pipelined_requests_answered_in_order)
+{
+    feed("GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+         "GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "version")), PACKAGE_VERSION);
+    json_decref(j);
+    ck_assert(response(1, &r));
+    ck_assert_int_eq(r.status, 404);
+    ck_assert(response(2, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(has_header(&r, "Connection: close"));
+    ck_assert(F.closed);
+    ck_assert(!response(3, &r));
+}
+END_TEST
+
+START_TEST(head_has_headers_and_no_body)
+{
+    feed("HEAD /api/version HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(strncmp(F.resp, "HTTP/1.1 200 ", 13) == 0);
+    /* the Content-Length the GET answer would have ... */
+    const char *cl = strstr(F.resp, "Content-Length: ");
+    ck_assert_ptr_nonnull(cl);
+    ck_assert_uint_gt(strtoul(cl + 16, NULL, 10), 0);
+    /* ... and nothing after the headers */
+    const char *hend = strstr(F.resp, "\r\n\r\n");
+    ck_assert_ptr_nonnull(hend);
+    ck_assert_uint_eq(F.resp_len, (size_t)(hend + 4 - F.resp));
+    ck_assert(!F.closed);
+}
+END_TEST
+
+START_TEST(http10_closes_after_the_answer)
+{
+    feed("GET /api/version HTTP/1.0\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(has_header(&r, "Connection: close"));
+    ck_assert(F.closed);
+}
+END_TEST
+
+START_TEST(malformed_request_is_400_and_close)
+{
+    feed("GET / HTTP/1.1\r\nHost x no colon\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    ck_assert(F.closed);
+    json_t *j = body_json(&r); /* the TSD's error shape even here */
+    ck_assert_int_eq(json_int_at(j, "error", "code"), 400);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(post_on_version_is_405)
+{
+    feed("POST /api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 405);
+}
+END_TEST
+
+/* ---- health and stats ------------------------------------------------------ */
+
+START_TEST(health_without_backends_is_503)
+{
+    feed("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_uint_eq(r.body_len, strlen("unhealthy: 0 of 0 backends up\n"));
+    ck_assert(memcmp(r.body, "unhealthy: 0 of 0 backends up\n", r.body_len) == 0);
+}
+END_TEST
+
+START_TEST(metrics_is_prometheus_text)
+{
+    feed("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(has_header(&r, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
+    char *b = strndup(r.body, r.body_len);
+    ck_assert_ptr_nonnull(strstr(b, "# HELP tsrelay_memory_limit "));
+    ck_assert_ptr_nonnull(strstr(b, "# TYPE tsrelay_memory_limit gauge\n"));
+    free(b);
+}
+END_TEST
+
+START_TEST(api_stats_is_a_json_array)
+{
+    feed("GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = body_json(&r);
+    ck_assert(json_is_array(j));
+    ck_assert_uint_gt(json_array_size(j), 10);
+    json_t *e = json_array_get(j, 0);
+    ck_assert(json_is_string(json_object_get(e, "metric")));
+    ck_assert(json_is_integer(json_object_get(e, "timestamp")));
+    ck_assert(json_is_object(json_object_get(e, "tags")));
+    json_decref(j);
+}
+END_TEST
+
+static Suite *
+http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *t = tcase_create("http");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, put_valid_is_204_and_emits_canonical_lines);
+    tcase_add_test(t, put_single_object);
+    tcase_add_test(t, put_errors_without_query_is_400_tsd_message);
+    tcase_add_test(t, put_summary_all_ok_is_200);
+    tcase_add_test(t, put_details_mixed_batch);
+    tcase_add_test(t, put_details_and_summary_together);
+    tcase_add_test(t, put_empty_array_is_400);
+    tcase_add_test(t, put_malformed_json_is_400_and_keeps_the_connection);
+    tcase_add_test(t, get_on_api_put_is_405);
+    tcase_add_test(t, put_gzip_body);
+    tcase_add_test(t, put_gzip_garbage_is_400);
+    tcase_add_test(t, gzip_inflating_past_the_bound_is_413);
+    tcase_add_test(t, content_length_over_the_bound_is_413_before_any_body);
+    tcase_add_test(t, chunked_body_past_the_bound_is_413);
+    tcase_add_test(t, byte_by_byte_equals_whole);
+    tcase_add_test(t, pipelined_requests_answered_in_order);
+    tcase_add_test(t, head_has_headers_and_no_body);
+    tcase_add_test(t, http10_closes_after_the_answer);
+    tcase_add_test(t, malformed_request_is_400_and_close);
+    tcase_add_test(t, post_on_version_is_405);
+    tcase_add_test(t, health_without_backends_is_503);
+    tcase_add_test(t, metrics_is_prometheus_text);
+    tcase_add_test(t, api_stats_is_a_json_array);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+UNIT_MAIN(http_suite)
