@@ -123,7 +123,8 @@ feed_in_steps(const char *in, size_t n, size_t step)
         int rc = http_feed(C.http, in + off, k);
         off += k;
         ck_assert_uint_le(F.resp_len + C.out_len, sizeof(F.resp));
-        memcpy(F.resp + F.resp_len, C.out, C.out_len);
+        if (C.out_len > 0)
+            memcpy(F.resp + F.resp_len, C.out, C.out_len);
         F.resp_len += C.out_len;
         release_out(&C);
         if (rc != TS_OK || C.close_after_write)
