@@ -38,8 +38,8 @@ static size_t scratch_cap;
 
 /* ---- replies ----------------------------------------------------------- */
 
-static void
-release_out(struct client *c)
+void
+client_release_reply(struct client *c)
 {
     struct pool *p = &c->r->pool;
     if (c->out_blk != NULL) {
@@ -102,7 +102,7 @@ client_reply_reserve(struct client *c, size_t len)
     }
     if (pending > 0)
         memcpy(b, c->out + c->out_off, pending);
-    release_out(c);
+    client_release_reply(c);
     c->out = b;
     c->out_charged = cap;
     c->out_cap = cap;
@@ -131,7 +131,7 @@ client_write_now(struct client *c)
         c->out_off += (size_t)n;
     }
     ev_io_stop(c->r->loop, &c->wio);
-    release_out(c);
+    client_release_reply(c);
     if (c->close_after_write && !c->lingering)
         begin_linger(c);
 }
@@ -749,7 +749,7 @@ client_close(struct client *c, const char *why)
         c->next->prev = c->prev;
     r->nclients--;
     release_tail(c);
-    release_out(c);
+    client_release_reply(c);
     if (c->http != NULL)
         http_conn_free(c->http);
     free(c);

@@ -75,6 +75,9 @@ void client_close(struct client *c, const char *why);
 bool client_reply(struct client *c, const char *data, size_t len);
 /* HTTP: a response of known size in one buffer charged to the budget. */
 bool client_reply_reserve(struct client *c, size_t len);
+/* Frees the reply buffer and its budget: the reply was written (or the
+ * client is gone). */
+void client_release_reply(struct client *c);
 void client_write_now(struct client *c);
 
 /* Memory came back: resume paused clients that can read again. */

@@ -8,9 +8,9 @@
  * sink's emit is a stub that checks the line and takes it, so no backend
  * is needed.  Each read goes to http_feed as client.c does; after each
  * read the reply buffer is collected and released as if fully written
- * (client.c's release_out, which is static, is replicated here); feeding
- * stops when the client would close (http_feed fails or a response asked
- * for close).  At the end the connection is freed.
+ * (client_release_reply); feeding stops when the client would close
+ * (http_feed fails or a response asked for close).  At the end the
+ * connection is freed.
  *
  * Input: byte 0 = split point (fraction of the stream), byte 1 = options:
  *   bits 0-1: memory pressure: none, or all but 256K / 40K / 6K of the
@@ -82,22 +82,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     point_rules_init(&R.rules, R.cfg.max_tags, R.cfg.allow_specialchars);
     snprintf(R.hostname, sizeof(R.hostname), "fuzzhost");
     return 0;
-}
-
-/* client.c's release_out (static there): the reply was written. */
-static void
-release_out(struct client *c)
-{
-    struct pool *p = &c->r->pool;
-    if (c->out_blk != NULL) {
-        pool_put(p, c->out_blk);
-        c->out_blk = NULL;
-    } else if (c->out != NULL) {
-        free(c->out);
-        pool_uncharge(p, c->out_charged);
-    }
-    c->out = NULL;
-    c->out_cap = c->out_len = c->out_off = c->out_charged = 0;
 }
 
 static int
@@ -172,14 +156,14 @@ converse(struct run *run, const char *in, size_t n, const size_t *cuts, size_t n
                 run->resp_len += c.out_len;
             }
         }
-        release_out(&c);
+        client_release_reply(&c);
         if (rc != TS_OK || c.close_after_write)
             run->closed = true;
     }
     run->requests = g_stats.http_requests - req0;
     if (c.http != NULL)
         http_conn_free(c.http);
-    release_out(&c);
+    client_release_reply(&c);
     if (p->stats.get_failures + p->stats.charge_failures != fails0)
         run->refused = true;
     if (pre > 0)

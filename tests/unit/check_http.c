@@ -56,22 +56,6 @@ fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
     return TS_OK;
 }
 
-/* client.c's release_out (static there): the reply was written. */
-static void
-release_out(struct client *c)
-{
-    struct pool *p = &c->r->pool;
-    if (c->out_blk != NULL) {
-        pool_put(p, c->out_blk);
-        c->out_blk = NULL;
-    } else if (c->out != NULL) {
-        free(c->out);
-        pool_uncharge(p, c->out_charged);
-    }
-    c->out = NULL;
-    c->out_cap = c->out_len = c->out_off = c->out_charged = 0;
-}
-
 static size_t used_at_start;
 
 static void
@@ -106,7 +90,7 @@ static void
 teardown(void)
 {
     http_conn_free(C.http);
-    release_out(&C);
+    client_release_reply(&C);
     /* nothing charged for the connection outlives it */
     ck_assert_uint_eq(pool_used_bytes(&R.pool), used_at_start);
     pool_destroy(&R.pool);
@@ -126,7 +110,7 @@ feed_in_steps(const char *in, size_t n, size_t step)
         if (C.out_len > 0)
             memcpy(F.resp + F.resp_len, C.out, C.out_len);
         F.resp_len += C.out_len;
-        release_out(&C);
+        client_release_reply(&C);
         if (rc != TS_OK || C.close_after_write)
             F.closed = true;
     }
