@@ -397,6 +397,31 @@ chain_free(struct pool *pool, struct block *b)
     }
 }
 
+/* A push's reply: releases what it charged and books the entries it
+ * added; false when Redis did not take them (logged; a refusal such as
+ * OOM also pauses pushes for a second). */
+static bool
+push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, size_t bytes,
+             size_t entries)
+{
+    struct spool *sp = sb->sp;
+    pool_uncharge(&sp->r->pool, bytes);
+    sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
+        sb->entries = (uint64_t)rep->integer;
+        sb->bytes += bytes;
+        sp->st.pushes += entries;
+        return true;
+    }
+    sp->st.push_failures++;
+    if (rep != NULL) {
+        LOG_RL(LOG_ERROR, "redis: %s %s failed: %.*s; keeping the lines in memory", cmd, sb->key,
+               (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
+        sp->full_until_ms = now_ms(sp) + 1000;
+    }
+    return false;
+}
+
 static void
 on_push(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -412,26 +437,15 @@ on_push(redisAsyncContext *ac, void *reply, void *priv)
     if (sb->push_head == NULL)
         sb->push_tail = NULL;
     sb->npushing--;
-    pool_uncharge(&sp->r->pool, b->aux);
-    sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, b->aux);
-    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
-        sb->entries = (uint64_t)rep->integer;
-        sb->bytes += b->aux;
-        sp->st.pushes++;
+    if (push_settled(sb, rep, "RPUSH", b->aux, 1)) {
         pool_put(&sp->r->pool, b);
-        return;
-    }
-    sp->st.push_failures++;
-    if (rep == NULL) {
+    } else if (rep == NULL) {
         /* the connection is going: keep it in order for the next one */
         chain_append(&sb->failed_head, &sb->failed_tail, b);
-        return;
+    } else {
+        b->next = NULL;
+        queue_prepend_chain(&sb->staging, b, b);
     }
-    LOG_RL(LOG_ERROR, "redis: RPUSH %s failed: %.*s; keeping the block in memory", sb->key,
-           (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
-    sp->full_until_ms = now_ms(sp) + 1000;
-    b->next = NULL;
-    queue_prepend_chain(&sb->staging, b, b);
 }
 
 static bool
@@ -458,29 +472,14 @@ on_evac_push(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
-    redisReply *rep = reply;
     sp->pending--;
     struct block *chain = sb->evac_push;
-    size_t bytes = sb->evac_push_bytes;
     sb->evac_push = NULL;
-    sb->evac_push_bytes = 0;
-    pool_uncharge(&sp->r->pool, bytes);
-    sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
-    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
-        sb->entries = (uint64_t)rep->integer;
-        sb->bytes += bytes;
-        sp->st.pushes += sb->evac_push_entries;
+    if (push_settled(sb, reply, "LPUSH", sb->evac_push_bytes, sb->evac_push_entries))
         chain_free(&sp->r->pool, chain);
-        return;
-    }
-    sp->st.push_failures++;
-    if (rep != NULL) {
-        LOG_RL(LOG_ERROR, "redis: LPUSH %s failed: %.*s; keeping the lines in memory", sb->key,
-               (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
-        sp->full_until_ms = now_ms(sp) + 1000;
-    }
-    /* still the oldest: in front of anything evacuated since */
-    chain_prepend(&sb->evac_head, &sb->evac_tail, chain);
+    else /* still the oldest: in front of anything evacuated since */
+        chain_prepend(&sb->evac_head, &sb->evac_tail, chain);
+    sb->evac_push_bytes = sb->evac_push_entries = 0;
 }
 
 /* A failed connection's lines go to the spool head in one LPUSH. */
