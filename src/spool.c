@@ -361,15 +361,16 @@ spool_usable(const struct relay *r)
     return true;
 }
 
+/* Appends the chain first..last (last->next is cleared) to the list head..tail. */
 static void
-chain_append(struct block **head, struct block **tail, struct block *b)
+chain_append(struct block **head, struct block **tail, struct block *first, struct block *last)
 {
-    b->next = NULL;
+    last->next = NULL;
     if (*tail != NULL)
-        (*tail)->next = b;
+        (*tail)->next = first;
     else
-        *head = b;
-    *tail = b;
+        *head = first;
+    *tail = last;
 }
 
 /* Puts the NULL-terminated chain first in front of *head. */
@@ -441,7 +442,7 @@ on_push(redisAsyncContext *ac, void *reply, void *priv)
         pool_put(&sp->r->pool, b);
     } else if (rep == NULL) {
         /* the connection is going: keep it in order for the next one */
-        chain_append(&sb->failed_head, &sb->failed_tail, b);
+        chain_append(&sb->failed_head, &sb->failed_tail, b, b);
     } else {
         b->next = NULL;
         queue_prepend_chain(&sb->staging, b, b);
@@ -461,7 +462,7 @@ push_block(struct spool_backend *sb, struct block *b)
     }
     b->aux = (uint32_t)n;
     sp->inflight_bytes += n;
-    chain_append(&sb->push_head, &sb->push_tail, b);
+    chain_append(&sb->push_head, &sb->push_tail, b, b);
     sb->npushing++;
     return true;
 }
@@ -489,14 +490,22 @@ push_evacuated(struct spool_backend *sb)
     struct spool *sp = sb->sp;
     if (sb->evac_head == NULL || sb->evac_push != NULL || sp->state != SP_READY)
         return;
+    /* charge the most the entries can take (an entry is never longer than
+     * its raw lines plus a header) before compressing anything: when the
+     * budget is short this is retried every tick, and must stay cheap */
+    size_t bound = 0;
+    for (const struct block *b = sb->evac_head; b != NULL; b = b->next)
+        bound += b->len - b->start + SPOOL_HDR_BYTES;
+    if (pool_charge(&sp->r->pool, bound, POOL_CLIENT) != TS_OK)
+        return;
     struct entry_list el = { 0 };
     if (entries_add_chain(sp, &el, sb->evac_head) != TS_OK) {
         LOG_RL(LOG_ERROR, "backend %s: out of memory spooling a failed connection's lines; "
                "retrying", sb->be->cfg->name);
+        pool_uncharge(&sp->r->pool, bound);
         goto out;
     }
-    if (pool_charge(&sp->r->pool, el.bytes, POOL_CLIENT) != TS_OK)
-        goto out; /* retried on the next tick, as queues move and memory frees */
+    pool_uncharge(&sp->r->pool, bound - el.bytes);
     if (!entries_lpush(sp, sb->key, &el, on_evac_push, sb)) {
         pool_uncharge(&sp->r->pool, el.bytes);
         goto out;
@@ -596,12 +605,7 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
             break;
     }
     /* older than anything spooled or staged: they go to the spool head */
-    last->next = NULL;
-    if (sb->evac_tail != NULL)
-        sb->evac_tail->next = first;
-    else
-        sb->evac_head = first;
-    sb->evac_tail = last;
+    chain_append(&sb->evac_head, &sb->evac_tail, first, last);
     *lines_queued = 0;
     g_stats.points_spooled += lines;
     sb->sp->st.lines_evacuated += lines;
