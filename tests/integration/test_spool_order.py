@@ -40,7 +40,6 @@ class OrderTSD(threading.Thread):
         self.lines = []
         self.lock = threading.Lock()
         self.reset_now = threading.Event()
-        self.accepts = 0
 
     def record(self, buf):
         *done, rest = buf.split(b"\n")
@@ -50,7 +49,6 @@ class OrderTSD(threading.Thread):
 
     def run(self):
         first, _ = self.ls.accept()
-        self.accepts += 1
         self.reset_now.wait()
         # read what the kernel holds right now (reading on would let tsrelay
         # catch up through this connection), then reset
@@ -58,12 +56,11 @@ class OrderTSD(threading.Thread):
         buf = b""
         while len(buf) < avail:
             buf += first.recv(avail - len(buf))
-        self.record(buf)  # a partial last line was never acknowledged whole
+        self.record(buf)  # a partial last line is dropped: tsrelay resends it whole
         first.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         first.close()
         while True:
             c, _ = self.ls.accept()
-            self.accepts += 1
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     def serve(self, c):
@@ -102,7 +99,8 @@ def settled():
         n = len(tsd.lines)
     time.sleep(1.0)
     with tsd.lock:
-        return n == len(tsd.lines) and n > 0 and relay.stats().get(("backend.spool_entries", "backend=tsd"), 1) == 0
+        still = n == len(tsd.lines) and n > 0
+    return still and relay.stats().get(("backend.spool_entries", "backend=tsd"), 1) == 0
 
 
 h.wait_until(settled, 90, interval=0.5, what="the spool drained and the TSD got everything")

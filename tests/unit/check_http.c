@@ -106,7 +106,7 @@ feed_in_steps(const char *in, size_t n, size_t step)
         size_t k = step == 0 ? n - off : TS_MIN(step, n - off);
         int rc = http_feed(C.http, in + off, k);
         off += k;
-        ck_assert_uint_le(F.resp_len + C.out_len, sizeof(F.resp));
+        ck_assert_uint_lt(F.resp_len + C.out_len, sizeof(F.resp)); /* room for the NUL */
         if (C.out_len > 0)
             memcpy(F.resp + F.resp_len, C.out, C.out_len);
         F.resp_len += C.out_len;
@@ -181,13 +181,24 @@ response(int i, struct resp *r)
     return true;
 }
 
+/* The i-th response, which must exist and carry this status. */
+static struct resp
+nth_response(int i, int status)
+{
+    struct resp r;
+    ck_assert_msg(response(i, &r), "no response %d in: %s", i, esc(F.resp, F.resp_len));
+    ck_assert_int_eq(r.status, status);
+    return r;
+}
+
+/* A whole header line (without its CRLF) of the response. */
 static bool
 has_header(const struct resp *r, const char *line)
 {
     const char *p = r->headers, *end = r->headers + r->headers_len;
     size_t n = strlen(line);
-    for (; p + n <= end; p++)
-        if (memcmp(p, line, n) == 0 && p[n] == '\r')
+    for (; p + n < end; p++)
+        if ((p == r->headers || p[-1] == '\n') && memcmp(p, line, n) == 0 && p[n] == '\r')
             return true;
     return false;
 }
@@ -229,9 +240,7 @@ json_str_at(json_t *j, const char *a, const char *b)
 START_TEST(put_valid_is_204_and_emits_canonical_lines)
 {
     post("", "[" DP_OK1 "," DP_OK2 "]");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 204);
+    struct resp r = nth_response(0, 204);
     ck_assert_uint_eq(r.body_len, 0);
     ck_assert(has_header(&r, "Connection: keep-alive"));
     ck_assert(!F.closed);
@@ -245,9 +254,7 @@ END_TEST
 START_TEST(put_single_object)
 {
     post("", DP_OK1);
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 204);
+    nth_response(0, 204);
     ck_assert_int_eq(F.nemit, 1);
 }
 END_TEST
@@ -255,9 +262,7 @@ END_TEST
 START_TEST(put_errors_without_query_is_400_tsd_message)
 {
     post("", "[" DP_OK1 "," DP_BAD "]");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     json_t *j = body_json(&r);
     ck_assert_int_eq(json_int_at(j, "error", "code"), 400);
     ck_assert_str_eq(json_str_at(j, "error", "message"), "One or more data points had errors");
@@ -269,9 +274,7 @@ END_TEST
 START_TEST(put_summary_all_ok_is_200)
 {
     post("?summary", "[" DP_OK1 "," DP_OK2 "]");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     ck_assert(has_header(&r, "Content-Type: application/json"));
     json_t *j = body_json(&r);
     ck_assert_int_eq(json_int_at(j, "success", NULL), 2);
@@ -284,9 +287,7 @@ END_TEST
 START_TEST(put_details_mixed_batch)
 {
     post("?details", "[" DP_OK1 "," DP_BAD "," DP_OK2 "," DP_NOTAG "]");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     json_t *j = body_json(&r);
     ck_assert_int_eq(json_int_at(j, "success", NULL), 2);
     ck_assert_int_eq(json_int_at(j, "failed", NULL), 2);
@@ -310,9 +311,7 @@ END_TEST
 START_TEST(put_details_and_summary_together)
 {
     post("?summary&details", "[" DP_OK1 "]");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     json_t *j = body_json(&r);
     ck_assert_int_eq(json_int_at(j, "success", NULL), 1);
     ck_assert(json_is_array(json_object_get(j, "errors")));
@@ -324,9 +323,7 @@ END_TEST
 START_TEST(put_empty_array_is_400)
 {
     post("", "[]");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     json_t *j = body_json(&r);
     ck_assert_str_eq(json_str_at(j, "error", "message"), "No datapoints found in content");
     json_decref(j);
@@ -336,25 +333,20 @@ END_TEST
 START_TEST(put_malformed_json_is_400_and_keeps_the_connection)
 {
     post("", "{\"metric\":");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     json_t *j = body_json(&r);
     ck_assert_int_eq(json_int_at(j, "error", "code"), 400);
     json_decref(j);
     ck_assert(!F.closed);
     post("", DP_OK1); /* the same connection serves the next request */
-    ck_assert(response(1, &r));
-    ck_assert_int_eq(r.status, 204);
+    r = nth_response(1, 204);
 }
 END_TEST
 
 START_TEST(get_on_api_put_is_405)
 {
     feed("GET /api/put HTTP/1.1\r\nHost: x\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 405);
+    nth_response(0, 405);
     ck_assert_int_eq(F.nemit, 0);
 }
 END_TEST
@@ -384,9 +376,7 @@ START_TEST(put_gzip_body)
     size_t n;
     char *req = put_request("?summary", "Content-Encoding: gzip\r\n", z, zn, &n);
     feed_in_steps(req, n, 7); /* the gzip body split across reads */
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     json_t *j = body_json(&r);
     ck_assert_int_eq(json_int_at(j, "success", NULL), 2);
     json_decref(j);
@@ -399,9 +389,7 @@ START_TEST(put_gzip_garbage_is_400)
     size_t n;
     char *req = put_request("", "Content-Encoding: gzip\r\n", "not gzip at all", 15, &n);
     feed_in_steps(req, n, 0);
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     json_t *j = body_json(&r);
     ck_assert_str_eq(json_str_at(j, "error", "message"), "Invalid gzip body");
     json_decref(j);
@@ -421,9 +409,7 @@ START_TEST(gzip_inflating_past_the_bound_is_413)
     size_t n;
     char *req = put_request("", "Content-Encoding: gzip\r\n", z, zn, &n);
     feed_in_steps(req, n, 0);
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 413);
+    nth_response(0, 413);
     ck_assert(F.closed);
 }
 END_TEST
@@ -434,9 +420,7 @@ START_TEST(content_length_over_the_bound_is_413_before_any_body)
 {
     size_t used = pool_used_bytes(&R.pool);
     feed("POST /api/put HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 413);
+    struct resp r = nth_response(0, 413);
     ck_assert(has_header(&r, "Connection: close"));
     ck_assert(F.closed);
     /* only the reply was ever charged, and it is released */
@@ -457,9 +441,7 @@ START_TEST(chunked_body_past_the_bound_is_413)
     memcpy(chunk + hk + 4000, "\r\n", 2);
     for (int i = 0; i < 40 && !F.closed; i++)
         feed_in_steps(chunk, (size_t)hk + 4002, 0);
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 413);
+    nth_response(0, 413);
     ck_assert(F.closed);
 }
 END_TEST
@@ -472,16 +454,13 @@ START_TEST(byte_by_byte_equals_whole)
     char copy[4096];
     memcpy(copy, req, n);
     feed_in_steps(copy, n, 1);
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     char first[4096];
     ck_assert_uint_lt(r.body_len, sizeof(first));
     memcpy(first, r.body, r.body_len);
     size_t first_len = r.body_len;
     feed_in_steps(copy, n, 0);
-    ck_assert(response(1, &r));
-    ck_assert_int_eq(r.status, 400);
+    r = nth_response(1, 400);
     ck_assert_uint_eq(r.body_len, first_len);
     ck_assert(memcmp(r.body, first, first_len) == 0);
     ck_assert_int_eq(F.nemit, 2);
@@ -493,16 +472,12 @@ START_TEST(pipelined_requests_answered_in_order)
     feed("GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n"
          "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
          "GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     json_t *j = body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "version")), PACKAGE_VERSION);
     json_decref(j);
-    ck_assert(response(1, &r));
-    ck_assert_int_eq(r.status, 404);
-    ck_assert(response(2, &r));
-    ck_assert_int_eq(r.status, 200);
+    r = nth_response(1, 404);
+    r = nth_response(2, 200);
     ck_assert(has_header(&r, "Connection: close"));
     ck_assert(F.closed);
     ck_assert(!response(3, &r));
@@ -528,9 +503,7 @@ END_TEST
 START_TEST(http10_closes_after_the_answer)
 {
     feed("GET /api/version HTTP/1.0\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     ck_assert(has_header(&r, "Connection: close"));
     ck_assert(F.closed);
 }
@@ -539,9 +512,7 @@ END_TEST
 START_TEST(malformed_request_is_400_and_close)
 {
     feed("GET / HTTP/1.1\r\nHost x no colon\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 400);
+    struct resp r = nth_response(0, 400);
     ck_assert(F.closed);
     json_t *j = body_json(&r); /* the TSD's error shape even here */
     ck_assert_int_eq(json_int_at(j, "error", "code"), 400);
@@ -552,9 +523,7 @@ END_TEST
 START_TEST(post_on_version_is_405)
 {
     feed("POST /api/version HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 405);
+    nth_response(0, 405);
 }
 END_TEST
 
@@ -563,9 +532,7 @@ END_TEST
 START_TEST(health_without_backends_is_503)
 {
     feed("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 503);
+    struct resp r = nth_response(0, 503);
     ck_assert_uint_eq(r.body_len, strlen("unhealthy: 0 of 0 backends up\n"));
     ck_assert(memcmp(r.body, "unhealthy: 0 of 0 backends up\n", r.body_len) == 0);
 }
@@ -574,9 +541,7 @@ END_TEST
 START_TEST(metrics_is_prometheus_text)
 {
     feed("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     ck_assert(has_header(&r, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
     char *b = strndup(r.body, r.body_len);
     ck_assert_ptr_nonnull(strstr(b, "# HELP tsrelay_memory_limit "));
@@ -588,9 +553,7 @@ END_TEST
 START_TEST(api_stats_is_a_json_array)
 {
     feed("GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\n");
-    struct resp r;
-    ck_assert(response(0, &r));
-    ck_assert_int_eq(r.status, 200);
+    struct resp r = nth_response(0, 200);
     json_t *j = body_json(&r);
     ck_assert(json_is_array(j));
     ck_assert_uint_gt(json_array_size(j), 10);
