@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "relay.h"
 #include "stats.h"
+#include "status.h"
 #include "telnet.h"
 #include "util.h"
 
@@ -285,6 +286,8 @@ set_proto(struct client *c, enum listen_proto proto)
     case PROTO_HTTP:
         c->sink.on_error = NULL; /* set per request by http.c */
         c->http = http_conn_new(c);
+        if (c->http != NULL)
+            http_set_endpoint(c->http, status_http, r);
         break;
     case PROTO_TELNET:
     case PROTO_AUTO:

@@ -18,7 +18,6 @@
 #include <strings.h>
 #include <zlib.h>
 
-#include "backend.h"
 #include "client.h"
 #include "http.h"
 #include "json.h"
@@ -55,6 +54,9 @@ struct http_conn {
     const char *error_msg;
     struct buf body;
     struct buf details;        /* ?details error entries */
+    bool close;                /* the request being answered ends the connection */
+    http_endpoint_fn endpoint; /* every path but /api/put */
+    void *endpoint_ctx;
     size_t details_count;
 };
 
@@ -189,6 +191,18 @@ respond_error(struct http_conn *h, int code, const char *message, const char *de
     buf_put(p, &b, "}}", 2);
     respond(h, code, "application/json", b.p ? b.p : "", b.len, close);
     buf_free(p, &b);
+}
+
+void
+http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len)
+{
+    respond(h, code, ctype, body, len, h->close);
+}
+
+void
+http_respond_error(struct http_conn *h, int code, const char *message, const char *details)
+{
+    respond_error(h, code, message, details, h->close);
 }
 
 /* ---- /api/put ---------------------------------------------------------- */
@@ -350,95 +364,32 @@ api_put(struct http_conn *h, bool close)
     buf_free(p, &b);
 }
 
-/* ---- other endpoints --------------------------------------------------- */
-
-static void
-api_version(struct http_conn *h, bool close)
-{
-    char body[512];
-    int n = snprintf(body, sizeof(body),
-                     "{\"version\":\"%s\",\"short_revision\":\"%s\",\"full_revision\":\"%s\","
-                     "\"repo_status\":\"MINT\",\"host\":\"%s\",\"user\":\"tsrelay\","
-                     "\"repo\":\"tsrelay\",\"timestamp\":\"%s %s\"}",
-                     PACKAGE_VERSION, TSRELAY_REVISION, TSRELAY_REVISION, h->c->r->hostname,
-                     __DATE__, __TIME__);
-    respond(h, 200, "application/json", body, (size_t)n, close);
-}
-
-static void
-render(struct http_conn *h, bool close, const char *ctype,
-       size_t (*fmt)(struct relay *, char *, size_t))
-{
-    struct pool *p = &h->c->r->pool;
-    struct buf b = { 0 };
-    size_t cap = 64 * 1024;
-    for (;;) {
-        if (!buf_reserve(p, &b, cap)) {
-            respond_error(h, 503, "memory-limit reached", NULL, close);
-            buf_free(p, &b);
-            return;
-        }
-        size_t n = fmt(h->c->r, b.p, b.cap);
-        if (n < b.cap - 1 || cap >= (8u << 20)) {
-            b.len = n;
-            break;
-        }
-        cap *= 2; /* truncated: try a larger buffer */
-    }
-    respond(h, 200, ctype, b.p, b.len, close);
-    buf_free(p, &b);
-}
-
-static void
-health(struct http_conn *h, bool close)
-{
-    struct relay *r = h->c->r;
-    char body[1024];
-    size_t n = 0;
-    int up = 0;
-    for (int i = 0; i < r->nbackends; i++) {
-        bool ok = backend_available(&r->backends[i]);
-        up += ok;
-        int k = snprintf(body + n, sizeof(body) - n, "backend %s: %s\n", r->backends[i].cfg->name,
-                         ok ? "up" : "down or lagging");
-        if (k > 0 && (size_t)k < sizeof(body) - n)
-            n += (size_t)k;
-    }
-    int k = snprintf(body + n, sizeof(body) - n, "%s: %d of %d backends up\n",
-                     up > 0 ? "ok" : "unhealthy", up, r->nbackends);
-    if (k > 0 && (size_t)k < sizeof(body) - n)
-        n += (size_t)k;
-    respond(h, up > 0 ? 200 : 503, "text/plain; charset=utf-8", body, n, close);
-}
-
 static void
 dispatch(struct http_conn *h)
 {
-    bool close = !http_should_keep_alive(&h->parser);
     g_stats.http_requests++;
+    h->close = !http_should_keep_alive(&h->parser);
     size_t plen = h->url_len;
     const char *q = memchr(h->url, '?', h->url_len);
     if (q != NULL)
         plen = (size_t)(q - h->url);
-#define PATH(s) (plen == sizeof(s) - 1 && memcmp(h->url, s, plen) == 0)
-    bool get = h->parser.method == HTTP_GET || h->parser.method == HTTP_HEAD;
-    if (PATH("/api/put") || PATH("/api/put/")) {
-        api_put(h, close);
-    } else if ((PATH("/api/version") || PATH("/api/version/")) && get) {
-        api_version(h, close);
-    } else if ((PATH("/api/stats") || PATH("/api/stats/")) && get) {
-        render(h, close, "application/json", stats_format_json);
-    } else if (PATH("/metrics") && get) {
-        render(h, close, "text/plain; version=0.0.4; charset=utf-8", stats_format_prometheus);
-    } else if (PATH("/health") && get) {
-        health(h, close);
-    } else if (PATH("/api/version") || PATH("/api/stats") || PATH("/metrics") ||
-               PATH("/health")) {
-        respond_error(h, 405, "Method not allowed", NULL, close);
-    } else {
-        respond_error(h, 404, "Endpoint not found", NULL, close);
+    if ((plen == 8 && memcmp(h->url, "/api/put", 8) == 0) ||
+        (plen == 9 && memcmp(h->url, "/api/put/", 9) == 0)) {
+        api_put(h, h->close);
+        return;
     }
-#undef PATH
+    struct http_request req = {
+        .method = (int)h->parser.method,
+        .head = h->head_request,
+        .path = h->url,
+        .path_len = plen,
+        .query = q != NULL ? q + 1 : h->url + plen,
+        .query_len = q != NULL ? h->url_len - plen - 1 : 0,
+    };
+    if (h->endpoint != NULL)
+        h->endpoint(h->endpoint_ctx, h, &req);
+    else
+        respond_error(h, 404, "Endpoint not found", NULL, h->close);
 }
 
 /* ---- parser callbacks -------------------------------------------------- */
@@ -591,6 +542,13 @@ http_conn_new(struct client *c)
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
     return h;
+}
+
+void
+http_set_endpoint(struct http_conn *h, http_endpoint_fn fn, void *ctx)
+{
+    h->endpoint = fn;
+    h->endpoint_ctx = ctx;
 }
 
 void

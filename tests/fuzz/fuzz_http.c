@@ -55,6 +55,7 @@
 #include "pool.h"
 #include "relay.h"
 #include "stats.h"
+#include "status.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -134,6 +135,8 @@ converse(struct run *run, const char *in, size_t n, const size_t *cuts, size_t n
     c.sink.on_error = NULL;
     c.sink.owner = &c;
     c.http = http_conn_new(&c);
+    if (c.http != NULL)
+        http_set_endpoint(c.http, status_http, &R);
     if (c.http == NULL) {
         FUZZ_CHECK(leave > 0); /* only under pressure */
         run->refused = true;

@@ -26,6 +26,7 @@
 #include "pool.h"
 #include "relay.h"
 #include "stats.h"
+#include "status.h"
 #include "unit.h"
 #include "util.h"
 
@@ -84,6 +85,7 @@ setup(void)
     C.sink.owner = &C;
     C.http = http_conn_new(&C);
     ck_assert_ptr_nonnull(C.http);
+    http_set_endpoint(C.http, status_http, &R);
 }
 
 static void
