@@ -481,16 +481,13 @@ pick_conn(struct backend *be, uint64_t hash)
 }
 
 int
-backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len,
-                enum pool_class cls)
+backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len)
 {
     struct bconn *c = pick_conn(be, hash);
     struct pool *p = &be->r->pool;
     if (c->pending_since_ns == 0)
         c->pending_since_ns = be->r->batch_read_ns ? be->r->batch_read_ns : ts_now_ns();
     char *dst = queue_reserve(&c->q, p, POOL_QUEUE, len);
-    if (dst == NULL && cls == POOL_CLIENT)
-        dst = queue_reserve(&c->q, p, POOL_CLIENT, len);
     if (dst == NULL)
         return TS_ENOMEM;
     memcpy(dst, line, len);
@@ -502,8 +499,7 @@ backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len,
 }
 
 size_t
-backend_enqueue_lines(struct backend *be, const char *buf, size_t len, enum pool_class cls,
-                      size_t *consumed)
+backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *consumed)
 {
     size_t off = 0, lines = 0;
     while (off < len) {
@@ -512,7 +508,7 @@ backend_enqueue_lines(struct backend *be, const char *buf, size_t len, enum pool
         if (nl == NULL)
             break; /* blocks hold whole lines; a tail without "\n" is corrupt */
         uint64_t h = point_line_hash(buf + off, llen);
-        if (backend_enqueue(be, h, buf + off, llen, cls) != TS_OK)
+        if (backend_enqueue(be, h, buf + off, llen) != TS_OK)
             break;
         off += llen;
         lines++;

@@ -102,12 +102,10 @@ int backend_conns_up(const struct backend *be);
 
 /* Appends one canonical line to the connection its hash picks.
  * TS_OK or TS_ENOMEM (the pool refused: caller drops or pauses). */
-int backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len,
-                    enum pool_class cls);
+int backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len);
 /* Appends a run of complete lines, each to its connection by hash.
  * Returns the number of lines queued; stops early on TS_ENOMEM. */
-size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len,
-                             enum pool_class cls, size_t *consumed);
+size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *consumed);
 
 /* Writes every dirty connection (called once per loop iteration). */
 void backend_flush_all(struct relay *r);

@@ -1,15 +1,24 @@
 /*
- * client.c -- one accepted client connection.
+ * client.c -- accepted client connections.
  *
- * Reading: a client reads only when the pool can take what the read may
- * produce (overflow = block) and can hold its leftover; otherwise it is
- * paused and its socket's buffers fill: TCP backpressure.  Data is read
- * into a shared scratch buffer (or the client's own tail block / checked
- * large-frame buffer), decoded in place, and only the incomplete unit is
- * kept.  Replies go to one bounded buffer; a client that never reads them
- * loses replies (counted), not memory.  Deadlines: idle-timeout without
- * reads, read-timeout for a unit (line, frame, request) that stays
- * incomplete.
+ * Reading.  A client holds either nothing, a small partial unit inline, or
+ * a buffer admitted for its unit.  With nothing admitted it reads into the
+ * shared scratch buffer and decodes in place.  When memory is plentiful
+ * (nobody waits, the input class and the queues have room for the worst a
+ * read can bring) that is a plain read.  Otherwise it is a peek: complete
+ * units are decoded from the peeked bytes and only they are taken off the
+ * socket; an incomplete unit stays in the kernel (or moves inline when it
+ * is small) until the admission line grants memory for all of it.  A
+ * client with an admitted buffer reads into it, and never past its unit
+ * when others wait.  A decoder that finds no room in the queues stops at
+ * the point it could not place; the client parks in the room line and
+ * carries on from there when resumed.  So a waiting client holds nothing
+ * it was not granted, and a granted unit always completes.
+ *
+ * Replies go to a small inline buffer, then to one bounded buffer; a
+ * client that never reads them loses replies (counted), not memory.
+ * Deadlines: idle-timeout without reads, read-timeout for a partial unit
+ * being read; neither runs while the client waits for us.
  */
 #include "autoconf.h"
 
@@ -18,56 +27,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "framed.h"
 #include "http.h"
-#include "listener.h"
 #include "log.h"
 #include "pool.h"
-#include "relay.h"
 #include "stats.h"
-#include "status.h"
 #include "telnet.h"
 #include "util.h"
 
 #define READS_PER_EVENT 8
+#define LINGER_SECONDS 2.0
+/* A stats-only slot is given back after this long without a request, so
+ * silent connections cannot keep the relay's stats out of reach. */
+#define CONTROL_SLOT_IDLE_SECONDS 2.0
 
-static char *scratch;       /* one read's worth, shared by all clients */
-static size_t scratch_cap;
-
-/* ---- replies ----------------------------------------------------------- */
-
-void
-client_release_reply(struct client *c)
-{
-    struct pool *p = &c->r->pool;
-    if (c->out_blk != NULL) {
-        pool_put(p, c->out_blk);
-        c->out_blk = NULL;
-    } else if (c->out != NULL) {
-        free(c->out);
-        pool_uncharge(p, c->out_charged);
-    }
-    c->out = NULL;
-    c->out_cap = c->out_len = c->out_off = c->out_charged = 0;
-}
-
-static bool
-ensure_out(struct client *c)
-{
-    if (c->out != NULL)
-        return true;
-    struct block *b = pool_get(&c->r->pool, POOL_CLIENT);
-    if (b == NULL)
-        return false;
-    c->out_blk = b;
-    c->out = b->data;
-    c->out_cap = TS_MIN(c->r->pool.data_size, c->r->cfg.max_reply_bytes);
-    c->out_len = c->out_off = 0;
-    return true;
-}
+enum step { STEP_AGAIN = 0, STEP_IDLE, STEP_WAIT, STEP_CLOSED };
 
 static struct proto_stats *
 pstats(struct client *c)
@@ -75,10 +53,70 @@ pstats(struct client *c)
     return &g_stats.proto[c->proto == PROTO_AUTO ? PROTO_TELNET : c->proto];
 }
 
-bool
-client_reply(struct client *c, const char *data, size_t len)
+static struct pool *
+pool_of(struct client *c)
 {
-    if (!ensure_out(c) || c->out_cap - c->out_len < len) {
+    return c->set->env.pool;
+}
+
+static struct ev_loop *
+loop_of(struct client *c)
+{
+    return c->set->env.loop;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void
+release_reply(struct client *c)
+{
+    struct pool *p = pool_of(c);
+    if (c->out_blk != NULL) {
+        pool_put(p, c->out_blk);
+        c->out_blk = NULL;
+    } else if (c->out != NULL && c->out != c->out_small) {
+        free(c->out);
+        pool_uncharge(p, c->out_charged, c->out_cls);
+    }
+    c->out = NULL;
+    c->out_cap = c->out_len = c->out_off = c->out_charged = 0;
+}
+
+/* Room for n more reply bytes: the inline buffer, then one block of the
+ * class (bounded by max-reply-bytes).  false: the reply is dropped. */
+static bool
+ensure_out(struct client *c, size_t n, enum pool_class cls)
+{
+    if (c->out == NULL) {
+        c->out = c->out_small;
+        c->out_cap = sizeof(c->out_small);
+        c->out_len = c->out_off = 0;
+    }
+    if (c->out_cap - c->out_len >= n)
+        return true;
+    if (c->out != c->out_small)
+        return false; /* at its bound */
+    struct pool *p = pool_of(c);
+    size_t cap = TS_MIN(p->data_size, c->set->env.cfg->max_reply_bytes);
+    size_t pending = c->out_len - c->out_off;
+    if (pending + n > cap)
+        return false;
+    struct block *b = pool_get(p, cls);
+    if (b == NULL)
+        return false;
+    memcpy(b->data, c->out + c->out_off, pending);
+    c->out_blk = b;
+    c->out = b->data;
+    c->out_cap = cap;
+    c->out_len = pending;
+    c->out_off = 0;
+    return true;
+}
+
+static bool
+reply_as(struct client *c, const char *data, size_t len, enum pool_class cls)
+{
+    if (!ensure_out(c, len, cls)) {
         pstats(c)->replies_dropped += len;
         return false;
     }
@@ -87,35 +125,60 @@ client_reply(struct client *c, const char *data, size_t len)
     return true;
 }
 
-bool
-client_reply_reserve(struct client *c, size_t len)
+/* An HTTP response: one buffer of the exact size, charged to the class. */
+static bool
+http_reply(void *ctx, const char *head, size_t hlen, const char *body, size_t blen, bool control,
+           bool close)
 {
-    if (c->out != NULL && c->out_cap - c->out_len >= len)
-        return true;
-    size_t pending = c->out_len - c->out_off;
-    size_t cap = pending + len;
-    if (pool_charge(&c->r->pool, cap, POOL_CLIENT) != TS_OK)
-        return false;
-    char *b = malloc(cap);
-    if (b == NULL) {
-        pool_uncharge(&c->r->pool, cap);
-        return false;
+    struct client *c = ctx;
+    struct pool *p = pool_of(c);
+    enum pool_class cls = control ? POOL_CONTROL : POOL_INPUT;
+    size_t total = hlen + blen;
+    if (close)
+        c->close_after_write = true;
+    if (c->out == NULL || c->out_cap - c->out_len < total) {
+        size_t pending = c->out != NULL ? c->out_len - c->out_off : 0;
+        size_t cap = pending + total;
+        char *b = NULL;
+        if (cap <= sizeof(c->out_small) && (c->out == NULL || c->out == c->out_small)) {
+            if (c->out == NULL) {
+                c->out = c->out_small;
+                c->out_cap = sizeof(c->out_small);
+                c->out_len = c->out_off = 0;
+            }
+            memmove(c->out_small, c->out + c->out_off, pending);
+            c->out_len = pending;
+            c->out_off = 0;
+        } else {
+            if (pool_charge(p, cap, cls) != TS_OK)
+                return false;
+            b = malloc(cap);
+            if (b == NULL) {
+                pool_uncharge(p, cap, cls);
+                return false;
+            }
+            if (pending > 0)
+                memcpy(b, c->out + c->out_off, pending);
+            release_reply(c);
+            c->out = b;
+            c->out_charged = cap;
+            c->out_cls = cls;
+            c->out_cap = cap;
+            c->out_len = pending;
+            c->out_off = 0;
+        }
     }
-    if (pending > 0)
-        memcpy(b, c->out + c->out_off, pending);
-    client_release_reply(c);
-    c->out = b;
-    c->out_charged = cap;
-    c->out_cap = cap;
-    c->out_len = pending;
-    c->out_off = 0;
+    memcpy(c->out + c->out_len, head, hlen);
+    memcpy(c->out + c->out_len + hlen, body, blen);
+    c->out_len += total;
     return true;
 }
 
 static void begin_linger(struct client *c);
 
-void
-client_write_now(struct client *c)
+/* Writes what is pending.  false when the client was closed. */
+static bool
+write_now(struct client *c)
 {
     while (c->out_off < c->out_len) {
         ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
@@ -123,18 +186,19 @@ client_write_now(struct client *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ev_io_start(c->r->loop, &c->wio);
-                return;
+                ev_io_start(loop_of(c), &c->wio);
+                return true;
             }
             client_close(c, "write failed");
-            return;
+            return false;
         }
         c->out_off += (size_t)n;
     }
-    ev_io_stop(c->r->loop, &c->wio);
-    client_release_reply(c);
+    ev_io_stop(loop_of(c), &c->wio);
+    release_reply(c);
     if (c->close_after_write && !c->lingering)
         begin_linger(c);
+    return true;
 }
 
 static void
@@ -142,7 +206,7 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    client_write_now(container_of(w, struct client, wio));
+    write_now(container_of(w, struct client, wio));
 }
 
 /* ---- protocol glue ----------------------------------------------------- */
@@ -152,22 +216,25 @@ emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
     struct client *c = s->owner;
     c->produced = true;
-    return relay_submit_line(c->r, line, len, hash);
+    return c->set->env.submit(c->set->env.ctx, line, len, hash);
+}
+
+static void
+telnet_reply_as(struct client *c, const char *text, size_t len, enum pool_class cls)
+{
+    if (!ensure_out(c, len + 1, cls)) {
+        pstats(c)->replies_dropped += len + 1;
+        return;
+    }
+    memcpy(c->out + c->out_len, text, len);
+    c->out[c->out_len + len] = '\n';
+    c->out_len += len + 1;
 }
 
 static void
 telnet_reply(struct telnet_io *io, const char *text, size_t len)
 {
-    struct client *c = container_of(io, struct client, tio);
-    if (c->out != NULL || ensure_out(c)) {
-        if (c->out_cap - c->out_len >= len + 1) {
-            memcpy(c->out + c->out_len, text, len);
-            c->out[c->out_len + len] = '\n';
-            c->out_len += len + 1;
-            return;
-        }
-    }
-    pstats(c)->replies_dropped += len + 1;
+    telnet_reply_as(container_of(io, struct client, tio), text, len, POOL_INPUT);
 }
 
 static void
@@ -181,6 +248,23 @@ telnet_error(struct sink *s, const struct point_error *e, const char *input, siz
     telnet_report_error(&c->tio, e);
 }
 
+/* A stats-only slot (over max-clients): data is refused, counted invalid
+ * (it was received), and the connection closes after saying why. */
+static int
+emit_refused(struct sink *s, const char *line, size_t len, uint64_t hash)
+{
+    (void)line;
+    (void)len;
+    (void)hash;
+    struct client *c = s->owner;
+    static const char msg[] = "error: too many connections (max-clients): this connection "
+                              "serves stats, version and help only; closing";
+    s->stats->invalid++;
+    telnet_reply_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
+    c->close_after_write = true;
+    return TS_ERROR;
+}
+
 static bool
 telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
 {
@@ -192,18 +276,20 @@ telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
                          "tsrelay %s (OpenTSDB relay) built at revision %s (%s)\n"
                          "Built on %s %s by tsrelay\n",
                          PACKAGE_VERSION, TSRELAY_REVISION, "MINT", __DATE__, __TIME__);
-        client_reply(c, buf, (size_t)n);
+        reply_as(c, buf, (size_t)n, POOL_CONTROL);
         return false;
     }
     case TC_STATS: {
-        if (!ensure_out(c))
+        /* as much as one reply buffer holds */
+        if (!ensure_out(c, sizeof(c->out_small) + 1, POOL_CONTROL))
             return false;
-        size_t n = stats_format_telnet(c->r, c->out + c->out_len, c->out_cap - c->out_len);
+        size_t n = c->set->env.stats_text(c->set->env.ctx, c->out + c->out_len,
+                                          c->out_cap - c->out_len);
         c->out_len += n;
         return false;
     }
     case TC_HELP:
-        telnet_reply(io, telnet_help_text, telnet_help_len);
+        telnet_reply_as(c, telnet_help_text, telnet_help_len, POOL_CONTROL);
         return false;
     case TC_EXIT:
         return true;
@@ -216,7 +302,7 @@ framed_begin(struct framed_io *io)
 {
     struct client *c = container_of(io, struct client, fio);
     c->frame_open = false;
-    if (!ensure_out(c) || c->out_cap - c->out_len < 4)
+    if (!ensure_out(c, 4, POOL_INPUT))
         return;
     c->frame_mark = c->out_len;
     c->out_len += 4;
@@ -227,7 +313,7 @@ static void
 framed_line(struct framed_io *io, const char *text, size_t len)
 {
     struct client *c = container_of(io, struct client, fio);
-    if (!c->frame_open || c->out_cap - c->out_len < len + 1) {
+    if (!c->frame_open || !ensure_out(c, len + 1, POOL_INPUT)) {
         pstats(c)->replies_dropped += len + 1;
         return;
     }
@@ -261,40 +347,70 @@ framed_error(struct sink *s, const struct point_error *e, const char *input, siz
     framed_line(&c->fio, line, n);
 }
 
+/* Says a framed error in its own reply frame. */
+static void
+framed_say(struct client *c, const char *text, size_t len)
+{
+    framed_begin(&c->fio);
+    framed_line(&c->fio, text, len);
+    framed_end(&c->fio);
+}
+
+static int http_body_alloc(void *ctx, size_t len, char **buf);
+static void http_body_free(void *ctx, char *buf, size_t len);
+
 static void
 set_proto(struct client *c, enum listen_proto proto)
 {
-    struct relay *r = c->r;
+    struct client_set *cs = c->set;
+    const struct config *cfg = cs->env.cfg;
+    if (c->proto == PROTO_AUTO && cs->pending > 0)
+        cs->pending--;
     c->proto = proto;
     struct proto_stats *ps = pstats(c);
     ps->connections++;
     ps->active++;
-    c->sink.rules = &r->rules;
+    c->sink.rules = cs->env.rules;
     c->sink.stats = &ps->in;
-    c->sink.emit = emit;
+    c->sink.emit = c->control_only ? emit_refused : emit;
     c->sink.owner = c;
     switch (proto) {
     case PROTO_FRAMED:
         c->sink.on_error = framed_error;
         c->fio.sink = &c->sink;
-        c->fio.max_frame = (uint32_t)r->cfg.max_frame_bytes;
+        c->fio.max_frame = (uint32_t)cfg->max_frame_bytes;
         c->fio.stats = &g_stats.framed;
         c->fio.reply_begin = framed_begin;
         c->fio.reply_line = framed_line;
         c->fio.reply_end = framed_end;
         break;
-    case PROTO_HTTP:
+    case PROTO_HTTP: {
         c->sink.on_error = NULL; /* set per request by http.c */
-        c->http = http_conn_new(c);
+        struct http_host host = {
+            .sink = &c->sink,
+            .pool = cs->env.pool,
+            .max_body = cfg->max_http_body_bytes,
+            .data_allowed = !c->control_only,
+            .ctx = c,
+            .reply = http_reply,
+            .body_alloc = http_body_alloc,
+            .body_free = http_body_free,
+            .endpoint = cs->env.endpoint,
+            .endpoint_ctx = cs->env.endpoint_ctx,
+        };
+        c->http = http_conn_new(&host);
         if (c->http != NULL)
-            http_set_endpoint(c->http, status_http, r);
+            cs->connection_bytes += http_conn_size();
+        else
+            c->close_after_write = true;
         break;
+    }
     case PROTO_TELNET:
     case PROTO_AUTO:
     default:
         c->sink.on_error = telnet_error;
         c->tio.sink = &c->sink;
-        c->tio.max_line = r->cfg.max_line_bytes;
+        c->tio.max_line = cfg->max_line_bytes;
         c->tio.command = telnet_command;
         c->tio.reply = telnet_reply;
         break;
@@ -326,44 +442,70 @@ sniff(struct client *c, const char *buf, size_t len)
     return true;
 }
 
-/* Decodes what is complete; returns bytes consumed. */
+static size_t
+decode_framed(struct client *c, const char *buf, size_t len)
+{
+    const struct config *cfg = c->set->env.cfg;
+    if (c->control_only) {
+        static const char msg[] = "error: too many connections (max-clients): this connection "
+                                  "serves stats only; closing";
+        framed_say(c, msg, sizeof(msg) - 1);
+        c->close_after_write = true;
+        return len;
+    }
+    enum framed_status st;
+    uint32_t bad = 0;
+    size_t need = 0;
+    size_t n = framed_feed(&c->fio, buf, len, &need, &st, &bad);
+    c->need = need;
+    c->blocked = c->fio.blocked;
+    if (st == FRAMED_OVERSIZE) {
+        char line[200];
+        int k = snprintf(line, sizeof(line),
+                         "error: frame too large: %u bytes, max-frame-bytes is %llu; "
+                         "closing the connection",
+                         bad, (unsigned long long)cfg->max_frame_bytes);
+        framed_say(c, line, (size_t)k);
+        LOG_RL(LOG_WARN, "client fd %d: frame header claims %u bytes (max %llu): closed",
+               c->fd, bad, (unsigned long long)cfg->max_frame_bytes);
+        c->close_after_write = true;
+        c->need = 0;
+        return len;
+    }
+    return n;
+}
+
+/* Decodes the complete units at the start of buf; returns the bytes
+ * consumed.  Sets c->blocked when it stopped for room, c->need to the
+ * size of a framed unit that is incomplete. */
 static size_t
 decode(struct client *c, const char *buf, size_t len)
 {
+    c->blocked = false;
+    c->need = 0;
+    if (len == 0)
+        return 0;
     if (c->proto == PROTO_AUTO && !sniff(c, buf, len))
         return 0;
     switch (c->proto) {
-    case PROTO_FRAMED: {
-        enum framed_status st;
-        uint32_t bad = 0;
-        size_t need = 0;
-        size_t n = framed_feed(&c->fio, buf, len, &need, &st, &bad);
-        c->need = need;
-        if (st == FRAMED_OVERSIZE) {
-            char line[200];
-            int k = snprintf(line, sizeof(line),
-                             "error: frame too large: %u bytes, max-frame-bytes is %llu; "
-                             "closing the connection",
-                             bad, (unsigned long long)c->r->cfg.max_frame_bytes);
-            framed_begin(&c->fio);
-            framed_line(&c->fio, line, (size_t)k);
-            framed_end(&c->fio);
-            LOG_RL(LOG_WARN, "client fd %d: frame header claims %u bytes (max %llu): closed",
-                   c->fd, bad, (unsigned long long)c->r->cfg.max_frame_bytes);
-            c->close_after_write = true;
-            c->need = 0;
+    case PROTO_FRAMED:
+        return decode_framed(c, buf, len);
+    case PROTO_HTTP: {
+        if (c->http == NULL)
             return len;
-        }
+        enum http_state st;
+        size_t n = http_feed(c->http, buf, len, &st);
+        if (st == HTTP_WAIT_ROOM)
+            c->blocked = true;
+        else if (st == HTTP_CLOSE)
+            c->close_after_write = true;
         return n;
     }
-    case PROTO_HTTP:
-        if (http_feed(c->http, buf, len) != TS_OK)
-            c->close_after_write = true;
-        return len;
     case PROTO_TELNET:
     default: {
         bool stop = false;
         size_t n = telnet_feed(&c->tio, buf, len, &stop);
+        c->blocked = c->tio.blocked;
         if (stop)
             c->close_after_write = true;
         return n;
@@ -371,151 +513,459 @@ decode(struct client *c, const char *buf, size_t len)
     }
 }
 
-/* ---- input tail -------------------------------------------------------- */
+/* ---- admitted memory --------------------------------------------------- */
 
-static void
-release_tail(struct client *c)
+/* What a unit of n bytes is admitted as: a block, or whole pages. */
+static size_t
+admitted_size(struct client *c, size_t n)
 {
-    struct pool *p = &c->r->pool;
-    if (c->tail_blk != NULL) {
-        pool_put(p, c->tail_blk);
-        c->tail_blk = NULL;
-    }
-    if (c->big != NULL) {
-        munmap(c->big, c->big_cap);
-        pool_uncharge(p, c->big_cap);
-        c->big = NULL;
-        c->big_cap = 0;
-    }
+    struct pool *p = pool_of(c);
+    if (n <= p->data_size)
+        return p->block_size;
+    size_t pg = 4096;
+    return (n + pg - 1) / pg * pg;
 }
 
-/* Keeps buf[consumed..len) for the next read. */
-static void
-keep_tail(struct client *c, char *buf, size_t len, size_t consumed)
+/* Memory for `bytes` already charged (an admission): a block's data when
+ * it is a block, else a mapping.  NULL (charge returned) if the OS says no. */
+static char *
+take_admitted(struct client *c, size_t bytes, struct block **blk, size_t *cap)
 {
-    size_t left = len - consumed;
-    const char *src = buf + consumed;
-    double now = ev_now(c->r->loop);
-    if (consumed > 0 || left == 0)
-        c->partial_since = left > 0 ? now : 0;
-    else if (c->partial_since == 0)
-        c->partial_since = now;
-    if (left == 0) {
-        release_tail(c);
-        c->tail_len = 0;
-        return;
-    }
-    if (consumed == 0 && (buf == c->big || (c->tail_blk && buf == c->tail_blk->data))) {
-        c->tail_len = left; /* already in place */
-        return;
-    }
-    if (left <= CLIENT_TAIL_INLINE) {
-        memmove(c->tail_small, src, left);
-        release_tail(c);
-    } else if (c->tail_blk != NULL && buf == c->tail_blk->data) {
-        memmove(c->tail_blk->data, src, left);
-    } else if (c->big != NULL && buf == c->big) {
-        memmove(c->big, src, left);
-    } else {
-        if (c->tail_blk == NULL)
-            c->tail_blk = pool_get(&c->r->pool, POOL_CLIENT);
-        if (c->tail_blk == NULL) { /* checked before reading; cannot happen */
-            log_error("client fd %d: no memory for %zu pending bytes; closing", c->fd, left);
-            c->close_after_write = true;
-            c->tail_len = 0;
-            return;
+    struct pool *p = pool_of(c);
+    *blk = NULL;
+    if (bytes == p->block_size) {
+        struct block *b = pool_get_charged(p, POOL_INPUT);
+        if (b != NULL) {
+            *blk = b;
+            *cap = p->data_size;
+            return b->data;
         }
-        memcpy(c->tail_blk->data, src, left);
+    } else {
+        /* mapped, not malloc'd: freeing it really returns it to the OS */
+        char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            *cap = bytes;
+            return m;
+        }
     }
-    c->tail_len = left;
+    admission_release(c->set->env.adm, bytes);
+    return NULL;
 }
 
-/* A frame bigger than a block: one buffer of exactly its size, charged
- * to the budget, allocated only after its length passed max-frame-bytes. */
-static bool
-ensure_big(struct client *c)
+static void
+give_back(struct client *c, char *mem, struct block *blk, size_t bytes)
 {
-    struct pool *p = &c->r->pool;
-    if (c->proto != PROTO_FRAMED || c->need <= p->data_size || c->big != NULL)
-        return true;
-    if (pool_charge(p, c->need, POOL_CLIENT) != TS_OK)
-        return false;
-    /* mapped, not malloc'd: freeing it really returns it to the OS */
-    char *b = mmap(NULL, c->need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (b == MAP_FAILED) {
-        pool_uncharge(p, c->need);
-        return false;
+    if (blk != NULL) {
+        pool_put(pool_of(c), blk);
+    } else if (mem != NULL) {
+        munmap(mem, bytes);
+        admission_release(c->set->env.adm, bytes);
     }
-    const char *from = c->tail_blk ? c->tail_blk->data : c->tail_small;
-    memcpy(b, from, c->tail_len);
-    if (c->tail_blk != NULL) {
-        pool_put(p, c->tail_blk);
-        c->tail_blk = NULL;
-    }
-    c->big = b;
-    c->big_cap = c->need;
+}
+
+static void
+release_ub(struct client *c)
+{
+    if (c->ub == NULL)
+        return;
+    give_back(c, c->ub, c->ub_blk, c->ub_charged);
+    c->ub = NULL;
+    c->ub_blk = NULL;
+    c->ub_cap = c->ub_len = c->ub_off = c->ub_charged = 0;
+}
+
+/* The admitted buffer, with the inline bytes moved into it. */
+static bool
+open_ub(struct client *c, size_t bytes)
+{
+    c->ub = take_admitted(c, bytes, &c->ub_blk, &c->ub_cap);
+    if (c->ub == NULL)
+        return false;
+    c->ub_charged = c->ub_blk != NULL ? 0 : bytes;
+    memcpy(c->ub, c->inl, c->inl_len);
+    c->ub_len = c->inl_len;
+    c->ub_off = 0;
+    c->inl_len = 0;
     return true;
+}
+
+/* Bytes a unit of the client's protocol may need when its size is not
+ * known yet (a telnet line still without its newline). */
+static size_t
+unit_bound(struct client *c)
+{
+    const struct config *cfg = c->set->env.cfg;
+    if (c->proto == PROTO_FRAMED)
+        return 4 + (size_t)cfg->max_frame_bytes;
+    return (size_t)cfg->max_line_bytes + 2;
+}
+
+/* Memory must be had now: the plain read guaranteed it (see pressured). */
+static bool
+force_admitted(struct client *c, size_t bytes)
+{
+    struct pool *p = pool_of(c);
+    if (pool_charge(p, bytes, POOL_INPUT) != TS_OK) {
+        /* past the input limit by one read at most; counted and logged */
+        p->used[POOL_INPUT] += bytes;
+        c->set->st.forced++;
+        LOG_RL(LOG_ERROR, "client fd %d: %zu bytes of input held past input-memory", c->fd,
+               bytes);
+    }
+    return open_ub(c, bytes);
+}
+
+static int
+http_body_alloc(void *ctx, size_t len, char **buf)
+{
+    struct client *c = ctx;
+    size_t bytes = admitted_size(c, TS_MAX(len, (size_t)1));
+    if (c->http_body != NULL) { /* granted while it waited */
+        *buf = c->http_body;
+        c->http_body = NULL;
+        return TS_OK;
+    }
+    int rc = admission_request(c->set->env.adm, &c->adm, bytes, ev_now(loop_of(c)));
+    if (rc != TS_OK)
+        return TS_EAGAIN;
+    size_t cap;
+    *buf = take_admitted(c, bytes, &c->http_body_blk, &cap);
+    c->http_body_len = bytes;
+    return *buf != NULL ? TS_OK : TS_ENOMEM;
+}
+
+static void
+http_body_free(void *ctx, char *buf, size_t len)
+{
+    struct client *c = ctx;
+    (void)len;
+    give_back(c, buf, c->http_body_blk, c->http_body_len);
+    c->http_body_blk = NULL;
+    c->http_body_len = 0;
 }
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* A client that has never sent data points (an operator asking `stats`,
- * a health check) may read this much even when queues are full, so the
- * relay stays observable; a data client must wait for memory. */
-#define SMALL_READ 4096
-
+/* Whether this read must peek: somebody waits, or the input class or the
+ * queues lack room for the worst one read can leave behind. */
 static bool
-can_read(struct client *c)
+pressured(struct client *c)
 {
-    struct relay *r = c->r;
-    struct pool *p = &r->pool;
-    if (r->phase != PHASE_RUNNING)
-        return false;
-    if (pool_avail(p, POOL_CLIENT) < p->block_size)
-        return false;
-    if (r->cfg.overflow == OVERFLOW_BLOCK && c->produced &&
-        pool_avail(p, POOL_QUEUE) < r->read_headroom)
-        return false;
-    return ensure_big(c);
+    struct client_set *cs = c->set;
+    struct admission *a = cs->env.adm;
+    struct pool *p = cs->env.pool;
+    if (c->proto == PROTO_AUTO || c->proto == PROTO_HTTP || c->control_only)
+        return true;
+    if (a->nwaiting > 0 || a->nroom > 0)
+        return true;
+    size_t hold = cs->scratch_cap + admitted_size(c, unit_bound(c)) +
+                  (size_t)cs->env.cfg->max_reply_bytes;
+    return pool_avail(p, POOL_INPUT) < hold || pool_avail(p, POOL_QUEUE) < cs->env.read_out_bound;
 }
 
+static void
+stop_reading(struct client *c)
+{
+    ev_io_stop(loop_of(c), &c->rio);
+}
+
+/* Waits for room in the queues: resumed by client_admission_poll. */
+static int
+park_room(struct client *c)
+{
+    stop_reading(c);
+    c->room_wait = true;
+    c->last_activity = ev_now(loop_of(c));
+    admission_wait_room(c->set->env.adm, &c->adm, c->last_activity);
+    return STEP_WAIT;
+}
+
+/* Waits for input memory (the ticket is in line already). */
+static int
+park_input(struct client *c)
+{
+    stop_reading(c);
+    c->room_wait = false;
+    c->last_activity = ev_now(loop_of(c));
+    return STEP_WAIT;
+}
+
+/* Takes n bytes off the socket that a peek already showed.  false: closed. */
+static bool
+discard(struct client *c, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = recv(c->fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            client_close(c, "read failed");
+            return false;
+        }
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static void
+note_read(struct client *c, size_t n)
+{
+    if (c->proto != PROTO_AUTO)
+        pstats(c)->bytes_in += n;
+    c->last_activity = ev_now(loop_of(c));
+}
+
+/* After decoding: replies to write, a close to begin.  STEP_CLOSED when
+ * the client is gone, STEP_WAIT when it is closing, else `go`. */
+static int
+flush_replies(struct client *c, int go)
+{
+    if (c->out_len > c->out_off || c->close_after_write) {
+        if (!write_now(c))
+            return STEP_CLOSED;
+        if (c->close_after_write)
+            return STEP_WAIT;
+    }
+    return go;
+}
+
+static void
+set_partial(struct client *c, bool partial)
+{
+    if (!partial)
+        c->partial_since = 0;
+    else if (c->partial_since == 0)
+        c->partial_since = ev_now(loop_of(c));
+}
+
+/* Decodes with the batch bracket the relay needs (routing facts, latency). */
 static size_t
-read_room(struct client *c, size_t room)
+decode_batch(struct client *c, const char *buf, size_t len)
 {
-    struct relay *r = c->r;
-    if (!c->produced && r->cfg.overflow == OVERFLOW_BLOCK &&
-        pool_avail(&r->pool, POOL_QUEUE) < r->read_headroom)
-        return TS_MIN(room, SMALL_READ);
-    return room;
+    struct client_env *env = &c->set->env;
+    env->batch(env->ctx, ts_now_ns());
+    size_t n = decode(c, buf, len);
+    env->batch(env->ctx, 0);
+    return n;
 }
 
-static void
-pause_reading(struct client *c)
+/* Holding an admitted buffer: decode what it has, then read into it. */
+static int
+step_unit(struct client *c)
 {
-    if (c->paused)
-        return;
-    ev_io_stop(c->r->loop, &c->rio);
-    c->paused = true;
-    c->next_paused = c->r->paused;
-    c->r->paused = c;
-    g_stats.reads_paused++;
-}
-
-#define LINGER_SECONDS 2.0
-
-static void
-unpause(struct client *c)
-{
-    if (!c->paused)
-        return;
-    for (struct client **pp = &c->r->paused; *pp != NULL; pp = &(*pp)->next_paused) {
-        if (*pp == c) {
-            *pp = c->next_paused;
-            break;
+    if (c->ub_len > c->ub_off) {
+        size_t n = decode_batch(c, c->ub + c->ub_off, c->ub_len - c->ub_off);
+        c->ub_off += n;
+        if (c->blocked)
+            return park_room(c);
+        int go = flush_replies(c, STEP_AGAIN);
+        if (go != STEP_AGAIN)
+            return go;
+        size_t rest = c->ub_len - c->ub_off;
+        memmove(c->ub, c->ub + c->ub_off, rest);
+        c->ub_len = rest;
+        c->ub_off = 0;
+        bool small = rest <= CLIENT_INLINE && (c->need == 0 ? c->proto == PROTO_TELNET
+                                                            : c->need <= CLIENT_INLINE);
+        if (rest == 0 || small) {
+            memcpy(c->inl, c->ub, rest);
+            c->inl_len = rest;
+            release_ub(c);
+            set_partial(c, rest > 0);
+            return STEP_AGAIN;
         }
     }
-    c->paused = false;
-    c->next_paused = NULL;
+    set_partial(c, true);
+    size_t room = c->ub_cap - c->ub_len;
+    if (c->proto == PROTO_FRAMED && c->need > c->ub_len)
+        room = TS_MIN(room, c->need - c->ub_len); /* never past the frame */
+    if (room == 0) { /* cannot happen: units fit what was admitted for them */
+        client_close(c, "input unit exceeds its buffer");
+        return STEP_CLOSED;
+    }
+    bool peek = c->proto == PROTO_TELNET && pressured(c);
+    ssize_t n = recv(c->fd, c->ub + c->ub_len, room, peek ? MSG_PEEK : 0);
+    if (n == 0) {
+        client_close(c, NULL);
+        return STEP_CLOSED;
+    }
+    if (n < 0) {
+        if (errno == EINTR)
+            return STEP_AGAIN;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            client_close(c, "read failed");
+            return STEP_CLOSED;
+        }
+        return STEP_IDLE;
+    }
+    size_t got = (size_t)n;
+    if (peek) {
+        /* others wait: take this line only, then give the memory back */
+        const char *nl = memchr(c->ub + c->ub_len, '\n', got);
+        if (nl != NULL)
+            got = (size_t)(nl - (c->ub + c->ub_len)) + 1;
+        if (!discard(c, got))
+            return STEP_CLOSED;
+    }
+    c->ub_len += got;
+    note_read(c, got);
+    return STEP_AGAIN;
+}
+
+/* Holding nothing admitted: read (or peek) into the scratch buffer after
+ * the inline bytes, decode in place, keep only what is incomplete. */
+/* An HTTP request that stopped carries on before anything new is read:
+ * its body may be all in already.  STEP_AGAIN when it no longer waits. */
+static int
+resume_http(struct client *c)
+{
+    enum http_state st;
+    http_feed(c->http, "", 0, &st);
+    if (st == HTTP_WAIT_ROOM)
+        return park_room(c);
+    if (st == HTTP_CLOSE)
+        c->close_after_write = true;
+    int go = flush_replies(c, STEP_AGAIN);
+    if (go != STEP_AGAIN)
+        return go;
+    if (st == HTTP_WAIT_BODY)
+        return c->adm.waiting ? park_input(c) : STEP_AGAIN;
+    return STEP_AGAIN;
+}
+
+static int
+step_boundary(struct client *c)
+{
+    struct client_set *cs = c->set;
+    if (c->http != NULL && http_waiting(c->http)) {
+        int r = resume_http(c);
+        if (r != STEP_AGAIN || http_waiting(c->http))
+            return r == STEP_AGAIN ? STEP_IDLE : r;
+    }
+    char *buf = cs->scratch;
+    size_t t = c->inl_len;
+    memcpy(buf, c->inl, t);
+    size_t room = cs->scratch_cap - t;
+    bool peek = pressured(c);
+    ssize_t n = recv(c->fd, buf + t, room, peek ? MSG_PEEK : 0);
+    if (n == 0) {
+        client_close(c, NULL);
+        return STEP_CLOSED;
+    }
+    if (n < 0) {
+        if (errno == EINTR)
+            return STEP_AGAIN;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            client_close(c, "read failed");
+            return STEP_CLOSED;
+        }
+        return STEP_IDLE;
+    }
+    size_t got = (size_t)n, total = t + got;
+    if (!peek) {
+        c->inl_len = 0;
+        note_read(c, got);
+    }
+    size_t used = decode_batch(c, buf, total);
+    if (peek) {
+        /* take off the socket what was decoded (inline bytes come first) */
+        size_t from_sock = used > t ? used - t : 0;
+        if (from_sock > 0) {
+            if (!discard(c, from_sock))
+                return STEP_CLOSED;
+            note_read(c, from_sock);
+        }
+        if (used >= t) {
+            c->inl_len = 0;
+        } else if (used > 0) {
+            memmove(c->inl, c->inl + used, t - used);
+            c->inl_len = t - used;
+        }
+    }
+    size_t rest = total - used;
+    if (c->blocked) {
+        if (!peek && rest > 0) {
+            /* the plain read promised room for what it leaves: hold it */
+            if (!force_admitted(c, admitted_size(c, TS_MAX(rest, unit_bound(c))))) {
+                client_close(c, "out of memory");
+                return STEP_CLOSED;
+            }
+            memcpy(c->ub, buf + used, rest);
+            c->ub_len = rest;
+        }
+        set_partial(c, c->inl_len > 0 || c->ub != NULL);
+        return park_room(c);
+    }
+    int go = flush_replies(c, STEP_AGAIN);
+    if (go != STEP_AGAIN)
+        return go;
+    if (c->proto == PROTO_HTTP) {
+        set_partial(c, c->http != NULL && http_in_request(c->http));
+        if (c->adm.waiting)
+            return park_input(c); /* a body waits for memory */
+        return got == room ? STEP_AGAIN : STEP_IDLE;
+    }
+    if (rest == 0) {
+        set_partial(c, false);
+        return got == room ? STEP_AGAIN : STEP_IDLE;
+    }
+    /* an incomplete unit at the head: keep it inline when it is small */
+    set_partial(c, true);
+    size_t in_sock = peek ? total - TS_MAX(used, t) : 0;
+    bool small = c->need == 0 ? rest <= CLIENT_INLINE : c->need <= CLIENT_INLINE;
+    if (small && rest <= CLIENT_INLINE) {
+        memmove(c->inl, buf + used, rest);
+        c->inl_len = rest;
+        if (in_sock > 0) {
+            if (!discard(c, in_sock))
+                return STEP_CLOSED;
+            note_read(c, in_sock);
+        }
+        return got == room ? STEP_AGAIN : STEP_IDLE;
+    }
+    size_t want = admitted_size(c, c->need != 0 ? c->need : unit_bound(c));
+    if (!peek) {
+        if (!force_admitted(c, want)) {
+            client_close(c, "out of memory");
+            return STEP_CLOSED;
+        }
+        memcpy(c->ub, buf + used, rest);
+        c->ub_len = rest;
+        return STEP_AGAIN;
+    }
+    /* inline bytes stay where they are; the rest stays in the socket */
+    if (admission_request(cs->env.adm, &c->adm, want, ev_now(loop_of(c))) != TS_OK)
+        return park_input(c);
+    if (!open_ub(c, want)) {
+        client_close(c, "out of memory");
+        return STEP_CLOSED;
+    }
+    return STEP_AGAIN; /* step_unit reads the rest into it */
+}
+
+static int
+step(struct client *c)
+{
+    if (c->ub != NULL)
+        return step_unit(c);
+    return step_boundary(c);
+}
+
+/* Reads and decodes until the socket is drained, the client waits or a
+ * round's worth of reads is done. */
+static void
+client_run(struct client *c)
+{
+    struct client_env *env = &c->set->env;
+    for (int i = 0; i < READS_PER_EVENT; i++) {
+        if (!env->running(env->ctx)) {
+            stop_reading(c);
+            return;
+        }
+        int s = step(c);
+        if (s != STEP_AGAIN)
+            return;
+    }
 }
 
 /* Closing while the peer may still be sending would make the kernel answer
@@ -525,16 +975,17 @@ unpause(struct client *c)
 static void
 begin_linger(struct client *c)
 {
-    struct relay *r = c->r;
+    struct ev_loop *loop = loop_of(c);
     c->lingering = true;
     shutdown(c->fd, SHUT_WR);
-    release_tail(c);
-    unpause(c);
+    admission_cancel(c->set->env.adm, &c->adm);
+    release_ub(c);
+    c->inl_len = 0;
     c->reading_stopped = false;
-    ev_io_start(r->loop, &c->rio);
-    ev_timer_stop(r->loop, &c->timer);
+    ev_io_start(loop, &c->rio);
+    ev_timer_stop(loop, &c->timer);
     ev_timer_set(&c->timer, LINGER_SECONDS, 0.0);
-    ev_timer_start(r->loop, &c->timer);
+    ev_timer_start(loop, &c->timer);
 }
 
 static void
@@ -560,93 +1011,97 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct client *c = container_of(w, struct client, rio);
-    struct relay *r = c->r;
     if (c->lingering) {
         linger_read(c);
         return;
     }
-    for (int iter = 0; iter < READS_PER_EVENT; iter++) {
-        if (!can_read(c)) {
-            if (r->phase == PHASE_RUNNING)
-                pause_reading(c);
-            return;
-        }
-        char *base;
-        size_t have = c->tail_len, room;
-        if (c->big != NULL) {
-            base = c->big;
-            room = c->big_cap - have;
-        } else if (c->tail_blk != NULL) {
-            base = c->tail_blk->data;
-            room = r->pool.data_size - have;
-        } else {
-            base = scratch;
-            memcpy(scratch, c->tail_small, have);
-            room = scratch_cap - have;
-        }
-        if (room == 0) { /* cannot happen: decoders bound their units */
-            client_close(c, "input unit exceeds its buffer");
-            return;
-        }
-        room = read_room(c, room);
-        ssize_t n = read(c->fd, base + have, room);
-        if (n == 0) {
-            client_close(c, NULL);
-            return;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                client_close(c, "read failed");
-            return;
-        }
-        c->last_activity = ev_now(r->loop);
-        r->batch_read_ns = ts_now_ns();
-        relay_begin_batch(r);
-        size_t len = have + (size_t)n;
-        size_t consumed = decode(c, base, len);
-        if (c->proto != PROTO_AUTO)
-            pstats(c)->bytes_in += (uint64_t)n;
-        keep_tail(c, base, len, consumed);
-        r->batch_read_ns = 0;
-        if (c->out_len > c->out_off || c->close_after_write) {
-            client_write_now(c); /* may close c */
-            return;
-        }
-        if ((size_t)n < room)
-            return; /* drained the socket */
+    client_run(c);
+}
+
+/* ---- waking up --------------------------------------------------------- */
+
+static void
+granted(struct admit_ticket *t, void *ctx)
+{
+    (void)ctx;
+    struct client *c = container_of(t, struct client, adm);
+    if (c->proto == PROTO_HTTP) {
+        size_t cap;
+        c->http_body = take_admitted(c, t->bytes, &c->http_body_blk, &cap);
+        c->http_body_len = t->bytes;
+    } else if (!open_ub(c, t->bytes)) {
+        client_close(c, "out of memory");
+        return;
     }
+    c->last_activity = ev_now(loop_of(c));
+    ev_io_start(loop_of(c), &c->rio);
+    client_run(c);
+}
+
+static void
+resumed(struct admit_ticket *t, void *ctx)
+{
+    (void)ctx;
+    struct client *c = container_of(t, struct client, adm);
+    c->room_wait = false;
+    c->last_activity = ev_now(loop_of(c));
+    ev_io_start(loop_of(c), &c->rio);
+    client_run(c);
+}
+
+void
+client_admission_poll(struct client_set *cs)
+{
+    if (cs->env.adm->head == NULL && cs->env.adm->rhead == NULL)
+        return;
+    if (!cs->env.running(cs->env.ctx))
+        return;
+    admission_poll(cs->env.adm, granted, resumed, cs);
 }
 
 /* ---- deadlines --------------------------------------------------------- */
 
+static bool
+holds_partial(struct client *c)
+{
+    return c->partial_since > 0 || (c->http != NULL && http_in_request(c->http));
+}
+
+/* Seconds of silence before the client is closed, 0 = never. */
+static double
+idle_limit(const struct client *c)
+{
+    if (c->control_only)
+        return CONTROL_SLOT_IDLE_SECONDS;
+    return (double)c->set->env.cfg->idle_timeout_ms / 1000.0;
+}
+
 static void
 arm_timer(struct client *c)
 {
-    struct relay *r = c->r;
-    double now = ev_now(r->loop);
+    const struct config *cfg = c->set->env.cfg;
+    struct ev_loop *loop = loop_of(c);
+    double now = ev_now(loop);
     double deadline = 0;
-    if (r->cfg.idle_timeout_ms > 0)
-        deadline = c->last_activity + (double)r->cfg.idle_timeout_ms / 1000.0;
-    bool partial = c->partial_since > 0 || (c->http != NULL && http_in_request(c->http));
-    if (r->cfg.read_timeout_ms > 0 && partial) {
+    if (idle_limit(c) > 0)
+        deadline = c->last_activity + idle_limit(c);
+    if (cfg->read_timeout_ms > 0 && holds_partial(c)) {
         double since = c->partial_since > 0 ? c->partial_since : c->last_activity;
-        double d = since + (double)r->cfg.read_timeout_ms / 1000.0;
+        double d = since + (double)cfg->read_timeout_ms / 1000.0;
         if (deadline == 0 || d < deadline)
             deadline = d;
     }
     /* a unit may start pending before the next look: look at least once
      * per read-timeout */
-    if (r->cfg.read_timeout_ms > 0) {
-        double d = now + (double)r->cfg.read_timeout_ms / 1000.0;
+    if (cfg->read_timeout_ms > 0) {
+        double d = now + (double)cfg->read_timeout_ms / 1000.0;
         if (deadline == 0 || d < deadline)
             deadline = d;
     }
     if (deadline == 0)
         deadline = now + 60.0;
     ev_timer_set(&c->timer, TS_MAX(deadline - now, 0.01), 0.0);
-    ev_timer_start(r->loop, &c->timer);
+    ev_timer_start(loop, &c->timer);
 }
 
 static void
@@ -654,39 +1109,37 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct client *c = container_of(w, struct client, timer);
-    struct relay *r = c->r;
+    const struct config *cfg = c->set->env.cfg;
     double now = ev_now(loop);
     if (c->lingering) {
         client_close(c, "lingering close timed out");
         return;
     }
-    if (c->paused) {
-        /* we stopped reading it (memory): its silence is ours, not idleness,
-         * and its partial unit waits for us */
+    if (c->adm.waiting || c->reading_stopped) {
+        /* it waits for us (memory, room, shutdown): its silence is ours,
+         * not idleness, and its partial unit waits for us too */
         c->last_activity = now;
         if (c->partial_since > 0)
             c->partial_since = now;
         arm_timer(c);
         return;
     }
-    if (r->cfg.idle_timeout_ms > 0 &&
-        now - c->last_activity >= (double)r->cfg.idle_timeout_ms / 1000.0) {
+    if (idle_limit(c) > 0 && now - c->last_activity >= idle_limit(c)) {
         g_stats.clients_timed_out++;
         client_close(c, "idle timeout");
         return;
     }
-    bool partial = c->partial_since > 0 || (c->http != NULL && http_in_request(c->http));
     double since = c->partial_since > 0 ? c->partial_since : c->last_activity;
-    if (r->cfg.read_timeout_ms > 0 && partial &&
-        now - since >= (double)r->cfg.read_timeout_ms / 1000.0) {
+    if (cfg->read_timeout_ms > 0 && holds_partial(c) &&
+        now - since >= (double)cfg->read_timeout_ms / 1000.0) {
         g_stats.clients_timed_out++;
-        const char *msg = "error: read timeout: incomplete input for too long; closing";
+        static const char msg[] = "error: read timeout: incomplete input for too long; closing";
         if (c->proto == PROTO_TELNET || c->proto == PROTO_AUTO)
-            telnet_reply(&c->tio, msg, strlen(msg));
+            telnet_reply_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
         LOG_RL(LOG_INFO, "client fd %d: read deadline passed with a partial unit: closed",
                c->fd);
         c->close_after_write = true;
-        client_write_now(c);
+        write_now(c);
         return;
     }
     arm_timer(c);
@@ -694,38 +1147,53 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- life -------------------------------------------------------------- */
 
-struct client *
-client_new(struct relay *r, struct listener *ls, int fd)
+int
+client_set_init(struct client_set *cs, const struct client_env *env)
 {
-    if (scratch == NULL) {
-        scratch_cap = r->pool.data_size;
-        scratch = malloc(scratch_cap);
-        if (scratch == NULL)
-            return NULL;
-    }
-    if (pool_charge(&r->pool, sizeof(struct client), POOL_CLIENT) != TS_OK)
-        return NULL;
+    memset(cs, 0, sizeof(*cs));
+    cs->env = *env;
+    cs->scratch_cap = env->pool->data_size;
+    cs->scratch = malloc(cs->scratch_cap);
+    return cs->scratch != NULL ? TS_OK : TS_ERROR;
+}
+
+void
+client_set_free(struct client_set *cs)
+{
+    while (cs->all != NULL)
+        client_close(cs->all, NULL);
+    free(cs->scratch);
+    cs->scratch = NULL;
+}
+
+struct client *
+client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool control_only)
+{
     struct client *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        pool_uncharge(&r->pool, sizeof(struct client));
+    if (c == NULL)
         return NULL;
-    }
-    c->r = r;
-    c->ls = ls;
+    struct ev_loop *loop = cs->env.loop;
+    c->set = cs;
+    c->lc = lc;
     c->fd = fd;
-    c->last_activity = ev_now(r->loop);
+    c->control_only = control_only;
+    c->last_activity = ev_now(loop);
     ev_io_init(&c->rio, on_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_writable, fd, EV_WRITE);
     ev_timer_init(&c->timer, on_timer, 1.0, 0.0);
-    c->next = r->clients;
-    if (r->clients != NULL)
-        r->clients->prev = c;
-    r->clients = c;
-    r->nclients++;
+    c->next = cs->all;
+    if (cs->all != NULL)
+        cs->all->prev = c;
+    cs->all = c;
+    cs->n++;
+    cs->connection_bytes += sizeof(*c);
+    if (control_only)
+        cs->control_only++;
     c->proto = PROTO_AUTO;
-    if (ls->cfg->proto != PROTO_AUTO)
-        set_proto(c, ls->cfg->proto);
-    ev_io_start(r->loop, &c->rio);
+    cs->pending++;
+    if (lc->proto != PROTO_AUTO)
+        set_proto(c, lc->proto);
+    ev_io_start(loop, &c->rio);
     arm_timer(c);
     return c;
 }
@@ -733,61 +1201,47 @@ client_new(struct relay *r, struct listener *ls, int fd)
 void
 client_close(struct client *c, const char *why)
 {
-    struct relay *r = c->r;
+    struct client_set *cs = c->set;
+    struct ev_loop *loop = cs->env.loop;
     log_debug("client fd %d (%s) closed: %s", c->fd,
               config_proto_name(c->proto == PROTO_AUTO ? PROTO_TELNET : c->proto),
               why != NULL ? why : "end of stream");
     if (c->proto != PROTO_AUTO)
         pstats(c)->active--;
-    ev_io_stop(r->loop, &c->rio);
-    ev_io_stop(r->loop, &c->wio);
-    ev_timer_stop(r->loop, &c->timer);
+    else if (cs->pending > 0)
+        cs->pending--;
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
     close(c->fd);
-    unpause(c);
+    admission_cancel(cs->env.adm, &c->adm);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        r->clients = c->next;
+        cs->all = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    r->nclients--;
-    release_tail(c);
-    client_release_reply(c);
-    if (c->http != NULL)
-        http_conn_free(c->http);
-    free(c);
-    pool_uncharge(&r->pool, sizeof(struct client));
-}
-
-void
-client_resume_paused(struct relay *r)
-{
-    struct client **pp = &r->paused;
-    while (*pp != NULL) {
-        struct client *c = *pp;
-        if (!can_read(c)) {
-            pp = &c->next_paused;
-            continue;
-        }
-        *pp = c->next_paused;
-        c->paused = false;
-        c->next_paused = NULL;
-        ev_io_start(r->loop, &c->rio);
+    cs->n--;
+    cs->connection_bytes -= sizeof(*c);
+    if (c->control_only)
+        cs->control_only--;
+    release_ub(c);
+    if (c->http != NULL) {
+        http_conn_free(c->http); /* gives its body back through http_body_free */
+        cs->connection_bytes -= http_conn_size();
     }
+    if (c->http_body != NULL)
+        give_back(c, c->http_body, c->http_body_blk, c->http_body_len);
+    release_reply(c);
+    free(c);
 }
 
 void
-client_stop_all_reading(struct relay *r)
+client_stop_all_reading(struct client_set *cs)
 {
-    for (struct client *c = r->clients; c != NULL; c = c->next) {
-        ev_io_stop(r->loop, &c->rio);
+    for (struct client *c = cs->all; c != NULL; c = c->next) {
+        ev_io_stop(cs->env.loop, &c->rio);
+        admission_cancel(cs->env.adm, &c->adm);
         c->reading_stopped = true;
     }
-}
-
-void
-client_close_all(struct relay *r)
-{
-    while (r->clients != NULL)
-        client_close(r->clients, NULL);
 }

@@ -1,13 +1,21 @@
 /*
- * client.h -- one accepted client connection.
+ * client.h -- accepted client connections.
  *
- * Owns the socket, protocol sniffing (auto listeners), the bounded input
- * tail (an inline buffer, a pool block, or for a large frame one buffer
- * charged to the budget after its length was checked), the bounded reply
- * buffer, idle and partial-read deadlines, and pausing when memory is
- * short.  Decoding is delegated to telnet/framed/http.  It must never read
- * when there is no memory for what it reads, and never let a client that
- * does not read its replies grow the process.
+ * Owns each client's socket, protocol sniffing (auto listeners), its
+ * input (a small inline tail, or a buffer admitted for its unit), its
+ * bounded reply buffer, idle and read deadlines, and the rules that keep
+ * memory bounded without ever stopping progress:
+ *   - complete units are decoded where they were read, never copied;
+ *   - a unit that is incomplete is kept only in memory admitted for all
+ *     of it (a frame's announced length, a long line's bound, an HTTP
+ *     body's Content-Length), asked of the admission line before a byte of
+ *     it is read; a client that must wait holds nothing but its struct;
+ *   - a decoder that finds the queues full stops where it is and waits
+ *     its turn for room, holding only what it had already admitted.
+ * Decoding is delegated to telnet/framed/http; points go up through the
+ * env's submit callback.  It must never read what it has no memory for,
+ * never drop a valid point under overflow = block, and never let a client
+ * that does not read its replies grow the process.
  */
 #ifndef TS_CLIENT_H
 #define TS_CLIENT_H
@@ -17,73 +25,118 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admission.h"
 #include "config.h"
 #include "framed.h"
+#include "http.h"
 #include "ingest.h"
 #include "telnet.h"
 
-#define CLIENT_TAIL_INLINE 512
+/* A partial unit this small stays inside the client (a valid put line is
+ * at most 1024 bytes plus "\r\n"), without asking for memory. */
+#define CLIENT_INLINE 1152
+/* Small replies (an error line, a 204) need no buffer of their own. */
+#define CLIENT_REPLY_INLINE 512
 
-struct relay;
-struct listener;
-struct http_conn;
 struct block;
+struct pool;
+
+/* What clients need from the relay; relay.c wires it. */
+struct client_env {
+    struct ev_loop *loop;
+    struct pool *pool;
+    struct admission *adm;
+    const struct config *cfg;
+    const struct point_rules *rules;
+    void *ctx;                       /* passed to the callbacks below */
+    /* A canonical line: TS_OK, TS_ENOMEM (dropped), TS_EAGAIN (no room). */
+    int (*submit)(void *ctx, const char *line, size_t len, uint64_t hash);
+    /* Around the decoding of one read: read_ns its time, 0 after it. */
+    void (*batch)(void *ctx, uint64_t read_ns);
+    bool (*running)(void *ctx);      /* false once shutdown began */
+    size_t (*stats_text)(void *ctx, char *out, size_t cap); /* telnet `stats` */
+    http_endpoint_fn endpoint;       /* every HTTP path but /api/put */
+    void *endpoint_ctx;
+    size_t read_out_bound;           /* queue bytes one read may need at most */
+};
+
+struct client_set_stats {
+    uint64_t forced;                 /* input held past input-memory (must not happen) */
+};
+
+/* Every open client. */
+struct client_set {
+    struct client_env env;
+    struct client *all;
+    uint64_t n;                      /* open */
+    uint64_t pending;                /* open, protocol not yet known */
+    uint64_t control_only;           /* open in a stats-only slot */
+    uint64_t connection_bytes;       /* struct and decoder memory of open clients */
+    char *scratch;                   /* one read, shared: decoded in place */
+    size_t scratch_cap;
+    struct client_set_stats st;
+};
 
 struct client {
-    struct relay *r;
-    struct listener *ls;
+    struct client_set *set;
+    const struct cfg_listen *lc;
     int fd;
     enum listen_proto proto;       /* AUTO until sniffed */
     ev_io rio;
     ev_io wio;
     ev_timer timer;                /* idle and partial-read deadlines */
-    double last_activity;          /* ev_now of the last read */
-    double partial_since;          /* ev_now when the pending unit began, 0 if none */
-    /* input tail: the incomplete line/frame/request kept between reads */
-    size_t tail_len;
-    struct block *tail_blk;        /* when the tail outgrows tail_small */
-    char *big;                     /* a frame larger than a block */
-    size_t big_cap;
-    size_t need;                   /* framed: bytes the pending frame needs */
+    double last_activity;          /* ev_now of the last read (or of waiting) */
+    double partial_since;          /* ev_now when the held partial unit began, 0 if none */
+    /* input: a partial unit inline, or a buffer admitted for it */
+    size_t inl_len;
+    char *ub;                      /* admitted buffer: block data or a mapping */
+    struct block *ub_blk;
+    size_t ub_cap, ub_len, ub_off; /* ub_off: decoded up to here */
+    size_t ub_charged;             /* a mapping's admitted bytes */
+    size_t need;                   /* framed: size of the unit at the head, 0 unknown */
+    struct admit_ticket adm;       /* waiting for input memory or queue room */
+    bool room_wait;                /* adm is in the room line */
+    bool blocked;                  /* the last decode stopped for room */
+    char *http_body;               /* admitted for an HTTP body, not yet handed over */
+    size_t http_body_len;
+    struct block *http_body_blk;
     /* replies */
-    char *out;                     /* block data or a charged buffer */
+    char *out;                     /* out_small, block data, or a charged buffer */
     struct block *out_blk;
     size_t out_cap, out_len, out_off;
     size_t out_charged;
+    enum pool_class out_cls;
     size_t frame_mark;             /* framed: start of the reply frame */
     bool frame_open;
     bool close_after_write;
-    bool paused;
     bool reading_stopped;
     bool produced;                 /* has emitted data points */
+    bool control_only;             /* over max-clients: stats, version, help only */
     bool lingering;                /* our side is done: discard input until
                                       the peer closes (or a short deadline) */
-    struct client *next, *prev;    /* relay->clients */
-    struct client *next_paused;
+    struct client *next, *prev;    /* set->all */
     struct sink sink;
     struct telnet_io tio;
     struct framed_io fio;
     struct http_conn *http;
-    char tail_small[CLIENT_TAIL_INLINE];
+    char inl[CLIENT_INLINE];
+    char out_small[CLIENT_REPLY_INLINE];
 };
 
-/* Takes over an accepted socket.  NULL (socket closed) when over budget. */
-struct client *client_new(struct relay *r, struct listener *ls, int fd);
+int client_set_init(struct client_set *cs, const struct client_env *env);
+/* Closes every client and frees the scratch buffer. */
+void client_set_free(struct client_set *cs);
+
+/* Takes over an accepted socket (never refused for memory: a client's
+ * fixed part is accounted apart, in connection_bytes). */
+struct client *client_new(struct client_set *cs, const struct cfg_listen *lc, int fd,
+                          bool control_only);
 void client_close(struct client *c, const char *why);
 
-/* Appends reply bytes; drops (and counts) what does not fit the cap. */
-bool client_reply(struct client *c, const char *data, size_t len);
-/* HTTP: a response of known size in one buffer charged to the budget. */
-bool client_reply_reserve(struct client *c, size_t len);
-/* Frees the reply buffer and its budget: the reply was written (or the
- * client is gone). */
-void client_release_reply(struct client *c);
-void client_write_now(struct client *c);
-
-/* Memory came back: resume paused clients that can read again. */
-void client_resume_paused(struct relay *r);
-/* Shutdown: stop reading from every client. */
-void client_stop_all_reading(struct relay *r);
-void client_close_all(struct relay *r);
+/* Grants waiting clients their memory and resumes those waiting for room
+ * (call once per loop iteration, before the backends flush). */
+void client_admission_poll(struct client_set *cs);
+/* Shutdown: stop reading from every client; nobody waits any more. */
+void client_stop_all_reading(struct client_set *cs);
 
 #endif

@@ -58,7 +58,10 @@ static const struct key keys[] = {
     { S_RELAY, "max-http-body-bytes", K_SIZE, R(max_http_body_bytes), 1024, 256 * MB, NULL },
     { S_RELAY, "idle-timeout", K_DURATION, R(idle_timeout_ms), 0, 30 * 24 * HOUR_MS, NULL },
     { S_RELAY, "read-timeout", K_DURATION, R(read_timeout_ms), 0, 24 * HOUR_MS, NULL },
-    { S_RELAY, "memory-limit", K_SIZE, R(memory_limit), 4 * MB, 1024 * GB, NULL },
+    { S_RELAY, "memory-limit", K_SIZE, R(memory_limit), 1 * MB, 1024 * GB, NULL },
+    { S_RELAY, "control-reserve", K_SIZE, R(control_reserve), 0, 1024 * GB, NULL },
+    { S_RELAY, "input-memory", K_SIZE, R(input_memory), 0, 1024 * GB, NULL },
+    { S_RELAY, "control-slots", K_INT, R(control_slots), 0, 10000, NULL },
     { S_RELAY, "block-size", K_SIZE, R(block_size), 4 * KB, 16 * MB, NULL },
     { S_RELAY, "overflow", K_ENUM, R(overflow), 0, 0, overflow_names },
     { S_RELAY, "shutdown-timeout", K_DURATION, R(shutdown_timeout_ms), 0, HOUR_MS, NULL },
@@ -120,6 +123,9 @@ config_defaults(struct config *cfg)
     cfg->idle_timeout_ms = 5 * 60 * 1000;
     cfg->read_timeout_ms = 30 * 1000;
     cfg->memory_limit = 128 * MB;
+    cfg->control_reserve = 0; /* auto: memory-limit / 16, within [256K, 4M] */
+    cfg->input_memory = 0;    /* auto: memory-limit - control-reserve - memory-limit / 8 */
+    cfg->control_slots = 8;
     cfg->block_size = 64 * KB;
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->shutdown_timeout_ms = 10 * 1000;
@@ -275,7 +281,7 @@ struct parse_state {
     bool failed;
     bool listen_given;
     int relay_line;       /* line of [relay], 0 if absent */
-    int key_line[64];     /* line of each keys[] entry last set (relay, redis) */
+    int key_line[TS_ARRAY_LEN(keys)]; /* line of each keys[] entry last set (relay, redis) */
     struct cfg_backend *cur_backend;
     char linebuf[4096];
     char longval[4096];   /* a value too long for inih's line buffer */
@@ -612,6 +618,65 @@ line_of(const struct parse_state *ps, enum sect sect, const char *key, const cha
     return sect == S_REDIS ? ps->cfg->redis.line : ps->relay_line;
 }
 
+static bool
+key_set(const struct parse_state *ps, const char *name)
+{
+    const struct key *k = find_key(S_RELAY, name);
+    return k != NULL && ps->key_line[k - keys] > 0;
+}
+
+/* The budget's parts: control reserve, input share, and what the queues
+ * keep at least; the largest units must fit the input share (a unit that
+ * could never be admitted would wait forever).  Defaults follow a small
+ * memory-limit down; values set in the file are checked. */
+static bool
+budget(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    uint64_t lim = cfg->memory_limit, bs = cfg->block_size;
+    if (!key_set(ps, "control-reserve") || cfg->control_reserve == 0)
+        cfg->control_reserve = TS_MIN(TS_MAX(lim / 16, 256 * KB), 4 * MB);
+    if (cfg->control_reserve < 64 * KB || cfg->control_reserve > lim / 4) {
+        fail(ps, line_of(ps, S_RELAY, "control-reserve", "memory-limit"), "relay",
+             "control-reserve", "must be between 64K and a quarter of memory-limit (%llu)",
+             (unsigned long long)(lim / 4));
+        return false;
+    }
+    uint64_t queue_min = TS_MAX(lim / 8, 8 * bs);
+    uint64_t input_max = lim - cfg->control_reserve - queue_min;
+    if (!key_set(ps, "input-memory") || cfg->input_memory == 0)
+        cfg->input_memory = input_max;
+    if (cfg->input_memory > input_max || cfg->input_memory < 4 * bs) {
+        fail(ps, line_of(ps, S_RELAY, "input-memory", "memory-limit"), "relay", "input-memory",
+             "must be between 4 blocks (%llu) and memory-limit less control-reserve less an "
+             "eighth for the queues (%llu)",
+             (unsigned long long)(4 * bs), (unsigned long long)input_max);
+        return false;
+    }
+    /* a unit waits until the input share can hold it and one read more */
+    uint64_t room = cfg->input_memory - bs;
+    if (!key_set(ps, "max-frame-bytes") && cfg->max_frame_bytes + 4 > room / 2)
+        cfg->max_frame_bytes = room / 2 - 4;
+    if (!key_set(ps, "max-http-body-bytes") && cfg->max_http_body_bytes > room / 2)
+        cfg->max_http_body_bytes = room / 2;
+    if (cfg->max_frame_bytes + 4 > room) {
+        fail(ps, line_of(ps, S_RELAY, "max-frame-bytes", "input-memory"), "relay",
+             "max-frame-bytes",
+             "%llu does not fit input-memory (%llu, less a block): a frame is admitted whole",
+             (unsigned long long)cfg->max_frame_bytes, (unsigned long long)cfg->input_memory);
+        return false;
+    }
+    if (cfg->max_http_body_bytes > room) {
+        fail(ps, line_of(ps, S_RELAY, "max-http-body-bytes", "input-memory"), "relay",
+             "max-http-body-bytes",
+             "%llu does not fit input-memory (%llu, less a block): a body is admitted whole",
+             (unsigned long long)cfg->max_http_body_bytes,
+             (unsigned long long)cfg->input_memory);
+        return false;
+    }
+    return true;
+}
+
 static int
 validate(struct parse_state *ps)
 {
@@ -651,6 +716,8 @@ validate(struct parse_state *ps)
                     "memory-limit",
                     "must hold at least 16 blocks of block-size (%llu bytes)",
                     (unsigned long long)(16 * cfg->block_size));
+    if (!budget(ps))
+        return 0;
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms)
         return fail(ps, line_of(ps, S_RELAY, "reconnect-min", "reconnect-max"), "relay",
                     "reconnect-min", "is larger than reconnect-max");

@@ -73,6 +73,9 @@ struct config {
     uint64_t idle_timeout_ms;
     uint64_t read_timeout_ms;    /* deadline for a partial line/frame/request */
     uint64_t memory_limit;
+    uint64_t control_reserve;    /* the budget's last bytes, for stats and health only */
+    uint64_t input_memory;       /* most the clients' partial units may hold */
+    uint64_t control_slots;      /* stats-only connections over max-clients */
     uint64_t block_size;
     enum overflow_policy overflow;
     uint64_t shutdown_timeout_ms;

@@ -45,43 +45,59 @@ framed_error_line(const struct point_error *e, const char *input, size_t ilen, c
     return n;
 }
 
-static void
+/* Lines from io->skip on; false (io->skip at the line) when one found no
+ * room. */
+static bool
 text_payload(struct framed_io *io, const char *p, size_t len)
 {
-    size_t off = 0;
+    size_t off = (size_t)TS_MIN(io->skip, (uint64_t)len);
     while (off < len) {
         const char *start = p + off;
         const char *nl = memchr(start, '\n', len - off);
         size_t llen = nl ? (size_t)(nl - start) : len - off;
-        off += llen + (nl ? 1 : 0);
+        size_t next = off + llen + (nl ? 1 : 0);
         if (llen > 0 && start[llen - 1] == '\r')
             llen--;
-        if (llen == 0)
+        if (llen == 0) {
+            off = next;
             continue;
+        }
         const char *sp = memchr(start, ' ', llen);
         size_t wn = sp ? (size_t)(sp - start) : llen;
+        int rc;
         if (wn == 3 && memcmp(start, "put", 3) == 0)
-            ingest_line(io->sink, CMD_PUT, false, start, llen);
+            rc = ingest_line(io->sink, CMD_PUT, false, start, llen);
         else if (wn == 6 && memcmp(start, "rollup", 6) == 0)
-            ingest_line(io->sink, CMD_ROLLUP, false, start, llen);
+            rc = ingest_line(io->sink, CMD_ROLLUP, false, start, llen);
         else if (wn == 9 && memcmp(start, "histogram", 9) == 0)
-            ingest_line(io->sink, CMD_HISTOGRAM, false, start, llen);
+            rc = ingest_line(io->sink, CMD_HISTOGRAM, false, start, llen);
         else
-            ingest_line(io->sink, CMD_PUT, true, start, llen);
+            rc = ingest_line(io->sink, CMD_PUT, true, start, llen);
+        if (rc == TS_EAGAIN) {
+            io->skip = off;
+            return false;
+        }
+        off = next;
     }
+    return true;
 }
 
-void
+bool
 framed_payload(struct framed_io *io, const char *p, size_t len)
 {
     size_t i = 0;
     while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
         i++;
+    bool done = true;
     io->reply_begin(io);
     if (i < len && (p[i] == '{' || p[i] == '[')) {
         struct json_result res;
         struct point_error derr;
-        if (json_ingest(io->sink, p, len, &res, &derr) != TS_OK) {
+        int rc = json_ingest_from(io->sink, p, len, (size_t)io->skip, &res, &derr);
+        if (rc == TS_EAGAIN) {
+            io->skip = res.handled;
+            done = false;
+        } else if (rc != TS_OK) {
             char line[POINT_ERR_MAX + 64];
             io->stats->rejected_json++;
             io->sink->stats->received++;
@@ -90,9 +106,10 @@ framed_payload(struct framed_io *io, const char *p, size_t len)
             io->reply_line(io, line, n);
         }
     } else {
-        text_payload(io, p, len);
+        done = text_payload(io, p, len);
     }
     io->reply_end(io);
+    return done;
 }
 
 size_t
@@ -101,6 +118,7 @@ framed_feed(struct framed_io *io, const char *buf, size_t len, size_t *need,
 {
     size_t off = 0;
     *status = FRAMED_MORE;
+    io->blocked = false;
     for (;;) {
         if (len - off < 4) {
             *need = 4;
@@ -123,8 +141,13 @@ framed_feed(struct framed_io *io, const char *buf, size_t len, size_t *need,
             *need = 4 + (size_t)n;
             return off;
         }
+        if (!framed_payload(io, buf + off + 4, n)) {
+            io->blocked = true;
+            *need = 4 + (size_t)n;
+            return off; /* this frame comes again, from io->skip */
+        }
+        io->skip = 0;
         io->stats->frames++;
-        framed_payload(io, buf + off + 4, n);
         off += 4 + (size_t)n;
     }
 }

@@ -10,6 +10,7 @@
 #ifndef TS_FRAMED_H
 #define TS_FRAMED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,11 @@ struct framed_io {
     void (*reply_begin)(struct framed_io *io);
     void (*reply_line)(struct framed_io *io, const char *text, size_t len);
     void (*reply_end)(struct framed_io *io);
+    /* A frame the sink could not take whole (no room): its progress.  Text:
+     * payload bytes done; JSON: datapoints done.  The next feed starts at
+     * that frame and carries on from there. */
+    uint64_t skip;
+    bool blocked;      /* the last feed stopped inside the frame it returned at */
 };
 
 enum framed_status { FRAMED_MORE = 0, FRAMED_OVERSIZE };
@@ -38,12 +44,15 @@ enum framed_status { FRAMED_MORE = 0, FRAMED_OVERSIZE };
 /* Consumes every complete frame of buf and returns the bytes consumed.
  * *need is the total size (header + payload) of the next, incomplete
  * frame, 4 when even its header is incomplete.  On FRAMED_OVERSIZE the
- * offending length is in *bad_len and the connection must be closed. */
+ * offending length is in *bad_len and the connection must be closed.
+ * When the sink has no room, stops inside a frame: io->blocked is set, the
+ * return value is that frame's offset and io->skip its progress. */
 size_t framed_feed(struct framed_io *io, const char *buf, size_t len, size_t *need,
                    enum framed_status *status, uint32_t *bad_len);
 
-/* Handles one payload (text lines or JSON). */
-void framed_payload(struct framed_io *io, const char *p, size_t len);
+/* Handles one payload (text lines or JSON) from io->skip on.  false when
+ * the sink had no room: io->skip says how far it got. */
+bool framed_payload(struct framed_io *io, const char *p, size_t len);
 
 /* "error: <kind>: <msg>: <input, truncated>" for a rejected point. */
 size_t framed_error_line(const struct point_error *e, const char *input, size_t ilen, char *out,

@@ -1,13 +1,19 @@
 /*
- * http.c -- the OpenTSDB HTTP API subset a relay serves.
+ * http.c -- HTTP/1.1 for the relay: request framing and POST /api/put.
  *
- * http-parser drives a small state machine per connection.  The body bound
- * is checked on Content-Length before a byte of it is buffered (chunked
- * bodies are counted as they come); gzip bodies are inflated into a buffer
- * with the same bound.  /api/put answers exactly as the TSD does: 204 when
- * every point is good and neither ?summary nor ?details was asked, 400 with
- * the TSD's error object otherwise, {"success","failed"[,"errors"]} with
- * ?summary / ?details.  All buffers are charged to the memory budget.
+ * http-parser drives a small state machine per connection.  Headers are
+ * read into fixed fields (nothing is buffered for them).  A /api/put body
+ * is checked against max-http-body-bytes on its Content-Length, then asked
+ * of the host (admission) before a byte of it is read: the parser pauses
+ * at the end of the headers until the host has the memory.  Chunked bodies
+ * ask for the bound.  gzip bodies are inflated in pieces into the JSON
+ * parser (once first to check the size and the stream), never into a
+ * buffer of their own.  When the sink has no room, the parser pauses at
+ * the end of the request and the next feed carries on from the datapoint
+ * where it stopped.  /api/put answers exactly as the TSD does: 204 when
+ * every point is good and neither ?summary nor ?details was asked, 400
+ * with the TSD's error object otherwise, {"success","failed"[,"errors"]}
+ * with ?summary / ?details.  It never sees a socket.
  */
 #include "autoconf.h"
 
@@ -18,25 +24,37 @@
 #include <strings.h>
 #include <zlib.h>
 
-#include "client.h"
 #include "http.h"
+#include "ingest.h"
 #include "json.h"
 #include "log.h"
 #include "pool.h"
-#include "relay.h"
 #include "stats.h"
 #include "util.h"
 
 #define URL_MAX 4096
-#define DETAILS_DP_MAX 8192       /* longest datapoint echoed in ?details */
+#define DETAILS_DP_MAX INGEST_ECHO_MAX /* longest datapoint echoed in ?details */
+#define INFLATE_PIECE (64u << 10)
 
 struct buf {
     char *p;
-    size_t len, cap, charged;
+    size_t len, cap;
+};
+
+enum wait { WAIT_NONE = 0, WAIT_BODY, WAIT_ROOM };
+
+/* /api/put across the passes of one request (a pass ends when the sink
+ * has no room; the next one skips what was done). */
+struct put_state {
+    bool active;
+    bool details, summary;
+    bool checked;              /* gzip: the stream and its size were checked */
+    size_t skip;               /* elements handled by earlier passes */
+    size_t points, ok, failed;
 };
 
 struct http_conn {
-    struct client *c;
+    struct http_host host;
     http_parser parser;
     char url[URL_MAX];
     size_t url_len;
@@ -50,78 +68,51 @@ struct http_conn {
     bool gzip;
     bool in_request;
     bool head_request;         /* a parsed HEAD request: answer without body */
+    bool is_put;               /* the request is for /api/put */
+    bool close;                /* the request being answered ends the connection */
+    bool closing;              /* an error ended the conversation */
+    enum wait wait;
+    size_t body_need;          /* WAIT_BODY: bytes asked of the host */
     int error_status;          /* set: answer this and close */
     const char *error_msg;
-    struct buf body;
-    struct buf details;        /* ?details error entries */
-    bool close;                /* the request being answered ends the connection */
-    http_endpoint_fn endpoint; /* every path but /api/put */
-    void *endpoint_ctx;
+    struct buf body;           /* host memory, body_need bytes */
+    struct buf details;        /* ?details error entries, charged (input class) */
+    size_t details_charged;
     size_t details_count;
+    struct put_state put;
 };
 
-/* ---- buffers charged to the budget ------------------------------------ */
+/* ---- JSON text ---------------------------------------------------------- */
 
-static bool
-buf_reserve(struct pool *p, struct buf *b, size_t need)
+/* Escapes s for a JSON string body into out (cap bytes); ISO-8859-1 input
+ * when latin1.  Stops before an escape that would not fit.  Returns the
+ * bytes written. */
+static size_t
+json_escape(const char *s, size_t n, bool latin1, char *out, size_t cap)
 {
-    if (b->cap - b->len >= need)
-        return true;
-    size_t cap = TS_MAX(b->cap * 2, b->len + need);
-    if (cap < 4096)
-        cap = 4096;
-    if (pool_charge(p, cap - b->charged, POOL_CLIENT) != TS_OK)
-        return false;
-    char *n = realloc(b->p, cap);
-    if (n == NULL) {
-        pool_uncharge(p, cap - b->charged);
-        return false;
-    }
-    b->p = n;
-    b->cap = cap;
-    b->charged = cap;
-    return true;
-}
-
-static bool
-buf_put(struct pool *p, struct buf *b, const char *s, size_t n)
-{
-    if (!buf_reserve(p, b, n))
-        return false;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    return true;
-}
-
-static void
-buf_free(struct pool *p, struct buf *b)
-{
-    free(b->p);
-    pool_uncharge(p, b->charged);
-    memset(b, 0, sizeof(*b));
-}
-
-/* JSON string body (no quotes) from ISO-8859-1 or UTF-8 text. */
-static void
-buf_json_escape(struct pool *p, struct buf *b, const char *s, size_t n, bool latin1)
-{
-    char tmp[8];
+    size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
+        char tmp[8];
+        size_t k;
         if (ch == '"' || ch == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)ch;
-            buf_put(p, b, tmp, 2);
+            k = 2;
         } else if (ch < 0x20) {
-            int k = snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-            buf_put(p, b, tmp, (size_t)k);
+            k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
         } else if (ch >= 0x80 && latin1) {
-            size_t k = latin1_to_utf8((const char *)&ch, 1, tmp, sizeof(tmp));
-            buf_put(p, b, tmp, k);
+            k = latin1_to_utf8((const char *)&ch, 1, tmp, sizeof(tmp));
         } else {
-            buf_put(p, b, (const char *)&ch, 1);
+            tmp[0] = (char)ch;
+            k = 1;
         }
+        if (o + k > cap)
+            break;
+        memcpy(out + o, tmp, k);
+        o += k;
     }
+    return o;
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -145,64 +136,53 @@ status_text(int code)
 
 static void
 respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t blen,
-        bool close)
+        bool control)
 {
-    struct client *c = h->c;
     char head[256];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nServer: tsrelay/%s\r\nContent-Length: %zu\r\n"
                      "%s%s%sConnection: %s\r\n\r\n",
                      code, status_text(code), PACKAGE_VERSION, blen,
                      ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
-                     close ? "close" : "keep-alive");
+                     h->close ? "close" : "keep-alive");
     if (code >= 400)
         g_stats.http_errors++;
-    bool head_only = h->head_request; /* same headers, no body */
-    size_t send = head_only ? 0 : blen;
-    if (!client_reply_reserve(c, (size_t)n + send)) {
+    size_t send = h->head_request ? 0 : blen; /* HEAD: same headers, no body */
+    if (!h->host.reply(h->host.ctx, head, (size_t)n, body, send, control, h->close)) {
         LOG_RL(LOG_WARN, "http: no memory for a %zu-byte response; closing", (size_t)n + send);
-        c->close_after_write = true;
-        return;
+        h->closing = true;
     }
-    client_reply(c, head, (size_t)n);
-    client_reply(c, body, send);
-    if (close)
-        c->close_after_write = true;
 }
 
 static void
-respond_error(struct http_conn *h, int code, const char *message, const char *details,
-              bool close)
+respond_error_as(struct http_conn *h, int code, const char *message, const char *details,
+                 bool control)
 {
-    struct pool *p = &h->c->r->pool;
-    struct buf b = { 0 };
-    char num[64];
-    buf_put(p, &b, "{\"error\":{\"code\":", 17);
-    int k = snprintf(num, sizeof(num), "%d", code);
-    buf_put(p, &b, num, (size_t)k);
-    buf_put(p, &b, ",\"message\":\"", 12);
-    buf_json_escape(p, &b, message, strlen(message), false);
-    buf_put(p, &b, "\"", 1);
+    char b[3 * 1024];
+    size_t cap = sizeof(b) - 8; /* room for the closing characters */
+    int k = snprintf(b, sizeof(b), "{\"error\":{\"code\":%d,\"message\":\"", code);
+    size_t n = (size_t)k;
+    n += json_escape(message, strlen(message), false, b + n, cap / 2 - n);
+    n += (size_t)snprintf(b + n, sizeof(b) - n, "\"");
     if (details != NULL) {
-        buf_put(p, &b, ",\"details\":\"", 12);
-        buf_json_escape(p, &b, details, strlen(details), false);
-        buf_put(p, &b, "\"", 1);
+        n += (size_t)snprintf(b + n, sizeof(b) - n, ",\"details\":\"");
+        n += json_escape(details, strlen(details), false, b + n, cap - n);
+        n += (size_t)snprintf(b + n, sizeof(b) - n, "\"");
     }
-    buf_put(p, &b, "}}", 2);
-    respond(h, code, "application/json", b.p ? b.p : "", b.len, close);
-    buf_free(p, &b);
+    n += (size_t)snprintf(b + n, sizeof(b) - n, "}}");
+    respond(h, code, "application/json", b, n, control);
 }
 
 void
 http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len)
 {
-    respond(h, code, ctype, body, len, h->close);
+    respond(h, code, ctype, body, len, true);
 }
 
 void
 http_respond_error(struct http_conn *h, int code, const char *message, const char *details)
 {
-    respond_error(h, code, message, details, h->close);
+    respond_error_as(h, code, message, details, true);
 }
 
 /* ---- /api/put ---------------------------------------------------------- */
@@ -227,20 +207,48 @@ query_has(const char *url, size_t len, const char *name)
     return false;
 }
 
+/* Room for n more bytes of ?details, charged to the input class. */
+static bool
+details_reserve(struct http_conn *h, size_t n)
+{
+    struct buf *d = &h->details;
+    if (d->cap - d->len >= n)
+        return true;
+    size_t cap = TS_MAX(TS_MAX(d->cap * 2, d->len + n), (size_t)4096);
+    if (pool_charge(h->host.pool, cap - h->details_charged, POOL_INPUT) != TS_OK)
+        return false;
+    char *p = realloc(d->p, cap);
+    if (p == NULL) {
+        pool_uncharge(h->host.pool, cap - h->details_charged, POOL_INPUT);
+        return false;
+    }
+    d->p = p;
+    d->cap = cap;
+    h->details_charged = cap;
+    return true;
+}
+
+static void
+details_free(struct http_conn *h)
+{
+    free(h->details.p);
+    pool_uncharge(h->host.pool, h->details_charged, POOL_INPUT);
+    memset(&h->details, 0, sizeof(h->details));
+    h->details_charged = 0;
+    h->details_count = 0;
+}
+
+static struct http_conn *put_conn; /* the request whose pass is running */
+
 static void
 put_error(struct sink *s, const struct point_error *e, const char *input, size_t ilen,
           const void *json_dp)
 {
+    (void)s;
     (void)json_dp;
-    struct client *c = s->owner;
-    struct http_conn *h = c->http;
-    struct pool *p = &c->r->pool;
-    struct buf *d = &h->details;
-    /* ?details answers at most max-http-body-bytes of error entries */
-    if (d->len > c->r->cfg.max_http_body_bytes) {
-        g_stats.http_details_truncated++;
+    struct http_conn *h = put_conn;
+    if (h == NULL || !h->put.details)
         return;
-    }
     /* the TSD's HTTP messages: NumberFormatException -> this text */
     const char *msg = e->msg;
     size_t mlen = e->len;
@@ -248,136 +256,222 @@ put_error(struct sink *s, const struct point_error *e, const char *input, size_t
         msg = "Unable to parse value to a number";
         mlen = strlen(msg);
     }
-    if (h->details_count++ > 0)
-        buf_put(p, d, ",", 1);
-    buf_put(p, d, "{\"datapoint\":", 13);
-    if (ilen <= DETAILS_DP_MAX) {
-        buf_put(p, d, input, ilen); /* the datapoint as sent: valid JSON */
-    } else {
-        char note[96];
-        int k = snprintf(note, sizeof(note), "\"(a %zu-byte datapoint, not repeated)\"", ilen);
-        buf_put(p, d, note, (size_t)k);
+    /* the whole entry or nothing: at most max-http-body-bytes of them */
+    size_t dp = ilen <= DETAILS_DP_MAX ? ilen : 96;
+    size_t most = 1 + 13 + dp + 10 + 6 * mlen + 2;
+    if (h->details.len + most > h->host.max_body || !details_reserve(h, most)) {
+        g_stats.http_details_truncated++;
+        return;
     }
-    buf_put(p, d, ",\"error\":\"", 10);
-    buf_json_escape(p, d, msg, mlen, true);
-    buf_put(p, d, "\"}", 2);
+    struct buf *d = &h->details;
+    char *o = d->p + d->len;
+    size_t n = 0;
+    if (h->details_count++ > 0)
+        o[n++] = ',';
+    memcpy(o + n, "{\"datapoint\":", 13);
+    n += 13;
+    if (ilen <= DETAILS_DP_MAX) {
+        memcpy(o + n, input, ilen); /* the datapoint as sent: valid JSON */
+        n += ilen;
+    } else {
+        n += (size_t)snprintf(o + n, 96, "\"(a %zu-byte datapoint, not repeated)\"", ilen);
+    }
+    memcpy(o + n, ",\"error\":\"", 10);
+    n += 10;
+    n += json_escape(msg, mlen, true, o + n, 6 * mlen);
+    memcpy(o + n, "\"}", 2);
+    d->len += n + 2;
 }
 
+/* A gzip body inflated in pieces to `piece`; with piece NULL only counted.
+ * Returns 0, 400 (not a gzip stream), 413 (inflates past the bound) or
+ * TS_EAGAIN from the JSON stream. */
 static int
-inflate_body(struct http_conn *h, struct buf *out)
+inflate_body(struct http_conn *h, bool parse, struct point_error *derr, int *json_rc)
 {
-    struct pool *p = &h->c->r->pool;
-    size_t max = h->c->r->cfg.max_http_body_bytes;
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-        return 400;
+    static z_stream zs;
+    static bool zs_ready;
+    static char out[INFLATE_PIECE];
+    if (!zs_ready) {
+        if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+            return 400;
+        zs_ready = true;
+    } else {
+        inflateReset(&zs);
+    }
     zs.next_in = (Bytef *)h->body.p;
     zs.avail_in = (uInt)h->body.len;
-    int rc;
-    do {
-        if (out->len >= max) {
-            inflateEnd(&zs);
+    uint64_t total = 0;
+    *json_rc = TS_OK;
+    for (;;) {
+        zs.next_out = (Bytef *)out;
+        zs.avail_out = sizeof(out);
+        int rc = inflate(&zs, Z_NO_FLUSH);
+        size_t got = sizeof(out) - zs.avail_out;
+        total += got;
+        if (total > h->host.max_body)
             return 413;
+        if (parse && got > 0 && *json_rc == TS_OK) {
+            *json_rc = json_stream_feed(out, got, derr);
+            if (*json_rc == TS_EAGAIN)
+                return TS_EAGAIN;
         }
-        if (!buf_reserve(p, out, TS_MIN((size_t)65536, max - out->len))) {
-            inflateEnd(&zs);
-            return 503;
-        }
-        zs.next_out = (Bytef *)(out->p + out->len);
-        zs.avail_out = (uInt)(out->cap - out->len);
-        if (out->len + zs.avail_out > max)
-            zs.avail_out = (uInt)(max - out->len);
-        size_t before = zs.avail_out;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out->len += before - zs.avail_out;
-        if (rc == Z_BUF_ERROR && zs.avail_in == 0)
-            break;
-    } while (rc == Z_OK || (rc == Z_BUF_ERROR && zs.avail_out == 0));
-    inflateEnd(&zs);
-    return (rc == Z_STREAM_END) ? 0 : 400;
+        if (rc == Z_STREAM_END)
+            return 0;
+        if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs.avail_out == 0))
+            return 400;
+        if (zs.avail_in == 0 && got == 0)
+            return 400; /* truncated stream */
+    }
+}
+
+/* One pass over the body from put.skip.  TS_OK with the document's result
+ * in rc/derr, or TS_EAGAIN: no room, call again later. */
+static int
+put_pass(struct http_conn *h, int *doc_rc, struct point_error *derr, int *gzip_status)
+{
+    struct json_result res;
+    *gzip_status = 0;
+    put_conn = h;
+    h->host.sink->on_error = put_error;
+    int rc;
+    if (!h->gzip) {
+        rc = json_ingest_from(h->host.sink, h->body.p ? h->body.p : "", h->body.len,
+                              h->put.skip, &res, derr);
+    } else if (json_stream_begin(h->host.sink, h->put.skip, &res) != TS_OK) {
+        rc = TS_ERROR;
+        derr->len = (size_t)snprintf(derr->msg, sizeof(derr->msg), "out of memory");
+    } else {
+        int jrc;
+        int z = inflate_body(h, true, derr, &jrc);
+        int end = json_stream_end(jrc == TS_OK ? derr : &(struct point_error){ 0 });
+        if (z == TS_EAGAIN)
+            rc = TS_EAGAIN;
+        else if (z != 0)
+            rc = TS_ERROR, *gzip_status = z; /* checked before: cannot happen */
+        else
+            rc = jrc != TS_OK ? jrc : end;
+    }
+    h->host.sink->on_error = NULL;
+    put_conn = NULL;
+    h->put.points += res.points;
+    h->put.ok += res.ok;
+    h->put.failed += res.failed;
+    if (rc == TS_EAGAIN) {
+        h->put.skip = res.handled;
+        return TS_EAGAIN;
+    }
+    *doc_rc = rc;
+    return TS_OK;
 }
 
 static void
-api_put(struct http_conn *h, bool close)
+put_answer(struct http_conn *h, int doc_rc, const struct point_error *derr)
 {
-    struct client *c = h->c;
-    struct pool *p = &c->r->pool;
-    if (h->parser.method != HTTP_POST) {
-        respond_error(h, 405, "Method not allowed",
-                      "The HTTP method is not permitted for this endpoint", close);
+    struct put_state *ps = &h->put;
+    if (doc_rc != TS_OK) {
+        respond_error_as(h, 400, derr->msg, NULL, false);
         return;
     }
-    const char *body = h->body.p ? h->body.p : "";
-    size_t blen = h->body.len;
-    struct buf plain = { 0 };
-    if (h->gzip) {
-        int rc = inflate_body(h, &plain);
-        if (rc != 0) {
-            buf_free(p, &plain);
-            respond_error(h, rc, rc == 413 ? "Request body too large" : "Invalid gzip body",
-                          NULL, rc == 413 || close);
+    if (ps->points == 0) {
+        respond_error_as(h, 400, "No datapoints found in content", NULL, false);
+        return;
+    }
+    if (!ps->summary && !ps->details) {
+        if (ps->failed > 0)
+            respond_error_as(h, 400, "One or more data points had errors",
+                             "Please see the TSD logs or append \"details\" to the put request",
+                             false);
+        else
+            respond(h, 204, NULL, "", 0, false);
+        return;
+    }
+    char head[96];
+    int k = snprintf(head, sizeof(head), "{\"success\":%zu,\"failed\":%zu", ps->ok, ps->failed);
+    size_t n = (size_t)k;
+    if (ps->details) {
+        /* wrap the entries in place: they were reserved with room to spare */
+        static const char open[] = ",\"errors\":[";
+        size_t total = n + sizeof(open) - 1 + h->details.len + 2;
+        if (details_reserve(h, total)) {
+            char *d = h->details.p;
+            memmove(d + n + sizeof(open) - 1, d, h->details.len);
+            memcpy(d, head, n);
+            memcpy(d + n, open, sizeof(open) - 1);
+            memcpy(d + total - 2, "]}", 2);
+            respond(h, ps->failed > 0 ? 400 : 200, "application/json", d, total, false);
             return;
         }
-        body = plain.p ? plain.p : "";
-        blen = plain.len;
+        g_stats.http_details_truncated += h->details_count;
+        n += (size_t)snprintf(head + n, sizeof(head) - n, ",\"errors\":[]");
     }
-    bool details = query_has(h->url, h->url_len, "details");
-    bool summary = query_has(h->url, h->url_len, "summary");
-    struct json_result res;
-    struct point_error derr;
-    h->details.len = 0;
-    h->details_count = 0;
-    c->sink.on_error = put_error;
-    int rc = json_ingest(&c->sink, body, blen, &res, &derr);
-    c->sink.on_error = NULL;
-    buf_free(p, &plain);
-    if (rc != TS_OK) {
-        respond_error(h, 400, derr.msg, NULL, close);
-        return;
-    }
-    if (res.points == 0) {
-        respond_error(h, 400, "No datapoints found in content", NULL, close);
-        return;
-    }
-    if (!summary && !details) {
-        if (res.failed > 0)
-            respond_error(h, 400, "One or more data points had errors",
-                          "Please see the TSD logs or append \"details\" to the put request",
-                          close);
-        else
-            respond(h, 204, NULL, "", 0, close);
-        return;
-    }
-    struct buf b = { 0 };
-    char num[96];
-    int k = snprintf(num, sizeof(num), "{\"success\":%zu,\"failed\":%zu", res.ok, res.failed);
-    buf_put(p, &b, num, (size_t)k);
-    if (details) {
-        buf_put(p, &b, ",\"errors\":[", 11);
-        if (h->details.len > 0)
-            buf_put(p, &b, h->details.p, h->details.len);
-        buf_put(p, &b, "]", 1);
-    }
-    buf_put(p, &b, "}", 1);
-    respond(h, res.failed > 0 ? 400 : 200, "application/json", b.p, b.len, close);
-    buf_free(p, &b);
+    head[n++] = '}';
+    respond(h, ps->failed > 0 ? 400 : 200, "application/json", head, n, false);
 }
 
+/* Runs (or carries on with) /api/put.  false: it waits for room. */
+static bool
+api_put(struct http_conn *h)
+{
+    struct put_state *ps = &h->put;
+    if (!ps->active) {
+        memset(ps, 0, sizeof(*ps));
+        ps->active = true;
+        h->details.len = 0;
+        h->details_count = 0;
+        if (h->parser.method != HTTP_POST) {
+            respond_error_as(h, 405, "Method not allowed",
+                             "The HTTP method is not permitted for this endpoint", false);
+            ps->active = false;
+            return true;
+        }
+        ps->details = query_has(h->url, h->url_len, "details");
+        ps->summary = query_has(h->url, h->url_len, "summary");
+    }
+    if (h->gzip && !ps->checked) {
+        int jrc;
+        struct point_error unused;
+        int z = inflate_body(h, false, &unused, &jrc);
+        if (z != 0) {
+            if (z == 413)
+                h->close = true;
+            respond_error_as(h, z, z == 413 ? "Request body too large" : "Invalid gzip body", NULL,
+                             false);
+            ps->active = false;
+            return true;
+        }
+        ps->checked = true;
+    }
+    int doc_rc = TS_OK, gz = 0;
+    struct point_error derr;
+    memset(&derr, 0, sizeof(derr));
+    if (put_pass(h, &doc_rc, &derr, &gz) == TS_EAGAIN)
+        return false;
+    put_answer(h, doc_rc, &derr);
+    ps->active = false;
+    return true;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
 static void
+release_body(struct http_conn *h)
+{
+    if (h->body.p != NULL)
+        h->host.body_free(h->host.ctx, h->body.p, h->body.cap);
+    memset(&h->body, 0, sizeof(h->body));
+}
+
+/* Answers the request; false when /api/put waits for room. */
+static bool
 dispatch(struct http_conn *h)
 {
-    g_stats.http_requests++;
-    h->close = !http_should_keep_alive(&h->parser);
+    if (h->is_put)
+        return api_put(h);
     size_t plen = h->url_len;
     const char *q = memchr(h->url, '?', h->url_len);
     if (q != NULL)
         plen = (size_t)(q - h->url);
-    if ((plen == 8 && memcmp(h->url, "/api/put", 8) == 0) ||
-        (plen == 9 && memcmp(h->url, "/api/put/", 9) == 0)) {
-        api_put(h, h->close);
-        return;
-    }
     struct http_request req = {
         .method = (int)h->parser.method,
         .head = h->head_request,
@@ -386,10 +480,22 @@ dispatch(struct http_conn *h)
         .query = q != NULL ? q + 1 : h->url + plen,
         .query_len = q != NULL ? h->url_len - plen - 1 : 0,
     };
-    if (h->endpoint != NULL)
-        h->endpoint(h->endpoint_ctx, h, &req);
+    if (h->host.endpoint != NULL)
+        h->host.endpoint(h->host.endpoint_ctx, h, &req);
     else
-        respond_error(h, 404, "Endpoint not found", NULL, h->close);
+        respond_error_as(h, 404, "Endpoint not found", NULL, true);
+    return true;
+}
+
+static void
+request_done(struct http_conn *h)
+{
+    release_body(h);
+    if (h->details.cap > 65536)
+        details_free(h); /* give back a large one between requests */
+    h->in_request = false;
+    h->head_request = false;
+    h->is_put = false;
 }
 
 /* ---- parser callbacks -------------------------------------------------- */
@@ -406,9 +512,9 @@ on_message_begin(http_parser *p)
     h->field_is_encoding = false;
     h->encoding_len = 0;
     h->encoding[0] = '\0';
-    h->body.len = 0;
     h->in_request = true;
     h->head_request = false;
+    h->is_put = false;
     return 0;
 }
 
@@ -457,14 +563,43 @@ on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Asks the host for the body's memory; pauses the parser when it must wait. */
+static int
+ask_body(struct http_conn *h)
+{
+    char *mem = NULL;
+    int rc = h->host.body_alloc(h->host.ctx, h->body_need, &mem);
+    if (rc == TS_EAGAIN) {
+        h->wait = WAIT_BODY;
+        http_parser_pause(&h->parser, 1);
+        return 0;
+    }
+    if (rc != TS_OK) {
+        h->error_status = 503;
+        h->error_msg = "memory-limit reached";
+        return -1;
+    }
+    h->body.p = mem;
+    h->body.cap = h->body_need;
+    h->body.len = 0;
+    h->wait = WAIT_NONE;
+    return 0;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
-    struct client *c = h->c;
-    uint64_t max = c->r->cfg.max_http_body_bytes;
+    uint64_t max = h->host.max_body;
     h->gzip = strcasecmp(h->encoding, "gzip") == 0 || strcasecmp(h->encoding, "x-gzip") == 0;
     h->head_request = p->method == HTTP_HEAD;
+    h->close = !http_should_keep_alive(p);
+    size_t plen = h->url_len;
+    const char *q = memchr(h->url, '?', h->url_len);
+    if (q != NULL)
+        plen = (size_t)(q - h->url);
+    h->is_put = (plen == 8 && memcmp(h->url, "/api/put", 8) == 0) ||
+                (plen == 9 && memcmp(h->url, "/api/put/", 9) == 0);
     if (h->url_too_long) {
         h->error_status = 414;
         h->error_msg = "URL too long";
@@ -475,31 +610,32 @@ on_headers_complete(http_parser *p)
         h->error_msg = "Request body too large (max-http-body-bytes)";
         return -1;
     }
-    if (p->content_length != ULLONG_MAX && p->content_length > 0) {
-        if (!buf_reserve(&c->r->pool, &h->body, (size_t)p->content_length)) {
-            h->error_status = 503;
-            h->error_msg = "memory-limit reached";
-            return -1;
-        }
+    if (h->is_put && !h->host.data_allowed) {
+        h->error_status = 503;
+        h->error_msg = "too many connections (max-clients): this connection serves stats only";
+        return -1;
     }
-    return 0;
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    bool body = chunked || (p->content_length != ULLONG_MAX && p->content_length > 0);
+    if (!h->is_put || !body || p->method != HTTP_POST)
+        return 0; /* a body nobody reads is skipped, not kept */
+    h->body_need = chunked ? (size_t)max : (size_t)p->content_length;
+    return ask_body(h);
 }
 
 static int
 on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *h = p->data;
-    struct client *c = h->c;
-    if (h->body.len + len > c->r->cfg.max_http_body_bytes) {
+    if (h->body.p == NULL)
+        return 0; /* not kept */
+    if (h->body.len + len > h->body.cap) { /* chunked past the bound */
         h->error_status = 413;
         h->error_msg = "Request body too large (max-http-body-bytes)";
         return -1;
     }
-    if (!buf_put(&c->r->pool, &h->body, at, len)) {
-        h->error_status = 503;
-        h->error_msg = "memory-limit reached";
-        return -1;
-    }
+    memcpy(h->body.p + h->body.len, at, len);
+    h->body.len += len;
     return 0;
 }
 
@@ -507,12 +643,13 @@ static int
 on_message_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
-    dispatch(h);
-    h->in_request = false;
-    h->head_request = false;
-    /* give back a large body buffer between requests */
-    if (h->body.cap > 65536)
-        buf_free(&h->c->r->pool, &h->body);
+    g_stats.http_requests++;
+    if (!dispatch(h)) {
+        h->wait = WAIT_ROOM;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    request_done(h);
     return 0;
 }
 
@@ -528,63 +665,127 @@ static const http_parser_settings settings = {
 
 /* ---- public ------------------------------------------------------------ */
 
+size_t
+http_conn_size(void)
+{
+    return sizeof(struct http_conn);
+}
+
 struct http_conn *
-http_conn_new(struct client *c)
+http_conn_new(const struct http_host *host)
 {
     struct http_conn *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
-    if (pool_charge(&c->r->pool, sizeof(*h), POOL_CLIENT) != TS_OK) {
-        free(h);
-        return NULL;
-    }
-    h->c = c;
+    h->host = *host;
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
     return h;
 }
 
 void
-http_set_endpoint(struct http_conn *h, http_endpoint_fn fn, void *ctx)
-{
-    h->endpoint = fn;
-    h->endpoint_ctx = ctx;
-}
-
-void
 http_conn_free(struct http_conn *h)
 {
-    struct pool *p = &h->c->r->pool;
-    buf_free(p, &h->body);
-    buf_free(p, &h->details);
+    if (h == NULL)
+        return;
+    release_body(h);
+    details_free(h);
     free(h);
-    pool_uncharge(p, sizeof(*h));
 }
 
-int
+bool
+http_waiting(const struct http_conn *h)
+{
+    return h->wait != WAIT_NONE;
+}
+
+bool
 http_in_request(const struct http_conn *h)
 {
     return h->in_request;
 }
 
-int
-http_feed(struct http_conn *h, const char *buf, size_t len)
+/* Carries on with a waiting request.  false: it still waits. */
+static bool
+resume(struct http_conn *h, enum http_state *state)
 {
-    if (h == NULL)
-        return TS_ERROR;
+    switch (h->wait) {
+    case WAIT_BODY:
+        if (ask_body(h) != 0) {
+            respond_error_as(h, h->error_status, h->error_msg, NULL, false);
+            *state = HTTP_CLOSE;
+            return false;
+        }
+        if (h->wait == WAIT_BODY) {
+            *state = HTTP_WAIT_BODY;
+            return false;
+        }
+        break;
+    case WAIT_ROOM:
+        if (!dispatch(h)) {
+            *state = HTTP_WAIT_ROOM;
+            return false;
+        }
+        request_done(h);
+        h->wait = WAIT_NONE;
+        break;
+    case WAIT_NONE:
+        return true;
+    }
+    http_parser_pause(&h->parser, 0);
+    return true;
+}
+
+size_t
+http_feed(struct http_conn *h, const char *buf, size_t len, enum http_state *state)
+{
+    *state = HTTP_READY;
+    if (h->closing) {
+        *state = HTTP_CLOSE;
+        return 0;
+    }
+    if (!resume(h, state)) {
+        if (*state == HTTP_CLOSE)
+            h->closing = true;
+        return 0;
+    }
+    if (h->closing) { /* the resumed answer could not be buffered */
+        *state = HTTP_CLOSE;
+        return 0;
+    }
+    if (len == 0)
+        return 0; /* (http-parser takes 0 bytes for the end of the stream) */
     size_t n = http_parser_execute(&h->parser, &settings, buf, len);
     if (h->error_status != 0) {
-        respond_error(h, h->error_status, h->error_msg, NULL, true);
-        return TS_ERROR;
+        h->close = true;
+        respond_error_as(h, h->error_status, h->error_msg, NULL, false);
+        h->closing = true;
+        *state = HTTP_CLOSE;
+        return n;
     }
-    if (h->parser.http_errno != HPE_OK) {
+    enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
+    if (err == HPE_PAUSED) {
+        *state = h->wait == WAIT_BODY ? HTTP_WAIT_BODY : HTTP_WAIT_ROOM;
+        return n;
+    }
+    if (err != HPE_OK) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "Malformed HTTP request: %s",
-                 http_errno_description(HTTP_PARSER_ERRNO(&h->parser)));
-        respond_error(h, 400, msg, NULL, true);
-        return TS_ERROR;
+        snprintf(msg, sizeof(msg), "Malformed HTTP request: %s", http_errno_description(err));
+        h->close = true;
+        respond_error_as(h, 400, msg, NULL, false);
+        h->closing = true;
+        *state = HTTP_CLOSE;
+        return n;
     }
-    if (h->parser.upgrade || n != len)
-        return TS_ERROR;
-    return TS_OK;
+    if (h->parser.upgrade || n != len || h->closing) {
+        h->closing = true;
+        *state = HTTP_CLOSE;
+        return n;
+    }
+    if (h->close && !h->in_request) {
+        /* answered a request that ends the connection */
+        h->closing = true;
+        *state = HTTP_CLOSE;
+    }
+    return n;
 }

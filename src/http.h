@@ -1,21 +1,26 @@
 /*
- * http.h -- the OpenTSDB HTTP API subset a relay serves.
+ * http.h -- HTTP/1.1 for the relay: request framing and POST /api/put.
  *
- * Owns HTTP/1.1 request parsing (http-parser), keep-alive, the request
- * size bound (max-http-body-bytes, checked on Content-Length before the
- * body is buffered), gzip bodies, and POST /api/put (with ?summary /
- * ?details as the TSD answers them).  Every other path goes to the
- * endpoint its owner set (the status module).  It must never buffer more
- * than the bound and never allocate per point.
+ * Owns request parsing (http-parser), keep-alive and pipelining, the body
+ * bound (max-http-body-bytes: 413 on a Content-Length over it, before a
+ * byte of the body is read), gzip bodies, and /api/put with the TSD's
+ * answers (204, or ?summary / ?details).  Every other path goes to the
+ * endpoint the host set (the status module).  A body is buffered only in
+ * memory its host admitted for it; when the sink has no room for a
+ * datapoint, the request stops where it was and carries on when fed
+ * again.  It knows nothing of sockets, backends or the relay, must never
+ * buffer more than the bound and never allocate per point.
  */
 #ifndef TS_HTTP_H
 #define TS_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct client;
 struct http_conn;
+struct sink;
+struct pool;
 
 /* A request for an endpoint other than /api/put. */
 struct http_request {
@@ -30,17 +35,52 @@ struct http_request {
 /* Serves one request by calling http_respond or http_respond_error. */
 typedef void (*http_endpoint_fn)(void *ctx, struct http_conn *h, const struct http_request *req);
 
-struct http_conn *http_conn_new(struct client *c);
+/* What the decoder needs from the connection that owns it. */
+struct http_host {
+    struct sink *sink;       /* /api/put datapoints go here */
+    struct pool *pool;       /* ?details answers are charged here (input class) */
+    uint64_t max_body;       /* max-http-body-bytes */
+    bool data_allowed;       /* false: /api/put is answered 503 (a stats-only slot) */
+    void *ctx;
+    /* Queues a response (head, then body).  control: an answer about the
+     * relay itself.  close: the connection ends after it.  false when it
+     * could not be buffered (the host then closes). */
+    bool (*reply)(void *ctx, const char *head, size_t hlen, const char *body, size_t blen,
+                  bool control, bool close);
+    /* Memory for a request body of len bytes.  TS_OK with *buf; TS_EAGAIN:
+     * not yet (the request waits; feed it again once the host has it). */
+    int (*body_alloc)(void *ctx, size_t len, char **buf);
+    void (*body_free)(void *ctx, char *buf, size_t len);
+    http_endpoint_fn endpoint;
+    void *endpoint_ctx;
+};
+
+enum http_state {
+    HTTP_READY = 0,          /* give it more bytes when they come */
+    HTTP_WAIT_BODY,          /* a request waits for body memory */
+    HTTP_WAIT_ROOM,          /* a request waits for room in the queues */
+    HTTP_CLOSE,              /* close once the replies are written */
+};
+
+/* The host struct is copied. */
+struct http_conn *http_conn_new(const struct http_host *host);
 void http_conn_free(struct http_conn *h);
-/* Feeds bytes.  TS_OK to keep reading, TS_ERROR to close once the reply
- * is written. */
-int http_feed(struct http_conn *h, const char *buf, size_t len);
-void http_set_endpoint(struct http_conn *h, http_endpoint_fn fn, void *ctx);
+/* Bytes a connection's decoder takes, for the host's accounting. */
+size_t http_conn_size(void);
+
+/* Feeds bytes; returns how many it took (the rest is to be fed again:
+ * a request waits, or the connection is to close).  First carries on with
+ * a waiting request. */
+size_t http_feed(struct http_conn *h, const char *buf, size_t len, enum http_state *state);
+/* A request waits (for body memory or for room): feed it, even with no
+ * new bytes, to let it carry on. */
+bool http_waiting(const struct http_conn *h);
+/* A request is partly received (for the read deadline). */
+bool http_in_request(const struct http_conn *h);
+
 /* The response to the request being served (keep-alive as it asked). */
 void http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len);
 /* The TSD's JSON error object: {"error":{"code","message"[,"details"]}}. */
 void http_respond_error(struct http_conn *h, int code, const char *message, const char *details);
-/* A request is partly received (for the read deadline). */
-int http_in_request(const struct http_conn *h);
 
 #endif

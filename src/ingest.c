@@ -23,7 +23,10 @@ ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *l
     }
     char out[POINT_LINE_MAX + 2];
     size_t n = point_format(&p, out, sizeof(out));
-    return s->emit(s, out, n, point_output_hash(&p, out, n));
+    int rc = s->emit(s, out, n, point_output_hash(&p, out, n));
+    if (rc == TS_EAGAIN)
+        s->stats->received--; /* not taken: it comes again */
+    return rc;
 }
 
 void

@@ -23,13 +23,20 @@ struct ingest_stats {
     uint64_t commands;   /* non-data commands (version, stats, ...) */
 };
 
+#define INGEST_ECHO_MAX 8192
+
 struct sink;
 
-/* Emits one canonical line ("...\n") with its series hash.  TS_OK, or
- * TS_ENOMEM when the point had to be dropped (counted by the owner). */
+/* Emits one canonical line ("...\n") with its series hash.  TS_OK; or
+ * TS_ENOMEM when the point had to be dropped (overflow = drop, counted by
+ * the owner); or TS_EAGAIN when there is no room for it now and nothing
+ * was done: the decoder stops before this point and offers it again
+ * later (overflow = block). */
 typedef int (*sink_emit_fn)(struct sink *s, const char *line, size_t len, uint64_t hash);
-/* A point was rejected.  input is the offending text (a line, or a compact
- * JSON datapoint); json_dp the jansson object for JSON input, else NULL. */
+/* A point was rejected.  input is the offending text (a line, or a JSON
+ * datapoint as sent); json_dp is unused (NULL).  A JSON datapoint longer
+ * than INGEST_ECHO_MAX may be held only up to that many bytes: read at
+ * most TS_MIN(ilen, INGEST_ECHO_MAX) bytes of input. */
 typedef void (*sink_error_fn)(struct sink *s, const struct point_error *e, const char *input,
                               size_t ilen, const void *json_dp);
 
@@ -41,7 +48,9 @@ struct sink {
     void *owner;
 };
 
-/* Validates one line and emits it or reports it.  TS_OK when emitted. */
+/* Validates one line and emits it or reports it.  TS_OK when emitted,
+ * TS_EAGAIN when the sink had no room (nothing counted: offer the line
+ * again later), TS_ERROR when rejected or dropped. */
 int ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *line,
                 size_t len);
 /* Reports a point that failed before point parsing (JSON shape errors). */

@@ -169,11 +169,18 @@ struct jp {
     struct sink *s;
     struct json_result *res;
     yajl_handle h;
-    const char *doc;
+    const char *doc;         /* the piece being parsed */
+    size_t base;             /* document offset of doc[0] */
+    size_t skip;             /* elements handled by an earlier pass: pass over */
+    size_t index;            /* elements (datapoints or not) finished so far */
+    bool blocked;            /* the sink had no room: parse cancelled */
+    bool started;            /* the first non-blank byte was checked */
+    bool doc_failed;          /* a document error was reported */
     int depth;               /* maps and arrays open */
     bool root_array;
     int dp_depth;            /* depth of the datapoint map, 0 outside */
-    size_t dp_start;         /* offset of its '{' */
+    size_t dp_start;         /* document offset of its '{' */
+    size_t echo_len;         /* bytes of the datapoint from earlier pieces */
     enum field key;          /* field whose value comes next */
     bool in_tags;
     /* the datapoint so far */
@@ -197,6 +204,7 @@ struct jp {
     bool conv_failed;
     size_t used;
     char sc[POINT_LINE_MAX * 2];
+    char echo[INGEST_ECHO_MAX]; /* the open datapoint's start, from earlier pieces */
 };
 
 static void
@@ -365,12 +373,39 @@ reject(struct jp *j, const char *input, size_t ilen)
     ingest_reject(j->s, &j->err, input, ilen, NULL);
 }
 
-/* The datapoint's closing brace: pre-checks, point_check, emit. */
-static void
+/* The text of the datapoint that ends at document offset end: in the
+ * current piece, or its start kept in echo (at most INGEST_ECHO_MAX). */
+static const char *
+dp_text(struct jp *j, size_t end, size_t *ilen)
+{
+    *ilen = end - j->dp_start;
+    if (j->dp_start >= j->base)
+        return j->doc + (j->dp_start - j->base);
+    size_t take = TS_MIN(end - j->base, sizeof(j->echo) - j->echo_len);
+    memcpy(j->echo + j->echo_len, j->doc, take);
+    j->echo_len += take;
+    return j->echo;
+}
+
+/* An element of an earlier pass comes by again: true to pass over it. */
+static bool
+handled_before(struct jp *j)
+{
+    if (j->index >= j->skip)
+        return false;
+    j->index++;
+    return true;
+}
+
+/* The datapoint's closing brace: pre-checks, point_check, emit.  Returns
+ * 0 to stop the parse: the sink had no room (nothing counted). */
+static int
 dp_finish(struct jp *j, size_t end)
 {
-    const char *input = j->doc + j->dp_start;
-    size_t ilen = end - j->dp_start;
+    if (handled_before(j))
+        return 1;
+    size_t ilen;
+    const char *input = dp_text(j, end, &ilen);
     struct point *p = &j->p;
     j->res->points++;
     j->s->stats->received++;
@@ -404,7 +439,8 @@ dp_finish(struct jp *j, size_t end)
     }
     if (j->failed) {
         reject(j, input, ilen);
-        return;
+        j->index++;
+        return 1;
     }
     char tsbuf[24];
     int n = snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)j->ts);
@@ -421,18 +457,29 @@ dp_finish(struct jp *j, size_t end)
     if (point_check(j->s->rules, p, &j->err) != TS_OK) {
         j->failed = true;
         reject(j, input, ilen);
-        return;
+        j->index++;
+        return 1;
     }
     char out[POINT_LINE_MAX + 2];
     size_t len = point_format(p, out, sizeof(out));
-    j->s->emit(j->s, out, len, point_output_hash(p, out, len));
+    if (j->s->emit(j->s, out, len, point_output_hash(p, out, len)) == TS_EAGAIN) {
+        j->res->points--;
+        j->s->stats->received--; /* it comes again */
+        j->blocked = true;
+        return 0;
+    }
     j->res->ok++;
+    j->index++;
+    return 1;
 }
 
 /* A scalar where a datapoint object was expected (root array element). */
 static void
 not_an_object(struct jp *j, const char *text, size_t len)
 {
+    if (handled_before(j))
+        return;
+    j->index++;
     j->failed = false;
     set_error(j, PE_ILLEGAL_ARGUMENT, false, "Datapoint is not a JSON object");
     j->res->points++;
@@ -442,10 +489,23 @@ not_an_object(struct jp *j, const char *text, size_t len)
 
 /* ---- YAJL callbacks ----------------------------------------------------- */
 
+/* Document offset of the parser's position. */
 static size_t
 offset(struct jp *j)
 {
-    return yajl_get_bytes_consumed(j->h);
+    return j->base + yajl_get_bytes_consumed(j->h);
+}
+
+/* The current piece's text from document offset start to the parser's
+ * position (an element that began in an earlier piece is cut). */
+static const char *
+piece_from(struct jp *j, size_t start, size_t *len)
+{
+    size_t end = offset(j);
+    if (start < j->base)
+        start = j->base;
+    *len = end > start ? end - start : 0;
+    return j->doc + (start - j->base);
 }
 
 /* A tag whose value is not a string (number, literal, map, array). */
@@ -467,8 +527,9 @@ scalar(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
             /* echo the element as it was written */
             size_t end = offset(j);
             size_t back = len + (is_string ? 2 : 0);
-            size_t start = end >= back ? end - back : 0;
-            not_an_object(j, j->doc + start, end - start);
+            size_t elen;
+            const char *text = piece_from(j, end >= back ? end - back : 0, &elen);
+            not_an_object(j, text, elen);
         }
         return true;
     }
@@ -610,6 +671,7 @@ cb_start_map(void *ctx)
         j->depth++;
         j->dp_depth = j->depth;
         j->dp_start = offset(j) - 1;
+        j->echo_len = 0;
         dp_reset(j);
         return 1;
     }
@@ -634,8 +696,10 @@ cb_end_map(void *ctx)
     if (j->in_tags && j->depth == j->dp_depth + 1)
         j->in_tags = false;
     if (j->dp_depth > 0 && j->depth == j->dp_depth) {
-        dp_finish(j, offset(j));
+        if (!dp_finish(j, offset(j)))
+            return 0; /* no room: cancel, the caller comes back */
         j->dp_depth = 0;
+        j->echo_len = 0;
     }
     j->depth--;
     return 1;
@@ -671,8 +735,9 @@ cb_end_array(void *ctx)
     j->depth--;
     if (j->dp_depth == 0 && j->root_array && j->depth == 1) {
         /* an array inside the array: not a datapoint */
-        size_t end = offset(j);
-        not_an_object(j, j->doc + j->nested_start, end - j->nested_start);
+        size_t elen;
+        const char *text = piece_from(j, j->nested_start, &elen);
+        not_an_object(j, text, elen);
     }
     return 1;
 }
@@ -689,50 +754,132 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = cb_end_array,
 };
 
+/* One document at a time: the parser's state and its scratch are large. */
+static struct jp j;
+
+static void
+doc_error(struct point_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+doc_error(struct point_error *e, const char *fmt, ...)
+{
+    e->cmd = CMD_PUT;
+    e->relay = false;
+    e->kind = PE_ILLEGAL_ARGUMENT;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    e->len = k < 0 ? 0 : TS_MIN((size_t)k, sizeof(e->msg) - 1);
+}
+
+int
+json_stream_begin(struct sink *s, size_t skip, struct json_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    memset(&j, 0, offsetof(struct jp, p));
+    j.s = s;
+    j.res = res;
+    j.skip = skip;
+    arena.used = 0;
+    j.h = yajl_alloc(&callbacks, arena.base ? &arena_funcs : NULL, &j);
+    return j.h != NULL ? TS_OK : TS_ERROR;
+}
+
+/* The parse stopped: the message for doc_err, from the piece at hand. */
+static void
+syntax_error(struct point_error *doc_err, const char *buf, size_t len)
+{
+    unsigned char *msg = yajl_get_error(j.h, 0, (const unsigned char *)buf, len);
+    doc_error(doc_err, "Unable to parse the given JSON: %s (at byte %zu%s)",
+              msg ? (const char *)msg : "syntax error", offset(&j),
+              j.res->points ? "; the datapoints before it were taken" : "");
+    if (msg != NULL)
+        yajl_free_error(j.h, msg);
+}
+
+int
+json_stream_feed(const char *buf, size_t len, struct point_error *doc_err)
+{
+    if (!j.started) {
+        size_t i = 0;
+        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+            i++;
+        if (i == len)
+            return TS_OK; /* blanks so far */
+        j.started = true;
+        if (buf[i] != '{' && buf[i] != '[') {
+            j.doc_failed = true;
+            doc_error(doc_err, "The JSON must start as an object or an array");
+            return TS_ERROR;
+        }
+    }
+    j.doc = buf;
+    yajl_status st = yajl_parse(j.h, (const unsigned char *)buf, len);
+    if (j.blocked) {
+        j.res->handled = j.index;
+        return TS_EAGAIN;
+    }
+    if (st != yajl_status_ok) {
+        syntax_error(doc_err, buf, len);
+        j.doc_failed = true;
+        return TS_ERROR;
+    }
+    /* a datapoint still open: keep what echoes need of it */
+    if (j.dp_depth > 0 && j.echo_len < sizeof(j.echo)) {
+        size_t from = j.dp_start > j.base ? j.dp_start - j.base : 0;
+        size_t take = TS_MIN(len - TS_MIN(from, len), sizeof(j.echo) - j.echo_len);
+        memcpy(j.echo + j.echo_len, buf + from, take);
+        j.echo_len += take;
+    }
+    j.base += len;
+    return TS_OK;
+}
+
+int
+json_stream_end(struct point_error *doc_err)
+{
+    int rc = TS_OK;
+    if (!j.started) {
+        doc_error(doc_err, "The JSON must start as an object or an array");
+        rc = TS_ERROR;
+    } else if (!j.doc_failed && !j.blocked) {
+        j.doc = "";
+        if (yajl_complete_parse(j.h) != yajl_status_ok) {
+            syntax_error(doc_err, "", 0);
+            rc = TS_ERROR;
+        }
+    }
+    j.res->handled = j.index;
+    yajl_free(j.h);
+    j.h = NULL;
+    arena.used = 0;
+    return rc;
+}
+
+int
+json_ingest_from(struct sink *s, const char *buf, size_t len, size_t skip,
+                 struct json_result *res, struct point_error *doc_err)
+{
+    if (json_stream_begin(s, skip, res) != TS_OK) {
+        doc_error(doc_err, "out of memory");
+        return TS_ERROR;
+    }
+    int rc = json_stream_feed(buf, len, doc_err);
+    if (rc == TS_EAGAIN) {
+        json_stream_end(doc_err);
+        return TS_EAGAIN;
+    }
+    if (rc != TS_OK) {
+        json_stream_end(doc_err);
+        return TS_ERROR;
+    }
+    return json_stream_end(doc_err);
+}
+
 int
 json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res,
             struct point_error *doc_err)
 {
-    memset(res, 0, sizeof(*res));
-    doc_err->cmd = CMD_PUT;
-    doc_err->relay = false;
-    doc_err->kind = PE_ILLEGAL_ARGUMENT;
-    size_t i = 0;
-    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
-        i++;
-    if (i == len || (buf[i] != '{' && buf[i] != '[')) {
-        doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg),
-                                        "The JSON must start as an object or an array");
-        return TS_ERROR;
-    }
-    static struct jp j; /* one document at a time; the scratch is large */
-    memset(&j, 0, offsetof(struct jp, p));
-    j.s = s;
-    j.res = res;
-    j.doc = buf;
-    arena.used = 0;
-    j.h = yajl_alloc(&callbacks, arena.base ? &arena_funcs : NULL, &j);
-    if (j.h == NULL) {
-        doc_err->len = (size_t)snprintf(doc_err->msg, sizeof(doc_err->msg), "out of memory");
-        return TS_ERROR;
-    }
-    yajl_status st = yajl_parse(j.h, (const unsigned char *)buf, len);
-    if (st == yajl_status_ok)
-        st = yajl_complete_parse(j.h);
-    int rc = TS_OK;
-    if (st != yajl_status_ok) {
-        unsigned char *msg = yajl_get_error(j.h, 0, (const unsigned char *)buf, len);
-        size_t at = yajl_get_bytes_consumed(j.h);
-        int k = snprintf(doc_err->msg, sizeof(doc_err->msg),
-                         "Unable to parse the given JSON: %s (at byte %zu%s)",
-                         msg ? (const char *)msg : "syntax error", at,
-                         res->points ? "; the datapoints before it were taken" : "");
-        doc_err->len = k < 0 ? 0 : TS_MIN((size_t)k, sizeof(doc_err->msg) - 1);
-        if (msg != NULL)
-            yajl_free_error(j.h, msg);
-        rc = TS_ERROR;
-    }
-    yajl_free(j.h);
-    arena.used = 0;
-    return rc;
+    return json_ingest_from(s, buf, len, 0, res, doc_err);
 }

@@ -1,9 +1,9 @@
 /*
  * listener.c -- listening sockets.
  *
- * Accepts in a bounded loop per event.  Over max-clients (or when the
- * budget cannot pay for another client) a connection is told why in one
- * line and closed at once, and counted.  It must never block.
+ * Accepts in a bounded loop per event.  Over max-clients a connection
+ * gets a stats-only slot while control-slots last; beyond them it is told
+ * why and closed at once, and counted.  It must never block.
  */
 #include "autoconf.h"
 
@@ -19,22 +19,36 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
-#include "relay.h"
 #include "stats.h"
 #include "util.h"
 
 #define ACCEPTS_PER_EVENT 256
 
 static void
-refuse(struct relay *r, int fd, const char *why)
+refuse(struct listener *ls, int fd, const char *why)
 {
-    char msg[160];
-    int n = snprintf(msg, sizeof(msg), "error: connection refused by tsrelay: %s\n", why);
+    char msg[400];
+    int n;
+    if (ls->cfg->proto == PROTO_HTTP) {
+        char body[200];
+        int b = snprintf(body, sizeof(body),
+                         "{\"error\":{\"code\":503,\"message\":\"connection refused by "
+                         "tsrelay: %s\"}}", why);
+        n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 503 Service Unavailable\r\nServer: tsrelay/%s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s", PACKAGE_VERSION, b, body);
+    } else {
+        n = snprintf(msg, sizeof(msg), "error: connection refused by tsrelay: %s\n", why);
+    }
     (void)!write(fd, msg, (size_t)n); /* best effort; the socket is fresh */
+    /* FIN, not RST: the peer reads the reason (what it may still send is
+     * not read, which can turn into an RST only after our bytes) */
+    shutdown(fd, SHUT_WR);
     close(fd);
     g_stats.clients_rejected++;
-    LOG_RL(LOG_WARN, "refused a connection: %s (%llu clients open)", why,
-           (unsigned long long)r->nclients);
+    LOG_RL(LOG_WARN, "refused a connection on %s: %s (%llu clients open)", ls->name, why,
+           (unsigned long long)ls->clients->n);
 }
 
 static void
@@ -43,7 +57,8 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct listener *ls = container_of(w, struct listener, io);
-    struct relay *r = ls->r;
+    struct client_set *cs = ls->clients;
+    const struct config *cfg = cs->env.cfg;
     for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
         int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -53,30 +68,36 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 LOG_RL(LOG_ERROR, "accept on %s failed: %s", ls->name, strerror(errno));
             return;
         }
-        if (r->phase != PHASE_RUNNING) {
-            refuse(r, fd, "shutting down");
+        if (!cs->env.running(cs->env.ctx)) {
+            refuse(ls, fd, "shutting down");
             continue;
         }
-        if (r->nclients >= r->cfg.max_clients) {
-            refuse(r, fd, "too many connections (max-clients)");
+        uint64_t open = cs->n - cs->control_only;
+        bool control_only = open >= cfg->max_clients;
+        if (control_only && cs->control_only >= cfg->control_slots) {
+            refuse(ls, fd, "too many connections (max-clients)");
             continue;
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct client *c = client_new(r, ls, fd);
-        if (c == NULL)
-            refuse(r, fd, "memory-limit reached");
-        else
-            log_debug("client fd %d accepted on %s", fd, ls->name);
+        struct client *c = client_new(cs, ls->cfg, fd, control_only);
+        if (c == NULL) {
+            refuse(ls, fd, "out of memory");
+            continue;
+        }
+        if (control_only)
+            g_stats.clients_control_slot++;
+        log_debug("client fd %d accepted on %s%s", fd, ls->name,
+                  control_only ? " (stats only: max-clients reached)" : "");
     }
 }
 
 int
-listener_open(struct relay *r, struct listener *ls, const struct cfg_listen *cfg, char *err,
-              size_t errlen)
+listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
+              char *err, size_t errlen)
 {
     memset(ls, 0, sizeof(*ls));
-    ls->r = r;
+    ls->clients = clients;
     ls->cfg = cfg;
     ls->fd = -1;
     snprintf(ls->name, sizeof(ls->name), "%s:%s %s", cfg->addr.host, cfg->addr.port,
@@ -106,7 +127,7 @@ listener_open(struct relay *r, struct listener *ls, const struct cfg_listen *cfg
     freeaddrinfo(res);
     ls->fd = fd;
     ev_io_init(&ls->io, on_accept, fd, EV_READ);
-    ev_io_start(r->loop, &ls->io);
+    ev_io_start(clients->env.loop, &ls->io);
     return TS_OK;
 }
 
@@ -115,7 +136,7 @@ listener_close(struct listener *ls)
 {
     if (ls->fd < 0)
         return;
-    ev_io_stop(ls->r->loop, &ls->io);
+    ev_io_stop(ls->clients->env.loop, &ls->io);
     close(ls->fd);
     ls->fd = -1;
 }

@@ -1,10 +1,13 @@
 /*
  * listener.h -- listening sockets.
  *
- * Owns bind/listen/accept and the max-clients gate: a connection over the
- * limit is accepted, told why in one line, and closed at once (counted).
- * It must never block and never hand a socket to a client it cannot pay
- * for.
+ * Owns bind/listen/accept and the max-clients gate.  Up to max-clients a
+ * connection is always taken (never refused for memory: the admission
+ * line bounds what clients may buffer).  Past it, control-slots more are
+ * taken as stats-only connections (stats, version, help, /health,
+ * /metrics, /api/stats), so the relay stays observable when full; past
+ * those a connection is told why (an HTTP 503 on http listeners, an error
+ * line otherwise), closed at once and counted.  It must never block.
  */
 #ifndef TS_LISTENER_H
 #define TS_LISTENER_H
@@ -13,17 +16,17 @@
 
 #include "config.h"
 
-struct relay;
+struct client_set;
 
 struct listener {
-    struct relay *r;
+    struct client_set *clients;
     const struct cfg_listen *cfg;
     int fd;
     ev_io io;
     char name[300];    /* "host:port proto" for logs */
 };
 
-int listener_open(struct relay *r, struct listener *ls, const struct cfg_listen *cfg,
+int listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
                   char *err, size_t errlen);
 void listener_close(struct listener *ls);
 /* The bound port (useful with port 0). */

@@ -3,8 +3,9 @@
  *
  * Blocks are mapped one at a time with mmap, so reserved bytes are exactly
  * what the OS gave us and a trimmed block really leaves the RSS.  Free
- * blocks are cached on a list; pool_trim() gives back the idle half.  It
- * must never map past memory-limit.
+ * blocks are cached on a list; pool_trim() gives back the idle half.
+ * Every byte in use is counted in exactly one class.  It must never map
+ * past memory-limit.
  */
 #include "autoconf.h"
 
@@ -15,19 +16,18 @@
 #include "util.h"
 
 int
-pool_init(struct pool *p, size_t block_size, size_t limit)
+pool_init(struct pool *p, size_t block_size, size_t limit, size_t control_reserve,
+          size_t input_limit)
 {
     memset(p, 0, sizeof(*p));
-    if (block_size < 256 || limit < block_size)
+    if (block_size < 256 || limit < block_size || control_reserve >= limit ||
+        input_limit > limit - control_reserve)
         return TS_ERROR;
     p->block_size = block_size;
     p->data_size = block_size - sizeof(struct block);
     p->limit = limit;
-    /* Clients may finish a read's worth of lines even when queues have
-     * taken their share: 1/16 of the budget, at least 4 blocks. */
-    p->reserve = TS_MAX(limit / 16, 4 * block_size);
-    if (p->reserve > limit / 2)
-        p->reserve = limit / 2;
+    p->control_reserve = control_reserve;
+    p->input_limit = input_limit;
     return TS_OK;
 }
 
@@ -53,27 +53,26 @@ pool_destroy(struct pool *p)
 size_t
 pool_used_bytes(const struct pool *p)
 {
-    return p->blocks_used * p->block_size + p->charged;
+    return p->used[POOL_QUEUE] + p->used[POOL_INPUT] + p->used[POOL_CONTROL];
 }
 
 size_t
 pool_reserved_bytes(const struct pool *p)
 {
-    return (p->blocks_used + p->blocks_free) * p->block_size + p->charged;
-}
-
-static size_t
-class_limit(const struct pool *p, enum pool_class cls)
-{
-    return cls == POOL_CLIENT ? p->limit : p->limit - p->reserve;
+    return pool_used_bytes(p) + p->blocks_free * p->block_size;
 }
 
 size_t
 pool_avail(const struct pool *p, enum pool_class cls)
 {
     size_t used = pool_used_bytes(p);
-    size_t lim = class_limit(p, cls);
-    return used >= lim ? 0 : lim - used;
+    size_t lim = cls == POOL_CONTROL ? p->limit : p->limit - p->control_reserve;
+    size_t avail = used >= lim ? 0 : lim - used;
+    if (cls == POOL_INPUT) {
+        size_t in = p->used[POOL_INPUT];
+        avail = TS_MIN(avail, in >= p->input_limit ? 0 : p->input_limit - in);
+    }
+    return avail;
 }
 
 static void
@@ -101,33 +100,32 @@ make_room(struct pool *p, size_t bytes)
     return TS_OK;
 }
 
-struct block *
-pool_get(struct pool *p, enum pool_class cls)
+/* A block off the free list or from the OS; its bytes are not counted. */
+static struct block *
+take_block(struct pool *p, size_t already_counted)
 {
-    if (pool_used_bytes(p) + p->block_size > class_limit(p, cls)) {
-        p->stats.get_failures++;
-        return NULL;
-    }
     struct block *b = p->free;
     if (b != NULL) {
         p->free = b->next;
         p->blocks_free--;
         if (p->free_low > p->blocks_free)
             p->free_low = p->blocks_free;
-    } else {
-        if (make_room(p, p->block_size) != TS_OK) {
-            p->stats.get_failures++;
-            return NULL;
-        }
-        void *m = mmap(NULL, p->block_size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            p->stats.get_failures++;
-            return NULL;
-        }
-        b = m;
-        p->stats.mapped++;
+        return b;
     }
+    /* the counted bytes are part of the reservation already */
+    if (make_room(p, p->block_size - TS_MIN(already_counted, p->block_size)) != TS_OK)
+        return NULL;
+    void *m = mmap(NULL, p->block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    p->stats.mapped++;
+    return m;
+}
+
+static struct block *
+hand_out(struct pool *p, struct block *b, enum pool_class cls)
+{
     p->blocks_used++;
     p->stats.gets++;
     b->next = NULL;
@@ -135,8 +133,36 @@ pool_get(struct pool *p, enum pool_class cls)
     b->base = 0;
     b->stamp = 0;
     b->lines = b->aux = 0;
+    b->cls = (uint8_t)cls;
     note_peak(p);
     return b;
+}
+
+struct block *
+pool_get(struct pool *p, enum pool_class cls)
+{
+    if (pool_avail(p, cls) < p->block_size) {
+        p->stats.get_failures++;
+        return NULL;
+    }
+    struct block *b = take_block(p, 0);
+    if (b == NULL) {
+        p->stats.get_failures++;
+        return NULL;
+    }
+    p->used[cls] += p->block_size;
+    return hand_out(p, b, cls);
+}
+
+struct block *
+pool_get_charged(struct pool *p, enum pool_class cls)
+{
+    struct block *b = take_block(p, p->block_size);
+    if (b == NULL) {
+        p->stats.get_failures++;
+        return NULL;
+    }
+    return hand_out(p, b, cls);
 }
 
 void
@@ -145,6 +171,7 @@ pool_put(struct pool *p, struct block *b)
     if (b == NULL)
         return;
     p->blocks_used--;
+    p->used[b->cls] -= TS_MIN(p->block_size, p->used[b->cls]);
     b->next = p->free;
     p->free = b;
     p->blocks_free++;
@@ -153,19 +180,19 @@ pool_put(struct pool *p, struct block *b)
 int
 pool_charge(struct pool *p, size_t bytes, enum pool_class cls)
 {
-    if (pool_used_bytes(p) + bytes > class_limit(p, cls) || make_room(p, bytes) != TS_OK) {
+    if (pool_avail(p, cls) < bytes || make_room(p, bytes) != TS_OK) {
         p->stats.charge_failures++;
         return TS_ENOMEM;
     }
-    p->charged += bytes;
+    p->used[cls] += bytes;
     note_peak(p);
     return TS_OK;
 }
 
 void
-pool_uncharge(struct pool *p, size_t bytes)
+pool_uncharge(struct pool *p, size_t bytes, enum pool_class cls)
 {
-    p->charged -= TS_MIN(bytes, p->charged);
+    p->used[cls] -= TS_MIN(bytes, p->used[cls]);
 }
 
 size_t

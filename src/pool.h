@@ -1,11 +1,24 @@
 /*
  * pool.h -- the memory budget and its fixed-size block pool.
  *
- * Owns every byte of queued data: blocks for backend queues, spool staging,
- * client partial input and replies come from here, and the other large
- * buffers (big frames, Redis commands in flight) are charged to the same
- * budget.  Reserved bytes never exceed memory-limit.  It must never hand out
- * memory past the limit and never allocate per line: blocks are recycled.
+ * Owns every byte of queued and buffered data: blocks for backend queues,
+ * spool staging, client input and replies come from here, and the other
+ * large buffers (admitted frames and bodies, Redis commands in flight,
+ * stats renderings) are charged to the same budget.  Reserved bytes never
+ * exceed memory-limit.  The budget has three classes:
+ *
+ *   POOL_QUEUE    data on its way to a TSD or Redis: everything but the
+ *                 control reserve, less what input holds
+ *   POOL_INPUT    client input being received (admitted units) and
+ *                 replies to data: at most input-limit, which leaves the
+ *                 queues at least memory-limit - control - input-limit
+ *   POOL_CONTROL  answers to stats, health and version requests: may use
+ *                 the whole budget, and alone the control reserve
+ *
+ * so a full data path can neither starve the queues of the room that lets
+ * them drain nor keep the relay from answering for itself.  It must never
+ * hand out memory past the limit and never allocate per line: blocks are
+ * recycled.
  */
 #ifndef TS_POOL_H
 #define TS_POOL_H
@@ -13,9 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Two classes share one budget; the queue class stops short of the limit
- * by `reserve` bytes so clients can always finish what they have read. */
-enum pool_class { POOL_QUEUE = 0, POOL_CLIENT = 1 };
+enum pool_class { POOL_QUEUE = 0, POOL_INPUT = 1, POOL_CONTROL = 2 };
+#define POOL_NCLASS 3
 
 struct block {
     struct block *next;
@@ -25,6 +37,7 @@ struct block {
     uint64_t stamp;    /* owner's use: e.g. time the first byte arrived */
     uint32_t lines;    /* owner's use: complete lines held */
     uint32_t aux;      /* owner's use */
+    uint8_t cls;       /* the budget class it is counted in */
     char data[];
 };
 
@@ -40,28 +53,35 @@ struct pool {
     size_t block_size;      /* bytes per block, header included */
     size_t data_size;       /* usable bytes per block */
     size_t limit;           /* memory-limit */
-    size_t reserve;         /* held back from POOL_QUEUE */
+    size_t control_reserve; /* the last bytes of the budget: POOL_CONTROL only */
+    size_t input_limit;     /* POOL_INPUT's ceiling */
+    size_t used[POOL_NCLASS]; /* bytes in use per class, blocks and charges */
     size_t blocks_used;
     size_t blocks_free;
     size_t free_low;        /* low-water mark of blocks_free since last trim */
-    size_t charged;         /* non-block bytes charged to the budget */
     size_t peak_used_bytes;
     struct block *free;
     struct pool_stats stats;
 };
 
-int pool_init(struct pool *p, size_t block_size, size_t limit);
+/* TS_ERROR when the sizes do not fit: block_size >= 256, limit >= a block,
+ * control_reserve < limit, input_limit <= limit - control_reserve. */
+int pool_init(struct pool *p, size_t block_size, size_t limit, size_t control_reserve,
+              size_t input_limit);
 /* Returns every free block to the OS; blocks still in use are the
  * owners' responsibility. */
 void pool_destroy(struct pool *p);
 
 /* A block with start = len = 0, or NULL when the class's budget is spent. */
 struct block *pool_get(struct pool *p, enum pool_class cls);
+/* A block for bytes already charged to cls (an admission): the charge
+ * becomes the block, nothing is checked.  NULL only if the OS refuses. */
+struct block *pool_get_charged(struct pool *p, enum pool_class cls);
 void pool_put(struct pool *p, struct block *b);
 
 /* Charges / uncharges bytes allocated elsewhere.  TS_OK or TS_ENOMEM. */
 int pool_charge(struct pool *p, size_t bytes, enum pool_class cls);
-void pool_uncharge(struct pool *p, size_t bytes);
+void pool_uncharge(struct pool *p, size_t bytes, enum pool_class cls);
 
 /* Bytes the class could still take. */
 size_t pool_avail(const struct pool *p, enum pool_class cls);

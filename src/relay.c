@@ -28,6 +28,7 @@
 #include "router.h"
 #include "spool.h"
 #include "stats.h"
+#include "status.h"
 #include "util.h"
 
 /* ---- data path glue ---------------------------------------------------- */
@@ -37,12 +38,6 @@ avail(void *ctx, int b)
 {
     struct relay *r = ctx;
     return r->backends[b].avail_cached;
-}
-
-enum pool_class
-relay_queue_class(const struct relay *r)
-{
-    return r->cfg.overflow == OVERFLOW_BLOCK ? POOL_CLIENT : POOL_QUEUE;
 }
 
 void
@@ -62,15 +57,19 @@ relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
 {
     int targets[CFG_MAX_BACKENDS];
     int n = router_pick(&r->router, h, avail, r, targets);
-    enum pool_class cls = relay_queue_class(r);
+    /* block: take the line only when every target can (a queue block and
+     * a spool entry each); otherwise the decoder comes back with it */
+    if (r->cfg.overflow == OVERFLOW_BLOCK &&
+        pool_avail(&r->pool, POOL_QUEUE) < (size_t)n * r->line_room + r->drain_room)
+        return TS_EAGAIN;
     int rc = TS_OK;
     for (int i = 0; i < n; i++) {
         struct backend *be = &r->backends[targets[i]];
-        int s = be->spool_cached ? spool_offer(be, line, len, cls) : 0;
+        int s = be->spool_cached ? spool_offer(be, line, len) : 0;
         if (s == 1)
             continue;
         if (s == 0)
-            s = backend_enqueue(be, h, line, len, cls);
+            s = backend_enqueue(be, h, line, len);
         if (s != TS_OK) {
             g_stats.points_dropped++;
             rc = TS_ENOMEM;
@@ -104,7 +103,7 @@ begin_shutdown(struct relay *r)
     r->phase_deadline_ms = now_ms(r) + r->cfg.shutdown_timeout_ms;
     for (int i = 0; i < r->nlisteners; i++)
         listener_close(&r->listeners[i]);
-    client_stop_all_reading(r);
+    client_stop_all_reading(&r->clients);
 }
 
 /* Every backend has delivered what it holds, or cannot. */
@@ -165,9 +164,8 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)revents;
     struct relay *r = container_of(w, struct relay, flush_watcher);
+    client_admission_poll(&r->clients);
     backend_flush_all(r);
-    if (r->paused != NULL)
-        client_resume_paused(r);
 }
 
 static void
@@ -207,9 +205,10 @@ on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
         if (nl == NULL)
             break;
         size_t len = (size_t)(nl - (buf + off)) + 1;
-        g_stats.stats_lines_sent++; /* points.received{proto=internal} */
         relay_begin_batch(r);
-        relay_submit_line(r, buf + off, len, point_line_hash(buf + off, len));
+        /* the relay's own lines wait for nobody: no room, no line */
+        if (relay_submit_line(r, buf + off, len, point_line_hash(buf + off, len)) != TS_EAGAIN)
+            g_stats.stats_lines_sent++; /* points.received{proto=internal} */
         off += len;
     }
 }
@@ -230,6 +229,78 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     begin_shutdown(r);
 }
 
+/* ---- the clients' view of the relay ----------------------------------- */
+
+static int
+env_submit(void *ctx, const char *line, size_t len, uint64_t hash)
+{
+    return relay_submit_line(ctx, line, len, hash);
+}
+
+static void
+env_batch(void *ctx, uint64_t read_ns)
+{
+    struct relay *r = ctx;
+    if (read_ns != 0)
+        relay_begin_batch(r);
+    r->batch_read_ns = read_ns;
+}
+
+static bool
+env_running(void *ctx)
+{
+    const struct relay *r = ctx;
+    return r->phase == PHASE_RUNNING;
+}
+
+static size_t
+env_stats_text(void *ctx, char *out, size_t cap)
+{
+    return stats_format_telnet(ctx, out, cap);
+}
+
+/* Queue bytes one read of a block may need at most: its lines (framed
+ * text grows by "put " per line: 1.5x), to every target, plus a fresh
+ * block per connection and a spool entry per target. */
+static size_t
+read_out_bound(const struct relay *r)
+{
+    size_t targets = r->cfg.routing == ROUTE_ALL ? (size_t)r->nbackends : 1;
+    size_t conns = 0;
+    for (int i = 0; i < r->nbackends; i++)
+        conns += (size_t)r->backends[i].nconns;
+    if (r->cfg.routing != ROUTE_ALL)
+        conns = conns / (size_t)r->nbackends + 1;
+    size_t bs = r->pool.block_size;
+    return targets * (r->pool.data_size * 3 / 2 + 2 * bs) + conns * bs;
+}
+
+static int
+start_clients(struct relay *r)
+{
+    struct client_env env = {
+        .loop = r->loop,
+        .pool = &r->pool,
+        .adm = &r->adm,
+        .cfg = &r->cfg,
+        .rules = &r->rules,
+        .ctx = r,
+        .submit = env_submit,
+        .batch = env_batch,
+        .running = env_running,
+        .stats_text = env_stats_text,
+        .endpoint = status_http,
+        .endpoint_ctx = r,
+        .read_out_bound = read_out_bound(r),
+    };
+    /* a decoder resumes once the queues can take about a read's worth, or
+     * an eighth of their room, whichever is more */
+    size_t queue_room = r->pool.limit - r->pool.control_reserve - r->pool.input_limit;
+    admission_init(&r->adm, &r->pool, TS_MAX(env.read_out_bound, queue_room / 8),
+                   env.read_out_bound);
+    return client_set_init(&r->clients, &env);
+}
+
 /* ---- set-up ------------------------------------------------------------ */
 
 int
@@ -244,11 +315,19 @@ relay_init(struct relay *r, char *err, size_t errlen)
               *c == '-' || *c == '.' || *c == '_'))
             *c = '_';
     g_stats.start_time = (uint64_t)time(NULL);
-    if (pool_init(&r->pool, cfg->block_size, cfg->memory_limit) != TS_OK) {
+    if (pool_init(&r->pool, cfg->block_size, cfg->memory_limit, cfg->control_reserve,
+                  cfg->input_memory) != TS_OK) {
         snprintf(err, errlen, "cannot set up the memory pool");
         return TS_ERROR;
     }
-    r->read_headroom = 2 * r->pool.block_size;
+    /* a line may need a fresh queue block and a spool entry per target;
+     * new lines leave the spool's drain the room it needs (spool.c), so
+     * older data is never starved by newer */
+    r->line_room = 2 * r->pool.block_size;
+    int most_conns = 0;
+    for (int i = 0; i < cfg->nbackends; i++)
+        most_conns = TS_MAX(most_conns, cfg->backends[i].conns);
+    r->drain_room = cfg->redis.enabled ? (size_t)(most_conns + 2) * r->pool.block_size : 0;
     point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
     json_init();
 
@@ -272,12 +351,16 @@ relay_init(struct relay *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up the Redis spool");
         return TS_ERROR;
     }
+    if (start_clients(r) != TS_OK) {
+        snprintf(err, errlen, "cannot set up the clients");
+        return TS_ERROR;
+    }
     r->nlisteners = cfg->nlisten;
     r->listeners = calloc((size_t)r->nlisteners, sizeof(*r->listeners));
     if (r->listeners == NULL)
         return TS_ERROR;
     for (int i = 0; i < r->nlisteners; i++) {
-        if (listener_open(r, &r->listeners[i], &cfg->listen[i], err, errlen) != TS_OK)
+        if (listener_open(&r->listeners[i], &r->clients, &cfg->listen[i], err, errlen) != TS_OK)
             return TS_ERROR;
         log_info("listening on %s", r->listeners[i].name);
     }
@@ -308,7 +391,7 @@ relay_init(struct relay *r, char *err, size_t errlen)
 void
 relay_free(struct relay *r)
 {
-    client_close_all(r);
+    client_set_free(&r->clients);
     for (int i = 0; i < r->nlisteners && r->listeners != NULL; i++)
         listener_close(&r->listeners[i]);
     free(r->listeners);

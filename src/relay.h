@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admission.h"
 #include "backend.h"
+#include "client.h"
 #include "config.h"
 #include "point.h"
 #include "pool.h"
@@ -21,7 +23,6 @@
 
 struct spool;
 struct listener;
-struct client;
 
 enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
 
@@ -36,16 +37,16 @@ struct relay {
     struct spool *spool;            /* NULL: memory-only */
     struct listener *listeners;
     int nlisteners;
-    struct client *clients;         /* all open clients */
-    struct client *paused;          /* clients paused for memory */
-    uint64_t nclients;
+    struct client_set clients;      /* all open clients */
+    struct admission adm;           /* who may buffer input, who may decode */
     struct bconn *dirty;            /* connections with data to write */
     enum relay_phase phase;
     uint64_t phase_deadline_ms;
     int exit_code;
     char hostname[256];
-    size_t read_headroom;           /* pool bytes a read needs before it starts */
     uint64_t batch_read_ns;         /* monotonic time of the read being decoded */
+    size_t line_room;               /* queue bytes a line needs before it is taken */
+    size_t drain_room;              /* queue bytes new lines leave to the spool's drain */
     ev_prepare flush_watcher;
     ev_timer tick;                  /* housekeeping, every TICK_MS */
     ev_timer trim;                  /* pool trimming */
@@ -58,15 +59,13 @@ struct relay {
 /* Marks a connection for the next flush (end of this loop iteration). */
 void relay_mark_dirty(struct relay *r, struct bconn *c);
 
-/* Routes a canonical line to its backend(s) (router + spool).  TS_OK, or
- * TS_ENOMEM when it was dropped. */
+/* Routes a canonical line to its backend(s) (router + spool).  TS_OK;
+ * TS_ENOMEM when it was dropped (overflow = drop, counted); TS_EAGAIN when
+ * the queues have no room for it now (overflow = block): nothing was done. */
 int relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t hash);
 /* Caches per-backend routing facts (available, spooling) for the lines of
  * one client read; call before decoding it. */
 void relay_begin_batch(struct relay *r);
-
-/* Pool class a client's data may use under the overflow policy. */
-enum pool_class relay_queue_class(const struct relay *r);
 
 /* Builds everything from r->cfg (already loaded) on the default loop.
  * TS_OK, or TS_ERROR with a reason in err. */

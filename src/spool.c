@@ -406,7 +406,7 @@ push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, s
              size_t entries)
 {
     struct spool *sp = sb->sp;
-    pool_uncharge(&sp->r->pool, bytes);
+    pool_uncharge(&sp->r->pool, bytes, POOL_QUEUE);
     sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
         sb->entries = (uint64_t)rep->integer;
@@ -454,10 +454,10 @@ push_block(struct spool_backend *sb, struct block *b)
 {
     struct spool *sp = sb->sp;
     size_t n = build_entry(sp, b->data + b->start, b->len - b->start, b->lines);
-    if (pool_charge(&sp->r->pool, n, POOL_CLIENT) != TS_OK)
+    if (pool_charge(&sp->r->pool, n, POOL_QUEUE) != TS_OK)
         return false;
     if (!send3(sp, on_push, sb, "RPUSH", sb->key, sp->zbuf, n)) {
-        pool_uncharge(&sp->r->pool, n);
+        pool_uncharge(&sp->r->pool, n, POOL_QUEUE);
         return false;
     }
     b->aux = (uint32_t)n;
@@ -496,18 +496,18 @@ push_evacuated(struct spool_backend *sb)
     size_t bound = 0;
     for (const struct block *b = sb->evac_head; b != NULL; b = b->next)
         bound += b->len - b->start + SPOOL_HDR_BYTES;
-    if (pool_charge(&sp->r->pool, bound, POOL_CLIENT) != TS_OK)
+    if (pool_charge(&sp->r->pool, bound, POOL_QUEUE) != TS_OK)
         return;
     struct entry_list el = { 0 };
     if (entries_add_chain(sp, &el, sb->evac_head) != TS_OK) {
         LOG_RL(LOG_ERROR, "backend %s: out of memory spooling a failed connection's lines; "
                "retrying", sb->be->cfg->name);
-        pool_uncharge(&sp->r->pool, bound);
+        pool_uncharge(&sp->r->pool, bound, POOL_QUEUE);
         goto out;
     }
-    pool_uncharge(&sp->r->pool, bound - el.bytes);
+    pool_uncharge(&sp->r->pool, bound - el.bytes, POOL_QUEUE);
     if (!entries_lpush(sp, sb->key, &el, on_evac_push, sb)) {
-        pool_uncharge(&sp->r->pool, el.bytes);
+        pool_uncharge(&sp->r->pool, el.bytes, POOL_QUEUE);
         goto out;
     }
     sb->evac_push = sb->evac_head;
@@ -554,7 +554,7 @@ push_ready(struct spool_backend *sb, uint64_t now, bool force)
 }
 
 int
-spool_offer(struct backend *be, const char *line, size_t len, enum pool_class cls)
+spool_offer(struct backend *be, const char *line, size_t len)
 {
     struct spool_backend *sb = be->sp;
     struct relay *r = be->r;
@@ -573,8 +573,6 @@ spool_offer(struct backend *be, const char *line, size_t len, enum pool_class cl
     }
     struct block *tail = sb->staging.tail;
     char *dst = queue_reserve(&sb->staging, &r->pool, POOL_QUEUE, len);
-    if (dst == NULL && cls == POOL_CLIENT)
-        dst = queue_reserve(&sb->staging, &r->pool, POOL_CLIENT, len);
     if (dst == NULL)
         return TS_ENOMEM;
     if (sb->staging.tail != tail)
@@ -650,7 +648,7 @@ rec_used(const struct spool_backend *sb)
 static void
 rec_free(struct spool_backend *sb, struct spool_record *rec)
 {
-    pool_uncharge(&sb->sp->r->pool, rec->charged);
+    pool_uncharge(&sb->sp->r->pool, rec->charged, POOL_QUEUE);
     free(rec->value);
     rec->value = NULL;
     rec->vlen = rec->charged = 0;
@@ -720,10 +718,10 @@ on_lmove(redisAsyncContext *ac, void *reply, void *priv)
     }
     memcpy(rec->value, rep->str, rep->len);
     rec->vlen = rep->len;
-    rec->charged = pool_charge(&r->pool, rep->len, POOL_CLIENT) == TS_OK ? rep->len : 0;
+    rec->charged = pool_charge(&r->pool, rep->len, POOL_QUEUE) == TS_OK ? rep->len : 0;
     rec->lines = lines;
     size_t consumed = 0;
-    size_t n = backend_enqueue_lines(sb->be, sp->dbuf, (size_t)raw, POOL_CLIENT, &consumed);
+    size_t n = backend_enqueue_lines(sb->be, sp->dbuf, (size_t)raw, &consumed);
     rec->state = consumed == (size_t)raw ? REC_ACTIVE : REC_INCOMPLETE;
     if (rec->state == REC_INCOMPLETE)
         log_error("backend %s: memory exhausted while draining; %zu of %u lines of an entry "
@@ -828,8 +826,7 @@ local_drain(struct spool_backend *sb)
         if (b == sb->staging.tail && b->len - b->start == 0)
             break;
         size_t consumed = 0;
-        size_t n = backend_enqueue_lines(be, b->data + b->start, b->len - b->start,
-                                         POOL_CLIENT, &consumed);
+        size_t n = backend_enqueue_lines(be, b->data + b->start, b->len - b->start, &consumed);
         g_stats.points_unspooled += n;
         b->lines -= (uint32_t)TS_MIN(n, b->lines);
         if (consumed < b->len - b->start) {

@@ -51,7 +51,7 @@ bool spool_connected(const struct relay *r);
 /* Offers a line for backend be.  Returns 1 when the spool took it, 0 when
  * the caller should queue it to the backend directly, TS_ENOMEM when the
  * staging block could not be had (pool refused). */
-int spool_offer(struct backend *be, const char *line, size_t len, enum pool_class cls);
+int spool_offer(struct backend *be, const char *line, size_t len);
 /* A connection failed: its undelivered lines (already rewound) move to
  * the front of the backend's staging, bound for Redis, so a crash while
  * the backend is down does not lose them.  No-op without a usable spool. */

@@ -157,13 +157,29 @@ collect(struct relay *r, sample_fn fn, void *ctx)
               "Reply bytes dropped because a client did not read its replies.", COUNTER,
               replies_dropped);
     PER_PROTO("clients.current", "Open client connections.", GAUGE, active);
+    EMIT("clients.current", "Open client connections.", GAUGE, "proto", "pending",
+         r->clients.pending);
     PER_PROTO("clients.accepted", "Client connections accepted.", COUNTER, connections);
-    EMIT("clients.rejected", "Connections refused (max-clients, memory, shutdown).", COUNTER,
-         NULL, NULL, g_stats.clients_rejected);
+    EMIT("clients.rejected", "Connections refused (max-clients and control-slots, shutdown).",
+         COUNTER, NULL, NULL, g_stats.clients_rejected);
+    EMIT("clients.control_slots", "Open stats-only connections taken over max-clients.", GAUGE,
+         NULL, NULL, r->clients.control_only);
+    EMIT("clients.control_slot_accepts", "Stats-only connections taken over max-clients.",
+         COUNTER, NULL, NULL, g_stats.clients_control_slot);
+    EMIT("clients.waiting_memory", "Clients waiting for input memory (admission), holding nothing.",
+         GAUGE, NULL, NULL, r->adm.nwaiting);
+    EMIT("clients.waiting_room", "Clients waiting for room in the queues.", GAUGE, NULL, NULL,
+         r->adm.nroom);
+    SECONDS("clients.longest_wait_seconds", "The longest current wait for memory or room.",
+            (uint64_t)(admission_longest_wait(&r->adm, ev_now(r->loop)) * 1e9));
+    EMIT("admission.grants", "Input memory granted to clients for their units.", COUNTER, NULL,
+         NULL, r->adm.st.grants);
+    EMIT("admission.waits", "Units that had to wait for input memory.", COUNTER, NULL, NULL,
+         r->adm.st.waits);
+    EMIT("admission.room_waits", "Times a decoder stopped for room in the queues.", COUNTER,
+         NULL, NULL, r->adm.st.room_waits);
     EMIT("clients.timed_out", "Clients closed by idle-timeout or read-timeout.", COUNTER, NULL,
          NULL, g_stats.clients_timed_out);
-    EMIT("reads.paused", "Times a client was paused because memory was short.", COUNTER, NULL,
-         NULL, g_stats.reads_paused);
     EMIT("frames.received", "Framed packets received (heartbeats excluded).", COUNTER, NULL,
          NULL, g_stats.framed.frames);
     EMIT("frames.heartbeats", "Framed heartbeats (length 0).", COUNTER, NULL, NULL,
@@ -275,6 +291,21 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          GAUGE, NULL, NULL, pool_reserved_bytes(&r->pool));
     EMIT("memory.rss", "Resident set size of the process.", GAUGE, NULL, NULL,
          stats_rss_bytes());
+    EMIT("memory.class", "Pool bytes in use by class: queue (data on its way), input (units "
+         "being received, replies), control (stats answers).", GAUGE, "class", "queue",
+         r->pool.used[POOL_QUEUE]);
+    EMIT("memory.class", "", GAUGE, "class", "input", r->pool.used[POOL_INPUT]);
+    EMIT("memory.class", "", GAUGE, "class", "control", r->pool.used[POOL_CONTROL]);
+    EMIT("memory.input_limit", "input-memory: the most partial units may hold.", GAUGE, NULL,
+         NULL, r->pool.input_limit);
+    EMIT("memory.control_reserve", "control-reserve: budget only stats answers may use.", GAUGE,
+         NULL, NULL, r->pool.control_reserve);
+    EMIT("memory.input_waiting", "Bytes clients wait to be granted.", GAUGE, NULL, NULL,
+         r->adm.bytes_waiting);
+    EMIT("memory.input_forced", "Input held past input-memory (should stay 0).", COUNTER, NULL,
+         NULL, r->clients.st.forced);
+    EMIT("memory.connections", "Client structures and decoders, accounted apart from the budget.",
+         GAUGE, NULL, NULL, r->clients.connection_bytes);
     EMIT("memory.limit", "memory-limit: the pool never reserves more.", GAUGE, NULL, NULL,
          r->pool.limit);
     EMIT("memory.peak_live", "Highest pool bytes in use so far.", GAUGE, NULL, NULL,

@@ -45,13 +45,13 @@ struct relay_stats {
     uint64_t http_requests;
     uint64_t http_errors;
     uint64_t http_details_truncated; /* ?details entries over max-http-body-bytes */
-    uint64_t clients_rejected;      /* over max-clients */
+    uint64_t clients_rejected;      /* over max-clients and its control slots */
+    uint64_t clients_control_slot;  /* taken over max-clients, for stats only */
     uint64_t clients_timed_out;     /* idle or read deadline */
     uint64_t points_dropped;        /* valid points dropped (overflow = drop) */
     uint64_t points_forwarded;      /* lines acknowledged by a backend's TCP */
     uint64_t points_spooled;        /* lines into the spool */
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
-    uint64_t reads_paused;          /* times a client was paused (no memory) */
     uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
     struct latency_hist latency;    /* read -> write, per backend write */
 };

@@ -44,13 +44,13 @@ render(struct relay *r, struct http_conn *h, const char *ctype,
 {
     struct pool *p = &r->pool;
     for (size_t cap = RENDER_START;; cap *= 2) {
-        if (pool_charge(p, cap, POOL_CLIENT) != TS_OK) {
+        if (pool_charge(p, cap, POOL_CONTROL) != TS_OK) {
             http_respond_error(h, 503, "memory-limit reached", NULL);
             return;
         }
         char *buf = malloc(cap);
         if (buf == NULL) {
-            pool_uncharge(p, cap);
+            pool_uncharge(p, cap, POOL_CONTROL);
             http_respond_error(h, 503, "out of memory", NULL);
             return;
         }
@@ -59,7 +59,7 @@ render(struct relay *r, struct http_conn *h, const char *ctype,
         if (fits)
             http_respond(h, 200, ctype, buf, n);
         free(buf);
-        pool_uncharge(p, cap);
+        pool_uncharge(p, cap, POOL_CONTROL);
         if (fits)
             return;
     }

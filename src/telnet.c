@@ -44,32 +44,36 @@ unknown_command(struct telnet_io *io, const char *w, size_t n)
     io->reply(io, buf, (size_t)len);
 }
 
-/* One complete line (no "\n", "\r" already stripped). Returns true to stop. */
-static bool
+enum { LINE_DONE = 0, LINE_EXIT, LINE_BLOCKED };
+
+static int
+data_line(struct telnet_io *io, enum point_cmd cmd, const char *line, size_t len)
+{
+    return ingest_line(io->sink, cmd, false, line, len) == TS_EAGAIN ? LINE_BLOCKED : LINE_DONE;
+}
+
+/* One complete line (no "\n", "\r" already stripped). */
+static int
 dispatch(struct telnet_io *io, const char *line, size_t len)
 {
     const char *sp = memchr(line, ' ', len);
     size_t wn = sp ? (size_t)(sp - line) : len;
 #define IS(w) (wn == sizeof(w) - 1 && memcmp(line, w, sizeof(w) - 1) == 0)
-    if (IS("put")) {
-        ingest_line(io->sink, CMD_PUT, false, line, len);
-        return false;
-    }
+    if (IS("put"))
+        return data_line(io, CMD_PUT, line, len);
+    if (IS("rollup"))
+        return data_line(io, CMD_ROLLUP, line, len);
+    if (IS("histogram"))
+        return data_line(io, CMD_HISTOGRAM, line, len);
     io->sink->stats->commands++;
-    if (IS("rollup")) {
-        io->sink->stats->commands--;
-        ingest_line(io->sink, CMD_ROLLUP, false, line, len);
-    } else if (IS("histogram")) {
-        io->sink->stats->commands--;
-        ingest_line(io->sink, CMD_HISTOGRAM, false, line, len);
-    } else if (IS("version")) {
-        return io->command(io, TC_VERSION);
+    if (IS("version")) {
+        return io->command(io, TC_VERSION) ? LINE_EXIT : LINE_DONE;
     } else if (IS("stats")) {
-        return io->command(io, TC_STATS);
+        return io->command(io, TC_STATS) ? LINE_EXIT : LINE_DONE;
     } else if (IS("help")) {
-        return io->command(io, TC_HELP);
+        return io->command(io, TC_HELP) ? LINE_EXIT : LINE_DONE;
     } else if (IS("exit")) {
-        return io->command(io, TC_EXIT);
+        return io->command(io, TC_EXIT) ? LINE_EXIT : LINE_DONE;
     } else if (IS("diediedie")) {
         reply_str(io, "diediedie: refused: tsrelay does not let clients shut down the TSD");
     } else if (IS("dropcaches")) {
@@ -78,7 +82,7 @@ dispatch(struct telnet_io *io, const char *line, size_t len)
         unknown_command(io, line, wn);
     }
 #undef IS
-    return false;
+    return LINE_DONE;
 }
 
 static void
@@ -97,6 +101,7 @@ telnet_feed(struct telnet_io *io, const char *buf, size_t len, bool *stop)
 {
     size_t off = 0;
     *stop = false;
+    io->blocked = false;
     while (off < len) {
         const char *start = buf + off;
         const char *nl = memchr(start, '\n', len - off);
@@ -120,14 +125,21 @@ telnet_feed(struct telnet_io *io, const char *buf, size_t len, bool *stop)
             break; /* incomplete line: keep it */
         }
         size_t llen = (size_t)(nl - start);
-        off += llen + 1;
+        size_t next = off + llen + 1;
         if (llen > 0 && start[llen - 1] == '\r')
             llen--;
         if (llen > io->max_line) {
             too_long(io);
+            off = next;
             continue;
         }
-        if (dispatch(io, start, llen)) {
+        int rc = dispatch(io, start, llen);
+        if (rc == LINE_BLOCKED) {
+            io->blocked = true;
+            return off; /* this line comes again */
+        }
+        off = next;
+        if (rc == LINE_EXIT) {
             *stop = true;
             return off;
         }

@@ -24,10 +24,13 @@ struct telnet_io {
     /* One reply line, without the "\n". */
     void (*reply)(struct telnet_io *io, const char *text, size_t len);
     bool discarding;   /* inside a line longer than max_line */
+    bool blocked;      /* the last feed stopped: the sink had no room */
 };
 
 /* Consumes every complete line of buf; returns bytes consumed (the rest is
- * an incomplete line to keep).  Sets *stop after `exit`. */
+ * an incomplete line to keep).  Sets *stop after `exit`.  When the sink
+ * has no room for a point, stops before that line and sets io->blocked:
+ * the caller offers the rest again once there is room. */
 size_t telnet_feed(struct telnet_io *io, const char *buf, size_t len, bool *stop);
 
 /* The reply line for a rejected point (used as the sink's on_error). */

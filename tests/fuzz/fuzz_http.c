@@ -4,17 +4,18 @@
  * endpoints) and, through /api/put, json.c and point.c.
  *
  * The relay is a minimal one: config defaults, a small memory budget, no
- * backends, no spool, no loop.  The client is hand-built (fd -1) and its
- * sink's emit is a stub that checks the line and takes it, so no backend
- * is needed.  Each read goes to http_feed as client.c does; after each
- * read the reply buffer is collected and released as if fully written
- * (client_release_reply); feeding stops when the client would close
- * (http_feed fails or a response asked for close).  At the end the
- * connection is freed.
+ * backends, no spool; the status endpoints answer from it.  The host is
+ * a stub in place of client.c: replies are collected as written, bodies
+ * are malloc'd, the sink's emit checks each line and takes it.  Each read
+ * goes to http_feed as client.c gives it: what was not taken is offered
+ * again (a request waiting for body memory or for room); feeding stops
+ * when the connection would close.  At the end the connection is freed.
  *
  * Input: byte 0 = split point (fraction of the stream), byte 1 = options:
- *   bits 0-1: memory pressure: none, or all but 256K / 40K / 6K of the
- *             budget already taken (the 503 paths)
+ *   bits 0-1: pressure: none; body memory granted only at the second ask
+ *             (the parser waits at the end of the headers); the sink full
+ *             every third point (requests stop and carry on); both, with
+ *             the budget all but 6K taken (?details and renders refused)
  *   bit 2:    max-http-body-bytes 64K / 1024 (the configured minimum)
  *   bits 3-7: size of the chunks after the split, 0 = the rest at once
  * The stream is fed twice: (A) in one read, (B) split and chunked.
@@ -29,9 +30,9 @@
  * dispatched, plus at most one error response before the close (unless
  * memory was refused); (A) and (B) answer with the same status codes (a
  * read boundary may only end the conversation early, when the client
- * closes); and after the connection is freed and its reply released the
- * pool's used bytes are back where they started (nothing of the budget
- * leaks).  Responses are matched to requests in order (the requests'
+ * closes); and after the connection is freed every body is given back and
+ * the pool's used bytes are back where they started (nothing of the
+ * budget leaks).  Responses are matched to requests in order (the requests'
  * methods come from parsing the input with http-parser too), so the
  * response to HEAD must carry no body.
  */
@@ -44,7 +45,6 @@
 #include <strings.h>
 #include <yajl/yajl_parse.h>
 
-#include "client.h"
 #include "config.h"
 #include "fuzz_common.h"
 #include "http.h"
@@ -77,19 +77,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     config_defaults(&R.cfg);
     R.cfg.memory_limit = 8u << 20;
     R.cfg.block_size = 64u << 10;
-    if (pool_init(&R.pool, R.cfg.block_size, R.cfg.memory_limit) != TS_OK)
+    if (pool_init(&R.pool, R.cfg.block_size, R.cfg.memory_limit, 1u << 20, 4u << 20) != TS_OK)
         abort();
-    R.read_headroom = 2 * R.pool.block_size;
+    R.loop = EV_DEFAULT;
     point_rules_init(&R.rules, R.cfg.max_tags, R.cfg.allow_specialchars);
     snprintf(R.hostname, sizeof(R.hostname), "fuzzhost");
     return 0;
-}
-
-static int
-emit(struct sink *s, const char *line, size_t len, uint64_t hash)
-{
-    fuzz_check_emitted(s->rules, line, len, hash);
-    return TS_OK;
 }
 
 /* ---- one conversation ---------------------------------------------------- */
@@ -100,16 +93,78 @@ struct run {
     bool overflow;
     bool refused;              /* the budget refused memory at some point */
     bool closed;               /* the client would have closed */
-    uint64_t requests;         /* requests dispatched */
+    uint64_t requests;         /* requests begun */
     int status[MAX_STATUS];
     size_t nstatus;
 };
 
 static struct run runs[2];
 
+/* The host as client.c is, with the pressure the options ask for. */
+static struct {
+    struct run *run;
+    int mode;                  /* bit 0: body memory only at the second ask;
+                                  bit 1: the sink full every third point */
+    int asks;
+    size_t body_out;
+    int points;
+    bool full;
+} host;
+
+static int
+emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+{
+    fuzz_check_emitted(s->rules, line, len, hash);
+    if ((host.mode & 2) && host.full)
+        return TS_EAGAIN;
+    if ((host.mode & 2) && ++host.points % 3 == 0)
+        host.full = true;
+    return TS_OK;
+}
+
+static bool
+reply(void *ctx, const char *head, size_t hlen, const char *body, size_t blen, bool control,
+      bool close)
+{
+    (void)ctx;
+    (void)control;
+    struct run *run = host.run;
+    if (run->resp_len + hlen + blen > RESP_CAP) {
+        run->overflow = true;
+    } else {
+        memcpy(run->resp + run->resp_len, head, hlen);
+        memcpy(run->resp + run->resp_len + hlen, body, blen);
+        run->resp_len += hlen + blen;
+    }
+    if (close)
+        run->closed = true;
+    return true;
+}
+
+static int
+body_alloc(void *ctx, size_t len, char **buf)
+{
+    (void)ctx;
+    if ((host.mode & 1) && host.asks++ % 2 == 0)
+        return TS_EAGAIN;
+    *buf = malloc(len > 0 ? len : 1);
+    FUZZ_CHECK(*buf != NULL);
+    host.body_out += len;
+    return TS_OK;
+}
+
+static void
+body_free(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    FUZZ_CHECK(host.body_out >= len);
+    host.body_out -= len;
+    free(buf);
+}
+
 static void
 converse(struct run *run, const char *in, size_t n, const size_t *cuts, size_t ncuts,
-         size_t leave)
+         size_t leave, int mode)
 {
     struct pool *p = &R.pool;
     size_t used0 = pool_used_bytes(p);
@@ -117,60 +172,72 @@ converse(struct run *run, const char *in, size_t n, const size_t *cuts, size_t n
     size_t pre = 0;
     if (leave > 0 && R.pool.limit > used0 + leave) {
         pre = R.pool.limit - used0 - leave;
-        FUZZ_CHECK(pool_charge(p, pre, POOL_CLIENT) == TS_OK);
+        FUZZ_CHECK(pool_charge(p, pre, POOL_CONTROL) == TS_OK);
     }
     uint64_t fails0 = p->stats.get_failures + p->stats.charge_failures;
     uint64_t req0 = g_stats.http_requests;
 
-    static struct client c;
     static struct ingest_stats st;
-    memset(&c, 0, sizeof(c));
+    static struct sink sink;
     memset(&st, 0, sizeof(st));
-    c.r = &R;
-    c.fd = -1;
-    c.proto = PROTO_HTTP;
-    c.sink.rules = &R.rules;
-    c.sink.stats = &st;
-    c.sink.emit = emit;
-    c.sink.on_error = NULL;
-    c.sink.owner = &c;
-    c.http = http_conn_new(&c);
-    if (c.http != NULL)
-        http_set_endpoint(c.http, status_http, &R);
-    if (c.http == NULL) {
-        FUZZ_CHECK(leave > 0); /* only under pressure */
-        run->refused = true;
-        run->closed = true;
-    }
+    memset(&sink, 0, sizeof(sink));
+    memset(&host, 0, sizeof(host));
+    host.run = run;
+    host.mode = mode;
+    sink.rules = &R.rules;
+    sink.stats = &st;
+    sink.emit = emit;
+    struct http_host hh = {
+        .sink = &sink,
+        .pool = p,
+        .max_body = R.cfg.max_http_body_bytes,
+        .data_allowed = true,
+        .reply = reply,
+        .body_alloc = body_alloc,
+        .body_free = body_free,
+        .endpoint = status_http,
+        .endpoint_ctx = &R,
+    };
+    struct http_conn *h = http_conn_new(&hh);
+    FUZZ_CHECK(h != NULL);
 
+    /* what the decoder does not take is offered again, as client.c does */
     size_t from = 0;
     for (size_t k = 0; k < ncuts && !run->closed; k++) {
         size_t to = cuts[k];
-        if (to <= from)
-            continue;
-        int rc = http_feed(c.http, in + from, to - from);
-        from = to;
-        FUZZ_CHECK(c.out_off <= c.out_len && c.out_len <= c.out_cap);
-        if (c.out_len > 0) {
-            if (run->resp_len + c.out_len > RESP_CAP) {
-                run->overflow = true;
-            } else {
-                memcpy(run->resp + run->resp_len, c.out, c.out_len);
-                run->resp_len += c.out_len;
+        while (from < to && !run->closed) {
+            enum http_state hs;
+            size_t took = http_feed(h, in + from, to - from, &hs);
+            FUZZ_CHECK(took <= to - from);
+            from += took;
+            if (hs == HTTP_CLOSE) {
+                run->closed = true;
+            } else if (hs == HTTP_WAIT_ROOM) {
+                host.full = false; /* the queues drained */
+            } else if (hs == HTTP_READY) {
+                FUZZ_CHECK(from == to); /* ready: it took all */
+            } else if (took == 0 && hs == HTTP_WAIT_BODY) {
+                continue; /* asks again on the next feed */
             }
         }
-        client_release_reply(&c);
-        if (rc != TS_OK || c.close_after_write)
+    }
+    /* a request still waiting at the end of the input gets what it needs */
+    for (int i = 0; i < 1000000 && !run->closed; i++) {
+        enum http_state hs;
+        http_feed(h, "", 0, &hs);
+        if (hs == HTTP_READY)
+            break;
+        if (hs == HTTP_CLOSE)
             run->closed = true;
+        host.full = false;
     }
     run->requests = g_stats.http_requests - req0;
-    if (c.http != NULL)
-        http_conn_free(c.http);
-    client_release_reply(&c);
+    http_conn_free(h);
+    FUZZ_CHECK(host.body_out == 0); /* every body given back */
     if (p->stats.get_failures + p->stats.charge_failures != fails0)
         run->refused = true;
     if (pre > 0)
-        pool_uncharge(p, pre);
+        pool_uncharge(p, pre, POOL_CONTROL);
     /* every byte charged for this connection came back */
     FUZZ_CHECK(pool_used_bytes(p) == used0);
     FUZZ_CHECK(p->blocks_used == blocks0);
@@ -375,8 +442,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 2 || size > MAX_INPUT)
         return 0;
-    static const size_t leaves[4] = { 0, 256u << 10, 40u << 10, 6u << 10 };
-    size_t leave = leaves[data[1] & 3];
+    /* bits 0-1: body memory late (1), the sink full every third point
+     * (2), both and the budget all but 6K taken (3) */
+    int mode = data[1] & 3;
+    size_t leave = mode == 3 ? 6u << 10 : 0;
     R.cfg.max_http_body_bytes = (data[1] & 4) ? 1024 : 64u << 10;
     size_t chunk = (size_t)(data[1] >> 3);
     const char *in = (const char *)data + 2;
@@ -389,7 +458,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         runs[i].resp = resp;
     }
     size_t all = n;
-    converse(&runs[0], in, n, &all, 1, leave);
+    converse(&runs[0], in, n, &all, 1, leave, mode);
 
     static size_t cuts[MAX_INPUT + 4];
     size_t ncuts = 0;
@@ -401,7 +470,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cuts[ncuts++] = at;
         cuts[ncuts++] = n;
     }
-    converse(&runs[1], in, n, cuts, ncuts, leave);
+    converse(&runs[1], in, n, cuts, ncuts, leave, mode);
 
     scan_requests(in, n);
     check_responses(&runs[0]);

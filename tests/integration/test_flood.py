@@ -1,6 +1,9 @@
-"""Connection flood to max-clients + 1,000: the connections beyond the
-limit are refused with an error line and counted, RSS stays bounded, and a
-client that was already connected is unaffected."""
+"""Connection flood to max-clients + 1,000: max-clients connections and
+control-slots stats-only ones are kept, the rest are refused with an error
+line and counted, the silent ones show as pending in the stats, the
+stats-only slots are freed after 2 s of silence so /metrics answers on the
+same port while max-clients connections stay open, RSS stays bounded, and
+a client that was already connected is unaffected."""
 
 import os
 import random
@@ -19,8 +22,10 @@ tap = h.Tap()
 base = h.tmpdir()
 vm = h.Victoria(base).start()
 MAXC = 200
+SLOTS = 8
 relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)],
-                relay={"max-clients": str(MAXC), "memory-limit": "32M"}).start()
+                relay={"max-clients": str(MAXC), "memory-limit": "32M",
+                       "control-slots": str(SLOTS)}).start()
 T0 = int(time.time()) - 86400
 metric = "it.flood.m%d" % random.randrange(1 << 30)
 N = 100000
@@ -48,17 +53,31 @@ for s in ready:
 accepted = len(conns) - refused
 tap.note("flood: connections accepted / refused", "%d / %d" % (accepted, refused))
 tap.ok(good.is_alive(), "the good client is still sending during the flood")
-tap.eq(accepted, MAXC - 1,
-       "exactly max-clients were kept (the good client + %d)" % (MAXC - 1))
-tap.eq(errline, len(conns) - (MAXC - 1), "every connection over the limit got the error line")
+tap.eq(accepted, MAXC - 1 + SLOTS,
+       "max-clients were kept (the good client + %d) and %d stats-only slots" % (MAXC - 1, SLOTS))
+tap.eq(errline, len(conns) - (MAXC - 1 + SLOTS),
+       "every connection over the limit and its slots got the error line")
 for s in list(conns):
     if s in ready:
         s.close()
         conns.remove(s)
-conns.pop().close()   # room for the stats request
-time.sleep(0.3)
+# the silent stats-only slots are given back after 2 s; then, with
+# max-clients connections still open, /metrics answers on the same port
+time.sleep(2.5)
+t = time.time()
+status, body = h.http_get("http://127.0.0.1:%d/metrics" % relay.port, timeout=5)
+tap.ok(status == 200 and b"tsrelay_clients_current" in body,
+       "at max-clients, /metrics answers on the same port (in %.2f s)" % (time.time() - t))
+metrics = {}
+for line in body.decode().splitlines():
+    if line.startswith("tsrelay_clients_current{"):
+        metrics[line.split('"')[1]] = float(line.split()[-1])
+tap.eq(int(metrics.get("pending", -1)), MAXC - 1,
+       "the silent connections show as clients.current{proto=pending}")
 st = relay.stats()
 tap.eq(st.get(("clients.rejected", None)), refused, "stats: clients.rejected counts them")
+tap.ok(st.get(("clients.control_slot_accepts", None), 0) >= SLOTS + 2,
+       "the stats-only slots were used (%d)" % st.get(("clients.control_slot_accepts", None), 0))
 rss1 = relay.rss()
 tap.note("RSS before / during the flood (MiB)", "%.1f / %.1f" % (rss0 / 1048576.0, rss1 / 1048576.0))
 tap.ok(rss1 - rss0 < 8 * 1048576, "RSS grew by less than 8 MiB with %d connections open" % accepted)

@@ -612,8 +612,8 @@ START_TEST(test_out_of_range)
                       "NAME:2: [relay] max-clients: 1000001 is out of range");
     ASSERT_ERR_PREFIX("[relay]\nmax-tags = 65\n" BACKEND_OK,
                       "NAME:2: [relay] max-tags: 65 is out of range [1, 64]");
-    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 1M\n" BACKEND_OK,
-                      "NAME:2: [relay] memory-limit: 1M is out of range");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 1000K\n" BACKEND_OK,
+                      "NAME:2: [relay] memory-limit: 1000K is out of range");
     ASSERT_ERR_PREFIX("[relay]\nmax-frame-bytes = 16M\n" BACKEND_OK,
                       "NAME:2: [relay] max-frame-bytes: 16M is out of range");
     ASSERT_ERR_PREFIX("[relay]\nreconnect-min = 0\n" BACKEND_OK,
@@ -695,6 +695,42 @@ START_TEST(test_max_line_fits_block)
                   "error: %s", err);
     ck_assert_str_eq(err, "NAME:3: [relay] max-line-bytes: 3841 does not fit a block "
                           "(block-size 4096, less 256)");
+}
+END_TEST
+
+/* The budget's parts: defaults follow memory-limit; the largest units
+ * must fit the input share (a unit that could never be admitted would
+ * wait forever); the defaults of the unit bounds shrink to fit. */
+START_TEST(test_budget_parts)
+{
+    ASSERT_OK("[relay]\nmemory-limit = 16M\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.control_reserve, 1u << 20);             /* limit / 16 */
+    ck_assert_uint_eq(cfg.input_memory, 16u * 1048576 - 1048576 - 2097152);
+    ck_assert_uint_eq(cfg.control_slots, 8);
+    ck_assert_uint_eq(cfg.max_frame_bytes, 1u << 20);             /* fits: kept */
+    /* 8M would leave no room for a second body: half the share */
+    ck_assert_uint_eq(cfg.max_http_body_bytes, (13u * 1048576 - 65536) / 2);
+    /* a small budget: the reserve has a floor, the unit bounds shrink */
+    ASSERT_OK("[relay]\nmemory-limit = 1M\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.control_reserve, 256u << 10);
+    ck_assert_uint_eq(cfg.input_memory, 256u << 10);             /* 1M - 256K - 512K */
+    ck_assert_uint_eq(cfg.max_frame_bytes, (256u << 10) / 2 - 32768 - 4);
+    ck_assert_uint_eq(cfg.max_http_body_bytes, (256u << 10) / 2 - 32768);
+    /* set too large for the input share: refused, naming the key */
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 4M\nmax-frame-bytes = 4M\n" BACKEND_OK,
+                      "NAME:3: [relay] max-frame-bytes: 4194304 does not fit input-memory");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 4M\nmax-http-body-bytes = 8M\n" BACKEND_OK,
+                      "NAME:3: [relay] max-http-body-bytes: 8388608 does not fit input-memory");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 16M\ninput-memory = 15M\n" BACKEND_OK,
+                      "NAME:3: [relay] input-memory: must be between");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 16M\ncontrol-reserve = 8M\n" BACKEND_OK,
+                      "NAME:3: [relay] control-reserve: must be between 64K");
+    ASSERT_OK("[relay]\nmemory-limit = 16M\ninput-memory = 4M\ncontrol-reserve = 512K\n"
+              "control-slots = 0\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.input_memory, 4u << 20);
+    ck_assert_uint_eq(cfg.control_reserve, 512u << 10);
+    ck_assert_uint_eq(cfg.control_slots, 0);
+    ck_assert_uint_eq(cfg.max_http_body_bytes, ((4u << 20) - 65536) / 2);
 }
 END_TEST
 
@@ -856,6 +892,7 @@ config_suite(void)
     tcase_add_test(tc, test_spool_low_above_high);
     tcase_add_test(tc, test_max_line_fits_block);
     tcase_add_test(tc, test_block_size_power_of_two);
+    tcase_add_test(tc, test_budget_parts);
     tcase_add_test(tc, test_inline_comments);
     tcase_add_test(tc, test_indented_keys);
     tcase_add_test(tc, test_empty_values);

@@ -29,6 +29,8 @@ static struct {
     char emitted[65536];
     size_t emitted_len;
     int nemit;
+    int room;                /* points taken before the sink is full; 0: no bound */
+    bool full;
     /* reply frames: begin/line/end must nest; frames without lines are
      * dropped by the owner, so only non-empty ones are kept here */
     bool open;
@@ -46,6 +48,10 @@ fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
     /* the hash handed along must be the line's own series hash */
     ck_assert_uint_eq(hash, point_line_hash(line, len));
     ck_assert_ptr_eq(s, &F.sink);
+    if (F.full)
+        return TS_EAGAIN;
+    if (F.room > 0 && --F.room == 0)
+        F.full = true;
     ck_assert_uint_le(F.emitted_len + len, sizeof(F.emitted));
     memcpy(F.emitted + F.emitted_len, line, len);
     F.emitted_len += len;
@@ -557,6 +563,96 @@ START_TEST(test_error_line_truncation)
 }
 END_TEST
 
+/* Feeds buf as client.c does when the sink fills up every `room` points:
+ * what framed_feed returns is taken off, a stopped frame comes again from
+ * its start with io.skip, until everything is consumed. */
+static size_t
+feed_with_room(const char *buf, size_t len, int room)
+{
+    size_t off = 0, stops = 0;
+    F.room = room;
+    while (off < len) {
+        size_t need = 0;
+        enum framed_status st;
+        uint32_t bad = 0;
+        size_t c = framed_feed(&F.io, buf + off, len - off, &need, &st, &bad);
+        off += c;
+        if (!F.io.blocked) {
+            ck_assert_uint_eq(off, len);
+            break;
+        }
+        ck_assert(F.io.skip > 0 || c > 0 || F.nemit > 0);
+        stops++;
+        ck_assert_uint_lt(stops, 100000);
+        F.full = false;
+        F.room = room;
+    }
+    return stops;
+}
+
+static size_t
+text_frame(char *out, int first, int n, bool put)
+{
+    char payload[8192];
+    size_t pl = 0;
+    for (int i = first; i < first + n; i++)
+        pl += (size_t)snprintf(payload + pl, sizeof(payload) - pl, "%ssys.m %d %d host=a\n",
+                               put ? "put " : "", 1500000000 + i, i);
+    framed_put_len(out, (uint32_t)pl);
+    memcpy(out + 4, payload, pl);
+    return pl + 4;
+}
+
+/* The sink fills up inside frames: each frame carries on from the line
+ * where it stopped (io.skip), every point exactly once, in order, and a
+ * frame is counted once, when it is done. */
+START_TEST(test_resume_inside_text_frames)
+{
+    char buf[65536];
+    size_t n = 0;
+    for (int f = 0; f < 5; f++)
+        n += text_frame(buf + n, f * 20, 20, f % 2 == 0);
+    size_t stops = feed_with_room(buf, n, 7);
+    ck_assert_uint_ge(stops, 14);
+    ck_assert_int_eq(F.nemit, 100);
+    ck_assert_uint_eq(F.st.received, 100);
+    ck_assert_uint_eq(F.fst.frames, 5);
+    const char *p = F.emitted;
+    for (int i = 0; i < 100; i++) {
+        char want[64];
+        int k = snprintf(want, sizeof(want), "put sys.m %d %d host=a\n", 1500000000 + i, i);
+        ck_assert_msg(strncmp(p, want, (size_t)k) == 0, "point %d: %s", i, esc(p, 40));
+        p += k;
+    }
+}
+END_TEST
+
+/* The same with JSON payloads: the frame is parsed again, passing over
+ * the datapoints a pass already handled (errors are not repeated). */
+START_TEST(test_resume_inside_json_frames)
+{
+    char payload[16384];
+    size_t pl = 0;
+    payload[pl++] = '[';
+    for (int i = 0; i < 40; i++)
+        pl += (size_t)snprintf(payload + pl, sizeof(payload) - pl,
+                               "%s{\"metric\":\"m\",\"timestamp\":%d,\"value\":%d,"
+                               "\"tags\":{\"h\":\"a\"}}%s",
+                               i ? "," : "", 1500000000 + i, i, i % 10 == 3 ? ",7" : "");
+    payload[pl++] = ']';
+    char buf[20000];
+    framed_put_len(buf, (uint32_t)pl);
+    memcpy(buf + 4, payload, pl);
+    size_t stops = feed_with_room(buf, pl + 4, 6);
+    ck_assert_uint_ge(stops, 6);
+    ck_assert_int_eq(F.nemit, 40);
+    ck_assert_uint_eq(F.st.received, 44);
+    ck_assert_uint_eq(F.st.invalid, 4);
+    ck_assert_int_eq(F.nlines, 4); /* each error said once */
+    ck_assert_uint_eq(F.fst.frames, 1);
+}
+END_TEST
+
 static Suite *
 framed_suite(void)
 {
@@ -589,6 +685,8 @@ framed_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_error_line_format);
     tcase_add_test(tc, test_error_line_truncation);
+    tcase_add_test(tc, test_resume_inside_text_frames);
+    tcase_add_test(tc, test_resume_inside_json_frames);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "client.h"
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
@@ -33,8 +32,9 @@
 #define RESP_CAP (1u << 20)
 
 static struct relay R;
-static struct client C;
+static struct sink SINK;
 static struct ingest_stats ST;
+static struct http_conn *H;
 
 static struct {
     char resp[RESP_CAP];     /* every byte written back, in order */
@@ -42,7 +42,12 @@ static struct {
     char emitted[1 << 16];
     size_t emitted_len;
     int nemit;
-    bool closed;             /* http_feed failed or a reply asked to close */
+    bool closed;             /* http_feed said close, or a reply asked to */
+    int room;                /* points the sink takes before it is full; -1: no bound */
+    bool body_later;         /* body memory is not granted at the first ask */
+    int body_asks;
+    size_t body_out;         /* body bytes the host handed out, not yet back */
+    int waits_room, waits_body;
 } F;
 
 static int
@@ -50,11 +55,51 @@ fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
     (void)s;
     ck_assert_uint_eq(hash, point_line_hash(line, len));
+    if (F.room == 0)
+        return TS_EAGAIN;
+    if (F.room > 0)
+        F.room--;
     ck_assert_uint_le(F.emitted_len + len, sizeof(F.emitted));
     memcpy(F.emitted + F.emitted_len, line, len);
     F.emitted_len += len;
     F.nemit++;
     return TS_OK;
+}
+
+static bool
+fake_reply(void *ctx, const char *head, size_t hlen, const char *body, size_t blen,
+           bool control, bool close)
+{
+    (void)ctx;
+    (void)control;
+    ck_assert_uint_lt(F.resp_len + hlen + blen, sizeof(F.resp)); /* room for the NUL */
+    memcpy(F.resp + F.resp_len, head, hlen);
+    memcpy(F.resp + F.resp_len + hlen, body, blen);
+    F.resp_len += hlen + blen;
+    if (close)
+        F.closed = true;
+    return true;
+}
+
+static int
+fake_body_alloc(void *ctx, size_t len, char **buf)
+{
+    (void)ctx;
+    if (F.body_later && F.body_asks++ == 0)
+        return TS_EAGAIN;
+    *buf = malloc(TS_MAX(len, (size_t)1));
+    ck_assert_ptr_nonnull(*buf);
+    F.body_out += len;
+    return TS_OK;
+}
+
+static void
+fake_body_free(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    ck_assert_uint_ge(F.body_out, len);
+    F.body_out -= len;
+    free(buf);
 }
 
 static size_t used_at_start;
@@ -64,57 +109,82 @@ setup(void)
 {
     memset(&R, 0, sizeof(R));
     memset(&F, 0, sizeof(F));
+    F.room = -1;
     log_set_level(LOG_ERROR);
     json_init();
     config_defaults(&R.cfg);
     R.cfg.memory_limit = 8u << 20;
     R.cfg.max_http_body_bytes = 64u << 10;
-    ck_assert_int_eq(pool_init(&R.pool, R.cfg.block_size, R.cfg.memory_limit), TS_OK);
-    R.read_headroom = 2 * R.pool.block_size;
+    R.loop = EV_DEFAULT;
+    ck_assert_int_eq(pool_init(&R.pool, R.cfg.block_size, R.cfg.memory_limit, 1u << 20,
+                               4u << 20), TS_OK);
     point_rules_init(&R.rules, R.cfg.max_tags, R.cfg.allow_specialchars);
     snprintf(R.hostname, sizeof(R.hostname), "unithost");
     used_at_start = pool_used_bytes(&R.pool);
-    memset(&C, 0, sizeof(C));
     memset(&ST, 0, sizeof(ST));
-    C.r = &R;
-    C.fd = -1;
-    C.proto = PROTO_HTTP;
-    C.sink.rules = &R.rules;
-    C.sink.stats = &ST;
-    C.sink.emit = fake_emit;
-    C.sink.owner = &C;
-    C.http = http_conn_new(&C);
-    ck_assert_ptr_nonnull(C.http);
-    http_set_endpoint(C.http, status_http, &R);
+    memset(&SINK, 0, sizeof(SINK));
+    SINK.rules = &R.rules;
+    SINK.stats = &ST;
+    SINK.emit = fake_emit;
+    struct http_host host = {
+        .sink = &SINK,
+        .pool = &R.pool,
+        .max_body = R.cfg.max_http_body_bytes,
+        .data_allowed = true,
+        .reply = fake_reply,
+        .body_alloc = fake_body_alloc,
+        .body_free = fake_body_free,
+        .endpoint = status_http,
+        .endpoint_ctx = &R,
+    };
+    H = http_conn_new(&host);
+    ck_assert_ptr_nonnull(H);
 }
 
 static void
 teardown(void)
 {
-    http_conn_free(C.http);
-    client_release_reply(&C);
-    /* nothing charged for the connection outlives it */
+    http_conn_free(H);
+    /* nothing charged or handed out for the connection outlives it */
+    ck_assert_uint_eq(F.body_out, 0);
     ck_assert_uint_eq(pool_used_bytes(&R.pool), used_at_start);
     pool_destroy(&R.pool);
 }
 
-/* Feeds n bytes in reads of `step` bytes (0: all at once), collecting the
- * replies as client.c would write them. */
+/* Feeds n bytes in reads of `step` bytes (0: all at once), as client.c
+ * does: what the decoder did not take is offered again; a request that
+ * waits for room gets it (F.room opened) and one for body memory gets it
+ * on the next feed. */
 static void
 feed_in_steps(const char *in, size_t n, size_t step)
 {
     size_t off = 0;
+    int idle = 0;
     while (off < n && !F.closed) {
         size_t k = step == 0 ? n - off : TS_MIN(step, n - off);
-        int rc = http_feed(C.http, in + off, k);
-        off += k;
-        ck_assert_uint_lt(F.resp_len + C.out_len, sizeof(F.resp)); /* room for the NUL */
-        if (C.out_len > 0)
-            memcpy(F.resp + F.resp_len, C.out, C.out_len);
-        F.resp_len += C.out_len;
-        client_release_reply(&C);
-        if (rc != TS_OK || C.close_after_write)
+        enum http_state st;
+        size_t took = http_feed(H, in + off, k, &st);
+        ck_assert_uint_le(took, k);
+        off += took;
+        if (st == HTTP_CLOSE)
             F.closed = true;
+        else if (st == HTTP_WAIT_ROOM)
+            F.waits_room++, F.room = F.room == 0 ? 1 : F.room;
+        else if (st == HTTP_WAIT_BODY)
+            F.waits_body++;
+        else
+            ck_assert_uint_eq(took, k); /* ready: it took all */
+        ck_assert_int_lt(idle = took == 0 ? idle + 1 : 0, 100000);
+    }
+    /* a request still waiting for room at the end of the input */
+    for (int i = 0; i < 100000 && !F.closed; i++) {
+        enum http_state st;
+        http_feed(H, "", 0, &st);
+        if (st == HTTP_READY || st == HTTP_CLOSE)
+            break;
+        if (st == HTTP_WAIT_ROOM)
+            F.waits_room++;
+        F.room = F.room == 0 ? 1 : F.room;
     }
     F.resp[F.resp_len] = '\0';
 }
@@ -420,13 +490,104 @@ END_TEST
 
 START_TEST(content_length_over_the_bound_is_413_before_any_body)
 {
-    size_t used = pool_used_bytes(&R.pool);
     feed("POST /api/put HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n");
     struct resp r = nth_response(0, 413);
     ck_assert(has_header(&r, "Connection: close"));
     ck_assert(F.closed);
-    /* only the reply was ever charged, and it is released */
-    ck_assert_uint_eq(pool_used_bytes(&R.pool), used);
+    /* no body memory was ever asked for */
+    ck_assert_int_eq(F.body_asks, 0);
+    ck_assert_uint_eq(F.body_out, 0);
+}
+END_TEST
+
+/* Body memory is asked for on the Content-Length, at the end of the
+ * headers; while the host has none, not a byte of the body is taken. */
+START_TEST(body_waits_for_memory_without_taking_a_byte)
+{
+    F.body_later = true;
+    size_t n;
+    const char *body = "[" DP_OK1 "," DP_OK2 "]";
+    char *req = put_request("", "", body, strlen(body), &n);
+    enum http_state st;
+    size_t took = http_feed(H, req, n, &st);
+    ck_assert_int_eq(st, HTTP_WAIT_BODY);
+    /* the headers but not their last LF, nor any of the body */
+    ck_assert_uint_eq(took, n - strlen(body) - 1);
+    ck_assert_int_eq(F.nemit, 0);
+    ck_assert_uint_eq(F.resp_len, 0);
+    ck_assert(http_in_request(H));
+    took += http_feed(H, req + took, n - took, &st);
+    ck_assert_int_eq(st, HTTP_READY);
+    ck_assert_uint_eq(took, n);
+    ck_assert_int_eq(F.body_asks, 2);
+    nth_response(0, 204);
+    ck_assert_int_eq(F.nemit, 2);
+    ck_assert(!http_in_request(H));
+}
+END_TEST
+
+/* A sink without room stops the request at the datapoint it could not
+ * take; fed again, it carries on from there: every point exactly once,
+ * and one answer counting them all. */
+START_TEST(no_room_resumes_at_the_datapoint)
+{
+    char body[16384];
+    size_t n = 0;
+    body[n++] = '[';
+    for (int i = 0; i < 50; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "%s{\"metric\":\"m\",\"timestamp\":%d,\"value\":%d,"
+                              "\"tags\":{\"h\":\"a\"}}%s",
+                              i ? "," : "", 1500000000 + i, i, i == 25 ? ",{\"bad\":1}" : "");
+    body[n++] = ']';
+    body[n] = '\0';
+    size_t rn;
+    char *req = put_request("?summary", "", body, n, &rn);
+    F.room = 7; /* full after 7 points, then one at a time */
+    feed_in_steps(req, rn, 0);
+    ck_assert_int_gt(F.waits_room, 5);
+    struct resp r = nth_response(0, 400);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 50);
+    ck_assert_int_eq(json_int_at(j, "failed", NULL), 1);
+    json_decref(j);
+    ck_assert_int_eq(F.nemit, 50);
+    ck_assert_uint_eq(ST.received, 51);
+    ck_assert_uint_eq(ST.invalid, 1);
+    /* in order, none twice */
+    const char *p = F.emitted;
+    for (int i = 0; i < 50; i++) {
+        char want[64];
+        int k = snprintf(want, sizeof(want), "put m %d %d h=a\n", 1500000000 + i, i);
+        ck_assert_msg(strncmp(p, want, (size_t)k) == 0, "point %d: %.40s", i, p);
+        p += k;
+    }
+}
+END_TEST
+
+/* The same over gzip: the body is inflated again from its start and the
+ * points before the stop are not sent twice. */
+START_TEST(no_room_resumes_inside_a_gzip_body)
+{
+    static char plain[1 << 17];
+    size_t n = 0;
+    plain[n++] = '[';
+    for (int i = 0; i < 800; i++) /* 52 KiB: under max-http-body-bytes */
+        n += (size_t)snprintf(plain + n, sizeof(plain) - n,
+                              "%s{\"metric\":\"m\",\"timestamp\":%d,\"value\":%d,"
+                              "\"tags\":{\"h\":\"a\"}}",
+                              i ? "," : "", 1500000000 + i, i);
+    plain[n++] = ']';
+    char z[1 << 16];
+    size_t zn = gzip(plain, n, z, sizeof(z));
+    size_t rn;
+    char *req = put_request("", "Content-Encoding: gzip\r\n", z, zn, &rn);
+    F.room = 300;
+    feed_in_steps(req, rn, 0);
+    nth_response(0, 204);
+    ck_assert_int_gt(F.waits_room, 100);
+    ck_assert_int_eq(F.nemit, 800);
+    ck_assert_uint_eq(ST.received, 800);
 }
 END_TEST
 
@@ -587,6 +748,9 @@ http_suite(void)
     tcase_add_test(t, gzip_inflating_past_the_bound_is_413);
     tcase_add_test(t, content_length_over_the_bound_is_413_before_any_body);
     tcase_add_test(t, chunked_body_past_the_bound_is_413);
+    tcase_add_test(t, body_waits_for_memory_without_taking_a_byte);
+    tcase_add_test(t, no_room_resumes_at_the_datapoint);
+    tcase_add_test(t, no_room_resumes_inside_a_gzip_body);
     tcase_add_test(t, byte_by_byte_equals_whole);
     tcase_add_test(t, pipelined_requests_answered_in_order);
     tcase_add_test(t, head_has_headers_and_no_body);

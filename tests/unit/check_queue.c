@@ -35,7 +35,7 @@ static struct queue Q;
 static void
 setup(void)
 {
-    ck_assert_int_eq(pool_init(&P, BS, 512 * BS), TS_OK);
+    ck_assert_int_eq(pool_init(&P, BS, 512 * BS, 0, 0), TS_OK);
     ck_assert_uint_eq(P.data_size, BS - sizeof(struct block));
     ck_assert_uint_eq(P.data_size / LINE, PER_BLOCK);
     queue_init(&Q);
@@ -205,7 +205,7 @@ START_TEST(test_lines_never_span_blocks)
         for (size_t k = 0; k + 1 < len; k++)
             l[k] = (char)('a' + (i + (int)k) % 26);
         l[len - 1] = '\n';
-        ck_assert_int_eq(queue_append(&Q, &P, POOL_CLIENT, l, len), TS_OK);
+        ck_assert_int_eq(queue_append(&Q, &P, POOL_QUEUE, l, len), TS_OK);
         memcpy(want + wlen, l, len);
         wlen += len;
     }
@@ -594,7 +594,7 @@ START_TEST(test_reserve_refused_when_exhausted)
     struct pool small;
     struct queue q;
     /* 8 blocks; the queue class may use 4 (the reserve is half) */
-    ck_assert_int_eq(pool_init(&small, BS, 8 * BS), TS_OK);
+    ck_assert_int_eq(pool_init(&small, BS, 8 * BS, 4 * BS, 0), TS_OK);
     queue_init(&q);
     char l[LINE];
     unsigned i;
@@ -609,24 +609,24 @@ START_TEST(test_reserve_refused_when_exhausted)
     ck_assert_uint_eq(q.nblocks, 4);
     ck_assert_uint_eq(q.appended, 40 * LINE);
     /* what still fits the tail is not refused */
-    ck_assert_ptr_nonnull(queue_reserve(&q, &small, POOL_QUEUE, 16));
-    /* the client class has the reserve */
-    ck_assert_int_eq(queue_append(&q, &small, POOL_CLIENT, l, LINE), TS_OK);
+    ck_assert_ptr_nonnull(queue_reserve(&q, &small, POOL_QUEUE, small.data_size - 10 * LINE));
+    /* the control class has the reserve */
+    ck_assert_int_eq(queue_append(&q, &small, POOL_CONTROL, l, LINE), TS_OK);
     ck_assert_uint_eq(q.nblocks, 5);
     for (i = 41; i < 80; i++) {
         mkline(i, l);
-        if (queue_append(&q, &small, POOL_CLIENT, l, LINE) != TS_OK)
+        if (queue_append(&q, &small, POOL_CONTROL, l, LINE) != TS_OK)
             break;
     }
     ck_assert_uint_eq(i, 80);
     mkline(80, l);
-    ck_assert_int_eq(queue_append(&q, &small, POOL_CLIENT, l, LINE), TS_ENOMEM);
+    ck_assert_int_eq(queue_append(&q, &small, POOL_CONTROL, l, LINE), TS_ENOMEM);
     ck_assert_uint_eq(q.nblocks, 8);
     ck_assert_uint_eq(small.stats.get_failures, 3);
     /* acknowledging frees room again */
     queue_mark_sent(&q, 200);
     queue_mark_acked(&q, &small, 200);
-    ck_assert_int_eq(queue_append(&q, &small, POOL_CLIENT, l, LINE), TS_OK);
+    ck_assert_int_eq(queue_append(&q, &small, POOL_CONTROL, l, LINE), TS_OK);
     queue_clear(&q, &small);
     ck_assert_uint_eq(small.blocks_used, 0);
     ck_assert_uint_eq(q.sent, q.appended);

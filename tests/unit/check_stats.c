@@ -69,7 +69,7 @@ setup(void)
         cb->write_timeout_ms = 10000;
         cb->connect_timeout_ms = 5000;
     }
-    ck_assert_int_eq(pool_init(&R.pool, BS, LIMIT), TS_OK);
+    ck_assert_int_eq(pool_init(&R.pool, BS, LIMIT, LIMIT / 16, LIMIT / 2), TS_OK);
     R.nbackends = 2;
     R.backends = calloc(2, sizeof(*R.backends));
     ck_assert_ptr_nonnull(R.backends);
@@ -112,14 +112,14 @@ bump_counters(void)
     g_stats.points_dropped = 4;
     /* three lines queued on tsd1 (hash 0: its connection 0, one block) */
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(backend_enqueue(&R.backends[0], 0, LINE, strlen(LINE), POOL_QUEUE),
+        ck_assert_int_eq(backend_enqueue(&R.backends[0], 0, LINE, strlen(LINE)),
                          TS_OK);
     R.backends[0].st.errors = 5;
     R.backends[0].st.connect_attempts = 8;
     /* tsd2 failed (no socket behind it) */
     R.backends[1].conns[0].state = BC_FAILED;
     /* one refusal */
-    ck_assert_int_eq(pool_charge(&R.pool, 2 * LIMIT, POOL_CLIENT), TS_ENOMEM);
+    ck_assert_int_eq(pool_charge(&R.pool, 2 * LIMIT, POOL_CONTROL), TS_ENOMEM);
 }
 
 /* ---- a common record form for the three renderings ---------------- */

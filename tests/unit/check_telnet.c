@@ -27,6 +27,8 @@ static struct {
     char emitted[16384];    /* canonical lines, concatenated */
     size_t emitted_len;
     int nemit;
+    int room;                /* points taken before the sink is full; 0: no bound */
+    bool full;
     char replies[16384];    /* reply lines, each followed by "\n" */
     size_t replies_len;
     int nreply;
@@ -40,6 +42,10 @@ fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
     /* the hash handed along must be the line's own series hash */
     ck_assert_uint_eq(hash, point_line_hash(line, len));
     ck_assert_ptr_eq(s, &F.sink);
+    if (F.full)
+        return TS_EAGAIN;
+    if (F.room > 0 && --F.room == 0)
+        F.full = true;
     ck_assert_uint_le(F.emitted_len + len, sizeof(F.emitted));
     memcpy(F.emitted + F.emitted_len, line, len);
     F.emitted_len += len;
@@ -498,6 +504,42 @@ START_TEST(test_counters_mixed)
 }
 END_TEST
 
+/* The sink fills up: telnet_feed stops before the line it could not place
+ * (io.blocked), and fed again from there, takes every line exactly once;
+ * commands between the points are answered once. */
+START_TEST(test_stops_before_the_line_without_room)
+{
+    char in[8192];
+    size_t n = 0;
+    for (int i = 0; i < 30; i++) {
+        n += (size_t)snprintf(in + n, sizeof(in) - n, "put m %d %d h=a\r\n", 1500000000 + i, i);
+        if (i % 10 == 5)
+            n += (size_t)snprintf(in + n, sizeof(in) - n, "version\n");
+    }
+    size_t off = 0;
+    int stops = 0;
+    F.room = 4;
+    while (off < n) {
+        bool stop = false;
+        size_t c = telnet_feed(&F.io, in + off, n - off, &stop);
+        ck_assert(!stop);
+        off += c;
+        if (!F.io.blocked)
+            break;
+        /* stopped exactly at the start of a put line */
+        ck_assert(strncmp(in + off, "put m ", 6) == 0);
+        stops++;
+        F.full = false;
+        F.room = 4;
+    }
+    ck_assert_uint_eq(off, n);
+    ck_assert_int_eq(stops, 7);
+    ck_assert_int_eq(F.nemit, 30);
+    ck_assert_uint_eq(F.st.received, 30);
+    ck_assert_int_eq(F.ncmd, 3);
+}
+END_TEST
+
 static Suite *
 telnet_suite(void)
 {
@@ -536,6 +578,7 @@ telnet_suite(void)
     tcase_add_test(tc, test_complete_too_long_then_more);
     tcase_add_test(tc, test_relay_line_limit);
     tcase_add_test(tc, test_counters_mixed);
+    tcase_add_test(tc, test_stops_before_the_line_without_room);
     suite_add_tcase(s, tc);
     return s;
 }
