@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
-       libxxhash-dev libzstd-dev zlib1g-dev"
+       libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics

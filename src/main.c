@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 #include "util.h"
 
@@ -81,7 +82,9 @@ main(int argc, char **argv)
              PACKAGE_VERSION, r->nbackends, config_routing_name(r->cfg.routing),
              (unsigned long long)r->cfg.memory_limit,
              r->cfg.redis.enabled ? "Redis spool" : "memory-only");
+    notify_ready(r); /* systemd: READY=1, STATUS=, WATCHDOG=1 (no-op without NOTIFY_SOCKET) */
     ev_run(r->loop, 0);
+    notify_close();
     relay_free(r);
     log_close();
     return r->exit_code;
