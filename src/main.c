@@ -20,9 +20,14 @@
 #include "relay.h"
 #include "util.h"
 
+/* The build passes $(sysconfdir)/tsrelay/tsrelay.conf (Makefile.am). */
+#ifndef TSRELAY_CONF
+#define TSRELAY_CONF "/etc/tsrelay/tsrelay.conf"
+#endif
+
 static const char usage[] =
     "usage: tsrelay [-c FILE] [-t] [-V] [-h]\n"
-    "  -c FILE  configuration file (default /etc/tsrelay/tsrelay.conf)\n"
+    "  -c FILE  configuration file (default " TSRELAY_CONF ")\n"
     "  -t       check the configuration and exit (0 = valid)\n"
     "  -V       print the version and exit\n"
     "  -h       this help\n";
@@ -30,7 +35,7 @@ static const char usage[] =
 int
 main(int argc, char **argv)
 {
-    const char *path = "/etc/tsrelay/tsrelay.conf";
+    const char *path = TSRELAY_CONF;
     bool test_only = false;
     int opt;
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
