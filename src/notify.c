@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,22 +48,21 @@ static struct {
     bool on;                    /* NOTIFY_SOCKET is set and usable */
     bool stopping;
     uint64_t watchdog_usec;     /* 0: no watchdog */
-#ifndef HAVE_LIBSYSTEMD
-    int fd;                     /* non-blocking AF_UNIX datagram socket */
-    struct sockaddr_un sa;
-    socklen_t salen;
-#endif
     struct relay *r;
     ev_timer status_timer;
     ev_timer watchdog_timer;
     bool timers;                /* the timers were started */
     ev_tstamp last_t;           /* time of the previous STATUS= */
     uint64_t last_in, last_out;
-} N = {
+} N;
+
 #ifndef HAVE_LIBSYSTEMD
-    .fd = -1,
+/* The built-in sender: one non-blocking AF_UNIX datagram socket and the
+ * address from NOTIFY_SOCKET. */
+static int notify_fd = -1;
+static struct sockaddr_un notify_addr;
+static socklen_t notify_addrlen;
 #endif
-};
 
 /* ---- the protocol ------------------------------------------------------ */
 
@@ -102,19 +102,19 @@ notify_open(void)
         return 0;
 #ifndef HAVE_LIBSYSTEMD
     size_t len = strlen(path);
-    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(N.sa.sun_path)) {
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(notify_addr.sun_path)) {
         log_error("systemd notify: NOTIFY_SOCKET '%s' is not an absolute path or an @name "
-                  "shorter than %zu bytes; not notifying", path, sizeof(N.sa.sun_path));
+                  "shorter than %zu bytes; not notifying", path, sizeof(notify_addr.sun_path));
         return TS_ERROR;
     }
-    memset(&N.sa, 0, sizeof(N.sa));
-    N.sa.sun_family = AF_UNIX;
-    memcpy(N.sa.sun_path, path, len);
+    memset(&notify_addr, 0, sizeof(notify_addr));
+    notify_addr.sun_family = AF_UNIX;
+    memcpy(notify_addr.sun_path, path, len);
     if (path[0] == '@')
-        N.sa.sun_path[0] = '\0'; /* abstract: the name is exactly len bytes */
-    N.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-    N.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (N.fd < 0) {
+        notify_addr.sun_path[0] = '\0'; /* abstract: the name is exactly len bytes */
+    notify_addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (notify_fd < 0) {
         log_error("systemd notify: socket failed: %s; not notifying", strerror(errno));
         return TS_ERROR;
     }
@@ -139,8 +139,8 @@ notify_send(const char *msg)
 #else
     ssize_t n;
     do {
-        n = sendto(N.fd, msg, strlen(msg), MSG_NOSIGNAL, (const struct sockaddr *)&N.sa,
-                   N.salen);
+        n = sendto(notify_fd, msg, strlen(msg), MSG_NOSIGNAL, (const struct sockaddr *)&notify_addr,
+                   notify_addrlen);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? TS_ERROR : TS_OK;
 #endif
@@ -314,9 +314,9 @@ notify_close(void)
         ev_timer_stop(N.r->loop, &N.watchdog_timer);
     }
 #ifndef HAVE_LIBSYSTEMD
-    if (N.fd >= 0)
-        close(N.fd);
-    N.fd = -1;
+    if (notify_fd >= 0)
+        close(notify_fd);
+    notify_fd = -1;
 #endif
     N.on = false;
     N.stopping = false;
