@@ -9,11 +9,16 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
-       libxxhash-dev libzstd-dev zlib1g-dev"
+       libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
-# clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics
-test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2"
+# clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;
+# man-db + groff-base: the man pages render without warnings; systemd:
+# systemd-analyze verify and pkg-config's systemdsystemunitdir (the unit
+# install); debhelper + dpkg-dev: the Debian package (tests/deb.sh), whose
+# logrotate snippet logrotate checks
+test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2
+      man-db groff-base systemd debhelper dpkg-dev logrotate"
 
 pkgs="$build $run"
 [ "$what" = test ] && pkgs="$pkgs $test"

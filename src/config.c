@@ -100,6 +100,26 @@ config_routing_name(enum routing r)
     return routing_names[r];
 }
 
+/* Read-only view of keys[] for the documentation checks (tests/unit/check_docs.c). */
+size_t
+config_key_count(void)
+{
+    return TS_ARRAY_LEN(keys);
+}
+
+const char *
+config_key_section(size_t i)
+{
+    static const char *const sect_names[] = { "relay", "backend", "redis" };
+    return i < TS_ARRAY_LEN(keys) ? sect_names[keys[i].sect] : NULL;
+}
+
+const char *
+config_key_name(size_t i)
+{
+    return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
+}
+
 static void
 backend_defaults(struct cfg_backend *b)
 {

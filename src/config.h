@@ -109,4 +109,10 @@ int config_parse_addr(const char *s, struct cfg_addr *out);
 const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);
 
+/* The key table, read-only: its size, and key i's section ("relay",
+ * "backend" or "redis"; NULL past the end) and name. */
+size_t config_key_count(void);
+const char *config_key_section(size_t i);
+const char *config_key_name(size_t i);
+
 #endif

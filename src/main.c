@@ -16,12 +16,18 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 #include "util.h"
 
+/* The build passes $(sysconfdir)/tsrelay/tsrelay.conf (Makefile.am). */
+#ifndef TSRELAY_CONF
+#define TSRELAY_CONF "/etc/tsrelay/tsrelay.conf"
+#endif
+
 static const char usage[] =
     "usage: tsrelay [-c FILE] [-t] [-V] [-h]\n"
-    "  -c FILE  configuration file (default /etc/tsrelay/tsrelay.conf)\n"
+    "  -c FILE  configuration file (default " TSRELAY_CONF ")\n"
     "  -t       check the configuration and exit (0 = valid)\n"
     "  -V       print the version and exit\n"
     "  -h       this help\n";
@@ -29,7 +35,7 @@ static const char usage[] =
 int
 main(int argc, char **argv)
 {
-    const char *path = "/etc/tsrelay/tsrelay.conf";
+    const char *path = TSRELAY_CONF;
     bool test_only = false;
     int opt;
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
@@ -81,7 +87,9 @@ main(int argc, char **argv)
              PACKAGE_VERSION, r->nbackends, config_routing_name(r->cfg.routing),
              (unsigned long long)r->cfg.memory_limit,
              r->cfg.redis.enabled ? "Redis spool" : "memory-only");
+    notify_ready(r); /* systemd: READY=1, STATUS=, WATCHDOG=1 (no-op without NOTIFY_SOCKET) */
     ev_run(r->loop, 0);
+    notify_close();
     relay_free(r);
     log_close();
     return r->exit_code;

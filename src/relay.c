@@ -23,6 +23,7 @@
 #include "json.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "point.h"
 #include "relay.h"
 #include "router.h"
@@ -97,6 +98,7 @@ begin_shutdown(struct relay *r)
         ev_break(r->loop, EVBREAK_ALL);
         return;
     }
+    notify_stopping(); /* systemd: STOPPING=1 */
     log_info("shutting down: no more clients; flushing backends for up to %llu ms",
              (unsigned long long)r->cfg.shutdown_timeout_ms);
     r->phase = PHASE_FLUSHING;

@@ -1,0 +1,141 @@
+#!/bin/sh
+# deb.sh WORKDIR -- the Debian package as an operator meets it, one TAP
+# line per check.  It needs root: it installs the package on this machine
+# and purges it again (CI runs it from deploy/test.sh).
+#   1. dpkg-buildpackage -us -uc -b in a copy of the source under WORKDIR
+#      (the .deb lands there, not beside the source tree); the package's
+#      own make check is skipped (nocheck): deploy/test.sh ran the suite
+#   2. its contents and dependencies
+#   3. apt-get install ./tsrelay_*.deb (brings its Depends), the system
+#      user, the conffiles, `tsrelay -t` with the shipped configuration,
+#      systemd-analyze verify on the installed unit, logrotate -d on the
+#      snippet, a reinstall that keeps a local edit of the conffile
+#   4. remove (binary gone, conffile kept), purge (conffile and /etc/tsrelay
+#      gone, dpkg forgets the package)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:?usage: tests/deb.sh WORKDIR}
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+n=0
+failed=0
+
+# check NAME CMD...: one TAP line for a command's exit status; its output
+# (last lines) as diagnostics when it fails
+check() {
+    name=$1
+    shift
+    n=$((n + 1))
+    if out=$("$@" 2>&1); then
+        echo "ok $n - $name"
+    else
+        failed=$((failed + 1))
+        echo "not ok $n - $name"
+        printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
+    fi
+}
+
+rm -rf "$work" && mkdir -p "$work/src" || exit 1
+# the source as committed plus new files, without builds or the .git
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
+        tar --null --no-recursion -T - -cf -) | tar -C "$work/src" -xf - || exit 1
+else
+    tar -C "$top" --exclude=./.git --exclude='./build*' --exclude=./debian/build \
+        -cf - . | tar -C "$work/src" -xf - || exit 1
+fi
+
+# ---- 1. build ---------------------------------------------------------------
+build() {
+    cd "$work/src" &&
+        DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+            dpkg-buildpackage -us -uc -b -Pnocheck >"$work/build.log" 2>&1
+    rc=$?
+    cd "$top"
+    [ $rc -eq 0 ] || { tail -n 30 "$work/build.log"; return 1; }
+}
+check "dpkg-buildpackage -us -uc -b builds the package" build
+deb=$(ls "$work"/tsrelay_*.deb 2>/dev/null | head -n 1)
+if [ -z "$deb" ]; then
+    check "a .deb was written" false
+    echo "1..$n"
+    exit 1
+fi
+
+# ---- 2. what it holds -------------------------------------------------------
+contents=$(dpkg-deb -c "$deb" | awk '{print $NF}')
+holds() {
+    for f in "$@"; do
+        printf '%s\n' "$contents" | grep -qx "$f" || { echo "missing: $f"; return 1; }
+    done
+}
+check "the .deb holds the binary, conffile, man pages, unit and logrotate snippet" \
+    holds ./usr/sbin/tsrelay ./etc/tsrelay/tsrelay.conf ./etc/logrotate.d/tsrelay \
+    ./usr/share/man/man8/tsrelay.8.gz ./usr/share/man/man5/tsrelay.conf.5.gz
+unit_in_deb=$(printf '%s\n' "$contents" | grep -E '^\./(usr/)?lib/systemd/system/tsrelay\.service$')
+check "the .deb holds the systemd unit (${unit_in_deb:-none})" test -n "$unit_in_deb"
+depends=$(dpkg-deb -f "$deb" Depends)
+check "Depends names adduser and the shared libraries (${depends})" \
+    sh -c 'for d in adduser libev4 libhiredis libsystemd0 libzstd1; do
+               printf "%s\n" "$1" | grep -q "$d" || { echo "no $d"; exit 1; }; done' sh "$depends"
+
+# ---- 3. installed -------------------------------------------------------------
+$SUDO dpkg --purge tsrelay >/dev/null 2>&1 # a leftover of an earlier run
+check "apt-get install ./$(basename "$deb")" \
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb"
+check "tsrelay is installed in /usr/sbin" test -x /usr/sbin/tsrelay
+check "the installed tsrelay -t (no -c) passes with the shipped /etc/tsrelay/tsrelay.conf" \
+    sh -c '/usr/sbin/tsrelay -t | grep -q "configuration /etc/tsrelay/tsrelay.conf is valid"'
+conffiles=$(dpkg-query -W -f='${Conffiles}' tsrelay)
+check "/etc/tsrelay/tsrelay.conf and /etc/logrotate.d/tsrelay are conffiles" \
+    sh -c 'printf "%s\n" "$1" | grep -q "^ /etc/tsrelay/tsrelay.conf " &&
+           printf "%s\n" "$1" | grep -q "^ /etc/logrotate.d/tsrelay "' sh "$conffiles"
+check "postinst created the system user tsrelay" \
+    sh -c 'uid=$(getent passwd tsrelay | cut -d: -f3) && [ -n "$uid" ] && [ "$uid" -lt 1000 ] &&
+           getent group tsrelay >/dev/null'
+unit=$(ls /lib/systemd/system/tsrelay.service /usr/lib/systemd/system/tsrelay.service \
+    2>/dev/null | head -n 1)
+# systemd-analyze verify also runs `man` for Documentation=: a system that
+# keeps no man pages (dpkg path-exclude) makes only that fail; tolerate it
+# only there
+verify() {
+    [ -n "$unit" ] || { echo "no unit installed"; return 1; }
+    out=$(systemd-analyze verify "$unit" 2>&1)
+    rc=$?
+    if [ ! -e /usr/share/man/man8/tsrelay.8.gz ]; then
+        out=$(printf '%s\n' "$out" | grep -v "Command 'man tsrelay")
+        rc=0
+    fi
+    printf '%s\n' "$out"
+    [ $rc -eq 0 ] && [ -z "$(printf '%s' "$out" | tr -d '[:space:]')" ]
+}
+check "systemd-analyze verify accepts the installed unit ($unit)" verify
+check "the unit runs /usr/sbin/tsrelay -c /etc/tsrelay/tsrelay.conf as Type=notify" \
+    sh -c 'grep -qx "ExecStart=/usr/sbin/tsrelay -c /etc/tsrelay/tsrelay.conf" "$1" &&
+           grep -qx "Type=notify" "$1" && grep -qx "User=tsrelay" "$1"' sh "$unit"
+check "man finds tsrelay(8) and tsrelay.conf(5)" \
+    sh -c '[ ! -e /usr/share/man/man8/tsrelay.8.gz ] ||
+           { man -w 8 tsrelay && man -w 5 tsrelay.conf; } >/dev/null'
+check "logrotate accepts /etc/logrotate.d/tsrelay" \
+    sh -c 'logrotate -d /etc/logrotate.d/tsrelay 2>&1 | grep -iE "^error|error:" && exit 1; exit 0'
+# a reinstall keeps the operator's edit of the conffile
+edit() {
+    $SUDO sh -c 'sed -i "s/^memory-limit = 128M/memory-limit = 256M/" /etc/tsrelay/tsrelay.conf' &&
+        grep -qx "memory-limit = 256M" /etc/tsrelay/tsrelay.conf &&
+        $SUDO env DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null &&
+        grep -qx "memory-limit = 256M" /etc/tsrelay/tsrelay.conf &&
+        /usr/sbin/tsrelay -t >/dev/null
+}
+check "a reinstall keeps a local edit of /etc/tsrelay/tsrelay.conf" edit
+
+# ---- 4. remove, purge -----------------------------------------------------------
+check "apt-get remove tsrelay" $SUDO env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq tsrelay
+check "removed: the binary and the unit are gone, the conffile stays" \
+    sh -c '[ ! -e /usr/sbin/tsrelay ] && [ ! -e "$1" ] && [ -f /etc/tsrelay/tsrelay.conf ]' sh "$unit"
+check "apt-get purge tsrelay" $SUDO env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq tsrelay
+check "purged: /etc/tsrelay and /etc/logrotate.d/tsrelay are gone, dpkg forgot the package" \
+    sh -c '[ ! -e /etc/tsrelay ] && [ ! -e /etc/logrotate.d/tsrelay ] &&
+           ! dpkg-query -W -f="\${Status}" tsrelay 2>/dev/null | grep -q "installed\|config-files"'
+
+echo "1..$n"
+[ $failed -eq 0 ]
