@@ -20,6 +20,7 @@
 #include "router.h"
 
 struct spool;
+struct history;
 struct listener;
 struct client;
 
@@ -34,6 +35,7 @@ struct relay {
     int nbackends;
     struct router router;
     struct spool *spool;            /* NULL: memory-only */
+    struct history *history;        /* status-page samples (history.c); NULL: off */
     struct listener *listeners;
     int nlisteners;
     struct client *clients;         /* all open clients */
