@@ -7,13 +7,17 @@ what=${1:-test}
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
+# libjs-dygraphs: the status page's charts, compiled in when found
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
-       libxxhash-dev libzstd-dev zlib1g-dev"
+       libxxhash-dev libzstd-dev zlib1g-dev libjs-dygraphs"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
-# clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics
-test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2"
+# clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;
+# chromium: the status page's browser test (driven over its DevTools pipe
+# from Python: no npm, no browser download)
+test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2
+      chromium"
 
 pkgs="$build $run"
 [ "$what" = test ] && pkgs="$pkgs $test"
