@@ -562,9 +562,11 @@ statuspage_format(struct relay *r, char *out, size_t cap)
     if (charts) {
         str(&o, "<section id=\"charts\" class=\"charts\">"
                 "<figure><figcaption>Memory: live, reserved, RSS and the limit</figcaption>"
-                "<div id=\"chart-mem\" class=\"chart\"></div></figure>"
+                "<div id=\"chart-mem\" class=\"chart\"></div>"
+                "<div id=\"legend-mem\" class=\"legend\"></div></figure>"
                 "<figure><figcaption>Points per second</figcaption>"
-                "<div id=\"chart-points\" class=\"chart\"></div></figure>"
+                "<div id=\"chart-points\" class=\"chart\"></div>"
+                "<div id=\"legend-points\" class=\"legend\"></div></figure>"
                 "<div id=\"chart-backends\"></div>"
                 "<noscript><p class=\"note\">The charts need JavaScript. The tables below "
                 "show the values as of loading this page; reload for new ones.</p>"

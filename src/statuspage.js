@@ -94,10 +94,12 @@
     });
   }
 
+  /* div: the chart's element; its legend goes in the element after it */
   function draw(key, div, data, opts) {
     var c = S.charts[key];
     if (c) { c.updateOptions({ file: data }); return; }
     opts.legend = 'always';
+    opts.labelsDiv = div.nextElementSibling;
     opts.labelsSeparateLines = false;
     opts.strokeWidth = 1.5;
     opts.includeZero = true;
@@ -116,8 +118,11 @@
     div = document.createElement('div');
     div.id = id;
     div.className = 'chart';
+    var legend = document.createElement('div');
+    legend.className = 'legend';
     fig.appendChild(cap);
     fig.appendChild(div);
+    fig.appendChild(legend);
     el('chart-backends').appendChild(fig);
     return div;
   }
