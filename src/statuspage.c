@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "backend.h"
-#include "client.h"
 #include "history.h"
 #include "pool.h"
 #include "relay.h"
@@ -450,12 +449,7 @@ table_clients(struct page *o, struct relay *r)
         td_bytes(o, NULL, (double)ps->bytes_in);
         str(o, "</tr>");
     }
-    uint64_t paused = 0;
-    for (const struct client *c = r->paused; c != NULL; c = c->next_paused)
-        paused++;
-    str(o, "</tbody></table><table class=\"kv\"><tbody><tr><th>paused now</th>");
-    td_count(o, paused);
-    str(o, "<td class=\"what\">not read until memory frees</td></tr><tr><th>pauses</th>");
+    str(o, "</tbody></table><table class=\"kv\"><tbody><tr><th>pauses</th>");
     td_count(o, g_stats.reads_paused);
     str(o, "<td class=\"what\">times a client was paused for memory</td></tr>"
            "<tr><th>rejected</th>");
