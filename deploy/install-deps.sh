@@ -7,18 +7,20 @@ what=${1:-test}
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
+# libjs-dygraphs: the status page's charts, compiled in when found
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
-       libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev"
+       libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev libjs-dygraphs"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;
 # man-db + groff-base: the man pages render without warnings; systemd:
 # systemd-analyze verify and pkg-config's systemdsystemunitdir (the unit
 # install); debhelper + dpkg-dev: the Debian package (tests/deb.sh), whose
-# logrotate snippet logrotate checks
+# logrotate snippet logrotate checks; chromium: the status page's browser
+# test (driven over its DevTools pipe from Python: no npm, no download)
 test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2
-      man-db groff-base systemd debhelper dpkg-dev logrotate"
+      man-db groff-base systemd debhelper dpkg-dev logrotate chromium"
 
 pkgs="$build $run"
 [ "$what" = test ] && pkgs="$pkgs $test"

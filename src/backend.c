@@ -329,6 +329,7 @@ reply_line(struct bconn *c, const char *line, size_t len)
         (len >= 9 && memcmp(line, "Built on ", 9) == 0))
         return;
     be->st.errors++;
+    snprintf(be->st.last_error, sizeof(be->st.last_error), "%.*s", (int)TS_MIN(len, 199), line);
     LOG_RL(LOG_WARN, "backend %s conn %d replied: %.*s", be->cfg->name, c->idx,
            (int)TS_MIN(len, 300), line);
 }
@@ -590,4 +591,22 @@ backend_close_all(struct backend *be)
         }
         c->state = BC_IDLE;
     }
+}
+
+/* Backlog age for the status page and /metrics: the oldest unsent line
+ * of the connection queues (pending_since_ns).  The spool's part (its
+ * entries' staging times) comes with issue 11. */
+uint64_t
+backend_backlog_age_ms(const struct backend *be)
+{
+    uint64_t oldest = 0;
+    for (int i = 0; i < be->nconns; i++) {
+        uint64_t t = be->conns[i].pending_since_ns;
+        if (t != 0 && (oldest == 0 || t < oldest))
+            oldest = t;
+    }
+    if (oldest == 0)
+        return 0;
+    uint64_t now = ts_now_ns();
+    return now > oldest ? (now - oldest) / 1000000u : 0;
 }

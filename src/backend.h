@@ -68,6 +68,7 @@ struct backend_stats {
     uint64_t lines_resent;      /* lines re-sent after a connection failure */
     uint64_t bytes_written;
     uint64_t lag_events;
+    char last_error[200];       /* the latest error line, cut short (status page) */
 };
 
 struct spool_backend;
@@ -115,5 +116,10 @@ void backend_tick(struct backend *be, uint64_t now_ms);
 void backend_close_all(struct backend *be);
 
 const char *backend_state_name(enum bconn_state s);
+
+/* Milliseconds the oldest line waiting for this backend has waited; 0
+ * when none waits.  (For now the connection queues' oldest unsent line;
+ * the spool's part comes with issue 11.) */
+uint64_t backend_backlog_age_ms(const struct backend *be);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "history.h"
 #include "util.h"
 
 enum sect { S_RELAY, S_BACKEND, S_REDIS };
@@ -66,6 +67,8 @@ static const struct key keys[] = {
     { S_RELAY, "overflow", K_ENUM, R(overflow), 0, 0, overflow_names },
     { S_RELAY, "shutdown-timeout", K_DURATION, R(shutdown_timeout_ms), 0, HOUR_MS, NULL },
     { S_RELAY, "stats-interval", K_DURATION, R(stats_interval_ms), 0, 24 * HOUR_MS, NULL },
+    { S_RELAY, "history", K_DURATION, R(history_ms), 0, 24 * HOUR_MS, NULL },
+    { S_RELAY, "history-interval", K_DURATION, R(history_interval_ms), 10, 60 * 1000, NULL },
     { S_RELAY, "reconnect-min", K_DURATION, R(reconnect_min_ms), 1, HOUR_MS, NULL },
     { S_RELAY, "reconnect-max", K_DURATION, R(reconnect_max_ms), 1, 24 * HOUR_MS, NULL },
     { S_RELAY, "max-tags", K_INT, R(max_tags), 1, 64, NULL },
@@ -150,6 +153,8 @@ config_defaults(struct config *cfg)
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->shutdown_timeout_ms = 10 * 1000;
     cfg->stats_interval_ms = 0;
+    cfg->history_ms = 15 * 60 * 1000;
+    cfg->history_interval_ms = 1000;
     cfg->reconnect_min_ms = 100;
     cfg->reconnect_max_ms = 10 * 1000;
     cfg->max_tags = 8;
@@ -741,6 +746,22 @@ validate(struct parse_state *ps)
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms)
         return fail(ps, line_of(ps, S_RELAY, "reconnect-min", "reconnect-max"), "relay",
                     "reconnect-min", "is larger than reconnect-max");
+    if (cfg->history_ms > 0) {
+        uint64_t samples = cfg->history_ms / cfg->history_interval_ms;
+        uint64_t ring = samples * HISTORY_SAMPLE_BYTES(cfg->nbackends);
+        if (samples == 0 || samples > HISTORY_MAX_SAMPLES)
+            return fail(ps, line_of(ps, S_RELAY, "history", "history-interval"), "relay",
+                        "history",
+                        "keeps %llu samples of history-interval (%llu ms); allowed 1 to %u",
+                        (unsigned long long)samples,
+                        (unsigned long long)cfg->history_interval_ms, HISTORY_MAX_SAMPLES);
+        if (ring > cfg->memory_limit / 4)
+            return fail(ps, line_of(ps, S_RELAY, "history", "memory-limit"), "relay", "history",
+                        "its ring needs %llu bytes for %d backends, more than a quarter of "
+                        "memory-limit (%llu)",
+                        (unsigned long long)ring, cfg->nbackends,
+                        (unsigned long long)cfg->memory_limit);
+    }
     for (const char *c = cfg->allow_specialchars; *c; c++)
         if (*c == ' ' || *c == '=' || *c == '\n' || *c == '\r')
             return fail(ps, line_of(ps, S_RELAY, "allow-specialchars", NULL), "relay",

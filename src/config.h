@@ -80,6 +80,8 @@ struct config {
     enum overflow_policy overflow;
     uint64_t shutdown_timeout_ms;
     uint64_t stats_interval_ms;
+    uint64_t history_ms;         /* status-page history kept (0 = off) */
+    uint64_t history_interval_ms;/* one history sample this often */
     uint64_t reconnect_min_ms;
     uint64_t reconnect_max_ms;
     int max_tags;

@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "client.h"
+#include "history.h"
 #include "json.h"
 #include "listener.h"
 #include "log.h"
@@ -357,6 +358,8 @@ relay_init(struct relay *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up the clients");
         return TS_ERROR;
     }
+    if (history_start(r, err, errlen) != TS_OK) /* status page (history.c) */
+        return TS_ERROR;
     r->nlisteners = cfg->nlisten;
     r->listeners = calloc((size_t)r->nlisteners, sizeof(*r->listeners));
     if (r->listeners == NULL)
@@ -397,6 +400,7 @@ relay_free(struct relay *r)
     for (int i = 0; i < r->nlisteners && r->listeners != NULL; i++)
         listener_close(&r->listeners[i]);
     free(r->listeners);
+    history_stop(r); /* status page (history.c) */
     spool_destroy(r);
     for (int i = 0; i < r->nbackends && r->backends != NULL; i++) {
         backend_close_all(&r->backends[i]);

@@ -22,6 +22,7 @@
 #include "router.h"
 
 struct spool;
+struct history;
 struct listener;
 
 enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
@@ -35,6 +36,7 @@ struct relay {
     int nbackends;
     struct router router;
     struct spool *spool;            /* NULL: memory-only */
+    struct history *history;        /* status-page samples (history.c); NULL: off */
     struct listener *listeners;
     int nlisteners;
     struct client_set clients;      /* all open clients */

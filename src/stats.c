@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "history.h"
 #include "log.h"
 #include "relay.h"
 #include "spool.h"
@@ -255,6 +256,17 @@ collect(struct relay *r, sample_fn fn, void *ctx)
                 GAUGE, spool_backend_bytes(be));
     PER_BACKEND("backend.staged_bytes", "Bytes staged in memory on their way to Redis.",
                 GAUGE, spool_backend_staged_bytes(be));
+    /* status page (issue 14): how long the oldest waiting line has waited */
+    for (int b_ = 0; b_ < r->nbackends; b_++) {
+        s.name = "backlog.age_seconds";
+        s.help = "Seconds the oldest line waiting for the backend has waited (0: none).";
+        s.type = GAUGE;
+        s.tagk = "backend";
+        s.tagv = r->backends[b_].cfg->name;
+        s.value = backend_backlog_age_ms(&r->backends[b_]) * 1000000u;
+        s.ns_as_seconds = true;
+        fn(ctx, &s);
+    }
 
     const struct spool_stats *ss = spool_get_stats(r);
     static const struct spool_stats none;
@@ -310,6 +322,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          r->pool.limit);
     EMIT("memory.peak_live", "Highest pool bytes in use so far.", GAUGE, NULL, NULL,
          r->pool.peak_used_bytes);
+    EMIT("memory.history", "Bytes of the status-page history ring (fixed, in memory.live).",
+         GAUGE, NULL, NULL, history_bytes(r->history));
     EMIT("memory.refusals", "Pool requests refused: budget exhausted.", COUNTER, NULL, NULL,
          r->pool.stats.get_failures + r->pool.stats.charge_failures);
     EMIT("latency.samples", "Backend writes measured for latency.", COUNTER, NULL, NULL,

@@ -2,10 +2,12 @@
  * status.h -- what tsrelay shows about itself over HTTP.
  *
  * Owns the read-only endpoints that report state: GET /health,
- * /api/version, /api/stats and /metrics.  The HTTP decoder hands every
- * path other than /api/put to status_http(); the renderings come from the
- * stats module.  It must never change state (no control endpoints) and
- * never show a secret (a Redis password, say).
+ * /api/version, /api/stats, /metrics, the status page / with its tables
+ * (/status/tables) and files (/status/...), and /api/stats/history.  The
+ * HTTP decoder hands every path other than /api/put to status_http(); the
+ * renderings come from the stats, statuspage and history modules.  It
+ * must never change state (no control endpoints) and never show a secret
+ * (a Redis password, say).
  */
 #ifndef TS_STATUS_H
 #define TS_STATUS_H

@@ -85,6 +85,8 @@ START_TEST(test_shipped_conf)
     ck_assert_str_eq(cfg.log_level, "info");
     ck_assert_str_eq(cfg.log_file, "");
     ck_assert_uint_eq(cfg.log_buffer_bytes, 256 * KB);
+    ck_assert_uint_eq(cfg.history_ms, 15 * 60 * 1000);
+    ck_assert_uint_eq(cfg.history_interval_ms, 1000);
 
     ck_assert_int_eq(cfg.nbackends, 1);
     const struct cfg_backend *b = &cfg.backends[0];
@@ -148,6 +150,8 @@ START_TEST(test_defaults)
     ck_assert_str_eq(cfg.log_level, "info");
     ck_assert_str_eq(cfg.log_file, "");
     ck_assert_uint_eq(cfg.log_buffer_bytes, 256 * KB);
+    ck_assert_uint_eq(cfg.history_ms, 15 * 60 * 1000);
+    ck_assert_uint_eq(cfg.history_interval_ms, 1000);
     ck_assert_int_eq(cfg.nbackends, 1);
     ck_assert_str_eq(cfg.backends[0].name, "b1");
     ck_assert_int_eq(cfg.backends[0].conns, 2);
@@ -637,6 +641,32 @@ START_TEST(test_out_of_range)
 }
 END_TEST
 
+START_TEST(test_history_keys)
+{
+    ASSERT_OK("[relay]\nhistory = 2s\nhistory-interval = 10ms\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.history_ms, 2000);
+    ck_assert_uint_eq(cfg.history_interval_ms, 10);
+    ASSERT_OK("[relay]\nhistory = 0\nhistory-interval = 1m\n" BACKEND_OK); /* off */
+    ck_assert_uint_eq(cfg.history_ms, 0);
+    ck_assert_uint_eq(cfg.history_interval_ms, 60000);
+    ASSERT_OK("[relay]\nhistory = 24h\n" BACKEND_OK); /* 86400 samples, ~10 MB */
+    ASSERT_ERR_PREFIX("[relay]\nhistory-interval = 9ms\n" BACKEND_OK,
+                      "NAME:2: [relay] history-interval: 9ms is out of range [10, 60000] ms");
+    ASSERT_ERR_PREFIX("[relay]\nhistory-interval = 61s\n" BACKEND_OK,
+                      "NAME:2: [relay] history-interval: 61s is out of range");
+    ASSERT_ERR_PREFIX("[relay]\nhistory = 25h\n" BACKEND_OK,
+                      "NAME:2: [relay] history: 25h is out of range [0, 86400000] ms");
+    /* shorter than one sample, or more samples than a ring holds */
+    ASSERT_ERR_PREFIX("[relay]\nhistory = 500ms\n" BACKEND_OK,
+                      "NAME:2: [relay] history: keeps 0 samples of history-interval (1000 ms)");
+    ASSERT_ERR_PREFIX("[relay]\nhistory = 24h\nhistory-interval = 100ms\n" BACKEND_OK,
+                      "NAME:2: [relay] history: keeps 864000 samples");
+    /* a ring over a quarter of memory-limit */
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 4M\nhistory = 24h\n" BACKEND_OK,
+                      "NAME:3: [relay] history: its ring needs 10368000 bytes for 1 backends");
+}
+END_TEST
+
 START_TEST(test_bad_enums)
 {
     ASSERT_ERR_PREFIX("[relay]\nrouting = random\n" BACKEND_OK,
@@ -887,6 +917,7 @@ config_suite(void)
     tcase_add_test(tc, test_backend_empty_section);
     tcase_add_test(tc, test_no_backends);
     tcase_add_test(tc, test_out_of_range);
+    tcase_add_test(tc, test_history_keys);
     tcase_add_test(tc, test_bad_enums);
     tcase_add_test(tc, test_spool_watermarks);
     tcase_add_test(tc, test_spool_low_above_high);

@@ -1,0 +1,259 @@
+/*
+ * check_statuspage.c -- unit tests of the HTML status page's rendering
+ * (src/statuspage.c).
+ *
+ * The same hand-built relay as check_stats.c (two backends never
+ * connected, no spool, loop never run).  Covers: one self-contained
+ * document (no outside URL, the chart library from the page's own path
+ * when compiled in, a note instead when not); the tables name every
+ * backend, its state and ack mode, and the memory figures; everything a
+ * TSD wrote back is escaped (markup, quotes, ISO-8859-1 bytes, control
+ * characters) while valid UTF-8 passes; [redis] shows its address and
+ * prefix only; a short buffer is filled to cap - 1 and never overrun (the
+ * caller's signal to render again larger); the assets are served only
+ * when compiled in.
+ */
+#include "autoconf.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "config.h"
+#include "history.h"
+#include "pool.h"
+#include "relay.h"
+#include "stats.h"
+#include "statuspage.h"
+#include "util.h"
+#include "unit.h"
+
+#define BS 4096u
+#define LIMIT (256u * BS)
+
+static struct relay R;
+static char out[1 << 20];
+
+static void
+setup(void)
+{
+    memset(&R, 0, sizeof(R));
+    memset(&g_stats, 0, sizeof(g_stats));
+    R.loop = EV_DEFAULT;
+    config_defaults(&R.cfg);
+    R.cfg.block_size = BS;
+    R.cfg.memory_limit = LIMIT;
+    R.cfg.nbackends = 2;
+    const char *names[2] = { "tsd-a", "tsd.b" };
+    for (int i = 0; i < 2; i++) {
+        struct cfg_backend *cb = &R.cfg.backends[i];
+        snprintf(cb->name, sizeof(cb->name), "%s", names[i]);
+        snprintf(cb->addr.host, sizeof(cb->addr.host), "127.0.0.1");
+        snprintf(cb->addr.port, sizeof(cb->addr.port), "9"); /* never connected */
+        cb->has_address = true;
+        cb->conns = i + 1;
+        cb->write_timeout_ms = 10000;
+        cb->connect_timeout_ms = 5000;
+    }
+    R.cfg.nlisten = 1;
+    config_parse_addr("127.0.0.1:4242", &R.cfg.listen[0].addr);
+    ck_assert_int_eq(pool_init(&R.pool, BS, LIMIT, LIMIT / 16, LIMIT / 2), TS_OK);
+    R.nbackends = 2;
+    R.backends = calloc(2, sizeof(*R.backends));
+    ck_assert_ptr_nonnull(R.backends);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(backend_init(&R, &R.backends[i], &R.cfg.backends[i], i), TS_OK);
+    snprintf(R.hostname, sizeof(R.hostname), "unit-host");
+    g_stats.start_time = (uint64_t)time(NULL) - 3700;
+}
+
+static void
+teardown(void)
+{
+    history_stop(&R);
+    for (int i = 0; i < R.nbackends; i++)
+        backend_destroy(&R.backends[i]);
+    free(R.backends);
+    pool_destroy(&R.pool);
+}
+
+static const char *
+page(void)
+{
+    size_t n = statuspage_format(&R, out, sizeof(out));
+    ck_assert_uint_lt(n, sizeof(out) - 1);
+    ck_assert_uint_eq(strlen(out), n);
+    return out;
+}
+
+static void
+has(const char *hay, const char *needle)
+{
+    ck_assert_msg(strstr(hay, needle) != NULL, "missing: %s", needle);
+}
+
+static void
+lacks(const char *hay, const char *needle)
+{
+    ck_assert_msg(strstr(hay, needle) == NULL, "should not contain: %s", needle);
+}
+
+START_TEST(test_self_contained_document)
+{
+    const char *p = page();
+    ck_assert(strncmp(p, "<!DOCTYPE html>", 15) == 0);
+    has(p, "<meta charset=\"utf-8\">");
+    has(p, "</html>\n");
+    lacks(p, "http://");
+    lacks(p, "https://");
+    lacks(p, "//cdn");
+    has(p, "<link rel=\"icon\" href=\"data:,\">"); /* no /favicon.ico request */
+    has(p, "<div id=\"tables\">");
+    has(p, "<style>");
+    has(p, "<script>");
+    has(p, "window.tsrelayStatus");
+    has(p, "/api/stats/history");
+    if (statuspage_has_charts()) {
+        has(p, "<script src=\"/status/dygraph.min.js\"></script>");
+        has(p, "/status/dygraph-LICENSE");
+        has(p, "id=\"chart-mem\"");
+        lacks(p, "Charts are unavailable");
+    } else {
+        has(p, "Charts are unavailable");
+        lacks(p, "dygraph.min.js");
+    }
+}
+END_TEST
+
+START_TEST(test_tables)
+{
+    R.backends[1].conns[0].state = BC_FAILED;
+    R.backends[0].st.errors = 12;
+    g_stats.proto[PROTO_TELNET].active = 3;
+    g_stats.points_forwarded = 1234567;
+    const char *p = page();
+    has(p, "<td class=\"name\">tsd-a</td>");
+    has(p, "<td class=\"name\">tsd.b</td>");
+    has(p, "<span class=\"state idle\">idle</span>");
+    has(p, "<span class=\"state failed\">failed</span>");
+    has(p, "<td class=\"num\">0 / 1</td>");
+    has(p, "<td class=\"num\">0 / 2</td>");
+    has(p, "<td class=\"num\" data-v=\"12\">12</td>");
+    has(p, "<td class=\"num\" data-v=\"1234567\">1,234,567</td>");
+    has(p, "id=\"mem-live\"");
+    has(p, "id=\"mem-reserved\"");
+    has(p, "id=\"mem-rss\"");
+    char lim[64];
+    snprintf(lim, sizeof(lim), "id=\"mem-limit\" data-v=\"%u\"", LIMIT);
+    has(p, lim);
+    has(p, "1 h 01 min"); /* uptime */
+    has(p, "127.0.0.1:4242 auto");
+    has(p, "not configured: memory only");
+    has(p, "history</th><td>off");
+    /* the tables alone: the same sections, nothing else */
+    size_t n = statuspage_format_tables(&R, out, sizeof(out));
+    ck_assert_uint_lt(n, sizeof(out) - 1);
+    ck_assert(strncmp(out, "<section><h2>Process</h2>", 25) == 0);
+    has(out, "<td class=\"name\">tsd.b</td>");
+    lacks(out, "<script");
+    lacks(out, "<html");
+}
+END_TEST
+
+START_TEST(test_history_figures)
+{
+    R.cfg.history_ms = 10000;
+    R.cfg.history_interval_ms = 1000;
+    char err[256];
+    ck_assert_int_eq(history_start(&R, err, sizeof(err)), TS_OK);
+    ck_assert_ptr_nonnull(R.history);
+    const char *p = page();
+    has(p, "0 of 10 samples, one every 1000 ms");
+    char ring[64];
+    snprintf(ring, sizeof(ring), "id=\"mem-history\" data-v=\"%zu\"", history_bytes(R.history));
+    has(p, ring);
+}
+END_TEST
+
+START_TEST(test_escaping)
+{
+    /* what a TSD wrote back, as reply_line keeps it */
+    snprintf(R.backends[0].st.last_error, sizeof(R.backends[0].st.last_error),
+             "<script>alert('x')</script> & \"q\" caf\xc3\xa9 \xff\xfe bell\a tab\tend");
+    const char *p = page();
+    lacks(p, "<script>alert");
+    has(p, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot; "
+           "caf\xc3\xa9 &#xFF;&#xFE; bell&#xFFFD; tab end");
+}
+END_TEST
+
+START_TEST(test_redis_shows_address_only)
+{
+    R.cfg.redis.enabled = true;
+    snprintf(R.cfg.redis.addr.host, sizeof(R.cfg.redis.addr.host), "10.1.2.3");
+    snprintf(R.cfg.redis.addr.port, sizeof(R.cfg.redis.addr.port), "6380");
+    snprintf(R.cfg.redis.prefix, sizeof(R.cfg.redis.prefix), "pfx<1>");
+    const char *p = page();
+    has(p, "<tr><th>address</th><td>10.1.2.3:6380</td></tr>");
+    has(p, "pfx&lt;1&gt;");
+    has(p, "<span class=\"state failed\">no</span>"); /* not connected */
+    has(p, "<tr><th>full</th><td>n/a");
+    has(p, "n/a (nothing spooled yet)");
+}
+END_TEST
+
+START_TEST(test_short_buffer)
+{
+    size_t full = statuspage_format(&R, out, sizeof(out));
+    for (size_t cap = 1; cap + 100 < full; cap += cap < 64 ? 1 : 997) {
+        memset(out, 'x', cap + 16);
+        size_t n = statuspage_format(&R, out, cap);
+        ck_assert_uint_eq(n, cap - 1);
+        ck_assert_int_eq(out[cap - 1], '\0');
+        ck_assert_int_eq(out[cap], 'x');
+    }
+    ck_assert_uint_eq(statuspage_format(&R, out, 0), 0);
+}
+END_TEST
+
+START_TEST(test_assets)
+{
+    const char *ctype = NULL, *body = NULL;
+    size_t len = 0;
+    bool js = statuspage_asset("/status/dygraph.min.js", 22, &ctype, &body, &len);
+    ck_assert(js == statuspage_has_charts());
+    if (js) {
+        ck_assert_str_eq(ctype, "application/javascript; charset=utf-8");
+        ck_assert_uint_gt(len, 10000);
+        ck_assert_ptr_null(strstr(body, "sourceMappingURL")); /* no map to ask for */
+        ck_assert(statuspage_asset("/status/dygraph-LICENSE", 23, &ctype, &body, &len));
+        ck_assert_ptr_nonnull(strstr(body, "Permission is hereby granted"));
+        ck_assert_str_eq(ctype, "text/plain; charset=utf-8");
+    }
+    ck_assert(!statuspage_asset("/status/dygraph.min.j", 21, &ctype, &body, &len));
+    ck_assert(!statuspage_asset("/status/other", 13, &ctype, &body, &len));
+    ck_assert(!statuspage_asset("/", 1, &ctype, &body, &len));
+}
+END_TEST
+
+static Suite *
+statuspage_suite(void)
+{
+    Suite *s = suite_create("statuspage");
+    TCase *tc = tcase_create("statuspage");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_self_contained_document);
+    tcase_add_test(tc, test_tables);
+    tcase_add_test(tc, test_history_figures);
+    tcase_add_test(tc, test_escaping);
+    tcase_add_test(tc, test_redis_shows_address_only);
+    tcase_add_test(tc, test_short_buffer);
+    tcase_add_test(tc, test_assets);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(statuspage_suite)
