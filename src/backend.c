@@ -5,12 +5,15 @@
  * non-blocking connect; once up it writes at once (VictoriaMetrics' telnet
  * listener stalls every later connection behind a silent one) and stays up
  * for the life of the process.  Written is not delivered: bytes stay in
- * the queue until SIOCOUTQ says the peer's TCP acknowledged them; when a
- * connection fails, the unacknowledged lines are sent again on the next
- * one, ahead of newer data.  A connection that makes no progress for
+ * the queue until they are proven delivered -- by the peer's TCP
+ * (SIOCOUTQ) with ack = none, or by the answer to a `version` barrier
+ * written after them with ack = version.  When a connection fails, its
+ * unacknowledged lines are sent again on the next one (or taken by the
+ * spool), ahead of newer data.  A connection that makes no progress for
  * write-timeout is lagging (its backend's new data spools) but is kept:
- * its kernel buffers hold bytes the TSD has not read yet.  Sockets are only
- * ever closed gracefully.
+ * its kernel buffers hold bytes the TSD has not read yet.  A barrier
+ * unanswered for ack-timeout fails the connection.  Sockets are only ever
+ * closed gracefully.
  */
 #include "autoconf.h"
 
@@ -31,13 +34,12 @@
 #include "backend.h"
 #include "log.h"
 #include "point.h"
-#include "relay.h"
-#include "spool.h"
 #include "stats.h"
 #include "util.h"
 
 #define WRITEV_MAX 64
 #define READ_BUDGET (256 * 1024)  /* bytes read from a TSD per event */
+#define BACKLOG_PROBE_MS 1000     /* a backend with data tries about once a second (jittered) */
 
 static void conn_flush(struct bconn *c);
 static void conn_connect(struct bconn *c, bool probe);
@@ -53,6 +55,18 @@ backend_state_name(enum bconn_state s)
     case BC_FAILED: return "failed";
     }
     return "?";
+}
+
+static struct ev_loop *
+loop_of(const struct backend *be)
+{
+    return be->env->loop;
+}
+
+static uint64_t
+now_ms(const struct backend *be)
+{
+    return (uint64_t)(ev_now(loop_of(be)) * 1000.0);
 }
 
 static int
@@ -85,19 +99,42 @@ jittered(uint64_t base)
 static void
 progress(struct bconn *c)
 {
-    c->last_progress_ms = (uint64_t)(ev_now(c->be->r->loop) * 1000.0);
+    c->last_progress_ms = now_ms(c->be);
     if (c->lagging) {
         c->lagging = false;
         log_info("backend %s conn %d: writing again after lagging", c->be->cfg->name, c->idx);
     }
 }
 
-/* Releases what the peer's TCP has acknowledged. */
+/* Everything before stream offset `acked` is delivered. */
+static void
+acknowledge(struct bconn *c, uint64_t acked)
+{
+    struct queue *q = &c->q;
+    if (acked > q->sent)
+        acked = q->sent;
+    if (acked <= q->acked)
+        return;
+    struct backend *be = c->be;
+    uint64_t lines = queue_count_lines(q, q->acked, acked);
+    lines -= TS_MIN(lines, barriers_between(&c->bar, q->acked, acked));
+    c->acked_on_conn += acked - q->acked;
+    c->lines_queued -= TS_MIN(lines, c->lines_queued);
+    be->st.lines_acked += lines;
+    g_stats.points_forwarded += lines;
+    queue_mark_acked(q, be->env->pool, acked);
+    barriers_release(&c->bar, acked);
+    progress(c);
+    /* a connection that delivered data has proven itself */
+    be->backoff_ms = be->env->cfg->reconnect_min_ms;
+}
+
+/* ack = none: releases what the peer's TCP has acknowledged. */
 static void
 ack_poll(struct bconn *c)
 {
     struct queue *q = &c->q;
-    if (c->fd < 0 || q->sent == q->acked)
+    if (c->be->cfg->ack != ACK_NONE || c->fd < 0 || q->sent == q->acked)
         return;
     int outq = 0;
     if (ioctl(c->fd, SIOCOUTQ, &outq) < 0 || outq < 0)
@@ -105,19 +142,7 @@ ack_poll(struct bconn *c)
     uint64_t unacked = (uint64_t)outq;
     if (unacked > q->sent - q->acked)
         unacked = q->sent - q->acked; /* a FIN counts as one */
-    uint64_t acked = q->sent - unacked;
-    if (acked <= q->acked)
-        return;
-    struct backend *be = c->be;
-    uint64_t lines = queue_count_lines(q, q->acked, acked);
-    c->acked_on_conn += acked - q->acked;
-    c->lines_queued -= TS_MIN(lines, c->lines_queued);
-    be->st.lines_acked += lines;
-    g_stats.points_forwarded += lines;
-    queue_mark_acked(q, &be->r->pool, acked);
-    progress(c);
-    /* a connection that delivered data has proven itself */
-    be->backoff_ms = be->r->cfg.reconnect_min_ms;
+    acknowledge(c, q->sent - unacked);
 }
 
 /* ---- failure and reconnect -------------------------------------------- */
@@ -125,17 +150,26 @@ ack_poll(struct bconn *c)
 static void
 stop_io(struct bconn *c)
 {
-    struct ev_loop *loop = c->be->r->loop;
+    struct ev_loop *loop = loop_of(c->be);
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
+}
+
+/* Data waits for this backend: in its queues or elsewhere (its spool). */
+static bool
+has_backlog(const struct backend *be)
+{
+    if (!backend_idle(be))
+        return true;
+    return be->env->has_backlog != NULL && be->env->has_backlog(be->env->ctx, be);
 }
 
 static void
 conn_fail(struct bconn *c, const char *what, int err)
 {
     struct backend *be = c->be;
-    struct relay *r = be->r;
+    const struct backend_env *env = be->env;
     if (c->state == BC_UP)
         ack_poll(c);
     LOG_RL(LOG_WARN, "backend %s conn %d (%s:%s): %s%s%s", be->cfg->name, c->idx,
@@ -143,24 +177,39 @@ conn_fail(struct bconn *c, const char *what, int err)
            err ? strerror(err) : "");
     stop_io(c);
     if (c->fd >= 0) {
+        /* FIN after what was written: the TSD may still read it (never an RST) */
+        shutdown(c->fd, SHUT_WR);
         close(c->fd);
         c->fd = -1;
     }
     uint64_t resend = queue_count_lines(&c->q, c->q.acked, c->q.sent);
+    resend -= TS_MIN(resend, barriers_between(&c->bar, c->q.acked, c->q.sent));
     be->st.lines_resent += resend;
     queue_rewind(&c->q);
-    /* undelivered lines go to the spool (when there is one) rather than
-     * wait in memory for this backend to come back */
-    spool_take_queue(be, &c->q, &c->lines_queued);
+    barriers_rewind(&c->bar, c->q.acked);
+    /* undelivered lines go upward (to the spool, when there is one) rather
+     * than wait in memory for this backend to come back */
+    if (env->on_failed != NULL)
+        env->on_failed(env->ctx, be, &c->q, &c->lines_queued);
+    if (queue_empty(&c->q)) {
+        barriers_clear(&c->bar);
+        c->barrier_mark = c->q.appended;
+    }
     if (queue_unsent(&c->q) == 0)
         c->pending_since_ns = 0;
     be->st.failures++;
     c->state = BC_FAILED;
     c->lagging = false;
     c->rlen = 0;
-    uint64_t now = (uint64_t)(ev_now(r->loop) * 1000.0);
-    c->retry_at_ms = now + jittered(be->backoff_ms);
-    be->backoff_ms = TS_MIN(be->backoff_ms * 2, r->cfg.reconnect_max_ms);
+    /* while data waits, the first connection tries about every
+     * BACKLOG_PROBE_MS (the others back off as usual and follow it once
+     * it got through): delivery resumes soon after the TSD does, at one
+     * attempt a second */
+    uint64_t base = be->backoff_ms;
+    if (c->idx == 0 && has_backlog(be))
+        base = TS_MIN(base, (uint64_t)BACKLOG_PROBE_MS);
+    c->retry_at_ms = now_ms(be) + jittered(base);
+    be->backoff_ms = TS_MIN(be->backoff_ms * 2, env->cfg->reconnect_max_ms);
 }
 
 static void
@@ -177,7 +226,7 @@ static void
 connected(struct bconn *c)
 {
     struct backend *be = c->be;
-    struct ev_loop *loop = be->r->loop;
+    struct ev_loop *loop = loop_of(be);
     ev_timer_stop(loop, &c->timer);
     ev_io_stop(loop, &c->wio);
     be->st.connects++;
@@ -189,9 +238,14 @@ connected(struct bconn *c)
         close(c->fd);
         c->fd = -1;
         c->state = BC_IDLE;
+        be->backoff_ms = be->env->cfg->reconnect_min_ms;
         log_info("backend %s conn %d: reachable again", be->cfg->name, c->idx);
+        uint64_t now = now_ms(be);
+        for (int i = 0; i < be->nconns; i++) /* the others follow at once */
+            if (be->conns[i].state == BC_FAILED)
+                be->conns[i].retry_at_ms = TS_MIN(be->conns[i].retry_at_ms, now);
         if (!queue_empty(&c->q))
-            relay_mark_dirty(be->r, c);
+            backend_mark_dirty(c);
         return;
     }
     c->state = BC_UP;
@@ -210,7 +264,6 @@ static void
 conn_connect(struct bconn *c, bool probe)
 {
     struct backend *be = c->be;
-    struct relay *r = be->r;
     be->st.connect_attempts++;
     if (!be->resolved && resolve(be) != TS_OK) {
         c->state = BC_IDLE;
@@ -244,18 +297,53 @@ conn_connect(struct bconn *c, bool probe)
         conn_fail(c, "connect", errno);
         return;
     }
-    ev_io_start(r->loop, &c->wio);
+    ev_io_start(loop_of(be), &c->wio);
     ev_timer_set(&c->timer, (double)be->cfg->connect_timeout_ms / 1000.0, 0.0);
-    ev_timer_start(r->loop, &c->timer);
+    ev_timer_start(loop_of(be), &c->timer);
 }
 
 /* ---- writing ----------------------------------------------------------- */
+
+/* ack = version: a barrier after the lines not yet followed by one. */
+static void
+add_barrier(struct bconn *c)
+{
+    struct queue *q = &c->q;
+    if (q->appended <= c->barrier_mark || !barriers_room(&c->bar))
+        return;
+    char *dst = queue_reserve(q, c->be->env->pool, POOL_QUEUE, BARRIER_LEN);
+    if (dst == NULL)
+        return; /* no room now: the next flush adds it */
+    memcpy(dst, BARRIER_LINE, BARRIER_LEN);
+    queue_commit(q, BARRIER_LEN);
+    c->barrier_mark = q->appended;
+    barriers_add(&c->bar, q->appended);
+    c->be->st.barriers++;
+}
+
+/* How far writing may go now: the ack window (ack = version) and the
+ * backend's rate (max-rate).  Returns a stream offset. */
+static uint64_t
+write_limit(struct bconn *c)
+{
+    struct backend *be = c->be;
+    struct queue *q = &c->q;
+    uint64_t limit = q->appended;
+    if (be->cfg->ack == ACK_VERSION) {
+        uint64_t win = be->cfg->ack_window;
+        uint64_t out = q->sent - q->acked;
+        limit = out >= win ? q->sent : TS_MIN(limit, q->sent + (win - out));
+    }
+    uint64_t allow = pacer_allow(&be->pacer, ts_now_ns());
+    if (allow != UINT64_MAX)
+        limit = TS_MIN(limit, queue_offset_after_lines(q, q->sent, allow));
+    return limit;
+}
 
 static void
 conn_flush(struct bconn *c)
 {
     struct backend *be = c->be;
-    struct relay *r = be->r;
     if (c->state == BC_IDLE) {
         if (queue_unsent(&c->q) > 0)
             conn_connect(c, false);
@@ -263,9 +351,13 @@ conn_flush(struct bconn *c)
     }
     if (c->state != BC_UP)
         return;
-    while (queue_unsent(&c->q) > 0) {
+    if (be->cfg->ack == ACK_VERSION)
+        add_barrier(c);
+    uint64_t limit = write_limit(c);
+    uint64_t from = c->q.sent;
+    while (c->q.sent < limit) {
         struct iovec iov[WRITEV_MAX];
-        int n = queue_iov(&c->q, iov, WRITEV_MAX);
+        int n = queue_iov_limit(&c->q, iov, WRITEV_MAX, limit);
         size_t total = 0;
         for (int i = 0; i < n; i++)
             total += iov[i].iov_len;
@@ -290,10 +382,17 @@ conn_flush(struct bconn *c)
         if ((size_t)w < total)
             break;
     }
-    if (queue_unsent(&c->q) > 0)
-        ev_io_start(r->loop, &c->wio);
+    if (be->pacer.rate > 0 && c->q.sent > from)
+        pacer_take(&be->pacer, queue_count_lines(&c->q, from, c->q.sent));
+    if (be->cfg->ack == ACK_VERSION)
+        barriers_written(&c->bar, c->q.sent, now_ms(be));
+    bool blocked = c->q.sent < limit; /* the socket is full: wait for it */
+    if (queue_unsent(&c->q) > 0 && blocked)
+        ev_io_start(loop_of(be), &c->wio);
     else
-        ev_io_stop(r->loop, &c->wio);
+        ev_io_stop(loop_of(be), &c->wio);
+    if (queue_unsent(&c->q) > 0 && !blocked && be->pacer.rate > 0)
+        be->st.pacing_waits++; /* the tick writes on */
     ack_poll(c);
 }
 
@@ -321,17 +420,36 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
 /* ---- what the TSD writes back ----------------------------------------- */
 
 static void
-reply_line(struct bconn *c, const char *line, size_t len)
+reply_error(struct bconn *c, const char *line, size_t len)
 {
     struct backend *be = c->be;
-    /* version replies (ack = version) are not errors */
-    if ((len >= 18 && memcmp(line, "net.opentsdb.tools", 18) == 0) ||
-        (len >= 9 && memcmp(line, "Built on ", 9) == 0))
-        return;
     be->st.errors++;
     snprintf(be->st.last_error, sizeof(be->st.last_error), "%.*s", (int)TS_MIN(len, 199), line);
     LOG_RL(LOG_WARN, "backend %s conn %d replied: %.*s", be->cfg->name, c->idx,
            (int)TS_MIN(len, 300), line);
+}
+
+static void
+reply_line(struct bconn *c, const char *line, size_t len)
+{
+    if (c->be->cfg->ack == ACK_VERSION) {
+        bool error;
+        uint64_t end = barriers_reply_line(&c->bar, line, len, &error);
+        if (end != 0) {
+            c->be->st.barriers_answered++;
+            acknowledge(c, end);
+            if (queue_unsent(&c->q) > 0)
+                backend_mark_dirty(c); /* the window moved */
+        } else if (error) {
+            reply_error(c, line, len); /* a rejection of a line before the barrier */
+        }
+        return;
+    }
+    /* version answers are not errors */
+    if ((len >= 18 && memcmp(line, "net.opentsdb.tools", 18) == 0) ||
+        (len >= 9 && memcmp(line, "Built on ", 9) == 0))
+        return;
+    reply_error(c, line, len);
 }
 
 static void
@@ -375,6 +493,8 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
                 }
                 break;
             }
+            if (c->rlen > 0 && c->rbuf[c->rlen - 1] == '\r')
+                c->rlen--;
             reply_line(c, c->rbuf, c->rlen);
             c->rlen = 0;
             p = nl + 1;
@@ -385,14 +505,17 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
 /* ---- public ------------------------------------------------------------ */
 
 int
-backend_init(struct relay *r, struct backend *be, const struct cfg_backend *cfg, int idx)
+backend_init(struct backend *be, const struct backend_env *env, const struct cfg_backend *cfg,
+             int idx)
 {
     memset(be, 0, sizeof(*be));
-    be->r = r;
+    be->env = env;
     be->cfg = cfg;
     be->idx = idx;
     be->nconns = cfg->conns;
-    be->backoff_ms = r->cfg.reconnect_min_ms;
+    be->backoff_ms = env->cfg->reconnect_min_ms;
+    be->overflow = cfg->overflow >= 0 ? (enum overflow_policy)cfg->overflow : env->cfg->overflow;
+    pacer_init(&be->pacer, cfg->max_rate);
     be->conns = calloc((size_t)be->nconns, sizeof(*be->conns));
     if (be->conns == NULL)
         return TS_ERROR;
@@ -403,6 +526,7 @@ backend_init(struct relay *r, struct backend *be, const struct cfg_backend *cfg,
         c->fd = -1;
         c->state = BC_IDLE;
         queue_init(&c->q);
+        barriers_init(&c->bar);
         ev_io_init(&c->rio, on_readable, -1, EV_READ);
         ev_io_init(&c->wio, on_writable, -1, EV_WRITE);
         ev_timer_init(&c->timer, on_connect_timeout, 1.0, 0.0);
@@ -422,7 +546,7 @@ backend_destroy(struct backend *be)
         if (c->fd >= 0)
             close(c->fd);
         c->fd = -1;
-        queue_clear(&c->q, &be->r->pool);
+        queue_clear(&c->q, be->env->pool);
     }
     free(be->conns);
     be->conns = NULL;
@@ -475,6 +599,18 @@ backend_conns_up(const struct backend *be)
     return n;
 }
 
+uint64_t
+backend_oldest_ms(const struct backend *be)
+{
+    uint64_t oldest = 0;
+    for (int i = 0; i < be->nconns; i++) {
+        const struct block *h = be->conns[i].q.head;
+        if (h != NULL && h->stamp != 0 && (oldest == 0 || h->stamp < oldest))
+            oldest = h->stamp;
+    }
+    return oldest;
+}
+
 static struct bconn *
 pick_conn(struct backend *be, uint64_t hash)
 {
@@ -485,17 +621,19 @@ int
 backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len)
 {
     struct bconn *c = pick_conn(be, hash);
-    struct pool *p = &be->r->pool;
     if (c->pending_since_ns == 0)
-        c->pending_since_ns = be->r->batch_read_ns ? be->r->batch_read_ns : ts_now_ns();
-    char *dst = queue_reserve(&c->q, p, POOL_QUEUE, len);
+        c->pending_since_ns = *be->env->batch_read_ns ? *be->env->batch_read_ns : ts_now_ns();
+    struct block *tail = c->q.tail;
+    char *dst = queue_reserve(&c->q, be->env->pool, POOL_QUEUE, len);
     if (dst == NULL)
         return TS_ENOMEM;
+    if (c->q.tail != tail) /* a new block: when its first line came (backlog age) */
+        c->q.tail->stamp = now_ms(be);
     memcpy(dst, line, len);
     queue_commit(&c->q, len);
     c->lines_queued++;
     be->st.lines_queued++;
-    relay_mark_dirty(be->r, c);
+    backend_mark_dirty(c);
     return TS_OK;
 }
 
@@ -505,9 +643,9 @@ backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *c
     size_t off = 0, lines = 0;
     while (off < len) {
         const char *nl = memchr(buf + off, '\n', len - off);
-        size_t llen = (nl ? (size_t)(nl - (buf + off)) + 1 : len - off);
         if (nl == NULL)
             break; /* blocks hold whole lines; a tail without "\n" is corrupt */
+        size_t llen = (size_t)(nl - (buf + off)) + 1;
         uint64_t h = point_line_hash(buf + off, llen);
         if (backend_enqueue(be, h, buf + off, llen) != TS_OK)
             break;
@@ -519,21 +657,22 @@ backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *c
 }
 
 void
-relay_mark_dirty(struct relay *r, struct bconn *c)
+backend_mark_dirty(struct bconn *c)
 {
     if (c->dirty)
         return;
+    struct bconn **dirty = c->be->env->dirty;
     c->dirty = true;
-    c->next_dirty = r->dirty;
-    r->dirty = c;
+    c->next_dirty = *dirty;
+    *dirty = c;
 }
 
 void
-backend_flush_all(struct relay *r)
+backend_flush_all(struct bconn **dirty)
 {
-    while (r->dirty != NULL) {
-        struct bconn *c = r->dirty;
-        r->dirty = c->next_dirty;
+    while (*dirty != NULL) {
+        struct bconn *c = *dirty;
+        *dirty = c->next_dirty;
         c->dirty = false;
         c->next_dirty = NULL;
         conn_flush(c);
@@ -541,33 +680,42 @@ backend_flush_all(struct relay *r)
 }
 
 void
-backend_tick(struct backend *be, uint64_t now_ms)
+backend_tick(struct backend *be, uint64_t now)
 {
+    const struct backend_env *env = be->env;
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
         switch (c->state) {
         case BC_UP:
             ack_poll(c);
             if (queue_unsent(&c->q) == 0 && queue_unacked(&c->q) == 0) {
-                c->last_progress_ms = now_ms;
-            } else if (!c->lagging && now_ms - c->last_progress_ms > be->cfg->write_timeout_ms) {
+                c->last_progress_ms = now;
+            } else if (!c->lagging && now - c->last_progress_ms > be->cfg->write_timeout_ms) {
                 c->lagging = true;
                 be->st.lag_events++;
                 log_warn("backend %s conn %d: no write progress for %llu ms with %llu bytes "
                          "pending: lagging, new data spools",
-                         be->cfg->name, i, (unsigned long long)(now_ms - c->last_progress_ms),
+                         be->cfg->name, i, (unsigned long long)(now - c->last_progress_ms),
                          (unsigned long long)queue_bytes(&c->q));
             }
+            if (be->cfg->ack == ACK_VERSION &&
+                barriers_overdue(&c->bar, now, be->cfg->ack_timeout_ms)) {
+                be->st.ack_timeouts++;
+                conn_fail(c, "a version barrier went unanswered for ack-timeout", 0);
+                break;
+            }
+            if (queue_unsent(&c->q) > 0)
+                backend_mark_dirty(c); /* paced, or waiting for the window */
             break;
         case BC_FAILED:
-            if (now_ms >= c->retry_at_ms && be->r->phase == PHASE_RUNNING)
+            if (now >= c->retry_at_ms && env->running(env->ctx))
                 conn_connect(c, queue_unsent(&c->q) == 0);
-            else if (now_ms >= c->retry_at_ms && queue_unsent(&c->q) > 0)
+            else if (now >= c->retry_at_ms && queue_unsent(&c->q) > 0)
                 conn_connect(c, false);
             break;
         case BC_IDLE:
             if (queue_unsent(&c->q) > 0)
-                relay_mark_dirty(be->r, c);
+                backend_mark_dirty(c);
             break;
         case BC_CONNECTING:
         case BC_PROBING:
@@ -591,22 +739,4 @@ backend_close_all(struct backend *be)
         }
         c->state = BC_IDLE;
     }
-}
-
-/* Backlog age for the status page and /metrics: the oldest unsent line
- * of the connection queues (pending_since_ns).  The spool's part (its
- * entries' staging times) comes with issue 11. */
-uint64_t
-backend_backlog_age_ms(const struct backend *be)
-{
-    uint64_t oldest = 0;
-    for (int i = 0; i < be->nconns; i++) {
-        uint64_t t = be->conns[i].pending_since_ns;
-        if (t != 0 && (oldest == 0 || t < oldest))
-            oldest = t;
-    }
-    if (oldest == 0)
-        return 0;
-    uint64_t now = ts_now_ns();
-    return now > oldest ? (now - oldest) / 1000000u : 0;
 }

@@ -3,12 +3,15 @@
  *
  * Owns, per backend, `conns` connections and their queues: lazy connect
  * (a connection opens only when it has bytes to write, and writes them at
- * once), writev batching, TCP-acknowledgement tracking (SIOCOUTQ) so a
- * block is released only when the peer's TCP has it, lag detection,
- * reconnect with exponential backoff and jitter, and reading the error
- * lines a TSD writes back.  It must never reset a connection (no
- * SO_LINGER 0), never open a connection per request, and never hold a
- * connection open without having written to it.
+ * once), writev batching, proof of delivery (ack = none: the peer's TCP
+ * acknowledged the bytes, SIOCOUTQ; ack = version: a `version` barrier
+ * after each batch was answered, barrier.c), lag detection, reconnect with
+ * exponential backoff and jitter (a probe every second at most while data
+ * waits), max-rate pacing (pacer.c), and reading what a TSD writes back.
+ * A failed connection's undelivered lines are handed upward through the
+ * env's on_failed callback (the relay gives them to the spool).  It must
+ * never reset a connection (no SO_LINGER 0), never open a connection per
+ * request, and never hold a connection open without having written to it.
  */
 #ifndef TS_BACKEND_H
 #define TS_BACKEND_H
@@ -18,11 +21,29 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "barrier.h"
 #include "config.h"
+#include "pacer.h"
 #include "queue.h"
 
-struct relay;
 struct backend;
+struct bconn;
+
+/* What backends need from the relay (relay.c wires it; shared by all). */
+struct backend_env {
+    struct ev_loop *loop;
+    struct pool *pool;
+    const struct config *cfg;
+    struct bconn **dirty;            /* connections with data to write */
+    const uint64_t *batch_read_ns;   /* read time of the lines being decoded, 0: none */
+    bool (*running)(void *ctx);      /* false once shutdown began */
+    /* A connection failed; q holds its undelivered lines (rewound): the
+     * callee may take them (detaching them from q). */
+    void (*on_failed)(void *ctx, struct backend *be, struct queue *q, uint64_t *lines_queued);
+    /* Data waits for this backend elsewhere (its spool). */
+    bool (*has_backlog)(void *ctx, const struct backend *be);
+    void *ctx;
+};
 
 enum bconn_state {
     BC_IDLE = 0,     /* no socket; opens when it has data */
@@ -46,8 +67,11 @@ struct bconn {
     uint64_t last_progress_ms;
     uint64_t acked_on_conn;  /* bytes acknowledged on this TCP connection */
     uint64_t pending_since_ns; /* read time of the oldest unsent line, 0: none */
+    uint64_t barrier_mark;   /* ack = version: stream offset of the last barrier */
+    struct barriers bar;     /* ack = version */
     bool lagging;
-    bool dirty;              /* on the relay's flush list */
+    bool closing;            /* failing gracefully: FIN sent, waiting to close */
+    bool dirty;              /* on the flush list */
     struct bconn *next_dirty;
     size_t rlen;             /* bytes in rbuf (partial reply line) */
     char rbuf[1024];
@@ -64,17 +88,22 @@ struct backend_stats {
     uint64_t errors;            /* error lines the TSD wrote back */
     uint64_t reply_bytes;       /* bytes the TSD wrote back */
     uint64_t lines_queued;      /* lines into the connection queues */
-    uint64_t lines_acked;       /* lines acknowledged by the TSD's TCP */
+    uint64_t lines_acked;       /* lines acknowledged (TCP, or barrier) */
     uint64_t lines_resent;      /* lines re-sent after a connection failure */
     uint64_t bytes_written;
     uint64_t lag_events;
-    char last_error[200];       /* the latest error line, cut short (status page) */
+    uint64_t barriers;          /* barriers written (ack = version) */
+    uint64_t barriers_answered;
+    uint64_t ack_timeouts;      /* connections failed for an unanswered barrier */
+    uint64_t dropped;           /* lines dropped for this backend (its overflow = drop) */
+    uint64_t pacing_waits;      /* writes held back by max-rate */
+    char last_error[200];       /* the last error line the TSD wrote back */
 };
 
 struct spool_backend;
 
 struct backend {
-    struct relay *r;
+    const struct backend_env *env;
     const struct cfg_backend *cfg;
     int idx;
     int nconns;
@@ -83,13 +112,18 @@ struct backend {
     socklen_t addrlen;
     bool resolved;
     uint64_t backoff_ms;        /* next failure's base delay */
+    struct pacer pacer;         /* max-rate */
+    enum overflow_policy overflow; /* its own, or the relay's */
+    uint64_t max_queue_bytes;   /* its share of the queue budget */
     struct spool_backend *sp;   /* NULL without a spool */
     bool avail_cached;          /* relay_begin_batch: backend_available() */
     bool spool_cached;          /* relay_begin_batch: lines may go to the spool */
+    int64_t room_cached;        /* relay_begin_batch: bytes left in its share */
     struct backend_stats st;
 };
 
-int backend_init(struct relay *r, struct backend *be, const struct cfg_backend *cfg, int idx);
+int backend_init(struct backend *be, const struct backend_env *env,
+                 const struct cfg_backend *cfg, int idx);
 void backend_destroy(struct backend *be);
 
 /* True when the backend takes data directly: no connection failed or
@@ -100,6 +134,8 @@ uint64_t backend_queued_bytes(const struct backend *be);
 uint64_t backend_queued_lines(const struct backend *be);
 bool backend_idle(const struct backend *be);   /* queues empty and acked */
 int backend_conns_up(const struct backend *be);
+/* Unix ms the oldest line in the connection queues arrived, 0 if none. */
+uint64_t backend_oldest_ms(const struct backend *be);
 
 /* Appends one canonical line to the connection its hash picks.
  * TS_OK or TS_ENOMEM (the pool refused: caller drops or pauses). */
@@ -108,18 +144,15 @@ int backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t 
  * Returns the number of lines queued; stops early on TS_ENOMEM. */
 size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *consumed);
 
+/* Marks a connection for the next flush (end of this loop iteration). */
+void backend_mark_dirty(struct bconn *c);
 /* Writes every dirty connection (called once per loop iteration). */
-void backend_flush_all(struct relay *r);
+void backend_flush_all(struct bconn **dirty);
 /* Housekeeping: ack polling, lag detection, retries (every tick). */
 void backend_tick(struct backend *be, uint64_t now_ms);
 /* Graceful shutdown of sockets: FIN after the last write. */
 void backend_close_all(struct backend *be);
 
 const char *backend_state_name(enum bconn_state s);
-
-/* Milliseconds the oldest line waiting for this backend has waited; 0
- * when none waits.  (For now the connection queues' oldest unsent line;
- * the spool's part comes with issue 11.) */
-uint64_t backend_backlog_age_ms(const struct backend *be);
 
 #endif

@@ -38,6 +38,7 @@ struct key {
 static const char *const routing_names[] = { "hash", "roundrobin", "failover", "all", NULL };
 static const char *const overflow_names[] = { "block", "drop", NULL };
 static const char *const ack_names[] = { "none", "version", NULL };
+static const char *const onoff_names[] = { "off", "on", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
 
@@ -63,6 +64,8 @@ static const struct key keys[] = {
     { S_RELAY, "control-reserve", K_SIZE, R(control_reserve), 0, 1024 * GB, NULL },
     { S_RELAY, "input-memory", K_SIZE, R(input_memory), 0, 1024 * GB, NULL },
     { S_RELAY, "control-slots", K_INT, R(control_slots), 0, 10000, NULL },
+    { S_RELAY, "instance", K_STRING, R(instance), 0, 0, NULL },
+    { S_RELAY, "frame-acks", K_ENUM, R(frame_acks), 0, 0, onoff_names },
     { S_RELAY, "block-size", K_SIZE, R(block_size), 4 * KB, 16 * MB, NULL },
     { S_RELAY, "overflow", K_ENUM, R(overflow), 0, 0, overflow_names },
     { S_RELAY, "shutdown-timeout", K_DURATION, R(shutdown_timeout_ms), 0, HOUR_MS, NULL },
@@ -81,6 +84,11 @@ static const struct key keys[] = {
     { S_BACKEND, "write-timeout", K_DURATION, B(write_timeout_ms), 10, 24 * HOUR_MS, NULL },
     { S_BACKEND, "connect-timeout", K_DURATION, B(connect_timeout_ms), 10, HOUR_MS, NULL },
     { S_BACKEND, "ack", K_ENUM, B(ack), 0, 0, ack_names },
+    { S_BACKEND, "ack-timeout", K_DURATION, B(ack_timeout_ms), 100, HOUR_MS, NULL },
+    { S_BACKEND, "ack-window", K_SIZE, B(ack_window), 4 * KB, 1024 * MB, NULL },
+    { S_BACKEND, "max-rate", K_INT, B(max_rate), 0, 1000000000, NULL },
+    { S_BACKEND, "overflow", K_ENUM, B(overflow), 0, 0, overflow_names },
+    { S_BACKEND, "max-queue-bytes", K_SIZE, B(max_queue_bytes), 0, 1024 * GB, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -131,6 +139,11 @@ backend_defaults(struct cfg_backend *b)
     b->write_timeout_ms = 10 * 1000;
     b->connect_timeout_ms = 5 * 1000;
     b->ack = ACK_NONE;
+    b->ack_timeout_ms = 10 * 1000;
+    b->ack_window = 4 * MB;
+    b->max_rate = 0;
+    b->overflow = -1;
+    b->max_queue_bytes = 0;
 }
 
 void
@@ -710,13 +723,6 @@ validate(struct parse_state *ps)
         return fail(ps, ps->line, NULL, NULL, "no [backend NAME] section: nothing to relay to");
     for (int i = 0; i < cfg->nbackends; i++) {
         struct cfg_backend *b = &cfg->backends[i];
-        if (b->ack == ACK_VERSION) {
-            char sect[CFG_NAME_MAX + 16];
-            snprintf(sect, sizeof(sect), "backend %s", b->name);
-            return fail(ps, b->ack_line, sect, "ack",
-                        "'version' is not implemented in this release; use 'none' (delivery "
-                        "is proven by the TSD's TCP acknowledgements)");
-        }
         if (!b->has_address) {
             char sect[CFG_NAME_MAX + 16];
             snprintf(sect, sizeof(sect), "backend %s", b->name);

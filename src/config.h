@@ -42,6 +42,11 @@ struct cfg_backend {
     uint64_t write_timeout_ms;
     uint64_t connect_timeout_ms;
     enum ack_mode ack;
+    uint64_t ack_timeout_ms;     /* a barrier unanswered this long fails the connection */
+    uint64_t ack_window;         /* bytes written and not yet acknowledged by a barrier, at most */
+    uint64_t max_rate;           /* points/s this backend is sent at most, 0 = unlimited */
+    int overflow;                /* enum overflow_policy; -1: the relay's */
+    uint64_t max_queue_bytes;    /* its share of the queue budget, 0 = an equal share */
     bool has_address;
     int ack_line;
     int line;
@@ -76,6 +81,8 @@ struct config {
     uint64_t control_reserve;    /* the budget's last bytes, for stats and health only */
     uint64_t input_memory;       /* most the clients' partial units may hold */
     uint64_t control_slots;      /* stats-only connections over max-clients */
+    char instance[CFG_NAME_MAX * 4]; /* this relay's name in Redis keys; empty: host:port */
+    int frame_acks;              /* 1: framed packets are acknowledged (ack N frames) */
     uint64_t block_size;
     enum overflow_policy overflow;
     uint64_t shutdown_timeout_ms;

@@ -84,7 +84,7 @@ read_backend(struct backend *be, double *cols)
     cols[HB_QUEUE_BYTES] = (double)(backend_queued_bytes(be) + spool_backend_staged_bytes(be));
     cols[HB_SPOOL_ENTRIES] = (double)spool_backend_entries(be);
     cols[HB_SPOOL_BYTES] = (double)spool_backend_bytes(be);
-    cols[HB_BACKLOG_AGE] = (double)backend_backlog_age_ms(be) / 1000.0;
+    cols[HB_BACKLOG_AGE] = (double)spool_backlog_age_ms(be) / 1000.0;
 }
 
 /* ---- the per-backend part ---------------------------------------------- */

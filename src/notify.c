@@ -223,7 +223,7 @@ backlog(struct relay *r, uint64_t *points, uint64_t *bytes)
     if (g_stats.points_spooled > g_stats.points_unspooled)
         lines += g_stats.points_spooled - g_stats.points_unspooled;
     *points = lines;
-    *bytes = b + spool_total_bytes(r);
+    *bytes = b + spool_total_bytes(r->spool);
 }
 
 /* "STATUS=..." with rates since the previous one (0 on the first). */

@@ -82,21 +82,47 @@ queue_append(struct queue *q, struct pool *p, enum pool_class cls, const char *d
 }
 
 int
-queue_iov(const struct queue *q, struct iovec *iov, int max)
+queue_iov_limit(const struct queue *q, struct iovec *iov, int max, uint64_t limit)
 {
     int n = 0;
     uint64_t pos = q->sent;
-    for (struct block *b = q->send_blk; b != NULL && n < max; b = b->next) {
-        uint64_t end = b->base + b->len;
+    for (struct block *b = q->send_blk; b != NULL && n < max && pos < limit; b = b->next) {
+        uint64_t end = TS_MIN(b->base + b->len, limit);
         if (pos >= end)
             continue;
         size_t off = (size_t)(pos - b->base);
         iov[n].iov_base = b->data + off;
-        iov[n].iov_len = b->len - off;
+        iov[n].iov_len = (size_t)(end - pos);
         n++;
         pos = end;
     }
     return n;
+}
+
+int
+queue_iov(const struct queue *q, struct iovec *iov, int max)
+{
+    return queue_iov_limit(q, iov, max, q->appended);
+}
+
+uint64_t
+queue_offset_after_lines(const struct queue *q, uint64_t from, uint64_t n)
+{
+    if (n == 0)
+        return from;
+    for (const struct block *b = q->head; b != NULL; b = b->next) {
+        uint64_t bs = b->base + b->start, be = b->base + b->len;
+        if (be <= from)
+            continue;
+        const char *p = b->data + (TS_MAX(bs, from) - b->base);
+        const char *end = b->data + b->len;
+        while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+            p++;
+            if (--n == 0)
+                return b->base + (uint64_t)(p - b->data);
+        }
+    }
+    return q->appended;
 }
 
 void

@@ -46,6 +46,11 @@ static inline bool queue_empty(const struct queue *q) { return q->head == NULL; 
 
 /* Fills up to max iovecs with unsent data; returns how many. */
 int queue_iov(const struct queue *q, struct iovec *iov, int max);
+/* The same, stopping at stream offset `limit`. */
+int queue_iov_limit(const struct queue *q, struct iovec *iov, int max, uint64_t limit);
+/* Stream offset just past the n-th "\n" at or after `from` (appended
+ * when there are fewer). */
+uint64_t queue_offset_after_lines(const struct queue *q, uint64_t from, uint64_t n);
 void queue_mark_sent(struct queue *q, size_t n);
 /* Everything below `acked` is delivered: frees fully delivered blocks. */
 void queue_mark_acked(struct queue *q, struct pool *p, uint64_t acked);

@@ -42,16 +42,44 @@ avail(void *ctx, int b)
     return r->backends[b].avail_cached;
 }
 
+/* Bytes a backend holds in memory: its queues and what waits for Redis. */
+static uint64_t
+held_bytes(const struct backend *be)
+{
+    return backend_queued_bytes(be) + spool_backend_staged_bytes(be);
+}
+
 void
 relay_begin_batch(struct relay *r)
 {
-    bool spool = spool_usable(r);
+    bool spool = spool_usable(r->spool);
     for (int i = 0; i < r->nbackends; i++) {
         struct backend *be = &r->backends[i];
         be->avail_cached = backend_available(be);
         be->spool_cached = spool && (spool_backend_mode(be) || !be->avail_cached ||
                                      backend_queued_bytes(be) > r->cfg.redis.spool_high);
+        be->room_cached = (int64_t)be->max_queue_bytes - (int64_t)held_bytes(be);
     }
+}
+
+/* Whether backend be can take a line of len bytes now: the queues have
+ * room (a fresh block and a spool entry; new lines leave the spool's drain
+ * its room) and the backend is within its share. */
+static bool
+has_room(const struct relay *r, const struct backend *be, size_t len)
+{
+    return be->room_cached >= (int64_t)(len + r->line_room) &&
+           pool_avail(&r->pool, POOL_QUEUE) >= r->line_room + r->drain_room;
+}
+
+static void
+drop_line(struct relay *r, struct backend *be)
+{
+    be->st.dropped++;
+    g_stats.points_dropped++;
+    LOG_RL(LOG_WARN, "backend %s: its memory share is full: dropping data points "
+           "(overflow = drop)", be->cfg->name);
+    (void)r;
 }
 
 int
@@ -59,25 +87,31 @@ relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
 {
     int targets[CFG_MAX_BACKENDS];
     int n = router_pick(&r->router, h, avail, r, targets);
-    /* block: take the line only when every target can (a queue block and
-     * a spool entry each); otherwise the decoder comes back with it */
-    if (r->cfg.overflow == OVERFLOW_BLOCK &&
-        pool_avail(&r->pool, POOL_QUEUE) < (size_t)n * r->line_room + r->drain_room)
-        return TS_EAGAIN;
+    /* a target under overflow = block takes the line only when it has room
+     * for it; otherwise nothing is done and the decoder comes back with it.
+     * A target under overflow = drop loses it alone, counted. */
+    for (int i = 0; i < n; i++) {
+        struct backend *be = &r->backends[targets[i]];
+        if (be->overflow == OVERFLOW_BLOCK && !has_room(r, be, len))
+            return TS_EAGAIN;
+    }
     int rc = TS_OK;
     for (int i = 0; i < n; i++) {
         struct backend *be = &r->backends[targets[i]];
-        int s = be->spool_cached ? spool_offer(be, line, len) : 0;
-        if (s == 1)
-            continue;
-        if (s == 0)
-            s = backend_enqueue(be, h, line, len);
-        if (s != TS_OK) {
-            g_stats.points_dropped++;
+        if (be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) {
+            drop_line(r, be);
             rc = TS_ENOMEM;
-            LOG_RL(LOG_WARN, "memory-limit reached: dropping data points (overflow = %s)",
-                   r->cfg.overflow == OVERFLOW_DROP ? "drop" : "block");
+            continue;
         }
+        int s = be->spool_cached ? spool_offer(be, line, len) : 0;
+        if (s == 0)
+            s = backend_enqueue(be, h, line, len) == TS_OK ? 1 : TS_ENOMEM;
+        if (s != 1) { /* room was there: cannot happen */
+            drop_line(r, be);
+            rc = TS_ENOMEM;
+            continue;
+        }
+        be->room_cached -= (int64_t)len;
     }
     return rc;
 }
@@ -132,18 +166,18 @@ shutdown_step(struct relay *r)
     uint64_t now = now_ms(r);
     switch (r->phase) {
     case PHASE_FLUSHING:
-        if ((flushed(r) || now >= r->phase_deadline_ms) && !spool_draining(r)) {
+        if ((flushed(r) || now >= r->phase_deadline_ms) && !spool_draining(r->spool)) {
             r->phase = PHASE_SPOOLING;
             r->phase_deadline_ms = now + TS_MAX(r->cfg.shutdown_timeout_ms, 5000);
-            spool_shutdown_begin(r);
+            spool_shutdown_begin(r->spool);
         } else if (now >= r->phase_deadline_ms + 5000) {
             r->phase = PHASE_SPOOLING; /* Redis never answered the drains */
             r->phase_deadline_ms = now + 5000;
-            spool_shutdown_begin(r);
+            spool_shutdown_begin(r->spool);
         }
         break;
     case PHASE_SPOOLING:
-        if (spool_quiet(r) || now >= r->phase_deadline_ms) {
+        if (spool_quiet(r->spool) || now >= r->phase_deadline_ms) {
             uint64_t left = 0;
             for (int i = 0; i < r->nbackends; i++)
                 left += backend_queued_lines(&r->backends[i]);
@@ -168,7 +202,7 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     struct relay *r = container_of(w, struct relay, flush_watcher);
     client_admission_poll(&r->clients);
-    backend_flush_all(r);
+    backend_flush_all(&r->dirty);
 }
 
 static void
@@ -180,7 +214,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     uint64_t now = now_ms(r);
     for (int i = 0; i < r->nbackends; i++)
         backend_tick(&r->backends[i], now);
-    spool_tick(r, now);
+    spool_tick(r->spool, now);
     if (r->phase != PHASE_RUNNING)
         shutdown_step(r);
 }
@@ -304,6 +338,93 @@ start_clients(struct relay *r)
     return client_set_init(&r->clients, &env);
 }
 
+/* ---- the backends' and the spool's view of the relay ------------------- */
+
+static void
+env_failed(void *ctx, struct backend *be, struct queue *q, uint64_t *lines_queued)
+{
+    (void)ctx;
+    spool_take_queue(be, q, lines_queued);
+}
+
+static bool
+env_backlog(void *ctx, const struct backend *be)
+{
+    (void)ctx;
+    return spool_backend_mode(be) || spool_backend_staged_bytes(be) > 0;
+}
+
+/* This relay's name in Redis keys: the configured one, or host:port of
+ * its first listener. */
+static void
+name_instance(struct relay *r)
+{
+    const struct config *cfg = &r->cfg;
+    if (cfg->instance[0] != '\0')
+        snprintf(r->instance, sizeof(r->instance), "%s", cfg->instance);
+    else
+        snprintf(r->instance, sizeof(r->instance), "%s:%s", r->hostname,
+                 cfg->nlisten > 0 ? cfg->listen[0].addr.port : "0");
+}
+
+static int
+start_backends(struct relay *r, char *err, size_t errlen)
+{
+    const struct config *cfg = &r->cfg;
+    r->benv = (struct backend_env){
+        .loop = r->loop,
+        .pool = &r->pool,
+        .cfg = cfg,
+        .dirty = &r->dirty,
+        .batch_read_ns = &r->batch_read_ns,
+        .running = env_running,
+        .on_failed = env_failed,
+        .has_backlog = env_backlog,
+        .ctx = r,
+    };
+    r->nbackends = cfg->nbackends;
+    r->backends = calloc((size_t)r->nbackends, sizeof(*r->backends));
+    if (r->backends == NULL)
+        return TS_ERROR;
+    /* each backend's share of the queues: its own key, or an equal part */
+    uint64_t queues = r->pool.limit - r->pool.control_reserve;
+    const char *names[CFG_MAX_BACKENDS];
+    for (int i = 0; i < r->nbackends; i++) {
+        struct backend *be = &r->backends[i];
+        if (backend_init(be, &r->benv, &cfg->backends[i], i) != TS_OK) {
+            snprintf(err, errlen, "cannot set up backend %s", cfg->backends[i].name);
+            return TS_ERROR;
+        }
+        be->max_queue_bytes = cfg->backends[i].max_queue_bytes > 0
+                                  ? cfg->backends[i].max_queue_bytes
+                                  : queues / (uint64_t)r->nbackends;
+        names[i] = cfg->backends[i].name;
+    }
+    if (router_init(&r->router, cfg->routing, names, r->nbackends) != TS_OK) {
+        snprintf(err, errlen, "cannot set up the router");
+        return TS_ERROR;
+    }
+    if (!cfg->redis.enabled)
+        return TS_OK;
+    name_instance(r);
+    struct spool_env senv = {
+        .loop = r->loop,
+        .pool = &r->pool,
+        .cfg = cfg,
+        .backends = r->backends,
+        .nbackends = r->nbackends,
+        .instance = r->instance,
+        .running = env_running,
+        .ctx = r,
+    };
+    r->spool = spool_create(&senv);
+    if (r->spool == NULL) {
+        snprintf(err, errlen, "cannot set up the Redis spool");
+        return TS_ERROR;
+    }
+    return TS_OK;
+}
+
 /* ---- set-up ------------------------------------------------------------ */
 
 int
@@ -334,26 +455,8 @@ relay_init(struct relay *r, char *err, size_t errlen)
     point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
     json_init();
 
-    r->nbackends = cfg->nbackends;
-    r->backends = calloc((size_t)r->nbackends, sizeof(*r->backends));
-    const char *names[CFG_MAX_BACKENDS];
-    if (r->backends == NULL)
+    if (start_backends(r, err, errlen) != TS_OK)
         return TS_ERROR;
-    for (int i = 0; i < r->nbackends; i++) {
-        if (backend_init(r, &r->backends[i], &cfg->backends[i], i) != TS_OK) {
-            snprintf(err, errlen, "cannot set up backend %s", cfg->backends[i].name);
-            return TS_ERROR;
-        }
-        names[i] = cfg->backends[i].name;
-    }
-    if (router_init(&r->router, cfg->routing, names, r->nbackends) != TS_OK) {
-        snprintf(err, errlen, "cannot set up the router");
-        return TS_ERROR;
-    }
-    if (cfg->redis.enabled && spool_create(r) != TS_OK) {
-        snprintf(err, errlen, "cannot set up the Redis spool");
-        return TS_ERROR;
-    }
     if (start_clients(r) != TS_OK) {
         snprintf(err, errlen, "cannot set up the clients");
         return TS_ERROR;
@@ -401,7 +504,8 @@ relay_free(struct relay *r)
         listener_close(&r->listeners[i]);
     free(r->listeners);
     history_stop(r); /* status page (history.c) */
-    spool_destroy(r);
+    spool_destroy(r->spool);
+    r->spool = NULL;
     for (int i = 0; i < r->nbackends && r->backends != NULL; i++) {
         backend_close_all(&r->backends[i]);
         backend_destroy(&r->backends[i]);

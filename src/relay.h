@@ -41,6 +41,8 @@ struct relay {
     int nlisteners;
     struct client_set clients;      /* all open clients */
     struct admission adm;           /* who may buffer input, who may decode */
+    struct backend_env benv;        /* what the backends see of the relay */
+    char instance[320];             /* this relay's name in Redis keys */
     struct bconn *dirty;            /* connections with data to write */
     enum relay_phase phase;
     uint64_t phase_deadline_ms;
@@ -57,9 +59,6 @@ struct relay {
 };
 
 #define TICK_MS 20
-
-/* Marks a connection for the next flush (end of this loop iteration). */
-void relay_mark_dirty(struct relay *r, struct bconn *c);
 
 /* Routes a canonical line to its backend(s) (router + spool).  TS_OK;
  * TS_ENOMEM when it was dropped (overflow = drop, counted); TS_EAGAIN when

@@ -1,66 +1,58 @@
 /*
  * spool.c -- the Redis spool.
  *
- * Keys per backend B: <prefix>:spool:B (FIFO list of entries) and
- * <prefix>:inflight:B (entries being delivered).  An entry is a 24-byte
- * header (magic, codec, line count, raw length, unique id) and a block of
- * complete put lines, zstd-compressed.
+ * Keys per backend B: <prefix>:<instance>:spool:B, a FIFO list of entries
+ * (entry.c: a block of complete put lines, compressed, stamped with the
+ * time its first line was staged), and <prefix>:<instance>:spool:B:corrupt
+ * for entries that do not decode.
  *
- *   stage:   lines -> staging blocks (pool) -> RPUSH spool, at least every
- *            spool-flush-interval; a block is freed when Redis replies.
- *   drain:   LMOVE spool -> inflight, lines re-routed into the backend's
- *            connection queues; the entry is LREM'd from inflight once the
- *            backend's TCP acknowledged every line of it.
- *   recover: on every (re)connect, inflight entries we do not know
- *            (a crash, a lost reply) go back to the spool head, in order.
+ *   stage:   lines -> staging blocks (pool) -> RPUSH, at least every
+ *            spool-flush-interval; a block is freed when Redis replied.
  *   evacuate: a failed backend connection's unacknowledged and unsent
- *            lines go to the spool head in one LPUSH, ahead of everything
- *            newer; draining waits until Redis has them.
+ *            lines go to the list's head in one LPUSH, ahead of anything
+ *            newer; the drain reads from the head again afterwards.
+ *   drain:   drain.c reads entries back (LRANGE) into a healthy backend
+ *            and deletes each (LREM) once every line of it is
+ *            acknowledged.  No write is involved, so a Redis that refuses
+ *            writes is drained all the same.
+ *   full:    a refused write (OOM at maxmemory with noeviction, READONLY,
+ *            MISCONF) sets spool_full: the spool takes no new data (the
+ *            relay applies overflow to it), staged blocks are offered to
+ *            Redis again every second, and once the list is empty they go
+ *            to the backend straight from memory.  Logged once an episode.
+ *   recover: on every (re)connect: entries of the layout before instances
+ *            (<prefix>:spool:B, <prefix>:inflight:B) are moved in front of
+ *            this instance's list, in order, then the list is measured.
  *
- * While a backend's spool is non-empty its new lines go to the spool too,
+ * While a backend's list is not empty its new lines go to the list too,
  * so order is FIFO.  With Redis down, staged blocks wait in memory (and
- * are sent straight to a healthy backend); everything stays in the pool
- * budget.  It must never block the loop and never drop what Redis holds.
+ * go straight to a healthy backend); everything stays in the pool budget.
+ * It must never block the loop and never drop what Redis holds.
  */
 #include "autoconf.h"
 
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <zstd.h>
 
 #include "backend.h"
+#include "drain.h"
+#include "entry.h"
 #include "log.h"
-#include "relay.h"
+#include "rconn.h"
 #include "spool.h"
 #include "stats.h"
 #include "util.h"
 
-#define MAX_LMOVE_OUT 4
-#define REC_CAP 64
-
-enum rec_state { REC_FREE = 0, REC_ACTIVE, REC_INCOMPLETE, REC_DONE };
-
-struct spool_record {
-    enum rec_state state;
-    bool lrem_sent;
-    char *value;          /* the exact list element, for LREM */
-    size_t vlen;
-    size_t charged;
-    uint32_t lines;
-    uint64_t *end;        /* per connection: queue offset after its lines */
-};
+#define FULL_RETRY_MS 1000
 
 struct spool_backend {
     struct spool *sp;
     struct backend *be;
-    char key[192];
-    char ikey[192];
+    char key[256];
+    char legacy_spool[200];         /* the layout before instances */
+    char legacy_inflight[200];
     bool mode;                      /* new lines go to the spool */
     bool recovered;
     struct queue staging;           /* blocks bound for Redis */
@@ -71,70 +63,48 @@ struct spool_backend {
     struct block *evac_push;                 /* ... their LPUSH sent, reply due */
     size_t evac_push_bytes;                  /* charged for that LPUSH */
     size_t evac_push_entries;
-    uint64_t entries;               /* spool list length, as last seen */
-    uint64_t bytes;                 /* bytes in Redis for this backend */
-    int lmove_out;
     int evac_out;                   /* shutdown evacuations in flight */
-    struct spool_record rec[REC_CAP];
-    uint64_t *rec_end;
+    uint64_t staged_lines;          /* lines ever staged (framed acks) */
+    uint64_t stored_lines;          /* ... of them acknowledged by Redis */
+    struct drain drain;
 };
 
-enum sp_state { SP_DOWN = 0, SP_CONNECTING, SP_RECOVERING, SP_READY };
+enum sp_state { SP_DOWN = 0, SP_RECOVERING, SP_READY };
 
 struct spool {
-    struct relay *r;
-    redisAsyncContext *ac;
+    struct spool_env env;
+    struct rconn rc;
+    struct entry_codec ec;
     enum sp_state state;
-    uint64_t retry_at_ms;
-    uint64_t backoff_ms;
-    ev_timer connect_timer;
-    int pending;                 /* replies due */
     size_t inflight_bytes;       /* charged bytes inside hiredis buffers */
     size_t inflight_cap;
     int recovering;
     bool shutting_down;
-    bool destroying;
-    bool was_up;                 /* for logging state changes once */
-    bool full_logged;
-    uint64_t full_until_ms;      /* Redis said no (e.g. OOM): pause pushes */
-    ZSTD_CCtx *cctx;
-    ZSTD_DCtx *dctx;
-    char *zbuf;
-    size_t zcap;
-    char *dbuf;
-    size_t dcap;
-    uint64_t id_base;
-    uint64_t id_seq;
+    bool full;                   /* Redis refuses writes */
+    uint64_t full_retry_ms;      /* when a push is tried again */
+    bool cap_logged;
+    char *scratch;               /* a block's lines without barriers */
     struct spool_backend *sb;
     int nsb;
     struct spool_stats st;
 };
 
-static void sp_connect(struct spool *sp);
-static void drain(struct spool_backend *sb);
-
 static uint64_t
-now_ms(struct spool *sp)
+now_ms(const struct spool *sp)
 {
-    return (uint64_t)(ev_now(sp->r->loop) * 1000.0);
+    return (uint64_t)(ev_now(sp->env.loop) * 1000.0);
 }
 
-/* ---- entries ----------------------------------------------------------- */
-
-static void
-put32(char *p, uint32_t v)
+static const struct config *
+cfg_of(const struct spool *sp)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (char)(v >> (8 * i));
+    return sp->env.cfg;
 }
 
-static uint32_t
-get32(const char *p)
+static struct pool *
+pool_of(const struct spool *sp)
 {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)(unsigned char)p[i] << (8 * i);
-    return v;
+    return sp->env.pool;
 }
 
 static uint64_t
@@ -149,217 +119,7 @@ count_lines(const char *p, size_t n)
     return k;
 }
 
-/* Builds an entry for data[0..len) into sp->zbuf; returns its length. */
-static size_t
-build_entry(struct spool *sp, const char *data, size_t len, uint32_t lines)
-{
-    char *h = sp->zbuf;
-    memcpy(h, SPOOL_MAGIC, 4);
-    h[5] = h[6] = h[7] = 0;
-    put32(h + 8, lines);
-    put32(h + 12, (uint32_t)len);
-    uint64_t id = sp->id_base + ++sp->id_seq;
-    put32(h + 16, (uint32_t)id);
-    put32(h + 20, (uint32_t)(id >> 32));
-    size_t body = 0;
-    int level = sp->r->cfg.redis.compress_level;
-    if (level > 0) {
-        size_t z = ZSTD_compressCCtx(sp->cctx, h + SPOOL_HDR_BYTES, sp->zcap - SPOOL_HDR_BYTES,
-                                     data, len, level);
-        if (!ZSTD_isError(z) && z < len) {
-            h[4] = SPOOL_ZSTD;
-            body = z;
-        }
-    }
-    if (body == 0) {
-        h[4] = SPOOL_RAW;
-        memcpy(h + SPOOL_HDR_BYTES, data, len);
-        body = len;
-    }
-    sp->st.raw_bytes += len;
-    sp->st.stored_bytes += SPOOL_HDR_BYTES + body;
-    return SPOOL_HDR_BYTES + body;
-}
-
-/* Decodes an entry into sp->dbuf; returns raw length or -1. */
-static long
-decode_entry(struct spool *sp, const char *v, size_t n, uint32_t *lines)
-{
-    if (n < SPOOL_HDR_BYTES || memcmp(v, SPOOL_MAGIC, 4) != 0)
-        return -1;
-    uint32_t raw = get32(v + 12);
-    *lines = get32(v + 8);
-    if (raw > sp->dcap)
-        return -1;
-    const char *body = v + SPOOL_HDR_BYTES;
-    size_t blen = n - SPOOL_HDR_BYTES;
-    if (v[4] == SPOOL_RAW) {
-        if (blen != raw)
-            return -1;
-        memcpy(sp->dbuf, body, blen);
-        return (long)raw;
-    }
-    if (v[4] != SPOOL_ZSTD)
-        return -1;
-    size_t d = ZSTD_decompressDCtx(sp->dctx, sp->dbuf, sp->dcap, body, blen);
-    if (ZSTD_isError(d) || d != raw)
-        return -1;
-    return (long)raw;
-}
-
-/* ---- commands ---------------------------------------------------------- */
-
-static bool
-send_cmd(struct spool *sp, redisCallbackFn *cb, void *priv, int argc, const char **argv,
-         const size_t *argvlen)
-{
-    if (sp->ac == NULL)
-        return false;
-    if (redisAsyncCommandArgv(sp->ac, cb, priv, argc, argv, argvlen) != REDIS_OK)
-        return false;
-    sp->pending++;
-    return true;
-}
-
-static void
-on_ignore(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
-    (void)reply;
-    struct spool *sp = priv;
-    sp->pending--;
-}
-
-/* One-word commands (MULTI, EXEC). */
-static bool
-send1(struct spool *sp, redisCallbackFn *cb, void *priv, const char *word)
-{
-    const char *argv[1] = { word };
-    size_t len[1] = { strlen(word) };
-    return send_cmd(sp, cb, priv, 1, argv, len);
-}
-
-static bool
-send3(struct spool *sp, redisCallbackFn *cb, void *priv, const char *a, const char *b,
-      const char *c, size_t clen)
-{
-    const char *argv[3] = { a, b, c };
-    size_t lens[3] = { strlen(a), strlen(b), clen };
-    return send_cmd(sp, cb, priv, c ? 3 : 2, argv, lens);
-}
-
-/* Compressed entries of runs of blocks, gathered for one LPUSH (a failed
- * connection, shutdown): rare events, so these copies are malloc'd. */
-struct entry_list {
-    char **ents;
-    size_t *lens;
-    size_t n, cap;
-    uint64_t lines;
-    size_t bytes;
-};
-
-static int
-entries_add_chain(struct spool *sp, struct entry_list *el, const struct block *b)
-{
-    for (; b != NULL; b = b->next) {
-        if (b->len == b->start)
-            continue;
-        if (el->n == el->cap) {
-            size_t cap = el->cap ? el->cap * 2 : 16;
-            char **ents = realloc(el->ents, cap * sizeof(*ents));
-            if (ents == NULL)
-                return TS_ENOMEM;
-            el->ents = ents;
-            size_t *lens = realloc(el->lens, cap * sizeof(*lens));
-            if (lens == NULL)
-                return TS_ENOMEM;
-            el->lens = lens;
-            el->cap = cap;
-        }
-        uint64_t nl = count_lines(b->data + b->start, b->len - b->start);
-        size_t n = build_entry(sp, b->data + b->start, b->len - b->start, (uint32_t)nl);
-        char *copy = malloc(n);
-        if (copy == NULL)
-            return TS_ENOMEM;
-        memcpy(copy, sp->zbuf, n);
-        el->ents[el->n] = copy;
-        el->lens[el->n] = n;
-        el->n++;
-        el->lines += nl;
-        el->bytes += n;
-    }
-    return TS_OK;
-}
-
-static void
-entries_free(struct entry_list *el)
-{
-    for (size_t i = 0; i < el->n; i++)
-        free(el->ents[i]);
-    free(el->ents);
-    free(el->lens);
-    memset(el, 0, sizeof(*el));
-}
-
-/* LPUSH key e_n ... e_1: LPUSH puts its last argument first, so the list
- * then starts e_1 ... e_n, in the order the entries were gathered. */
-static bool
-entries_lpush(struct spool *sp, const char *key, const struct entry_list *el,
-              redisCallbackFn *cb, void *priv)
-{
-    const char **argv = calloc(el->n + 2, sizeof(*argv));
-    size_t *lens = calloc(el->n + 2, sizeof(*lens));
-    bool sent = false;
-    if (argv != NULL && lens != NULL) {
-        argv[0] = "LPUSH";
-        lens[0] = 5;
-        argv[1] = key;
-        lens[1] = strlen(key);
-        for (size_t i = 0; i < el->n; i++) {
-            argv[2 + i] = el->ents[el->n - 1 - i];
-            lens[2 + i] = el->lens[el->n - 1 - i];
-        }
-        sent = send_cmd(sp, cb, priv, (int)(el->n + 2), argv, lens);
-    }
-    free(argv);
-    free(lens);
-    return sent;
-}
-
-/* ---- staging and pushing ---------------------------------------------- */
-
-static uint64_t
-total_bytes(const struct spool *sp)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < sp->nsb; i++)
-        n += sp->sb[i].bytes;
-    return n;
-}
-
-/* What the spool holds once the pushes in flight land: the cap's measure. */
-static uint64_t
-committed_bytes(const struct spool *sp)
-{
-    return total_bytes(sp) + sp->inflight_bytes;
-}
-
-bool
-spool_connected(const struct relay *r)
-{
-    return r->spool != NULL && r->spool->state == SP_READY;
-}
-
-bool
-spool_usable(const struct relay *r)
-{
-    const struct spool *sp = r->spool;
-    if (sp == NULL || sp->state != SP_READY || sp->shutting_down)
-        return false;
-    if (committed_bytes(sp) >= r->cfg.redis.spool_max_bytes)
-        return false;
-    return true;
-}
+/* ---- blocks and chains -------------------------------------------------- */
 
 /* Appends the chain first..last (last->next is cleared) to the list head..tail. */
 static void
@@ -398,27 +158,211 @@ chain_free(struct pool *pool, struct block *b)
     }
 }
 
+/* The put lines of data[0..len): version barriers (ack = version) are
+ * the connection's, not data, and never go to Redis. */
+static const char *
+data_lines(struct spool *sp, const char *data, size_t *len, uint64_t *lines)
+{
+    static const char barrier[] = "version\n";
+    if (memmem(data, *len, barrier, sizeof(barrier) - 1) == NULL) {
+        *lines = count_lines(data, *len);
+        return data;
+    }
+    size_t o = 0, n = 0;
+    uint64_t k = 0;
+    for (size_t i = 0; i < *len;) {
+        const char *nl = memchr(data + i, '\n', *len - i);
+        size_t l = nl ? (size_t)(nl - (data + i)) + 1 : *len - i;
+        if (!(l == sizeof(barrier) - 1 && memcmp(data + i, barrier, l) == 0)) {
+            memcpy(sp->scratch + o, data + i, l);
+            o += l;
+            k++;
+        }
+        i += l;
+        n++;
+    }
+    *len = o;
+    *lines = k;
+    return sp->scratch;
+}
+
+/* ---- entries gathered for one LPUSH -------------------------------------- */
+
+/* Compressed entries of runs of blocks, gathered for one LPUSH (a failed
+ * connection, shutdown): rare events, so these copies are malloc'd. */
+struct entry_list {
+    char **ents;
+    size_t *lens;
+    size_t n, cap;
+    uint64_t lines;
+    size_t bytes;
+};
+
+static int
+entries_add_chain(struct spool *sp, struct entry_list *el, const struct block *b)
+{
+    for (; b != NULL; b = b->next) {
+        size_t len = b->len - b->start;
+        uint64_t nl;
+        const char *data = data_lines(sp, b->data + b->start, &len, &nl);
+        if (len == 0)
+            continue;
+        if (el->n == el->cap) {
+            size_t cap = el->cap ? el->cap * 2 : 16;
+            char **ents = realloc(el->ents, cap * sizeof(*ents));
+            if (ents == NULL)
+                return TS_ENOMEM;
+            el->ents = ents;
+            size_t *lens = realloc(el->lens, cap * sizeof(*lens));
+            if (lens == NULL)
+                return TS_ENOMEM;
+            el->lens = lens;
+            el->cap = cap;
+        }
+        uint64_t stamp = b->stamp != 0 ? b->stamp : entry_clock_ms();
+        size_t n = entry_build(&sp->ec, data, len, (uint32_t)nl, stamp);
+        char *copy = malloc(n);
+        if (copy == NULL)
+            return TS_ENOMEM;
+        memcpy(copy, sp->ec.zbuf, n);
+        el->ents[el->n] = copy;
+        el->lens[el->n] = n;
+        el->n++;
+        el->lines += nl;
+        el->bytes += n;
+    }
+    return TS_OK;
+}
+
+static void
+entries_free(struct entry_list *el)
+{
+    for (size_t i = 0; i < el->n; i++)
+        free(el->ents[i]);
+    free(el->ents);
+    free(el->lens);
+    memset(el, 0, sizeof(*el));
+}
+
+/* LPUSH key e_n ... e_1: LPUSH puts its last argument first, so the list
+ * then starts e_1 ... e_n, in the order the entries were gathered. */
+static bool
+entries_lpush(struct spool *sp, const char *key, const struct entry_list *el,
+              redisCallbackFn *cb, void *priv)
+{
+    const char **argv = calloc(el->n + 2, sizeof(*argv));
+    size_t *lens = calloc(el->n + 2, sizeof(*lens));
+    bool sent = false;
+    if (argv != NULL && lens != NULL) {
+        argv[0] = "LPUSH";
+        lens[0] = 5;
+        argv[1] = key;
+        lens[1] = strlen(key);
+        for (size_t i = 0; i < el->n; i++) {
+            argv[2 + i] = el->ents[el->n - 1 - i];
+            lens[2 + i] = el->lens[el->n - 1 - i];
+        }
+        sent = rconn_send(&sp->rc, cb, priv, (int)(el->n + 2), argv, lens);
+    }
+    free(argv);
+    free(lens);
+    return sent;
+}
+
+/* ---- state ----------------------------------------------------------------- */
+
+static uint64_t
+total_bytes(const struct spool *sp)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < sp->nsb; i++)
+        n += sp->sb[i].drain.bytes;
+    return n;
+}
+
+/* What the spool holds once the pushes in flight land: the cap's measure. */
+static uint64_t
+committed_bytes(const struct spool *sp)
+{
+    return total_bytes(sp) + sp->inflight_bytes;
+}
+
+bool
+spool_connected(const struct spool *sp)
+{
+    return sp != NULL && sp->state == SP_READY;
+}
+
+bool
+spool_full(const struct spool *sp)
+{
+    return sp != NULL && sp->full;
+}
+
+bool
+spool_usable(const struct spool *sp)
+{
+    if (sp == NULL || sp->state != SP_READY || sp->shutting_down || sp->full)
+        return false;
+    return committed_bytes(sp) < cfg_of(sp)->redis.spool_max_bytes;
+}
+
+static bool
+evac_pending(const struct spool_backend *sb)
+{
+    return sb->evac_head != NULL || sb->evac_push != NULL;
+}
+
+/* A write was refused (or went through again): spool_full. */
+static void
+set_full(struct spool *sp, const redisReply *rep)
+{
+    sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
+    if (sp->full)
+        return;
+    sp->full = true;
+    sp->st.full_episodes++;
+    log_warn("redis refuses writes (%.*s): spool_full = 1; new data stays in memory under "
+             "overflow = %s, the spool is still drained",
+             (int)TS_MIN(rep->len, 160), rep->str ? rep->str : "",
+             cfg_of(sp)->overflow == OVERFLOW_DROP ? "drop" : "block");
+}
+
+static void
+clear_full(struct spool *sp)
+{
+    if (!sp->full)
+        return;
+    sp->full = false;
+    log_info("redis takes writes again: spool_full = 0");
+}
+
+/* ---- staging and pushing ---------------------------------------------- */
+
 /* A push's reply: releases what it charged and books the entries it
- * added; false when Redis did not take them (logged; a refusal such as
- * OOM also pauses pushes for a second). */
+ * added; false when Redis did not take them. */
 static bool
 push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, size_t bytes,
              size_t entries)
 {
     struct spool *sp = sb->sp;
-    pool_uncharge(&sp->r->pool, bytes, POOL_QUEUE);
+    pool_uncharge(pool_of(sp), bytes, POOL_QUEUE);
     sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
-        sb->entries = (uint64_t)rep->integer;
-        sb->bytes += bytes;
+        sb->drain.entries = (uint64_t)rep->integer;
+        sb->drain.bytes += bytes;
         sp->st.pushes += entries;
+        clear_full(sp);
         return true;
     }
     sp->st.push_failures++;
-    if (rep != NULL) {
+    if (rconn_write_refused(rep)) {
+        sp->st.refused++;
+        set_full(sp, rep);
+    } else if (rep != NULL) {
         LOG_RL(LOG_ERROR, "redis: %s %s failed: %.*s; keeping the lines in memory", cmd, sb->key,
                (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
-        sp->full_until_ms = now_ms(sp) + 1000;
+        sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
     }
     return false;
 }
@@ -430,7 +374,7 @@ on_push(redisAsyncContext *ac, void *reply, void *priv)
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
     redisReply *rep = reply;
-    sp->pending--;
+    rconn_replied(&sp->rc);
     struct block *b = sb->push_head;
     if (b == NULL)
         return;
@@ -439,7 +383,8 @@ on_push(redisAsyncContext *ac, void *reply, void *priv)
         sb->push_tail = NULL;
     sb->npushing--;
     if (push_settled(sb, rep, "RPUSH", b->aux, 1)) {
-        pool_put(&sp->r->pool, b);
+        sb->stored_lines += b->lines;
+        pool_put(pool_of(sp), b);
     } else if (rep == NULL) {
         /* the connection is going: keep it in order for the next one */
         chain_append(&sb->failed_head, &sb->failed_tail, b, b);
@@ -453,11 +398,14 @@ static bool
 push_block(struct spool_backend *sb, struct block *b)
 {
     struct spool *sp = sb->sp;
-    size_t n = build_entry(sp, b->data + b->start, b->len - b->start, b->lines);
-    if (pool_charge(&sp->r->pool, n, POOL_QUEUE) != TS_OK)
+    size_t len = b->len - b->start;
+    uint64_t nl;
+    const char *data = data_lines(sp, b->data + b->start, &len, &nl);
+    size_t n = entry_build(&sp->ec, data, len, b->lines, b->stamp);
+    if (pool_charge(pool_of(sp), n, POOL_QUEUE) != TS_OK)
         return false;
-    if (!send3(sp, on_push, sb, "RPUSH", sb->key, sp->zbuf, n)) {
-        pool_uncharge(&sp->r->pool, n, POOL_QUEUE);
+    if (!rconn_send3(&sp->rc, on_push, sb, "RPUSH", sb->key, sp->ec.zbuf, n)) {
+        pool_uncharge(pool_of(sp), n, POOL_QUEUE);
         return false;
     }
     b->aux = (uint32_t)n;
@@ -473,13 +421,15 @@ on_evac_push(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
-    sp->pending--;
+    rconn_replied(&sp->rc);
     struct block *chain = sb->evac_push;
     sb->evac_push = NULL;
-    if (push_settled(sb, reply, "LPUSH", sb->evac_push_bytes, sb->evac_push_entries))
-        chain_free(&sp->r->pool, chain);
-    else /* still the oldest: in front of anything evacuated since */
+    if (push_settled(sb, reply, "LPUSH", sb->evac_push_bytes, sb->evac_push_entries)) {
+        chain_free(pool_of(sp), chain);
+        drain_head_changed(&sb->drain);
+    } else { /* still the oldest: in front of anything evacuated since */
         chain_prepend(&sb->evac_head, &sb->evac_tail, chain);
+    }
     sb->evac_push_bytes = sb->evac_push_entries = 0;
 }
 
@@ -488,26 +438,31 @@ static void
 push_evacuated(struct spool_backend *sb)
 {
     struct spool *sp = sb->sp;
-    if (sb->evac_head == NULL || sb->evac_push != NULL || sp->state != SP_READY)
+    if (sb->evac_head == NULL || sb->evac_push != NULL || sp->state != SP_READY || sp->full)
         return;
     /* charge the most the entries can take (an entry is never longer than
      * its raw lines plus a header) before compressing anything: when the
      * budget is short this is retried every tick, and must stay cheap */
     size_t bound = 0;
     for (const struct block *b = sb->evac_head; b != NULL; b = b->next)
-        bound += b->len - b->start + SPOOL_HDR_BYTES;
-    if (pool_charge(&sp->r->pool, bound, POOL_QUEUE) != TS_OK)
+        bound += b->len - b->start + ENTRY_HDR;
+    if (pool_charge(pool_of(sp), bound, POOL_QUEUE) != TS_OK)
         return;
     struct entry_list el = { 0 };
     if (entries_add_chain(sp, &el, sb->evac_head) != TS_OK) {
         LOG_RL(LOG_ERROR, "backend %s: out of memory spooling a failed connection's lines; "
                "retrying", sb->be->cfg->name);
-        pool_uncharge(&sp->r->pool, bound, POOL_QUEUE);
+        pool_uncharge(pool_of(sp), bound, POOL_QUEUE);
         goto out;
     }
-    pool_uncharge(&sp->r->pool, bound - el.bytes, POOL_QUEUE);
+    pool_uncharge(pool_of(sp), bound - el.bytes, POOL_QUEUE);
+    if (el.n == 0) { /* only barriers */
+        chain_free(pool_of(sp), sb->evac_head);
+        sb->evac_head = sb->evac_tail = NULL;
+        goto out;
+    }
     if (!entries_lpush(sp, sb->key, &el, on_evac_push, sb)) {
-        pool_uncharge(&sp->r->pool, el.bytes, POOL_QUEUE);
+        pool_uncharge(pool_of(sp), el.bytes, POOL_QUEUE);
         goto out;
     }
     sb->evac_push = sb->evac_head;
@@ -525,31 +480,34 @@ static void
 push_ready(struct spool_backend *sb, uint64_t now, bool force)
 {
     struct spool *sp = sb->sp;
-    struct relay *r = sp->r;
-    if (sp->state != SP_READY || now < sp->full_until_ms)
+    const struct config *cfg = cfg_of(sp);
+    if (sp->state != SP_READY || (sp->full && now < sp->full_retry_ms))
         return;
-    push_evacuated(sb);
+    if (!sp->full)
+        push_evacuated(sb);
     while (sb->staging.head != NULL) {
         struct block *b = sb->staging.head;
         bool open = (b == sb->staging.tail);
-        if (open && !force && now - b->stamp < r->cfg.redis.flush_interval_ms)
+        if (open && !force && now - TS_MIN(now, b->stamp) < cfg->redis.flush_interval_ms)
             break;
         if (sp->inflight_bytes >= sp->inflight_cap)
             break;
-        if (committed_bytes(sp) >= r->cfg.redis.spool_max_bytes) {
-            if (!sp->full_logged)
+        if (committed_bytes(sp) >= cfg->redis.spool_max_bytes) {
+            if (!sp->cap_logged)
                 log_warn("redis: spool-max-bytes (%llu) reached; keeping data in memory",
-                         (unsigned long long)r->cfg.redis.spool_max_bytes);
-            sp->full_logged = true;
+                         (unsigned long long)cfg->redis.spool_max_bytes);
+            sp->cap_logged = true;
             break;
         }
-        sp->full_logged = false;
+        sp->cap_logged = false;
         b = queue_pop_block(&sb->staging);
         if (!push_block(sb, b)) {
             b->next = NULL;
             queue_prepend_chain(&sb->staging, b, b);
             break;
         }
+        if (sp->full) /* one probe at a time while Redis says no */
+            break;
     }
 }
 
@@ -557,14 +515,15 @@ int
 spool_offer(struct backend *be, const char *line, size_t len)
 {
     struct spool_backend *sb = be->sp;
-    struct relay *r = be->r;
-    if (sb == NULL || !spool_usable(r))
+    if (sb == NULL || !spool_usable(sb->sp))
         return 0;
+    struct spool *sp = sb->sp;
+    const struct config *cfg = cfg_of(sp);
     if (!sb->mode) {
         const char *why = NULL;
         if (!backend_available(be))
             why = "backend unavailable";
-        else if (backend_queued_bytes(be) > r->cfg.redis.spool_high)
+        else if (backend_queued_bytes(be) > cfg->redis.spool_high)
             why = "queue above spool-high";
         if (why == NULL)
             return 0;
@@ -572,17 +531,18 @@ spool_offer(struct backend *be, const char *line, size_t len)
         log_info("backend %s: spooling to Redis (%s)", be->cfg->name, why);
     }
     struct block *tail = sb->staging.tail;
-    char *dst = queue_reserve(&sb->staging, &r->pool, POOL_QUEUE, len);
+    char *dst = queue_reserve(&sb->staging, pool_of(sp), POOL_QUEUE, len);
     if (dst == NULL)
         return TS_ENOMEM;
     if (sb->staging.tail != tail)
-        sb->staging.tail->stamp = now_ms(sb->sp);
+        sb->staging.tail->stamp = now_ms(sp);
     memcpy(dst, line, len);
     queue_commit(&sb->staging, len);
     sb->staging.tail->lines++;
+    sb->staged_lines++;
     g_stats.points_spooled++;
     if (sb->staging.head != sb->staging.tail)
-        push_ready(sb, now_ms(sb->sp), false); /* a full block is ready */
+        push_ready(sb, now_ms(sp), false); /* a full block is ready */
     return 1;
 }
 
@@ -590,15 +550,17 @@ void
 spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
 {
     struct spool_backend *sb = be->sp;
-    if (sb == NULL || !spool_usable(be->r) || queue_empty(q))
+    if (sb == NULL || !spool_usable(sb->sp) || queue_empty(q))
         return;
+    struct spool *sp = sb->sp;
     struct block *first, *last;
     uint64_t lines = queue_count_lines(q, q->acked, q->appended);
     queue_detach_all(q, &first, &last);
-    uint64_t now = now_ms(sb->sp);
+    uint64_t now = now_ms(sp);
     for (struct block *b = first; b != NULL; b = b->next) {
         b->lines = (uint32_t)count_lines(b->data + b->start, b->len - b->start);
-        b->stamp = now;
+        if (b->stamp == 0)
+            b->stamp = now;
         if (b == last)
             break;
     }
@@ -606,7 +568,7 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
     chain_append(&sb->evac_head, &sb->evac_tail, first, last);
     *lines_queued = 0;
     g_stats.points_spooled += lines;
-    sb->sp->st.lines_evacuated += lines;
+    sp->st.lines_evacuated += lines;
     if (!sb->mode) {
         sb->mode = true;
         log_info("backend %s: spooling to Redis (connection failed)", be->cfg->name);
@@ -619,215 +581,72 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
 static void
 maybe_leave_mode(struct spool_backend *sb)
 {
-    if (sb->mode && sb->lmove_out == 0 && sb->entries == 0 && queue_empty(&sb->staging) &&
-        sb->npushing == 0 && sb->failed_head == NULL && sb->evac_head == NULL &&
-        sb->evac_push == NULL) {
+    if (sb->mode && drain_idle(&sb->drain) && sb->drain.entries == 0 &&
+        queue_empty(&sb->staging) && sb->npushing == 0 && sb->failed_head == NULL &&
+        !evac_pending(sb)) {
         sb->mode = false;
         log_info("backend %s: spool drained; writing directly again", sb->be->cfg->name);
     }
 }
 
-static struct spool_record *
-rec_alloc(struct spool_backend *sb)
-{
-    for (int i = 0; i < REC_CAP; i++)
-        if (sb->rec[i].state == REC_FREE)
-            return &sb->rec[i];
-    return NULL;
-}
-
-static int
-rec_used(const struct spool_backend *sb)
-{
-    int n = 0;
-    for (int i = 0; i < REC_CAP; i++)
-        n += sb->rec[i].state != REC_FREE;
-    return n;
-}
-
-static void
-rec_free(struct spool_backend *sb, struct spool_record *rec)
-{
-    pool_uncharge(&sb->sp->r->pool, rec->charged, POOL_QUEUE);
-    free(rec->value);
-    rec->value = NULL;
-    rec->vlen = rec->charged = 0;
-    rec->state = REC_FREE;
-    rec->lrem_sent = false;
-}
-
-/* An entry we cannot decode leaves the inflight list for a side list,
- * where an operator can look at it; it is never silently deleted. */
-static void
-set_aside(struct spool_backend *sb, const char *v, size_t n)
-{
-    struct spool *sp = sb->sp;
-    char ckey[224];
-    snprintf(ckey, sizeof(ckey), "%s:corrupt:%s", sp->r->cfg.redis.prefix, sb->be->cfg->name);
-    sp->st.corrupt++;
-    LOG_RL(LOG_ERROR, "redis: undecodable entry (%zu bytes) in %s moved to %s", n, sb->ikey, ckey);
-    send1(sp, on_ignore, sp, "MULTI");
-    send3(sp, on_ignore, sp, "RPUSH", ckey, v, n);
-    const char *lr[4] = { "LREM", sb->ikey, "1", v };
-    size_t lrl[4] = { 4, strlen(sb->ikey), 1, n };
-    send_cmd(sp, on_ignore, sp, 4, lr, lrl);
-    send1(sp, on_ignore, sp, "EXEC");
-}
-
-static void
-on_lmove(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
-    struct spool_backend *sb = priv;
-    struct spool *sp = sb->sp;
-    struct relay *r = sp->r;
-    redisReply *rep = reply;
-    sp->pending--;
-    sb->lmove_out--;
-    if (rep == NULL)
-        return; /* connection lost: recovery finds the entry if it moved */
-    if (rep->type == REDIS_REPLY_NIL) {
-        sb->entries = 0;
-        if (!queue_empty(&sb->staging))
-            push_ready(sb, now_ms(sp), true); /* the newest data is next */
-        maybe_leave_mode(sb);
-        return;
-    }
-    if (rep->type != REDIS_REPLY_STRING) {
-        LOG_RL(LOG_ERROR, "redis: LMOVE %s: unexpected reply: %.*s", sb->key,
-               (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
-        return;
-    }
-    if (sb->entries > 0)
-        sb->entries--;
-    uint32_t lines = 0;
-    long raw = decode_entry(sp, rep->str, rep->len, &lines);
-    if (raw < 0) {
-        set_aside(sb, rep->str, rep->len);
-        return;
-    }
-    struct spool_record *rec = rec_alloc(sb);
-    if (rec == NULL) { /* cannot happen: LMOVEs are limited by free records */
-        log_error("redis: no free drain record for %s; entry stays in flight", sb->key);
-        return;
-    }
-    rec->value = malloc(rep->len);
-    if (rec->value == NULL) {
-        log_error("redis: out of memory for a drain record; entry stays in flight");
-        return;
-    }
-    memcpy(rec->value, rep->str, rep->len);
-    rec->vlen = rep->len;
-    rec->charged = pool_charge(&r->pool, rep->len, POOL_QUEUE) == TS_OK ? rep->len : 0;
-    rec->lines = lines;
-    size_t consumed = 0;
-    size_t n = backend_enqueue_lines(sb->be, sp->dbuf, (size_t)raw, &consumed);
-    rec->state = consumed == (size_t)raw ? REC_ACTIVE : REC_INCOMPLETE;
-    if (rec->state == REC_INCOMPLETE)
-        log_error("backend %s: memory exhausted while draining; %zu of %u lines of an entry "
-                  "queued, the entry stays in Redis (duplicates after restart)",
-                  sb->be->cfg->name, n, lines);
-    for (int k = 0; k < sb->be->nconns; k++)
-        rec->end[k] = sb->be->conns[k].q.appended;
-    sp->st.drains++;
-    g_stats.points_unspooled += n;
-    drain(sb);
-}
-
-static void
-drain(struct spool_backend *sb)
-{
-    struct spool *sp = sb->sp;
-    struct relay *r = sp->r;
-    struct backend *be = sb->be;
-    if (!sb->mode || sp->state != SP_READY || sp->shutting_down ||
-        r->phase != PHASE_RUNNING || !backend_available(be))
-        return;
-    if (sb->evac_head != NULL || sb->evac_push != NULL)
-        return; /* older lines are on their way to the head of the list */
-    size_t bs = r->pool.data_size;
-    while (sb->lmove_out < MAX_LMOVE_OUT && rec_used(sb) + sb->lmove_out < REC_CAP) {
-        uint64_t queued = backend_queued_bytes(be) + (uint64_t)sb->lmove_out * bs;
-        if (queued > 0 && queued >= r->cfg.redis.spool_low)
-            break;
-        if (pool_avail(&r->pool, POOL_QUEUE) < (size_t)(be->nconns + 2) * r->pool.block_size)
-            break;
-        if (sb->entries == 0 && sb->lmove_out > 0)
-            break; /* one probe for an empty list is enough */
-        const char *argv[5] = { "LMOVE", sb->key, sb->ikey, "LEFT", "RIGHT" };
-        size_t lens[5] = { 5, strlen(sb->key), strlen(sb->ikey), 4, 5 };
-        if (!send_cmd(sp, on_lmove, sb, 5, argv, lens))
-            break;
-        sb->lmove_out++;
-    }
-}
-
-static struct spool_backend *
-rec_owner(const struct spool_record *rec)
-{
-    /* rec->end[-1] holds the owner (see spool_create) */
-    return (struct spool_backend *)(uintptr_t)rec->end[-1];
-}
-
-static void
-on_lrem(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
-    struct spool_record *rec = priv;
-    struct spool_backend *sb = rec_owner(rec);
-    redisReply *rep = reply;
-    sb->sp->pending--;
-    rec->lrem_sent = false;
-    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
-        return; /* sent again later; recovery sees it as done */
-    sb->bytes -= TS_MIN(sb->bytes, rec->vlen);
-    sb->sp->st.acks++;
-    rec_free(sb, rec);
-}
-
-/* Deletes drained entries once every line of them is acknowledged. */
-static void
-check_records(struct spool_backend *sb)
+/* Blocks of the chain at *head go straight to the backend, oldest first,
+ * while it has room under spool-low.  Returns false when it stopped early. */
+static bool
+deliver_chain(struct spool_backend *sb, struct block **head, struct block **tail)
 {
     struct spool *sp = sb->sp;
     struct backend *be = sb->be;
-    if (sb->evac_head != NULL)
-        return; /* their lines may be among those not yet in Redis again */
-    for (int i = 0; i < REC_CAP; i++) {
-        struct spool_record *rec = &sb->rec[i];
-        if (rec->state == REC_ACTIVE) {
-            bool done = true;
-            for (int k = 0; k < be->nconns && done; k++)
-                done = be->conns[k].q.acked >= rec->end[k];
-            if (!done)
-                continue;
-            rec->state = REC_DONE;
+    size_t low = TS_MAX(cfg_of(sp)->redis.spool_low, pool_of(sp)->data_size);
+    while (*head != NULL && backend_queued_bytes(be) < low) {
+        struct block *b = *head;
+        size_t len = b->len - b->start;
+        uint64_t nl;
+        const char *data = data_lines(sp, b->data + b->start, &len, &nl);
+        size_t consumed = 0;
+        size_t n = backend_enqueue_lines(be, data, len, &consumed);
+        g_stats.points_unspooled += n;
+        if (consumed < len) {
+            /* out of room: what went is the barrier-less prefix; keep the rest */
+            if (data == b->data + b->start)
+                b->start += (uint32_t)consumed;
+            else
+                return false; /* (a block with barriers goes whole next time) */
+            b->lines -= (uint32_t)TS_MIN(n, b->lines);
+            return false;
         }
-        if (rec->state == REC_DONE && !rec->lrem_sent && sp->state == SP_READY) {
-            const char *argv[4] = { "LREM", sb->ikey, "1", rec->value };
-            size_t lens[4] = { 4, strlen(sb->ikey), 1, rec->vlen };
-            if (send_cmd(sp, on_lrem, rec, 4, argv, lens))
-                rec->lrem_sent = true;
-        }
+        *head = b->next;
+        if (*head == NULL)
+            *tail = NULL;
+        pool_put(pool_of(sp), b);
+        sp->st.local_drains++;
     }
+    return *head == NULL;
 }
 
-/* Redis unreachable, backend healthy: staged blocks go straight to it. */
+/* Without Redis (down, or refusing writes once its list is empty), staged
+ * blocks go straight to a healthy backend. */
 static void
 local_drain(struct spool_backend *sb)
 {
-    struct relay *r = sb->sp->r;
+    struct spool *sp = sb->sp;
     struct backend *be = sb->be;
-    if (r->phase != PHASE_RUNNING || !backend_available(be))
+    if (!sp->env.running(sp->env.ctx) || !backend_available(be))
         return;
-    while (sb->staging.head != NULL &&
-           backend_queued_bytes(be) < TS_MAX(r->cfg.redis.spool_low, r->pool.data_size)) {
+    /* a failed connection's lines first: they are the oldest */
+    if (sb->evac_head != NULL && !deliver_chain(sb, &sb->evac_head, &sb->evac_tail))
+        return;
+    if (sb->evac_push != NULL)
+        return;
+    while (sb->staging.head != NULL) {
         struct block *b = sb->staging.head;
         if (b == sb->staging.tail && b->len - b->start == 0)
+            break;
+        if (backend_queued_bytes(be) >= TS_MAX(cfg_of(sp)->redis.spool_low, pool_of(sp)->data_size))
             break;
         size_t consumed = 0;
         size_t n = backend_enqueue_lines(be, b->data + b->start, b->len - b->start, &consumed);
         g_stats.points_unspooled += n;
+        sb->stored_lines += n; /* delivered without Redis: no longer on its way there */
         b->lines -= (uint32_t)TS_MIN(n, b->lines);
         if (consumed < b->len - b->start) {
             b->start += (uint32_t)consumed;
@@ -835,8 +654,8 @@ local_drain(struct spool_backend *sb)
             break; /* out of memory: continue next tick */
         }
         b = queue_pop_block(&sb->staging);
-        pool_put(&r->pool, b);
-        sb->sp->st.local_drains++;
+        pool_put(pool_of(sp), b);
+        sp->st.local_drains++;
     }
 }
 
@@ -849,24 +668,21 @@ on_measured(redisAsyncContext *ac, void *reply, void *priv)
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
     redisReply *rep = reply;
-    sp->pending--;
+    rconn_replied(&sp->rc);
     if (rep == NULL)
         return;
-    /* reply: array [LLEN spool, MEMORY USAGE spool, MEMORY USAGE inflight] */
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3) {
-        sb->entries = rep->element[0]->type == REDIS_REPLY_INTEGER
-                          ? (uint64_t)rep->element[0]->integer : 0;
-        uint64_t b = 0;
-        for (int i = 1; i < 3; i++)
-            if (rep->element[i]->type == REDIS_REPLY_INTEGER)
-                b += (uint64_t)rep->element[i]->integer;
-        sb->bytes = b;
+    /* reply: array [LLEN, MEMORY USAGE] */
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        if (rep->element[0]->type == REDIS_REPLY_INTEGER)
+            sb->drain.entries = (uint64_t)rep->element[0]->integer;
+        if (rep->element[1]->type == REDIS_REPLY_INTEGER)
+            sb->drain.bytes = (uint64_t)rep->element[1]->integer;
     }
-    if (sb->entries > 0) {
+    if (sb->drain.entries > 0) {
         if (!sb->mode)
             log_info("backend %s: spool holds %llu entries (%llu bytes); draining it first",
-                     sb->be->cfg->name, (unsigned long long)sb->entries,
-                     (unsigned long long)sb->bytes);
+                     sb->be->cfg->name, (unsigned long long)sb->drain.entries,
+                     (unsigned long long)sb->drain.bytes);
         sb->mode = true;
     }
     sb->recovered = true;
@@ -876,87 +692,59 @@ on_measured(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-static struct spool_record *
-rec_find(struct spool_backend *sb, const char *v, size_t n)
+static void
+measure(struct spool_backend *sb)
 {
-    for (int i = 0; i < REC_CAP; i++) {
-        struct spool_record *rec = &sb->rec[i];
-        if (rec->state != REC_FREE && rec->vlen == n && memcmp(rec->value, v, n) == 0)
-            return rec;
-    }
-    return NULL;
+    struct rconn *rc = &sb->sp->rc;
+    rconn_send1(rc, rconn_ignore, NULL, "MULTI");
+    rconn_send3(rc, rconn_ignore, NULL, "LLEN", sb->key, NULL, 0);
+    const char *mu[3] = { "MEMORY", "USAGE", sb->key };
+    size_t mul[3] = { 6, 5, strlen(sb->key) };
+    rconn_send(rc, rconn_ignore, NULL, 3, mu, mul);
+    rconn_send1(rc, on_measured, sb, "EXEC");
 }
 
+/* n times LMOVE from RIGHT to LEFT: the list `from` goes, in order, in
+ * front of the list `to`. */
 static void
-on_inflight_listed(redisAsyncContext *ac, void *reply, void *priv)
+prepend_list(struct rconn *rc, const char *from, const char *to, long long n)
+{
+    const char *argv[5] = { "LMOVE", from, to, "RIGHT", "LEFT" };
+    size_t lens[5] = { 5, strlen(from), strlen(to), 5, 4 };
+    for (long long i = 0; i < n; i++)
+        rconn_send(rc, rconn_ignore, NULL, 5, argv, lens);
+}
+
+/* The layout before instances: <prefix>:inflight:B (entries being
+ * delivered at a crash, the oldest) and <prefix>:spool:B go in front of
+ * this instance's list, in that order. */
+static void
+on_legacy_counted(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
     redisReply *rep = reply;
-    sp->pending--;
+    rconn_replied(&sp->rc);
     if (rep == NULL)
         return;
-    if (rep->type == REDIS_REPLY_ARRAY) {
-        /* orphans: in flight in Redis, unknown here -> back to the head */
-        size_t norph = 0;
-        for (size_t i = 0; i < rep->elements; i++) {
-            redisReply *e = rep->element[i];
-            if (e->type != REDIS_REPLY_STRING)
-                continue;
-            struct spool_record *rec = rec_find(sb, e->str, e->len);
-            if (rec == NULL)
-                norph++;
-            else if (rec->state == REC_DONE)
-                rec->lrem_sent = false; /* check_records sends it again */
-        }
-        if (norph > 0) {
-            const char **argv = calloc(norph + 2, sizeof(*argv));
-            size_t *lens = calloc(norph + 2, sizeof(*lens));
-            if (argv != NULL && lens != NULL) {
-                send1(sp, on_ignore, sp, "MULTI");
-                argv[0] = "LPUSH";
-                lens[0] = 5;
-                argv[1] = sb->key;
-                lens[1] = strlen(sb->key);
-                size_t k = 2;
-                /* LPUSH puts its last argument first: newest orphan first */
-                for (size_t i = rep->elements; i-- > 0;) {
-                    redisReply *e = rep->element[i];
-                    if (e->type == REDIS_REPLY_STRING && rec_find(sb, e->str, e->len) == NULL) {
-                        argv[k] = e->str;
-                        lens[k] = e->len;
-                        k++;
-                    }
-                }
-                send_cmd(sp, on_ignore, sp, (int)k, argv, lens);
-                for (size_t i = 0; i < rep->elements; i++) {
-                    redisReply *e = rep->element[i];
-                    if (e->type == REDIS_REPLY_STRING && rec_find(sb, e->str, e->len) == NULL) {
-                        const char *lr[4] = { "LREM", sb->ikey, "1", e->str };
-                        size_t lrl[4] = { 4, strlen(sb->ikey), 1, e->len };
-                        send_cmd(sp, on_ignore, sp, 4, lr, lrl);
-                    }
-                }
-                send1(sp, on_ignore, sp, "EXEC");
-                sp->st.requeued += norph;
-                log_info("backend %s: %zu in-flight spool entries from before were put back "
-                         "at the head of the spool (their lines may arrive twice)",
-                         sb->be->cfg->name, norph);
-            }
-            free(argv);
-            free(lens);
-        }
+    long long inflight = 0, spooled = 0;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER &&
+        rep->element[1]->type == REDIS_REPLY_INTEGER) {
+        inflight = rep->element[0]->integer;
+        spooled = rep->element[1]->integer;
     }
-    send1(sp, on_ignore, sp, "MULTI");
-    send3(sp, on_ignore, sp, "LLEN", sb->key, NULL, 0);
-    const char *mu[4] = { "MEMORY", "USAGE", sb->key, NULL };
-    size_t mul[3] = { 6, 5, strlen(sb->key) };
-    send_cmd(sp, on_ignore, sp, 3, mu, mul);
-    mu[2] = sb->ikey;
-    mul[2] = strlen(sb->ikey);
-    send_cmd(sp, on_ignore, sp, 3, mu, mul);
-    send1(sp, on_measured, sb, "EXEC");
+    if (inflight + spooled > 0) {
+        prepend_list(&sp->rc, sb->legacy_spool, sb->key, spooled);
+        prepend_list(&sp->rc, sb->legacy_inflight, sb->key, inflight);
+        sp->st.requeued += (uint64_t)(inflight + spooled);
+        log_info("backend %s: %lld entries of the spool layout before instances (%s, %s) "
+                 "adopted at the head of %s (entries that were in flight may arrive twice)",
+                 sb->be->cfg->name, inflight + spooled, sb->legacy_inflight, sb->legacy_spool,
+                 sb->key);
+    }
+    measure(sb);
 }
 
 static void
@@ -966,54 +754,32 @@ recover(struct spool *sp)
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         sb->recovered = false;
-        const char *argv[4] = { "LRANGE", sb->ikey, "0", "-1" };
-        size_t lens[4] = { 6, strlen(sb->ikey), 1, 2 };
-        send_cmd(sp, on_inflight_listed, sb, 4, argv, lens);
+        drain_lost(&sb->drain);
+        rconn_send1(&sp->rc, rconn_ignore, NULL, "MULTI");
+        rconn_send3(&sp->rc, rconn_ignore, NULL, "LLEN", sb->legacy_inflight, NULL, 0);
+        rconn_send3(&sp->rc, rconn_ignore, NULL, "LLEN", sb->legacy_spool, NULL, 0);
+        rconn_send1(&sp->rc, on_legacy_counted, sb, "EXEC");
     }
 }
 
 /* ---- connection -------------------------------------------------------- */
 
 static void
-schedule_retry(struct spool *sp)
+on_up(void *ctx)
 {
-    struct relay *r = sp->r;
-    sp->state = SP_DOWN;
-    uint64_t d = sp->backoff_ms / 2 + (uint64_t)rand() % (sp->backoff_ms + 1);
-    sp->retry_at_ms = now_ms(sp) + d;
-    sp->backoff_ms = TS_MIN(sp->backoff_ms * 2, r->cfg.reconnect_max_ms);
-}
-
-static void
-on_connect(const redisAsyncContext *ac, int status)
-{
-    struct spool *sp = ac->data;
-    ev_timer_stop(sp->r->loop, &sp->connect_timer);
-    if (status != REDIS_OK) {
-        if (sp->was_up || sp->st.connects == 0)
-            log_warn("redis %s:%s: cannot connect: %s; memory-only until it answers",
-                     sp->r->cfg.redis.addr.host, sp->r->cfg.redis.addr.port,
-                     ac->errstr[0] ? ac->errstr : "error");
-        sp->was_up = false;
-        sp->ac = NULL; /* hiredis frees it */
-        schedule_retry(sp);
-        return;
-    }
+    struct spool *sp = ctx;
     sp->st.connects++;
-    sp->backoff_ms = sp->r->cfg.reconnect_min_ms;
-    sp->was_up = true;
-    log_info("redis %s:%s: connected", sp->r->cfg.redis.addr.host, sp->r->cfg.redis.addr.port);
     sp->state = SP_RECOVERING;
     recover(sp);
 }
 
 static void
-on_disconnect(const redisAsyncContext *ac, int status)
+on_lost(void *ctx)
 {
-    struct spool *sp = ac->data;
-    (void)status;
-    sp->ac = NULL;
+    struct spool *sp = ctx;
     sp->st.disconnects++;
+    sp->state = SP_DOWN;
+    sp->inflight_bytes = 0;
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         if (sb->failed_head != NULL) {
@@ -1024,170 +790,122 @@ on_disconnect(const redisAsyncContext *ac, int status)
             queue_prepend_chain(&sb->staging, sb->evac_head, sb->evac_tail);
             sb->evac_head = sb->evac_tail = NULL;
         }
-        for (int k = 0; k < REC_CAP; k++)
-            sb->rec[k].lrem_sent = false;
+        drain_lost(&sb->drain);
     }
-    sp->pending = 0;
-    if (sp->destroying)
-        return;
-    log_warn("redis: connection lost%s%s; memory-only until it returns",
-             ac->errstr[0] ? ": " : "", ac->errstr);
-    schedule_retry(sp);
-}
-
-static void
-on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct spool *sp = container_of(w, struct spool, connect_timer);
-    if (sp->state != SP_CONNECTING || sp->ac == NULL)
-        return;
-    redisAsyncContext *ac = sp->ac;
-    sp->ac = NULL;
-    redisAsyncFree(ac); /* not connected: no disconnect callback */
-    if (sp->was_up || sp->st.connects == 0)
-        log_warn("redis: connect timed out; memory-only until it answers");
-    sp->was_up = false;
-    schedule_retry(sp);
-}
-
-static void
-sp_connect(struct spool *sp)
-{
-    struct relay *r = sp->r;
-    int port = atoi(r->cfg.redis.addr.port);
-    redisAsyncContext *ac = redisAsyncConnect(r->cfg.redis.addr.host, port);
-    if (ac == NULL || ac->err) {
-        LOG_RL(LOG_WARN, "redis: connect: %s", ac ? ac->errstr : "out of memory");
-        if (ac != NULL)
-            redisAsyncFree(ac);
-        schedule_retry(sp);
-        return;
-    }
-    ac->data = sp;
-    redisLibevAttach(r->loop, ac);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    sp->ac = ac;
-    sp->state = SP_CONNECTING;
-    ev_timer_set(&sp->connect_timer, (double)r->cfg.redis.connect_timeout_ms / 1000.0, 0.0);
-    ev_timer_start(r->loop, &sp->connect_timer);
 }
 
 /* ---- public ------------------------------------------------------------ */
 
-int
-spool_create(struct relay *r)
+struct spool *
+spool_create(const struct spool_env *env)
 {
     struct spool *sp = calloc(1, sizeof(*sp));
     if (sp == NULL)
-        return TS_ERROR;
-    sp->r = r;
-    sp->backoff_ms = r->cfg.reconnect_min_ms;
-    sp->inflight_cap = TS_MIN((size_t)8 << 20, r->cfg.memory_limit / 8);
-    sp->cctx = ZSTD_createCCtx();
-    sp->dctx = ZSTD_createDCtx();
-    sp->dcap = r->pool.data_size;
-    sp->zcap = SPOOL_HDR_BYTES + ZSTD_compressBound(sp->dcap) + 64;
-    sp->zbuf = malloc(sp->zcap);
-    sp->dbuf = malloc(sp->dcap);
-    sp->nsb = r->nbackends;
+        return NULL;
+    sp->env = *env;
+    const struct config *cfg = env->cfg;
+    sp->inflight_cap = TS_MIN((size_t)8 << 20, cfg->memory_limit / 8);
+    sp->nsb = env->nbackends;
     sp->sb = calloc((size_t)sp->nsb, sizeof(*sp->sb));
-    if (sp->cctx == NULL || sp->dctx == NULL || sp->zbuf == NULL || sp->dbuf == NULL ||
-        sp->sb == NULL) {
-        r->spool = sp;
-        spool_destroy(r);
-        return TS_ERROR;
+    sp->scratch = malloc(env->pool->data_size);
+    if (sp->sb == NULL || sp->scratch == NULL ||
+        entry_codec_init(&sp->ec, env->pool->data_size, cfg->redis.compress_level) != TS_OK) {
+        free(sp->sb);
+        free(sp->scratch);
+        free(sp);
+        return NULL;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    sp->id_base = ((uint64_t)ts.tv_sec << 32) ^ ((uint64_t)getpid() << 20) ^ (uint64_t)ts.tv_nsec;
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
-        struct backend *be = &r->backends[i];
+        struct backend *be = &env->backends[i];
+        const char *name = be->cfg->name;
         sb->sp = sp;
         sb->be = be;
-        snprintf(sb->key, sizeof(sb->key), "%s:spool:%s", r->cfg.redis.prefix, be->cfg->name);
-        snprintf(sb->ikey, sizeof(sb->ikey), "%s:inflight:%s", r->cfg.redis.prefix,
-                 be->cfg->name);
+        snprintf(sb->key, sizeof(sb->key), "%s:%s:spool:%s", cfg->redis.prefix, env->instance,
+                 name);
+        snprintf(sb->legacy_spool, sizeof(sb->legacy_spool), "%s:spool:%s", cfg->redis.prefix,
+                 name);
+        snprintf(sb->legacy_inflight, sizeof(sb->legacy_inflight), "%s:inflight:%s",
+                 cfg->redis.prefix, name);
+        char corrupt[300];
+        snprintf(corrupt, sizeof(corrupt), "%s:corrupt", sb->key);
         queue_init(&sb->staging);
-        /* per record: [owner pointer][end offsets...]; end[-1] finds sb */
-        size_t stride = (size_t)be->nconns + 1;
-        sb->rec_end = calloc(REC_CAP * stride, sizeof(uint64_t));
-        if (sb->rec_end == NULL) {
-            r->spool = sp;
-            spool_destroy(r);
-            return TS_ERROR;
-        }
-        for (int k = 0; k < REC_CAP; k++) {
-            sb->rec_end[(size_t)k * stride] = (uint64_t)(uintptr_t)sb;
-            sb->rec[k].end = &sb->rec_end[(size_t)k * stride + 1];
+        if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, env->pool, sb->key, corrupt) != TS_OK) {
+            sp->nsb = i;
+            spool_destroy(sp);
+            return NULL;
         }
         be->sp = sb;
     }
-    ev_timer_init(&sp->connect_timer, on_connect_timeout, 1.0, 0.0);
-    r->spool = sp;
-    sp_connect(sp);
-    return TS_OK;
+    rconn_init(&sp->rc, env->loop, &cfg->redis.addr, cfg->redis.connect_timeout_ms,
+               cfg->reconnect_min_ms, cfg->reconnect_max_ms, on_up, on_lost, sp);
+    return sp;
 }
 
 void
-spool_destroy(struct relay *r)
+spool_destroy(struct spool *sp)
 {
-    struct spool *sp = r->spool;
     if (sp == NULL)
         return;
-    sp->destroying = true;
-    ev_timer_stop(r->loop, &sp->connect_timer);
-    if (sp->ac != NULL) {
-        redisAsyncContext *ac = sp->ac;
-        redisAsyncFree(ac);
-        sp->ac = NULL;
-    }
+    rconn_free(&sp->rc);
+    struct pool *p = pool_of(sp);
     for (int i = 0; i < sp->nsb && sp->sb != NULL; i++) {
         struct spool_backend *sb = &sp->sb[i];
-        queue_clear(&sb->staging, &r->pool);
-        chain_free(&r->pool, sb->push_head);
-        chain_free(&r->pool, sb->failed_head);
-        chain_free(&r->pool, sb->evac_head);
-        chain_free(&r->pool, sb->evac_push);
-        for (int k = 0; k < REC_CAP; k++)
-            if (sb->rec[k].state != REC_FREE)
-                rec_free(sb, &sb->rec[k]);
-        free(sb->rec_end);
+        queue_clear(&sb->staging, p);
+        chain_free(p, sb->push_head);
+        chain_free(p, sb->failed_head);
+        chain_free(p, sb->evac_head);
+        chain_free(p, sb->evac_push);
+        drain_free(&sb->drain);
         if (sb->be != NULL)
             sb->be->sp = NULL;
     }
     free(sp->sb);
-    ZSTD_freeCCtx(sp->cctx);
-    ZSTD_freeDCtx(sp->dctx);
-    free(sp->zbuf);
-    free(sp->dbuf);
+    free(sp->scratch);
+    entry_codec_free(&sp->ec);
     free(sp);
-    r->spool = NULL;
 }
 
 void
-spool_tick(struct relay *r, uint64_t now)
+spool_tick(struct spool *sp, uint64_t now)
 {
-    struct spool *sp = r->spool;
     if (sp == NULL)
         return;
-    if (sp->state == SP_DOWN && now >= sp->retry_at_ms)
-        sp_connect(sp);
+    rconn_tick(&sp->rc, now);
+    bool running = sp->env.running(sp->env.ctx);
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
+        struct drain *d = &sb->drain;
         if (sp->state == SP_READY) {
             push_ready(sb, now, sp->shutting_down);
-            check_records(sb);
-            drain(sb);
-            if (sb->mode && sb->entries == 0 && sb->lmove_out == 0)
-                maybe_leave_mode(sb);
+            if (sp->full && sb->evac_head != NULL)
+                local_drain(sb); /* Redis will not take them: straight to the backend */
+            if (!evac_pending(sb))
+                drain_check(d, now);
+            if (sb->mode && !sp->shutting_down && running && !evac_pending(sb) &&
+                backend_available(sb->be) &&
+                backend_queued_bytes(sb->be) < cfg_of(sp)->redis.spool_low)
+                drain_read(d);
+            if (sp->full && d->entries == 0 && drain_idle(d))
+                local_drain(sb); /* the list is empty: memory is next */
+            maybe_leave_mode(sb);
         } else if (sp->state == SP_DOWN) {
             local_drain(sb);
         }
     }
+    sp->st.raw_bytes = sp->ec.raw_bytes;
+    sp->st.stored_bytes = sp->ec.stored_bytes;
+    sp->st.connects = sp->rc.connects;
+    sp->st.disconnects = sp->rc.disconnects;
+    uint64_t reads = 0, deletes = 0, corrupt = 0;
+    for (int i = 0; i < sp->nsb; i++) {
+        reads += sp->sb[i].drain.st.reads;
+        deletes += sp->sb[i].drain.st.deletes;
+        corrupt += sp->sb[i].drain.st.corrupt;
+    }
+    sp->st.drains = reads;
+    sp->st.acks = deletes;
+    sp->st.corrupt = corrupt;
 }
 
 /* ---- shutdown ---------------------------------------------------------- */
@@ -1199,7 +917,7 @@ on_evacuated(redisAsyncContext *ac, void *reply, void *priv)
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
     redisReply *rep = reply;
-    sp->pending--;
+    rconn_replied(&sp->rc);
     sb->evac_out--;
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         log_error("backend %s: evacuating its queues to Redis failed%s%.*s", sb->be->cfg->name,
@@ -1207,21 +925,19 @@ on_evacuated(redisAsyncContext *ac, void *reply, void *priv)
                   rep && rep->str ? rep->str : "");
         return;
     }
-    /* queues are in Redis now; inflight entries of this backend are gone */
+    /* queues are in Redis now; the entries they were read from are gone */
     struct backend *be = sb->be;
     for (int k = 0; k < be->nconns; k++) {
         struct bconn *c = &be->conns[k];
-        queue_clear(&c->q, &sp->r->pool);
+        queue_clear(&c->q, pool_of(sp));
         c->lines_queued = 0;
     }
-    for (int k = 0; k < REC_CAP; k++)
-        if (sb->rec[k].state != REC_FREE)
-            rec_free(sb, &sb->rec[k]);
+    drain_forget(&sb->drain);
 }
 
 /* Moves what the backend's connections still hold (unsent and
- * unacknowledged lines) to the head of its spool, and drops its inflight
- * entries, in one transaction. */
+ * unacknowledged lines) to the head of its spool, and deletes the entries
+ * they were drained from, in one transaction. */
 static void
 evacuate(struct spool_backend *sb)
 {
@@ -1232,7 +948,7 @@ evacuate(struct spool_backend *sb)
         queue_rewind(&be->conns[k].q);
         nblocks += be->conns[k].q.nblocks;
     }
-    if (nblocks == 0 && rec_used(sb) == 0)
+    if (nblocks == 0 && drain_in_flight(&sb->drain) == 0)
         return;
     struct entry_list el = { 0 };
     for (int k = 0; k < be->nconns; k++) {
@@ -1241,18 +957,18 @@ evacuate(struct spool_backend *sb)
             goto out;
         }
     }
-    send1(sp, on_ignore, sp, "MULTI");
+    rconn_send1(&sp->rc, rconn_ignore, NULL, "MULTI");
     if (el.n > 0)
-        entries_lpush(sp, sb->key, &el, on_ignore, sp);
-    for (int k = 0; k < REC_CAP; k++) {
-        struct spool_record *rec = &sb->rec[k];
-        if (rec->state == REC_FREE)
-            continue;
-        const char *lr[4] = { "LREM", sb->ikey, "1", rec->value };
-        size_t lrl[4] = { 4, strlen(sb->ikey), 1, rec->vlen };
-        send_cmd(sp, on_ignore, sp, 4, lr, lrl);
+        entries_lpush(sp, sb->key, &el, rconn_ignore, NULL);
+    for (int i = 0;; i++) {
+        const struct drain_record *r = drain_record_at(&sb->drain, i);
+        if (r == NULL)
+            break;
+        const char *lr[4] = { "LREM", sb->key, "1", r->value };
+        size_t lrl[4] = { 4, strlen(sb->key), 1, r->vlen };
+        rconn_send(&sp->rc, rconn_ignore, NULL, 4, lr, lrl);
     }
-    if (send1(sp, on_evacuated, sb, "EXEC"))
+    if (rconn_send1(&sp->rc, on_evacuated, sb, "EXEC"))
         sb->evac_out++;
     sp->st.lines_evacuated += el.lines;
     sp->st.pushes += el.n;
@@ -1264,9 +980,8 @@ out:
 }
 
 void
-spool_shutdown_begin(struct relay *r)
+spool_shutdown_begin(struct spool *sp)
 {
-    struct spool *sp = r->spool;
     if (sp == NULL)
         return;
     sp->shutting_down = true;
@@ -1287,38 +1002,37 @@ spool_shutdown_begin(struct relay *r)
 }
 
 bool
-spool_quiet(const struct relay *r)
+spool_quiet(const struct spool *sp)
 {
-    const struct spool *sp = r->spool;
     if (sp == NULL || sp->state != SP_READY)
         return true;
-    if (sp->pending > 0)
+    if (sp->rc.pending > 0)
         return false;
     for (int i = 0; i < sp->nsb; i++) {
         const struct spool_backend *sb = &sp->sb[i];
-        if (sb->npushing > 0 || !queue_empty(&sb->staging) || sb->evac_out > 0 ||
-            sb->evac_head != NULL || sb->evac_push != NULL)
+        if (sb->npushing > 0 || sb->evac_out > 0 || evac_pending(sb))
+            return false;
+        if (!queue_empty(&sb->staging) && !sp->full)
             return false;
     }
     return true;
 }
 
 bool
-spool_draining(const struct relay *r)
+spool_draining(const struct spool *sp)
 {
-    const struct spool *sp = r->spool;
     if (sp == NULL)
         return false;
     for (int i = 0; i < sp->nsb; i++)
-        if (sp->sb[i].lmove_out > 0)
+        if (sp->sb[i].drain.reading)
             return true;
     return false;
 }
 
 const struct spool_stats *
-spool_get_stats(const struct relay *r)
+spool_get_stats(const struct spool *sp)
 {
-    return r->spool ? &r->spool->st : NULL;
+    return sp ? &sp->st : NULL;
 }
 
 bool
@@ -1330,13 +1044,13 @@ spool_backend_mode(const struct backend *be)
 uint64_t
 spool_backend_entries(const struct backend *be)
 {
-    return be->sp ? be->sp->entries : 0;
+    return be->sp ? be->sp->drain.entries : 0;
 }
 
 uint64_t
 spool_backend_bytes(const struct backend *be)
 {
-    return be->sp ? be->sp->bytes : 0;
+    return be->sp ? be->sp->drain.bytes : 0;
 }
 
 uint64_t
@@ -1345,15 +1059,67 @@ spool_backend_staged_bytes(const struct backend *be)
     if (be->sp == NULL)
         return 0;
     uint64_t n = queue_bytes(&be->sp->staging);
-    const struct block *chains[3] = { be->sp->push_head, be->sp->evac_head, be->sp->evac_push };
-    for (int i = 0; i < 3; i++)
+    const struct block *chains[4] = { be->sp->push_head, be->sp->evac_head, be->sp->evac_push,
+                                      be->sp->failed_head };
+    for (int i = 0; i < 4; i++)
         for (const struct block *b = chains[i]; b != NULL; b = b->next)
             n += b->len - b->start;
     return n;
 }
 
 uint64_t
-spool_total_bytes(const struct relay *r)
+spool_backend_oldest_ms(const struct backend *be)
 {
-    return r->spool ? total_bytes(r->spool) : 0;
+    const struct spool_backend *sb = be->sp;
+    if (sb == NULL)
+        return 0;
+    uint64_t oldest = drain_oldest_ms(&sb->drain);
+    const struct block *firsts[4] = { sb->evac_push, sb->evac_head, sb->push_head,
+                                      sb->failed_head };
+    for (int i = 0; i < 4; i++)
+        if (firsts[i] != NULL && firsts[i]->stamp != 0 &&
+            (oldest == 0 || firsts[i]->stamp < oldest))
+            oldest = firsts[i]->stamp;
+    const struct block *h = sb->staging.head;
+    if (h != NULL && h->len > h->start && h->stamp != 0 && (oldest == 0 || h->stamp < oldest))
+        oldest = h->stamp;
+    return oldest;
+}
+
+uint64_t
+spool_backlog_age_ms(const struct backend *be)
+{
+    uint64_t oldest = backend_oldest_ms(be);
+    uint64_t s = spool_backend_oldest_ms(be);
+    if (s != 0 && (oldest == 0 || s < oldest))
+        oldest = s;
+    if (oldest == 0)
+        return 0;
+    uint64_t now = entry_clock_ms();
+    return now > oldest ? now - oldest : 0;
+}
+
+uint64_t
+spool_total_bytes(const struct spool *sp)
+{
+    return sp ? total_bytes(sp) : 0;
+}
+
+uint64_t
+spool_backend_staged_lines(const struct backend *be)
+{
+    return be->sp ? be->sp->staged_lines : 0;
+}
+
+uint64_t
+spool_backend_stored_lines(const struct backend *be)
+{
+    return be->sp ? be->sp->stored_lines : 0;
+}
+
+bool
+spool_backend_settled(const struct backend *be)
+{
+    const struct spool_backend *sb = be->sp;
+    return sb == NULL || (!evac_pending(sb) && sb->failed_head == NULL);
 }

@@ -2,77 +2,110 @@
  * spool.h -- the Redis spool: where a backend's data waits while the
  * backend is down, lagging or behind its high watermark.
  *
- * Owns the hiredis async connection (libev adapter, same loop), per-backend
- * staging blocks, zstd compression, the push / drain / acknowledge protocol
- * on the keys <prefix>:spool:<backend> and <prefix>:inflight:<backend>, and
- * start-up recovery.  Order is FIFO per backend; nothing acknowledged by
- * Redis is ever dropped: a drained entry is deleted only after the
- * backend's TCP acknowledged every line of it.  It must never block the
- * loop and never let hiredis buffers grow without bound.
+ * Owns, per backend, the staging blocks bound for Redis, their pushes
+ * (RPUSH to <prefix>:<instance>:spool:<backend>), a failed connection's
+ * lines put at the list's head (LPUSH), spool mode (while the list is not
+ * empty a backend's new lines go to it too, so order is kept), the drain
+ * (drain.c) that brings entries back, start-up recovery (adopting the
+ * keys of the layout before instances) and the spool_full state: while
+ * Redis refuses writes (OOM, READONLY, MISCONF) new data stays in memory
+ * under the overflow policy, and the drain, which needs no write, goes on.
+ * The connection is rconn.c's.  Nothing acknowledged by Redis is ever
+ * dropped.  It must never block the loop and never let hiredis buffers
+ * grow without bound.
  */
 #ifndef TS_SPOOL_H
 #define TS_SPOOL_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "pool.h"
+#include "queue.h"
 
-struct relay;
 struct backend;
-
-/* Entry = header + payload (zstd frame or raw lines). */
-#define SPOOL_MAGIC "TSR1"
-#define SPOOL_HDR_BYTES 24
-enum spool_codec { SPOOL_RAW = 0, SPOOL_ZSTD = 1 };
+struct spool;
 
 struct spool_stats {
     uint64_t connects;
     uint64_t disconnects;
     uint64_t pushes;            /* entries written (RPUSH / LPUSH) */
     uint64_t push_failures;
+    uint64_t refused;           /* writes Redis refused (OOM, READONLY, MISCONF) */
+    uint64_t full_episodes;     /* times spool_full went to 1 */
     uint64_t raw_bytes;         /* line bytes before compression */
     uint64_t stored_bytes;      /* entry bytes after compression */
-    uint64_t drains;            /* entries taken back (LMOVE) */
-    uint64_t acks;              /* drained entries deleted after delivery */
-    uint64_t requeued;          /* in-flight entries put back (recovery) */
-    uint64_t corrupt;           /* entries that failed to decode (kept) */
+    uint64_t drains;            /* entries read back */
+    uint64_t acks;              /* entries deleted after delivery */
+    uint64_t requeued;          /* entries adopted from the layout before instances */
+    uint64_t corrupt;           /* entries that failed to decode (set aside) */
     uint64_t lines_evacuated;   /* lines moved from memory to the spool */
     uint64_t local_drains;      /* staging blocks sent without Redis */
 };
 
-int spool_create(struct relay *r);
-void spool_destroy(struct relay *r);
+/* What the spool needs from the relay (relay.c wires it). */
+struct spool_env {
+    struct ev_loop *loop;
+    struct pool *pool;
+    const struct config *cfg;
+    struct backend *backends;
+    int nbackends;
+    const char *instance;       /* this relay's name in the keys */
+    bool (*running)(void *ctx); /* false once shutdown began */
+    void *ctx;
+};
 
-/* Redis is connected, recovered, and under spool-max-bytes. */
-bool spool_usable(const struct relay *r);
-bool spool_connected(const struct relay *r);
+struct spool *spool_create(const struct spool_env *env);
+void spool_destroy(struct spool *sp);
+
+/* Redis is connected, recovered, takes writes, and is under
+ * spool-max-bytes.  (NULL: no spool.) */
+bool spool_usable(const struct spool *sp);
+bool spool_connected(const struct spool *sp);
+/* Redis refuses writes now. */
+bool spool_full(const struct spool *sp);
 /* Offers a line for backend be.  Returns 1 when the spool took it, 0 when
  * the caller should queue it to the backend directly, TS_ENOMEM when the
  * staging block could not be had (pool refused). */
 int spool_offer(struct backend *be, const char *line, size_t len);
 /* A connection failed: its undelivered lines (already rewound) move to
- * the front of the backend's staging, bound for Redis, so a crash while
- * the backend is down does not lose them.  No-op without a usable spool. */
+ * the head of the backend's spool, ahead of everything newer, so a crash
+ * while the backend is down does not lose them.  No-op unless the spool
+ * is usable (they stay in the connection's queue). */
 void spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued);
 /* Push staged blocks, drain into healthy backends, delete delivered
  * entries, reconnect.  Called every tick. */
-void spool_tick(struct relay *r, uint64_t now_ms);
+void spool_tick(struct spool *sp, uint64_t now_ms);
 
 /* Shutdown: move connection queues and staging into Redis. */
-void spool_shutdown_begin(struct relay *r);
+void spool_shutdown_begin(struct spool *sp);
 /* All spool commands answered (or Redis gone). */
-bool spool_quiet(const struct relay *r);
-/* Drains outstanding?  (LMOVE replies still due) */
-bool spool_draining(const struct relay *r);
+bool spool_quiet(const struct spool *sp);
+/* Reads of the drain still out. */
+bool spool_draining(const struct spool *sp);
 
 /* Introspection for stats. */
-const struct spool_stats *spool_get_stats(const struct relay *r);
+const struct spool_stats *spool_get_stats(const struct spool *sp);
 bool spool_backend_mode(const struct backend *be);
 uint64_t spool_backend_entries(const struct backend *be);
 uint64_t spool_backend_bytes(const struct backend *be);
 uint64_t spool_backend_staged_bytes(const struct backend *be);
-uint64_t spool_total_bytes(const struct relay *r);
+/* Unix ms the oldest line the spool holds for be was staged, 0 if none. */
+uint64_t spool_backend_oldest_ms(const struct backend *be);
+uint64_t spool_total_bytes(const struct spool *sp);
+/* The backlog's age for be, in ms: since the oldest line not yet
+ * acknowledged by it arrived, in its queues or in the spool (memory or
+ * Redis); 0 when nothing waits.  (Works without a spool too.) */
+uint64_t spool_backlog_age_ms(const struct backend *be);
+
+/* For framed acknowledgements: lines staged for be so far, and lines of
+ * them Redis acknowledged; true when nothing of be's is in memory on its
+ * way into Redis (staging, pushes, a failed connection's lines). */
+uint64_t spool_backend_staged_lines(const struct backend *be);
+uint64_t spool_backend_stored_lines(const struct backend *be);
+bool spool_backend_settled(const struct backend *be);
 
 #endif

@@ -263,19 +263,19 @@ collect(struct relay *r, sample_fn fn, void *ctx)
         s.type = GAUGE;
         s.tagk = "backend";
         s.tagv = r->backends[b_].cfg->name;
-        s.value = backend_backlog_age_ms(&r->backends[b_]) * 1000000u;
+        s.value = spool_backlog_age_ms(&r->backends[b_]) * 1000000u;
         s.ns_as_seconds = true;
         fn(ctx, &s);
     }
 
-    const struct spool_stats *ss = spool_get_stats(r);
+    const struct spool_stats *ss = spool_get_stats(r->spool);
     static const struct spool_stats none;
     if (ss == NULL)
         ss = &none;
     EMIT("spool.connected", "1 when the Redis spool is connected and ready.", GAUGE, NULL,
-         NULL, spool_connected(r) ? 1 : 0);
+         NULL, spool_connected(r->spool) ? 1 : 0);
     EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
-         spool_total_bytes(r));
+         spool_total_bytes(r->spool));
     EMIT("spool.pushes", "Entries written to Redis.", COUNTER, NULL, NULL, ss->pushes);
     EMIT("spool.push_failures", "Entry writes that failed (kept in memory).", COUNTER, NULL,
          NULL, ss->push_failures);

@@ -421,7 +421,7 @@ table_backends(struct page *o, struct relay *r)
             (unsigned long long)spool_backend_entries(be),
             count_text(b, sizeof(b), spool_backend_entries(be)));
         fmt(o, "%s</td>", bytes_text(b, sizeof(b), (double)spool_backend_bytes(be)));
-        uint64_t age = backend_backlog_age_ms(be);
+        uint64_t age = spool_backlog_age_ms(be);
         fmt(o, "<td class=\"num\" data-v=\"%.3f\">%s</td>", (double)age / 1000.0,
             age ? duration_text(b, sizeof(b), (double)age / 1000.0) : "none");
         td_count(o, be->st.errors);
@@ -486,10 +486,10 @@ table_spool(struct page *o, struct relay *r)
     html(o, r->cfg.redis.addr.port);
     str(o, "</td></tr><tr><th>key prefix</th><td>");
     html(o, r->cfg.redis.prefix);
-    bool up = spool_connected(r);
+    bool up = spool_connected(r->spool);
     fmt(o, "</td></tr><tr><th>connected</th><td><span class=\"state %s\">%s</span></td></tr>",
         up ? "up" : "failed", up ? "yes" : "no");
-    const struct spool_stats *st = spool_get_stats(r);
+    const struct spool_stats *st = spool_get_stats(r->spool);
     static const struct spool_stats none;
     if (st == NULL)
         st = &none;
@@ -498,7 +498,7 @@ table_spool(struct page *o, struct relay *r)
     char b[48];
     fmt(o, "%s)</span></td></tr>", count_text(b, sizeof(b), st->push_failures));
     str(o, "<tr><th>bytes in Redis</th>");
-    td_bytes(o, "spool-bytes", (double)spool_total_bytes(r));
+    td_bytes(o, "spool-bytes", (double)spool_total_bytes(r->spool));
     str(o, "</tr><tr><th>compression</th>");
     if (st->stored_bytes > 0)
         fmt(o, "<td class=\"num\" data-v=\"%.2f\">%.1f : 1</td></tr>",

@@ -298,7 +298,7 @@ class Relay:
     """tsrelay with a generated configuration."""
 
     def __init__(self, base, backends, redis=None, listen=None, relay=None, redis_opts=None,
-                 backend_opts=None, name="relay"):
+                 backend_opts=None, name="relay", instance="main"):
         self.base = base
         self.name = name
         self.port = free_port()
@@ -308,7 +308,9 @@ class Relay:
         lines = ["[relay]"]
         for port, proto in self.listen:
             lines.append("listen = 127.0.0.1:%d %s" % (port, proto))
-        opts = {"log-level": "info", "reconnect-max": "1s", "shutdown-timeout": "5s"}
+        self.instance = instance
+        opts = {"log-level": "info", "reconnect-max": "1s", "shutdown-timeout": "5s",
+                "instance": instance}
         opts.update(relay or {})
         for k, v in opts.items():
             lines.append("%s = %s" % (k, v))
@@ -325,9 +327,9 @@ class Relay:
             f.write("\n".join(lines) + "\n")
         self.proc = None
 
-    @staticmethod
-    def spool_key(backend, kind="spool"):
-        return "it%d:%s:%s" % (os.getpid(), kind, backend)
+    def spool_key(self, backend):
+        """This relay's spool list for a backend in Redis."""
+        return "it%d:%s:spool:%s" % (os.getpid(), self.instance, backend)
 
     def start(self, wait=True):
         self.proc = spawn([TSRELAY, "-c", self.conf], self.log)

@@ -162,12 +162,14 @@ for _ in range(20):
     time.sleep(1.0)
 per_second = [b - a for a, b in zip(samples, samples[1:])]
 tap.note("refusing TSD: connect attempts per second", per_second)
-tap.ok(samples[-1] <= 40, "refusing TSD: %d attempts in 20 s (backoff, no storm)" % samples[-1])
-# two connections, each waiting at least reconnect-max / 2 = 1 s between
-# attempts once the backoff is at its cap: at most 20 in 10 s (+1 at an edge)
-tap.ok(sum(per_second[-10:]) <= 21,
-       "refusing TSD: after the backoff grew, at most ~1 attempt/s per connection (%d in 10 s)"
-       % sum(per_second[-10:]))
+tap.ok(samples[-1] <= 60, "refusing TSD: %d attempts in 20 s (backoff, no storm)" % samples[-1])
+# with data waiting, connection 0 probes about once a second (0.5-1.5 s
+# apart: delivery resumes soon after the TSD does); connection 1 backs off
+# to reconnect-max (1-3 s apart): on average 1.5 attempts/s, at most 30 in
+# 10 s even at the short ends of the jitter
+tap.ok(sum(per_second[-10:]) <= 30,
+       "refusing TSD: after the backoff grew, about 1.5 attempts/s for two connections "
+       "(%d in 10 s)" % sum(per_second[-10:]))
 tap.ok(samples[-1] - samples[10] >= 3, "refusing TSD: it keeps trying")
 sink = Sink(port, "count", name="late")
 got = wait_lines(sink, N, 30)

@@ -525,10 +525,26 @@ START_TEST(test_unknown_key_in_file)
 END_TEST
 
 /* ack = version is not implemented: refused, with the line of the key */
-START_TEST(test_ack_version_refused)
+START_TEST(test_ack_version_and_backend_policies)
 {
-    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:4243\nack = version\n",
-                      "NAME:3: [backend b1] ack: 'version' is not implemented");
+    ASSERT_OK("[backend b1]\naddress = 127.0.0.1:4243\nack = version\n");
+    ck_assert_int_eq(cfg.backends[0].ack, ACK_VERSION);
+    ck_assert_uint_eq(cfg.backends[0].ack_timeout_ms, 10000);
+    ck_assert_uint_eq(cfg.backends[0].ack_window, 4u << 20);
+    ck_assert_uint_eq(cfg.backends[0].max_rate, 0);
+    ck_assert_int_eq(cfg.backends[0].overflow, -1); /* the relay's */
+    ASSERT_OK("[relay]\noverflow = block\ninstance = relay-a\nframe-acks = on\n"
+              "[backend b1]\naddress = 127.0.0.1:4243\nack = version\nack-timeout = 3s\n"
+              "ack-window = 1M\nmax-rate = 100000\noverflow = drop\nmax-queue-bytes = 8M\n");
+    ck_assert_str_eq(cfg.instance, "relay-a");
+    ck_assert_int_eq(cfg.frame_acks, 1);
+    ck_assert_uint_eq(cfg.backends[0].ack_timeout_ms, 3000);
+    ck_assert_uint_eq(cfg.backends[0].ack_window, 1u << 20);
+    ck_assert_uint_eq(cfg.backends[0].max_rate, 100000);
+    ck_assert_int_eq(cfg.backends[0].overflow, OVERFLOW_DROP);
+    ck_assert_uint_eq(cfg.backends[0].max_queue_bytes, 8u << 20);
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:4243\nack-timeout = 10ms\n",
+                      "NAME:3: [backend b1] ack-timeout: 10ms is out of range");
 }
 END_TEST
 
@@ -908,7 +924,7 @@ config_suite(void)
     tcase_add_test(tc, test_backend_address_errors);
     tcase_add_test(tc, test_unknown_key_line);
     tcase_add_test(tc, test_unknown_key_in_file);
-    tcase_add_test(tc, test_ack_version_refused);
+    tcase_add_test(tc, test_ack_version_and_backend_policies);
     tcase_add_test(tc, test_unknown_section);
     tcase_add_test(tc, test_bad_backend_name);
     tcase_add_test(tc, test_duplicate_backend);

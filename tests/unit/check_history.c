@@ -29,7 +29,9 @@
 
 #include "backend.h"
 #include "config.h"
+#include "entry.h"
 #include "history.h"
+#include "spool.h"
 #include "pool.h"
 #include "relay.h"
 #include "stats.h"
@@ -40,6 +42,24 @@
 #define LIMIT (256u * BS)
 #define SEC 1000000000ull
 #define WALL0 1700000000000ull /* unix ms of the first sample */
+
+/* The env backends get from relay.c, for a relay built by hand. */
+static bool
+unit_running(void *ctx)
+{
+    (void)ctx;
+    return true;
+}
+
+static const struct backend_env *
+unit_backend_env(struct relay *r)
+{
+    r->benv = (struct backend_env){ .loop = r->loop ? r->loop : EV_DEFAULT, .pool = &r->pool,
+                                    .cfg = &r->cfg, .dirty = &r->dirty,
+                                    .batch_read_ns = &r->batch_read_ns,
+                                    .running = unit_running, .ctx = r };
+    return &r->benv;
+}
 
 static struct relay R;
 static struct cfg_backend saved_cfg[2];
@@ -71,7 +91,8 @@ setup(void)
     R.backends = calloc(2, sizeof(*R.backends));
     ck_assert_ptr_nonnull(R.backends);
     for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(backend_init(&R, &R.backends[i], &R.cfg.backends[i], i), TS_OK);
+        ck_assert_int_eq(backend_init(&R.backends[i], unit_backend_env(&R), &R.cfg.backends[i], i),
+                         TS_OK);
     memcpy(saved_cfg, R.cfg.backends, sizeof(saved_cfg));
     g_stats.start_time = (uint64_t)time(NULL);
 }
@@ -225,8 +246,8 @@ START_TEST(test_backend_columns)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(backend_enqueue(&R.backends[0], 0, LINE, strlen(LINE)),
                          TS_OK);
-    /* the oldest line has waited 1.5 s */
-    R.backends[0].conns[0].pending_since_ns = ts_now_ns() - 1500000000ull;
+    /* the oldest line has waited 1.5 s (its block's arrival time) */
+    R.backends[0].conns[0].q.head->stamp = entry_clock_ms() - 1500;
     history_sample(h, WALL0, SEC);
     double c[HB_NCOLS];
     ck_assert(history_latest_backend(h, "tsd1", c));
@@ -242,20 +263,26 @@ START_TEST(test_backend_columns)
 }
 END_TEST
 
+/* The backlog's age: the oldest block still held in a connection queue
+ * (the time its first line came); 0 once they are delivered. */
 START_TEST(test_backlog_age)
 {
+    static const char *const LINE = "put sys.cpu 1700000000 1 host=a\n";
     struct backend *be = &R.backends[0];
-    ck_assert_uint_eq(backend_backlog_age_ms(be), 0);
-    uint64_t now = ts_now_ns();
-    be->conns[1].pending_since_ns = now - 2000000000ull;
-    be->conns[0].pending_since_ns = now - 500000000ull;
-    uint64_t age = backend_backlog_age_ms(be);
+    ck_assert_uint_eq(spool_backlog_age_ms(be), 0);
+    /* hashes that pick connection 0 and connection 1 */
+    ck_assert_int_eq(backend_enqueue(be, 0, LINE, strlen(LINE)), TS_OK);
+    ck_assert_int_eq(backend_enqueue(be, 1ull << 40, LINE, strlen(LINE)), TS_OK);
+    uint64_t now = entry_clock_ms();
+    be->conns[1].q.head->stamp = now - 2000;
+    be->conns[0].q.head->stamp = now - 500;
+    uint64_t age = spool_backlog_age_ms(be);
     ck_assert_msg(age >= 2000 && age < 60000, "age %llu ms", (unsigned long long)age);
-    be->conns[1].pending_since_ns = 0;
-    age = backend_backlog_age_ms(be);
+    queue_clear(&be->conns[1].q, &R.pool);
+    age = spool_backlog_age_ms(be);
     ck_assert_msg(age >= 500 && age < 60000, "age %llu ms", (unsigned long long)age);
-    be->conns[0].pending_since_ns = 0;
-    ck_assert_uint_eq(backend_backlog_age_ms(be), 0);
+    queue_clear(&be->conns[0].q, &R.pool);
+    ck_assert_uint_eq(spool_backlog_age_ms(be), 0);
 }
 END_TEST
 
@@ -348,7 +375,9 @@ START_TEST(test_size_bound)
         g_stats.points_spooled += 123456789;
         g_stats.points_dropped += 1;
         g_stats.proto[PROTO_HTTP].in.invalid += 7777777;
-        R.backends[1].conns[0].pending_since_ns = 1; /* waited since boot */
+        if (R.backends[1].conns[0].q.head == NULL)
+            ck_assert_int_eq(backend_enqueue(&R.backends[1], 0, "put m 1 1 a=b\n", 14), TS_OK);
+        R.backends[1].conns[0].q.head->stamp = 1; /* waited since 1970 */
         history_sample(h, 9999999999999ull - 450 + (uint64_t)i, SEC + (uint64_t)i * 1000);
     }
     size_t n = history_format_json(h, -1, out, sizeof(out));
