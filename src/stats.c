@@ -250,6 +250,18 @@ collect(struct relay *r, sample_fn fn, void *ctx)
                 COUNTER, be->st.lines_resent);
     PER_BACKEND("backend.lag_events", "Times a connection made no progress for write-timeout.",
                 COUNTER, be->st.lag_events);
+    PER_BACKEND("backend.dropped", "Lines dropped for the backend: its share was full and its "
+                "overflow is drop.", COUNTER, be->st.dropped);
+    PER_BACKEND("backend.queue_share_bytes", "The backend's share of the queue memory "
+                "(max-queue-bytes).", GAUGE, be->max_queue_bytes);
+    PER_BACKEND("backend.barriers", "Version barriers written (ack = version).", COUNTER,
+                be->st.barriers);
+    PER_BACKEND("backend.barriers_answered", "Version barriers the TSD answered.", COUNTER,
+                be->st.barriers_answered);
+    PER_BACKEND("backend.ack_timeouts", "Connections failed for a barrier unanswered for "
+                "ack-timeout.", COUNTER, be->st.ack_timeouts);
+    PER_BACKEND("backend.pacing_waits", "Writes held back by max-rate.", COUNTER,
+                be->st.pacing_waits);
     PER_BACKEND("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
                 spool_backend_entries(be));
     PER_BACKEND("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.",
@@ -274,6 +286,12 @@ collect(struct relay *r, sample_fn fn, void *ctx)
         ss = &none;
     EMIT("spool.connected", "1 when the Redis spool is connected and ready.", GAUGE, NULL,
          NULL, spool_connected(r->spool) ? 1 : 0);
+    EMIT("spool.full", "1 while Redis refuses writes (OOM at maxmemory, READONLY, MISCONF): new "
+         "data stays in memory under overflow, the spool is still drained.", GAUGE, NULL, NULL,
+         spool_full(r->spool) ? 1 : 0);
+    EMIT("spool.full_episodes", "Times Redis began refusing writes.", COUNTER, NULL, NULL,
+         ss->full_episodes);
+    EMIT("spool.refused", "Writes Redis refused.", COUNTER, NULL, NULL, ss->refused);
     EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
          spool_total_bytes(r->spool));
     EMIT("spool.pushes", "Entries written to Redis.", COUNTER, NULL, NULL, ss->pushes);

@@ -493,10 +493,11 @@ table_spool(struct page *o, struct relay *r)
     static const struct spool_stats none;
     if (st == NULL)
         st = &none;
-    str(o, "<tr><th>full</th><td>n/a <span class=\"what\">(not reported yet; "
-           "failed pushes: ");
+    bool full = spool_full(r->spool);
     char b[48];
-    fmt(o, "%s)</span></td></tr>", count_text(b, sizeof(b), st->push_failures));
+    fmt(o, "<tr><th>full</th><td><span class=\"state %s\">%s</span> <span class=\"what\">"
+        "(Redis refusing writes; episodes: ", full ? "failed" : "up", full ? "yes" : "no");
+    fmt(o, "%s)</span></td></tr>", count_text(b, sizeof(b), st->full_episodes));
     str(o, "<tr><th>bytes in Redis</th>");
     td_bytes(o, "spool-bytes", (double)spool_total_bytes(r->spool));
     str(o, "</tr><tr><th>compression</th>");

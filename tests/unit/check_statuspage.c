@@ -219,7 +219,7 @@ START_TEST(test_redis_shows_address_only)
     has(p, "<tr><th>address</th><td>10.1.2.3:6380</td></tr>");
     has(p, "pfx&lt;1&gt;");
     has(p, "<span class=\"state failed\">no</span>"); /* not connected */
-    has(p, "<tr><th>full</th><td>n/a");
+    has(p, "<tr><th>full</th><td><span class=\"state up\">no</span>");
     has(p, "n/a (nothing spooled yet)");
 }
 END_TEST
