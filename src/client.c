@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "frameack.h"
 #include "framed.h"
 #include "http.h"
 #include "log.h"
@@ -376,6 +377,11 @@ set_proto(struct client *c, enum listen_proto proto)
     c->sink.owner = c;
     switch (proto) {
     case PROTO_FRAMED:
+        if (cfg->frame_acks && cs->env.fa_width > 0 && !c->control_only) {
+            c->fa = frameack_new(cs->env.fa_width);
+            if (c->fa != NULL)
+                cs->connection_bytes += frameack_size(cs->env.fa_width);
+        }
         c->sink.on_error = framed_error;
         c->fio.sink = &c->sink;
         c->fio.max_frame = (uint32_t)cfg->max_frame_bytes;
@@ -459,6 +465,16 @@ decode_framed(struct client *c, const char *buf, size_t len)
     size_t n = framed_feed(&c->fio, buf, len, &need, &st, &bad);
     c->need = need;
     c->blocked = c->fio.blocked;
+    if (c->fa != NULL && c->fio.completed > c->fa_seen) {
+        struct client_set *cs = c->set;
+        frameack_note(c->fa, c->fio.completed - c->fa_seen, cs->env.fa_mark, cs->env.ctx);
+        c->fa_seen = c->fio.completed;
+        if (!c->fa_listed) {
+            c->fa_listed = true;
+            c->fa_next = cs->acking;
+            cs->acking = c;
+        }
+    }
     if (st == FRAMED_OVERSIZE) {
         char line[200];
         int k = snprintf(line, sizeof(line),
@@ -1059,6 +1075,43 @@ client_admission_poll(struct client_set *cs)
     admission_poll(cs->env.adm, granted, resumed, cs);
 }
 
+/* ---- frame acknowledgements --------------------------------------------- */
+
+/* "ack N" in a reply frame of its own. */
+static bool
+send_ack(struct client *c, uint64_t n)
+{
+    char msg[32];
+    int k = snprintf(msg + 4, sizeof(msg) - 4, "ack %llu", (unsigned long long)n);
+    framed_put_len(msg, (uint32_t)k);
+    if (!ensure_out(c, (size_t)k + 4, POOL_CONTROL))
+        return false;
+    memcpy(c->out + c->out_len, msg, (size_t)k + 4);
+    c->out_len += (size_t)k + 4;
+    return true;
+}
+
+void
+client_frame_acks(struct client_set *cs)
+{
+    struct client **pp = &cs->acking;
+    while (*pp != NULL) {
+        struct client *c = *pp;
+        if (c->fa == NULL || !frameack_pending(c->fa) || c->lingering) {
+            *pp = c->fa_next; /* nothing waits: off the list */
+            c->fa_listed = false;
+            c->fa_next = NULL;
+            continue;
+        }
+        pp = &c->fa_next;
+        if (!ensure_out(c, 32, POOL_CONTROL))
+            continue; /* its replies are full: next time */
+        uint64_t n = frameack_ready(c->fa, cs->env.fa_safe, cs->env.ctx);
+        if (n > 0 && send_ack(c, n))
+            ev_io_start(cs->env.loop, &c->wio); /* written when the socket takes it */
+    }
+}
+
 /* ---- deadlines --------------------------------------------------------- */
 
 static bool
@@ -1225,6 +1278,17 @@ client_close(struct client *c, const char *why)
     cs->connection_bytes -= sizeof(*c);
     if (c->control_only)
         cs->control_only--;
+    if (c->fa_listed) {
+        for (struct client **pp = &cs->acking; *pp != NULL; pp = &(*pp)->fa_next)
+            if (*pp == c) {
+                *pp = c->fa_next;
+                break;
+            }
+    }
+    if (c->fa != NULL) {
+        cs->connection_bytes -= frameack_size(cs->env.fa_width);
+        frameack_free(c->fa);
+    }
     release_ub(c);
     if (c->http != NULL) {
         http_conn_free(c->http); /* gives its body back through http_body_free */

@@ -40,6 +40,7 @@
 
 struct block;
 struct pool;
+struct frameack;
 
 /* What clients need from the relay; relay.c wires it. */
 struct client_env {
@@ -58,6 +59,10 @@ struct client_env {
     http_endpoint_fn endpoint;       /* every HTTP path but /api/put */
     void *endpoint_ctx;
     size_t read_out_bound;           /* queue bytes one read may need at most */
+    /* frame-acks: delivery marks (delivery.c) of width words */
+    size_t fa_width;
+    void (*fa_mark)(void *ctx, uint64_t *w);
+    bool (*fa_safe)(void *ctx, const uint64_t *w);
 };
 
 struct client_set_stats {
@@ -68,6 +73,7 @@ struct client_set_stats {
 struct client_set {
     struct client_env env;
     struct client *all;
+    struct client *acking;           /* clients with frames waiting for "ack N" */
     uint64_t n;                      /* open */
     uint64_t pending;                /* open, protocol not yet known */
     uint64_t control_only;           /* open in a stats-only slot */
@@ -115,6 +121,10 @@ struct client {
     bool lingering;                /* our side is done: discard input until
                                       the peer closes (or a short deadline) */
     struct client *next, *prev;    /* set->all */
+    struct frameack *fa;           /* frame-acks = on, framed */
+    uint64_t fa_seen;              /* fio.completed already noted */
+    bool fa_listed;                /* on set->acking */
+    struct client *fa_next;
     struct sink sink;
     struct telnet_io tio;
     struct framed_io fio;
@@ -136,6 +146,9 @@ void client_close(struct client *c, const char *why);
 /* Grants waiting clients their memory and resumes those waiting for room
  * (call once per loop iteration, before the backends flush). */
 void client_admission_poll(struct client_set *cs);
+/* frame-acks: answers "ack N" to framed clients whose frames are safe now
+ * (at most one per client per call; call once per loop iteration). */
+void client_frame_acks(struct client_set *cs);
 /* Shutdown: stop reading from every client; nobody waits any more. */
 void client_stop_all_reading(struct client_set *cs);
 

@@ -127,6 +127,7 @@ framed_feed(struct framed_io *io, const char *buf, size_t len, size_t *need,
         uint32_t n = framed_get_len(buf + off);
         if (n == 0) {
             io->stats->heartbeats++;
+            io->completed++;
             off += 4;
             continue;
         }
@@ -148,6 +149,7 @@ framed_feed(struct framed_io *io, const char *buf, size_t len, size_t *need,
         }
         io->skip = 0;
         io->stats->frames++;
+        io->completed++;
         off += 4 + (size_t)n;
     }
 }

@@ -37,6 +37,7 @@ struct framed_io {
      * that frame and carries on from there. */
     uint64_t skip;
     bool blocked;      /* the last feed stopped inside the frame it returned at */
+    uint64_t completed; /* frames done on this connection, heartbeats too */
 };
 
 enum framed_status { FRAMED_MORE = 0, FRAMED_OVERSIZE };

@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "client.h"
+#include "delivery.h"
 #include "history.h"
 #include "json.h"
 #include "listener.h"
@@ -203,6 +204,8 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     struct relay *r = container_of(w, struct relay, flush_watcher);
     client_admission_poll(&r->clients);
     backend_flush_all(&r->dirty);
+    if (r->clients.acking != NULL)
+        client_frame_acks(&r->clients);
 }
 
 static void
@@ -312,6 +315,20 @@ read_out_bound(const struct relay *r)
     return targets * (r->pool.data_size * 3 / 2 + 2 * bs) + conns * bs;
 }
 
+static void
+env_fa_mark(void *ctx, uint64_t *w)
+{
+    struct relay *r = ctx;
+    delivery_mark(r->backends, r->nbackends, w);
+}
+
+static bool
+env_fa_safe(void *ctx, const uint64_t *w)
+{
+    struct relay *r = ctx;
+    return delivery_safe(r->backends, r->nbackends, w);
+}
+
 static int
 start_clients(struct relay *r)
 {
@@ -329,6 +346,9 @@ start_clients(struct relay *r)
         .endpoint = status_http,
         .endpoint_ctx = r,
         .read_out_bound = read_out_bound(r),
+        .fa_width = delivery_width(r->backends, r->nbackends),
+        .fa_mark = env_fa_mark,
+        .fa_safe = env_fa_safe,
     };
     /* a decoder resumes once the queues can take about a read's worth, or
      * an eighth of their room, whichever is more */
