@@ -32,6 +32,7 @@
 #include "log.h"
 #include "point.h"
 #include "relay.h"
+#include "resolver.h"
 #include "spool.h"
 #include "stats.h"
 #include "util.h"
@@ -55,22 +56,16 @@ backend_state_name(enum bconn_state s)
     return "?";
 }
 
+/* issue 12: without blocking (resolver.c): TS_OK with be->addr set,
+ * TS_EAGAIN while the name resolves, TS_ERROR (counted) when it failed */
 static int
 resolve(struct backend *be)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(be->cfg->addr.host, be->cfg->addr.port, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        LOG_RL(LOG_ERROR, "backend %s: cannot resolve %s:%s: %s", be->cfg->name,
-               be->cfg->addr.host, be->cfg->addr.port, gai_strerror(rc));
-        return TS_ERROR;
-    }
-    memcpy(&be->addr, res->ai_addr, res->ai_addrlen);
-    be->addrlen = res->ai_addrlen;
-    be->resolved = true;
-    freeaddrinfo(res);
-    return TS_OK;
+    int rc = resolver_lookup(be->res, be->cfg->addr.host, be->cfg->addr.port, &be->addr,
+                             &be->addrlen);
+    be->resolved = rc == TS_OK;
+    be->st.resolve_failures += rc == TS_ERROR;
+    return rc;
 }
 
 static uint64_t
@@ -146,6 +141,7 @@ conn_fail(struct bconn *c, const char *what, int err)
         close(c->fd);
         c->fd = -1;
     }
+    be->resolved = false; /* issue 12: the next connect looks the name up again */
     uint64_t resend = queue_count_lines(&c->q, c->q.acked, c->q.sent);
     be->st.lines_resent += resend;
     queue_rewind(&c->q);
@@ -211,10 +207,12 @@ conn_connect(struct bconn *c, bool probe)
 {
     struct backend *be = c->be;
     struct relay *r = be->r;
+    if (!be->resolved && resolve(be) == TS_EAGAIN)
+        return; /* issue 12: waits (not up) while the name resolves; the tick comes back */
     be->st.connect_attempts++;
-    if (!be->resolved && resolve(be) != TS_OK) {
+    if (!be->resolved) {
         c->state = BC_IDLE;
-        conn_fail(c, "address not resolved", 0);
+        conn_fail(c, resolver_error(be->res), 0);
         return;
     }
     int fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -407,13 +405,19 @@ backend_init(struct relay *r, struct backend *be, const struct cfg_backend *cfg,
         ev_io_init(&c->wio, on_writable, -1, EV_WRITE);
         ev_timer_init(&c->timer, on_connect_timeout, 1.0, 0.0);
     }
-    (void)resolve(be); /* retried on connect if it fails now */
+    struct resolver_opts ro = { r->cfg.dns_servers, r->cfg.resolve_timeout_ms }; /* issue 12 */
+    be->res = resolver_new(r->loop, &ro);
+    if (be->res == NULL)
+        return TS_ERROR;
+    (void)resolve(be); /* a name starts resolving now; looked up again on connect */
     return TS_OK;
 }
 
 void
 backend_destroy(struct backend *be)
 {
+    resolver_free(be->res); /* issue 12 */
+    be->res = NULL;
     if (be->conns == NULL)
         return;
     for (int i = 0; i < be->nconns; i++) {

@@ -23,6 +23,7 @@
 
 struct relay;
 struct backend;
+struct resolver;
 
 enum bconn_state {
     BC_IDLE = 0,     /* no socket; opens when it has data */
@@ -68,6 +69,7 @@ struct backend_stats {
     uint64_t lines_resent;      /* lines re-sent after a connection failure */
     uint64_t bytes_written;
     uint64_t lag_events;
+    uint64_t resolve_failures;  /* lookups of the backend's host name that failed */
     char last_error[200];       /* the latest error line, cut short (status page) */
 };
 
@@ -81,7 +83,8 @@ struct backend {
     struct bconn *conns;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    bool resolved;
+    bool resolved;              /* addr is current; false after a failure: look again */
+    struct resolver *res;       /* the name's lookups, without blocking (resolver.c) */
     uint64_t backoff_ms;        /* next failure's base delay */
     struct spool_backend *sp;   /* NULL without a spool */
     bool avail_cached;          /* relay_begin_batch: backend_available() */

@@ -250,6 +250,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
                 COUNTER, be->st.lines_resent);
     PER_BACKEND("backend.lag_events", "Times a connection made no progress for write-timeout.",
                 COUNTER, be->st.lag_events);
+    PER_BACKEND("backend.resolve_failures", "Lookups of the backend's host name that failed.",
+                COUNTER, be->st.resolve_failures);
     PER_BACKEND("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
                 spool_backend_entries(be));
     PER_BACKEND("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.",

@@ -211,17 +211,20 @@ class Redis:
 
 
 class Victoria:
-    def __init__(self, base, name="vm"):
+    def __init__(self, base, name="vm", telnet_host="127.0.0.1", telnet=None):
+        """telnet_host: another loopback address (127.0.0.2, ...) for tests
+        that move a TSD; telnet: its port (default: a free one)."""
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.http = free_port()
-        self.telnet = free_port()
+        self.telnet_host = telnet_host
+        self.telnet = telnet or free_port()
         self.proc = None
 
     def start(self):
         self.proc = spawn(["victoria-metrics", "-storageDataPath=" + self.dir,
                            "-httpListenAddr=127.0.0.1:%d" % self.http,
-                           "-opentsdbListenAddr=127.0.0.1:%d" % self.telnet,
+                           "-opentsdbListenAddr=%s:%d" % (self.telnet_host, self.telnet),
                            "-retentionPeriod=100y", "-search.latencyOffset=0s",
                            "-search.disableCache", "-loggerLevel=ERROR"],
                           os.path.join(self.dir, "vm.log"))
