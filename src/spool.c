@@ -37,6 +37,7 @@
 #include "backend.h"
 #include "log.h"
 #include "relay.h"
+#include "sentinel.h"
 #include "spool.h"
 #include "stats.h"
 #include "util.h"
@@ -88,6 +89,7 @@ struct spool {
     uint64_t retry_at_ms;
     uint64_t backoff_ms;
     ev_timer connect_timer;
+    struct sentinel *master;     /* where Redis is: address or Sentinels (issue 12) */
     int pending;                 /* replies due */
     size_t inflight_bytes;       /* charged bytes inside hiredis buffers */
     size_t inflight_cap;
@@ -984,6 +986,19 @@ schedule_retry(struct spool *sp)
     sp->backoff_ms = TS_MIN(sp->backoff_ms * 2, r->cfg.reconnect_max_ms);
 }
 
+/* issue 12: a master named by the Sentinels must say so itself (ROLE) */
+static void
+on_role(void *ctx, bool is_master)
+{
+    struct spool *sp = ctx;
+    if (sp->state != SP_RECOVERING || sp->ac == NULL)
+        return;
+    if (is_master)
+        recover(sp);
+    else
+        redisAsyncDisconnect(sp->ac); /* on_disconnect: retry, ask again */
+}
+
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
@@ -991,8 +1006,8 @@ on_connect(const redisAsyncContext *ac, int status)
     ev_timer_stop(sp->r->loop, &sp->connect_timer);
     if (status != REDIS_OK) {
         if (sp->was_up || sp->st.connects == 0)
-            log_warn("redis %s:%s: cannot connect: %s; memory-only until it answers",
-                     sp->r->cfg.redis.addr.host, sp->r->cfg.redis.addr.port,
+            log_warn("redis %s:%d: cannot connect: %s; memory-only until it answers",
+                     ac->c.tcp.host, ac->c.tcp.port, /* issue 12: the address used */
                      ac->errstr[0] ? ac->errstr : "error");
         sp->was_up = false;
         sp->ac = NULL; /* hiredis frees it */
@@ -1002,8 +1017,10 @@ on_connect(const redisAsyncContext *ac, int status)
     sp->st.connects++;
     sp->backoff_ms = sp->r->cfg.reconnect_min_ms;
     sp->was_up = true;
-    log_info("redis %s:%s: connected", sp->r->cfg.redis.addr.host, sp->r->cfg.redis.addr.port);
+    log_info("redis %s:%d: connected", ac->c.tcp.host, ac->c.tcp.port); /* issue 12 */
     sp->state = SP_RECOVERING;
+    if (sentinel_check_role(sp->master, sp->ac, on_role, sp) == TS_EAGAIN)
+        return; /* issue 12: recover once ROLE says master */
     recover(sp);
 }
 
@@ -1056,8 +1073,15 @@ static void
 sp_connect(struct spool *sp)
 {
     struct relay *r = sp->r;
-    int port = atoi(r->cfg.redis.addr.port);
-    redisAsyncContext *ac = redisAsyncConnect(r->cfg.redis.addr.host, port);
+    char host[64];
+    int port, found = sentinel_master(sp->master, host, sizeof(host), &port); /* issue 12 */
+    if (found == TS_EAGAIN)
+        return; /* being resolved or asked for: still SP_DOWN, the tick asks again */
+    if (found != TS_OK) {
+        schedule_retry(sp);
+        return;
+    }
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
     if (ac == NULL || ac->err) {
         LOG_RL(LOG_WARN, "redis: connect: %s", ac ? ac->errstr : "out of memory");
         if (ac != NULL)
@@ -1127,7 +1151,13 @@ spool_create(struct relay *r)
         be->sp = sb;
     }
     ev_timer_init(&sp->connect_timer, on_connect_timeout, 1.0, 0.0);
+    struct resolver_opts ro = { r->cfg.dns_servers, r->cfg.resolve_timeout_ms }; /* issue 12 */
+    sp->master = sentinel_new(r->loop, &r->cfg.redis, &ro, &sp->st.master);
     r->spool = sp;
+    if (sp->master == NULL) {
+        spool_destroy(r);
+        return TS_ERROR;
+    }
     sp_connect(sp);
     return TS_OK;
 }
@@ -1145,6 +1175,7 @@ spool_destroy(struct relay *r)
         redisAsyncFree(ac);
         sp->ac = NULL;
     }
+    sentinel_free(sp->master); /* issue 12 */
     for (int i = 0; i < sp->nsb && sp->sb != NULL; i++) {
         struct spool_backend *sb = &sp->sb[i];
         queue_clear(&sb->staging, &r->pool);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "pool.h"
+#include "sentinel.h"
 
 struct relay;
 struct backend;
@@ -40,6 +41,7 @@ struct spool_stats {
     uint64_t corrupt;           /* entries that failed to decode (kept) */
     uint64_t lines_evacuated;   /* lines moved from memory to the spool */
     uint64_t local_drains;      /* staging blocks sent without Redis */
+    struct sentinel_stats master; /* finding Redis: names, Sentinels (sentinel.c) */
 };
 
 int spool_create(struct relay *r);

@@ -296,6 +296,16 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          ss->stored_bytes);
     EMIT("spool.redis_connects", "Connections made to Redis.", COUNTER, NULL, NULL,
          ss->connects);
+    EMIT("spool.resolve_failures", "Lookups of the Redis, Sentinel or master host names that "
+         "failed.", COUNTER, NULL, NULL, ss->master.resolve_failures);
+    EMIT("spool.sentinel_queries", "Sentinels asked for the master's address.", COUNTER, NULL,
+         NULL, ss->master.queries);
+    EMIT("spool.sentinel_failures", "Rounds in which no Sentinel named the master.", COUNTER,
+         NULL, NULL, ss->master.failures);
+    EMIT("spool.master_changes", "Times the Sentinels named another master than before.",
+         COUNTER, NULL, NULL, ss->master.master_changes);
+    EMIT("spool.not_master", "Connections to a named master whose ROLE was not master.",
+         COUNTER, NULL, NULL, ss->master.not_master);
 
     EMIT("memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE, NULL,
          NULL, queued_bytes);

@@ -182,11 +182,13 @@ class Tap:
 # ---- servers ---------------------------------------------------------------
 
 class Redis:
-    def __init__(self, base, appendonly=False, port=None):
+    def __init__(self, base, appendonly=False, port=None, extra=None):
+        """extra: more redis-server arguments (e.g. ["--replicaof", ...])."""
         self.dir = os.path.join(base, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra = list(extra or [])
         self.proc = None
 
     def start(self):
@@ -195,6 +197,7 @@ class Redis:
                 "--appendonly", "yes" if self.appendonly else "no"]
         if self.appendonly:
             args += ["--appendfsync", "everysec"]
+        args += self.extra
         self.proc = spawn(args, os.path.join(self.dir, "redis.log"))
         wait_until(lambda: self.cmd("PING") == "PONG", 15, what="redis PING")
         return self

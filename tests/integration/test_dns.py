@@ -16,6 +16,8 @@ goes to both.
   3. the TSD moves to .4 with N's answer taking 5 s: meanwhile the numeric
      backend keeps getting points within milliseconds and /metrics
      answers at once; then the points queued for N arrive at .4.
+The spool's Redis is named too ([redis] address = a name the DNS server
+answers), so it is resolved through the same path before connecting.
 """
 
 import os
@@ -81,6 +83,9 @@ class LineSink(threading.Thread):
 
 dns = DnsServer()
 NAME = "tsd.it%d.test" % os.getpid()
+RNAME = "redis.it%d.test" % os.getpid()
+redis = h.Redis(base).start()
+dns.set(RNAME, ["127.0.0.1"])
 PORT = h.free_port()
 sink = LineSink()
 sink.start()
@@ -91,7 +96,8 @@ dns.set(NAME, ["127.0.0.2"], delay=3.0)
 relay = h.Relay(base, [("moving", "%s:%d" % (NAME, PORT)), ("fixed", "127.0.0.1:%d" % sink.port)],
                 relay={"routing": "all", "dns-servers": "127.0.0.1:%d" % dns.port,
                        "resolve-timeout": "8s", "reconnect-min": "100ms",
-                       "reconnect-max": "1s"})
+                       "reconnect-max": "1s"},
+                redis=redis, redis_opts={"address": "%s:%d" % (RNAME, redis.port)})
 t = time.time()
 relay.start()
 started = time.time() - t
@@ -134,9 +140,12 @@ got = vm_a.wait_count(m1, N1, timeout=30)
 took = time.time() - t_send
 tap.eq(got, N1, "the named backend got every point once its name resolved")
 tap.ok(took >= 2.0, "... and not before its slow answer (%.1f s after sending)" % took)
-tap.ok(dns.count(NAME) >= 1 and dns.count() == dns.count(NAME),
+tap.ok(dns.count(NAME) >= 1 and dns.count() == dns.count(NAME) + dns.count(RNAME),
        "the name was asked of the scripted DNS server; the numeric address never was "
        "(%d queries, %d for the name)" % (dns.count(), dns.count(NAME)))
+tap.ok(stat("spool.connected") == 1 and dns.count(RNAME) >= 1,
+       "the spool's Redis, named too, was resolved and connected (%d queries)"
+       % dns.count(RNAME))
 
 # ---- 2. the TSD moves to 127.0.0.3; the name fails for a while -------------
 vm_b = h.Victoria(base, "vm-b", telnet_host="127.0.0.3", telnet=PORT).start()
