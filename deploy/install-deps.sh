@@ -7,10 +7,12 @@ what=${1:-test}
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
-# libjs-dygraphs: the status page's charts, compiled in when found
+# libjs-dygraphs: the status page's charts, compiled in when found;
+# libc-ares-dev: host names resolved without blocking the loop
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
-       libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev libjs-dygraphs"
+       libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev libjs-dygraphs
+       libc-ares-dev"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;
@@ -18,9 +20,10 @@ run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # systemd-analyze verify and pkg-config's systemdsystemunitdir (the unit
 # install); debhelper + dpkg-dev: the Debian package (tests/deb.sh), whose
 # logrotate snippet logrotate checks; chromium: the status page's browser
-# test (driven over its DevTools pipe from Python: no npm, no download)
+# test (driven over its DevTools pipe from Python: no npm, no download);
+# redis-sentinel: the Sentinel failover test (test_sentinel.py)
 test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2
-      man-db groff-base systemd debhelper dpkg-dev logrotate chromium"
+      man-db groff-base systemd debhelper dpkg-dev logrotate chromium redis-sentinel"
 
 pkgs="$build $run"
 [ "$what" = test ] && pkgs="$pkgs $test"

@@ -34,6 +34,7 @@
 #include "backend.h"
 #include "log.h"
 #include "point.h"
+#include "resolver.h"
 #include "stats.h"
 #include "util.h"
 
@@ -69,22 +70,17 @@ now_ms(const struct backend *be)
     return (uint64_t)(ev_now(loop_of(be)) * 1000.0);
 }
 
+/* The backend's address, without blocking (resolver.c): TS_OK with
+ * be->addr set, TS_EAGAIN while the name resolves, TS_ERROR (counted)
+ * when the lookup failed. */
 static int
 resolve(struct backend *be)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(be->cfg->addr.host, be->cfg->addr.port, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        LOG_RL(LOG_ERROR, "backend %s: cannot resolve %s:%s: %s", be->cfg->name,
-               be->cfg->addr.host, be->cfg->addr.port, gai_strerror(rc));
-        return TS_ERROR;
-    }
-    memcpy(&be->addr, res->ai_addr, res->ai_addrlen);
-    be->addrlen = res->ai_addrlen;
-    be->resolved = true;
-    freeaddrinfo(res);
-    return TS_OK;
+    int rc = resolver_lookup(be->res, be->cfg->addr.host, be->cfg->addr.port, &be->addr,
+                             &be->addrlen);
+    be->resolved = rc == TS_OK;
+    be->st.resolve_failures += rc == TS_ERROR;
+    return rc;
 }
 
 static uint64_t
@@ -182,6 +178,7 @@ conn_fail(struct bconn *c, const char *what, int err)
         close(c->fd);
         c->fd = -1;
     }
+    be->resolved = false; /* the next connect looks the name up again */
     uint64_t resend = queue_count_lines(&c->q, c->q.acked, c->q.sent);
     resend -= TS_MIN(resend, barriers_between(&c->bar, c->q.acked, c->q.sent));
     be->st.lines_resent += resend;
@@ -264,10 +261,14 @@ static void
 conn_connect(struct bconn *c, bool probe)
 {
     struct backend *be = c->be;
+    if (!be->resolved && resolve(be) == TS_EAGAIN)
+        return; /* waits (not up) while the name resolves; the tick comes back */
     be->st.connect_attempts++;
-    if (!be->resolved && resolve(be) != TS_OK) {
+    if (!be->resolved) {
+        /* its own rate limit: not hidden behind the connection failures */
+        LOG_RL(LOG_WARN, "backend %s: %s", be->cfg->name, resolver_error(be->res));
         c->state = BC_IDLE;
-        conn_fail(c, "address not resolved", 0);
+        conn_fail(c, resolver_error(be->res), 0);
         return;
     }
     int fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -531,13 +532,19 @@ backend_init(struct backend *be, const struct backend_env *env, const struct cfg
         ev_io_init(&c->wio, on_writable, -1, EV_WRITE);
         ev_timer_init(&c->timer, on_connect_timeout, 1.0, 0.0);
     }
-    (void)resolve(be); /* retried on connect if it fails now */
+    struct resolver_opts ro = { env->cfg->dns_servers, env->cfg->resolve_timeout_ms };
+    be->res = resolver_new(env->loop, &ro);
+    if (be->res == NULL)
+        return TS_ERROR;
+    (void)resolve(be); /* a name starts resolving now; looked up again on connect */
     return TS_OK;
 }
 
 void
 backend_destroy(struct backend *be)
 {
+    resolver_free(be->res);
+    be->res = NULL;
     if (be->conns == NULL)
         return;
     for (int i = 0; i < be->nconns; i++) {

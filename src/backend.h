@@ -28,6 +28,7 @@
 
 struct backend;
 struct bconn;
+struct resolver;
 
 /* What backends need from the relay (relay.c wires it; shared by all). */
 struct backend_env {
@@ -97,6 +98,7 @@ struct backend_stats {
     uint64_t ack_timeouts;      /* connections failed for an unanswered barrier */
     uint64_t dropped;           /* lines dropped for this backend (its overflow = drop) */
     uint64_t pacing_waits;      /* writes held back by max-rate */
+    uint64_t resolve_failures;  /* lookups of the backend's host name that failed */
     char last_error[200];       /* the last error line the TSD wrote back */
 };
 
@@ -110,7 +112,8 @@ struct backend {
     struct bconn *conns;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    bool resolved;
+    bool resolved;              /* addr is current; false after a failure: look again */
+    struct resolver *res;       /* the name's lookups, without blocking (resolver.c) */
     uint64_t backoff_ms;        /* next failure's base delay */
     struct pacer pacer;         /* max-rate */
     enum overflow_policy overflow; /* its own, or the relay's */

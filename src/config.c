@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "history.h"
+#include "resolver.h"
 #include "util.h"
 
 enum sect { S_RELAY, S_BACKEND, S_REDIS };
@@ -74,6 +75,8 @@ static const struct key keys[] = {
     { S_RELAY, "history-interval", K_DURATION, R(history_interval_ms), 10, 60 * 1000, NULL },
     { S_RELAY, "reconnect-min", K_DURATION, R(reconnect_min_ms), 1, HOUR_MS, NULL },
     { S_RELAY, "reconnect-max", K_DURATION, R(reconnect_max_ms), 1, 24 * HOUR_MS, NULL },
+    { S_RELAY, "resolve-timeout", K_DURATION, R(resolve_timeout_ms), 100, 60 * 1000, NULL },
+    { S_RELAY, "dns-servers", K_STRING, R(dns_servers), 0, 0, NULL },
     { S_RELAY, "max-tags", K_INT, R(max_tags), 1, 64, NULL },
     { S_RELAY, "allow-specialchars", K_STRING, R(allow_specialchars), 0, 0, NULL },
     { S_RELAY, "log-level", K_ENUM, R(log_level), 0, 0, level_names },
@@ -97,6 +100,8 @@ static const struct key keys[] = {
     { S_REDIS, "spool-flush-interval", K_DURATION, D(flush_interval_ms), 1, 60 * 1000, NULL },
     { S_REDIS, "connect-timeout", K_DURATION, D(connect_timeout_ms), 10, HOUR_MS, NULL },
     { S_REDIS, "compress-level", K_INT, D(compress_level), 0, 19, NULL },
+    { S_REDIS, "sentinels", K_STRING, D(sentinels_text), 0, 0, NULL },
+    { S_REDIS, "master-name", K_STRING, D(master_name), 0, 0, NULL },
 };
 
 const char *
@@ -170,6 +175,7 @@ config_defaults(struct config *cfg)
     cfg->history_interval_ms = 1000;
     cfg->reconnect_min_ms = 100;
     cfg->reconnect_max_ms = 10 * 1000;
+    cfg->resolve_timeout_ms = 5 * 1000;
     cfg->max_tags = 8;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     cfg->log_buffer_bytes = 256 * KB;
@@ -715,6 +721,52 @@ budget(struct parse_state *ps)
     return true;
 }
 
+/* [redis] sentinels = HOST:PORT, ... into cfg->redis.sentinels[]; with
+ * master-name, both or neither. */
+static bool
+sentinels(struct parse_state *ps)
+{
+    struct cfg_redis *rc = &ps->cfg->redis;
+    const char *p = skip_ws(rc->sentinels_text);
+    int line = line_of(ps, S_REDIS, "sentinels", "master-name");
+    rc->nsentinels = 0;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[CFG_HOST_MAX + 16];
+        if (len >= sizeof(item)) {
+            fail(ps, line, "redis", "sentinels", "an entry is longer than %zu bytes",
+                 sizeof(item) - 1);
+            return false;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (rc->nsentinels == CFG_MAX_SENTINELS) {
+            fail(ps, line, "redis", "sentinels", "more than %d Sentinels", CFG_MAX_SENTINELS);
+            return false;
+        }
+        if (*skip_ws(item) == '\0' || *skip_ws(item) == ':' ||
+            config_parse_addr(item, &rc->sentinels[rc->nsentinels]) != TS_OK) {
+            fail(ps, line, "redis", "sentinels",
+                 "'%s' is not HOST:PORT (sentinels = HOST:PORT, HOST:PORT, ...)", item);
+            return false;
+        }
+        rc->nsentinels++;
+        p = comma ? skip_ws(comma + 1) : p + len;
+    }
+    if ((rc->nsentinels > 0) != (rc->master_name[0] != '\0')) {
+        fail(ps, line, "redis", rc->nsentinels > 0 ? "master-name" : "sentinels",
+             "sentinels and master-name go together: give both, or neither");
+        return false;
+    }
+    if (rc->master_name[0] != '\0' && !valid_name(rc->master_name)) {
+        fail(ps, line_of(ps, S_REDIS, "master-name", NULL), "redis", "master-name",
+             "'%s' must be of [A-Za-z0-9._-]", rc->master_name);
+        return false;
+    }
+    return true;
+}
+
 static int
 validate(struct parse_state *ps)
 {
@@ -773,6 +825,12 @@ validate(struct parse_state *ps)
             return fail(ps, line_of(ps, S_RELAY, "allow-specialchars", NULL), "relay",
                         "allow-specialchars",
                         "may not contain space, '=' or newline characters");
+    char why[CFG_ERR_MAX / 2];
+    if (resolver_check_servers(cfg->dns_servers, CFG_MAX_DNS_SERVERS, why, sizeof(why)) != TS_OK)
+        return fail(ps, line_of(ps, S_RELAY, "dns-servers", NULL), "relay", "dns-servers", "%s",
+                    why);
+    if (cfg->redis.enabled && !sentinels(ps))
+        return 0;
     if (cfg->redis.enabled) {
         if (cfg->redis.spool_low >= cfg->redis.spool_high)
             return fail(ps, line_of(ps, S_REDIS, "spool-low", "spool-high"), "redis",

@@ -18,6 +18,8 @@
 #define CFG_NAME_MAX 64
 #define CFG_HOST_MAX 256
 #define CFG_ERR_MAX 512
+#define CFG_MAX_SENTINELS 8
+#define CFG_MAX_DNS_SERVERS 4
 
 enum listen_proto { PROTO_AUTO = 0, PROTO_TELNET, PROTO_FRAMED, PROTO_HTTP };
 enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
@@ -62,6 +64,10 @@ struct cfg_redis {
     uint64_t flush_interval_ms;
     uint64_t connect_timeout_ms;
     int compress_level;
+    char sentinels_text[1024];  /* sentinels as written; parsed into sentinels[] */
+    struct cfg_addr sentinels[CFG_MAX_SENTINELS];
+    int nsentinels;             /* 0: connect to address */
+    char master_name[CFG_NAME_MAX];
     int line;
 };
 
@@ -91,6 +97,8 @@ struct config {
     uint64_t history_interval_ms;/* one history sample this often */
     uint64_t reconnect_min_ms;
     uint64_t reconnect_max_ms;
+    uint64_t resolve_timeout_ms; /* a host name's lookup (backends, Redis, Sentinels) */
+    char dns_servers[512];       /* "IP[:PORT],...": "" = the system's resolv.conf */
     int max_tags;
     char allow_specialchars[64];
     char log_level[16];

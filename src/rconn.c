@@ -34,25 +34,46 @@ schedule_retry(struct rconn *rc)
 }
 
 static void
+is_up(struct rconn *rc)
+{
+    rc->connects++;
+    rc->backoff_ms = rc->reconnect_min_ms;
+    rc->was_up = true;
+    rc->state = RC_UP;
+    log_info("redis %s:%d: connected", rc->host, rc->port);
+    rc->on_up(rc->ctx);
+}
+
+static void
+on_role(void *ctx, bool is_master)
+{
+    struct rconn *rc = ctx;
+    if (rc->state != RC_CONNECTING || rc->ac == NULL)
+        return;
+    if (is_master)
+        is_up(rc);
+    else
+        redisAsyncDisconnect(rc->ac); /* on_disconnect: retry, ask again */
+}
+
+static void
 on_connect(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
     ev_timer_stop(rc->loop, &rc->connect_timer);
     if (status != REDIS_OK) {
         if (rc->was_up || rc->connects == 0)
-            log_warn("redis %s:%s: cannot connect: %s; memory-only until it answers",
-                     rc->addr->host, rc->addr->port, ac->errstr[0] ? ac->errstr : "error");
+            log_warn("redis %s:%d: cannot connect: %s; memory-only until it answers",
+                     rc->host, rc->port, ac->errstr[0] ? ac->errstr : "error");
         rc->was_up = false;
         rc->ac = NULL; /* hiredis frees it */
         schedule_retry(rc);
         return;
     }
-    rc->connects++;
-    rc->backoff_ms = rc->reconnect_min_ms;
-    rc->was_up = true;
-    rc->state = RC_UP;
-    log_info("redis %s:%s: connected", rc->addr->host, rc->addr->port);
-    rc->on_up(rc->ctx);
+    /* a master the Sentinels named must say so itself */
+    if (sentinel_check_role(rc->master, rc->ac, on_role, rc) == TS_EAGAIN)
+        return;
+    is_up(rc);
 }
 
 static void
@@ -60,14 +81,17 @@ on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
     (void)status;
+    bool was_up = rc->state == RC_UP;
     rc->ac = NULL;
-    rc->disconnects++;
     rc->pending = 0;
     if (rc->destroying)
         return;
+    schedule_retry(rc);
+    if (!was_up) /* refused by the ROLE check: ask again */
+        return;
+    rc->disconnects++;
     log_warn("redis: connection lost%s%s; memory-only until it returns",
              ac->errstr[0] ? ": " : "", ac->errstr);
-    schedule_retry(rc);
     rc->on_lost(rc->ctx);
 }
 
@@ -91,7 +115,14 @@ on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 start_connect(struct rconn *rc)
 {
-    redisAsyncContext *ac = redisAsyncConnect(rc->addr->host, atoi(rc->addr->port));
+    int found = sentinel_master(rc->master, rc->host, sizeof(rc->host), &rc->port);
+    if (found == TS_EAGAIN)
+        return; /* being resolved or asked for: still down, the tick asks again */
+    if (found != TS_OK) {
+        schedule_retry(rc);
+        return;
+    }
+    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
     if (ac == NULL || ac->err) {
         LOG_RL(LOG_WARN, "redis: connect: %s", ac ? ac->errstr : "out of memory");
         if (ac != NULL)
@@ -110,13 +141,13 @@ start_connect(struct rconn *rc)
 }
 
 void
-rconn_init(struct rconn *rc, struct ev_loop *loop, const struct cfg_addr *addr,
+rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
            uint64_t connect_timeout_ms, uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
            void (*on_up)(void *), void (*on_lost)(void *), void *ctx)
 {
     memset(rc, 0, sizeof(*rc));
     rc->loop = loop;
-    rc->addr = addr;
+    rc->master = master;
     rc->connect_timeout_ms = connect_timeout_ms;
     rc->reconnect_min_ms = reconnect_min_ms;
     rc->reconnect_max_ms = reconnect_max_ms;

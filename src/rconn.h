@@ -3,7 +3,9 @@
  *
  * Owns the hiredis async context on the libev loop (hiredis' own adapter),
  * connecting with a timeout, reconnecting with exponential backoff and
- * jitter, and the count of replies still due.  Its owner (the spool) is
+ * jitter, and the count of replies still due.  Where Redis is comes from
+ * sentinel.c (the configured address, resolved without blocking, or the
+ * master the Sentinels name, whose ROLE is checked before it is used).  Its owner (the spool) is
  * told when the connection is up and when it is lost; every command sent
  * gets its callback exactly once (a NULL reply when the connection went).
  * It must never block the loop and never keep a context it was told is
@@ -19,12 +21,15 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sentinel.h"
 
 enum rconn_state { RC_DOWN = 0, RC_CONNECTING, RC_UP };
 
 struct rconn {
     struct ev_loop *loop;
-    const struct cfg_addr *addr;
+    struct sentinel *master;   /* where Redis is */
+    char host[64];             /* the address connected to */
+    int port;
     uint64_t connect_timeout_ms, reconnect_min_ms, reconnect_max_ms;
     redisAsyncContext *ac;
     enum rconn_state state;
@@ -40,7 +45,7 @@ struct rconn {
     void *ctx;
 };
 
-void rconn_init(struct rconn *rc, struct ev_loop *loop, const struct cfg_addr *addr,
+void rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
                 uint64_t connect_timeout_ms, uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
                 void (*on_up)(void *), void (*on_lost)(void *), void *ctx);
 void rconn_free(struct rconn *rc);

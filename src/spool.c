@@ -73,6 +73,7 @@ enum sp_state { SP_DOWN = 0, SP_RECOVERING, SP_READY };
 
 struct spool {
     struct spool_env env;
+    struct sentinel *master;     /* where Redis is: address or Sentinels */
     struct rconn rc;
     struct entry_codec ec;
     enum sp_state state;
@@ -837,7 +838,13 @@ spool_create(const struct spool_env *env)
         }
         be->sp = sb;
     }
-    rconn_init(&sp->rc, env->loop, &cfg->redis.addr, cfg->redis.connect_timeout_ms,
+    struct resolver_opts ro = { cfg->dns_servers, cfg->resolve_timeout_ms };
+    sp->master = sentinel_new(env->loop, &cfg->redis, &ro, &sp->st.master);
+    if (sp->master == NULL) {
+        spool_destroy(sp);
+        return NULL;
+    }
+    rconn_init(&sp->rc, env->loop, sp->master, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, on_up, on_lost, sp);
     return sp;
 }
@@ -847,7 +854,10 @@ spool_destroy(struct spool *sp)
 {
     if (sp == NULL)
         return;
-    rconn_free(&sp->rc);
+    if (sp->master != NULL) {
+        rconn_free(&sp->rc);
+        sentinel_free(sp->master);
+    }
     struct pool *p = pool_of(sp);
     for (int i = 0; i < sp->nsb && sp->sb != NULL; i++) {
         struct spool_backend *sb = &sp->sb[i];

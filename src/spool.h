@@ -25,6 +25,7 @@
 #include "config.h"
 #include "pool.h"
 #include "queue.h"
+#include "sentinel.h"
 
 struct backend;
 struct spool;
@@ -44,6 +45,7 @@ struct spool_stats {
     uint64_t corrupt;           /* entries that failed to decode (set aside) */
     uint64_t lines_evacuated;   /* lines moved from memory to the spool */
     uint64_t local_drains;      /* staging blocks sent without Redis */
+    struct sentinel_stats master; /* finding Redis: names, Sentinels (sentinel.c) */
 };
 
 /* What the spool needs from the relay (relay.c wires it). */

@@ -262,6 +262,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
                 "ack-timeout.", COUNTER, be->st.ack_timeouts);
     PER_BACKEND("backend.pacing_waits", "Writes held back by max-rate.", COUNTER,
                 be->st.pacing_waits);
+    PER_BACKEND("backend.resolve_failures", "Lookups of the backend's host name that failed.",
+                COUNTER, be->st.resolve_failures);
     PER_BACKEND("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
                 spool_backend_entries(be));
     PER_BACKEND("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.",
@@ -312,6 +314,16 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          ss->stored_bytes);
     EMIT("spool.redis_connects", "Connections made to Redis.", COUNTER, NULL, NULL,
          ss->connects);
+    EMIT("spool.resolve_failures", "Lookups of the Redis, Sentinel or master host names that "
+         "failed.", COUNTER, NULL, NULL, ss->master.resolve_failures);
+    EMIT("spool.sentinel_queries", "Sentinels asked for the master's address.", COUNTER, NULL,
+         NULL, ss->master.queries);
+    EMIT("spool.sentinel_failures", "Rounds in which no Sentinel named the master.", COUNTER,
+         NULL, NULL, ss->master.failures);
+    EMIT("spool.master_changes", "Times the Sentinels named another master than before.",
+         COUNTER, NULL, NULL, ss->master.master_changes);
+    EMIT("spool.not_master", "Connections to a named master whose ROLE was not master.",
+         COUNTER, NULL, NULL, ss->master.not_master);
 
     EMIT("memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE, NULL,
          NULL, queued_bytes);

@@ -182,11 +182,13 @@ class Tap:
 # ---- servers ---------------------------------------------------------------
 
 class Redis:
-    def __init__(self, base, appendonly=False, port=None):
+    def __init__(self, base, appendonly=False, port=None, extra=None):
+        """extra: more redis-server arguments (e.g. ["--replicaof", ...])."""
         self.dir = os.path.join(base, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra = list(extra or [])
         self.proc = None
 
     def start(self):
@@ -195,6 +197,7 @@ class Redis:
                 "--appendonly", "yes" if self.appendonly else "no"]
         if self.appendonly:
             args += ["--appendfsync", "everysec"]
+        args += self.extra
         self.proc = spawn(args, os.path.join(self.dir, "redis.log"))
         wait_until(lambda: self.cmd("PING") == "PONG", 15, what="redis PING")
         return self
@@ -211,17 +214,20 @@ class Redis:
 
 
 class Victoria:
-    def __init__(self, base, name="vm"):
+    def __init__(self, base, name="vm", telnet_host="127.0.0.1", telnet=None):
+        """telnet_host: another loopback address (127.0.0.2, ...) for tests
+        that move a TSD; telnet: its port (default: a free one)."""
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.http = free_port()
-        self.telnet = free_port()
+        self.telnet_host = telnet_host
+        self.telnet = telnet or free_port()
         self.proc = None
 
     def start(self):
         self.proc = spawn(["victoria-metrics", "-storageDataPath=" + self.dir,
                            "-httpListenAddr=127.0.0.1:%d" % self.http,
-                           "-opentsdbListenAddr=127.0.0.1:%d" % self.telnet,
+                           "-opentsdbListenAddr=%s:%d" % (self.telnet_host, self.telnet),
                            "-retentionPeriod=100y", "-search.latencyOffset=0s",
                            "-search.disableCache", "-loggerLevel=ERROR"],
                           os.path.join(self.dir, "vm.log"))

@@ -683,6 +683,50 @@ START_TEST(test_history_keys)
 }
 END_TEST
 
+/* issue 12: names resolved on the loop, Redis found through Sentinels */
+START_TEST(test_names_and_sentinels)
+{
+    ASSERT_OK(BACKEND_OK);
+    ck_assert_uint_eq(cfg.resolve_timeout_ms, 5000);
+    ck_assert_str_eq(cfg.dns_servers, "");
+    ck_assert_int_eq(cfg.redis.nsentinels, 0);
+    ASSERT_OK("[relay]\nresolve-timeout = 250ms\ndns-servers = 127.0.0.1:5353, [::1]:53\n"
+              BACKEND_OK);
+    ck_assert_uint_eq(cfg.resolve_timeout_ms, 250);
+    ck_assert_str_eq(cfg.dns_servers, "127.0.0.1:5353, [::1]:53");
+    ASSERT_ERR_PREFIX("[relay]\nresolve-timeout = 99ms\n" BACKEND_OK,
+                      "NAME:2: [relay] resolve-timeout: 99ms is out of range [100, 60000] ms");
+    ASSERT_ERR_PREFIX("[relay]\ndns-servers = ns1.example\n" BACKEND_OK,
+                      "NAME:2: [relay] dns-servers: 'ns1.example' is not an IP address");
+    ASSERT_ERR_PREFIX("[relay]\ndns-servers = 127.0.0.1:0\n" BACKEND_OK,
+                      "NAME:2: [relay] dns-servers: '127.0.0.1:0': the port");
+
+    ASSERT_OK(BACKEND_OK "[redis]\nsentinels = s1.example:26379, 127.0.0.1:26380,[::1]:26381\n"
+              "master-name = mymaster\n");
+    ck_assert_int_eq(cfg.redis.nsentinels, 3);
+    ck_assert_str_eq(cfg.redis.sentinels[0].host, "s1.example");
+    ck_assert_str_eq(cfg.redis.sentinels[0].port, "26379");
+    ck_assert_str_eq(cfg.redis.sentinels[1].host, "127.0.0.1");
+    ck_assert_str_eq(cfg.redis.sentinels[2].host, "::1");
+    ck_assert_str_eq(cfg.redis.sentinels[2].port, "26381");
+    ck_assert_str_eq(cfg.redis.master_name, "mymaster");
+    /* both or neither */
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinels = 127.0.0.1:26379\n",
+                      "NAME:4: [redis] master-name: sentinels and master-name go together");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nmaster-name = mymaster\n",
+                      "NAME:4: [redis] sentinels: sentinels and master-name go together");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinels = 127.0.0.1\nmaster-name = m\n",
+                      "NAME:4: [redis] sentinels: '127.0.0.1' is not HOST:PORT");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinels = a:1,,b:2\nmaster-name = m\n",
+                      "NAME:4: [redis] sentinels: '' is not HOST:PORT");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinels = a:1\nmaster-name = my master\n",
+                      "NAME:5: [redis] master-name: 'my master' must be of [A-Za-z0-9._-]");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinels = a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1\n"
+                      "master-name = m\n",
+                      "NAME:4: [redis] sentinels: more than 8 Sentinels");
+}
+END_TEST
+
 START_TEST(test_bad_enums)
 {
     ASSERT_ERR_PREFIX("[relay]\nrouting = random\n" BACKEND_OK,
@@ -934,6 +978,7 @@ config_suite(void)
     tcase_add_test(tc, test_no_backends);
     tcase_add_test(tc, test_out_of_range);
     tcase_add_test(tc, test_history_keys);
+    tcase_add_test(tc, test_names_and_sentinels);
     tcase_add_test(tc, test_bad_enums);
     tcase_add_test(tc, test_spool_watermarks);
     tcase_add_test(tc, test_spool_low_above_high);

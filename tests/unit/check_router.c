@@ -7,7 +7,11 @@
  * adding a fourth backend moves only about a quarter of the series, all to
  * the new one; with none available the ring owner is returned.  failover
  * picks the first available; roundrobin rotates over the available ones;
- * all returns every backend.
+ * all returns every backend.  Many relays, one fleet (issue 12): 10,000
+ * real series (point_line_hash of put lines) through two routers that
+ * list the same backends in different orders land on the same backend
+ * name, for every permutation; adding a third backend to two moves 25-42%
+ * of them, all to the new one; names decide, not positions.
  */
 #include "autoconf.h"
 
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "point.h"
 #include "router.h"
 #include "util.h"
 #include "unit.h"
@@ -272,6 +277,97 @@ START_TEST(test_all)
 }
 END_TEST
 
+/* ---- many relays, one fleet -------------------------------------------- */
+
+#define FLEET_SERIES 10000
+
+static uint64_t fleet_hash[FLEET_SERIES];
+
+/* Hashes of 10,000 distinct series, as the relay computes them from the
+ * canonical lines it routes. */
+static void
+fleet_series(void)
+{
+    for (int i = 0; i < FLEET_SERIES; i++) {
+        char line[160];
+        int n = snprintf(line, sizeof(line), "put sys.cpu.%s 1764540000 %d host=web%03d cpu=%d "
+                         "dc=dc%d\n", i % 3 == 0 ? "user" : "system", i, i % 500, i % 8,
+                         i % 3);
+        fleet_hash[i] = point_line_hash(line, (size_t)n);
+    }
+    /* distinct series, distinct hashes (no accidental agreement) */
+    int same = 0;
+    for (int i = 1; i < FLEET_SERIES; i++)
+        same += fleet_hash[i] == fleet_hash[i - 1];
+    ck_assert_int_eq(same, 0);
+}
+
+/* The backend name each series lands on. */
+static void
+fleet_assign(const char *const *names, int n, const char **out)
+{
+    struct router rt;
+    ck_assert_int_eq(router_init(&rt, ROUTE_HASH, names, n), TS_OK);
+    for (int i = 0; i < FLEET_SERIES; i++)
+        out[i] = names[pick1(&rt, fleet_hash[i], 0)];
+    router_destroy(&rt);
+}
+
+START_TEST(test_hash_order_independent)
+{
+    static const char *a[FLEET_SERIES], *b[FLEET_SERIES];
+    static const char *const orders[6][3] = {
+        { "tsd-a", "tsd-b", "tsd-c" }, { "tsd-a", "tsd-c", "tsd-b" },
+        { "tsd-b", "tsd-a", "tsd-c" }, { "tsd-b", "tsd-c", "tsd-a" },
+        { "tsd-c", "tsd-a", "tsd-b" }, { "tsd-c", "tsd-b", "tsd-a" },
+    };
+    fleet_series();
+    fleet_assign(orders[0], 3, a);
+    int count[3] = { 0, 0, 0 };
+    for (int i = 0; i < FLEET_SERIES; i++)
+        count[a[i][4] - 'a']++;
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(count[k] >= FLEET_SERIES * 25 / 100 && count[k] <= FLEET_SERIES * 42 / 100,
+                      "tsd-%c got %d of %d series", 'a' + k, count[k], FLEET_SERIES);
+    for (int p = 1; p < 6; p++) {
+        fleet_assign(orders[p], 3, b);
+        for (int i = 0; i < FLEET_SERIES; i++)
+            if (strcmp(a[i], b[i]) != 0)
+                ck_abort_msg("series %d: %s with order 0, %s with order %d", i, a[i], b[i], p);
+    }
+    /* two backends in either order too */
+    static const char *const ab[] = { "tsd-a", "tsd-b" }, *const ba[] = { "tsd-b", "tsd-a" };
+    fleet_assign(ab, 2, a);
+    fleet_assign(ba, 2, b);
+    for (int i = 0; i < FLEET_SERIES; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            ck_abort_msg("series %d: %s listed a,b but %s listed b,a", i, a[i], b[i]);
+}
+END_TEST
+
+START_TEST(test_hash_third_backend)
+{
+    static const char *two[FLEET_SERIES], *three[FLEET_SERIES];
+    static const char *const names2[] = { "tsd-a", "tsd-b" };
+    /* the new backend listed first: positions shift, names do not */
+    static const char *const names3b[] = { "tsd-new", "tsd-b", "tsd-a" };
+    fleet_series();
+    fleet_assign(names2, 2, two);
+    fleet_assign(names3b, 3, three);
+    int moved = 0;
+    for (int i = 0; i < FLEET_SERIES; i++) {
+        if (strcmp(two[i], three[i]) == 0)
+            continue;
+        if (strcmp(three[i], "tsd-new") != 0)
+            ck_abort_msg("series %d moved from %s to %s, not to the new backend", i, two[i],
+                         three[i]);
+        moved++;
+    }
+    ck_assert_msg(moved >= FLEET_SERIES * 25 / 100 && moved <= FLEET_SERIES * 42 / 100,
+                  "adding a third backend moved %d of %d series", moved, FLEET_SERIES);
+}
+END_TEST
+
 static Suite *
 router_suite(void)
 {
@@ -285,6 +381,8 @@ router_suite(void)
     tcase_add_test(tc, test_failover);
     tcase_add_test(tc, test_roundrobin);
     tcase_add_test(tc, test_all);
+    tcase_add_test(tc, test_hash_order_independent);
+    tcase_add_test(tc, test_hash_third_backend);
     suite_add_tcase(s, tc);
     return s;
 }
