@@ -102,6 +102,8 @@ static const struct key keys[] = {
     { S_REDIS, "compress-level", K_INT, D(compress_level), 0, 19, NULL },
     { S_REDIS, "sentinels", K_STRING, D(sentinels_text), 0, 0, NULL },
     { S_REDIS, "master-name", K_STRING, D(master_name), 0, 0, NULL },
+    { S_REDIS, "takeover-after", K_DURATION, D(takeover_after_ms), 1000, HOUR_MS, NULL },
+    { S_REDIS, "min-replicas-ack", K_INT, D(min_replicas_ack), 0, 16, NULL },
 };
 
 const char *
@@ -189,6 +191,8 @@ config_defaults(struct config *cfg)
     cfg->redis.flush_interval_ms = 100;
     cfg->redis.connect_timeout_ms = 2000;
     cfg->redis.compress_level = 1;
+    cfg->redis.takeover_after_ms = 30 * 1000;
+    cfg->redis.min_replicas_ack = 0;
 }
 
 /* ---- unit parsers ------------------------------------------------------ */

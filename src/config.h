@@ -68,6 +68,8 @@ struct cfg_redis {
     struct cfg_addr sentinels[CFG_MAX_SENTINELS];
     int nsentinels;             /* 0: connect to address */
     char master_name[CFG_NAME_MAX];
+    uint64_t takeover_after_ms;  /* an instance silent this long has its spool taken over */
+    int min_replicas_ack;        /* a push is stored once WAIT says this many replicas have it */
     int line;
 };
 

@@ -166,7 +166,10 @@ take(struct drain *d, const redisReply *e)
         r->end[k] = be->conns[k].q.appended;
     d->st.reads++;
     d->st.lines += n;
-    g_stats.points_unspooled += n;
+    if (d->foreign)
+        g_stats.points_taken_over += n; /* received by the relay that died */
+    else
+        g_stats.points_unspooled += n;
     return true;
 }
 

@@ -71,6 +71,7 @@ struct drain {
     uint64_t entries;          /* the list's length as last seen */
     uint64_t bytes;            /* its bytes as last seen */
     uint64_t head_staged_ms;   /* staging time of the list's first entry; 0 none */
+    bool foreign;              /* another instance's list (fleet.c): its lines are taken over */
     struct drain_stats st;
 };
 

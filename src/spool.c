@@ -39,6 +39,7 @@
 #include "backend.h"
 #include "drain.h"
 #include "entry.h"
+#include "fleet.h"
 #include "log.h"
 #include "rconn.h"
 #include "spool.h"
@@ -75,6 +76,7 @@ struct spool {
     struct spool_env env;
     struct sentinel *master;     /* where Redis is: address or Sentinels */
     struct rconn rc;
+    struct fleet *fleet;         /* liveness, takeover (fleet.c) */
     struct entry_codec ec;
     enum sp_state state;
     size_t inflight_bytes;       /* charged bytes inside hiredis buffers */
@@ -305,6 +307,8 @@ spool_usable(const struct spool *sp)
 {
     if (sp == NULL || sp->state != SP_READY || sp->shutting_down || sp->full)
         return false;
+    if (fleet_self_held(sp->fleet))
+        return false; /* another relay drains it: hands off */
     return committed_bytes(sp) < cfg_of(sp)->redis.spool_max_bytes;
 }
 
@@ -690,6 +694,7 @@ on_measured(redisAsyncContext *ac, void *reply, void *priv)
     if (--sp->recovering == 0) {
         sp->state = SP_READY;
         log_info("redis: spool ready");
+        fleet_up(sp->fleet);
     }
 }
 
@@ -778,6 +783,7 @@ static void
 on_lost(void *ctx)
 {
     struct spool *sp = ctx;
+    fleet_lost(sp->fleet);
     sp->st.disconnects++;
     sp->state = SP_DOWN;
     sp->inflight_bytes = 0;
@@ -844,6 +850,22 @@ spool_create(const struct spool_env *env)
         spool_destroy(sp);
         return NULL;
     }
+    struct fleet_env fenv = {
+        .rc = &sp->rc,
+        .ec = &sp->ec,
+        .pool = env->pool,
+        .cfg = cfg,
+        .backends = env->backends,
+        .nbackends = env->nbackends,
+        .instance = env->instance,
+        .running = env->running,
+        .ctx = env->ctx,
+    };
+    sp->fleet = fleet_new(&fenv);
+    if (sp->fleet == NULL) {
+        spool_destroy(sp);
+        return NULL;
+    }
     rconn_init(&sp->rc, env->loop, sp->master, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, on_up, on_lost, sp);
     return sp;
@@ -854,10 +876,10 @@ spool_destroy(struct spool *sp)
 {
     if (sp == NULL)
         return;
-    if (sp->master != NULL) {
-        rconn_free(&sp->rc);
-        sentinel_free(sp->master);
-    }
+    if (sp->fleet != NULL)
+        rconn_free(&sp->rc); /* (initialized last) */
+    fleet_free(sp->fleet);
+    sentinel_free(sp->master);
     struct pool *p = pool_of(sp);
     for (int i = 0; i < sp->nsb && sp->sb != NULL; i++) {
         struct spool_backend *sb = &sp->sb[i];
@@ -883,10 +905,15 @@ spool_tick(struct spool *sp, uint64_t now)
         return;
     rconn_tick(&sp->rc, now);
     bool running = sp->env.running(sp->env.ctx);
+    bool mine = !fleet_self_held(sp->fleet);
+    if (sp->state == SP_READY)
+        fleet_tick(sp->fleet, now);
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         struct drain *d = &sb->drain;
-        if (sp->state == SP_READY) {
+        if (sp->state == SP_READY && !mine) {
+            local_drain(sb); /* the spool is another relay's for now: memory only */
+        } else if (sp->state == SP_READY) {
             push_ready(sb, now, sp->shutting_down);
             if (sp->full && sb->evac_head != NULL)
                 local_drain(sb); /* Redis will not take them: straight to the backend */
@@ -1016,7 +1043,7 @@ spool_quiet(const struct spool *sp)
 {
     if (sp == NULL || sp->state != SP_READY)
         return true;
-    if (sp->rc.pending > 0)
+    if (sp->rc.pending > 0 || !fleet_quiet(sp->fleet))
         return false;
     for (int i = 0; i < sp->nsb; i++) {
         const struct spool_backend *sb = &sp->sb[i];
@@ -1043,6 +1070,12 @@ const struct spool_stats *
 spool_get_stats(const struct spool *sp)
 {
     return sp ? &sp->st : NULL;
+}
+
+const struct fleet_stats *
+spool_fleet_stats(const struct spool *sp)
+{
+    return sp ? fleet_get_stats(sp->fleet) : NULL;
 }
 
 bool

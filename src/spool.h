@@ -91,6 +91,8 @@ bool spool_draining(const struct spool *sp);
 
 /* Introspection for stats. */
 const struct spool_stats *spool_get_stats(const struct spool *sp);
+struct fleet_stats;
+const struct fleet_stats *spool_fleet_stats(const struct spool *sp);
 bool spool_backend_mode(const struct backend *be);
 uint64_t spool_backend_entries(const struct backend *be);
 uint64_t spool_backend_bytes(const struct backend *be);

@@ -21,6 +21,7 @@
 #include "history.h"
 #include "log.h"
 #include "relay.h"
+#include "fleet.h"
 #include "spool.h"
 #include "stats.h"
 #include "util.h"
@@ -209,6 +210,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          g_stats.points_spooled);
     EMIT("points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
          NULL, NULL, g_stats.points_unspooled);
+    EMIT("points.taken_over", "Lines of a dead instance's spool queued here (received there).",
+         COUNTER, NULL, NULL, g_stats.points_taken_over);
     EMIT("points.spool_pending", "Lines in the spool (spooled - unspooled).", GAUGE, NULL,
          NULL,
          g_stats.points_spooled > g_stats.points_unspooled
@@ -293,6 +296,24 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          spool_full(r->spool) ? 1 : 0);
     EMIT("spool.full_episodes", "Times Redis began refusing writes.", COUNTER, NULL, NULL,
          ss->full_episodes);
+    const struct fleet_stats *fs = spool_fleet_stats(r->spool);
+    static const struct fleet_stats nofleet;
+    if (fs == NULL)
+        fs = &nofleet;
+    EMIT("fleet.takeovers", "Spools of dead instances this relay took over (leases won).",
+         COUNTER, NULL, NULL, fs->takeovers);
+    EMIT("fleet.entries_for_others", "Entries of dead instances' spools delivered and deleted.",
+         COUNTER, NULL, NULL, fs->entries_for_others);
+    EMIT("fleet.points_for_others", "Lines of dead instances' spools queued to this relay's "
+         "backends.", COUNTER, NULL, NULL, fs->points_for_others);
+    EMIT("fleet.lists_skipped", "Lists of dead instances for backends this relay does not have.",
+         COUNTER, NULL, NULL, fs->lists_skipped);
+    EMIT("fleet.leases_lost", "Takeovers stopped because the lease could not be renewed.",
+         COUNTER, NULL, NULL, fs->leases_lost);
+    EMIT("fleet.released", "Takeovers given back: the instance came back.", COUNTER, NULL,
+         NULL, fs->released);
+    EMIT("fleet.held_off", "Times this instance found its own spool leased by another relay.",
+         COUNTER, NULL, NULL, fs->held_off);
     EMIT("spool.refused", "Writes Redis refused.", COUNTER, NULL, NULL, ss->refused);
     EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
          spool_total_bytes(r->spool));

@@ -52,6 +52,7 @@ struct relay_stats {
     uint64_t points_forwarded;      /* lines acknowledged by a backend's TCP */
     uint64_t points_spooled;        /* lines into the spool */
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
+    uint64_t points_taken_over;     /* lines of a dead instance's spool queued here */
     uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
     struct latency_hist latency;    /* read -> write, per backend write */
 };
