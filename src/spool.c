@@ -62,6 +62,7 @@ struct spool_backend {
     struct block *failed_head, *failed_tail; /* pushes lost with the connection */
     struct block *evac_head, *evac_tail;     /* a failed connection's lines, for the head */
     struct block *evac_push;                 /* ... their LPUSH sent, reply due */
+    struct block *unconf_head, *unconf_tail; /* in Redis, replicas not yet confirmed */
     size_t evac_push_bytes;                  /* charged for that LPUSH */
     size_t evac_push_entries;
     int evac_out;                   /* shutdown evacuations in flight */
@@ -86,6 +87,8 @@ struct spool {
     bool full;                   /* Redis refuses writes */
     uint64_t full_retry_ms;      /* when a push is tried again */
     bool cap_logged;
+    bool waiting;                /* a WAIT is out (min-replicas-ack) */
+    bool wait_short_logged;
     char *scratch;               /* a block's lines without barriers */
     struct spool_backend *sb;
     int nsb;
@@ -372,6 +375,77 @@ push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, s
     return false;
 }
 
+/* Blocks Redis took: with min-replicas-ack they wait for WAIT's word,
+ * else they are stored. */
+static void
+stored(struct spool_backend *sb, struct block *first, struct block *last)
+{
+    struct spool *sp = sb->sp;
+    last->next = NULL;
+    if (cfg_of(sp)->redis.min_replicas_ack > 0) {
+        chain_append(&sb->unconf_head, &sb->unconf_tail, first, last);
+        return;
+    }
+    for (struct block *b = first; b != NULL; b = b->next)
+        sb->stored_lines += b->lines;
+    chain_free(pool_of(sp), first);
+}
+
+/* WAIT's answer: when enough replicas have everything written before it,
+ * every block waiting for them is stored. */
+static void
+on_wait(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct spool *sp = priv;
+    redisReply *rep = reply;
+    rconn_replied(&sp->rc);
+    sp->waiting = false;
+    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
+        return;
+    int want = cfg_of(sp)->redis.min_replicas_ack;
+    if (rep->integer < want) {
+        if (!sp->wait_short_logged)
+            log_warn("redis: min-replicas-ack: %lld of %d replicas confirm the spool's writes; "
+                     "its entries stay in memory until enough do", rep->integer, want);
+        sp->wait_short_logged = true;
+        sp->st.replica_shortfalls++;
+        return;
+    }
+    if (sp->wait_short_logged)
+        log_info("redis: min-replicas-ack: %d replicas confirm the spool's writes again", want);
+    sp->wait_short_logged = false;
+    for (int i = 0; i < sp->nsb; i++) {
+        struct spool_backend *sb = &sp->sb[i];
+        for (struct block *b = sb->unconf_head; b != NULL; b = b->next)
+            sb->stored_lines += b->lines;
+        chain_free(pool_of(sp), sb->unconf_head);
+        sb->unconf_head = sb->unconf_tail = NULL;
+    }
+}
+
+/* One WAIT a tick for what waits for replicas (it blocks the connection
+ * for at most WAIT_MS). */
+#define WAIT_MS "100"
+static void
+confirm_replicas(struct spool *sp)
+{
+    int want = cfg_of(sp)->redis.min_replicas_ack;
+    if (want == 0 || sp->waiting || sp->state != SP_READY)
+        return;
+    bool any = false;
+    for (int i = 0; i < sp->nsb && !any; i++)
+        any = sp->sb[i].unconf_head != NULL;
+    if (!any)
+        return;
+    char n[16];
+    snprintf(n, sizeof(n), "%d", want);
+    const char *argv[3] = { "WAIT", n, WAIT_MS };
+    size_t lens[3] = { 4, strlen(n), strlen(WAIT_MS) };
+    if (rconn_send(&sp->rc, on_wait, sp, 3, argv, lens))
+        sp->waiting = true;
+}
+
 static void
 on_push(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -388,8 +462,7 @@ on_push(redisAsyncContext *ac, void *reply, void *priv)
         sb->push_tail = NULL;
     sb->npushing--;
     if (push_settled(sb, rep, "RPUSH", b->aux, 1)) {
-        sb->stored_lines += b->lines;
-        pool_put(pool_of(sp), b);
+        stored(sb, b, b);
     } else if (rep == NULL) {
         /* the connection is going: keep it in order for the next one */
         chain_append(&sb->failed_head, &sb->failed_tail, b, b);
@@ -430,7 +503,10 @@ on_evac_push(redisAsyncContext *ac, void *reply, void *priv)
     struct block *chain = sb->evac_push;
     sb->evac_push = NULL;
     if (push_settled(sb, reply, "LPUSH", sb->evac_push_bytes, sb->evac_push_entries)) {
-        chain_free(pool_of(sp), chain);
+        struct block *last = chain;
+        while (last->next != NULL)
+            last = last->next;
+        stored(sb, chain, last);
         drain_head_changed(&sb->drain);
     } else { /* still the oldest: in front of anything evacuated since */
         chain_prepend(&sb->evac_head, &sb->evac_tail, chain);
@@ -588,7 +664,7 @@ maybe_leave_mode(struct spool_backend *sb)
 {
     if (sb->mode && drain_idle(&sb->drain) && sb->drain.entries == 0 &&
         queue_empty(&sb->staging) && sb->npushing == 0 && sb->failed_head == NULL &&
-        !evac_pending(sb)) {
+        sb->unconf_head == NULL && !evac_pending(sb)) {
         sb->mode = false;
         log_info("backend %s: spool drained; writing directly again", sb->be->cfg->name);
     }
@@ -787,11 +863,16 @@ on_lost(void *ctx)
     sp->st.disconnects++;
     sp->state = SP_DOWN;
     sp->inflight_bytes = 0;
+    sp->waiting = false;
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         if (sb->failed_head != NULL) {
             queue_prepend_chain(&sb->staging, sb->failed_head, sb->failed_tail);
             sb->failed_head = sb->failed_tail = NULL;
+        }
+        if (sb->unconf_head != NULL) { /* a failover may have lost them: again */
+            queue_prepend_chain(&sb->staging, sb->unconf_head, sb->unconf_tail);
+            sb->unconf_head = sb->unconf_tail = NULL;
         }
         if (sb->evac_head != NULL) { /* older still: first */
             queue_prepend_chain(&sb->staging, sb->evac_head, sb->evac_tail);
@@ -888,6 +969,7 @@ spool_destroy(struct spool *sp)
         chain_free(p, sb->failed_head);
         chain_free(p, sb->evac_head);
         chain_free(p, sb->evac_push);
+        chain_free(p, sb->unconf_head);
         drain_free(&sb->drain);
         if (sb->be != NULL)
             sb->be->sp = NULL;
@@ -906,8 +988,10 @@ spool_tick(struct spool *sp, uint64_t now)
     rconn_tick(&sp->rc, now);
     bool running = sp->env.running(sp->env.ctx);
     bool mine = !fleet_self_held(sp->fleet);
-    if (sp->state == SP_READY)
+    if (sp->state == SP_READY) {
         fleet_tick(sp->fleet, now);
+        confirm_replicas(sp);
+    }
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         struct drain *d = &sb->drain;
@@ -1047,7 +1131,7 @@ spool_quiet(const struct spool *sp)
         return false;
     for (int i = 0; i < sp->nsb; i++) {
         const struct spool_backend *sb = &sp->sb[i];
-        if (sb->npushing > 0 || sb->evac_out > 0 || evac_pending(sb))
+        if (sb->npushing > 0 || sb->evac_out > 0 || evac_pending(sb) || sb->unconf_head != NULL)
             return false;
         if (!queue_empty(&sb->staging) && !sp->full)
             return false;
@@ -1102,9 +1186,9 @@ spool_backend_staged_bytes(const struct backend *be)
     if (be->sp == NULL)
         return 0;
     uint64_t n = queue_bytes(&be->sp->staging);
-    const struct block *chains[4] = { be->sp->push_head, be->sp->evac_head, be->sp->evac_push,
-                                      be->sp->failed_head };
-    for (int i = 0; i < 4; i++)
+    const struct block *chains[5] = { be->sp->push_head, be->sp->evac_head, be->sp->evac_push,
+                                      be->sp->failed_head, be->sp->unconf_head };
+    for (int i = 0; i < 5; i++)
         for (const struct block *b = chains[i]; b != NULL; b = b->next)
             n += b->len - b->start;
     return n;
@@ -1164,5 +1248,5 @@ bool
 spool_backend_settled(const struct backend *be)
 {
     const struct spool_backend *sb = be->sp;
-    return sb == NULL || (!evac_pending(sb) && sb->failed_head == NULL);
+    return sb == NULL || (!evac_pending(sb) && sb->failed_head == NULL && sb->unconf_head == NULL);
 }

@@ -45,6 +45,7 @@ struct spool_stats {
     uint64_t corrupt;           /* entries that failed to decode (set aside) */
     uint64_t lines_evacuated;   /* lines moved from memory to the spool */
     uint64_t local_drains;      /* staging blocks sent without Redis */
+    uint64_t replica_shortfalls; /* WAITs answered by fewer than min-replicas-ack */
     struct sentinel_stats master; /* finding Redis: names, Sentinels (sentinel.c) */
 };
 

@@ -315,6 +315,8 @@ collect(struct relay *r, sample_fn fn, void *ctx)
     EMIT("fleet.held_off", "Times this instance found its own spool leased by another relay.",
          COUNTER, NULL, NULL, fs->held_off);
     EMIT("spool.refused", "Writes Redis refused.", COUNTER, NULL, NULL, ss->refused);
+    EMIT("spool.replica_shortfalls", "WAITs answered by fewer replicas than min-replicas-ack.",
+         COUNTER, NULL, NULL, ss->replica_shortfalls);
     EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
          spool_total_bytes(r->spool));
     EMIT("spool.pushes", "Entries written to Redis.", COUNTER, NULL, NULL, ss->pushes);
