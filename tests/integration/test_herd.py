@@ -11,9 +11,9 @@ Every point arrives exactly once (counted in victoria-metrics), nothing is
 dropped, no connection is refused, /metrics answers every time within a
 generous 10 s (the slowest answer is a TAP note: machine load moves it),
 RSS stays within 2x the limit, and the waiting clients are visible in the
-stats while it lasts (so stats answered while they waited).  Then the same with 50 HTTP clients posting ~2.5 MB
-(raw) gzip /api/put bodies at once: every request answered 204 and every
-point of them arrives.
+stats while it lasts (so stats answered while they waited).  Then the
+same with 50 HTTP clients posting ~2.5 MB (raw) gzip /api/put bodies at
+once: every request answered 204 and every point of them arrives.
 """
 
 import gzip
