@@ -202,6 +202,10 @@ def text_frame_payload(rng, g, size, bad=0):
             break
     if rng.random() < 0.3:
         lines[-1] = lines[-1].rstrip("\r\n")   # the last line needs no newline
+    # exactly size bytes: the last line ends in spaces (skipped like the TSD)
+    last = lines[-1].rstrip("\r\n")
+    pad = max(0, size - sum(map(len, lines)))
+    lines[-1] = last + " " * pad + lines[-1][len(last):]
     return "".join(lines).encode(), len(lines) - nbad, nbad
 
 
@@ -212,14 +216,14 @@ def json_dp(g):
 
 
 def json_payload(rng, g, size):
-    """A JSON datapoint or array of them, at most size bytes; None when not
-    even one fits."""
+    """A JSON datapoint or array of them, exactly size bytes (white space at
+    the end); None when not even one fits."""
     first = json_dp(g)
     if len(first) + 2 > size:
         g.seq -= 1
         return None
     if size < 160 and rng.random() < 0.5:
-        return first.encode(), 1
+        return (first + " " * (size - len(first))).encode(), 1
     sep = rng.choice((",", ", ", ",\n"))
     dps = [first]
     n = 2 + len(first) + len(sep)
@@ -230,12 +234,26 @@ def json_payload(rng, g, size):
             break
         dps.append(d)
         n += len(d) + len(sep)
-    return ("[" + sep.join(dps) + "]").encode(), len(dps)
+    doc = "[" + sep.join(dps) + "]"
+    return (doc + " " * (size - len(doc))).encode(), len(dps)
+
+
+# sizes next to the edges of what a unit is kept in: the inline tail
+# (1152), pages, and a block (64K, whose data is a header short of it);
+# each also less 4, for a frame's header
+EDGES = sorted({e + d for e in (1152, 4096, 8192, BLOCK - 48, BLOCK, BLOCK + 4096)
+                for d in (-5, -4, -3, -1, 0, 1, 3, 4, 5)})
 
 
 def unit_size(rng, most):
-    """Mostly small units, some medium, some at (or near) the maximum."""
+    """Mostly small units, some medium, some at (or near) the maximum, some
+    at the edges of the buffers they are kept in."""
     r = rng.random()
+    if r < 0.1:
+        edges = [e for e in EDGES if e <= most]
+        if most >= BLOCK - 64 and rng.random() < 0.5:
+            edges.append(rng.randint(BLOCK - 64, min(BLOCK + 8, most)))
+        return rng.choice(edges) if edges else most
     if r < 0.55:
         return min(most, rng.randint(60, 4 * KB))
     if r < 0.85:
@@ -678,7 +696,49 @@ def room_line_regression():
     tap.eq(relay.stop(), 0, "tsrelay exits 0")
 
 
+def block_edge_regression():
+    """Found by this test (under ASan): a unit of a block's data size + 1 ..
+    a block's size was admitted as whole pages of exactly a block's size,
+    which were taken as a block: a frame overran it and its connection was
+    closed (its points lost), a body was written past it (memory
+    corruption).  Frames and bodies of 65,500 and 65,536 bytes, on auto."""
+    relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], name="relay-edge",
+                    relay={"memory-limit": "8M"}).start()
+    g = Gen("rmix.edge", 0)
+    want = 0
+    problems = []
+    for total in (65500, BLOCK):
+        payload, n, _ = text_frame_payload(random.Random(total), g, total - 4)
+        s = socket.create_connection(("127.0.0.1", relay.port), timeout=PROGRESS_BOUND)
+        s.sendall(struct.pack(">I", len(payload)) + payload)
+        s.shutdown(socket.SHUT_WR)
+        reply = h.recv_all(s, timeout=PROGRESS_BOUND)
+        s.close()
+        if reply:
+            problems.append("a %d-byte frame got %r" % (total, reply[:200]))
+        want += n
+        body, n = json_payload(random.Random(total), g, total)
+        try:
+            status, answer, _ = h.http_req("http://127.0.0.1:%d/api/put" % relay.port, body=body,
+                                           method="POST", timeout=PROGRESS_BOUND)
+        except OSError as e:
+            status, answer = repr(e), b""
+        if status != 204:
+            problems.append("a %d-byte body: %r %r" % (len(body), status, answer[:200]))
+        want += n
+    try:
+        h.wait_until(lambda: relay.stats().get(("points.forwarded", None)) == want,
+                     PROGRESS_BOUND, what="%d points forwarded" % want)
+        expected["rmix.edge"] = want
+    except (TimeoutError, OSError) as e:
+        problems.append(str(e))
+    tap.ok(not problems, "frames and bodies of a block's size and a little less are taken whole",
+           "\n".join(problems))
+    tap.eq(relay.stop(), 0, "tsrelay exits 0")
+
+
 room_line_regression()
+block_edge_regression()
 t_all = time.time()
 for idx in range(FIRST, FIRST + RUNS):
     do_run(idx)
