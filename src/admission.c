@@ -7,8 +7,8 @@
  * it waits for memory that admitted units give back as they complete, and
  * they complete without asking for more.  The room line resumes as many
  * decoders as the free queue room can carry (one room_step each, at
- * least one), in turn; a decoder that stops again goes to the back.  It
- * never reads a socket.
+ * least one), in turn, once room_resume is free or the queues are empty;
+ * a decoder that stops again goes to the back.  It never reads a socket.
  */
 #include "autoconf.h"
 
@@ -130,8 +130,12 @@ admission_poll(struct admission *a, admission_fn granted, admission_fn resumed, 
     }
     if (a->rhead == NULL)
         return;
+    /* Wait for room_resume only while the queues hold something that
+     * draining gives back: with them empty, this is all the room there
+     * will be until a waiter goes on (its own admitted unit, the history
+     * and control charges can keep it under room_resume for good). */
     size_t room = pool_avail(a->pool, POOL_QUEUE);
-    if (room < a->room_resume)
+    if (room < a->room_resume && a->pool->used[POOL_QUEUE] > 0)
         return;
     size_t n = TS_MAX((size_t)1, room / a->room_step);
     while (a->rhead != NULL && n-- > 0) {

@@ -62,8 +62,9 @@ void admission_wait_room(struct admission *a, struct admit_ticket *t, double now
 
 typedef void (*admission_fn)(struct admit_ticket *t, void *ctx);
 /* Grants the input line's heads that fit now, then resumes room waiters
- * in turn while the queues have room; each leaves its line before fn
- * is called. */
+ * in turn while the queues have room (room_resume free, or the queues
+ * empty: then no more room comes by waiting); each leaves its line before
+ * fn is called. */
 void admission_poll(struct admission *a, admission_fn granted, admission_fn resumed, void *ctx);
 
 /* The longest current wait in either line, in seconds. */

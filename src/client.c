@@ -531,7 +531,10 @@ decode(struct client *c, const char *buf, size_t len)
 
 /* ---- admitted memory --------------------------------------------------- */
 
-/* What a unit of n bytes is admitted as: a block, or whole pages. */
+/* What a unit of n bytes is admitted as: a block, or whole pages.  Pages
+ * are never a block's size: take_admitted takes block_size for a block,
+ * whose data is a header short of it (a unit of data_size + 1 .. block_size
+ * bytes would overrun it). */
 static size_t
 admitted_size(struct client *c, size_t n)
 {
@@ -539,7 +542,8 @@ admitted_size(struct client *c, size_t n)
     if (n <= p->data_size)
         return p->block_size;
     size_t pg = 4096;
-    return (n + pg - 1) / pg * pg;
+    size_t pages = (n + pg - 1) / pg * pg;
+    return pages == p->block_size ? pages + pg : pages;
 }
 
 /* Memory for `bytes` already charged (an admission): a block's data when

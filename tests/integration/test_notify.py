@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import statistics
+import struct
 import sys
 import threading
 import time
@@ -32,15 +33,21 @@ STATUS_RE = re.compile(r"^(stopping: )?in (\d+) pts/s, out (\d+) pts/s, "
                        r"backlog (\d+) points / (\d+(\.\d)? (B|KiB|MiB|GiB|TiB|PiB))$")
 
 
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
 class Listener(threading.Thread):
-    """The systemd side: a datagram socket read by a thread of its own, so
-    every message is stamped when it arrives."""
+    """The systemd side: a datagram socket read by a thread of its own.
+    Every message is stamped by the kernel when the relay sent it
+    (SO_TIMESTAMPNS), so the gaps measured are the relay's, however late
+    this busy machine lets the thread read them."""
 
     def __init__(self, name):
         super().__init__(daemon=True)
         self.path = os.path.join(base, name)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.2)
         self.msgs = []          # (monotonic time, [lines])
         self.cond = threading.Condition()
@@ -50,14 +57,18 @@ class Listener(threading.Thread):
     def run(self):
         while not self.halt:
             try:
-                data = self.sock.recv(4096)
+                data, anc, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
             except socket.timeout:
                 continue
             except OSError:
                 return
+            stamp = time.monotonic()
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
+                    sec, nsec = struct.unpack("qq", cdata[:16])
+                    stamp = sec + nsec / 1e9 - (time.time() - time.monotonic())
             with self.cond:
-                self.msgs.append((time.monotonic(),
-                                  data.decode("utf-8", "replace").split("\n")))
+                self.msgs.append((stamp, data.decode("utf-8", "replace").split("\n")))
                 self.cond.notify_all()
 
     def poll(self, seconds, until=None):
@@ -156,7 +167,8 @@ tap.note("status", " | ".join(sd.statuses()[-4:]))
 tap.ok(not bad, "every STATUS= parses", "\n".join(bad[:5]))
 # each rate is points over the time since the previous STATUS=, so rates
 # times the gaps between the messages add up to what was sent (the gaps
-# are measured here, on arrival: a loose bound, not a timing ratio)
+# are the kernel's stamps of when the relay sent them, not when this
+# thread got to read them: a loose bound, not a timing ratio)
 timed = [(t, STATUS_RE.match(l[7:])) for t, lines in sd.snapshot() for l in lines
          if l.startswith("STATUS=") and STATUS_RE.match(l[7:])]
 total_in = sum(int(m.group(2)) * (t - tp) for (tp, _), (t, m) in zip(timed, timed[1:]))

@@ -8,8 +8,10 @@
  * small requests behind it, and is granted once enough comes back); the
  * grant charged exactly; cancel from the middle of the line; the room
  * line resumed only past room_resume, as many as the room carries (at
- * least one), in order, a stopped decoder going to the back; the longest
- * wait; the counters.
+ * least one), in order, a stopped decoder going to the back; the room line
+ * resumed under room_resume when the queues are empty (nothing will drain:
+ * admitted input and control charges must not stop it for good); the
+ * longest wait; the counters.
  */
 #include "autoconf.h"
 
@@ -186,6 +188,33 @@ START_TEST(one_resumed_even_when_room_is_under_a_step)
 }
 END_TEST
 
+/* A decoder that parked for room while holding a large admitted unit:
+ * its own unit and the control class (history ring, stats answers) leave
+ * the queues less than room_resume even once they are empty.  Waiting for
+ * room_resume then waits forever (and the input line behind it too). */
+START_TEST(room_line_moves_when_the_queues_are_empty)
+{
+    /* 64 blocks: 4 reserve, input 16 held (admitted), control 38 held */
+    ck_assert_int_eq(admission_request(&A, &T[7], 16 * BS, 1.0), TS_OK);
+    ck_assert_int_eq(pool_charge(&P, 38 * BS, POOL_CONTROL), TS_OK);
+    ck_assert_int_eq(pool_charge(&P, 2 * BS, POOL_QUEUE), TS_OK);
+    admission_wait_room(&A, &T[0], 2.0);
+    admission_wait_room(&A, &T[1], 3.0);
+    admission_poll(&A, note, note, &A); /* 4 free < 8, and 2 more can drain */
+    ck_assert_int_eq(norder, 0);
+    pool_uncharge(&P, 2 * BS, POOL_QUEUE); /* drained: 6 free, all there is */
+    ck_assert_uint_lt(pool_avail(&P, POOL_QUEUE), 8 * BS);
+    admission_poll(&A, note, note, &A);
+    ck_assert_int_eq(norder, 1); /* 6 / 4: one */
+    ck_assert_int_eq(order[0], 0);
+    ck_assert(T[1].waiting);
+    admission_poll(&A, note, note, &A);
+    ck_assert_int_eq(norder, 2);
+    ck_assert_int_eq(order[1], 1);
+    ck_assert_uint_eq(A.nroom, 0);
+}
+END_TEST
+
 static Suite *
 admission_suite(void)
 {
@@ -199,6 +228,7 @@ admission_suite(void)
     tcase_add_test(t, cancel_from_the_middle);
     tcase_add_test(t, room_line_moves_past_the_threshold_in_turn);
     tcase_add_test(t, one_resumed_even_when_room_is_under_a_step);
+    tcase_add_test(t, room_line_moves_when_the_queues_are_empty);
     suite_add_tcase(s, t);
     return s;
 }
