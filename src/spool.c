@@ -19,7 +19,11 @@
  *            MISCONF) sets spool_full: the spool takes no new data (the
  *            relay applies overflow to it), staged blocks are offered to
  *            Redis again every second, and once the list is empty they go
- *            to the backend straight from memory.  Logged once an episode.
+ *            to the backend straight from memory.  With nothing staged to
+ *            offer, an RPUSHX on a key that never exists (a write that
+ *            changes nothing, refused exactly when a push would be) asks
+ *            every second whether Redis takes writes again.  Logged once an
+ *            episode.
  *   recover: on every (re)connect: entries of the layout before instances
  *            (<prefix>:spool:B, <prefix>:inflight:B) are moved in front of
  *            this instance's list, in order, then the list is measured.
@@ -83,6 +87,8 @@ struct spool {
     bool shutting_down;
     bool full;                   /* Redis refuses writes */
     uint64_t full_retry_ms;      /* when a push is tried again */
+    bool full_probing;           /* a probe write is out (nothing staged to retry) */
+    char probe_key[256];         /* never exists: RPUSHX on it writes nothing */
     bool cap_logged;
     char *scratch;               /* a block's lines without barriers */
     struct spool_backend *sb;
@@ -336,6 +342,39 @@ clear_full(struct spool *sp)
         return;
     sp->full = false;
     log_info("redis takes writes again: spool_full = 0");
+}
+
+static void
+on_full_probe(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct spool *sp = priv;
+    redisReply *rep = reply;
+    rconn_replied(&sp->rc);
+    sp->full_probing = false;
+    if (rep == NULL)
+        return;
+    if (rep->type == REDIS_REPLY_INTEGER)
+        clear_full(sp);
+    else if (rconn_write_refused(rep))
+        set_full(sp, rep); /* still refused: asked again in a second */
+    else
+        sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
+}
+
+/* spool_full with no push to retry (everything went to the backend from
+ * memory): without a write now and then it would never clear. */
+static void
+probe_full(struct spool *sp, uint64_t now)
+{
+    if (!sp->full || sp->full_probing || sp->state != SP_READY || now < sp->full_retry_ms)
+        return;
+    for (int i = 0; i < sp->nsb; i++)
+        if (sp->sb[i].npushing > 0 || sp->sb[i].evac_push != NULL)
+            return; /* a push is out: its reply says it */
+    sp->full_retry_ms = now + FULL_RETRY_MS;
+    if (rconn_send3(&sp->rc, on_full_probe, sp, "RPUSHX", sp->probe_key, "x", 1))
+        sp->full_probing = true;
 }
 
 /* ---- staging and pushing ---------------------------------------------- */
@@ -816,6 +855,8 @@ spool_create(const struct spool_env *env)
         free(sp);
         return NULL;
     }
+    snprintf(sp->probe_key, sizeof(sp->probe_key), "%s:%s:full-probe", cfg->redis.prefix,
+             env->instance);
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         struct backend *be = &env->backends[i];
@@ -903,6 +944,7 @@ spool_tick(struct spool *sp, uint64_t now)
             local_drain(sb);
         }
     }
+    probe_full(sp, now);
     sp->st.raw_bytes = sp->ec.raw_bytes;
     sp->st.stored_bytes = sp->ec.stored_bytes;
     sp->st.connects = sp->rc.connects;
