@@ -249,6 +249,17 @@ class Victoria:
         res = json.loads(body)["data"]["result"]
         return int(float(res[0]["value"][1])) if res else 0
 
+    def value_sum(self, metric):
+        """Sum of the values of every stored point of a metric, duplicates
+        included (with count(): a loss and a duplicate cannot cancel out
+        unless their values are equal)."""
+        self.flush()
+        q = urllib.request.quote('sum(sum_over_time({__name__="%s"}[10y]))' % metric)
+        t = int(time.time()) + 2 * 86400
+        _, body = http_get(self.url("/api/v1/query?query=%s&time=%d" % (q, t)), timeout=60)
+        res = json.loads(body)["data"]["result"]
+        return float(res[0]["value"][1]) if res else 0.0
+
     def export(self, match):
         """{(tags tuple) -> {ts_seconds: value}} for a series selector."""
         self.flush()
@@ -417,6 +428,21 @@ class Relay:
     def logtext(self):
         with open(self.log, errors="replace") as f:
             return f.read()
+
+    def metrics(self, port=None, timeout=5):
+        """GET /metrics -> {'name{labels}': float} (labels as printed)."""
+        _, body = http_get("http://127.0.0.1:%d/metrics" % (port or self.listen[0][0]),
+                           timeout=timeout)
+        out = {}
+        for line in body.decode("utf-8", "replace").splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+        return out
 
 
 class RssSampler(threading.Thread):
