@@ -311,6 +311,55 @@ class Victoria:
         os.kill(self.proc.pid, signal.SIGCONT)
 
 
+class TsSink:
+    """tests/tools/tssink, the scripted fake TSD: `mode` and its options
+    (see tssink --help); stats() reads its stats file (fresh: SIGUSR1)."""
+
+    def __init__(self, base, mode="count", extra=None, name="sink", port=None):
+        self.port = port or free_port()
+        self.stats_file = os.path.join(base, "%s-%d.json" % (name, self.port))
+        args = [TSSINK, "--port", str(self.port), "--mode", mode,
+                "--stats-file", self.stats_file] + list(extra or [])
+        self.proc = spawn(args, os.path.join(base, "%s-%d.log" % (name, self.port)))
+        wait_until(lambda: os.path.exists(self.stats_file), 10, what="tssink up")
+
+    def stats(self):
+        if self.proc.poll() is None:
+            try:
+                mtime = os.stat(self.stats_file).st_mtime
+                os.kill(self.proc.pid, signal.SIGUSR1)
+                deadline = time.time() + 0.5
+                while time.time() < deadline and os.stat(self.stats_file).st_mtime == mtime:
+                    time.sleep(0.005)
+            except OSError:
+                pass
+        for _ in range(50):
+            try:
+                with open(self.stats_file) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        return {}
+
+    def wait_stable(self, key, quiet=1.0, timeout=60):
+        """Waits until stats()[key] has not changed for `quiet` seconds."""
+        deadline = time.time() + timeout
+        last, since = None, time.time()
+        while time.time() < deadline:
+            v = self.stats().get(key)
+            if v != last:
+                last, since = v, time.time()
+            elif time.time() - since >= quiet:
+                return v
+            time.sleep(0.1)
+        return last
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+
 class Relay:
     """tsrelay with a generated configuration."""
 
