@@ -7,11 +7,13 @@ frames) and, after reconnecting, sends them again.
    the middle of it tsrelay is SIGKILLed; VM resumes; tsrelay is restarted
    with the same configuration (same instance, Redis spool).  With resend:
    every point arrives (duplicates reported).  The same run without
-   resending: what it loses is reported, not asserted -- a frozen VM's
-   kernel keeps taking (and TCP-acknowledging) tens of MiB per connection,
-   so tsrelay holds almost nothing unacknowledged when it is killed, and
-   the bytes it had written reach VM from the dead process's socket once
-   VM resumes.  In both runs every acknowledged frame's points arrive.
+   resending: what it loses is reported, not asserted.  Frames stay
+   unacknowledged while VM is frozen (its kernel stops acknowledging once
+   its receive window is full), but at 50,000 points/s one second of
+   them fits tsrelay's own socket send buffer, which the kernel keeps
+   delivering after the process died, once VM resumes: measured, nothing
+   is lost, and with resend those frames arrive twice.  In both runs
+   every acknowledged frame's points arrive.
 2. A crash while tsrelay holds unacknowledged data: the TSD is a slow
    tssink (1 MB/s) that answers `version` (ack = version, ack-window
    256K), so tsrelay's queues hold up to spool-high of lines no TSD has
