@@ -380,9 +380,13 @@ class Relay:
         opts.update(relay or {})
         for k, v in opts.items():
             lines.append("%s = %s" % (k, v))
-        for i, (bname, addr) in enumerate(backends):
+        for b in backends:
+            # (name, address) or (name, address, {its own options})
+            bname, addr = b[0], b[1]
             lines += ["", "[backend %s]" % bname, "address = %s" % addr]
-            for k, v in (backend_opts or {}).items():
+            own = dict(backend_opts or {})
+            own.update(b[2] if len(b) > 2 else {})
+            for k, v in own.items():
                 lines.append("%s = %s" % (k, v))
         if redis is not None:
             lines += ["", "[redis]", "address = 127.0.0.1:%d" % redis.port,
