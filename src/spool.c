@@ -618,6 +618,18 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
 
 /* ---- draining ---------------------------------------------------------- */
 
+/* The drain may read: the backend takes data and its queues are under
+ * spool-low, and nothing is on its way to the list's head. */
+static bool
+may_drain(void *ctx)
+{
+    struct spool_backend *sb = ctx;
+    struct spool *sp = sb->sp;
+    return sp->state == SP_READY && sb->mode && !sp->shutting_down &&
+           sp->env.running(sp->env.ctx) && !evac_pending(sb) && backend_available(sb->be) &&
+           backend_queued_bytes(sb->be) < cfg_of(sp)->redis.spool_low;
+}
+
 static void
 maybe_leave_mode(struct spool_backend *sb)
 {
@@ -872,7 +884,8 @@ spool_create(const struct spool_env *env)
         char corrupt[300];
         snprintf(corrupt, sizeof(corrupt), "%s:corrupt", sb->key);
         queue_init(&sb->staging);
-        if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, env->pool, sb->key, corrupt) != TS_OK) {
+        if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, env->pool, sb->key, corrupt, may_drain,
+                       sb) != TS_OK) {
             sp->nsb = i;
             spool_destroy(sp);
             return NULL;
@@ -923,7 +936,6 @@ spool_tick(struct spool *sp, uint64_t now)
     if (sp == NULL)
         return;
     rconn_tick(&sp->rc, now);
-    bool running = sp->env.running(sp->env.ctx);
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         struct drain *d = &sb->drain;
@@ -933,9 +945,7 @@ spool_tick(struct spool *sp, uint64_t now)
                 local_drain(sb); /* Redis will not take them: straight to the backend */
             if (!evac_pending(sb))
                 drain_check(d, now);
-            if (sb->mode && !sp->shutting_down && running && !evac_pending(sb) &&
-                backend_available(sb->be) &&
-                backend_queued_bytes(sb->be) < cfg_of(sp)->redis.spool_low)
+            if (may_drain(sb))
                 drain_read(d);
             if (sp->full && d->entries == 0 && drain_idle(d))
                 local_drain(sb); /* the list is empty: memory is next */
