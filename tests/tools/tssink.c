@@ -119,6 +119,7 @@ static struct {
 	uint64_t accepts, lines, bytes, open, garbage_sent, bad_lines;
 	uint64_t error_replies, version_replies, resets;
 	uint64_t reset_rounds, distinct, duplicates, untracked;
+	uint64_t puts;              /* lines starting "put " (with line state only) */
 } g;
 
 static volatile sig_atomic_t g_term, g_usr1;
@@ -142,10 +143,10 @@ static int stats_json(char *buf, size_t cap)
 	                 ",\"error_replies\":%" PRIu64 ",\"version_replies\":%" PRIu64
 	                 ",\"resets\":%" PRIu64 ",\"reset_rounds\":%" PRIu64
 	                 ",\"distinct\":%" PRIu64 ",\"duplicates\":%" PRIu64
-	                 ",\"untracked\":%" PRIu64 "}\n",
+	                 ",\"untracked\":%" PRIu64 ",\"puts\":%" PRIu64 "}\n",
 	                 g.accepts, g.lines, g.bytes, g.open, g.garbage_sent, g.bad_lines,
 	                 g.error_replies, g.version_replies, g.resets, g.reset_rounds,
-	                 g.distinct, g.duplicates, g.untracked);
+	                 g.distinct, g.duplicates, g.untracked, g.puts);
 	if (n < 0 || (size_t)n >= cap)
 		return -1;
 	return n;
@@ -316,6 +317,7 @@ static void line_done(struct sconn *c)
 {
 	size_t hl = c->line_len < HEAD ? (size_t)c->line_len : HEAD;
 	int is_put = hl >= 4 && memcmp(c->head, "put ", 4) == 0;
+	g.puts += (uint64_t)is_put;
 	if (g.distinct_max)
 		track_value(c, is_put);
 	if (!is_put && g.answer_version) {
@@ -664,6 +666,7 @@ static void usage(FILE *f)
 "  --check-lines         count lines not starting with \"put \" or with < 5 fields as bad_lines\n"
 "  --reply-errors        answer every line not starting with \"put \" with an error line\n"
 "  --answer-version      answer \"version\" lines as a TSD does (two lines), like ack = version needs\n"
+"                        (with it, --check-lines, --reply-errors or --distinct: \"puts\" counts put lines)\n"
 "  --garbage-bytes N     garbage mode: bytes written back per connection (default 8M)\n"
 "  --reset-bytes N       reset-after mode: RST a connection after reading N bytes (default 1M)\n"
 "  --read-rate BPS       slow mode: total bytes/s read over all connections (default 1M)\n"
