@@ -20,6 +20,9 @@ frames) and, after reconnecting, sends them again.
    parsed when it is SIGKILLed.  With resend: every point is parsed at
    least once.  Without: points are lost (> 0, asserted: the scenario
    always leaves lines in tsrelay's memory).
+3. The README's example client (its code block, run as it is printed)
+   sends 50,000 points across a SIGKILL and restart of tsrelay: every
+   point arrives in victoria-metrics.
 """
 
 import os
@@ -194,6 +197,50 @@ def run_held(resend):
     redis.stop()
 
 
+def readme_client():
+    """The FramedSender class of README.md's example, exactly as printed."""
+    with open(os.path.join(h.TOP_SRCDIR, "README.md")) as f:
+        text = f.read()
+    block = text.split("### A framed client with acknowledgements", 1)[1]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.split("\nsender = ", 1)[0]   # the class; the usage lines talk to :4242
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    return ns["FramedSender"]
+
+
+def run_readme():
+    FramedSender = readme_client()
+    base = h.tmpdir()
+    redis = h.Redis(base).start()
+    vm = h.Victoria(base).start()
+    relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], redis=redis, name="readme",
+                    relay={"frame-acks": "on"}).start()
+    n, per = 50000, 10
+    metric = "it.fack.readme.m%d" % random.randrange(1 << 30)
+    sender = FramedSender("127.0.0.1", relay.port)
+    for f in range(n // per):
+        if f == n // per // 2:
+            relay.kill()
+            killed_unacked = len(sender.unacked)
+        if f == n // per // 2 + 500:
+            relay.start()
+        sender.send([h.telnet_line(metric, i, NSERIES, T0, put=False).rstrip("\n")
+                     for i in range(f * per, (f + 1) * per)])
+    complete = sender.flush(wait=60)
+    tap.ok(complete, "readme: the README's client got every frame acknowledged (%d were "
+           "unacknowledged at the SIGKILL)" % killed_unacked)
+    vm.wait_count(metric, n, timeout=60, settle=1.0)
+    vals = vm_values(vm, metric)
+    tap.note("readme: arrived / distinct / duplicates", "%d / %d / %d" % (
+        len(vals), len(set(vals)), len(vals) - len(set(vals))))
+    tap.eq(len(set(range(n)) - set(vals)), 0, "readme: every point arrived")
+    tap.ok(relay.stop() == 0, "readme: the restarted tsrelay exits 0")
+    vm.stop()
+    redis.stop()
+
+
+run_readme()
 run_vm(True)
 run_vm(False)
 run_held(True)
