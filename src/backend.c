@@ -334,6 +334,14 @@ write_limit(struct bconn *c)
         uint64_t win = be->cfg->ack_window;
         uint64_t out = q->sent - q->acked;
         limit = out >= win ? q->sent : TS_MIN(limit, q->sent + (win - out));
+        /* the window must reach a barrier, or nothing in it is ever
+         * answered and writing never resumes: past the window, up to the
+         * next one (barriers are at most half a window apart when the
+         * ring has room: backend_enqueue) */
+        if (barriers_between(&c->bar, q->acked, limit) == 0) {
+            uint64_t next = barriers_next(&c->bar, limit);
+            limit = next != 0 ? next : q->appended;
+        }
     }
     uint64_t allow = pacer_allow(&be->pacer, ts_now_ns());
     if (allow != UINT64_MAX)
@@ -439,8 +447,10 @@ reply_line(struct bconn *c, const char *line, size_t len)
         if (end != 0) {
             c->be->st.barriers_answered++;
             acknowledge(c, end);
-            if (queue_unsent(&c->q) > 0)
-                backend_mark_dirty(c); /* the window moved */
+            /* the window moved, or the ring has room for a barrier the
+             * last lines still lack */
+            if (queue_unsent(&c->q) > 0 || c->q.appended > c->barrier_mark)
+                backend_mark_dirty(c);
         } else if (error) {
             reply_error(c, line, len); /* a rejection of a line before the barrier */
         }
@@ -640,6 +650,10 @@ backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len)
     queue_commit(&c->q, len);
     c->lines_queued++;
     be->st.lines_queued++;
+    /* ack = version: a barrier at least every half window, even while the
+     * connection is down, so a backlog is answered window by window */
+    if (be->cfg->ack == ACK_VERSION && c->q.appended - c->barrier_mark >= be->cfg->ack_window / 2)
+        add_barrier(c);
     backend_mark_dirty(c);
     return TS_OK;
 }
@@ -713,6 +727,8 @@ backend_tick(struct backend *be, uint64_t now)
             }
             if (queue_unsent(&c->q) > 0)
                 backend_mark_dirty(c); /* paced, or waiting for the window */
+            else if (be->cfg->ack == ACK_VERSION && c->q.appended > c->barrier_mark)
+                backend_mark_dirty(c); /* the last lines still lack a barrier (ring was full) */
             break;
         case BC_FAILED:
             if (now >= c->retry_at_ms && env->running(env->ctx))

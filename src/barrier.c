@@ -105,6 +105,17 @@ barriers_between(const struct barriers *b, uint64_t from, uint64_t to)
     return n;
 }
 
+uint64_t
+barriers_next(const struct barriers *b, uint64_t from)
+{
+    for (unsigned k = 0; k < b->n; k++) {
+        uint64_t e = b->end[(b->head + k) % BARRIER_RING];
+        if (e > from)
+            return e;
+    }
+    return 0;
+}
+
 void
 barriers_clear(struct barriers *b)
 {

@@ -54,6 +54,8 @@ bool barriers_overdue(const struct barriers *b, uint64_t now_ms, uint64_t timeou
 void barriers_rewind(struct barriers *b, uint64_t acked);
 /* Barrier lines between stream offsets (from, to]: not data. */
 uint64_t barriers_between(const struct barriers *b, uint64_t from, uint64_t to);
+/* The end of the first barrier past stream offset `from`, 0 if none. */
+uint64_t barriers_next(const struct barriers *b, uint64_t from);
 /* Forgets every barrier (the queue was emptied into the spool). */
 void barriers_clear(struct barriers *b);
 

@@ -8,6 +8,8 @@
  *           the queue offsets its lines end at.
  *   check:  a record whose offsets every connection acknowledged (by TCP,
  *           or by a version barrier) is deleted: LREM key 1 <element>.
+ *   pace:   reading goes on from the replies (a read answered, a record
+ *           deleted) while the owner's gate allows, not only on its tick.
  *   head:   head_out counts the records whose deletion is not yet sent;
  *           they are the list's first elements, so the next LRANGE starts
  *           after them.  When the head changed (an LPUSH, a reconnect), no
@@ -34,10 +36,13 @@
 
 int
 drain_init(struct drain *d, struct rconn *rc, struct entry_codec *ec, struct backend *be,
-           struct pool *pool, const char *key, const char *corrupt_key)
+           struct pool *pool, const char *key, const char *corrupt_key, drain_gate_fn may_read,
+           void *gate_ctx)
 {
     memset(d, 0, sizeof(*d));
     d->rc = rc;
+    d->may_read = may_read;
+    d->gate_ctx = gate_ctx;
     d->ec = ec;
     d->be = be;
     d->pool = pool;
@@ -198,7 +203,8 @@ on_read(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (d->resync) /* changed while the read was out: it was from a stale index */
         return;
-    drain_read(d);
+    if (d->may_read(d->gate_ctx))
+        drain_read(d);
 }
 
 void
@@ -251,6 +257,10 @@ on_deleted(redisAsyncContext *ac, void *reply, void *priv)
     if (d->entries > 0)
         d->entries--;
     rec_free(d, r);
+    /* a record is free: read on now rather than at the next tick (the
+     * drain would otherwise move one batch of records per two ticks) */
+    if (d->may_read(d->gate_ctx))
+        drain_read(d);
 }
 
 /* The record's lines are all acknowledged (or it is corrupt): delete it,

@@ -53,8 +53,14 @@ struct drain_stats {
     uint64_t corrupt;          /* entries that did not decode (set aside) */
 };
 
+/* Whether the drain may read now (the owner's gate: the backend healthy
+ * and its queues under spool-low, nothing being pushed to the head). */
+typedef bool (*drain_gate_fn)(void *ctx);
+
 struct drain {
     struct rconn *rc;
+    drain_gate_fn may_read;    /* asked before reading outside the owner's tick */
+    void *gate_ctx;
     struct entry_codec *ec;
     struct backend *be;
     struct pool *pool;
@@ -76,11 +82,14 @@ struct drain {
 };
 
 int drain_init(struct drain *d, struct rconn *rc, struct entry_codec *ec, struct backend *be,
-               struct pool *pool, const char *key, const char *corrupt_key);
+               struct pool *pool, const char *key, const char *corrupt_key,
+               drain_gate_fn may_read, void *gate_ctx);
 void drain_free(struct drain *d);
 
 /* Reads what the queues can take now (the caller decides whether the
- * backend should be drained at all). */
+ * backend should be drained at all).  Once started, reading goes on from
+ * the replies -- the next read as soon as one is answered, and as soon as
+ * deletions free records -- for as long as the gate says yes. */
 void drain_read(struct drain *d);
 /* Deletes entries whose lines were all acknowledged (every tick). */
 void drain_check(struct drain *d, uint64_t now_ms);

@@ -59,6 +59,10 @@ struct fleet {
     uint64_t cursor;             /* SCAN */
     bool renewing;
     struct drain drains[CFG_MAX_BACKENDS];
+    struct fleet_gate {
+        struct fleet *f;
+        int i;
+    } gates[CFG_MAX_BACKENDS];       /* what each drain asks before reading on */
     bool active[CFG_MAX_BACKENDS];
     uint64_t counted_deletes, counted_lines;
     struct fleet_stats st;
@@ -81,6 +85,8 @@ rc_of(struct fleet *f)
 {
     return f->env.rc;
 }
+
+static bool may_drain_foreign(void *ctx);
 
 /* ---- liveness --------------------------------------------------------- */
 
@@ -289,8 +295,9 @@ on_claimed(redisAsyncContext *ac, void *reply, void *priv)
         snprintf(key, sizeof(key), "%s:%s:spool:%s", prefix(f), f->victim,
                  f->env.backends[i].cfg->name);
         snprintf(corrupt, sizeof(corrupt), "%s:corrupt", key);
+        f->gates[i] = (struct fleet_gate){.f = f, .i = i};
         if (drain_init(&f->drains[i], rc_of(f), f->env.ec, &f->env.backends[i], f->env.pool, key,
-                       corrupt) != TS_OK)
+                       corrupt, may_drain_foreign, &f->gates[i]) != TS_OK)
             continue;
         f->drains[i].foreign = true;
         f->drains[i].entries = claim.entries[i];
@@ -471,20 +478,30 @@ scan(struct fleet *f)
 
 /* ---- the takeover's drains --------------------------------------------- */
 
+/* A drain of the dead instance's list may read while the lease is ours,
+ * the relay runs, and our backend of that name takes data with its queues
+ * under spool-low. */
+static bool
+may_drain_foreign(void *ctx)
+{
+    struct fleet_gate *g = ctx;
+    struct fleet *f = g->f;
+    struct backend *be = &f->env.backends[g->i];
+    return f->state == F_DRAINING && f->active[g->i] && f->env.running(f->env.ctx) &&
+           backend_available(be) && backend_queued_bytes(be) < f->env.cfg->redis.spool_low;
+}
+
 static void
 drive_drains(struct fleet *f, uint64_t now)
 {
-    bool running = f->env.running(f->env.ctx);
     bool all_empty = true;
     uint64_t deletes = 0, lines = 0;
     for (int i = 0; i < f->env.nbackends; i++) {
         if (!f->active[i])
             continue;
         struct drain *d = &f->drains[i];
-        struct backend *be = &f->env.backends[i];
         drain_check(d, now);
-        if (running && backend_available(be) &&
-            backend_queued_bytes(be) < f->env.cfg->redis.spool_low)
+        if (may_drain_foreign(&f->gates[i]))
             drain_read(d);
         if (d->entries > 0 || !drain_idle(d))
             all_empty = false;

@@ -19,7 +19,11 @@
  *            MISCONF) sets spool_full: the spool takes no new data (the
  *            relay applies overflow to it), staged blocks are offered to
  *            Redis again every second, and once the list is empty they go
- *            to the backend straight from memory.  Logged once an episode.
+ *            to the backend straight from memory.  With nothing staged to
+ *            offer, an RPUSHX on a key that never exists (a write that
+ *            changes nothing, refused exactly when a push would be) asks
+ *            every second whether Redis takes writes again.  Logged once an
+ *            episode.
  *   recover: on every (re)connect: entries of the layout before instances
  *            (<prefix>:spool:B, <prefix>:inflight:B) are moved in front of
  *            this instance's list, in order, then the list is measured.
@@ -86,6 +90,8 @@ struct spool {
     bool shutting_down;
     bool full;                   /* Redis refuses writes */
     uint64_t full_retry_ms;      /* when a push is tried again */
+    bool full_probing;           /* a probe write is out (nothing staged to retry) */
+    char probe_key[256];         /* never exists: RPUSHX on it writes nothing */
     bool cap_logged;
     bool waiting;                /* a WAIT is out (min-replicas-ack) */
     bool wait_short_logged;
@@ -343,6 +349,39 @@ clear_full(struct spool *sp)
         return;
     sp->full = false;
     log_info("redis takes writes again: spool_full = 0");
+}
+
+static void
+on_full_probe(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct spool *sp = priv;
+    redisReply *rep = reply;
+    rconn_replied(&sp->rc);
+    sp->full_probing = false;
+    if (rep == NULL)
+        return;
+    if (rep->type == REDIS_REPLY_INTEGER)
+        clear_full(sp);
+    else if (rconn_write_refused(rep))
+        set_full(sp, rep); /* still refused: asked again in a second */
+    else
+        sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
+}
+
+/* spool_full with no push to retry (everything went to the backend from
+ * memory): without a write now and then it would never clear. */
+static void
+probe_full(struct spool *sp, uint64_t now)
+{
+    if (!sp->full || sp->full_probing || sp->state != SP_READY || now < sp->full_retry_ms)
+        return;
+    for (int i = 0; i < sp->nsb; i++)
+        if (sp->sb[i].npushing > 0 || sp->sb[i].evac_push != NULL)
+            return; /* a push is out: its reply says it */
+    sp->full_retry_ms = now + FULL_RETRY_MS;
+    if (rconn_send3(&sp->rc, on_full_probe, sp, "RPUSHX", sp->probe_key, "x", 1))
+        sp->full_probing = true;
 }
 
 /* ---- staging and pushing ---------------------------------------------- */
@@ -659,6 +698,18 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
 
 /* ---- draining ---------------------------------------------------------- */
 
+/* The drain may read: the backend takes data and its queues are under
+ * spool-low, and nothing is on its way to the list's head. */
+static bool
+may_drain(void *ctx)
+{
+    struct spool_backend *sb = ctx;
+    struct spool *sp = sb->sp;
+    return sp->state == SP_READY && sb->mode && !sp->shutting_down &&
+           !fleet_self_held(sp->fleet) && sp->env.running(sp->env.ctx) && !evac_pending(sb) && backend_available(sb->be) &&
+           backend_queued_bytes(sb->be) < cfg_of(sp)->redis.spool_low;
+}
+
 static void
 maybe_leave_mode(struct spool_backend *sb)
 {
@@ -903,6 +954,8 @@ spool_create(const struct spool_env *env)
         free(sp);
         return NULL;
     }
+    snprintf(sp->probe_key, sizeof(sp->probe_key), "%s:%s:full-probe", cfg->redis.prefix,
+             env->instance);
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         struct backend *be = &env->backends[i];
@@ -918,7 +971,8 @@ spool_create(const struct spool_env *env)
         char corrupt[300];
         snprintf(corrupt, sizeof(corrupt), "%s:corrupt", sb->key);
         queue_init(&sb->staging);
-        if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, env->pool, sb->key, corrupt) != TS_OK) {
+        if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, env->pool, sb->key, corrupt, may_drain,
+                       sb) != TS_OK) {
             sp->nsb = i;
             spool_destroy(sp);
             return NULL;
@@ -986,7 +1040,6 @@ spool_tick(struct spool *sp, uint64_t now)
     if (sp == NULL)
         return;
     rconn_tick(&sp->rc, now);
-    bool running = sp->env.running(sp->env.ctx);
     bool mine = !fleet_self_held(sp->fleet);
     if (sp->state == SP_READY) {
         fleet_tick(sp->fleet, now);
@@ -1003,9 +1056,7 @@ spool_tick(struct spool *sp, uint64_t now)
                 local_drain(sb); /* Redis will not take them: straight to the backend */
             if (!evac_pending(sb))
                 drain_check(d, now);
-            if (sb->mode && !sp->shutting_down && running && !evac_pending(sb) &&
-                backend_available(sb->be) &&
-                backend_queued_bytes(sb->be) < cfg_of(sp)->redis.spool_low)
+            if (may_drain(sb))
                 drain_read(d);
             if (sp->full && d->entries == 0 && drain_idle(d))
                 local_drain(sb); /* the list is empty: memory is next */
@@ -1014,6 +1065,7 @@ spool_tick(struct spool *sp, uint64_t now)
             local_drain(sb);
         }
     }
+    probe_full(sp, now);
     sp->st.raw_bytes = sp->ec.raw_bytes;
     sp->st.stored_bytes = sp->ec.stored_bytes;
     sp->st.connects = sp->rc.connects;

@@ -249,6 +249,17 @@ class Victoria:
         res = json.loads(body)["data"]["result"]
         return int(float(res[0]["value"][1])) if res else 0
 
+    def value_sum(self, metric):
+        """Sum of the values of every stored point of a metric, duplicates
+        included (with count(): a loss and a duplicate cannot cancel out
+        unless their values are equal)."""
+        self.flush()
+        q = urllib.request.quote('sum(sum_over_time({__name__="%s"}[10y]))' % metric)
+        t = int(time.time()) + 2 * 86400
+        _, body = http_get(self.url("/api/v1/query?query=%s&time=%d" % (q, t)), timeout=60)
+        res = json.loads(body)["data"]["result"]
+        return float(res[0]["value"][1]) if res else 0.0
+
     def export(self, match):
         """{(tags tuple) -> {ts_seconds: value}} for a series selector."""
         self.flush()
@@ -300,6 +311,55 @@ class Victoria:
         os.kill(self.proc.pid, signal.SIGCONT)
 
 
+class TsSink:
+    """tests/tools/tssink, the scripted fake TSD: `mode` and its options
+    (see tssink --help); stats() reads its stats file (fresh: SIGUSR1)."""
+
+    def __init__(self, base, mode="count", extra=None, name="sink", port=None):
+        self.port = port or free_port()
+        self.stats_file = os.path.join(base, "%s-%d.json" % (name, self.port))
+        args = [TSSINK, "--port", str(self.port), "--mode", mode,
+                "--stats-file", self.stats_file] + list(extra or [])
+        self.proc = spawn(args, os.path.join(base, "%s-%d.log" % (name, self.port)))
+        wait_until(lambda: os.path.exists(self.stats_file), 10, what="tssink up")
+
+    def stats(self):
+        if self.proc.poll() is None:
+            try:
+                mtime = os.stat(self.stats_file).st_mtime
+                os.kill(self.proc.pid, signal.SIGUSR1)
+                deadline = time.time() + 0.5
+                while time.time() < deadline and os.stat(self.stats_file).st_mtime == mtime:
+                    time.sleep(0.005)
+            except OSError:
+                pass
+        for _ in range(50):
+            try:
+                with open(self.stats_file) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        return {}
+
+    def wait_stable(self, key, quiet=1.0, timeout=60):
+        """Waits until stats()[key] has not changed for `quiet` seconds."""
+        deadline = time.time() + timeout
+        last, since = None, time.time()
+        while time.time() < deadline:
+            v = self.stats().get(key)
+            if v != last:
+                last, since = v, time.time()
+            elif time.time() - since >= quiet:
+                return v
+            time.sleep(0.1)
+        return last
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+
 class Relay:
     """tsrelay with a generated configuration."""
 
@@ -320,9 +380,13 @@ class Relay:
         opts.update(relay or {})
         for k, v in opts.items():
             lines.append("%s = %s" % (k, v))
-        for i, (bname, addr) in enumerate(backends):
+        for b in backends:
+            # (name, address) or (name, address, {its own options})
+            bname, addr = b[0], b[1]
             lines += ["", "[backend %s]" % bname, "address = %s" % addr]
-            for k, v in (backend_opts or {}).items():
+            own = dict(backend_opts or {})
+            own.update(b[2] if len(b) > 2 else {})
+            for k, v in own.items():
                 lines.append("%s = %s" % (k, v))
         if redis is not None:
             lines += ["", "[redis]", "address = 127.0.0.1:%d" % redis.port,
@@ -417,6 +481,21 @@ class Relay:
     def logtext(self):
         with open(self.log, errors="replace") as f:
             return f.read()
+
+    def metrics(self, port=None, timeout=5):
+        """GET /metrics -> {'name{labels}': float} (labels as printed)."""
+        _, body = http_get("http://127.0.0.1:%d/metrics" % (port or self.listen[0][0]),
+                           timeout=timeout)
+        out = {}
+        for line in body.decode("utf-8", "replace").splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+        return out
 
 
 class RssSampler(threading.Thread):

@@ -6,8 +6,11 @@
  * complete lines ('\n'); optional line validation and TSD-like replies
  * (error lines, `version` answers); fault modes a real TSD cannot be made
  * to show (never reading, garbage replies, RST after N bytes, slow reads,
- * close right after accept); the stats file, the accept log and the final
- * JSON line.
+ * close right after accept, RST of every connection each N lines parsed --
+ * a TSD that crashes with bytes unread, in any reading mode); counting the
+ * distinct values of put lines (points sent with distinct integer values
+ * show what was parsed at least once, and what twice); the stats file,
+ * the accept log and the final JSON line.
  *
  * It must never: forward or store the data it receives, grow a buffer
  * without bound (replies are bounded per connection: reading pauses while
@@ -65,11 +68,16 @@ struct sconn {
 	int paused;                 /* reading paused: replies not taken */
 	int eof;
 	int wdead;                  /* writing failed: keep reading, reply no more */
-	/* line state (only with --check-lines / --reply-errors / --answer-version) */
+	/* line state (only with --check-lines / --reply-errors / --answer-version /
+	 * --distinct) */
 	uint64_t line_len;
 	char head[HEAD];
 	unsigned fields;
 	int in_tok;
+	/* --distinct: the value field of a put line */
+	unsigned dfields;
+	int din_tok, dbad;
+	uint64_t dval;
 	/* replies */
 	char *out;                  /* OUT_CAP bytes, allocated on first use */
 	size_t out_len, out_off;
@@ -92,6 +100,9 @@ static struct {
 	uint64_t reset_bytes;
 	double read_rate;
 	int rcvbuf;
+	uint64_t reset_lines;       /* RST every connection each this many lines (0: off) */
+	uint64_t max_resets;        /* ... at most this many times (0: no limit) */
+	uint64_t distinct_max;      /* values [0, N) of put lines tracked (0: off) */
 	/* state */
 	int lfd, ep, alog_fd;
 	int listen_paused;
@@ -101,9 +112,14 @@ static struct {
 	double tokens, last_tick;
 	unsigned char garbage[GARBAGE_BUF];
 	unsigned char rbuf[RBUF];
+	unsigned char *seen;        /* --distinct: one bit per value */
+	int reset_due;              /* --reset-lines: reset every connection now */
+	uint64_t reset_mark;        /* lines at the last reset round */
 	/* counters */
 	uint64_t accepts, lines, bytes, open, garbage_sent, bad_lines;
 	uint64_t error_replies, version_replies, resets;
+	uint64_t reset_rounds, distinct, duplicates, untracked;
+	uint64_t puts;              /* lines starting "put " (with line state only) */
 } g;
 
 static volatile sig_atomic_t g_term, g_usr1;
@@ -125,9 +141,12 @@ static int stats_json(char *buf, size_t cap)
 	                 "{\"accepts\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"bytes\":%" PRIu64
 	                 ",\"open\":%" PRIu64 ",\"garbage_sent\":%" PRIu64 ",\"bad_lines\":%" PRIu64
 	                 ",\"error_replies\":%" PRIu64 ",\"version_replies\":%" PRIu64
-	                 ",\"resets\":%" PRIu64 "}\n",
+	                 ",\"resets\":%" PRIu64 ",\"reset_rounds\":%" PRIu64
+	                 ",\"distinct\":%" PRIu64 ",\"duplicates\":%" PRIu64
+	                 ",\"untracked\":%" PRIu64 ",\"puts\":%" PRIu64 "}\n",
 	                 g.accepts, g.lines, g.bytes, g.open, g.garbage_sent, g.bad_lines,
-	                 g.error_replies, g.version_replies, g.resets);
+	                 g.error_replies, g.version_replies, g.resets, g.reset_rounds,
+	                 g.distinct, g.duplicates, g.untracked, g.puts);
 	if (n < 0 || (size_t)n >= cap)
 		return -1;
 	return n;
@@ -137,7 +156,7 @@ static void write_stats_file(void)
 {
 	if (!g.stats_file)
 		return;
-	char json[512], tmp[PATH_MAX];
+	char json[1024], tmp[PATH_MAX];
 	int n = stats_json(json, sizeof(json));
 	int tl = snprintf(tmp, sizeof(tmp), "%s.tmp", g.stats_file);
 	if (n < 0 || tl < 0 || (size_t)tl >= sizeof(tmp))
@@ -276,10 +295,31 @@ static int conn_write(struct sconn *c)
 	return 0;
 }
 
+/* --distinct: a put line's value (its 4th field) seen once more */
+static void track_value(const struct sconn *c, int is_put)
+{
+	if (!is_put)
+		return;
+	if (c->dfields < 4 || c->dbad || c->dval >= g.distinct_max) {
+		g.untracked++;
+		return;
+	}
+	unsigned char bit = (unsigned char)(1u << (c->dval & 7));
+	if (g.seen[c->dval >> 3] & bit) {
+		g.duplicates++;
+	} else {
+		g.seen[c->dval >> 3] |= bit;
+		g.distinct++;
+	}
+}
+
 static void line_done(struct sconn *c)
 {
 	size_t hl = c->line_len < HEAD ? (size_t)c->line_len : HEAD;
 	int is_put = hl >= 4 && memcmp(c->head, "put ", 4) == 0;
+	g.puts += (uint64_t)is_put;
+	if (g.distinct_max)
+		track_value(c, is_put);
 	if (!is_put && g.answer_version) {
 		size_t n = hl;
 		if (n && c->head[n - 1] == '\r')
@@ -300,6 +340,10 @@ reset:
 	c->line_len = 0;
 	c->fields = 0;
 	c->in_tok = 0;
+	c->dfields = 0;
+	c->din_tok = 0;
+	c->dbad = 0;
+	c->dval = 0;
 }
 
 /* Per-line state for checks and replies, across read boundaries. */
@@ -322,6 +366,20 @@ static void scan_lines(struct sconn *c, const unsigned char *d, size_t n)
 				c->in_tok = !sep;
 			}
 		}
+		if (g.distinct_max) {
+			for (size_t k = 0; k < seg && c->dfields <= 4; k++) {
+				int sep = d[k] == ' ' || d[k] == '\r' || d[k] == '\t';
+				if (!sep && !c->din_tok)
+					c->dfields++;
+				c->din_tok = !sep;
+				if (sep || c->dfields != 4)
+					continue;
+				if (d[k] < '0' || d[k] > '9' || c->dval > UINT64_MAX / 10 - 10)
+					c->dbad = 1;
+				else
+					c->dval = c->dval * 10 + (uint64_t)(d[k] - '0');
+			}
+		}
 		c->line_len += seg;
 		if (!nl)
 			return;
@@ -330,6 +388,14 @@ static void scan_lines(struct sconn *c, const unsigned char *d, size_t n)
 		d += seg + 1;
 		n -= seg + 1;
 	}
+}
+
+/* --reset-lines: another N lines were parsed since the last round */
+static void check_reset_due(void)
+{
+	if (g.reset_lines && !g.reset_due && g.lines - g.reset_mark >= g.reset_lines &&
+	    (g.max_resets == 0 || g.reset_rounds < g.max_resets))
+		g.reset_due = 1;
 }
 
 static uint64_t count_nl(const unsigned char *d, size_t n)
@@ -349,9 +415,9 @@ static uint64_t count_nl(const unsigned char *d, size_t n)
 /* Read up to budget bytes. Returns -1 if the connection was closed. */
 static int conn_read(struct sconn *c, size_t budget, size_t *got)
 {
-	int lines_state = g.check_lines || g.reply_errors || g.answer_version;
+	int lines_state = g.check_lines || g.reply_errors || g.answer_version || g.distinct_max;
 	*got = 0;
-	for (int r = 0; r < READS_PER_EV && budget > 0; r++) {
+	for (int r = 0; r < READS_PER_EV && budget > 0 && !g.reset_due; r++) {
 		size_t lim = budget < RBUF ? budget : RBUF;
 		if (g.mode == M_RESET_AFTER) {
 			uint64_t left = g.reset_bytes - c->bytes;
@@ -383,6 +449,7 @@ static int conn_read(struct sconn *c, size_t budget, size_t *got)
 				scan_lines(c, g.rbuf, (size_t)n);
 			else
 				g.lines += count_nl(g.rbuf, (size_t)n);
+			check_reset_due();
 			if (c->out_len > c->out_off && conn_write(c) < 0) {
 				conn_close(c, 0);
 				return -1;
@@ -501,7 +568,7 @@ static void slow_tick(double t)
 	struct sconn *c = g.conns;
 	for (int k = 0; k < start; k++)
 		c = c->next;
-	for (int k = 0; k < n && g.tokens >= 1; k++) {
+	for (int k = 0; k < n && g.tokens >= 1 && !g.reset_due; k++) {
 		struct sconn *nx = c->next ? c->next : g.conns;
 		if (!c->paused && !c->eof) {
 			size_t got = 0;
@@ -514,6 +581,17 @@ static void slow_tick(double t)
 		if (!c)
 			break;
 	}
+}
+
+/* --reset-lines: every connection is reset at once (a TSD that crashed):
+ * what its socket buffers held unread is gone. */
+static void reset_round(void)
+{
+	g.reset_due = 0;
+	g.reset_mark = g.lines;
+	g.reset_rounds++;
+	while (g.conns)
+		conn_close(g.conns, 1);
 }
 
 /* ---------- setup ---------- */
@@ -588,10 +666,16 @@ static void usage(FILE *f)
 "  --check-lines         count lines not starting with \"put \" or with < 5 fields as bad_lines\n"
 "  --reply-errors        answer every line not starting with \"put \" with an error line\n"
 "  --answer-version      answer \"version\" lines as a TSD does (two lines), like ack = version needs\n"
+"                        (with it, --check-lines, --reply-errors or --distinct: \"puts\" counts put lines)\n"
 "  --garbage-bytes N     garbage mode: bytes written back per connection (default 8M)\n"
 "  --reset-bytes N       reset-after mode: RST a connection after reading N bytes (default 1M)\n"
 "  --read-rate BPS       slow mode: total bytes/s read over all connections (default 1M)\n"
 "  --rcvbuf BYTES        SO_RCVBUF of accepted connections (default: kernel)\n"
+"  --reset-lines N       any mode that reads: RST every connection each time N more lines were\n"
+"                        read (all connections together; a TSD crashing with bytes unread)\n"
+"  --max-resets K        --reset-lines: at most K rounds, then read on normally (default 0 = no limit)\n"
+"  --distinct N          count distinct integer values [0, N) of put lines (4th field):\n"
+"                        \"distinct\", \"duplicates\", \"untracked\" (other values) in the stats\n"
 "sizes take K/M/G suffixes. SIGUSR1: write the stats file. SIGTERM/SIGINT: write it,\n"
 "print the stats JSON line on stdout, exit 0.\n",
 	f);
@@ -621,7 +705,8 @@ static int parse_size(const char *s, uint64_t *out)
 
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_MODE, OPT_STATS, OPT_ALOG, OPT_CHECK, OPT_REPLY,
-	OPT_VERSION, OPT_GARBAGE, OPT_RESET, OPT_RATE, OPT_RCVBUF, OPT_HELP
+	OPT_VERSION, OPT_GARBAGE, OPT_RESET, OPT_RATE, OPT_RCVBUF, OPT_RESET_LINES,
+	OPT_MAX_RESETS, OPT_DISTINCT, OPT_HELP
 };
 
 static int parse_args(int argc, char **argv)
@@ -639,6 +724,9 @@ static int parse_args(int argc, char **argv)
 		{ "reset-bytes", required_argument, NULL, OPT_RESET },
 		{ "read-rate", required_argument, NULL, OPT_RATE },
 		{ "rcvbuf", required_argument, NULL, OPT_RCVBUF },
+		{ "reset-lines", required_argument, NULL, OPT_RESET_LINES },
+		{ "max-resets", required_argument, NULL, OPT_MAX_RESETS },
+		{ "distinct", required_argument, NULL, OPT_DISTINCT },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -715,6 +803,18 @@ static int parse_args(int argc, char **argv)
 				bad = "--rcvbuf";
 			g.rcvbuf = (int)u;
 			break;
+		case OPT_RESET_LINES:
+			if (parse_size(optarg, &g.reset_lines) < 0)
+				bad = "--reset-lines";
+			break;
+		case OPT_MAX_RESETS:
+			if (parse_size(optarg, &g.max_resets) < 0)
+				bad = "--max-resets";
+			break;
+		case OPT_DISTINCT:
+			if (parse_size(optarg, &g.distinct_max) < 0 || g.distinct_max > (1ull << 34))
+				bad = "--distinct (at most 16G)";
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -745,6 +845,13 @@ int main(int argc, char **argv)
 		if (g.alog_fd < 0) {
 			warnx_("cannot open %s: %s", g.accept_log, strerror(errno));
 			return EXIT_USAGE;
+		}
+	}
+	if (g.distinct_max) {
+		g.seen = calloc((size_t)(g.distinct_max / 8 + 1), 1);
+		if (!g.seen) {
+			warnx_("out of memory for --distinct %" PRIu64, g.distinct_max);
+			return 1;
 		}
 	}
 	if (open_listener() < 0)
@@ -856,13 +963,15 @@ int main(int argc, char **argv)
 			slow_tick(t);
 			next_tick = t + SLOW_TICK;
 		}
+		if (g.reset_due)
+			reset_round();
 		if (g.stats_file && t >= next_stats) {
 			write_stats_file();
 			next_stats = t + STATS_EVERY;
 		}
 	}
 	write_stats_file();
-	char json[512];
+	char json[1024];
 	if (stats_json(json, sizeof(json)) > 0)
 		fputs(json, stdout);
 	fflush(stdout);
@@ -870,6 +979,7 @@ int main(int argc, char **argv)
 		conn_close(g.conns, 0);
 	close(g.lfd);
 	close(g.ep);
+	free(g.seen);
 	if (g.alog_fd >= 0)
 		close(g.alog_fd);
 	return 0;
