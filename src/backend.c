@@ -748,6 +748,81 @@ backend_tick(struct backend *be, uint64_t now)
 }
 
 void
+backend_reconfigure(struct backend *be, const struct cfg_backend *cfg)
+{
+    const struct cfg_backend *old = be->cfg;
+    bool moved = strcmp(old->addr.host, cfg->addr.host) != 0 ||
+                 strcmp(old->addr.port, cfg->addr.port) != 0;
+    bool ack_changed = old->ack != cfg->ack;
+    be->cfg = cfg;
+    pacer_init(&be->pacer, cfg->max_rate);
+    be->overflow = cfg->overflow >= 0 ? (enum overflow_policy)cfg->overflow
+                                      : be->env->cfg->overflow;
+    if (!moved && !ack_changed)
+        return;
+    be->resolved = false;
+    for (int i = 0; i < be->nconns; i++) {
+        struct bconn *c = &be->conns[i];
+        if (c->state == BC_UP || c->state == BC_CONNECTING || c->state == BC_PROBING)
+            conn_fail(c, moved ? "the address changed (reload)" : "the ack mode changed (reload)",
+                      0);
+        c->retry_at_ms = 0; /* reconnect at once */
+        if (ack_changed) {
+            barriers_clear(&c->bar);
+            c->barrier_mark = c->q.appended;
+        }
+    }
+}
+
+uint64_t
+backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
+{
+    struct backend *be = c->be;
+    if (c->fd >= 0) {
+        stop_io(c);
+        shutdown(c->fd, SHUT_WR);
+        close(c->fd);
+        c->fd = -1;
+    }
+    ev_timer_stop(loop_of(be), &c->timer);
+    c->state = BC_FAILED;
+    c->lagging = false;
+    c->retry_at_ms = UINT64_MAX; /* no more attempts */
+    struct queue *q = &c->q;
+    queue_rewind(q);
+    uint64_t handed = 0;
+    while (queue_unsent(q) > 0) {
+        struct iovec iov;
+        if (queue_iov(q, &iov, 1) < 1)
+            break;
+        const char *line = iov.iov_base; /* a line never spans blocks */
+        const char *nl = memchr(line, '\n', iov.iov_len);
+        size_t len = nl != NULL ? (size_t)(nl - line) + 1 : iov.iov_len;
+        if (!(len == BARRIER_LEN && memcmp(line, BARRIER_LINE, BARRIER_LEN) == 0)) {
+            if (fn(ctx, line, len, point_line_hash(line, len)) == TS_EAGAIN)
+                break;
+            handed++;
+            c->lines_queued -= TS_MIN((uint64_t)1, c->lines_queued);
+        }
+        queue_mark_sent(q, len);
+        queue_mark_acked(q, be->env->pool, q->sent);
+    }
+    barriers_clear(&c->bar);
+    c->barrier_mark = q->appended;
+    if (queue_unsent(q) == 0)
+        c->pending_since_ns = 0;
+    return handed;
+}
+
+void
+backend_revive(struct backend *be)
+{
+    for (int i = 0; i < be->nconns; i++)
+        if (be->conns[i].state == BC_FAILED && be->conns[i].retry_at_ms == UINT64_MAX)
+            be->conns[i].retry_at_ms = 0;
+}
+
+void
 backend_close_all(struct backend *be)
 {
     for (int i = 0; i < be->nconns; i++) {

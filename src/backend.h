@@ -99,6 +99,7 @@ struct backend_stats {
     uint64_t dropped;           /* lines dropped for this backend (its overflow = drop) */
     uint64_t pacing_waits;      /* writes held back by max-rate */
     uint64_t resolve_failures;  /* lookups of the backend's host name that failed */
+    uint64_t handed_over;       /* removed by a reload: lines passed to the others */
     char last_error[200];       /* the last error line the TSD wrote back */
 };
 
@@ -122,6 +123,9 @@ struct backend {
     bool avail_cached;          /* relay_begin_batch: backend_available() */
     bool spool_cached;          /* relay_begin_batch: lines may go to the spool */
     int64_t room_cached;        /* relay_begin_batch: bytes left in its share */
+    bool retiring;              /* removed by a reload: not routed to, finishing its queue */
+    bool retired;               /* ... done: inert until a reload adds it back */
+    uint64_t retire_at_ms;      /* retiring: when its queues are handed to the others */
     struct backend_stats st;
 };
 
@@ -146,6 +150,21 @@ int backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t 
 /* Appends a run of complete lines, each to its connection by hash.
  * Returns the number of lines queued; stops early on TS_ENOMEM. */
 size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *consumed);
+
+/* A reload changed its configuration (same name): applies what can
+ * change in place -- address (connections close gracefully and reconnect
+ * to the new one), timeouts, ack mode, max-rate, overflow.  (conns needs a
+ * restart: the caller keeps it.) */
+void backend_reconfigure(struct backend *be, const struct cfg_backend *cfg);
+/* Hands the lines connection c has not had acknowledged to fn, oldest
+ * first, and forgets each fn took (TS_OK or TS_ENOMEM); stops at the
+ * first TS_EAGAIN.  The connection is closed first (gracefully).  Returns
+ * the lines handed. */
+typedef int (*backend_line_fn)(void *ctx, const char *line, size_t len, uint64_t hash);
+uint64_t backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx);
+/* Connections closed by backend_hand_over may connect again (a reload
+ * added the backend back). */
+void backend_revive(struct backend *be);
 
 /* Marks a connection for the next flush (end of this loop iteration). */
 void backend_mark_dirty(struct bconn *c);

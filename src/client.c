@@ -1116,6 +1116,29 @@ client_frame_acks(struct client_set *cs)
     }
 }
 
+size_t
+client_frame_acks_remark(struct client_set *cs, size_t fa_width)
+{
+    size_t closed = 0;
+    cs->env.fa_width = fa_width;
+    struct client *next;
+    for (struct client *c = cs->all; c != NULL; c = next) {
+        next = c->next;
+        if (c->fa == NULL)
+            continue;
+        size_t before = frameack_size(c->fa->width);
+        struct frameack *fa = frameack_remark(c->fa, fa_width, cs->env.fa_mark, cs->env.ctx);
+        if (fa == NULL) {
+            client_close(c, "out of memory for its frame acknowledgements");
+            closed++;
+            continue;
+        }
+        c->fa = fa;
+        cs->connection_bytes += frameack_size(fa->width) - before;
+    }
+    return closed;
+}
+
 /* ---- deadlines --------------------------------------------------------- */
 
 static bool
@@ -1290,7 +1313,7 @@ client_close(struct client *c, const char *why)
             }
     }
     if (c->fa != NULL) {
-        cs->connection_bytes -= frameack_size(cs->env.fa_width);
+        cs->connection_bytes -= frameack_size(c->fa->width);
         frameack_free(c->fa);
     }
     release_ub(c);

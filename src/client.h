@@ -149,6 +149,11 @@ void client_admission_poll(struct client_set *cs);
 /* frame-acks: answers "ack N" to framed clients whose frames are safe now
  * (at most one per client per call; call once per loop iteration). */
 void client_frame_acks(struct client_set *cs);
+/* The backends changed (a reload) or lines moved between them: every
+ * client's waiting frames are marked again, fa_width words wide from now
+ * on.  A client whose marks cannot grow (out of memory) is closed: its
+ * unacknowledged frames are its to resend.  Returns the clients closed. */
+size_t client_frame_acks_remark(struct client_set *cs, size_t fa_width);
 /* Shutdown: stop reading from every client; nobody waits any more. */
 void client_stop_all_reading(struct client_set *cs);
 

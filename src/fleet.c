@@ -257,11 +257,14 @@ renew(struct fleet *f)
 
 /* ---- scanning for the dead --------------------------------------------- */
 
-/* The backend of ours named `name`, or -1. */
+/* The backend of ours named `name`, or -1 (one a reload removed is not
+ * ours any more). */
 static int
 own_backend(const struct fleet *f, const char *name, size_t len)
 {
     for (int i = 0; i < f->env.nbackends; i++) {
+        if (f->env.backends[i].retiring || f->env.backends[i].retired)
+            continue;
         const char *n = f->env.backends[i].cfg->name;
         if (strlen(n) == len && memcmp(n, name, len) == 0)
             return i;
@@ -531,6 +534,12 @@ fleet_new(const struct fleet_env *env)
     snprintf(f->k_alive, sizeof(f->k_alive), "%s:%s:alive", p, env->instance);
     snprintf(f->k_self_owner, sizeof(f->k_self_owner), "%s:%s:owner", p, env->instance);
     return f;
+}
+
+void
+fleet_set_backends(struct fleet *f, int n)
+{
+    f->env.nbackends = n;
 }
 
 void

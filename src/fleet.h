@@ -57,6 +57,8 @@ struct fleet_env {
 struct fleet *fleet_new(const struct fleet_env *env);
 void fleet_free(struct fleet *f);
 
+/* A reload added backends: env.backends[0..n) now. */
+void fleet_set_backends(struct fleet *f, int n);
 /* The connection to Redis is up (the spool recovered) / was lost. */
 void fleet_up(struct fleet *f);
 void fleet_lost(struct fleet *f);

@@ -2,7 +2,8 @@
  * frameack.c -- acknowledgements of framed packets on one connection.
  *
  * Marks are checked oldest first; the newest safe one answers for all
- * frames up to its number.  It allocates once, at connection set-up.
+ * frames up to its number.  It allocates at connection set-up, and again
+ * only when a reload widens the marks.
  */
 #include "autoconf.h"
 
@@ -64,4 +65,26 @@ frameack_ready(struct frameack *fa, frameack_safe_fn safe, void *ctx)
         return 0;
     fa->acked = best;
     return best;
+}
+
+struct frameack *
+frameack_remark(struct frameack *fa, size_t width, frameack_mark_fn mark, void *ctx)
+{
+    struct frameack *nf = fa;
+    if (width != fa->width) {
+        nf = frameack_new(width);
+        if (nf == NULL)
+            return NULL;
+        nf->frames = fa->frames;
+        nf->acked = fa->acked;
+        nf->n = fa->n;
+        frameack_free(fa);
+    }
+    if (nf->n > 0) {
+        nf->head = 0;
+        nf->n = 1;
+        nf->frame[0] = nf->frames;
+        mark(ctx, nf->w);
+    }
+    return nf;
 }

@@ -41,6 +41,12 @@ void frameack_note(struct frameack *fa, uint64_t n, frameack_mark_fn mark, void 
 /* The newest frame now safe and not yet answered, 0 if none; it is then
  * taken as answered. */
 uint64_t frameack_ready(struct frameack *fa, frameack_safe_fn safe, void *ctx);
+/* The backends changed (a reload) or lines moved between them: the
+ * frames waiting are marked again, now, as one (later: still correct),
+ * in width words.  Returns fa or its replacement (fa is then freed);
+ * NULL when out of memory (fa unchanged). */
+struct frameack *frameack_remark(struct frameack *fa, size_t width, frameack_mark_fn mark,
+                                 void *ctx);
 /* Marks wait. */
 static inline bool frameack_pending(const struct frameack *fa) { return fa->n > 0; }
 

@@ -31,6 +31,18 @@ pool_init(struct pool *p, size_t block_size, size_t limit, size_t control_reserv
     return TS_OK;
 }
 
+int
+pool_set_limits(struct pool *p, size_t limit, size_t control_reserve, size_t input_limit)
+{
+    if (limit < p->block_size || control_reserve >= limit ||
+        input_limit > limit - control_reserve)
+        return TS_ERROR;
+    p->limit = limit;
+    p->control_reserve = control_reserve;
+    p->input_limit = input_limit;
+    return TS_OK;
+}
+
 static void
 unmap_block(struct pool *p, struct block *b)
 {

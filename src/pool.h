@@ -71,6 +71,10 @@ int pool_init(struct pool *p, size_t block_size, size_t limit, size_t control_re
 /* Returns every free block to the OS; blocks still in use are the
  * owners' responsibility. */
 void pool_destroy(struct pool *p);
+/* A reload: new limits (same rules as pool_init; TS_ERROR changes
+ * nothing).  Memory held over a lowered limit stays until it is given
+ * back; nothing new is handed out over it. */
+int pool_set_limits(struct pool *p, size_t limit, size_t control_reserve, size_t input_limit);
 
 /* A block with start = len = 0, or NULL when the class's budget is spent. */
 struct block *pool_get(struct pool *p, enum pool_class cls);

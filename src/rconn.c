@@ -172,6 +172,28 @@ rconn_free(struct rconn *rc)
 }
 
 void
+rconn_reconfigure(struct rconn *rc, uint64_t connect_timeout_ms, uint64_t reconnect_min_ms,
+                  uint64_t reconnect_max_ms, bool moved)
+{
+    rc->connect_timeout_ms = connect_timeout_ms;
+    rc->reconnect_min_ms = reconnect_min_ms;
+    rc->reconnect_max_ms = reconnect_max_ms;
+    rc->backoff_ms = reconnect_min_ms;
+    if (!moved)
+        return;
+    redisAsyncContext *ac = rc->ac;
+    if (rc->state == RC_UP && ac != NULL) {
+        redisAsyncDisconnect(ac); /* replies due still come; then on_disconnect */
+    } else if (ac != NULL) {      /* connecting (or checking its ROLE) */
+        ev_timer_stop(rc->loop, &rc->connect_timer);
+        rc->ac = NULL;
+        redisAsyncFree(ac);
+        rc->state = RC_DOWN;
+    }
+    rc->retry_at_ms = 0;
+}
+
+void
 rconn_tick(struct rconn *rc, uint64_t now)
 {
     if (rc->state == RC_DOWN && now >= rc->retry_at_ms)

@@ -49,6 +49,10 @@ void rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
                 uint64_t connect_timeout_ms, uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
                 void (*on_up)(void *), void (*on_lost)(void *), void *ctx);
 void rconn_free(struct rconn *rc);
+/* A reload: new timeouts; moved: Redis is elsewhere now -- the
+ * connection is closed gracefully and made again at once. */
+void rconn_reconfigure(struct rconn *rc, uint64_t connect_timeout_ms, uint64_t reconnect_min_ms,
+                       uint64_t reconnect_max_ms, bool moved);
 /* Connects when it is time to (call every tick). */
 void rconn_tick(struct rconn *rc, uint64_t now_ms);
 

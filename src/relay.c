@@ -6,7 +6,8 @@
  * flush and the housekeeping tick, and drives shutdown: on SIGTERM/SIGINT
  * stop accepting and reading, let healthy backends take what they can
  * within shutdown-timeout, move the rest to the spool, wait for Redis to
- * acknowledge, then stop the loop.  SIGHUP reopens the log file.
+ * acknowledge, then stop the loop.  SIGHUP reopens the log file and
+ * reloads the configuration (reload.c).
  */
 #include "autoconf.h"
 
@@ -28,6 +29,7 @@
 #include "notify.h"
 #include "point.h"
 #include "relay.h"
+#include "reload.h"
 #include "router.h"
 #include "spool.h"
 #include "stats.h"
@@ -40,7 +42,7 @@ static bool
 avail(void *ctx, int b)
 {
     struct relay *r = ctx;
-    return r->backends[b].avail_cached;
+    return r->backends[r->route_slot[b]].avail_cached;
 }
 
 /* Bytes a backend holds in memory: its queues and what waits for Redis. */
@@ -92,13 +94,13 @@ relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
      * for it; otherwise nothing is done and the decoder comes back with it.
      * A target under overflow = drop loses it alone, counted. */
     for (int i = 0; i < n; i++) {
-        struct backend *be = &r->backends[targets[i]];
+        struct backend *be = &r->backends[r->route_slot[targets[i]]];
         if (be->overflow == OVERFLOW_BLOCK && !has_room(r, be, len))
             return TS_EAGAIN;
     }
     int rc = TS_OK;
     for (int i = 0; i < n; i++) {
-        struct backend *be = &r->backends[targets[i]];
+        struct backend *be = &r->backends[r->route_slot[targets[i]]];
         if (be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) {
             drop_line(r, be);
             rc = TS_ENOMEM;
@@ -216,7 +218,9 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     struct relay *r = container_of(w, struct relay, tick);
     uint64_t now = now_ms(r);
     for (int i = 0; i < r->nbackends; i++)
-        backend_tick(&r->backends[i], now);
+        if (!r->backends[i].retired)
+            backend_tick(&r->backends[i], now);
+    reload_tick(r, now); /* removed backends finishing (reload.c) */
     spool_tick(r->spool, now);
     if (r->phase != PHASE_RUNNING)
         shutdown_step(r);
@@ -264,6 +268,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
             log_error("SIGHUP: cannot reopen the log file: %s", strerror(errno));
         else
             log_info("SIGHUP: log file reopened");
+        if (r->phase == PHASE_RUNNING)
+            reload_config(r); /* reload.c */
         return;
     }
     begin_shutdown(r);
@@ -305,12 +311,13 @@ env_stats_text(void *ctx, char *out, size_t cap)
 static size_t
 read_out_bound(const struct relay *r)
 {
-    size_t targets = r->cfg.routing == ROUTE_ALL ? (size_t)r->nbackends : 1;
+    size_t routed = (size_t)r->router.nbackends;
+    size_t targets = r->cfg.routing == ROUTE_ALL ? routed : 1;
     size_t conns = 0;
-    for (int i = 0; i < r->nbackends; i++)
-        conns += (size_t)r->backends[i].nconns;
+    for (size_t i = 0; i < routed; i++)
+        conns += (size_t)r->backends[r->route_slot[i]].nconns;
     if (r->cfg.routing != ROUTE_ALL)
-        conns = conns / (size_t)r->nbackends + 1;
+        conns = conns / routed + 1;
     size_t bs = r->pool.block_size;
     return targets * (r->pool.data_size * 3 / 2 + 2 * bs) + conns * bs;
 }
@@ -350,12 +357,40 @@ start_clients(struct relay *r)
         .fa_mark = env_fa_mark,
         .fa_safe = env_fa_safe,
     };
+    admission_init(&r->adm, &r->pool, 0, 0);
+    if (client_set_init(&r->clients, &env) != TS_OK)
+        return TS_ERROR;
+    relay_apply_limits(r);
+    return TS_OK;
+}
+
+void
+relay_apply_limits(struct relay *r)
+{
+    const struct config *cfg = &r->cfg;
+    /* each backend's share of the queues: its own key, or an equal part
+     * (a retiring backend keeps the share it had) */
+    uint64_t queues = r->pool.limit - r->pool.control_reserve;
+    int routed = r->router.nbackends;
+    int most_conns = 0;
+    for (int i = 0; i < routed; i++) {
+        struct backend *be = &r->backends[r->route_slot[i]];
+        be->max_queue_bytes = be->cfg->max_queue_bytes > 0 ? be->cfg->max_queue_bytes
+                                                           : queues / (uint64_t)routed;
+        most_conns = TS_MAX(most_conns, be->nconns);
+    }
+    /* a line may need a fresh queue block and a spool entry per target;
+     * new lines leave the spool's drain the room it needs (spool.c), so
+     * older data is never starved by newer */
+    r->line_room = 2 * r->pool.block_size;
+    r->drain_room = cfg->redis.enabled ? (size_t)(most_conns + 2) * r->pool.block_size : 0;
     /* a decoder resumes once the queues can take about a read's worth, or
      * an eighth of their room, whichever is more */
+    size_t bound = read_out_bound(r);
+    r->clients.env.read_out_bound = bound;
     size_t queue_room = r->pool.limit - r->pool.control_reserve - r->pool.input_limit;
-    admission_init(&r->adm, &r->pool, TS_MAX(env.read_out_bound, queue_room / 8),
-                   env.read_out_bound);
-    return client_set_init(&r->clients, &env);
+    r->adm.room_resume = TS_MAX(bound, queue_room / 8);
+    r->adm.room_step = bound;
 }
 
 /* ---- the backends' and the spool's view of the relay ------------------- */
@@ -403,24 +438,16 @@ start_backends(struct relay *r, char *err, size_t errlen)
         .ctx = r,
     };
     r->nbackends = cfg->nbackends;
-    r->backends = calloc((size_t)r->nbackends, sizeof(*r->backends));
+    r->backends = calloc(CFG_MAX_BACKENDS, sizeof(*r->backends)); /* a reload may add */
     if (r->backends == NULL)
         return TS_ERROR;
-    /* each backend's share of the queues: its own key, or an equal part */
-    uint64_t queues = r->pool.limit - r->pool.control_reserve;
-    const char *names[CFG_MAX_BACKENDS];
     for (int i = 0; i < r->nbackends; i++) {
-        struct backend *be = &r->backends[i];
-        if (backend_init(be, &r->benv, &cfg->backends[i], i) != TS_OK) {
+        if (backend_init(&r->backends[i], &r->benv, &cfg->backends[i], i) != TS_OK) {
             snprintf(err, errlen, "cannot set up backend %s", cfg->backends[i].name);
             return TS_ERROR;
         }
-        be->max_queue_bytes = cfg->backends[i].max_queue_bytes > 0
-                                  ? cfg->backends[i].max_queue_bytes
-                                  : queues / (uint64_t)r->nbackends;
-        names[i] = cfg->backends[i].name;
     }
-    if (router_init(&r->router, cfg->routing, names, r->nbackends) != TS_OK) {
+    if (relay_route_backends(r) != TS_OK) {
         snprintf(err, errlen, "cannot set up the router");
         return TS_ERROR;
     }
@@ -445,6 +472,27 @@ start_backends(struct relay *r, char *err, size_t errlen)
     return TS_OK;
 }
 
+int
+relay_route_backends(struct relay *r)
+{
+    const char *names[CFG_MAX_BACKENDS];
+    int slot[CFG_MAX_BACKENDS];
+    int n = 0;
+    for (int i = 0; i < r->nbackends; i++) {
+        if (r->backends[i].retiring || r->backends[i].retired)
+            continue;
+        names[n] = r->backends[i].cfg->name;
+        slot[n++] = i;
+    }
+    struct router next;
+    if (router_init(&next, r->cfg.routing, names, n) != TS_OK)
+        return TS_ERROR;
+    router_destroy(&r->router);
+    r->router = next;
+    memcpy(r->route_slot, slot, sizeof(slot[0]) * (size_t)n);
+    return TS_OK;
+}
+
 /* ---- set-up ------------------------------------------------------------ */
 
 int
@@ -464,14 +512,6 @@ relay_init(struct relay *r, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up the memory pool");
         return TS_ERROR;
     }
-    /* a line may need a fresh queue block and a spool entry per target;
-     * new lines leave the spool's drain the room it needs (spool.c), so
-     * older data is never starved by newer */
-    r->line_room = 2 * r->pool.block_size;
-    int most_conns = 0;
-    for (int i = 0; i < cfg->nbackends; i++)
-        most_conns = TS_MAX(most_conns, cfg->backends[i].conns);
-    r->drain_room = cfg->redis.enabled ? (size_t)(most_conns + 2) * r->pool.block_size : 0;
     point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
     json_init();
 
@@ -484,7 +524,7 @@ relay_init(struct relay *r, char *err, size_t errlen)
     if (history_start(r, err, errlen) != TS_OK) /* status page (history.c) */
         return TS_ERROR;
     r->nlisteners = cfg->nlisten;
-    r->listeners = calloc((size_t)r->nlisteners, sizeof(*r->listeners));
+    r->listeners = calloc(CFG_MAX_LISTEN, sizeof(*r->listeners)); /* a reload may add */
     if (r->listeners == NULL)
         return TS_ERROR;
     for (int i = 0; i < r->nlisteners; i++) {

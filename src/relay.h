@@ -32,12 +32,13 @@ struct relay {
     struct config cfg;
     struct pool pool;
     struct point_rules rules;
-    struct backend *backends;
-    int nbackends;
-    struct router router;
+    struct backend *backends;       /* CFG_MAX_BACKENDS slots: a reload adds, retires */
+    int nbackends;                  /* slots in use (retired ones too) */
+    struct router router;           /* over the slots routed to: */
+    int route_slot[CFG_MAX_BACKENDS]; /* router index -> slot */
     struct spool *spool;            /* NULL: memory-only */
     struct history *history;        /* status-page samples (history.c); NULL: off */
-    struct listener *listeners;
+    struct listener *listeners;     /* CFG_MAX_LISTEN slots */
     int nlisteners;
     struct client_set clients;      /* all open clients */
     struct admission adm;           /* who may buffer input, who may decode */
@@ -67,6 +68,14 @@ int relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t ha
 /* Caches per-backend routing facts (available, spooling) for the lines of
  * one client read; call before decoding it. */
 void relay_begin_batch(struct relay *r);
+
+/* The router over the backends not retiring (at start and on reload).
+ * TS_OK, or TS_ERROR (the old router stays). */
+int relay_route_backends(struct relay *r);
+/* Recomputes what follows from the limits and the backends: each
+ * backend's share of the queues, the room a line and the spool's drain
+ * need, the admission thresholds, the read bound (start and reload). */
+void relay_apply_limits(struct relay *r);
 
 /* Builds everything from r->cfg (already loaded) on the default loop.
  * TS_OK, or TS_ERROR with a reason in err. */

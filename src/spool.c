@@ -818,7 +818,7 @@ on_measured(redisAsyncContext *ac, void *reply, void *priv)
         sb->mode = true;
     }
     sb->recovered = true;
-    if (--sp->recovering == 0) {
+    if (sp->state == SP_RECOVERING && --sp->recovering == 0) {
         sp->state = SP_READY;
         log_info("redis: spool ready");
         fleet_up(sp->fleet);
@@ -880,19 +880,25 @@ on_legacy_counted(redisAsyncContext *ac, void *reply, void *priv)
     measure(sb);
 }
 
+/* Adopts the old layout's lists of one backend, then measures its list. */
+static void
+recover_one(struct spool_backend *sb)
+{
+    struct spool *sp = sb->sp;
+    sb->recovered = false;
+    drain_lost(&sb->drain);
+    rconn_send1(&sp->rc, rconn_ignore, NULL, "MULTI");
+    rconn_send3(&sp->rc, rconn_ignore, NULL, "LLEN", sb->legacy_inflight, NULL, 0);
+    rconn_send3(&sp->rc, rconn_ignore, NULL, "LLEN", sb->legacy_spool, NULL, 0);
+    rconn_send1(&sp->rc, on_legacy_counted, sb, "EXEC");
+}
+
 static void
 recover(struct spool *sp)
 {
     sp->recovering = sp->nsb;
-    for (int i = 0; i < sp->nsb; i++) {
-        struct spool_backend *sb = &sp->sb[i];
-        sb->recovered = false;
-        drain_lost(&sb->drain);
-        rconn_send1(&sp->rc, rconn_ignore, NULL, "MULTI");
-        rconn_send3(&sp->rc, rconn_ignore, NULL, "LLEN", sb->legacy_inflight, NULL, 0);
-        rconn_send3(&sp->rc, rconn_ignore, NULL, "LLEN", sb->legacy_spool, NULL, 0);
-        rconn_send1(&sp->rc, on_legacy_counted, sb, "EXEC");
-    }
+    for (int i = 0; i < sp->nsb; i++)
+        recover_one(&sp->sb[i]);
 }
 
 /* ---- connection -------------------------------------------------------- */
@@ -935,6 +941,30 @@ on_lost(void *ctx)
 
 /* ---- public ------------------------------------------------------------ */
 
+static int
+sb_init(struct spool *sp, struct spool_backend *sb, struct backend *be)
+{
+    const struct config *cfg = cfg_of(sp);
+    const char *name = be->cfg->name;
+    memset(sb, 0, sizeof(*sb));
+    sb->sp = sp;
+    sb->be = be;
+    snprintf(sb->key, sizeof(sb->key), "%s:%s:spool:%s", cfg->redis.prefix, sp->env.instance,
+             name);
+    snprintf(sb->legacy_spool, sizeof(sb->legacy_spool), "%s:spool:%s", cfg->redis.prefix,
+             name);
+    snprintf(sb->legacy_inflight, sizeof(sb->legacy_inflight), "%s:inflight:%s",
+             cfg->redis.prefix, name);
+    char corrupt[300];
+    snprintf(corrupt, sizeof(corrupt), "%s:corrupt", sb->key);
+    queue_init(&sb->staging);
+    if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, pool_of(sp), sb->key, corrupt, may_drain,
+                   sb) != TS_OK)
+        return TS_ERROR;
+    be->sp = sb;
+    return TS_OK;
+}
+
 struct spool *
 spool_create(const struct spool_env *env)
 {
@@ -945,7 +975,7 @@ spool_create(const struct spool_env *env)
     const struct config *cfg = env->cfg;
     sp->inflight_cap = TS_MIN((size_t)8 << 20, cfg->memory_limit / 8);
     sp->nsb = env->nbackends;
-    sp->sb = calloc((size_t)sp->nsb, sizeof(*sp->sb));
+    sp->sb = calloc(CFG_MAX_BACKENDS, sizeof(*sp->sb)); /* a reload may add backends */
     sp->scratch = malloc(env->pool->data_size);
     if (sp->sb == NULL || sp->scratch == NULL ||
         entry_codec_init(&sp->ec, env->pool->data_size, cfg->redis.compress_level) != TS_OK) {
@@ -957,27 +987,11 @@ spool_create(const struct spool_env *env)
     snprintf(sp->probe_key, sizeof(sp->probe_key), "%s:%s:full-probe", cfg->redis.prefix,
              env->instance);
     for (int i = 0; i < sp->nsb; i++) {
-        struct spool_backend *sb = &sp->sb[i];
-        struct backend *be = &env->backends[i];
-        const char *name = be->cfg->name;
-        sb->sp = sp;
-        sb->be = be;
-        snprintf(sb->key, sizeof(sb->key), "%s:%s:spool:%s", cfg->redis.prefix, env->instance,
-                 name);
-        snprintf(sb->legacy_spool, sizeof(sb->legacy_spool), "%s:spool:%s", cfg->redis.prefix,
-                 name);
-        snprintf(sb->legacy_inflight, sizeof(sb->legacy_inflight), "%s:inflight:%s",
-                 cfg->redis.prefix, name);
-        char corrupt[300];
-        snprintf(corrupt, sizeof(corrupt), "%s:corrupt", sb->key);
-        queue_init(&sb->staging);
-        if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, env->pool, sb->key, corrupt, may_drain,
-                       sb) != TS_OK) {
+        if (sb_init(sp, &sp->sb[i], &env->backends[i]) != TS_OK) {
             sp->nsb = i;
             spool_destroy(sp);
             return NULL;
         }
-        be->sp = sb;
     }
     struct resolver_opts ro = { cfg->dns_servers, cfg->resolve_timeout_ms };
     sp->master = sentinel_new(env->loop, &cfg->redis, &ro, &sp->st.master);
@@ -1004,6 +1018,44 @@ spool_create(const struct spool_env *env)
     rconn_init(&sp->rc, env->loop, sp->master, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, on_up, on_lost, sp);
     return sp;
+}
+
+int
+spool_add_backend(struct spool *sp, struct backend *be)
+{
+    if (sp == NULL)
+        return TS_OK;
+    if (be->sp != NULL) /* its slot came back: the list is the same */
+        return TS_OK;
+    if (sp->nsb >= CFG_MAX_BACKENDS)
+        return TS_ERROR;
+    struct spool_backend *sb = &sp->sb[sp->nsb];
+    if (sb_init(sp, sb, be) != TS_OK)
+        return TS_ERROR;
+    sp->nsb++;
+    fleet_set_backends(sp->fleet, sp->nsb);
+    if (sp->state == SP_RECOVERING)
+        sp->recovering++;
+    if (sp->state != SP_DOWN) /* (down: recovered with the others when it is up) */
+        recover_one(sb);
+    return TS_OK;
+}
+
+void
+spool_reconfigure(struct spool *sp, const struct config *old)
+{
+    if (sp == NULL)
+        return;
+    const struct config *cfg = cfg_of(sp);
+    sp->inflight_cap = TS_MIN((size_t)8 << 20, cfg->memory_limit / 8);
+    sp->ec.level = cfg->redis.compress_level;
+    bool moved = strcmp(old->redis.addr.host, cfg->redis.addr.host) != 0 ||
+                 strcmp(old->redis.addr.port, cfg->redis.addr.port) != 0;
+    rconn_reconfigure(&sp->rc, cfg->redis.connect_timeout_ms, cfg->reconnect_min_ms,
+                      cfg->reconnect_max_ms, moved);
+    if (moved)
+        log_warn("redis: the address changed to %s:%s: reconnecting; entries left in the "
+                 "old Redis stay there", cfg->redis.addr.host, cfg->redis.addr.port);
 }
 
 void

@@ -63,6 +63,13 @@ struct spool_env {
 
 struct spool *spool_create(const struct spool_env *env);
 void spool_destroy(struct spool *sp);
+/* A reload added be (env.backends[n], n the backends so far): its list is
+ * recovered like the others'.  A backend added back in its old slot keeps
+ * what it had.  No-op without a spool. */
+int spool_add_backend(struct spool *sp, struct backend *be);
+/* A reload changed the configuration (old: the one before): timeouts,
+ * caps and compression apply at once; a new Redis address reconnects. */
+void spool_reconfigure(struct spool *sp, const struct config *old);
 
 /* Redis is connected, recovered, takes writes, and is under
  * spool-max-bytes.  (NULL: no spool.) */

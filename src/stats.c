@@ -190,6 +190,10 @@ collect(struct relay *r, sample_fn fn, void *ctx)
          g_stats.framed.rejected_oversize);
     EMIT("frames.rejected", "Framed packets rejected.", COUNTER, "reason", "json",
          g_stats.framed.rejected_json);
+    EMIT("config.reloads", "Configurations applied on SIGHUP.", COUNTER, NULL, NULL,
+         g_stats.reloads);
+    EMIT("config.reload_refusals", "Configuration files refused on SIGHUP (the running one "
+         "stays).", COUNTER, NULL, NULL, g_stats.reload_refusals);
     EMIT("http.requests", "HTTP requests served.", COUNTER, NULL, NULL, g_stats.http_requests);
     EMIT("http.errors", "HTTP responses with status >= 400.", COUNTER, NULL, NULL,
          g_stats.http_errors);
@@ -227,6 +231,10 @@ collect(struct relay *r, sample_fn fn, void *ctx)
     }
     PER_BACKEND("backend.up", "1 when the backend takes data directly.", GAUGE,
                 backend_available(be) ? 1 : 0);
+    PER_BACKEND("backend.removed", "0 while configured; 1 removed by a reload and finishing "
+                "its queue; 2 retired.", GAUGE, be->retired ? 2 : be->retiring ? 1 : 0);
+    PER_BACKEND("backend.handed_over", "Lines a removed backend passed to the others after "
+                "shutdown-timeout.", COUNTER, be->st.handed_over);
     PER_BACKEND("backend.spooling", "1 while the backend's new data goes to the spool.",
                 GAUGE, spool_backend_mode(be) ? 1 : 0);
     PER_BACKEND("backend.queue_bytes", "Bytes in the backend's connection queues.", GAUGE,

@@ -54,6 +54,8 @@ struct relay_stats {
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
     uint64_t points_taken_over;     /* lines of a dead instance's spool queued here */
     uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
+    uint64_t reloads;               /* SIGHUP: configurations applied */
+    uint64_t reload_refusals;       /* SIGHUP: files refused (the running one stays) */
     struct latency_hist latency;    /* read -> write, per backend write */
 };
 

@@ -371,12 +371,19 @@ class Relay:
         self.listen = listen if listen is not None else [(self.port, "auto")]
         self.conf = os.path.join(base, name + ".conf")
         self.log = os.path.join(base, name + ".log")
+        self.instance = instance
+        self.redis = redis
+        self.write_conf(backends, relay, redis_opts, backend_opts)
+        self.proc = None
+
+    def write_conf(self, backends, relay=None, redis_opts=None, backend_opts=None, extra=""):
+        """(Re)writes the configuration file (a reload test then sends
+        SIGHUP); extra: text appended as is."""
         lines = ["[relay]"]
         for port, proto in self.listen:
             lines.append("listen = 127.0.0.1:%d %s" % (port, proto))
-        self.instance = instance
         opts = {"log-level": "info", "reconnect-max": "1s", "shutdown-timeout": "5s",
-                "instance": instance}
+                "instance": self.instance}
         opts.update(relay or {})
         for k, v in opts.items():
             lines.append("%s = %s" % (k, v))
@@ -388,14 +395,17 @@ class Relay:
             own.update(b[2] if len(b) > 2 else {})
             for k, v in own.items():
                 lines.append("%s = %s" % (k, v))
-        if redis is not None:
-            lines += ["", "[redis]", "address = 127.0.0.1:%d" % redis.port,
+        if self.redis is not None:
+            lines += ["", "[redis]", "address = 127.0.0.1:%d" % self.redis.port,
                       "prefix = it%d" % os.getpid()]
             for k, v in (redis_opts or {}).items():
                 lines.append("%s = %s" % (k, v))
         with open(self.conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.proc = None
+            f.write("\n".join(lines) + "\n" + extra)
+
+    def reload(self):
+        """SIGHUP (the configuration file is read again)."""
+        self.proc.send_signal(signal.SIGHUP)
 
     def spool_key(self, backend):
         """This relay's spool list for a backend in Redis."""
