@@ -250,6 +250,8 @@ on_deleted(redisAsyncContext *ac, void *reply, void *priv)
     d->bytes -= TS_MIN(d->bytes, r->vlen);
     if (d->entries > 0)
         d->entries--;
+    if (r->state != DREC_CORRUPT && d->delivered != NULL)
+        d->delivered(d->delivered_ctx, r->value, r->vlen);
     rec_free(d, r);
 }
 
