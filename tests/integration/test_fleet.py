@@ -41,7 +41,9 @@ values and tags, which say which point each genuine one is.
 `ss -K` needs CAP_NET_ADMIN: without it the test is skipped.
 TSRELAY_FLEET_REPLICAS_ACK=0 runs it with min-replicas-ack = 0 (what a
 failover can then lose); TSRELAY_FLEET_OUTAGE=freeze with frozen TSDs
-only (no resets, names unchanged).
+only (no resets, names unchanged): the relays keep their connections to
+them, acks pause for the whole outage and nothing is spooled by the time
+relay-b dies, so the takeover checks fail by design -- for the figures.
 """
 
 import json
