@@ -256,6 +256,8 @@ on_deleted(redisAsyncContext *ac, void *reply, void *priv)
     d->bytes -= TS_MIN(d->bytes, r->vlen);
     if (d->entries > 0)
         d->entries--;
+    if (r->state != DREC_CORRUPT && d->delivered != NULL)
+        d->delivered(d->delivered_ctx, r->value, r->vlen);
     rec_free(d, r);
     /* a record is free: read on now rather than at the next tick (the
      * drain would otherwise move one batch of records per two ticks) */

@@ -78,6 +78,10 @@ struct drain {
     uint64_t bytes;            /* its bytes as last seen */
     uint64_t head_staged_ms;   /* staging time of the list's first entry; 0 none */
     bool foreign;              /* another instance's list (fleet.c): its lines are taken over */
+    /* called with each entry deleted after its backend acknowledged every
+     * line of it (not for entries set aside as corrupt); may be NULL */
+    void (*delivered)(void *ctx, const char *value, size_t len);
+    void *delivered_ctx;
     struct drain_stats st;
 };
 

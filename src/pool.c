@@ -145,6 +145,7 @@ hand_out(struct pool *p, struct block *b, enum pool_class cls)
     b->base = 0;
     b->stamp = 0;
     b->lines = b->aux = 0;
+    b->flags = 0;
     b->cls = (uint8_t)cls;
     note_peak(p);
     return b;

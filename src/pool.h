@@ -33,11 +33,15 @@ struct block {
     struct block *next;
     uint32_t start;    /* first byte still needed */
     uint32_t len;      /* bytes filled */
-    uint64_t base;     /* stream offset of data[0] (queue bookkeeping) */
+    union {
+        uint64_t base; /* stream offset of data[0] (queue bookkeeping) */
+        uint64_t tag;  /* owner's use while in no queue */
+    };
     uint64_t stamp;    /* owner's use: e.g. time the first byte arrived */
     uint32_t lines;    /* owner's use: complete lines held */
     uint32_t aux;      /* owner's use */
     uint8_t cls;       /* the budget class it is counted in */
+    uint8_t flags;     /* owner's use */
     char data[];
 };
 

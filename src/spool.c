@@ -24,6 +24,19 @@
  *            changes nothing, refused exactly when a push would be) asks
  *            every second whether Redis takes writes again.  Logged once an
  *            episode.
+ *   replicas: with min-replicas-ack, blocks Redis took stay in memory
+ *            until WAIT confirms enough replicas have them -- or until
+ *            their entry, delivered by the drain, left the list (what a
+ *            backend acknowledged needs no replica): a master left without
+ *            replicas after a failover must not hold every block, and
+ *            every framed ack, for ever.  A block knows its entry by a
+ *            hash of it (block tag); blocks count as stored in order.
+ *   acks:    stored_lines counts staged lines (spool_offer's) that are
+ *            safe, in staging order: pushed (and confirmed), or sent from
+ *            memory and acknowledged by the backend (counted once it
+ *            holds nothing unacknowledged).  A failed connection's lines
+ *            are not staged ones: spool_backend_settled holds every ack
+ *            of the backend while any of them is unsafe.
  *   recover: on every (re)connect: entries of the layout before instances
  *            (<prefix>:spool:B, <prefix>:inflight:B) are moved in front of
  *            this instance's list, in order, then the list is measured.
@@ -39,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "backend.h"
 #include "drain.h"
@@ -51,6 +65,8 @@
 #include "util.h"
 
 #define FULL_RETRY_MS 1000
+#define WAIT_MS "100"           /* WAIT's timeout */
+#define WAIT_RETRY_MS 1000      /* the next WAIT after a shortfall */
 
 struct spool_backend {
     struct spool *sp;
@@ -72,6 +88,12 @@ struct spool_backend {
     int evac_out;                   /* shutdown evacuations in flight */
     uint64_t staged_lines;          /* lines ever staged (framed acks) */
     uint64_t stored_lines;          /* ... of them acknowledged by Redis */
+    uint64_t evac_held;             /* blocks of failed connections' lines not yet
+                                       stored nor handed to the backend again */
+    bool evac_direct;               /* some went to the backend from memory: held
+                                       until it acknowledged all it has */
+    uint64_t direct_lines;          /* staged lines that went to the backend from
+                                       memory: stored once it acknowledged all it has */
     struct drain drain;
 };
 
@@ -95,6 +117,7 @@ struct spool {
     bool cap_logged;
     bool waiting;                /* a WAIT is out (min-replicas-ack) */
     bool wait_short_logged;
+    uint64_t wait_at_ms;         /* no WAIT before (after a shortfall) */
     char *scratch;               /* a block's lines without barriers */
     struct spool_backend *sb;
     int nsb;
@@ -132,6 +155,31 @@ count_lines(const char *p, size_t n)
 }
 
 /* ---- blocks and chains -------------------------------------------------- */
+
+/* A block's flags: BF_STAGED when spool_offer made it (its lines count
+ * in staged_lines; a failed connection's lines do not: their frames are
+ * held by spool_backend_settled instead).  Its tag, while it waits for
+ * replicas: its entry's hash (never 0), 0 once the entry left the list
+ * delivered, or when it had none. */
+#define BF_STAGED 1
+
+static uint64_t
+entry_tag(const char *entry, size_t len)
+{
+    return XXH3_64bits(entry, len) | 1;
+}
+
+/* A block leaves the spool stored (or confirmed, or delivered through
+ * its entry): its lines count as stored when they were staged ones. */
+static void
+release_stored(struct spool_backend *sb, struct block *b)
+{
+    if (b->flags & BF_STAGED)
+        sb->stored_lines += b->lines;
+    else if (sb->evac_held > 0)
+        sb->evac_held--;
+    pool_put(sb->sp->env.pool, b);
+}
 
 /* Appends the chain first..last (last->next is cleared) to the list head..tail. */
 static void
@@ -210,13 +258,17 @@ struct entry_list {
     size_t bytes;
 };
 
+/* set_tags: the blocks are in no queue (their tag is free): each gets
+ * its entry's tag. */
 static int
-entries_add_chain(struct spool *sp, struct entry_list *el, const struct block *b)
+entries_add_chain(struct spool *sp, struct entry_list *el, struct block *b, bool set_tags)
 {
     for (; b != NULL; b = b->next) {
         size_t len = b->len - b->start;
         uint64_t nl;
         const char *data = data_lines(sp, b->data + b->start, &len, &nl);
+        if (set_tags)
+            b->tag = 0;
         if (len == 0)
             continue;
         if (el->n == el->cap) {
@@ -237,6 +289,8 @@ entries_add_chain(struct spool *sp, struct entry_list *el, const struct block *b
         if (copy == NULL)
             return TS_ENOMEM;
         memcpy(copy, sp->ec.zbuf, n);
+        if (set_tags)
+            b->tag = entry_tag(copy, n);
         el->ents[el->n] = copy;
         el->lens[el->n] = n;
         el->n++;
@@ -414,8 +468,25 @@ push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, s
     return false;
 }
 
-/* Blocks Redis took: with min-replicas-ack they wait for WAIT's word,
- * else they are stored. */
+/* Blocks waiting for replicas whose entries were delivered (tag 0) are
+ * stored, from the oldest on: the count of stored lines only grows in
+ * the order the lines were staged. */
+static void
+settle_delivered(struct spool_backend *sb)
+{
+    struct spool *sp = sb->sp;
+    while (sb->unconf_head != NULL && sb->unconf_head->tag == 0) {
+        struct block *b = sb->unconf_head;
+        sb->unconf_head = b->next;
+        if (sb->unconf_head == NULL)
+            sb->unconf_tail = NULL;
+        sp->st.unreplicated_delivered += b->lines;
+        release_stored(sb, b);
+    }
+}
+
+/* Blocks Redis took: with min-replicas-ack they wait for WAIT's word (or
+ * their delivery), else they are stored. */
 static void
 stored(struct spool_backend *sb, struct block *first, struct block *last)
 {
@@ -423,11 +494,33 @@ stored(struct spool_backend *sb, struct block *first, struct block *last)
     last->next = NULL;
     if (cfg_of(sp)->redis.min_replicas_ack > 0) {
         chain_append(&sb->unconf_head, &sb->unconf_tail, first, last);
+        settle_delivered(sb); /* blocks without an entry */
         return;
     }
-    for (struct block *b = first; b != NULL; b = b->next)
-        sb->stored_lines += b->lines;
-    chain_free(pool_of(sp), first);
+    while (first != NULL) {
+        struct block *n = first->next;
+        release_stored(sb, first);
+        first = n;
+    }
+}
+
+/* The drain deleted one of this list's entries after its backend
+ * acknowledged every line of it: the block it was made from (when it
+ * still waits for replicas) needs them no more. */
+static void
+on_entry_delivered(void *ctx, const char *value, size_t len)
+{
+    struct spool_backend *sb = ctx;
+    if (sb->unconf_head == NULL)
+        return;
+    uint64_t tag = entry_tag(value, len);
+    for (struct block *b = sb->unconf_head; b != NULL; b = b->next) {
+        if (b->tag == tag) {
+            b->tag = 0;
+            break;
+        }
+    }
+    settle_delivered(sb);
 }
 
 /* WAIT's answer: when enough replicas have everything written before it,
@@ -449,6 +542,7 @@ on_wait(redisAsyncContext *ac, void *reply, void *priv)
                      "its entries stay in memory until enough do", rep->integer, want);
         sp->wait_short_logged = true;
         sp->st.replica_shortfalls++;
+        sp->wait_at_ms = now_ms(sp) + WAIT_RETRY_MS;
         return;
     }
     if (sp->wait_short_logged)
@@ -456,21 +550,24 @@ on_wait(redisAsyncContext *ac, void *reply, void *priv)
     sp->wait_short_logged = false;
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
-        for (struct block *b = sb->unconf_head; b != NULL; b = b->next)
-            sb->stored_lines += b->lines;
-        chain_free(pool_of(sp), sb->unconf_head);
-        sb->unconf_head = sb->unconf_tail = NULL;
+        while (sb->unconf_head != NULL) {
+            struct block *b = sb->unconf_head;
+            sb->unconf_head = b->next;
+            release_stored(sb, b);
+        }
+        sb->unconf_tail = NULL;
     }
 }
 
 /* One WAIT a tick for what waits for replicas (it blocks the connection
- * for at most WAIT_MS). */
-#define WAIT_MS "100"
+ * for at most WAIT_MS); after a shortfall, one a WAIT_RETRY_MS: a master
+ * without replicas would otherwise hold every other command of the
+ * connection (pushes, the drain's reads and deletions) most of the time. */
 static void
 confirm_replicas(struct spool *sp)
 {
     int want = cfg_of(sp)->redis.min_replicas_ack;
-    if (want == 0 || sp->waiting || sp->state != SP_READY)
+    if (want == 0 || sp->waiting || sp->state != SP_READY || now_ms(sp) < sp->wait_at_ms)
         return;
     bool any = false;
     for (int i = 0; i < sp->nsb && !any; i++)
@@ -521,6 +618,7 @@ push_block(struct spool_backend *sb, struct block *b)
     size_t n = entry_build(&sp->ec, data, len, b->lines, b->stamp);
     if (pool_charge(pool_of(sp), n, POOL_QUEUE) != TS_OK)
         return false;
+    b->tag = entry_tag(sp->ec.zbuf, n); /* (popped from staging: in no queue) */
     if (!rconn_send3(&sp->rc, on_push, sb, "RPUSH", sb->key, sp->ec.zbuf, n)) {
         pool_uncharge(pool_of(sp), n, POOL_QUEUE);
         return false;
@@ -569,7 +667,7 @@ push_evacuated(struct spool_backend *sb)
     if (pool_charge(pool_of(sp), bound, POOL_QUEUE) != TS_OK)
         return;
     struct entry_list el = { 0 };
-    if (entries_add_chain(sp, &el, sb->evac_head) != TS_OK) {
+    if (entries_add_chain(sp, &el, sb->evac_head, true) != TS_OK) {
         LOG_RL(LOG_ERROR, "backend %s: out of memory spooling a failed connection's lines; "
                "retrying", sb->be->cfg->name);
         pool_uncharge(pool_of(sp), bound, POOL_QUEUE);
@@ -577,8 +675,12 @@ push_evacuated(struct spool_backend *sb)
     }
     pool_uncharge(pool_of(sp), bound - el.bytes, POOL_QUEUE);
     if (el.n == 0) { /* only barriers */
-        chain_free(pool_of(sp), sb->evac_head);
-        sb->evac_head = sb->evac_tail = NULL;
+        while (sb->evac_head != NULL) {
+            struct block *b = sb->evac_head;
+            sb->evac_head = b->next;
+            release_stored(sb, b);
+        }
+        sb->evac_tail = NULL;
         goto out;
     }
     if (!entries_lpush(sp, sb->key, &el, on_evac_push, sb)) {
@@ -651,11 +753,24 @@ spool_offer(struct backend *be, const char *line, size_t len)
         log_info("backend %s: spooling to Redis (%s)", be->cfg->name, why);
     }
     struct block *tail = sb->staging.tail;
+    if (tail != NULL && !(tail->flags & BF_STAGED)) {
+        /* a failed connection's lines, put back after a lost connection:
+         * staged lines start a block of their own */
+        struct block *nb = pool_get(pool_of(sp), POOL_QUEUE);
+        if (nb == NULL)
+            return TS_ENOMEM;
+        nb->stamp = now_ms(sp);
+        nb->flags = BF_STAGED;
+        queue_push_block(&sb->staging, nb);
+        tail = nb;
+    }
     char *dst = queue_reserve(&sb->staging, pool_of(sp), POOL_QUEUE, len);
     if (dst == NULL)
         return TS_ENOMEM;
-    if (sb->staging.tail != tail)
+    if (sb->staging.tail != tail) {
         sb->staging.tail->stamp = now_ms(sp);
+        sb->staging.tail->flags = BF_STAGED;
+    }
     memcpy(dst, line, len);
     queue_commit(&sb->staging, len);
     sb->staging.tail->lines++;
@@ -681,6 +796,8 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
         b->lines = (uint32_t)count_lines(b->data + b->start, b->len - b->start);
         if (b->stamp == 0)
             b->stamp = now;
+        b->flags = 0; /* not staged: held by spool_backend_settled */
+        sb->evac_held++;
         if (b == last)
             break;
     }
@@ -737,6 +854,8 @@ deliver_chain(struct spool_backend *sb, struct block **head, struct block **tail
         size_t consumed = 0;
         size_t n = backend_enqueue_lines(be, data, len, &consumed);
         g_stats.points_unspooled += n;
+        if (n > 0)
+            sb->evac_direct = true; /* safe once the backend acknowledged them */
         if (consumed < len) {
             /* out of room: what went is the barrier-less prefix; keep the rest */
             if (data == b->data + b->start)
@@ -749,10 +868,28 @@ deliver_chain(struct spool_backend *sb, struct block **head, struct block **tail
         *head = b->next;
         if (*head == NULL)
             *tail = NULL;
+        if (sb->evac_held > 0)
+            sb->evac_held--;
         pool_put(pool_of(sp), b);
         sp->st.local_drains++;
     }
     return *head == NULL;
+}
+
+/* Lines handed to the backend from memory are safe once it acknowledged
+ * them: when it holds nothing unacknowledged, all of them are. */
+static void
+direct_settle(struct spool_backend *sb)
+{
+    if (sb->direct_lines == 0 && !sb->evac_direct)
+        return;
+    const struct backend *be = sb->be;
+    for (int k = 0; k < be->nconns; k++)
+        if (be->conns[k].q.acked < be->conns[k].q.appended)
+            return;
+    sb->stored_lines += sb->direct_lines;
+    sb->direct_lines = 0;
+    sb->evac_direct = false;
 }
 
 /* Without Redis (down, or refusing writes once its list is empty), staged
@@ -778,7 +915,11 @@ local_drain(struct spool_backend *sb)
         size_t consumed = 0;
         size_t n = backend_enqueue_lines(be, b->data + b->start, b->len - b->start, &consumed);
         g_stats.points_unspooled += n;
-        sb->stored_lines += n; /* delivered without Redis: no longer on its way there */
+        /* delivered without Redis: safe once the backend acknowledged them */
+        if (b->flags & BF_STAGED)
+            sb->direct_lines += n;
+        else
+            sb->evac_direct = true;
         b->lines -= (uint32_t)TS_MIN(n, b->lines);
         if (consumed < b->len - b->start) {
             b->start += (uint32_t)consumed;
@@ -786,6 +927,8 @@ local_drain(struct spool_backend *sb)
             break; /* out of memory: continue next tick */
         }
         b = queue_pop_block(&sb->staging);
+        if (!(b->flags & BF_STAGED) && sb->evac_held > 0)
+            sb->evac_held--;
         pool_put(pool_of(sp), b);
         sp->st.local_drains++;
     }
@@ -961,6 +1104,8 @@ sb_init(struct spool *sp, struct spool_backend *sb, struct backend *be)
     if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, pool_of(sp), sb->key, corrupt, may_drain,
                    sb) != TS_OK)
         return TS_ERROR;
+    sb->drain.delivered = on_entry_delivered;
+    sb->drain.delivered_ctx = sb;
     be->sp = sb;
     return TS_OK;
 }
@@ -1100,6 +1245,7 @@ spool_tick(struct spool *sp, uint64_t now)
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         struct drain *d = &sb->drain;
+        direct_settle(sb);
         if (sp->state == SP_READY && !mine) {
             local_drain(sb); /* the spool is another relay's for now: memory only */
         } else if (sp->state == SP_READY) {
@@ -1177,7 +1323,7 @@ evacuate(struct spool_backend *sb)
         return;
     struct entry_list el = { 0 };
     for (int k = 0; k < be->nconns; k++) {
-        if (entries_add_chain(sp, &el, be->conns[k].q.head) != TS_OK) {
+        if (entries_add_chain(sp, &el, be->conns[k].q.head, false) != TS_OK) {
             log_error("backend %s: out of memory evacuating its queues", be->cfg->name);
             goto out;
         }
@@ -1352,5 +1498,6 @@ bool
 spool_backend_settled(const struct backend *be)
 {
     const struct spool_backend *sb = be->sp;
-    return sb == NULL || (!evac_pending(sb) && sb->failed_head == NULL && sb->unconf_head == NULL);
+    return sb == NULL || (!evac_pending(sb) && sb->failed_head == NULL && sb->unconf_head == NULL &&
+                          sb->evac_held == 0 && !sb->evac_direct);
 }

@@ -46,6 +46,7 @@ struct spool_stats {
     uint64_t lines_evacuated;   /* lines moved from memory to the spool */
     uint64_t local_drains;      /* staging blocks sent without Redis */
     uint64_t replica_shortfalls; /* WAITs answered by fewer than min-replicas-ack */
+    uint64_t unreplicated_delivered; /* lines stored by delivery before replicas confirmed */
     struct sentinel_stats master; /* finding Redis: names, Sentinels (sentinel.c) */
 };
 
@@ -114,8 +115,12 @@ uint64_t spool_total_bytes(const struct spool *sp);
 uint64_t spool_backlog_age_ms(const struct backend *be);
 
 /* For framed acknowledgements: lines staged for be so far, and lines of
- * them Redis acknowledged; true when nothing of be's is in memory on its
- * way into Redis (staging, pushes, a failed connection's lines). */
+ * them stored (Redis acknowledged them -- and replicas, with
+ * min-replicas-ack -- or the backend did, when they went to it from
+ * memory); true when nothing of be's that a failed connection had is
+ * unsafe (in memory, on its way into Redis, waiting for replicas, or sent
+ * from memory and not yet acknowledged) and no push was lost with a
+ * connection. */
 uint64_t spool_backend_staged_lines(const struct backend *be);
 uint64_t spool_backend_stored_lines(const struct backend *be);
 bool spool_backend_settled(const struct backend *be);

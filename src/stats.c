@@ -325,6 +325,9 @@ collect(struct relay *r, sample_fn fn, void *ctx)
     EMIT("spool.refused", "Writes Redis refused.", COUNTER, NULL, NULL, ss->refused);
     EMIT("spool.replica_shortfalls", "WAITs answered by fewer replicas than min-replicas-ack.",
          COUNTER, NULL, NULL, ss->replica_shortfalls);
+    EMIT("spool.unreplicated_delivered", "Spooled lines counted as stored once delivered to a "
+         "backend, before min-replicas-ack replicas confirmed them.",
+         COUNTER, NULL, NULL, ss->unreplicated_delivered);
     EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
          spool_total_bytes(r->spool));
     EMIT("spool.pushes", "Entries written to Redis.", COUNTER, NULL, NULL, ss->pushes);

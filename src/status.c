@@ -1,8 +1,8 @@
 /*
  * status.c -- what tsrelay shows about itself over HTTP.
  *
- * /health answers 200 while a backend takes data and 503 with the reason
- * otherwise; /api/version the TSD's version object; /api/stats and
+ * /health answers 200 while the relay can take data (a backend or the
+ * spool takes it) and 503 with the reasons otherwise; /api/version the TSD's version object; /api/stats and
  * /metrics the stats module's JSON and Prometheus renderings, written into
  * a buffer charged to the control part of the budget (it stays available
  * when data has filled the rest).  The status page: / (statuspage.c), its
@@ -23,6 +23,7 @@
 #include "history.h"
 #include "pool.h"
 #include "relay.h"
+#include "spool.h"
 #include "stats.h"
 #include "status.h"
 #include "statuspage.h"
@@ -72,25 +73,46 @@ render(struct relay *r, struct http_conn *h, const char *ctype,
     }
 }
 
+/* 200 while the relay can take data: a backend takes it, or the spool
+ * does (a TSD outage is what the spool is for; a load balancer must keep
+ * sending to a relay that spools).  503 with the reasons otherwise. */
 static void
 health(struct relay *r, struct http_conn *h)
 {
     char body[1024];
     size_t n = 0;
-    int up = 0;
+    int up = 0, routed = 0;
     for (int i = 0; i < r->nbackends; i++) {
-        bool ok = backend_available(&r->backends[i]);
-        up += ok;
-        int k = snprintf(body + n, sizeof(body) - n, "backend %s: %s\n", r->backends[i].cfg->name,
-                         ok ? "up" : "down or lagging");
+        const struct backend *be = &r->backends[i];
+        if (be->retired)
+            continue;
+        bool ok = backend_available(be);
+        if (!be->retiring) { /* a removed one finishing its queue takes no new data */
+            up += ok;
+            routed++;
+        }
+        int k = snprintf(body + n, sizeof(body) - n, "backend %s: %s%s\n", be->cfg->name,
+                         ok ? "up" : "down or lagging", be->retiring ? " (removed, finishing)" : "");
         if (k > 0 && (size_t)k < sizeof(body) - n)
             n += (size_t)k;
     }
-    int k = snprintf(body + n, sizeof(body) - n, "%s: %d of %d backends up\n",
-                     up > 0 ? "ok" : "unhealthy", up, r->nbackends);
+    bool spooling = spool_usable(r->spool);
+    if (r->spool != NULL) {
+        const char *why = spooling ? "takes data"
+                          : !spool_connected(r->spool) ? "redis not connected"
+                          : spool_full(r->spool) ? "redis refuses writes"
+                                                 : "takes no data (held by another relay, or full)";
+        int k = snprintf(body + n, sizeof(body) - n, "spool: %s\n", why);
+        if (k > 0 && (size_t)k < sizeof(body) - n)
+            n += (size_t)k;
+    }
+    bool ok = up > 0 || spooling;
+    int k = snprintf(body + n, sizeof(body) - n, "%s: %d of %d backends up%s\n",
+                     ok ? "ok" : "unhealthy", up, routed,
+                     up == 0 && spooling ? ", spooling to Redis" : "");
     if (k > 0 && (size_t)k < sizeof(body) - n)
         n += (size_t)k;
-    http_respond(h, up > 0 ? 200 : 503, "text/plain; charset=utf-8", body, n);
+    http_respond(h, ok ? 200 : 503, "text/plain; charset=utf-8", body, n);
 }
 
 /* ?since=<unix seconds> among the query parameters: TS_OK (since

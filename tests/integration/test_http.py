@@ -113,13 +113,21 @@ tap.eq(imported, len(samples), "victoria-metrics imported every sample line as a
 
 vm.stop()
 deadline = time.time() + 15
-code = 200
-while time.time() < deadline and code == 200:
+body = b""
+while time.time() < deadline and b"0 of 1 backends up" not in body:
     # a write makes the relay find out the backend is gone
     h.http_req(url + "/api/put", json.dumps(points(0, 1, metric + ".probe")).encode(), "POST")
     code, body, _ = h.http_req(url + "/health")
     time.sleep(0.3)
-tap.ok(code == 503 and b"down" in body, "GET /health: 503 with the only backend down, saying why",
-       body)
+tap.ok(code == 200 and b"down" in body and b"spooling" in body,
+       "GET /health: 200 with the only backend down while the spool takes data (a load "
+       "balancer keeps sending), saying so", body)
+redis.stop()
+deadline = time.time() + 15
+while time.time() < deadline and code == 200:
+    code, body, _ = h.http_req(url + "/health")
+    time.sleep(0.3)
+tap.ok(code == 503 and b"down" in body and b"redis not connected" in body,
+       "GET /health: 503 with the backend down and Redis gone, saying why", body)
 tap.ok(relay.stop() == 0, "tsrelay exits 0")
 tap.done()
