@@ -6,8 +6,8 @@
  * flush and the housekeeping tick, and drives shutdown: on SIGTERM/SIGINT
  * stop accepting and reading, let healthy backends take what they can
  * within shutdown-timeout, move the rest to the spool, wait for Redis to
- * acknowledge, then stop the loop.  SIGHUP reopens the log file and
- * reloads the configuration (reload.c).
+ * acknowledge, then stop the loop.  SIGUSR1 reopens the log file (for
+ * logrotate); SIGHUP reopens it and reloads the configuration (reload.c).
  */
 #include "autoconf.h"
 
@@ -263,12 +263,13 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     struct relay *r = w->data;
-    if (w->signum == SIGHUP) {
+    if (w->signum == SIGHUP || w->signum == SIGUSR1) {
+        const char *sig = w->signum == SIGHUP ? "SIGHUP" : "SIGUSR1";
         if (log_reopen() != TS_OK)
-            log_error("SIGHUP: cannot reopen the log file: %s", strerror(errno));
+            log_error("%s: cannot reopen the log file: %s", sig, strerror(errno));
         else
-            log_info("SIGHUP: log file reopened");
-        if (r->phase == PHASE_RUNNING)
+            log_info("%s: log file reopened", sig);
+        if (w->signum == SIGHUP && r->phase == PHASE_RUNNING)
             reload_config(r); /* reload.c */
         return;
     }
@@ -549,10 +550,12 @@ relay_init(struct relay *r, char *err, size_t errlen)
     ev_signal_init(&r->sigterm, on_signal, SIGTERM);
     ev_signal_init(&r->sigint, on_signal, SIGINT);
     ev_signal_init(&r->sighup, on_signal, SIGHUP);
-    r->sigterm.data = r->sigint.data = r->sighup.data = r;
+    ev_signal_init(&r->sigusr1, on_signal, SIGUSR1);
+    r->sigterm.data = r->sigint.data = r->sighup.data = r->sigusr1.data = r;
     ev_signal_start(r->loop, &r->sigterm);
     ev_signal_start(r->loop, &r->sigint);
     ev_signal_start(r->loop, &r->sighup);
+    ev_signal_start(r->loop, &r->sigusr1);
     return TS_OK;
 }
 
@@ -581,6 +584,7 @@ relay_free(struct relay *r)
         ev_signal_stop(r->loop, &r->sigterm);
         ev_signal_stop(r->loop, &r->sigint);
         ev_signal_stop(r->loop, &r->sighup);
+        ev_signal_stop(r->loop, &r->sigusr1);
     }
 }
 

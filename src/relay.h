@@ -56,7 +56,7 @@ struct relay {
     ev_timer tick;                  /* housekeeping, every TICK_MS */
     ev_timer trim;                  /* pool trimming */
     ev_timer stats_timer;           /* stats-interval */
-    ev_signal sigterm, sigint, sighup;
+    ev_signal sigterm, sigint, sighup, sigusr1;
 };
 
 #define TICK_MS 20

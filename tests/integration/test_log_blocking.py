@@ -18,6 +18,7 @@ that the relay does not stop, not a throughput figure."""
 import fcntl
 import json
 import os
+import signal
 import select
 import socket
 import struct
@@ -178,15 +179,20 @@ while time.time() < deadline and lines < len(phases) * N:
     time.sleep(0.2)
 tap.eq(lines, len(phases) * N, "every point of the four runs reached the sink")
 
-# SIGHUP reopens the log file (logrotate)
+# SIGUSR1 reopens the log file (logrotate), and so does SIGHUP (with a reload)
 logf = os.path.join(base, "rotate.log")
 rr = h.Relay(base, [("sink", "127.0.0.1:%d" % sink_port)], relay={"log-file": logf}, name="rot")
 rr.start()
 time.sleep(0.3)
-os.rename(logf, logf + ".1")
-rr.proc.send_signal(1)
-h.wait_until(lambda: os.path.exists(logf), 5, what="a new log file after SIGHUP")
-with open(logf) as f:
-    tap.ok("SIGHUP: log file reopened" in f.read(), "SIGHUP: the log file is reopened")
+for sig, name in ((signal.SIGUSR1, "SIGUSR1"), (signal.SIGHUP, "SIGHUP")):
+    os.rename(logf, logf + "." + name)
+    rr.proc.send_signal(sig)
+    h.wait_until(lambda: os.path.exists(logf), 5, what="a new log file after " + name)
+    h.wait_until(lambda: "log file reopened" in open(logf).read(), 5, what="the reopen logged")
+    with open(logf) as f:
+        text = f.read()
+    tap.ok(name + ": log file reopened" in text, name + ": the log file is reopened")
+tap.ok("reloaded" in text and "refused" not in text,
+       "SIGHUP: the configuration is reloaded as well")
 tap.ok(rr.stop() == 0, "tsrelay exits 0")
 tap.done()
