@@ -769,6 +769,31 @@ decode_batch(struct client *c, const char *buf, size_t len)
     return n;
 }
 
+/* recv into buf: *got > 0 when bytes came (STEP_AGAIN); otherwise the
+ * step to return -- closed at EOF or on an error, idle when nothing waits,
+ * again after a signal. */
+static int
+recv_into(struct client *c, char *buf, size_t room, bool peek, size_t *got)
+{
+    *got = 0;
+    ssize_t n = recv(c->fd, buf, room, peek ? MSG_PEEK : 0);
+    if (n > 0) {
+        *got = (size_t)n;
+        return STEP_AGAIN;
+    }
+    if (n == 0) {
+        client_close(c, NULL);
+        return STEP_CLOSED;
+    }
+    if (errno == EINTR)
+        return STEP_AGAIN;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        client_close(c, "read failed");
+        return STEP_CLOSED;
+    }
+    return STEP_IDLE;
+}
+
 /* Holding an admitted buffer: decode what it has, then read into it. */
 static int
 step_unit(struct client *c)
@@ -804,21 +829,10 @@ step_unit(struct client *c)
         return STEP_CLOSED;
     }
     bool peek = c->proto == PROTO_TELNET && pressured(c);
-    ssize_t n = recv(c->fd, c->ub + c->ub_len, room, peek ? MSG_PEEK : 0);
-    if (n == 0) {
-        client_close(c, NULL);
-        return STEP_CLOSED;
-    }
-    if (n < 0) {
-        if (errno == EINTR)
-            return STEP_AGAIN;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            client_close(c, "read failed");
-            return STEP_CLOSED;
-        }
-        return STEP_IDLE;
-    }
-    size_t got = (size_t)n;
+    size_t got;
+    int st = recv_into(c, c->ub + c->ub_len, room, peek, &got);
+    if (got == 0)
+        return st;
     if (peek) {
         /* others wait: take this line only, then give the memory back */
         const char *nl = memchr(c->ub + c->ub_len, '\n', got);
@@ -832,8 +846,6 @@ step_unit(struct client *c)
     return STEP_AGAIN;
 }
 
-/* Holding nothing admitted: read (or peek) into the scratch buffer after
- * the inline bytes, decode in place, keep only what is incomplete. */
 /* An HTTP request that stopped carries on before anything new is read:
  * its body may be all in already.  STEP_AGAIN when it no longer waits. */
 static int
@@ -853,6 +865,8 @@ resume_http(struct client *c)
     return STEP_AGAIN;
 }
 
+/* Holding nothing admitted: read (or peek) into the scratch buffer after
+ * the inline bytes, decode in place, keep only what is incomplete. */
 static int
 step_boundary(struct client *c)
 {
@@ -867,21 +881,11 @@ step_boundary(struct client *c)
     memcpy(buf, c->inl, t);
     size_t room = cs->scratch_cap - t;
     bool peek = pressured(c);
-    ssize_t n = recv(c->fd, buf + t, room, peek ? MSG_PEEK : 0);
-    if (n == 0) {
-        client_close(c, NULL);
-        return STEP_CLOSED;
-    }
-    if (n < 0) {
-        if (errno == EINTR)
-            return STEP_AGAIN;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            client_close(c, "read failed");
-            return STEP_CLOSED;
-        }
-        return STEP_IDLE;
-    }
-    size_t got = (size_t)n, total = t + got;
+    size_t got;
+    int st = recv_into(c, buf + t, room, peek, &got);
+    if (got == 0)
+        return st;
+    size_t total = t + got;
     if (!peek) {
         c->inl_len = 0;
         note_read(c, got);

@@ -279,17 +279,28 @@ struct claim {
 };
 static struct claim claim; /* one scan at a time */
 
+/* A reply of the scan and claim chain: counted, and returned when it has
+ * the type wanted; otherwise NULL and the scan is given up (F_IDLE). */
+static redisReply *
+scan_reply(struct fleet *f, void *reply, int type)
+{
+    redisReply *rep = reply;
+    rconn_replied(rc_of(f));
+    if (rep == NULL || rep->type != type) {
+        f->state = F_IDLE;
+        return NULL;
+    }
+    return rep;
+}
+
 static void
 on_claimed(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
-    if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-        f->state = F_IDLE; /* another relay has it (nil), or Redis said no */
+    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_STATUS);
+    if (rep == NULL) /* another relay has it (nil), or Redis said no */
         return;
-    }
     int n = 0;
     for (int i = 0; i < f->env.nbackends; i++) {
         if (!claim.listed[i] || claim.entries[i] == 0)
@@ -322,12 +333,9 @@ on_counted(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
-        f->state = F_IDLE;
+    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_ARRAY);
+    if (rep == NULL)
         return;
-    }
     size_t k = 0;
     bool any = false;
     for (int i = 0; i < f->env.nbackends; i++) {
@@ -357,9 +365,10 @@ on_scanned(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_ARRAY);
+    if (rep == NULL)
+        return;
+    if (rep->elements != 2) {
         f->state = F_IDLE;
         return;
     }
@@ -427,10 +436,11 @@ on_member_alive(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
-    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER || rep->integer != 0) {
-        f->state = F_IDLE; /* alive (or no answer): nothing to do */
+    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_INTEGER);
+    if (rep == NULL)
+        return;
+    if (rep->integer != 0) { /* alive: nothing to do */
+        f->state = F_IDLE;
         return;
     }
     memset(&claim, 0, sizeof(claim));
@@ -444,12 +454,9 @@ on_members(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
-        f->state = F_IDLE;
+    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_ARRAY);
+    if (rep == NULL)
         return;
-    }
     /* the next member that is not us, round robin */
     redisReply *pick = NULL;
     for (size_t k = 0; k < rep->elements && pick == NULL; k++) {

@@ -26,6 +26,7 @@
 #include "relay.h"
 #include "spool.h"
 #include "stats.h"
+#include "textout.h"
 #include "util.h"
 
 /* The counters whose rates are sampled, in column order from HC_RECEIVED. */
@@ -369,27 +370,6 @@ history_json_bound(const struct history *h)
 
 /* ---- JSON -------------------------------------------------------------- */
 
-struct out {
-    char *p;
-    size_t cap, len;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-outf(struct out *o, const char *fmt, ...)
-{
-    if (o->cap == 0 || o->len >= o->cap - 1)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    o->len = TS_MIN(o->len + (size_t)n, o->cap - 1);
-}
-
 enum vkind { V_TIME, V_INT, V_RATE, V_SECONDS };
 
 /* One number in at most HISTORY_VALUE_MAX - 1 characters: every value is
@@ -397,11 +377,11 @@ enum vkind { V_TIME, V_INT, V_RATE, V_SECONDS };
  * seconds have 3 decimals and stay under 1e12, rates 6 significant
  * digits; NaN is null. */
 static void
-value(struct out *o, double v, enum vkind k, bool first)
+value(struct textout *o, double v, enum vkind k, bool first)
 {
     const char *sep = first ? "" : ",";
     if (isnan(v)) {
-        outf(o, "%snull", sep);
+        textout_printf(o, "%snull", sep);
         return;
     }
     if (!(v >= 0.0))
@@ -409,13 +389,13 @@ value(struct out *o, double v, enum vkind k, bool first)
     switch (k) {
     case V_TIME:
     case V_SECONDS:
-        outf(o, "%s%.3f", sep, v < 1e12 ? v : 1e12);
+        textout_printf(o, "%s%.3f", sep, v < 1e12 ? v : 1e12);
         break;
     case V_RATE:
-        outf(o, "%s%.6g", sep, v < 1e19 ? v : 1e19);
+        textout_printf(o, "%s%.6g", sep, v < 1e19 ? v : 1e19);
         break;
     case V_INT:
-        outf(o, "%s%.0f", sep, v < 1e19 ? v : 1e19);
+        textout_printf(o, "%s%.0f", sep, v < 1e19 ? v : 1e19);
         break;
     }
 }
@@ -437,17 +417,17 @@ bkind(int c)
 size_t
 history_format_json(const struct history *h, double since, char *out, size_t cap)
 {
-    struct out o = { .p = out, .cap = cap };
+    struct textout o = { .p = out, .cap = cap };
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double now = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
-    outf(&o, "{\"version\":1,\"interval\":%.3f,\"capacity\":%zu,\"started\":%llu,\"now\":%.3f,"
+    textout_printf(&o, "{\"version\":1,\"interval\":%.3f,\"capacity\":%zu,\"started\":%llu,\"now\":%.3f,"
              "\"columns\":[",
          h ? (double)h->interval_ms / 1000.0 : 0.0, h ? h->cap : 0,
          (unsigned long long)g_stats.start_time, now);
     for (int c = 0; c < HC_NCOLS; c++)
-        outf(&o, "%s\"%s\"", c ? "," : "", gcol_names[c]);
-    outf(&o, "],\"samples\":[");
+        textout_printf(&o, "%s\"%s\"", c ? "," : "", gcol_names[c]);
+    textout_printf(&o, "],\"samples\":[");
     size_t n = h ? h->count : 0;
     size_t first = h ? (h->head + h->cap - n) % h->cap : 0;
     size_t skip = 0; /* samples at or before `since` (times increase) */
@@ -455,27 +435,27 @@ history_format_json(const struct history *h, double since, char *out, size_t cap
         skip++;
     for (size_t i = skip; i < n; i++) {
         const double *g = &h->g[((first + i) % h->cap) * HC_NCOLS];
-        outf(&o, "%s[", i > skip ? "," : "");
+        textout_printf(&o, "%s[", i > skip ? "," : "");
         for (int c = 0; c < HC_NCOLS; c++)
             value(&o, g[c], gkind(c), c == 0);
-        outf(&o, "]");
+        textout_printf(&o, "]");
     }
-    outf(&o, "],\"backends\":{");
+    textout_printf(&o, "],\"backends\":{");
     for (int k = 0; h != NULL && k < h->nb; k++) {
         /* names are [A-Za-z0-9._-] (config.c): nothing to escape */
-        outf(&o, "%s\"%s\":{\"columns\":[", k ? "," : "", h->names[k]);
+        textout_printf(&o, "%s\"%s\":{\"columns\":[", k ? "," : "", h->names[k]);
         for (int c = 0; c < HB_NCOLS; c++)
-            outf(&o, "%s\"%s\"", c ? "," : "", bcol_names[c]);
-        outf(&o, "],\"samples\":[");
+            textout_printf(&o, "%s\"%s\"", c ? "," : "", bcol_names[c]);
+        textout_printf(&o, "],\"samples\":[");
         for (size_t i = skip; i < n; i++) {
             const double *cols = bslot(h, (first + i) % h->cap, k);
-            outf(&o, "%s[", i > skip ? "," : "");
+            textout_printf(&o, "%s[", i > skip ? "," : "");
             for (int c = 0; c < HB_NCOLS; c++)
                 value(&o, cols[c], bkind(c), c == 0);
-            outf(&o, "]");
+            textout_printf(&o, "]");
         }
-        outf(&o, "]}");
+        textout_printf(&o, "]}");
     }
-    outf(&o, "}}");
+    textout_printf(&o, "}}");
     return o.len;
 }

@@ -24,6 +24,7 @@
 #include "fleet.h"
 #include "spool.h"
 #include "stats.h"
+#include "textout.h"
 #include "util.h"
 
 struct relay_stats g_stats;
@@ -413,65 +414,48 @@ collect(struct relay *r, sample_fn fn, void *ctx)
 /* ---- writers ----------------------------------------------------------- */
 
 struct out {
-    char *p;
-    size_t cap, len;
+    struct textout t;
     struct relay *r;
     uint64_t now;
     const char *last_name;
     int count;
 };
 
-static void
-outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-outf(struct out *o, const char *fmt, ...)
-{
-    if (o->cap == 0 || o->len >= o->cap - 1)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    o->len = TS_MIN(o->len + (size_t)n, o->cap - 1);
-}
 
 static void
 line_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
     char v[32];
-    outf(o, "tsrelay.%s %llu %s", s->name, (unsigned long long)o->now,
+    textout_printf(&o->t, "tsrelay.%s %llu %s", s->name, (unsigned long long)o->now,
          value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
-        outf(o, " %s=%s", s->tagk, s->tagv);
-    outf(o, " host=%s\n", o->r->hostname);
+        textout_printf(&o->t, " %s=%s", s->tagk, s->tagv);
+    textout_printf(&o->t, " host=%s\n", o->r->hostname);
 }
 
 size_t
 stats_format_telnet(struct relay *r, char *out, size_t cap)
 {
-    struct out o = { .p = out, .cap = cap, .r = r, .now = (uint64_t)time(NULL) };
+    struct out o = { .t = { .p = out, .cap = cap }, .r = r, .now = (uint64_t)time(NULL) };
     collect(r, line_sample, &o);
-    return o.len;
+    return o.t.len;
 }
 
 static void
 put_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
-    outf(o, "put ");
+    textout_printf(&o->t, "put ");
     line_sample(ctx, s);
 }
 
 size_t
 stats_format_puts(struct relay *r, char *out, size_t cap)
 {
-    struct out o = { .p = out, .cap = cap, .r = r, .now = (uint64_t)time(NULL) };
+    struct out o = { .t = { .p = out, .cap = cap }, .r = r, .now = (uint64_t)time(NULL) };
     collect(r, put_sample, &o);
-    return o.len;
+    return o.t.len;
 }
 
 static void
@@ -479,22 +463,22 @@ json_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
     char v[32];
-    outf(o, "%s{\"metric\":\"tsrelay.%s\",\"timestamp\":%llu,\"value\":\"%s\",\"tags\":{",
+    textout_printf(&o->t, "%s{\"metric\":\"tsrelay.%s\",\"timestamp\":%llu,\"value\":\"%s\",\"tags\":{",
          o->count++ ? "," : "", s->name, (unsigned long long)o->now,
          value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
-        outf(o, "\"%s\":\"%s\",", s->tagk, s->tagv);
-    outf(o, "\"host\":\"%s\"}}", o->r->hostname);
+        textout_printf(&o->t, "\"%s\":\"%s\",", s->tagk, s->tagv);
+    textout_printf(&o->t, "\"host\":\"%s\"}}", o->r->hostname);
 }
 
 size_t
 stats_format_json(struct relay *r, char *out, size_t cap)
 {
-    struct out o = { .p = out, .cap = cap, .r = r, .now = (uint64_t)time(NULL) };
-    outf(&o, "[");
+    struct out o = { .t = { .p = out, .cap = cap }, .r = r, .now = (uint64_t)time(NULL) };
+    textout_printf(&o.t, "[");
     collect(r, json_sample, &o);
-    outf(&o, "]");
-    return o.len;
+    textout_printf(&o.t, "]");
+    return o.t.len;
 }
 
 static void
@@ -510,22 +494,22 @@ prom_sample(void *ctx, const struct sample *s)
     if (s->type == COUNTER)
         snprintf(name + n, sizeof(name) - n, "_total");
     if (o->last_name == NULL || strcmp(o->last_name, s->name) != 0) {
-        outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, s->help, name,
+        textout_printf(&o->t, "# HELP %s %s\n# TYPE %s %s\n", name, s->help, name,
              s->type == COUNTER ? "counter" : "gauge");
         o->last_name = s->name;
     }
     char v[32];
     value_text(s, v, sizeof(v));
     if (s->tagk != NULL)
-        outf(o, "%s{%s=\"%s\"} %s\n", name, s->tagk, s->tagv, v);
+        textout_printf(&o->t, "%s{%s=\"%s\"} %s\n", name, s->tagk, s->tagv, v);
     else
-        outf(o, "%s %s\n", name, v);
+        textout_printf(&o->t, "%s %s\n", name, v);
 }
 
 size_t
 stats_format_prometheus(struct relay *r, char *out, size_t cap)
 {
-    struct out o = { .p = out, .cap = cap, .r = r };
+    struct out o = { .t = { .p = out, .cap = cap }, .r = r };
     collect(r, prom_sample, &o);
-    return o.len;
+    return o.t.len;
 }

@@ -28,6 +28,12 @@
  * Counters: sink received == emitted + invalid.  Across (A) and (B): the
  * same emitted lines, reply bytes and counters -- framing must not depend
  * on TCP read boundaries.
+ * (C) is (A) with a sink that has no room every k-th line (k = 1 + byte 0
+ * mod 5; a line refused once is taken when offered again), as when the
+ * queues are full under overflow = block: the decoder stops inside the
+ * frame (io->blocked) and is fed the same bytes again, as client.c does
+ * once there is room.  The same lines, reply lines and counters as (A):
+ * stopping and resuming must lose, repeat and reorder nothing.
  */
 #include "autoconf.h"
 
@@ -63,10 +69,14 @@ struct run {
     size_t nemit;
     bool closed;        /* oversize header: error frame sent, connection closed */
     uint32_t bad_len;
+    unsigned block_every; /* (C): refuse every k-th line once; 0 = never */
+    unsigned offers;
+    bool refused;       /* the last offer was refused: take it next time */
+    uint64_t stops;
 };
 
 static struct point_rules rules;
-static struct run runs[2];
+static struct run runs[3];
 static char *feedbuf;
 static char *framebuf;
 
@@ -77,7 +87,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     json_init();
     point_rules_init(&rules, 8, NULL);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         runs[i].emitted = malloc(STREAM_CAP);
         runs[i].out = malloc(STREAM_CAP);
     }
@@ -90,6 +100,11 @@ static int
 emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
     struct run *R = s->owner;
+    if (R->block_every > 0 && !R->refused && ++R->offers % R->block_every == 0) {
+        R->refused = true;
+        return TS_EAGAIN;
+    }
+    R->refused = false;
     fuzz_check_emitted(s->rules, line, len, hash);
     R->nemit++;
     if (R->emitted_len + len > STREAM_CAP) {
@@ -199,6 +214,15 @@ feed(struct run *R, const char *in, size_t n, const size_t *cuts, size_t ncuts)
         size_t used = framed_feed(&R->io, feedbuf, len, &need, &st, &bad);
         FUZZ_CHECK(!R->open);
         FUZZ_CHECK(used <= len);
+        while (R->io.blocked) { /* room again: the same bytes, from the frame it stopped in */
+            FUZZ_CHECK(R->block_every > 0);
+            FUZZ_CHECK(R->stops++ < 4 * MAX_INPUT);
+            memmove(feedbuf, feedbuf + used, len - used);
+            len -= used;
+            used = framed_feed(&R->io, feedbuf, len, &need, &st, &bad);
+            FUZZ_CHECK(!R->open);
+            FUZZ_CHECK(used <= len);
+        }
         size_t left = len - used;
         if (st == FRAMED_OVERSIZE) {
             FUZZ_CHECK(left >= 4);
@@ -251,6 +275,32 @@ check_replies(const struct run *R)
     }
     /* one reply line per rejected point (or rejected JSON document) */
     FUZZ_CHECK(lines == R->st.invalid);
+}
+
+/* The reply lines of two runs, frame headers aside: a frame that stopped
+ * for room may answer in two reply frames. */
+static bool
+same_reply_lines(const struct run *X, const struct run *Y)
+{
+    size_t ox = 0, oy = 0, px = 0, py = 0, nx = 0, ny = 0;
+    for (;;) {
+        while (px == nx && ox < X->out_len) {
+            px = ox + 4;
+            nx = px + framed_get_len(X->out + ox);
+            ox = nx;
+        }
+        while (py == ny && oy < Y->out_len) {
+            py = oy + 4;
+            ny = py + framed_get_len(Y->out + oy);
+            oy = ny;
+        }
+        if (px == nx || py == ny)
+            return px == nx && py == ny;
+        if (X->out[px] != Y->out[py])
+            return false;
+        px++;
+        py++;
+    }
 }
 
 int
@@ -308,5 +358,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(memcmp(A->out, B->out, A->out_len) == 0);
     FUZZ_CHECK(memcmp(&A->st, &B->st, sizeof(A->st)) == 0);
     FUZZ_CHECK(memcmp(&A->fst, &B->fst, sizeof(A->fst)) == 0);
+
+    struct run *C = &runs[2];
+    run_init(C, max_frame);
+    C->block_every = 1u + data[0] % 5u;
+    feed(C, in, n, &all, 1);
+    if (C->overflow)
+        return 0;
+    check_replies(C);
+    FUZZ_CHECK(A->closed == C->closed);
+    FUZZ_CHECK(A->emitted_len == C->emitted_len);
+    FUZZ_CHECK(memcmp(A->emitted, C->emitted, A->emitted_len) == 0);
+    FUZZ_CHECK(same_reply_lines(A, C));
+    FUZZ_CHECK(memcmp(&A->st, &C->st, sizeof(A->st)) == 0);
+    FUZZ_CHECK(A->fst.frames == C->fst.frames && A->fst.heartbeats == C->fst.heartbeats &&
+               A->fst.rejected_oversize == C->fst.rejected_oversize &&
+               A->fst.rejected_json == C->fst.rejected_json);
     return 0;
 }

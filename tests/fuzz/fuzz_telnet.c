@@ -21,7 +21,12 @@
  * "\n" and bounded; rejected points carry a sane point_error.  Counters:
  * received == emitted + invalid.  Across (A) and (B): the same emitted
  * lines, replies, commands, counters and final state -- decoding must not
- * depend on TCP read boundaries.
+ * depend on TCP read boundaries.  (C) is (A) with a sink that has no room
+ * every k-th line (k = 1 + byte 0 mod 5; a line refused once is taken
+ * when offered again), as when the queues are full under overflow =
+ * block: the decoder stops before the line (io->blocked) and is fed the
+ * rest again, as client.c does once there is room -- the same lines,
+ * replies, counters and final state as (A).
  */
 #include "autoconf.h"
 
@@ -59,10 +64,14 @@ struct run {
     bool stopped;
     char tail[8192];    /* the unconsumed input kept at the end */
     size_t tail_len;
+    unsigned block_every; /* (C): refuse every k-th line once; 0 = never */
+    unsigned offers;
+    bool refused;       /* the last offer was refused: take it next time */
+    uint64_t stops;
 };
 
 static struct point_rules rules;
-static struct run runs[2];
+static struct run runs[3];
 static char *feedbuf;
 
 static void
@@ -80,6 +89,11 @@ static int
 emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
     struct run *R = s->owner;
+    if (R->block_every > 0 && !R->refused && ++R->offers % R->block_every == 0) {
+        R->refused = true;
+        return TS_EAGAIN;
+    }
+    R->refused = false;
     fuzz_check_emitted(s->rules, line, len, hash);
     R->nemit++;
     record(R, R->emitted, &R->emitted_len, line, len);
@@ -153,6 +167,14 @@ feed(struct run *R, const char *in, size_t n, const size_t *cuts, size_t ncuts)
         bool stop = false;
         size_t used = telnet_feed(&R->io, feedbuf, len, &stop);
         FUZZ_CHECK(used <= len);
+        while (R->io.blocked && !stop) { /* room again: the rest, from the line it stopped at */
+            FUZZ_CHECK(R->block_every > 0);
+            FUZZ_CHECK(R->stops++ < 4 * (uint64_t)STREAM_CAP);
+            memmove(feedbuf, feedbuf + used, len - used);
+            len -= used;
+            used = telnet_feed(&R->io, feedbuf, len, &stop);
+            FUZZ_CHECK(used <= len);
+        }
         if (stop) { /* exit: the client writes its replies and closes */
             R->stopped = true;
             break;
@@ -199,7 +221,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static bool ready;
     if (!ready) {
         point_rules_init(&rules, 8, NULL);
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             runs[i].emitted = malloc(STREAM_CAP);
             runs[i].replies = malloc(STREAM_CAP);
         }
@@ -249,6 +271,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(A->io.discarding == B->io.discarding);
         FUZZ_CHECK(A->tail_len == B->tail_len);
         FUZZ_CHECK(memcmp(A->tail, B->tail, A->tail_len) == 0);
+    }
+
+    /* (C) one read, the sink full now and then */
+    struct run *C = &runs[2];
+    run_init(C, max_line);
+    C->block_every = 1u + data[0] % 5u;
+    feed(C, in, n, &all, 1);
+    if (C->overflow)
+        return 0;
+    FUZZ_CHECK(A->stopped == C->stopped);
+    FUZZ_CHECK(A->emitted_len == C->emitted_len);
+    FUZZ_CHECK(memcmp(A->emitted, C->emitted, A->emitted_len) == 0);
+    FUZZ_CHECK(A->replies_len == C->replies_len);
+    FUZZ_CHECK(memcmp(A->replies, C->replies, A->replies_len) == 0);
+    FUZZ_CHECK(memcmp(&A->st, &C->st, sizeof(A->st)) == 0);
+    if (!A->stopped) {
+        FUZZ_CHECK(A->io.discarding == C->io.discarding);
+        FUZZ_CHECK(A->tail_len == C->tail_len);
+        FUZZ_CHECK(memcmp(A->tail, C->tail, A->tail_len) == 0);
     }
     return 0;
 }

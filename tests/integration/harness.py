@@ -508,6 +508,34 @@ class Relay:
         return out
 
 
+class ConnectProber(threading.Thread):
+    """Connects every `interval` seconds, asks `version`, expects an answer;
+    counts tries and failures (refused, timed out, closed unanswered)."""
+
+    def __init__(self, port, interval=0.05):
+        super().__init__(daemon=True)
+        self.port, self.interval = port, interval
+        self.tries = self.failures = 0
+        self.why = []
+        self.stop = False
+
+    def run(self):
+        while not self.stop:
+            t = time.time()
+            self.tries += 1
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                s.sendall(b"version\n")
+                s.settimeout(2)
+                if not s.recv(4096):
+                    raise OSError("closed without an answer")
+                s.close()
+            except OSError as e:
+                self.failures += 1
+                self.why.append(str(e))
+            time.sleep(max(0.0, self.interval - (time.time() - t)))
+
+
 class RssSampler(threading.Thread):
     """Samples a process's RSS every `interval` seconds; keeps the peak."""
 

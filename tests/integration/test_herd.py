@@ -8,8 +8,10 @@ victoria-metrics, no Redis.  At once:
   - one small telnet client sends 5,000 points;
   - /metrics is asked every 0.3 s on the same port.
 Every point arrives exactly once (counted in victoria-metrics), nothing is
-dropped, no connection is refused, /metrics answers every time within a
-generous 10 s (the slowest answer is a TAP note: machine load moves it),
+dropped, no connection is refused, /metrics answers every time within 2 s
+as the issue asks (10 s in a sanitizer build, whose every allocation is
+slow; the slowest answer is a TAP note: 0.06-0.53 s measured, ASan
+included),
 RSS stays within 2x the limit, and the waiting clients are visible in the
 stats while it lasts (so stats answered while they waited).  Then the
 same with 50 HTTP clients posting ~2.5 MB (raw) gzip /api/put bodies at
@@ -36,7 +38,8 @@ T0 = 1600000000
 vm = h.Victoria(base).start()
 
 
-METRICS_BOUND = 10.0   # s: a /metrics that waited for the herd would not answer in it
+# s: a /metrics that waited for the herd would not answer in it
+METRICS_BOUND = 10.0 if h.SANITIZED else 2.0
 
 
 class Poller(threading.Thread):

@@ -27,7 +27,6 @@ import os
 import random
 import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -89,36 +88,9 @@ def union_check(metric, n, label, wait=60):
     return missing, dups
 
 
-class Prober(threading.Thread):
-    """Connects every 50 ms, asks `version`, expects an answer."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port = port
-        self.tries = self.failures = 0
-        self.why = []
-        self.stop = False
-
-    def run(self):
-        while not self.stop:
-            t = time.time()
-            self.tries += 1
-            try:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
-                s.sendall(b"version\n")
-                s.settimeout(2)
-                if not s.recv(4096):
-                    raise OSError("closed without an answer")
-                s.close()
-            except OSError as e:
-                self.failures += 1
-                self.why.append(str(e))
-            time.sleep(max(0.0, 0.05 - (time.time() - t)))
-
-
 # ---- 1: add B, then remove A, under load -----------------------------------
 metric = "it.reload.m%d" % random.randrange(1 << 30)
-prober = Prober(relay.port)
+prober = h.ConnectProber(relay.port)
 prober.start()
 load = h.start_tsload(relay.port, N, conns=2, rate=RATE, metric=metric, series=1000,
                       start_ts=T0)

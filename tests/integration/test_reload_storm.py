@@ -19,9 +19,7 @@ and tsrelay exits 0.
 
 import os
 import random
-import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -44,33 +42,11 @@ T0 = int(time.time()) - 3 * 86400
 metric = "it.storm.m%d" % rng.randrange(1 << 30)
 
 
-class Prober(threading.Thread):
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port, self.tries, self.failures, self.why, self.stop = port, 0, 0, [], False
-
-    def run(self):
-        while not self.stop:
-            t = time.time()
-            self.tries += 1
-            try:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
-                s.sendall(b"version\n")
-                s.settimeout(2)
-                if not s.recv(4096):
-                    raise OSError("closed without an answer")
-                s.close()
-            except OSError as e:
-                self.failures += 1
-                self.why.append(str(e))
-            time.sleep(max(0.0, 0.05 - (time.time() - t)))
-
-
 def reloads():
     return relay.logtext().count(" reloaded: backends")
 
 
-prober = Prober(relay.port)
+prober = h.ConnectProber(relay.port)
 prober.start()
 rss = h.RssSampler(relay, 0.1)
 rss.start()
