@@ -37,29 +37,12 @@
 #include "stats.h"
 #include "util.h"
 #include "unit.h"
+#include "unit_relay.h"
 
 #define BS 4096u
 #define LIMIT (256u * BS)
 #define SEC 1000000000ull
 #define WALL0 1700000000000ull /* unix ms of the first sample */
-
-/* The env backends get from relay.c, for a relay built by hand. */
-static bool
-unit_running(void *ctx)
-{
-    (void)ctx;
-    return true;
-}
-
-static const struct backend_env *
-unit_backend_env(struct relay *r)
-{
-    r->benv = (struct backend_env){ .loop = r->loop ? r->loop : EV_DEFAULT, .pool = &r->pool,
-                                    .cfg = &r->cfg, .dirty = &r->dirty,
-                                    .batch_read_ns = &r->batch_read_ns,
-                                    .running = unit_running, .ctx = r };
-    return &r->benv;
-}
 
 static struct relay R;
 static struct cfg_backend saved_cfg[2];
@@ -68,31 +51,9 @@ static char out[1 << 20];
 static void
 setup(void)
 {
-    memset(&R, 0, sizeof(R));
-    memset(&g_stats, 0, sizeof(g_stats));
-    R.loop = EV_DEFAULT;
-    config_defaults(&R.cfg);
-    R.cfg.block_size = BS;
-    R.cfg.memory_limit = LIMIT;
-    R.cfg.nbackends = 3;
-    const char *names[3] = { "tsd1", "tsd2", "tsd3" };
-    for (int i = 0; i < 3; i++) {
-        struct cfg_backend *cb = &R.cfg.backends[i];
-        snprintf(cb->name, sizeof(cb->name), "%s", names[i]);
-        snprintf(cb->addr.host, sizeof(cb->addr.host), "127.0.0.1");
-        snprintf(cb->addr.port, sizeof(cb->addr.port), "9"); /* never connected */
-        cb->has_address = true;
-        cb->conns = 2;
-        cb->write_timeout_ms = 10000;
-        cb->connect_timeout_ms = 5000;
-    }
-    ck_assert_int_eq(pool_init(&R.pool, BS, LIMIT, LIMIT / 16, LIMIT / 2), TS_OK);
-    R.nbackends = 2;
-    R.backends = calloc(2, sizeof(*R.backends));
-    ck_assert_ptr_nonnull(R.backends);
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(backend_init(&R.backends[i], unit_backend_env(&R), &R.cfg.backends[i], i),
-                         TS_OK);
+    static const char *const names[3] = { "tsd1", "tsd2", "tsd3" };
+    static const int conns[3] = { 2, 2, 2 };
+    unit_relay_build(&R, names, conns, 3, 2, BS, LIMIT);
     memcpy(saved_cfg, R.cfg.backends, sizeof(saved_cfg));
     g_stats.start_time = (uint64_t)time(NULL);
 }
@@ -103,10 +64,7 @@ teardown(void)
     R.nbackends = 2;
     R.backends[0].cfg = &R.cfg.backends[0];
     R.backends[1].cfg = &R.cfg.backends[1];
-    for (int i = 0; i < 2; i++)
-        backend_destroy(&R.backends[i]);
-    free(R.backends);
-    pool_destroy(&R.pool);
+    unit_relay_free(&R);
 }
 
 static json_t *

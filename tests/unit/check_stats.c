@@ -35,30 +35,13 @@
 #include "stats.h"
 #include "util.h"
 #include "unit.h"
+#include "unit_relay.h"
 
 #define HOST "unit-host"
 #define BS 4096u
 #define LIMIT (64u * BS)
 #define UPTIME 100u
 #define OUTCAP (256 * 1024)
-
-/* The env backends get from relay.c, for a relay built by hand. */
-static bool
-unit_running(void *ctx)
-{
-    (void)ctx;
-    return true;
-}
-
-static const struct backend_env *
-unit_backend_env(struct relay *r)
-{
-    r->benv = (struct backend_env){ .loop = r->loop ? r->loop : EV_DEFAULT, .pool = &r->pool,
-                                    .cfg = &r->cfg, .dirty = &r->dirty,
-                                    .batch_read_ns = &r->batch_read_ns,
-                                    .running = unit_running, .ctx = r };
-    return &r->benv;
-}
 
 static struct relay R;
 static char out[OUTCAP];
@@ -69,31 +52,9 @@ static const char *const LINE = "put sys.cpu 1700000000 1 host=a\n"; /* 32 bytes
 static void
 setup(void)
 {
-    memset(&R, 0, sizeof(R));
-    memset(&g_stats, 0, sizeof(g_stats));
-    R.loop = EV_DEFAULT;
-    config_defaults(&R.cfg);
-    R.cfg.block_size = BS;
-    R.cfg.memory_limit = LIMIT;
-    R.cfg.nbackends = 2;
-    const char *names[2] = { "tsd1", "tsd2" };
-    for (int i = 0; i < 2; i++) {
-        struct cfg_backend *cb = &R.cfg.backends[i];
-        snprintf(cb->name, sizeof(cb->name), "%s", names[i]);
-        snprintf(cb->addr.host, sizeof(cb->addr.host), "127.0.0.1");
-        snprintf(cb->addr.port, sizeof(cb->addr.port), "9"); /* never connected */
-        cb->has_address = true;
-        cb->conns = i == 0 ? 2 : 1;
-        cb->write_timeout_ms = 10000;
-        cb->connect_timeout_ms = 5000;
-    }
-    ck_assert_int_eq(pool_init(&R.pool, BS, LIMIT, LIMIT / 16, LIMIT / 2), TS_OK);
-    R.nbackends = 2;
-    R.backends = calloc(2, sizeof(*R.backends));
-    ck_assert_ptr_nonnull(R.backends);
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(backend_init(&R.backends[i], unit_backend_env(&R), &R.cfg.backends[i], i),
-                         TS_OK);
+    static const char *const names[2] = { "tsd1", "tsd2" };
+    static const int conns[2] = { 2, 1 };
+    unit_relay_build(&R, names, conns, 2, 2, BS, LIMIT);
     ck_assert_int_eq(router_init(&R.router, ROUTE_HASH, names, 2), TS_OK);
     snprintf(R.hostname, sizeof(R.hostname), HOST);
     g_stats.start_time = (uint64_t)time(NULL) - UPTIME;
@@ -102,11 +63,8 @@ setup(void)
 static void
 teardown(void)
 {
-    for (int i = 0; i < R.nbackends; i++)
-        backend_destroy(&R.backends[i]);
-    free(R.backends);
     router_destroy(&R.router);
-    pool_destroy(&R.pool);
+    unit_relay_free(&R);
 }
 
 /* Known values in every kind of counter the collector reads. */
