@@ -220,8 +220,9 @@ emit(struct sink *s, const char *line, size_t len, uint64_t hash)
     return c->set->env.submit(c->set->env.ctx, line, len, hash);
 }
 
+/* One reply line (text + '\n') into the output buffer, or counted as dropped. */
 static void
-telnet_reply_as(struct client *c, const char *text, size_t len, enum pool_class cls)
+reply_line_as(struct client *c, const char *text, size_t len, enum pool_class cls)
 {
     if (!ensure_out(c, len + 1, cls)) {
         pstats(c)->replies_dropped += len + 1;
@@ -235,7 +236,7 @@ telnet_reply_as(struct client *c, const char *text, size_t len, enum pool_class 
 static void
 telnet_reply(struct telnet_io *io, const char *text, size_t len)
 {
-    telnet_reply_as(container_of(io, struct client, tio), text, len, POOL_INPUT);
+    reply_line_as(container_of(io, struct client, tio), text, len, POOL_INPUT);
 }
 
 static void
@@ -261,7 +262,7 @@ emit_refused(struct sink *s, const char *line, size_t len, uint64_t hash)
     static const char msg[] = "error: too many connections (max-clients): this connection "
                               "serves stats, version and help only; closing";
     s->stats->invalid++;
-    telnet_reply_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
+    reply_line_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
     c->close_after_write = true;
     return TS_ERROR;
 }
@@ -290,7 +291,7 @@ telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
         return false;
     }
     case TC_HELP:
-        telnet_reply_as(c, telnet_help_text, telnet_help_len, POOL_CONTROL);
+        reply_line_as(c, telnet_help_text, telnet_help_len, POOL_CONTROL);
         return false;
     case TC_EXIT:
         return true;
@@ -314,13 +315,11 @@ static void
 framed_line(struct framed_io *io, const char *text, size_t len)
 {
     struct client *c = container_of(io, struct client, fio);
-    if (!c->frame_open || !ensure_out(c, len + 1, POOL_INPUT)) {
+    if (!c->frame_open) {
         pstats(c)->replies_dropped += len + 1;
         return;
     }
-    memcpy(c->out + c->out_len, text, len);
-    c->out[c->out_len + len] = '\n';
-    c->out_len += len + 1;
+    reply_line_as(c, text, len, POOL_INPUT);
 }
 
 static void
@@ -1219,7 +1218,7 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         g_stats.clients_timed_out++;
         static const char msg[] = "error: read timeout: incomplete input for too long; closing";
         if (c->proto == PROTO_TELNET || c->proto == PROTO_AUTO)
-            telnet_reply_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
+            reply_line_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
         LOG_RL(LOG_INFO, "client fd %d: read deadline passed with a partial unit: closed",
                c->fd);
         c->close_after_write = true;
