@@ -18,7 +18,9 @@
  *             the budget all but 6K taken (?details and renders refused)
  *   bit 2:    max-http-body-bytes 64K / 1024 (the configured minimum)
  *   bits 3-7: size of the chunks after the split, 0 = the rest at once
- * The stream is fed twice: (A) in one read, (B) split and chunked.
+ * The stream is fed twice: (A) in one read, (B) split and chunked; with
+ * the sink full every third point alone (mode 2) a third time, (C) in one
+ * read into a sink that always has room.
  *
  * Asserts: every emitted line passes fuzz_check_emitted (canonical,
  * idempotent, fields valid, the hash passed with it right); the bytes
@@ -30,7 +32,9 @@
  * dispatched, plus at most one error response before the close (unless
  * memory was refused); (A) and (B) answer with the same status codes (a
  * read boundary may only end the conversation early, when the client
- * closes); and after the connection is freed every body is given back and
+ * closes); (A) and (C) take the same lines in the same order and answer
+ * the same (a request stopped for room carries on where it stopped, never
+ * skipping or repeating a point); and after the connection is freed every body is given back and
  * the pool's used bytes are back where they started (nothing of the
  * budget leaks).  Responses are matched to requests in order (the requests'
  * methods come from parsing the input with http-parser too), so the
@@ -96,9 +100,11 @@ struct run {
     uint64_t requests;         /* requests begun */
     int status[MAX_STATUS];
     size_t nstatus;
+    uint64_t taken;            /* lines the sink took, and a digest of them in order */
+    uint64_t taken_digest;
 };
 
-static struct run runs[2];
+static struct run runs[3];
 
 /* The host as client.c is, with the pressure the options ask for. */
 static struct {
@@ -119,6 +125,9 @@ emit(struct sink *s, const char *line, size_t len, uint64_t hash)
         return TS_EAGAIN;
     if ((host.mode & 2) && ++host.points % 3 == 0)
         host.full = true;
+    struct run *run = host.run;
+    run->taken++;
+    run->taken_digest = (run->taken_digest ^ hash) * 0x100000001b3ull + len;
     return TS_OK;
 }
 
@@ -435,7 +444,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
     if (!ready) {
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
             runs[i].resp = malloc(RESP_CAP);
         body_buf = malloc(RESP_CAP);
         ready = true;
@@ -452,7 +461,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 2;
     size_t split = (size_t)data[0] * n / 255;
 
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         char *resp = runs[i].resp;
         memset(&runs[i], 0, sizeof(runs[i]));
         runs[i].resp = resp;
@@ -491,5 +500,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(A->closed);
     if (B->nstatus < A->nstatus)
         FUZZ_CHECK(B->closed);
+
+    /* (C) with the sink full every third point, (A) is compared with the
+     * same read into a sink that always has room: stopping and carrying
+     * on must take the same lines in the same order and answer the same */
+    if (mode != 2)
+        return 0;
+    struct run *C = &runs[2];
+    converse(C, in, n, &all, 1, 0, 0);
+    check_responses(C);
+    if (C->refused || C->overflow || C->nstatus >= MAX_STATUS)
+        return 0;
+    if (A->taken != C->taken || A->taken_digest != C->taken_digest)
+        fprintf(stderr, "%llu lines taken with the sink full now and then, %llu always room\n",
+                (unsigned long long)A->taken, (unsigned long long)C->taken);
+    FUZZ_CHECK(A->taken == C->taken && A->taken_digest == C->taken_digest);
+    FUZZ_CHECK(A->nstatus == C->nstatus && A->closed == C->closed);
+    for (size_t i = 0; i < A->nstatus; i++)
+        FUZZ_CHECK(A->status[i] == C->status[i]);
     return 0;
 }
