@@ -788,6 +788,7 @@ backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
     c->state = BC_FAILED;
     c->lagging = false;
     c->retry_at_ms = UINT64_MAX; /* no more attempts */
+    c->rlen = 0; /* a reply line half read on the closed connection */
     struct queue *q = &c->q;
     queue_rewind(q);
     uint64_t handed = 0;
