@@ -788,6 +788,7 @@ backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
     c->state = BC_FAILED;
     c->lagging = false;
     c->retry_at_ms = UINT64_MAX; /* no more attempts */
+    c->rlen = 0; /* a reply line half read on the closed connection */
     struct queue *q = &c->q;
     queue_rewind(q);
     uint64_t handed = 0;
@@ -807,8 +808,12 @@ backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
         queue_mark_sent(q, len);
         queue_mark_acked(q, be->env->pool, q->sent);
     }
-    barriers_clear(&c->bar);
-    c->barrier_mark = q->appended;
+    /* barriers still queued (stopped by TS_EAGAIN) stay tracked: the TSD
+     * answers them when they are written again; lines past the last one
+     * get a barrier at the next flush */
+    barriers_rewind(&c->bar, q->acked);
+    if (queue_empty(q))
+        c->barrier_mark = q->appended;
     if (queue_unsent(q) == 0)
         c->pending_since_ns = 0;
     return handed;
