@@ -130,6 +130,20 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
     raise TimeoutError("timed out after %.1f s waiting for %s (last: %r)" % (timeout, what, last))
 
 
+
+def parse_metrics(text):
+    """Prometheus text -> {'name{labels}': float} (labels as printed)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            pass
+    return out
+
 def http_get(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
@@ -496,16 +510,7 @@ class Relay:
         """GET /metrics -> {'name{labels}': float} (labels as printed)."""
         _, body = http_get("http://127.0.0.1:%d/metrics" % (port or self.listen[0][0]),
                            timeout=timeout)
-        out = {}
-        for line in body.decode("utf-8", "replace").splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name, _, value = line.rpartition(" ")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                pass
-        return out
+        return parse_metrics(body.decode("utf-8", "replace"))
 
 
 class ConnectProber(threading.Thread):

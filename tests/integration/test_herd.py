@@ -61,7 +61,7 @@ class Poller(threading.Thread):
                 if status != 200:
                     self.failed.append("status %d" % status)
                 else:
-                    self.samples.append(parse_metrics(body.decode()))
+                    self.samples.append(h.parse_metrics(body.decode()))
                 self.slowest = max(self.slowest, took)
             except Exception as e:  # a timeout is a failure of the guarantee
                 self.failed.append(repr(e)[:120])
@@ -72,19 +72,6 @@ class Poller(threading.Thread):
     def stop(self):
         self._halt.set()
         self.join(timeout=5)
-
-
-def parse_metrics(text):
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, _, value = line.rpartition(" ")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            pass
-    return out
 
 
 def telnet_client(port, k, errors, partial_hold):
