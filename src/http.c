@@ -498,6 +498,17 @@ request_done(struct http_conn *h)
     h->is_put = false;
 }
 
+/* A request answered with "Connection: close" is the last one read: the
+ * parser stops there, whatever the same read carried after it. */
+static void
+stop_if_last(struct http_conn *h)
+{
+    if (!h->close)
+        return;
+    h->closing = true;
+    http_parser_pause(&h->parser, 1);
+}
+
 /* ---- parser callbacks -------------------------------------------------- */
 
 static int
@@ -650,6 +661,7 @@ on_message_complete(http_parser *p)
         return 0;
     }
     request_done(h);
+    stop_if_last(h);
     return 0;
 }
 
@@ -728,6 +740,11 @@ resume(struct http_conn *h, enum http_state *state)
         }
         request_done(h);
         h->wait = WAIT_NONE;
+        if (h->close) { /* it was the last request */
+            h->closing = true;
+            *state = HTTP_CLOSE;
+            return false;
+        }
         break;
     case WAIT_NONE:
         return true;
@@ -760,6 +777,10 @@ http_feed(struct http_conn *h, const char *buf, size_t len, enum http_state *sta
         h->close = true;
         respond_error_as(h, h->error_status, h->error_msg, NULL, false);
         h->closing = true;
+        *state = HTTP_CLOSE;
+        return n;
+    }
+    if (h->closing) { /* the last request was answered, or a reply failed */
         *state = HTTP_CLOSE;
         return n;
     }

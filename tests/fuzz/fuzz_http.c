@@ -30,7 +30,9 @@
  * valid JSON document (YAJL) in valid UTF-8 (unless the budget refused memory
  * during that run, when a reply may be cut); one response per request
  * dispatched, plus at most one error response before the close (unless
- * memory was refused); (A) and (B) answer with the same status codes (a
+ * memory was refused); nothing is answered after a response that closes
+ * the connection (a pipelined request after an HTTP/1.0 one is not read);
+ * (A) and (B) answer with the same status codes (a
  * read boundary may only end the conversation early, when the client
  * closes); (A) and (C) take the same lines in the same order and answer
  * the same (a request stopped for room carries on where it stopped, never
@@ -138,6 +140,8 @@ reply(void *ctx, const char *head, size_t hlen, const char *body, size_t blen, b
     (void)ctx;
     (void)control;
     struct run *run = host.run;
+    /* a response that said "Connection: close" was the last one */
+    FUZZ_CHECK(!run->closed);
     if (run->resp_len + hlen + blen > RESP_CAP) {
         run->overflow = true;
     } else {

@@ -72,6 +72,7 @@ fake_reply(void *ctx, const char *head, size_t hlen, const char *body, size_t bl
 {
     (void)ctx;
     (void)control;
+    ck_assert_msg(!F.closed, "an answer after the one that closed the connection");
     ck_assert_uint_lt(F.resp_len + hlen + blen, sizeof(F.resp)); /* room for the NUL */
     memcpy(F.resp + F.resp_len, head, hlen);
     memcpy(F.resp + F.resp_len + hlen, body, blen);
@@ -672,6 +673,43 @@ START_TEST(http10_closes_after_the_answer)
 }
 END_TEST
 
+/* What a read carries after a request that ends the connection is not
+ * read: no answer, no point taken from it. */
+START_TEST(nothing_read_after_an_http10_request)
+{
+    size_t n;
+    char *put = put_request("", "", "[" DP_OK1 "]", strlen("[" DP_OK1 "]"), &n);
+    char in[8192];
+    int k = snprintf(in, sizeof(in), "GET /api/version HTTP/1.0\r\n\r\n%.*s", (int)n, put);
+    feed_in_steps(in, (size_t)k, 0);
+    struct resp r = nth_response(0, 200);
+    ck_assert(has_header(&r, "Connection: close"));
+    ck_assert(F.closed);
+    ck_assert(!response(1, &r));
+    ck_assert_int_eq(F.nemit, 0);
+}
+END_TEST
+
+/* The same when the closing request waited for room first. */
+START_TEST(nothing_read_after_a_closing_put_that_waited)
+{
+    F.room = 1;
+    const char *body = "[" DP_OK1 "," DP_OK2 "]";
+    size_t n;
+    char *put = put_request("", "Connection: close\r\n", body, strlen(body), &n);
+    char in[8192];
+    memcpy(in, put, n);
+    int k = snprintf(in + n, sizeof(in) - n, "GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n");
+    feed_in_steps(in, n + (size_t)k, 0);
+    ck_assert_int_ge(F.waits_room, 1);
+    struct resp r = nth_response(0, 204);
+    ck_assert(has_header(&r, "Connection: close"));
+    ck_assert(F.closed);
+    ck_assert(!response(1, &r));
+    ck_assert_int_eq(F.nemit, 2);
+}
+END_TEST
+
 START_TEST(malformed_request_is_400_and_close)
 {
     feed("GET / HTTP/1.1\r\nHost x no colon\r\n\r\n");
@@ -755,6 +793,8 @@ http_suite(void)
     tcase_add_test(t, pipelined_requests_answered_in_order);
     tcase_add_test(t, head_has_headers_and_no_body);
     tcase_add_test(t, http10_closes_after_the_answer);
+    tcase_add_test(t, nothing_read_after_an_http10_request);
+    tcase_add_test(t, nothing_read_after_a_closing_put_that_waited);
     tcase_add_test(t, malformed_request_is_400_and_close);
     tcase_add_test(t, post_on_version_is_405);
     tcase_add_test(t, health_without_backends_is_503);
