@@ -117,9 +117,13 @@ tap.ok(all((x or 0) == 0 for x in data["spool"][:i_freeze]),
 tap.ok((data["spool"][peak_i] or 0) > 0 and t_freeze <= t[peak_i] <= t_drained,
        "the spool rose while the TSD was frozen (peak %d bytes)" % (data["spool"][peak_i] or 0))
 tap.ok(peak_age >= 1.0, "the backlog age rose while the TSD was frozen (peak %.1f s)" % peak_age)
-tap.ok(data["spool"][-1] == 0 and data["entries"][-1] == 0 and data["age"][-1] < 1.0,
-       "and fell back to nothing after the thaw (last: %r bytes, %r s)"
-       % (data["spool"][-1], data["age"][-1]))
+# fell: a sample after the peak with nothing spooled (the load goes on, so
+# a later sample may show a new small spool when the machine is busy)
+fell = [i for i in range(peak_i, len(t))
+        if data["spool"][i] == 0 and data["entries"][i] == 0 and (data["age"][i] or 0) < 1.0]
+tap.ok(bool(fell), "and fell back to nothing after the thaw (first at %s s after it; last: "
+       "%r bytes, %r s)" % (round(t[fell[0]] - t_thaw, 1) if fell else None,
+                            data["spool"][-1], data["age"][-1]))
 tap.ok(max(data["spooled"]) > 0 and max(data["unspooled"]) > 0,
        "the points chart's data has spooled and unspooled rates (%d/s, %d/s at most)"
        % (max(data["spooled"]), max(data["unspooled"])))
