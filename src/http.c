@@ -740,11 +740,7 @@ resume(struct http_conn *h, enum http_state *state)
         }
         request_done(h);
         h->wait = WAIT_NONE;
-        if (h->close) { /* it was the last request */
-            h->closing = true;
-            *state = HTTP_CLOSE;
-            return false;
-        }
+        stop_if_last(h);
         break;
     case WAIT_NONE:
         return true;
@@ -766,7 +762,7 @@ http_feed(struct http_conn *h, const char *buf, size_t len, enum http_state *sta
             h->closing = true;
         return 0;
     }
-    if (h->closing) { /* the resumed answer could not be buffered */
+    if (h->closing) { /* the resumed request was the last, or its answer could not be buffered */
         *state = HTTP_CLOSE;
         return 0;
     }
@@ -798,7 +794,7 @@ http_feed(struct http_conn *h, const char *buf, size_t len, enum http_state *sta
         *state = HTTP_CLOSE;
         return n;
     }
-    if (h->parser.upgrade || n != len || h->closing) {
+    if (h->parser.upgrade || n != len) {
         h->closing = true;
         *state = HTTP_CLOSE;
         return n;

@@ -673,6 +673,16 @@ START_TEST(http10_closes_after_the_answer)
 }
 END_TEST
 
+/* One answer with this status, which closed the connection: nothing after it. */
+static void
+only_closing_answer(int status)
+{
+    struct resp r = nth_response(0, status);
+    ck_assert(has_header(&r, "Connection: close"));
+    ck_assert(F.closed);
+    ck_assert(!response(1, &r));
+}
+
 /* What a read carries after a request that ends the connection is not
  * read: no answer, no point taken from it. */
 START_TEST(nothing_read_after_an_http10_request)
@@ -682,10 +692,7 @@ START_TEST(nothing_read_after_an_http10_request)
     char in[8192];
     int k = snprintf(in, sizeof(in), "GET /api/version HTTP/1.0\r\n\r\n%.*s", (int)n, put);
     feed_in_steps(in, (size_t)k, 0);
-    struct resp r = nth_response(0, 200);
-    ck_assert(has_header(&r, "Connection: close"));
-    ck_assert(F.closed);
-    ck_assert(!response(1, &r));
+    only_closing_answer(200);
     ck_assert_int_eq(F.nemit, 0);
 }
 END_TEST
@@ -702,10 +709,7 @@ START_TEST(nothing_read_after_a_closing_put_that_waited)
     int k = snprintf(in + n, sizeof(in) - n, "GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n");
     feed_in_steps(in, n + (size_t)k, 0);
     ck_assert_int_ge(F.waits_room, 1);
-    struct resp r = nth_response(0, 204);
-    ck_assert(has_header(&r, "Connection: close"));
-    ck_assert(F.closed);
-    ck_assert(!response(1, &r));
+    only_closing_answer(204);
     ck_assert_int_eq(F.nemit, 2);
 }
 END_TEST
