@@ -49,7 +49,6 @@ struct history {
     uint64_t prev[NRATES];      /* counters at the previous sample */
     uint64_t prev_mono_ns;
     uint64_t wall0_ms;          /* unix time at mono0_ns: sample times */
-    uint64_t last_wall_ms;      /* the newest sample's time (the timer's) */
     uint64_t mono0_ns;          /* follow the monotonic clock (no steps) */
 };
 
@@ -269,16 +268,14 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct history *h = container_of(w, struct history, timer);
     uint64_t mono = ts_now_ns();
-    uint64_t wall_ms = h->wall0_ms + (mono - h->mono0_ns) / 1000000u;
+    uint64_t ms = (mono - h->mono0_ns) / 1000000u;
+    uint64_t prev_ms = (h->prev_mono_ns - h->mono0_ns) / 1000000u;
     /* a late timer fires again at once (libev resets a missed repeat to
-     * now): that tick is not a sample of its own -- sample times stay an
-     * interval apart, and never repeat a millisecond */
-    bool first = h->count == 0;
-    if (!first && (mono - h->prev_mono_ns < h->interval_ms * 500000u ||
-                   wall_ms <= h->last_wall_ms))
+     * now): that tick is not a sample of its own -- sample times stay half
+     * an interval apart at least, and never repeat a millisecond */
+    if (h->count > 0 && (mono - h->prev_mono_ns < h->interval_ms * 500000u || ms == prev_ms))
         return;
-    h->last_wall_ms = wall_ms;
-    history_sample(h, wall_ms, mono);
+    history_sample(h, h->wall0_ms + ms, mono);
 }
 
 int
