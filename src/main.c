@@ -15,10 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "notify.h"
-#include "relay.h"
-#include "util.h"
+#include "base/log.h"
+#include "ops/notify.h"
+#include "core/relay.h"
+#include "lifecycle.h"
+#include "base/util.h"
 
 /* The build passes $(sysconfdir)/tsrelay/tsrelay.conf (Makefile.am). */
 #ifndef TSRELAY_CONF
@@ -76,9 +77,9 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned)(time(NULL) ^ getpid()));
 
-    if (relay_init(r, err, sizeof(err)) != TS_OK) {
+    if (lifecycle_start(r, err, sizeof(err)) != TS_OK) {
         log_error("start-up failed: %s", err);
-        relay_free(r);
+        lifecycle_free(r);
         log_close();
         return 1;
     }
@@ -90,7 +91,7 @@ main(int argc, char **argv)
     notify_ready(r); /* systemd: READY=1, STATUS=, WATCHDOG=1 (no-op without NOTIFY_SOCKET) */
     ev_run(r->loop, 0);
     notify_close();
-    relay_free(r);
+    lifecycle_free(r);
     log_close();
     return r->exit_code;
 }

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "point.h"
-#include "util.h"
+#include "base/point.h"
+#include "base/util.h"
 
 /* A known finding a target tolerates by default, so that a run can go on
  * looking for other bugs, has a <TARGET>_KNOWN_<NAME> macro in that target

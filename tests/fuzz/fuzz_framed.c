@@ -41,12 +41,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "framed.h"
+#include "input/framed.h"
 #include "fuzz_common.h"
-#include "ingest.h"
-#include "json.h"
-#include "point.h"
-#include "util.h"
+#include "input/ingest.h"
+#include "input/json.h"
+#include "base/point.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -51,18 +51,18 @@
 #include <strings.h>
 #include <yajl/yajl_parse.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "fuzz_common.h"
-#include "http.h"
-#include "ingest.h"
-#include "json.h"
-#include "log.h"
-#include "point.h"
-#include "pool.h"
-#include "relay.h"
-#include "stats.h"
-#include "status.h"
-#include "util.h"
+#include "input/http.h"
+#include "input/ingest.h"
+#include "input/json.h"
+#include "base/log.h"
+#include "base/point.h"
+#include "base/pool.h"
+#include "core/relay.h"
+#include "base/counters.h"
+#include "ops/status.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -38,9 +38,9 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "json.h"
-#include "point.h"
-#include "util.h"
+#include "input/json.h"
+#include "base/point.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

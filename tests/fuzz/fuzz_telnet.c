@@ -35,10 +35,10 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "ingest.h"
-#include "point.h"
-#include "telnet.h"
-#include "util.h"
+#include "input/ingest.h"
+#include "base/point.h"
+#include "input/telnet.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-"""systemd notifications from the real daemon (src/notify.c), on a unix
+"""systemd notifications from the real daemon (src/ops/notify.c), on a unix
 datagram socket of the test's own, as systemd would read them:
 
 - READY=1 arrives once, and only when the listen port accepts (a connect

@@ -69,7 +69,7 @@ tap.note("seed", "%d (replay: TSRELAY_RANDOM_SEED=%d)" % (SEED, SEED))
 vm = h.Victoria(base).start()
 
 
-# ---- the budget (src/config.c budget(), defaults of a 64K block) ----------------
+# ---- the budget (src/base/config.c budget(), defaults of a 64K block) ----------------
 
 def plan_config(rng):
     """A random, valid small-budget configuration: (relay options, limits)."""

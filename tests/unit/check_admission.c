@@ -1,5 +1,5 @@
 /*
- * check_admission.c -- unit tests of src/admission.c: who may buffer
+ * check_admission.c -- unit tests of src/input/admission.c: who may buffer
  * input, and who may decode it, when memory is short.
  *
  * Covers: a request granted at once (charged to POOL_INPUT) when nobody
@@ -18,10 +18,10 @@
 #include <check.h>
 #include <string.h>
 
-#include "admission.h"
-#include "pool.h"
+#include "input/admission.h"
+#include "base/pool.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define BS 4096u
 

@@ -1,5 +1,5 @@
 /*
- * check_backend.c -- unit tests of the TSD backends (src/backend.c) in the
+ * check_backend.c -- unit tests of the TSD backends (src/output/backend.c) in the
  * test process: a backend built by hand (struct config, cfg_backend and
  * backend_env wired as relay.c does: the flush in an ev_prepare, the tick
  * on a timer) on its own libev loop, against fake TSDs on loopback
@@ -42,14 +42,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
-#include "log.h"
-#include "point.h"
-#include "pool.h"
-#include "stats.h"
+#include "output/backend.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/point.h"
+#include "base/pool.h"
+#include "base/counters.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #include "fake_tsd.h"
 

@@ -1,6 +1,6 @@
 /*
  * check_barrier.c -- unit tests of the ack = version barriers of one
- * backend connection (src/barrier.c).
+ * backend connection (src/output/barrier.c).
  *
  * Covers: a version answer (its "net.opentsdb.tools..." line, then its
  * "Built on ..." line) acknowledges up to the oldest barrier, which stays
@@ -20,9 +20,9 @@
 #include <check.h>
 #include <string.h>
 
-#include "barrier.h"
+#include "output/barrier.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define V1 "net.opentsdb.tools.BuildData built at revision 6ed2ff3 (MODIFIED)"
 #define V2 "Built on 2020/12/15 12:23:55 +0000 by root on host.example"

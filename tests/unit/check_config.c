@@ -1,5 +1,5 @@
 /*
- * check_config.c -- unit tests of the configuration contract (src/config.c).
+ * check_config.c -- unit tests of the configuration contract (src/base/config.c).
  *
  * Covers: the shipped conf/tsrelay.conf and the values it documents;
  * defaults when keys are absent; size and duration units; address forms;
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "util.h"
+#include "base/config.h"
+#include "base/util.h"
 #include "unit.h"
 
 #define KB 1024ull

@@ -1,5 +1,5 @@
 /*
- * check_delivery.c -- unit tests of delivery marks (src/delivery.c) over
+ * check_delivery.c -- unit tests of delivery marks (src/core/delivery.c) over
  * backends set up by hand, without a spool.
  *
  * Without a spool (be->sp == NULL) spool.c reports nothing staged,
@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "delivery.h"
-#include "spool.h"
+#include "output/backend.h"
+#include "core/delivery.h"
+#include "spool/spool.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct backend B[3];
 

@@ -1,7 +1,7 @@
 /*
  * check_docs.c -- the documentation cannot drift from the key table.
  *
- * Every key of src/config.c's table (config_key_count/_section/_name) must
+ * Every key of src/base/config.c's table (config_key_count/_section/_name) must
  * be documented in docs/tsrelay.conf.5 under the heading of its section and
  * shown in conf/tsrelay.conf (set, or as a commented "; key = default") in
  * its section.  Every key the man page documents must be in the table, or
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "util.h"
+#include "base/config.h"
+#include "base/util.h"
 #include "unit.h"
 
 #define MAN_PATH TOPSRCDIR "/docs/tsrelay.conf.5"
@@ -275,7 +275,7 @@ END_TEST
 START_TEST(test_man_documents_every_key)
 {
     int n = missing_keys(&man, report, sizeof(report));
-    ck_assert_msg(n == 0, "%d keys of src/config.c are not documented in docs/tsrelay.conf.5 "
+    ck_assert_msg(n == 0, "%d keys of src/base/config.c are not documented in docs/tsrelay.conf.5 "
                   "(a .TP/.B entry under their section's heading):%s", n, report);
 }
 END_TEST
@@ -290,7 +290,7 @@ END_TEST
 START_TEST(test_conf_shows_every_key)
 {
     int n = missing_keys(&conf, report, sizeof(report));
-    ck_assert_msg(n == 0, "%d keys of src/config.c are missing from conf/tsrelay.conf "
+    ck_assert_msg(n == 0, "%d keys of src/base/config.c are missing from conf/tsrelay.conf "
                   "(as 'key = value' or '; key = default' in their section):%s", n, report);
 }
 END_TEST

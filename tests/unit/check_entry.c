@@ -1,6 +1,6 @@
 /*
  * check_entry.c -- unit tests of the spool entry format and its codec
- * (src/entry.c).
+ * (src/spool/entry.c).
  *
  * Covers: the TSR2 header byte by byte (magic, codec, zero padding, line
  * count, raw length, id, staged unix ms, little-endian); level 0 stores
@@ -30,9 +30,9 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "entry.h"
+#include "spool/entry.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MAX_RAW 65536
 

@@ -1,6 +1,6 @@
 /*
  * check_frameack.c -- unit tests of the frame acknowledgements of one
- * connection (src/frameack.c), over a fake delivery: a mark is the count
+ * connection (src/input/frameack.c), over a fake delivery: a mark is the count
  * of lines submitted when it was taken, and it is safe once that many are
  * delivered.
  *
@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frameack.h"
+#include "input/frameack.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 /* The fake delivery: `submitted` lines went out, `delivered` of them are
  * safe.  A mark of width w holds submitted + i in word i (every word is

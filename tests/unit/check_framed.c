@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "framed.h"
-#include "ingest.h"
-#include "json.h"
-#include "point.h"
+#include "input/framed.h"
+#include "input/ingest.h"
+#include "input/json.h"
+#include "base/point.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct {
     struct framed_io io;

@@ -1,6 +1,6 @@
 /*
  * check_history.c -- unit tests of the status page's history ring
- * (src/history.c) and of backend_backlog_age_ms.
+ * (src/ops/history.c) and of backend_backlog_age_ms.
  *
  * A minimal relay is built by hand as in check_stats.c (default loop, a
  * pool, two backends on a loopback port never connected, no spool); the
@@ -27,15 +27,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "config.h"
-#include "entry.h"
-#include "history.h"
-#include "spool.h"
-#include "pool.h"
-#include "relay.h"
-#include "stats.h"
-#include "util.h"
+#include "output/backend.h"
+#include "base/config.h"
+#include "spool/entry.h"
+#include "ops/history.h"
+#include "spool/spool.h"
+#include "base/pool.h"
+#include "core/relay.h"
+#include "base/counters.h"
+#include "base/util.h"
 #include "unit.h"
 #include "unit_relay.h"
 

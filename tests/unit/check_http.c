@@ -16,18 +16,18 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "config.h"
-#include "http.h"
-#include "ingest.h"
-#include "json.h"
-#include "log.h"
-#include "point.h"
-#include "pool.h"
-#include "relay.h"
-#include "stats.h"
-#include "status.h"
+#include "base/config.h"
+#include "input/http.h"
+#include "input/ingest.h"
+#include "input/json.h"
+#include "base/log.h"
+#include "base/point.h"
+#include "base/pool.h"
+#include "core/relay.h"
+#include "base/counters.h"
+#include "ops/status.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define RESP_CAP (1u << 20)
 

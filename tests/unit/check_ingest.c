@@ -1,5 +1,5 @@
 /*
- * check_ingest.c -- unit tests of the decoders' sink (src/ingest.c): from
+ * check_ingest.c -- unit tests of the decoders' sink (src/input/ingest.c): from
  * a decoded line to a canonical put line, or an error.
  *
  * Covers: a valid put, rollup and histogram line is emitted once in its
@@ -19,10 +19,10 @@
 #include <check.h>
 #include <string.h>
 
-#include "ingest.h"
-#include "point.h"
+#include "input/ingest.h"
+#include "base/point.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct point_rules rules;
 static struct ingest_stats st;

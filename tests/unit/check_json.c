@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest.h"
-#include "json.h"
-#include "point.h"
+#include "input/ingest.h"
+#include "input/json.h"
+#include "base/point.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MAX_ERRS 16
 

@@ -1,5 +1,5 @@
 /*
- * check_log.c -- unit tests of the logger (src/log.c).
+ * check_log.c -- unit tests of the logger (src/base/log.c).
  *
  * Covers: level parsing and filtering; the line format in a file (ISO-8601
  * UTC timestamp with milliseconds, level word, message, one "\n"); long
@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "unit.h"
 
 static char dir[64];

@@ -1,5 +1,5 @@
 /*
- * check_notify.c -- unit tests of the systemd notifications (src/notify.c).
+ * check_notify.c -- unit tests of the systemd notifications (src/ops/notify.c).
  *
  * Covers: no NOTIFY_SOCKET = no-op; a message arriving whole on a path
  * socket and on an abstract (@name) socket; a socket nobody listens on
@@ -21,8 +21,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "notify.h"
-#include "util.h"
+#include "ops/notify.h"
+#include "base/util.h"
 #include "unit.h"
 
 static char dir[64];

@@ -1,5 +1,5 @@
 /*
- * check_pacer.c -- unit tests of max-rate pacing (src/pacer.c), on a
+ * check_pacer.c -- unit tests of max-rate pacing (src/output/pacer.c), on a
  * simulated clock.
  *
  * Covers: rate 0 is unlimited (UINT64_MAX, taking changes nothing); the
@@ -19,9 +19,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "pacer.h"
+#include "output/pacer.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MS 1000000ull   /* ns */
 #define T0 (1000 * MS)  /* a monotonic clock is never 0 */

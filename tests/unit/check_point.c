@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "point.h"
+#include "base/point.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 struct row {
     enum point_cmd cmd;

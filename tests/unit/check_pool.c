@@ -1,6 +1,6 @@
 /*
  * check_pool.c -- unit tests of the memory budget and block pool
- * (src/pool.c).
+ * (src/base/pool.c).
  *
  * Covers: set-up and its bounds; the three classes (queue: all but the
  * control reserve; input: its own limit too; control: everything) in
@@ -16,8 +16,8 @@
 #include <check.h>
 #include <string.h>
 
-#include "pool.h"
-#include "util.h"
+#include "base/pool.h"
+#include "base/util.h"
 #include "unit.h"
 
 #define BS 4096u

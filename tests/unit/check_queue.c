@@ -1,5 +1,5 @@
 /*
- * check_queue.c -- unit tests of the block queue (src/queue.c).
+ * check_queue.c -- unit tests of the block queue (src/base/queue.c).
  *
  * Covers: append / reserve / commit across block boundaries (a line never
  * spans blocks); queue_iov, queue_mark_sent and queue_mark_acked offsets;
@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool.h"
-#include "queue.h"
-#include "util.h"
+#include "base/pool.h"
+#include "base/queue.h"
+#include "base/util.h"
 #include "unit.h"
 
 #define BS 256u

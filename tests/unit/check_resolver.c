@@ -1,5 +1,5 @@
 /*
- * check_resolver.c -- unit tests of src/resolver.c against a DNS responder
+ * check_resolver.c -- unit tests of src/base/resolver.c against a DNS responder
  * in the test itself (UDP on 127.0.0.1, driven by the same libev loop).
  *
  * Covers: numeric addresses answer at once and never make a lookup; a name
@@ -21,8 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "resolver.h"
-#include "util.h"
+#include "base/resolver.h"
+#include "base/util.h"
 #include "unit.h"
 
 enum mode { ANSWER, NXDOMAIN, DROP };

@@ -1,5 +1,5 @@
 /*
- * check_router.c -- unit tests of the routing policies (src/router.c).
+ * check_router.c -- unit tests of the routing policies (src/core/router.c).
  *
  * Covers: hash is deterministic (same hash, same backend, across router
  * instances) and spreads series evenly; when a backend is unavailable only
@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "point.h"
-#include "router.h"
-#include "util.h"
+#include "base/config.h"
+#include "base/point.h"
+#include "core/router.h"
+#include "base/util.h"
 #include "unit.h"
 
 #define NSERIES 100000

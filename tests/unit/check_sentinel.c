@@ -1,5 +1,5 @@
 /*
- * check_sentinel.c -- unit tests of src/sentinel.c that need no Redis.
+ * check_sentinel.c -- unit tests of src/spool/sentinel.c that need no Redis.
  *
  * Covers: without Sentinels, the configured numeric address is handed out
  * at once, every time, and ROLE is not asked; with Sentinels that are all
@@ -19,9 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "sentinel.h"
-#include "util.h"
+#include "base/config.h"
+#include "spool/sentinel.h"
+#include "base/util.h"
 #include "unit.h"
 
 static struct ev_loop *loop;

@@ -1,5 +1,5 @@
 /*
- * check_stats.c -- unit tests of the counters' renderings (src/stats.c).
+ * check_stats.c -- unit tests of the counters' renderings (src/ops/stats.c).
  *
  * A minimal relay is built by hand (default loop, a pool, two backends on
  * an unused loopback port -- backend_init does not connect -- a router, no
@@ -25,15 +25,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "config.h"
-#include "json.h"
-#include "log.h"
-#include "pool.h"
-#include "relay.h"
-#include "router.h"
-#include "stats.h"
-#include "util.h"
+#include "output/backend.h"
+#include "base/config.h"
+#include "input/json.h"
+#include "base/log.h"
+#include "base/pool.h"
+#include "core/relay.h"
+#include "core/router.h"
+#include "base/counters.h"
+#include "ops/stats.h"
+#include "base/util.h"
 #include "unit.h"
 #include "unit_relay.h"
 

@@ -1,6 +1,6 @@
 /*
  * check_statuspage.c -- unit tests of the HTML status page's rendering
- * (src/statuspage.c).
+ * (src/ops/statuspage.c).
  *
  * The same hand-built relay as check_stats.c (two backends never
  * connected, no spool, loop never run).  Covers: one self-contained
@@ -21,14 +21,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "config.h"
-#include "history.h"
-#include "pool.h"
-#include "relay.h"
-#include "stats.h"
-#include "statuspage.h"
-#include "util.h"
+#include "output/backend.h"
+#include "base/config.h"
+#include "ops/history.h"
+#include "base/pool.h"
+#include "core/relay.h"
+#include "base/counters.h"
+#include "ops/statuspage.h"
+#include "base/util.h"
 #include "unit.h"
 #include "unit_relay.h"
 

@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ingest.h"
-#include "point.h"
-#include "telnet.h"
+#include "input/ingest.h"
+#include "base/point.h"
+#include "input/telnet.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static struct {
     struct telnet_io io;

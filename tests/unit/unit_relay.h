@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
-#include "pool.h"
-#include "relay.h"
-#include "stats.h"
+#include "output/backend.h"
+#include "base/config.h"
+#include "base/pool.h"
+#include "core/relay.h"
+#include "base/counters.h"
 
 static bool
 unit_running(void *ctx)

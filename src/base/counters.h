@@ -1,0 +1,83 @@
+/*
+ * counters.h -- the relay's counter store: the one place every module
+ * writes its process-wide counts.
+ *
+ * Owns the global counter block (points, clients, frames, HTTP, reloads),
+ * the per-decoder counter structs the decoders are handed, the latency
+ * histogram, and the RSS reading.  It sits at the bottom: every layer may
+ * include it, and it includes nothing of the relay's.  Rendering the
+ * counters (telnet stats, /api/stats, /metrics) is ops/stats.c's, which
+ * reads this store and the modules above; this module must never read
+ * another module, and never allocate on the counting path.
+ */
+#ifndef TS_COUNTERS_H
+#define TS_COUNTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Per decoder (telnet, framed, http): what its sink saw. */
+struct ingest_stats {
+    uint64_t received;   /* points seen (valid + invalid) */
+    uint64_t invalid;    /* points rejected by validation */
+    uint64_t too_long;   /* lines over max-line-bytes (discarded) */
+    uint64_t commands;   /* non-data commands (version, stats, ...) */
+};
+
+/* The framed decoder's own counts. */
+struct framed_stats {
+    uint64_t frames;
+    uint64_t heartbeats;
+    uint64_t rejected_oversize;
+    uint64_t rejected_json;
+};
+
+struct proto_stats {
+    struct ingest_stats in;   /* points received / invalid per protocol */
+    uint64_t connections;     /* accepted over the process life */
+    uint64_t active;          /* open now */
+    uint64_t bytes_in;
+    uint64_t replies_dropped; /* reply bytes dropped: client not reading */
+};
+
+/* Time lines spend inside the relay, from the read that brought them to
+ * the write that hands them to a backend: log2 buckets, 4 per octave. */
+#define LAT_BUCKETS 160
+
+struct latency_hist {
+    uint64_t buckets[LAT_BUCKETS];
+    uint64_t samples;
+    uint64_t max_ns;
+};
+
+void latency_record(struct latency_hist *h, uint64_t ns);
+/* The q-quantile (0 < q <= 1) in nanoseconds: upper bound of its bucket. */
+uint64_t latency_quantile(const struct latency_hist *h, double q);
+
+struct relay_stats {
+    uint64_t start_time;            /* unix seconds */
+    struct proto_stats proto[4];    /* by enum listen_proto (AUTO unused) */
+    struct framed_stats framed;
+    uint64_t http_requests;
+    uint64_t http_errors;
+    uint64_t http_details_truncated; /* ?details entries over max-http-body-bytes */
+    uint64_t clients_rejected;      /* over max-clients and its control slots */
+    uint64_t clients_control_slot;  /* taken over max-clients, for stats only */
+    uint64_t clients_timed_out;     /* idle or read deadline */
+    uint64_t points_dropped;        /* valid points dropped (overflow = drop) */
+    uint64_t points_forwarded;      /* lines acknowledged by a backend's TCP */
+    uint64_t points_spooled;        /* lines into the spool */
+    uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
+    uint64_t points_taken_over;     /* lines of a dead instance's spool queued here */
+    uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
+    uint64_t reloads;               /* SIGHUP: configurations applied */
+    uint64_t reload_refusals;       /* SIGHUP: files refused (the running one stays) */
+    struct latency_hist latency;    /* read -> write, per backend write */
+};
+
+extern struct relay_stats g_stats;
+
+/* Resident set size in bytes (from /proc/self/statm), 0 if unknown. */
+uint64_t stats_rss_bytes(void);
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * relay.c -- the data path's core: a canonical line routed to its
+ * backend(s), into their queues or the spool, within each backend's share
+ * of the memory budget; and what follows from the limits and the set of
+ * backends (routing, shares, the room a line needs).
+ *
+ * Called by the clients (through the env the wiring fills), by reload and
+ * by the stats timer.  It must never read a socket, never block, and never
+ * take a line it has no room for under overflow = block.
+ */
+#include "autoconf.h"
+
+#include <string.h>
+
+#include "base/counters.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "core/relay.h"
+#include "core/router.h"
+#include "output/backend.h"
+#include "spool/spool.h"
+
+/* ---- data path glue ---------------------------------------------------- */
+
+static bool
+avail(void *ctx, int b)
+{
+    struct relay *r = ctx;
+    return r->backends[r->route_slot[b]].avail_cached;
+}
+
+/* Bytes a backend holds in memory: its queues and what waits for Redis. */
+static uint64_t
+held_bytes(const struct backend *be)
+{
+    return backend_queued_bytes(be) + spool_backend_staged_bytes(be);
+}
+
+void
+relay_begin_batch(struct relay *r)
+{
+    bool spool = spool_usable(r->spool);
+    for (int i = 0; i < r->nbackends; i++) {
+        struct backend *be = &r->backends[i];
+        be->avail_cached = backend_available(be);
+        be->spool_cached = spool && (spool_backend_mode(be) || !be->avail_cached ||
+                                     backend_queued_bytes(be) > r->cfg.redis.spool_high);
+        be->room_cached = (int64_t)be->max_queue_bytes - (int64_t)held_bytes(be);
+    }
+}
+
+/* Whether backend be can take a line of len bytes now: the queues have
+ * room (a fresh block and a spool entry; new lines leave the spool's drain
+ * its room) and the backend is within its share. */
+static bool
+has_room(const struct relay *r, const struct backend *be, size_t len)
+{
+    return be->room_cached >= (int64_t)(len + r->line_room) &&
+           pool_avail(&r->pool, POOL_QUEUE) >= r->line_room + r->drain_room;
+}
+
+static void
+drop_line(struct relay *r, struct backend *be)
+{
+    be->st.dropped++;
+    g_stats.points_dropped++;
+    LOG_RL(LOG_WARN, "backend %s: its memory share is full: dropping data points "
+           "(overflow = drop)", be->cfg->name);
+    (void)r;
+}
+
+int
+relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
+{
+    int targets[CFG_MAX_BACKENDS];
+    int n = router_pick(&r->router, h, avail, r, targets);
+    /* a target under overflow = block takes the line only when it has room
+     * for it; otherwise nothing is done and the decoder comes back with it.
+     * A target under overflow = drop loses it alone, counted. */
+    for (int i = 0; i < n; i++) {
+        struct backend *be = &r->backends[r->route_slot[targets[i]]];
+        if (be->overflow == OVERFLOW_BLOCK && !has_room(r, be, len))
+            return TS_EAGAIN;
+    }
+    int rc = TS_OK;
+    for (int i = 0; i < n; i++) {
+        struct backend *be = &r->backends[r->route_slot[targets[i]]];
+        if (be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) {
+            drop_line(r, be);
+            rc = TS_ENOMEM;
+            continue;
+        }
+        int s = be->spool_cached ? spool_offer(be, line, len) : 0;
+        if (s == 0)
+            s = backend_enqueue(be, h, line, len) == TS_OK ? 1 : TS_ENOMEM;
+        if (s != 1) { /* room was there: cannot happen */
+            drop_line(r, be);
+            rc = TS_ENOMEM;
+            continue;
+        }
+        be->room_cached -= (int64_t)len;
+    }
+    return rc;
+}
+
+/* Queue bytes one read of a block may need at most: its lines (framed
+ * text grows by "put " per line: 1.5x), to every target, plus a fresh
+ * block per connection and a spool entry per target. */
+size_t
+relay_read_out_bound(const struct relay *r)
+{
+    size_t routed = (size_t)r->router.nbackends;
+    size_t targets = r->cfg.routing == ROUTE_ALL ? routed : 1;
+    size_t conns = 0;
+    for (size_t i = 0; i < routed; i++)
+        conns += (size_t)r->backends[r->route_slot[i]].nconns;
+    if (r->cfg.routing != ROUTE_ALL)
+        conns = conns / routed + 1;
+    size_t bs = r->pool.block_size;
+    return targets * (r->pool.data_size * 3 / 2 + 2 * bs) + conns * bs;
+}
+
+void
+relay_apply_limits(struct relay *r)
+{
+    const struct config *cfg = &r->cfg;
+    /* each backend's share of the queues: its own key, or an equal part
+     * (a retiring backend keeps the share it had) */
+    uint64_t queues = r->pool.limit - r->pool.control_reserve;
+    int routed = r->router.nbackends;
+    int most_conns = 0;
+    for (int i = 0; i < routed; i++) {
+        struct backend *be = &r->backends[r->route_slot[i]];
+        be->max_queue_bytes = be->cfg->max_queue_bytes > 0 ? be->cfg->max_queue_bytes
+                                                           : queues / (uint64_t)routed;
+        most_conns = TS_MAX(most_conns, be->nconns);
+    }
+    /* a line may need a fresh queue block and a spool entry per target;
+     * new lines leave the spool's drain the room it needs (spool.c), so
+     * older data is never starved by newer */
+    r->line_room = 2 * r->pool.block_size;
+    r->drain_room = cfg->redis.enabled ? (size_t)(most_conns + 2) * r->pool.block_size : 0;
+    /* a decoder resumes once the queues can take about a read's worth, or
+     * an eighth of their room, whichever is more */
+    size_t bound = relay_read_out_bound(r);
+    r->clients.env.read_out_bound = bound;
+    size_t queue_room = r->pool.limit - r->pool.control_reserve - r->pool.input_limit;
+    r->adm.room_resume = TS_MAX(bound, queue_room / 8);
+    r->adm.room_step = bound;
+}
+
+int
+relay_route_backends(struct relay *r)
+{
+    const char *names[CFG_MAX_BACKENDS];
+    int slot[CFG_MAX_BACKENDS];
+    int n = 0;
+    for (int i = 0; i < r->nbackends; i++) {
+        if (r->backends[i].retiring || r->backends[i].retired)
+            continue;
+        names[n] = r->backends[i].cfg->name;
+        slot[n++] = i;
+    }
+    struct router next;
+    if (router_init(&next, r->cfg.routing, names, n) != TS_OK)
+        return TS_ERROR;
+    router_destroy(&r->router);
+    r->router = next;
+    memcpy(r->route_slot, slot, sizeof(slot[0]) * (size_t)n);
+    return TS_OK;
+}

@@ -1,0 +1,87 @@
+/*
+ * relay.h -- the process-wide context, and the data path's core.
+ *
+ * The context holds the loop, the configuration, the memory pool, the
+ * backends, the router, the spool, the listeners and client lists, and
+ * the lifecycle state (running, shutting down); lifecycle.c builds it.
+ * The core (relay.c) routes each canonical line to its backend(s) and
+ * keeps the limits that follow from the configuration.  The modules of
+ * ops/ read the context; the layers below never see it: they report
+ * upward through the callback structs the wiring fills.
+ */
+#ifndef TS_RELAY_H
+#define TS_RELAY_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "input/admission.h"
+#include "output/backend.h"
+#include "input/client.h"
+#include "base/config.h"
+#include "base/point.h"
+#include "base/pool.h"
+#include "core/router.h"
+
+struct spool;
+struct history;
+struct listener;
+
+enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
+
+struct relay {
+    struct ev_loop *loop;
+    struct config cfg;
+    struct pool pool;
+    struct point_rules rules;
+    struct backend *backends;       /* CFG_MAX_BACKENDS slots: a reload adds, retires */
+    int nbackends;                  /* slots in use (retired ones too) */
+    struct router router;           /* over the slots routed to: */
+    int route_slot[CFG_MAX_BACKENDS]; /* router index -> slot */
+    struct spool *spool;            /* NULL: memory-only */
+    struct history *history;        /* status-page samples (history.c); NULL: off */
+    struct listener *listeners;     /* CFG_MAX_LISTEN slots */
+    int nlisteners;
+    struct client_set clients;      /* all open clients */
+    struct admission adm;           /* who may buffer input, who may decode */
+    struct backend_env benv;        /* what the backends see of the relay */
+    char instance[320];             /* this relay's name in Redis keys */
+    struct bconn *dirty;            /* connections with data to write */
+    enum relay_phase phase;
+    uint64_t phase_deadline_ms;
+    int exit_code;
+    char hostname[256];
+    uint64_t batch_read_ns;         /* monotonic time of the read being decoded */
+    size_t line_room;               /* queue bytes a line needs before it is taken */
+    size_t drain_room;              /* queue bytes new lines leave to the spool's drain */
+    ev_prepare flush_watcher;
+    ev_timer tick;                  /* housekeeping, every TICK_MS */
+    ev_timer trim;                  /* pool trimming */
+    ev_timer stats_timer;           /* stats-interval */
+    ev_signal sigterm, sigint, sighup, sigusr1;
+};
+
+#define TICK_MS 20
+
+/* Routes a canonical line to its backend(s) (router + spool).  TS_OK;
+ * TS_ENOMEM when it was dropped (overflow = drop, counted); TS_EAGAIN when
+ * the queues have no room for it now (overflow = block): nothing was done. */
+int relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t hash);
+/* Caches per-backend routing facts (available, spooling) for the lines of
+ * one client read; call before decoding it. */
+void relay_begin_batch(struct relay *r);
+
+/* The router over the backends not retiring (at start and on reload).
+ * TS_OK, or TS_ERROR (the old router stays). */
+int relay_route_backends(struct relay *r);
+/* Recomputes what follows from the limits and the backends: each
+ * backend's share of the queues, the room a line and the spool's drain
+ * need, the admission thresholds, the read bound (start and reload). */
+void relay_apply_limits(struct relay *r);
+
+/* Queue bytes one client read may need at most (the clients' resume
+ * step): its lines to every target, plus fresh blocks and spool entries. */
+size_t relay_read_out_bound(const struct relay *r);
+
+#endif

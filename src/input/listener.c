@@ -1,0 +1,156 @@
+/*
+ * listener.c -- listening sockets.
+ *
+ * Accepts in a bounded loop per event.  Over max-clients a connection
+ * gets a stats-only slot while control-slots last; beyond them it is told
+ * why and closed at once, and counted.  It must never block.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "input/client.h"
+#include "input/listener.h"
+#include "base/log.h"
+#include "base/counters.h"
+#include "base/util.h"
+
+#define ACCEPTS_PER_EVENT 256
+
+static void
+refuse(struct listener *ls, int fd, const char *why)
+{
+    char msg[400];
+    int n;
+    if (ls->cfg->proto == PROTO_HTTP) {
+        char body[200];
+        int b = snprintf(body, sizeof(body),
+                         "{\"error\":{\"code\":503,\"message\":\"connection refused by "
+                         "tsrelay: %s\"}}", why);
+        n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 503 Service Unavailable\r\nServer: tsrelay/%s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s", PACKAGE_VERSION, b, body);
+    } else {
+        n = snprintf(msg, sizeof(msg), "error: connection refused by tsrelay: %s\n", why);
+    }
+    (void)!write(fd, msg, (size_t)n); /* best effort; the socket is fresh */
+    /* FIN, not RST: the peer reads the reason (what it may still send is
+     * not read, which can turn into an RST only after our bytes) */
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    g_stats.clients_rejected++;
+    LOG_RL(LOG_WARN, "refused a connection on %s: %s (%llu clients open)", ls->name, why,
+           (unsigned long long)ls->clients->n);
+}
+
+static void
+on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct listener *ls = container_of(w, struct listener, io);
+    struct client_set *cs = ls->clients;
+    const struct config *cfg = cs->env.cfg;
+    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+        int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                LOG_RL(LOG_ERROR, "accept on %s failed: %s", ls->name, strerror(errno));
+            return;
+        }
+        if (!cs->env.running(cs->env.ctx)) {
+            refuse(ls, fd, "shutting down");
+            continue;
+        }
+        uint64_t open = cs->n - cs->control_only;
+        bool control_only = open >= cfg->max_clients;
+        if (control_only && cs->control_only >= cfg->control_slots) {
+            refuse(ls, fd, "too many connections (max-clients)");
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct client *c = client_new(cs, ls->cfg, fd, control_only);
+        if (c == NULL) {
+            refuse(ls, fd, "out of memory");
+            continue;
+        }
+        if (control_only)
+            g_stats.clients_control_slot++;
+        log_debug("client fd %d accepted on %s%s", fd, ls->name,
+                  control_only ? " (stats only: max-clients reached)" : "");
+    }
+}
+
+int
+listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
+              char *err, size_t errlen)
+{
+    memset(ls, 0, sizeof(*ls));
+    ls->clients = clients;
+    ls->cfg = cfg;
+    ls->fd = -1;
+    snprintf(ls->name, sizeof(ls->name), "%s:%s %s", cfg->addr.host, cfg->addr.port,
+             config_proto_name(cfg->proto));
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE,
+                              .ai_family = AF_UNSPEC };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(cfg->addr.host, cfg->addr.port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s", ls->name, gai_strerror(rc));
+        return TS_ERROR;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "listen %s: socket: %s", ls->name, strerror(errno));
+        freeaddrinfo(res);
+        return TS_ERROR;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "listen %s: %s", ls->name, strerror(errno));
+        close(fd);
+        freeaddrinfo(res);
+        return TS_ERROR;
+    }
+    freeaddrinfo(res);
+    ls->fd = fd;
+    ev_io_init(&ls->io, on_accept, fd, EV_READ);
+    ev_io_start(clients->env.loop, &ls->io);
+    return TS_OK;
+}
+
+void
+listener_close(struct listener *ls)
+{
+    if (ls->fd < 0)
+        return;
+    ev_io_stop(ls->clients->env.loop, &ls->io);
+    close(ls->fd);
+    ls->fd = -1;
+}
+
+int
+listener_port(const struct listener *ls)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(ls->fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}

@@ -1,0 +1,35 @@
+/*
+ * listener.h -- listening sockets.
+ *
+ * Owns bind/listen/accept and the max-clients gate.  Up to max-clients a
+ * connection is always taken (never refused for memory: the admission
+ * line bounds what clients may buffer).  Past it, control-slots more are
+ * taken as stats-only connections (stats, version, help, /health,
+ * /metrics, /api/stats), so the relay stays observable when full; past
+ * those a connection is told why (an HTTP 503 on http listeners, an error
+ * line otherwise), closed at once and counted.  It must never block.
+ */
+#ifndef TS_LISTENER_H
+#define TS_LISTENER_H
+
+#include <ev.h>
+
+#include "base/config.h"
+
+struct client_set;
+
+struct listener {
+    struct client_set *clients;
+    const struct cfg_listen *cfg;
+    int fd;
+    ev_io io;
+    char name[300];    /* "host:port proto" for logs */
+};
+
+int listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
+                  char *err, size_t errlen);
+void listener_close(struct listener *ls);
+/* The bound port (useful with port 0). */
+int listener_port(const struct listener *ls);
+
+#endif

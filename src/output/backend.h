@@ -1,0 +1,180 @@
+/*
+ * backend.h -- TSD backends: a fixed pool of long-lived TCP connections.
+ *
+ * Owns, per backend, `conns` connections and their queues: lazy connect
+ * (a connection opens only when it has bytes to write, and writes them at
+ * once), writev batching, proof of delivery (ack = none: the peer's TCP
+ * acknowledged the bytes, SIOCOUTQ; ack = version: a `version` barrier
+ * after each batch was answered, barrier.c), lag detection, reconnect with
+ * exponential backoff and jitter (a probe every second at most while data
+ * waits), max-rate pacing (pacer.c), and reading what a TSD writes back.
+ * A failed connection's undelivered lines are handed upward through the
+ * env's on_failed callback (the relay gives them to the spool).  It must
+ * never reset a connection (no SO_LINGER 0), never open a connection per
+ * request, and never hold a connection open without having written to it.
+ */
+#ifndef TS_BACKEND_H
+#define TS_BACKEND_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "output/barrier.h"
+#include "base/config.h"
+#include "output/pacer.h"
+#include "base/queue.h"
+
+struct backend;
+struct bconn;
+struct resolver;
+
+/* What backends need from the relay (relay.c wires it; shared by all). */
+struct backend_env {
+    struct ev_loop *loop;
+    struct pool *pool;
+    const struct config *cfg;
+    struct bconn **dirty;            /* connections with data to write */
+    const uint64_t *batch_read_ns;   /* read time of the lines being decoded, 0: none */
+    bool (*running)(void *ctx);      /* false once shutdown began */
+    /* A connection failed; q holds its undelivered lines (rewound): the
+     * callee may take them (detaching them from q). */
+    void (*on_failed)(void *ctx, struct backend *be, struct queue *q, uint64_t *lines_queued);
+    /* Data waits for this backend elsewhere (its spool). */
+    bool (*has_backlog)(void *ctx, const struct backend *be);
+    void *ctx;
+};
+
+enum bconn_state {
+    BC_IDLE = 0,     /* no socket; opens when it has data */
+    BC_CONNECTING,   /* non-blocking connect in progress (with data) */
+    BC_PROBING,      /* connect in progress without data: close on success */
+    BC_UP,           /* connected */
+    BC_FAILED,       /* waiting for the backoff to expire */
+};
+
+struct bconn {
+    struct backend *be;
+    int idx;
+    int fd;
+    enum bconn_state state;
+    ev_io rio;
+    ev_io wio;
+    ev_timer timer;          /* connect timeout */
+    struct queue q;
+    uint64_t lines_queued;   /* complete lines in q not yet acknowledged */
+    uint64_t retry_at_ms;    /* BC_FAILED: earliest reconnect */
+    uint64_t last_progress_ms;
+    uint64_t acked_on_conn;  /* bytes acknowledged on this TCP connection */
+    uint64_t pending_since_ns; /* read time of the oldest unsent line, 0: none */
+    uint64_t barrier_mark;   /* ack = version: stream offset of the last barrier */
+    struct barriers bar;     /* ack = version */
+    bool lagging;
+    bool closing;            /* failing gracefully: FIN sent, waiting to close */
+    bool dirty;              /* on the flush list */
+    struct bconn *next_dirty;
+    size_t rlen;             /* bytes in rbuf (partial reply line) */
+    char rbuf[1024];
+    /* counters */
+    uint64_t connects;
+    uint64_t bytes_written;
+};
+
+struct backend_stats {
+    uint64_t connect_attempts;
+    uint64_t connects;          /* successful */
+    uint64_t failures;          /* connect or connection failures */
+    uint64_t reconnects;
+    uint64_t errors;            /* error lines the TSD wrote back */
+    uint64_t reply_bytes;       /* bytes the TSD wrote back */
+    uint64_t lines_queued;      /* lines into the connection queues */
+    uint64_t lines_acked;       /* lines acknowledged (TCP, or barrier) */
+    uint64_t lines_resent;      /* lines re-sent after a connection failure */
+    uint64_t bytes_written;
+    uint64_t lag_events;
+    uint64_t barriers;          /* barriers written (ack = version) */
+    uint64_t barriers_answered;
+    uint64_t ack_timeouts;      /* connections failed for an unanswered barrier */
+    uint64_t dropped;           /* lines dropped for this backend (its overflow = drop) */
+    uint64_t pacing_waits;      /* writes held back by max-rate */
+    uint64_t resolve_failures;  /* lookups of the backend's host name that failed */
+    uint64_t handed_over;       /* removed by a reload: lines passed to the others */
+    char last_error[200];       /* the last error line the TSD wrote back */
+};
+
+struct spool_backend;
+
+struct backend {
+    const struct backend_env *env;
+    const struct cfg_backend *cfg;
+    int idx;
+    int nconns;
+    struct bconn *conns;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    bool resolved;              /* addr is current; false after a failure: look again */
+    struct resolver *res;       /* the name's lookups, without blocking (resolver.c) */
+    uint64_t backoff_ms;        /* next failure's base delay */
+    struct pacer pacer;         /* max-rate */
+    enum overflow_policy overflow; /* its own, or the relay's */
+    uint64_t max_queue_bytes;   /* its share of the queue budget */
+    struct spool_backend *sp;   /* NULL without a spool */
+    bool avail_cached;          /* relay_begin_batch: backend_available() */
+    bool spool_cached;          /* relay_begin_batch: lines may go to the spool */
+    int64_t room_cached;        /* relay_begin_batch: bytes left in its share */
+    bool retiring;              /* removed by a reload: not routed to, finishing its queue */
+    bool retired;               /* ... done: inert until a reload adds it back */
+    uint64_t retire_at_ms;      /* retiring: when its queues are handed to the others */
+    struct backend_stats st;
+};
+
+int backend_init(struct backend *be, const struct backend_env *env,
+                 const struct cfg_backend *cfg, int idx);
+void backend_destroy(struct backend *be);
+
+/* True when the backend takes data directly: no connection failed or
+ * probing, none lagging. */
+bool backend_available(const struct backend *be);
+/* Bytes held in the connection queues (unsent + unacknowledged). */
+uint64_t backend_queued_bytes(const struct backend *be);
+uint64_t backend_queued_lines(const struct backend *be);
+bool backend_idle(const struct backend *be);   /* queues empty and acked */
+int backend_conns_up(const struct backend *be);
+/* Unix ms the oldest line in the connection queues arrived, 0 if none. */
+uint64_t backend_oldest_ms(const struct backend *be);
+
+/* Appends one canonical line to the connection its hash picks.
+ * TS_OK or TS_ENOMEM (the pool refused: caller drops or pauses). */
+int backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len);
+/* Appends a run of complete lines, each to its connection by hash.
+ * Returns the number of lines queued; stops early on TS_ENOMEM. */
+size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *consumed);
+
+/* A reload changed its configuration (same name): applies what can
+ * change in place -- address (connections close gracefully and reconnect
+ * to the new one), timeouts, ack mode, max-rate, overflow.  (conns needs a
+ * restart: the caller keeps it.) */
+void backend_reconfigure(struct backend *be, const struct cfg_backend *cfg);
+/* Hands the lines connection c has not had acknowledged to fn, oldest
+ * first, and forgets each fn took (TS_OK or TS_ENOMEM); stops at the
+ * first TS_EAGAIN.  The connection is closed first (gracefully).  Returns
+ * the lines handed. */
+typedef int (*backend_line_fn)(void *ctx, const char *line, size_t len, uint64_t hash);
+uint64_t backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx);
+/* Connections closed by backend_hand_over may connect again (a reload
+ * added the backend back). */
+void backend_revive(struct backend *be);
+
+/* Marks a connection for the next flush (end of this loop iteration). */
+void backend_mark_dirty(struct bconn *c);
+/* Writes every dirty connection (called once per loop iteration). */
+void backend_flush_all(struct bconn **dirty);
+/* Housekeeping: ack polling, lag detection, retries (every tick). */
+void backend_tick(struct backend *be, uint64_t now_ms);
+/* Graceful shutdown of sockets: FIN after the last write. */
+void backend_close_all(struct backend *be);
+
+const char *backend_state_name(enum bconn_state s);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * rconn.h -- the relay's asynchronous connection to Redis.
+ *
+ * Owns the hiredis async context on the libev loop (hiredis' own adapter),
+ * connecting with a timeout, reconnecting with exponential backoff and
+ * jitter, and the count of replies still due.  Where Redis is comes from
+ * sentinel.c (the configured address, resolved without blocking, or the
+ * master the Sentinels name, whose ROLE is checked before it is used).  Its owner (the spool) is
+ * told when the connection is up and when it is lost; every command sent
+ * gets its callback exactly once (a NULL reply when the connection went).
+ * It must never block the loop and never keep a context it was told is
+ * gone.
+ */
+#ifndef TS_RCONN_H
+#define TS_RCONN_H
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "spool/sentinel.h"
+
+enum rconn_state { RC_DOWN = 0, RC_CONNECTING, RC_UP };
+
+struct rconn {
+    struct ev_loop *loop;
+    struct sentinel *master;   /* where Redis is */
+    char host[64];             /* the address connected to */
+    int port;
+    uint64_t connect_timeout_ms, reconnect_min_ms, reconnect_max_ms;
+    redisAsyncContext *ac;
+    enum rconn_state state;
+    uint64_t retry_at_ms;
+    uint64_t backoff_ms;
+    ev_timer connect_timer;
+    int pending;               /* replies due */
+    bool was_up;               /* to log state changes once */
+    bool destroying;
+    uint64_t connects, disconnects;
+    void (*on_up)(void *ctx);
+    void (*on_lost)(void *ctx);
+    void *ctx;
+};
+
+void rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
+                uint64_t connect_timeout_ms, uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
+                void (*on_up)(void *), void (*on_lost)(void *), void *ctx);
+void rconn_free(struct rconn *rc);
+/* A reload: new timeouts; moved: Redis is elsewhere now -- the
+ * connection is closed gracefully and made again at once. */
+void rconn_reconfigure(struct rconn *rc, uint64_t connect_timeout_ms, uint64_t reconnect_min_ms,
+                       uint64_t reconnect_max_ms, bool moved);
+/* Connects when it is time to (call every tick). */
+void rconn_tick(struct rconn *rc, uint64_t now_ms);
+
+/* Sends a command; false when there is no connection.  cb runs once. */
+bool rconn_send(struct rconn *rc, redisCallbackFn *cb, void *priv, int argc, const char **argv,
+                const size_t *argvlen);
+/* One-word commands (MULTI, EXEC); up to three words with lengths. */
+bool rconn_send1(struct rconn *rc, redisCallbackFn *cb, void *priv, const char *word);
+bool rconn_send3(struct rconn *rc, redisCallbackFn *cb, void *priv, const char *a, const char *b,
+                 const char *c, size_t clen);
+/* Every callback calls this first: one reply less is due. */
+void rconn_replied(struct rconn *rc);
+/* A callback that only counts the reply. */
+void rconn_ignore(redisAsyncContext *ac, void *reply, void *priv);
+
+static inline bool rconn_up(const struct rconn *rc) { return rc->state == RC_UP; }
+
+/* A reply Redis gives when it refuses writes: OOM (maxmemory with
+ * noeviction), READONLY (a replica), MISCONF (persistence failing). */
+bool rconn_write_refused(const redisReply *rep);
+
+#endif
