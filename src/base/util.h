@@ -25,6 +25,20 @@ enum {
 #define TS_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Invariants: TS_ASSERT(cond) aborts with the file, line and condition
+ * when cond is false in the builds that hunt for bugs (--enable-debug,
+ * --enable-sanitizers, --enable-fuzzers define TS_ASSERTS); in a release
+ * build it compiles to nothing, and the code after it handles the case
+ * (logs, counts, goes on).  Put it on the branches that "cannot happen",
+ * so that the fuzzers and the sanitized test pass turn them into findings. */
+#ifdef TS_ASSERTS
+void ts_assert_failed(const char *cond, const char *file, int line) __attribute__((noreturn));
+#define TS_ASSERT(cond) \
+    ((cond) ? (void)0 : ts_assert_failed(#cond, __FILE__, __LINE__))
+#else
+#define TS_ASSERT(cond) ((void)0)
+#endif
+
 #define ts_likely(x) __builtin_expect(!!(x), 1)
 #define ts_unlikely(x) __builtin_expect(!!(x), 0)
 
