@@ -2,10 +2,12 @@
  * stats.c -- the relay's counters and their renderings.
  *
  * One collector walks every counter once (name, help, type, one optional
- * tag); the renderers format what it yields as TSD stats lines, /api/stats
- * JSON, Prometheus text or put lines.  Samples of one metric name are
- * always yielded together, so Prometheus HELP/TYPE lines appear once.  It
- * reads counters only and never allocates.
+ * tag), part by part (protocols, clients, points, backends, spool, memory,
+ * latency and log; tables where the counters are a struct's fields); the
+ * writers format what it yields as TSD stats lines, /api/stats JSON,
+ * Prometheus text or put lines.  Samples of one metric name are always
+ * yielded together, so Prometheus HELP/TYPE lines appear once.  It reads
+ * counters only and never allocates.
  */
 #include "autoconf.h"
 
@@ -56,296 +58,441 @@ value_text(const struct sample *s, char *buf, size_t cap)
 
 typedef void (*sample_fn)(void *ctx, const struct sample *s);
 
+/* Where the collector's samples go: one of the writers below. */
+struct emitter {
+    sample_fn fn;
+    void *ctx;
+};
+
+static void
+put_tagged(const struct emitter *e, const char *name, const char *help, enum mtype type,
+           const char *tagk, const char *tagv, uint64_t value)
+{
+    struct sample s = { .name = name, .help = help, .type = type, .tagk = tagk,
+                        .tagv = tagv, .value = value };
+    e->fn(e->ctx, &s);
+}
+
+static void
+put(const struct emitter *e, const char *name, const char *help, enum mtype type,
+    uint64_t value)
+{
+    put_tagged(e, name, help, type, NULL, NULL, value);
+}
+
+/* A duration in nanoseconds, shown as seconds (a gauge). */
+static void
+put_seconds(const struct emitter *e, const char *name, const char *help, const char *tagk,
+            const char *tagv, uint64_t ns)
+{
+    struct sample s = { .name = name, .help = help, .type = GAUGE, .tagk = tagk,
+                        .tagv = tagv, .value = ns, .ns_as_seconds = true };
+    e->fn(e->ctx, &s);
+}
+
+/* A counter of a stats struct: where it is, and what it is called. */
+struct field {
+    const char *name;
+    const char *help;
+    enum mtype type;
+    size_t off;
+};
+
+static uint64_t
+field_value(const void *base, const struct field *f)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)base + f->off, sizeof(v));
+    return v;
+}
+
+/* Each field of the table read from base, untagged. */
+static void
+put_fields(const struct emitter *e, const struct field *t, size_t n, const void *base)
+{
+    for (size_t i = 0; i < n; i++)
+        put(e, t[i].name, t[i].help, t[i].type, field_value(base, &t[i]));
+}
+
+/* ---- clients and their protocols ---------------------------------------- */
+
 static const char *const proto_tag[] = { "auto", "telnet", "framed", "http" };
+
+/* One sample per protocol of a proto_stats field. */
+static void
+put_per_proto(const struct emitter *e, const struct field *f)
+{
+    for (int p = PROTO_TELNET; p <= PROTO_HTTP; p++)
+        put_tagged(e, f->name, f->help, f->type, "proto", proto_tag[p],
+                   field_value(&g_stats.proto[p], f));
+}
+
+#define PROTO_FIELD(n, h, t, member) { n, h, t, offsetof(struct proto_stats, member) }
+
+static const struct field proto_received =
+    PROTO_FIELD("points.received", "Data points received (valid and invalid).", COUNTER,
+                in.received);
+static const struct field proto_fields[] = {
+    PROTO_FIELD("points.invalid", "Data points rejected by validation.", COUNTER, in.invalid),
+    PROTO_FIELD("lines.too_long", "Telnet lines over max-line-bytes, discarded.", COUNTER,
+                in.too_long),
+    PROTO_FIELD("commands", "Non-data commands (version, stats, help, exit, ...).", COUNTER,
+                in.commands),
+    PROTO_FIELD("bytes.received", "Bytes read from clients.", COUNTER, bytes_in),
+    PROTO_FIELD("replies.dropped_bytes",
+                "Reply bytes dropped because a client did not read its replies.", COUNTER,
+                replies_dropped),
+};
+static const struct field proto_current =
+    PROTO_FIELD("clients.current", "Open client connections.", GAUGE, active);
+static const struct field proto_accepted =
+    PROTO_FIELD("clients.accepted", "Client connections accepted.", COUNTER, connections);
+
+static void
+collect_protocols(struct relay *r, const struct emitter *e)
+{
+    put(e, "uptime", "Seconds since tsrelay started.", GAUGE,
+        (uint64_t)time(NULL) - g_stats.start_time);
+    put_per_proto(e, &proto_received);
+    put_tagged(e, proto_received.name, proto_received.help, COUNTER, "proto", "internal",
+               g_stats.stats_lines_sent);
+    for (size_t i = 0; i < TS_ARRAY_LEN(proto_fields); i++)
+        put_per_proto(e, &proto_fields[i]);
+    put_per_proto(e, &proto_current);
+    put_tagged(e, proto_current.name, proto_current.help, GAUGE, "proto", "pending",
+               r->clients.pending);
+    put_per_proto(e, &proto_accepted);
+}
+
+static void
+collect_clients(struct relay *r, const struct emitter *e)
+{
+    put(e, "clients.rejected", "Connections refused (max-clients and control-slots, shutdown).",
+        COUNTER, g_stats.clients_rejected);
+    put(e, "clients.control_slots", "Open stats-only connections taken over max-clients.",
+        GAUGE, r->clients.control_only);
+    put(e, "clients.control_slot_accepts", "Stats-only connections taken over max-clients.",
+        COUNTER, g_stats.clients_control_slot);
+    put(e, "clients.waiting_memory",
+        "Clients waiting for input memory (admission), holding nothing.", GAUGE,
+        r->adm.nwaiting);
+    put(e, "clients.waiting_room", "Clients waiting for room in the queues.", GAUGE,
+        r->adm.nroom);
+    put_seconds(e, "clients.longest_wait_seconds", "The longest current wait for memory or room.",
+                NULL, NULL, (uint64_t)(admission_longest_wait(&r->adm, ev_now(r->loop)) * 1e9));
+    put(e, "admission.grants", "Input memory granted to clients for their units.", COUNTER,
+        r->adm.st.grants);
+    put(e, "admission.waits", "Units that had to wait for input memory.", COUNTER,
+        r->adm.st.waits);
+    put(e, "admission.room_waits", "Times a decoder stopped for room in the queues.", COUNTER,
+        r->adm.st.room_waits);
+    put(e, "clients.timed_out", "Clients closed by idle-timeout or read-timeout.", COUNTER,
+        g_stats.clients_timed_out);
+    put(e, "frames.received", "Framed packets received (heartbeats excluded).", COUNTER,
+        g_stats.framed.frames);
+    put(e, "frames.heartbeats", "Framed heartbeats (length 0).", COUNTER,
+        g_stats.framed.heartbeats);
+    put_tagged(e, "frames.rejected", "Framed packets rejected.", COUNTER, "reason", "oversize",
+               g_stats.framed.rejected_oversize);
+    put_tagged(e, "frames.rejected", "Framed packets rejected.", COUNTER, "reason", "json",
+               g_stats.framed.rejected_json);
+    put(e, "config.reloads", "Configurations applied on SIGHUP.", COUNTER, g_stats.reloads);
+    put(e, "config.reload_refusals",
+        "Configuration files refused on SIGHUP (the running one stays).", COUNTER,
+        g_stats.reload_refusals);
+    put(e, "http.requests", "HTTP requests served.", COUNTER, g_stats.http_requests);
+    put(e, "http.errors", "HTTP responses with status >= 400.", COUNTER, g_stats.http_errors);
+    put(e, "http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
+        COUNTER, g_stats.http_details_truncated);
+}
+
+/* ---- points ------------------------------------------------------------- */
+
+static void
+collect_points(struct relay *r, const struct emitter *e)
+{
+    uint64_t queued_lines = 0;
+    for (int i = 0; i < r->nbackends; i++)
+        queued_lines += backend_queued_lines(&r->backends[i]);
+    put(e, "points.forwarded", "Lines acknowledged by a backend's TCP.", COUNTER,
+        g_stats.points_forwarded);
+    put(e, "points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE,
+        queued_lines);
+    put(e, "points.spooled", "Lines that went into the spool.", COUNTER, g_stats.points_spooled);
+    put(e, "points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
+        g_stats.points_unspooled);
+    put(e, "points.taken_over", "Lines of a dead instance's spool queued here (received there).",
+        COUNTER, g_stats.points_taken_over);
+    put(e, "points.spool_pending", "Lines in the spool (spooled - unspooled).", GAUGE,
+        g_stats.points_spooled > g_stats.points_unspooled
+            ? g_stats.points_spooled - g_stats.points_unspooled : 0);
+    put(e, "points.dropped", "Valid lines dropped (overflow = drop, or out of memory).", COUNTER,
+        g_stats.points_dropped);
+}
+
+/* ---- backends ----------------------------------------------------------- */
+
+/* A per-backend sample: computed from the backend, or a field of its
+ * counters (when value is NULL). */
+struct backend_metric {
+    struct field f;
+    uint64_t (*value)(const struct backend *be);
+};
+
+static uint64_t
+be_up(const struct backend *be)
+{
+    return backend_available(be) ? 1 : 0;
+}
+
+static uint64_t
+be_removed(const struct backend *be)
+{
+    return be->retired ? 2 : be->retiring ? 1 : 0;
+}
+
+static uint64_t
+be_spooling(const struct backend *be)
+{
+    return spool_backend_mode(be) ? 1 : 0;
+}
+
+static uint64_t
+be_conns_up(const struct backend *be)
+{
+    return (uint64_t)backend_conns_up(be);
+}
+
+static uint64_t
+be_share(const struct backend *be)
+{
+    return be->max_queue_bytes;
+}
+
+#define BE_COUNT(n, h, t, member) { { n, h, t, offsetof(struct backend_stats, member) }, NULL }
+#define BE_CALC(n, h, t, fn) { { n, h, t, 0 }, fn }
+
+static const struct backend_metric backend_metrics[] = {
+    BE_CALC("backend.up", "1 when the backend takes data directly.", GAUGE, be_up),
+    BE_CALC("backend.removed", "0 while configured; 1 removed by a reload and finishing "
+            "its queue; 2 retired.", GAUGE, be_removed),
+    BE_COUNT("backend.handed_over", "Lines a removed backend passed to the others after "
+             "shutdown-timeout.", COUNTER, handed_over),
+    BE_CALC("backend.spooling", "1 while the backend's new data goes to the spool.", GAUGE,
+            be_spooling),
+    BE_CALC("backend.queue_bytes", "Bytes in the backend's connection queues.", GAUGE,
+            backend_queued_bytes),
+    BE_CALC("backend.queue_lines", "Lines in the backend's connection queues.", GAUGE,
+            backend_queued_lines),
+    BE_CALC("backend.connections", "Backend connections currently up.", GAUGE, be_conns_up),
+    BE_COUNT("backend.connects", "Successful connects to the backend.", COUNTER, connects),
+    BE_COUNT("backend.connect_attempts", "Connect attempts to the backend.", COUNTER,
+             connect_attempts),
+    BE_COUNT("backend.reconnects", "Reconnects after a connection was lost.", COUNTER,
+             reconnects),
+    BE_COUNT("backend.failures", "Connect or connection failures.", COUNTER, failures),
+    BE_COUNT("backend.errors", "Error lines the backend wrote back.", COUNTER, errors),
+    BE_COUNT("backend.bytes_written", "Bytes written to the backend.", COUNTER, bytes_written),
+    BE_COUNT("backend.lines_acked", "Lines acknowledged by the backend's TCP.", COUNTER,
+             lines_acked),
+    BE_COUNT("backend.lines_resent", "Lines sent again after a connection failed.", COUNTER,
+             lines_resent),
+    BE_COUNT("backend.lag_events", "Times a connection made no progress for write-timeout.",
+             COUNTER, lag_events),
+    BE_COUNT("backend.dropped", "Lines dropped for the backend: its share was full and its "
+             "overflow is drop.", COUNTER, dropped),
+    BE_CALC("backend.queue_share_bytes", "The backend's share of the queue memory "
+            "(max-queue-bytes).", GAUGE, be_share),
+    BE_COUNT("backend.barriers", "Version barriers written (ack = version).", COUNTER,
+             barriers),
+    BE_COUNT("backend.barriers_answered", "Version barriers the TSD answered.", COUNTER,
+             barriers_answered),
+    BE_COUNT("backend.ack_timeouts", "Connections failed for a barrier unanswered for "
+             "ack-timeout.", COUNTER, ack_timeouts),
+    BE_COUNT("backend.pacing_waits", "Writes held back by max-rate.", COUNTER, pacing_waits),
+    BE_COUNT("backend.resolve_failures", "Lookups of the backend's host name that failed.",
+             COUNTER, resolve_failures),
+    BE_CALC("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
+            spool_backend_entries),
+    BE_CALC("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.", GAUGE,
+            spool_backend_bytes),
+    BE_CALC("backend.staged_bytes", "Bytes staged in memory on their way to Redis.", GAUGE,
+            spool_backend_staged_bytes),
+};
+
+static void
+collect_backends(struct relay *r, const struct emitter *e)
+{
+    for (size_t m = 0; m < TS_ARRAY_LEN(backend_metrics); m++) {
+        const struct backend_metric *bm = &backend_metrics[m];
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend *be = &r->backends[b];
+            uint64_t v = bm->value != NULL ? bm->value(be) : field_value(&be->st, &bm->f);
+            put_tagged(e, bm->f.name, bm->f.help, bm->f.type, "backend", be->cfg->name, v);
+        }
+    }
+    /* how long the oldest waiting line has waited (the status page) */
+    for (int b = 0; b < r->nbackends; b++)
+        put_seconds(e, "backlog.age_seconds",
+                    "Seconds the oldest line waiting for the backend has waited (0: none).",
+                    "backend", r->backends[b].cfg->name,
+                    spool_backlog_age_ms(&r->backends[b]) * 1000000u);
+}
+
+/* ---- the spool and the fleet -------------------------------------------- */
+
+#define FLEET_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct fleet_stats, member) }
+
+static const struct field fleet_fields[] = {
+    FLEET_FIELD("fleet.takeovers", "Spools of dead instances this relay took over (leases won).",
+                takeovers),
+    FLEET_FIELD("fleet.entries_for_others",
+                "Entries of dead instances' spools delivered and deleted.", entries_for_others),
+    FLEET_FIELD("fleet.points_for_others",
+                "Lines of dead instances' spools queued to this relay's backends.",
+                points_for_others),
+    FLEET_FIELD("fleet.lists_skipped",
+                "Lists of dead instances for backends this relay does not have.", lists_skipped),
+    FLEET_FIELD("fleet.leases_lost", "Takeovers stopped because the lease could not be renewed.",
+                leases_lost),
+    FLEET_FIELD("fleet.released", "Takeovers given back: the instance came back.", released),
+    FLEET_FIELD("fleet.held_off",
+                "Times this instance found its own spool leased by another relay.", held_off),
+};
+
+#define SPOOL_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct spool_stats, member) }
+
+static const struct field spool_replication_fields[] = {
+    SPOOL_FIELD("spool.refused", "Writes Redis refused.", refused),
+    SPOOL_FIELD("spool.replica_shortfalls",
+                "WAITs answered by fewer replicas than min-replicas-ack.", replica_shortfalls),
+    SPOOL_FIELD("spool.unreplicated_delivered", "Spooled lines counted as stored once "
+                "delivered to a backend, before min-replicas-ack replicas confirmed them.",
+                unreplicated_delivered),
+};
+
+static const struct field spool_fields[] = {
+    SPOOL_FIELD("spool.pushes", "Entries written to Redis.", pushes),
+    SPOOL_FIELD("spool.push_failures", "Entry writes that failed (kept in memory).",
+                push_failures),
+    SPOOL_FIELD("spool.drains", "Entries taken back from Redis.", drains),
+    SPOOL_FIELD("spool.lines_evacuated",
+                "Lines a failed connection or a shutdown moved from memory to the spool head.",
+                lines_evacuated),
+    SPOOL_FIELD("spool.acks", "Drained entries deleted after delivery.", acks),
+    SPOOL_FIELD("spool.requeued", "In-flight entries put back after a restart or lost reply.",
+                requeued),
+    SPOOL_FIELD("spool.corrupt", "Entries that failed to decode (set aside).", corrupt),
+    SPOOL_FIELD("spool.raw_bytes", "Line bytes before compression.", raw_bytes),
+    SPOOL_FIELD("spool.stored_bytes", "Entry bytes after compression.", stored_bytes),
+    SPOOL_FIELD("spool.redis_connects", "Connections made to Redis.", connects),
+    SPOOL_FIELD("spool.resolve_failures",
+                "Lookups of the Redis, Sentinel or master host names that failed.",
+                master.resolve_failures),
+    SPOOL_FIELD("spool.sentinel_queries", "Sentinels asked for the master's address.",
+                master.queries),
+    SPOOL_FIELD("spool.sentinel_failures", "Rounds in which no Sentinel named the master.",
+                master.failures),
+    SPOOL_FIELD("spool.master_changes", "Times the Sentinels named another master than before.",
+                master.master_changes),
+    SPOOL_FIELD("spool.not_master", "Connections to a named master whose ROLE was not master.",
+                master.not_master),
+};
+
+static void
+collect_spool(struct relay *r, const struct emitter *e)
+{
+    static const struct spool_stats no_spool;
+    static const struct fleet_stats no_fleet;
+    const struct spool_stats *ss = spool_get_stats(r->spool);
+    const struct fleet_stats *fs = spool_fleet_stats(r->spool);
+    ss = ss != NULL ? ss : &no_spool;
+    fs = fs != NULL ? fs : &no_fleet;
+    put(e, "spool.connected", "1 when the Redis spool is connected and ready.", GAUGE,
+        spool_connected(r->spool) ? 1 : 0);
+    put(e, "spool.full", "1 while Redis refuses writes (OOM at maxmemory, READONLY, MISCONF): "
+        "new data stays in memory under overflow, the spool is still drained.", GAUGE,
+        spool_full(r->spool) ? 1 : 0);
+    put(e, "spool.full_episodes", "Times Redis began refusing writes.", COUNTER,
+        ss->full_episodes);
+    put_fields(e, fleet_fields, TS_ARRAY_LEN(fleet_fields), fs);
+    put_fields(e, spool_replication_fields, TS_ARRAY_LEN(spool_replication_fields), ss);
+    put(e, "spool.bytes", "Bytes held in Redis by the spool.", GAUGE,
+        spool_total_bytes(r->spool));
+    put_fields(e, spool_fields, TS_ARRAY_LEN(spool_fields), ss);
+}
+
+/* ---- memory, latency, the log ------------------------------------------- */
+
+static void
+collect_memory(struct relay *r, const struct emitter *e)
+{
+    const struct pool *p = &r->pool;
+    uint64_t queued_bytes = 0;
+    for (int i = 0; i < r->nbackends; i++)
+        queued_bytes += backend_queued_bytes(&r->backends[i]) +
+                        spool_backend_staged_bytes(&r->backends[i]);
+    put(e, "memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE,
+        queued_bytes);
+    put(e, "memory.live", "Pool bytes in use (blocks handed out and charged buffers).", GAUGE,
+        pool_used_bytes(p));
+    put(e, "memory.reserved", "Pool bytes held from the OS (live plus cached free blocks).",
+        GAUGE, pool_reserved_bytes(p));
+    put(e, "memory.rss", "Resident set size of the process.", GAUGE, stats_rss_bytes());
+    put_tagged(e, "memory.class", "Pool bytes in use by class: queue (data on its way), input "
+               "(units being received, replies), control (stats answers).", GAUGE, "class",
+               "queue", p->used[POOL_QUEUE]);
+    put_tagged(e, "memory.class", "", GAUGE, "class", "input", p->used[POOL_INPUT]);
+    put_tagged(e, "memory.class", "", GAUGE, "class", "control", p->used[POOL_CONTROL]);
+    put(e, "memory.input_limit", "input-memory: the most partial units may hold.", GAUGE,
+        p->input_limit);
+    put(e, "memory.control_reserve", "control-reserve: budget only stats answers may use.",
+        GAUGE, p->control_reserve);
+    put(e, "memory.input_waiting", "Bytes clients wait to be granted.", GAUGE,
+        r->adm.bytes_waiting);
+    put(e, "memory.input_forced", "Input held past input-memory (should stay 0).", COUNTER,
+        r->clients.st.forced);
+    put(e, "memory.connections", "Client structures and decoders, accounted apart from the "
+        "budget.", GAUGE, r->clients.connection_bytes);
+    put(e, "memory.limit", "memory-limit: the pool never reserves more.", GAUGE, p->limit);
+    put(e, "memory.peak_live", "Highest pool bytes in use so far.", GAUGE, p->peak_used_bytes);
+    put(e, "memory.history", "Bytes of the status-page history ring (fixed, in memory.live).",
+        GAUGE, history_bytes(r->history));
+    put(e, "memory.refusals", "Pool requests refused: budget exhausted.", COUNTER,
+        p->stats.get_failures + p->stats.charge_failures);
+}
+
+static void
+collect_latency_and_log(struct relay *r, const struct emitter *e)
+{
+    (void)r;
+    put(e, "latency.samples", "Backend writes measured for latency.", COUNTER,
+        g_stats.latency.samples);
+    put_seconds(e, "latency.p50_seconds", "Median time lines spend inside the relay (read to "
+                "write).", NULL, NULL, latency_quantile(&g_stats.latency, 0.5));
+    put_seconds(e, "latency.p99_seconds", "99th percentile time inside the relay (read to "
+                "write).", NULL, NULL, latency_quantile(&g_stats.latency, 0.99));
+    put_seconds(e, "latency.max_seconds", "Longest time inside the relay (read to write).",
+                NULL, NULL, g_stats.latency.max_ns);
+    const struct log_stats *ls = log_get_stats();
+    put(e, "log.lines", "Log lines written.", COUNTER, ls->lines);
+    put(e, "log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, ls->dropped);
+    put(e, "log.suppressed", "Log lines held back by rate limiting.", COUNTER, ls->suppressed);
+}
+
+/* The parts, in the order they are rendered.  A part yields every sample
+ * of a metric name together (Prometheus HELP/TYPE appear once). */
+static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
+    collect_protocols, collect_clients, collect_points, collect_backends,
+    collect_spool, collect_memory, collect_latency_and_log,
+};
 
 static void
 collect(struct relay *r, sample_fn fn, void *ctx)
 {
-    struct sample s;
-#define EMIT(n, h, t, k, v, val)                                                  \
-    do {                                                                        \
-        s.name = (n); s.help = (h); s.type = (t); s.tagk = (k); s.tagv = (v);   \
-        s.value = (uint64_t)(val);                                              \
-        s.ns_as_seconds = false;                                                \
-        fn(ctx, &s);                                                            \
-    } while (0)
-#define SECONDS(n, h, ns)                                                       \
-    do {                                                                        \
-        s.name = (n); s.help = (h); s.type = GAUGE; s.tagk = NULL; s.tagv = NULL; \
-        s.value = (uint64_t)(ns);                                               \
-        s.ns_as_seconds = true;                                                 \
-        fn(ctx, &s);                                                            \
-    } while (0)
-#define PER_PROTO(n, h, t, field)                                               \
-    for (int p_ = PROTO_TELNET; p_ <= PROTO_HTTP; p_++)                         \
-        EMIT(n, h, t, "proto", proto_tag[p_], g_stats.proto[p_].field)
-
-    uint64_t now = (uint64_t)time(NULL);
-    EMIT("uptime", "Seconds since tsrelay started.", GAUGE, NULL, NULL,
-         now - g_stats.start_time);
-    PER_PROTO("points.received", "Data points received (valid and invalid).", COUNTER,
-              in.received);
-    EMIT("points.received", "Data points received (valid and invalid).", COUNTER, "proto",
-         "internal", g_stats.stats_lines_sent);
-    PER_PROTO("points.invalid", "Data points rejected by validation.", COUNTER, in.invalid);
-    PER_PROTO("lines.too_long", "Telnet lines over max-line-bytes, discarded.", COUNTER,
-              in.too_long);
-    PER_PROTO("commands", "Non-data commands (version, stats, help, exit, ...).", COUNTER,
-              in.commands);
-    PER_PROTO("bytes.received", "Bytes read from clients.", COUNTER, bytes_in);
-    PER_PROTO("replies.dropped_bytes",
-              "Reply bytes dropped because a client did not read its replies.", COUNTER,
-              replies_dropped);
-    PER_PROTO("clients.current", "Open client connections.", GAUGE, active);
-    EMIT("clients.current", "Open client connections.", GAUGE, "proto", "pending",
-         r->clients.pending);
-    PER_PROTO("clients.accepted", "Client connections accepted.", COUNTER, connections);
-    EMIT("clients.rejected", "Connections refused (max-clients and control-slots, shutdown).",
-         COUNTER, NULL, NULL, g_stats.clients_rejected);
-    EMIT("clients.control_slots", "Open stats-only connections taken over max-clients.", GAUGE,
-         NULL, NULL, r->clients.control_only);
-    EMIT("clients.control_slot_accepts", "Stats-only connections taken over max-clients.",
-         COUNTER, NULL, NULL, g_stats.clients_control_slot);
-    EMIT("clients.waiting_memory", "Clients waiting for input memory (admission), holding nothing.",
-         GAUGE, NULL, NULL, r->adm.nwaiting);
-    EMIT("clients.waiting_room", "Clients waiting for room in the queues.", GAUGE, NULL, NULL,
-         r->adm.nroom);
-    SECONDS("clients.longest_wait_seconds", "The longest current wait for memory or room.",
-            (uint64_t)(admission_longest_wait(&r->adm, ev_now(r->loop)) * 1e9));
-    EMIT("admission.grants", "Input memory granted to clients for their units.", COUNTER, NULL,
-         NULL, r->adm.st.grants);
-    EMIT("admission.waits", "Units that had to wait for input memory.", COUNTER, NULL, NULL,
-         r->adm.st.waits);
-    EMIT("admission.room_waits", "Times a decoder stopped for room in the queues.", COUNTER,
-         NULL, NULL, r->adm.st.room_waits);
-    EMIT("clients.timed_out", "Clients closed by idle-timeout or read-timeout.", COUNTER, NULL,
-         NULL, g_stats.clients_timed_out);
-    EMIT("frames.received", "Framed packets received (heartbeats excluded).", COUNTER, NULL,
-         NULL, g_stats.framed.frames);
-    EMIT("frames.heartbeats", "Framed heartbeats (length 0).", COUNTER, NULL, NULL,
-         g_stats.framed.heartbeats);
-    EMIT("frames.rejected", "Framed packets rejected.", COUNTER, "reason", "oversize",
-         g_stats.framed.rejected_oversize);
-    EMIT("frames.rejected", "Framed packets rejected.", COUNTER, "reason", "json",
-         g_stats.framed.rejected_json);
-    EMIT("config.reloads", "Configurations applied on SIGHUP.", COUNTER, NULL, NULL,
-         g_stats.reloads);
-    EMIT("config.reload_refusals", "Configuration files refused on SIGHUP (the running one "
-         "stays).", COUNTER, NULL, NULL, g_stats.reload_refusals);
-    EMIT("http.requests", "HTTP requests served.", COUNTER, NULL, NULL, g_stats.http_requests);
-    EMIT("http.errors", "HTTP responses with status >= 400.", COUNTER, NULL, NULL,
-         g_stats.http_errors);
-    EMIT("http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
-         COUNTER, NULL, NULL, g_stats.http_details_truncated);
-
-    uint64_t queued_lines = 0, queued_bytes = 0;
-    for (int i = 0; i < r->nbackends; i++) {
-        queued_lines += backend_queued_lines(&r->backends[i]);
-        queued_bytes += backend_queued_bytes(&r->backends[i]) +
-                        spool_backend_staged_bytes(&r->backends[i]);
-    }
-    EMIT("points.forwarded", "Lines acknowledged by a backend's TCP.", COUNTER, NULL, NULL,
-         g_stats.points_forwarded);
-    EMIT("points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE, NULL, NULL,
-         queued_lines);
-    EMIT("points.spooled", "Lines that went into the spool.", COUNTER, NULL, NULL,
-         g_stats.points_spooled);
-    EMIT("points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
-         NULL, NULL, g_stats.points_unspooled);
-    EMIT("points.taken_over", "Lines of a dead instance's spool queued here (received there).",
-         COUNTER, NULL, NULL, g_stats.points_taken_over);
-    EMIT("points.spool_pending", "Lines in the spool (spooled - unspooled).", GAUGE, NULL,
-         NULL,
-         g_stats.points_spooled > g_stats.points_unspooled
-             ? g_stats.points_spooled - g_stats.points_unspooled : 0);
-    EMIT("points.dropped", "Valid lines dropped (overflow = drop, or out of memory).", COUNTER,
-         NULL, NULL, g_stats.points_dropped);
-
-#define PER_BACKEND(n, h, t, expr)                                              \
-    for (int b_ = 0; b_ < r->nbackends; b_++) {                                 \
-        struct backend *be = &r->backends[b_];                                  \
-        (void)be;                                                               \
-        EMIT(n, h, t, "backend", be->cfg->name, (expr));                        \
-    }
-    PER_BACKEND("backend.up", "1 when the backend takes data directly.", GAUGE,
-                backend_available(be) ? 1 : 0);
-    PER_BACKEND("backend.removed", "0 while configured; 1 removed by a reload and finishing "
-                "its queue; 2 retired.", GAUGE, be->retired ? 2 : be->retiring ? 1 : 0);
-    PER_BACKEND("backend.handed_over", "Lines a removed backend passed to the others after "
-                "shutdown-timeout.", COUNTER, be->st.handed_over);
-    PER_BACKEND("backend.spooling", "1 while the backend's new data goes to the spool.",
-                GAUGE, spool_backend_mode(be) ? 1 : 0);
-    PER_BACKEND("backend.queue_bytes", "Bytes in the backend's connection queues.", GAUGE,
-                backend_queued_bytes(be));
-    PER_BACKEND("backend.queue_lines", "Lines in the backend's connection queues.", GAUGE,
-                backend_queued_lines(be));
-    PER_BACKEND("backend.connections", "Backend connections currently up.", GAUGE,
-                backend_conns_up(be));
-    PER_BACKEND("backend.connects", "Successful connects to the backend.", COUNTER,
-                be->st.connects);
-    PER_BACKEND("backend.connect_attempts", "Connect attempts to the backend.", COUNTER,
-                be->st.connect_attempts);
-    PER_BACKEND("backend.reconnects", "Reconnects after a connection was lost.", COUNTER,
-                be->st.reconnects);
-    PER_BACKEND("backend.failures", "Connect or connection failures.", COUNTER,
-                be->st.failures);
-    PER_BACKEND("backend.errors", "Error lines the backend wrote back.", COUNTER,
-                be->st.errors);
-    PER_BACKEND("backend.bytes_written", "Bytes written to the backend.", COUNTER,
-                be->st.bytes_written);
-    PER_BACKEND("backend.lines_acked", "Lines acknowledged by the backend's TCP.", COUNTER,
-                be->st.lines_acked);
-    PER_BACKEND("backend.lines_resent", "Lines sent again after a connection failed.",
-                COUNTER, be->st.lines_resent);
-    PER_BACKEND("backend.lag_events", "Times a connection made no progress for write-timeout.",
-                COUNTER, be->st.lag_events);
-    PER_BACKEND("backend.dropped", "Lines dropped for the backend: its share was full and its "
-                "overflow is drop.", COUNTER, be->st.dropped);
-    PER_BACKEND("backend.queue_share_bytes", "The backend's share of the queue memory "
-                "(max-queue-bytes).", GAUGE, be->max_queue_bytes);
-    PER_BACKEND("backend.barriers", "Version barriers written (ack = version).", COUNTER,
-                be->st.barriers);
-    PER_BACKEND("backend.barriers_answered", "Version barriers the TSD answered.", COUNTER,
-                be->st.barriers_answered);
-    PER_BACKEND("backend.ack_timeouts", "Connections failed for a barrier unanswered for "
-                "ack-timeout.", COUNTER, be->st.ack_timeouts);
-    PER_BACKEND("backend.pacing_waits", "Writes held back by max-rate.", COUNTER,
-                be->st.pacing_waits);
-    PER_BACKEND("backend.resolve_failures", "Lookups of the backend's host name that failed.",
-                COUNTER, be->st.resolve_failures);
-    PER_BACKEND("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
-                spool_backend_entries(be));
-    PER_BACKEND("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.",
-                GAUGE, spool_backend_bytes(be));
-    PER_BACKEND("backend.staged_bytes", "Bytes staged in memory on their way to Redis.",
-                GAUGE, spool_backend_staged_bytes(be));
-    /* status page (issue 14): how long the oldest waiting line has waited */
-    for (int b_ = 0; b_ < r->nbackends; b_++) {
-        s.name = "backlog.age_seconds";
-        s.help = "Seconds the oldest line waiting for the backend has waited (0: none).";
-        s.type = GAUGE;
-        s.tagk = "backend";
-        s.tagv = r->backends[b_].cfg->name;
-        s.value = spool_backlog_age_ms(&r->backends[b_]) * 1000000u;
-        s.ns_as_seconds = true;
-        fn(ctx, &s);
-    }
-
-    const struct spool_stats *ss = spool_get_stats(r->spool);
-    static const struct spool_stats none;
-    if (ss == NULL)
-        ss = &none;
-    EMIT("spool.connected", "1 when the Redis spool is connected and ready.", GAUGE, NULL,
-         NULL, spool_connected(r->spool) ? 1 : 0);
-    EMIT("spool.full", "1 while Redis refuses writes (OOM at maxmemory, READONLY, MISCONF): new "
-         "data stays in memory under overflow, the spool is still drained.", GAUGE, NULL, NULL,
-         spool_full(r->spool) ? 1 : 0);
-    EMIT("spool.full_episodes", "Times Redis began refusing writes.", COUNTER, NULL, NULL,
-         ss->full_episodes);
-    const struct fleet_stats *fs = spool_fleet_stats(r->spool);
-    static const struct fleet_stats nofleet;
-    if (fs == NULL)
-        fs = &nofleet;
-    EMIT("fleet.takeovers", "Spools of dead instances this relay took over (leases won).",
-         COUNTER, NULL, NULL, fs->takeovers);
-    EMIT("fleet.entries_for_others", "Entries of dead instances' spools delivered and deleted.",
-         COUNTER, NULL, NULL, fs->entries_for_others);
-    EMIT("fleet.points_for_others", "Lines of dead instances' spools queued to this relay's "
-         "backends.", COUNTER, NULL, NULL, fs->points_for_others);
-    EMIT("fleet.lists_skipped", "Lists of dead instances for backends this relay does not have.",
-         COUNTER, NULL, NULL, fs->lists_skipped);
-    EMIT("fleet.leases_lost", "Takeovers stopped because the lease could not be renewed.",
-         COUNTER, NULL, NULL, fs->leases_lost);
-    EMIT("fleet.released", "Takeovers given back: the instance came back.", COUNTER, NULL,
-         NULL, fs->released);
-    EMIT("fleet.held_off", "Times this instance found its own spool leased by another relay.",
-         COUNTER, NULL, NULL, fs->held_off);
-    EMIT("spool.refused", "Writes Redis refused.", COUNTER, NULL, NULL, ss->refused);
-    EMIT("spool.replica_shortfalls", "WAITs answered by fewer replicas than min-replicas-ack.",
-         COUNTER, NULL, NULL, ss->replica_shortfalls);
-    EMIT("spool.unreplicated_delivered", "Spooled lines counted as stored once delivered to a "
-         "backend, before min-replicas-ack replicas confirmed them.",
-         COUNTER, NULL, NULL, ss->unreplicated_delivered);
-    EMIT("spool.bytes", "Bytes held in Redis by the spool.", GAUGE, NULL, NULL,
-         spool_total_bytes(r->spool));
-    EMIT("spool.pushes", "Entries written to Redis.", COUNTER, NULL, NULL, ss->pushes);
-    EMIT("spool.push_failures", "Entry writes that failed (kept in memory).", COUNTER, NULL,
-         NULL, ss->push_failures);
-    EMIT("spool.drains", "Entries taken back from Redis.", COUNTER, NULL, NULL, ss->drains);
-    EMIT("spool.lines_evacuated",
-         "Lines a failed connection or a shutdown moved from memory to the spool head.", COUNTER,
-         NULL, NULL, ss->lines_evacuated);
-    EMIT("spool.acks", "Drained entries deleted after delivery.", COUNTER, NULL, NULL, ss->acks);
-    EMIT("spool.requeued", "In-flight entries put back after a restart or lost reply.",
-         COUNTER, NULL, NULL, ss->requeued);
-    EMIT("spool.corrupt", "Entries that failed to decode (set aside).", COUNTER, NULL, NULL,
-         ss->corrupt);
-    EMIT("spool.raw_bytes", "Line bytes before compression.", COUNTER, NULL, NULL,
-         ss->raw_bytes);
-    EMIT("spool.stored_bytes", "Entry bytes after compression.", COUNTER, NULL, NULL,
-         ss->stored_bytes);
-    EMIT("spool.redis_connects", "Connections made to Redis.", COUNTER, NULL, NULL,
-         ss->connects);
-    EMIT("spool.resolve_failures", "Lookups of the Redis, Sentinel or master host names that "
-         "failed.", COUNTER, NULL, NULL, ss->master.resolve_failures);
-    EMIT("spool.sentinel_queries", "Sentinels asked for the master's address.", COUNTER, NULL,
-         NULL, ss->master.queries);
-    EMIT("spool.sentinel_failures", "Rounds in which no Sentinel named the master.", COUNTER,
-         NULL, NULL, ss->master.failures);
-    EMIT("spool.master_changes", "Times the Sentinels named another master than before.",
-         COUNTER, NULL, NULL, ss->master.master_changes);
-    EMIT("spool.not_master", "Connections to a named master whose ROLE was not master.",
-         COUNTER, NULL, NULL, ss->master.not_master);
-
-    EMIT("memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE, NULL,
-         NULL, queued_bytes);
-    EMIT("memory.live", "Pool bytes in use (blocks handed out and charged buffers).", GAUGE,
-         NULL, NULL, pool_used_bytes(&r->pool));
-    EMIT("memory.reserved", "Pool bytes held from the OS (live plus cached free blocks).",
-         GAUGE, NULL, NULL, pool_reserved_bytes(&r->pool));
-    EMIT("memory.rss", "Resident set size of the process.", GAUGE, NULL, NULL,
-         stats_rss_bytes());
-    EMIT("memory.class", "Pool bytes in use by class: queue (data on its way), input (units "
-         "being received, replies), control (stats answers).", GAUGE, "class", "queue",
-         r->pool.used[POOL_QUEUE]);
-    EMIT("memory.class", "", GAUGE, "class", "input", r->pool.used[POOL_INPUT]);
-    EMIT("memory.class", "", GAUGE, "class", "control", r->pool.used[POOL_CONTROL]);
-    EMIT("memory.input_limit", "input-memory: the most partial units may hold.", GAUGE, NULL,
-         NULL, r->pool.input_limit);
-    EMIT("memory.control_reserve", "control-reserve: budget only stats answers may use.", GAUGE,
-         NULL, NULL, r->pool.control_reserve);
-    EMIT("memory.input_waiting", "Bytes clients wait to be granted.", GAUGE, NULL, NULL,
-         r->adm.bytes_waiting);
-    EMIT("memory.input_forced", "Input held past input-memory (should stay 0).", COUNTER, NULL,
-         NULL, r->clients.st.forced);
-    EMIT("memory.connections", "Client structures and decoders, accounted apart from the budget.",
-         GAUGE, NULL, NULL, r->clients.connection_bytes);
-    EMIT("memory.limit", "memory-limit: the pool never reserves more.", GAUGE, NULL, NULL,
-         r->pool.limit);
-    EMIT("memory.peak_live", "Highest pool bytes in use so far.", GAUGE, NULL, NULL,
-         r->pool.peak_used_bytes);
-    EMIT("memory.history", "Bytes of the status-page history ring (fixed, in memory.live).",
-         GAUGE, NULL, NULL, history_bytes(r->history));
-    EMIT("memory.refusals", "Pool requests refused: budget exhausted.", COUNTER, NULL, NULL,
-         r->pool.stats.get_failures + r->pool.stats.charge_failures);
-    EMIT("latency.samples", "Backend writes measured for latency.", COUNTER, NULL, NULL,
-         g_stats.latency.samples);
-    SECONDS("latency.p50_seconds", "Median time lines spend inside the relay (read to write).",
-            latency_quantile(&g_stats.latency, 0.5));
-    SECONDS("latency.p99_seconds", "99th percentile time inside the relay (read to write).",
-            latency_quantile(&g_stats.latency, 0.99));
-    SECONDS("latency.max_seconds", "Longest time inside the relay (read to write).",
-            g_stats.latency.max_ns);
-    const struct log_stats *ls = log_get_stats();
-    EMIT("log.lines", "Log lines written.", COUNTER, NULL, NULL, ls->lines);
-    EMIT("log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, NULL, NULL,
-         ls->dropped);
-    EMIT("log.suppressed", "Log lines held back by rate limiting.", COUNTER, NULL, NULL,
-         ls->suppressed);
-#undef PER_BACKEND
-#undef PER_PROTO
-#undef SECONDS
-#undef EMIT
+    struct emitter e = { .fn = fn, .ctx = ctx };
+    for (size_t i = 0; i < TS_ARRAY_LEN(collectors); i++)
+        collectors[i](r, &e);
 }
 
 /* ---- writers ----------------------------------------------------------- */
