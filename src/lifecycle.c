@@ -44,7 +44,7 @@
 /* ---- lifecycle --------------------------------------------------------- */
 
 static uint64_t
-now_ms(struct relay *r)
+lifecycle_now_ms(struct relay *r)
 {
     return (uint64_t)(ev_now(r->loop) * 1000.0);
 }
@@ -62,7 +62,7 @@ begin_shutdown(struct relay *r)
     log_info("shutting down: no more clients; flushing backends for up to %llu ms",
              (unsigned long long)r->cfg.shutdown_timeout_ms);
     r->phase = PHASE_FLUSHING;
-    r->phase_deadline_ms = now_ms(r) + r->cfg.shutdown_timeout_ms;
+    r->phase_deadline_ms = lifecycle_now_ms(r) + r->cfg.shutdown_timeout_ms;
     for (int i = 0; i < r->nlisteners; i++)
         listener_close(&r->listeners[i]);
     client_stop_all_reading(&r->clients);
@@ -88,7 +88,7 @@ flushed(struct relay *r)
 static void
 shutdown_step(struct relay *r)
 {
-    uint64_t now = now_ms(r);
+    uint64_t now = lifecycle_now_ms(r);
     switch (r->phase) {
     case PHASE_FLUSHING:
         if ((flushed(r) || now >= r->phase_deadline_ms) && !spool_draining(r->spool)) {
@@ -138,7 +138,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct relay *r = container_of(w, struct relay, tick);
-    uint64_t now = now_ms(r);
+    uint64_t now = lifecycle_now_ms(r);
     for (int i = 0; i < r->nbackends; i++)
         if (!r->backends[i].retired)
             backend_tick(&r->backends[i], now);

@@ -204,8 +204,49 @@ skip_ws(const char *s)
     return s;
 }
 
-int
-config_parse_size(const char *s, uint64_t *out)
+/* A size's unit: "", B, K/KB/KiB, M.., G.., T..; 0 when it is none. */
+static uint64_t
+size_unit(const char *u)
+{
+    uint64_t mult;
+    switch (toupper((unsigned char)*u)) {
+    case '\0': return 1;
+    case 'B': mult = 1; break;
+    case 'K': mult = KB; break;
+    case 'M': mult = MB; break;
+    case 'G': mult = GB; break;
+    case 'T': mult = 1024 * GB; break;
+    default: return 0;
+    }
+    u++;
+    if (mult > 1) { /* accept K, KB, KiB */
+        if (*u == 'i' || *u == 'I')
+            u++;
+        if (*u == 'b' || *u == 'B')
+            u++;
+    }
+    return *skip_ws(u) == '\0' ? mult : 0;
+}
+
+/* A duration's unit in ms: "" (seconds), s, ms, m/min, h; 0 when none. */
+static uint64_t
+duration_unit(const char *u)
+{
+    if (*u == '\0' || strcasecmp(u, "s") == 0)
+        return 1000; /* a bare number is seconds */
+    if (strcasecmp(u, "ms") == 0)
+        return 1;
+    if (strcasecmp(u, "m") == 0 || strcasecmp(u, "min") == 0)
+        return 60 * 1000;
+    if (strcasecmp(u, "h") == 0)
+        return HOUR_MS;
+    return 0;
+}
+
+/* A whole number followed by a unit that unit() turns into a multiplier
+ * (0: not a unit); the product must fit in 64 bits. */
+static int
+parse_number_with_unit(const char *s, uint64_t (*unit)(const char *), uint64_t *out)
 {
     s = skip_ws(s);
     if (!isdigit((unsigned char)*s))
@@ -215,58 +256,23 @@ config_parse_size(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0)
         return TS_ERROR;
-    end = (char *)skip_ws(end);
-    uint64_t mult = 1;
-    switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'B': mult = 1; end++; break;
-    case 'K': mult = KB; end++; break;
-    case 'M': mult = MB; end++; break;
-    case 'G': mult = GB; end++; break;
-    case 'T': mult = 1024 * GB; end++; break;
-    default: return TS_ERROR;
-    }
-    if (mult > 1) { /* accept K, KB, KiB */
-        if (*end == 'i' || *end == 'I')
-            end++;
-        if (*end == 'b' || *end == 'B')
-            end++;
-    }
-    if (*skip_ws(end) != '\0')
-        return TS_ERROR;
-    if (v != 0 && mult > UINT64_MAX / v)
+    uint64_t mult = unit(skip_ws(end));
+    if (mult == 0 || (v != 0 && mult > UINT64_MAX / v))
         return TS_ERROR;
     *out = (uint64_t)v * mult;
     return TS_OK;
 }
 
 int
+config_parse_size(const char *s, uint64_t *out)
+{
+    return parse_number_with_unit(s, size_unit, out);
+}
+
+int
 config_parse_duration_ms(const char *s, uint64_t *out)
 {
-    s = skip_ws(s);
-    if (!isdigit((unsigned char)*s))
-        return TS_ERROR;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return TS_ERROR;
-    end = (char *)skip_ws(end);
-    uint64_t mult;
-    if (*end == '\0' || strcasecmp(end, "s") == 0)
-        mult = 1000; /* a bare number is seconds */
-    else if (strcasecmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "min") == 0)
-        mult = 60 * 1000;
-    else if (strcasecmp(end, "h") == 0)
-        mult = HOUR_MS;
-    else
-        return TS_ERROR;
-    if (v != 0 && mult > UINT64_MAX / v)
-        return TS_ERROR;
-    *out = (uint64_t)v * mult;
-    return TS_OK;
+    return parse_number_with_unit(s, duration_unit, out);
 }
 
 /* "host:port", "[v6]:port" or ":port" (all addresses). */

@@ -55,7 +55,7 @@ log_parse_level(const char *s, enum log_level *out)
 }
 
 static int
-open_sink(const char *path)
+log_open_sink(const char *path)
 {
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
 }
@@ -73,7 +73,7 @@ log_init(enum log_level level, const char *path, size_t buffer_bytes)
     lg.cap = buffer_bytes;
     lg.start = lg.end = 0;
     if (path != NULL && path[0] != '\0') {
-        int fd = open_sink(path);
+        int fd = log_open_sink(path);
         if (fd < 0)
             return TS_ERROR;
         free(lg.path);
@@ -111,7 +111,7 @@ log_buffered(void)
 
 /* Writes as much buffered output as the sink takes without blocking. */
 static void
-drain(void)
+log_write_out(void)
 {
     while (lg.start < lg.end) {
         ssize_t n = write(lg.fd, lg.buf + lg.start, lg.end - lg.start);
@@ -138,12 +138,12 @@ drain(void)
 }
 
 static void
-on_writable(struct ev_loop *loop, ev_io *w, int revents)
+log_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)w;
     (void)revents;
-    drain();
+    log_write_out();
 }
 
 void
@@ -154,7 +154,7 @@ log_attach_loop(struct ev_loop *loop)
     if (fl >= 0 && !(fl & O_NONBLOCK))
         (void)fcntl(lg.fd, F_SETFL, fl | O_NONBLOCK);
     lg.nonblocking = 1;
-    ev_io_init(&lg.wio, on_writable, lg.fd, EV_WRITE);
+    ev_io_init(&lg.wio, log_on_writable, lg.fd, EV_WRITE);
 }
 
 int
@@ -162,7 +162,7 @@ log_reopen(void)
 {
     if (lg.path == NULL)
         return TS_OK;
-    int fd = open_sink(lg.path);
+    int fd = log_open_sink(lg.path);
     if (fd < 0)
         return TS_ERROR;
     if (lg.loop != NULL && ev_is_active(&lg.wio))
@@ -171,7 +171,7 @@ log_reopen(void)
     lg.fd = fd;
     if (lg.loop != NULL)
         ev_io_set(&lg.wio, lg.fd, EV_WRITE);
-    drain();
+    log_write_out();
     return TS_OK;
 }
 
@@ -180,7 +180,7 @@ log_flush(int timeout_ms)
 {
     uint64_t deadline = ts_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        drain();
+        log_write_out();
         if (lg.start == lg.end)
             return;
         uint64_t now = ts_now_ms();
@@ -210,11 +210,11 @@ log_close(void)
 
 /* Appends one formatted line; drops it (counted) when the buffer is full. */
 static void
-emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 static void
-emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
     struct timeval tv;
@@ -258,7 +258,7 @@ emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
         return;
     }
     if (!ev_is_active(&lg.wio))
-        drain();
+        log_write_out();
 }
 
 void
@@ -266,7 +266,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
     if (level > lg.level)
         return;
-    emit(level, NULL, fmt, ap);
+    log_emit(level, NULL, fmt, ap);
 }
 
 void
@@ -276,7 +276,7 @@ log_msg(enum log_level level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    emit(level, NULL, fmt, ap);
+    log_emit(level, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -303,6 +303,6 @@ log_rl_msg(struct log_rl *rl, uint64_t interval_ms, enum log_level level,
     rl->suppressed = 0;
     va_list ap;
     va_start(ap, fmt);
-    emit(level, sfx, fmt, ap);
+    log_emit(level, sfx, fmt, ap);
     va_end(ap);
 }

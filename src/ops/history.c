@@ -262,7 +262,7 @@ history_sample(struct history *h, uint64_t wall_ms, uint64_t mono_ns)
 }
 
 static void
-on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+history_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -295,7 +295,7 @@ history_start(struct relay *r, char *err, size_t errlen)
         return TS_ERROR;
     }
     double iv = (double)h->interval_ms / 1000.0;
-    ev_timer_init(&h->timer, on_timer, iv, iv);
+    ev_timer_init(&h->timer, history_on_timer, iv, iv);
     ev_timer_start(r->loop, &h->timer);
     h->timer_started = true;
     r->history = h;

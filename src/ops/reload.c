@@ -42,7 +42,7 @@
 static struct config next_cfg, prev_cfg;
 
 static uint64_t
-now_ms(const struct relay *r)
+reload_now_ms(const struct relay *r)
 {
     return (uint64_t)(ev_now(r->loop) * 1000.0);
 }
@@ -182,7 +182,7 @@ static void
 retire(struct relay *r, struct backend *be)
 {
     be->retiring = true;
-    be->retire_at_ms = now_ms(r) + r->cfg.shutdown_timeout_ms;
+    be->retire_at_ms = reload_now_ms(r) + r->cfg.shutdown_timeout_ms;
     log_info("backend %s: removed: no new data; %llu lines queued get %llu ms to be "
              "delivered, then go to the others",
              be->cfg->name, (unsigned long long)backend_queued_lines(be),
@@ -308,7 +308,7 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
 /* ---- the reload -------------------------------------------------------- */
 
 static void
-refuse(const struct relay *r, const char *why)
+reload_refuse(const struct relay *r, const char *why)
 {
     g_stats.reload_refusals++;
     log_error("SIGHUP: %s refused: %s; running the last good configuration", r->cfg.path, why);
@@ -319,20 +319,20 @@ reload_config(struct relay *r)
 {
     char err[CFG_ERR_MAX];
     if (config_load(&next_cfg, r->cfg.path, err, sizeof(err)) != TS_OK) {
-        refuse(r, err);
+        reload_refuse(r, err);
         return;
     }
     struct plan p;
     memset(&p, 0, sizeof(p));
     int kept = keep_restart_only(&next_cfg, &r->cfg);
     if (align_backends(r, &next_cfg, &p, err, sizeof(err)) != TS_OK) {
-        refuse(r, err);
+        reload_refuse(r, err);
         return;
     }
     struct listener *ls = NULL;
     bool taken[CFG_MAX_LISTEN] = { false };
     if (open_listeners(r, &next_cfg, &ls, taken, &p, err, sizeof(err)) != TS_OK) {
-        refuse(r, err);
+        reload_refuse(r, err);
         return;
     }
 
@@ -392,7 +392,7 @@ quiet(const struct backend *be)
 }
 
 static void
-finish(struct relay *r, struct backend *be, uint64_t handed)
+reload_finish(struct relay *r, struct backend *be, uint64_t handed)
 {
     for (int k = 0; k < be->nconns; k++)
         handed += backend_hand_over(&be->conns[k], hand_line, r); /* closes it */
@@ -417,7 +417,7 @@ reload_tick(struct relay *r, uint64_t now)
             continue;
         if (now < be->retire_at_ms) {
             if (quiet(be) && spool_backend_entries(be) == 0)
-                finish(r, be, 0);
+                reload_finish(r, be, 0);
             continue;
         }
         /* shutdown-timeout is over: what it holds goes to the others */
@@ -436,6 +436,6 @@ reload_tick(struct relay *r, uint64_t now)
         if (handed > 0) /* the lines are in other queues now: marks again */
             client_frame_acks_remark(&r->clients, r->clients.env.fa_width);
         if (all && quiet(be))
-            finish(r, be, handed);
+            reload_finish(r, be, handed);
     }
 }

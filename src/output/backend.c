@@ -59,15 +59,15 @@ backend_state_name(enum bconn_state s)
 }
 
 static struct ev_loop *
-loop_of(const struct backend *be)
+backend_loop_of(const struct backend *be)
 {
     return be->env->loop;
 }
 
 static uint64_t
-now_ms(const struct backend *be)
+backend_now_ms(const struct backend *be)
 {
-    return (uint64_t)(ev_now(loop_of(be)) * 1000.0);
+    return (uint64_t)(ev_now(backend_loop_of(be)) * 1000.0);
 }
 
 /* The backend's address, without blocking (resolver.c): TS_OK with
@@ -95,7 +95,7 @@ jittered(uint64_t base)
 static void
 progress(struct bconn *c)
 {
-    c->last_progress_ms = now_ms(c->be);
+    c->last_progress_ms = backend_now_ms(c->be);
     if (c->lagging) {
         c->lagging = false;
         log_info("backend %s conn %d: writing again after lagging", c->be->cfg->name, c->idx);
@@ -146,7 +146,7 @@ ack_poll(struct bconn *c)
 static void
 stop_io(struct bconn *c)
 {
-    struct ev_loop *loop = loop_of(c->be);
+    struct ev_loop *loop = backend_loop_of(c->be);
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
@@ -205,12 +205,12 @@ conn_fail(struct bconn *c, const char *what, int err)
     uint64_t base = be->backoff_ms;
     if (c->idx == 0 && has_backlog(be))
         base = TS_MIN(base, (uint64_t)BACKLOG_PROBE_MS);
-    c->retry_at_ms = now_ms(be) + jittered(base);
+    c->retry_at_ms = backend_now_ms(be) + jittered(base);
     be->backoff_ms = TS_MIN(be->backoff_ms * 2, env->cfg->reconnect_max_ms);
 }
 
 static void
-on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+bconn_on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -223,7 +223,7 @@ static void
 connected(struct bconn *c)
 {
     struct backend *be = c->be;
-    struct ev_loop *loop = loop_of(be);
+    struct ev_loop *loop = backend_loop_of(be);
     ev_timer_stop(loop, &c->timer);
     ev_io_stop(loop, &c->wio);
     be->st.connects++;
@@ -237,7 +237,7 @@ connected(struct bconn *c)
         c->state = BC_IDLE;
         be->backoff_ms = be->env->cfg->reconnect_min_ms;
         log_info("backend %s conn %d: reachable again", be->cfg->name, c->idx);
-        uint64_t now = now_ms(be);
+        uint64_t now = backend_now_ms(be);
         for (int i = 0; i < be->nconns; i++) /* the others follow at once */
             if (be->conns[i].state == BC_FAILED)
                 be->conns[i].retry_at_ms = TS_MIN(be->conns[i].retry_at_ms, now);
@@ -254,8 +254,8 @@ connected(struct bconn *c)
     conn_flush(c); /* write at once */
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents);
-static void on_writable(struct ev_loop *loop, ev_io *w, int revents);
+static void bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents);
+static void bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents);
 
 static void
 conn_connect(struct bconn *c, bool probe)
@@ -298,9 +298,9 @@ conn_connect(struct bconn *c, bool probe)
         conn_fail(c, "connect", errno);
         return;
     }
-    ev_io_start(loop_of(be), &c->wio);
+    ev_io_start(backend_loop_of(be), &c->wio);
     ev_timer_set(&c->timer, (double)be->cfg->connect_timeout_ms / 1000.0, 0.0);
-    ev_timer_start(loop_of(be), &c->timer);
+    ev_timer_start(backend_loop_of(be), &c->timer);
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -394,19 +394,19 @@ conn_flush(struct bconn *c)
     if (be->pacer.rate > 0 && c->q.sent > from)
         pacer_take(&be->pacer, queue_count_lines(&c->q, from, c->q.sent));
     if (be->cfg->ack == ACK_VERSION)
-        barriers_written(&c->bar, c->q.sent, now_ms(be));
+        barriers_written(&c->bar, c->q.sent, backend_now_ms(be));
     bool blocked = c->q.sent < limit; /* the socket is full: wait for it */
     if (queue_unsent(&c->q) > 0 && blocked)
-        ev_io_start(loop_of(be), &c->wio);
+        ev_io_start(backend_loop_of(be), &c->wio);
     else
-        ev_io_stop(loop_of(be), &c->wio);
+        ev_io_stop(backend_loop_of(be), &c->wio);
     if (queue_unsent(&c->q) > 0 && !blocked && be->pacer.rate > 0)
         be->st.pacing_waits++; /* the tick writes on */
     ack_poll(c);
 }
 
 static void
-on_writable(struct ev_loop *loop, ev_io *w, int revents)
+bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -464,7 +464,7 @@ reply_line(struct bconn *c, const char *line, size_t len)
 }
 
 static void
-on_readable(struct ev_loop *loop, ev_io *w, int revents)
+bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -538,9 +538,9 @@ backend_init(struct backend *be, const struct backend_env *env, const struct cfg
         c->state = BC_IDLE;
         queue_init(&c->q);
         barriers_init(&c->bar);
-        ev_io_init(&c->rio, on_readable, -1, EV_READ);
-        ev_io_init(&c->wio, on_writable, -1, EV_WRITE);
-        ev_timer_init(&c->timer, on_connect_timeout, 1.0, 0.0);
+        ev_io_init(&c->rio, bconn_on_readable, -1, EV_READ);
+        ev_io_init(&c->wio, bconn_on_writable, -1, EV_WRITE);
+        ev_timer_init(&c->timer, bconn_on_connect_timeout, 1.0, 0.0);
     }
     struct resolver_opts ro = { env->cfg->dns_servers, env->cfg->resolve_timeout_ms };
     be->res = resolver_new(env->loop, &ro);
@@ -645,7 +645,7 @@ backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t len)
     if (dst == NULL)
         return TS_ENOMEM;
     if (c->q.tail != tail) /* a new block: when its first line came (backlog age) */
-        c->q.tail->stamp = now_ms(be);
+        c->q.tail->stamp = backend_now_ms(be);
     memcpy(dst, line, len);
     queue_commit(&c->q, len);
     c->lines_queued++;
@@ -784,7 +784,7 @@ backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
         close(c->fd);
         c->fd = -1;
     }
-    ev_timer_stop(loop_of(be), &c->timer);
+    ev_timer_stop(backend_loop_of(be), &c->timer);
     c->state = BC_FAILED;
     c->lagging = false;
     c->retry_at_ms = UINT64_MAX; /* no more attempts */
