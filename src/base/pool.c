@@ -183,6 +183,7 @@ pool_put(struct pool *p, struct block *b)
 {
     if (b == NULL)
         return;
+    TS_ASSERT(p->blocks_used > 0);
     p->blocks_used--;
     p->used[b->cls] -= TS_MIN(p->block_size, p->used[b->cls]);
     b->next = p->free;
@@ -205,6 +206,7 @@ pool_charge(struct pool *p, size_t bytes, enum pool_class cls)
 void
 pool_uncharge(struct pool *p, size_t bytes, enum pool_class cls)
 {
+    TS_ASSERT(bytes <= p->used[cls]);
     p->used[cls] -= TS_MIN(bytes, p->used[cls]);
 }
 

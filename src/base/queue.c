@@ -128,6 +128,7 @@ queue_offset_after_lines(const struct queue *q, uint64_t from, uint64_t n)
 void
 queue_mark_sent(struct queue *q, size_t n)
 {
+    TS_ASSERT(q->sent + n <= q->appended);
     q->sent += n;
     while (q->send_blk != NULL && q->sent >= q->send_blk->base + q->send_blk->len &&
            q->send_blk->next != NULL)

@@ -93,7 +93,8 @@ relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
         int s = be->spool_cached ? spool_offer(be, line, len) : 0;
         if (s == 0)
             s = backend_enqueue(be, h, line, len) == TS_OK ? 1 : TS_ENOMEM;
-        if (s != 1) { /* room was there: cannot happen */
+        TS_ASSERT(s == 1); /* room was there */
+        if (s != 1) {
             drop_line(r, be);
             rc = TS_ENOMEM;
             continue;

@@ -285,8 +285,9 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
                 strcmp(prev_cfg.listen[k].addr.host, r->cfg.listen[j].addr.host) == 0 &&
                 strcmp(prev_cfg.listen[k].addr.port, r->cfg.listen[j].addr.port) == 0)
                 i = k;
+        TS_ASSERT(i >= 0); /* open_listeners matched it */
         if (i < 0)
-            continue; /* cannot happen: open_listeners matched it */
+            continue;
         moved[i] = true;
         ev_io_stop(r->loop, &r->listeners[i].io);
         ls[j] = r->listeners[i];
