@@ -182,9 +182,7 @@ static void
 on_read(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct drain *d = priv;
-    redisReply *rep = reply;
-    (void)ac;
-    rconn_replied(d->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     d->reading = false;
     if (rep == NULL)
         return; /* the connection went: drain_lost resets */
@@ -241,9 +239,7 @@ on_deleted(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct drain_record *r = priv;
     struct drain *d = r->d;
-    redisReply *rep = reply;
-    (void)ac;
-    rconn_replied(d->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     bool ok = rep != NULL && (rep->type == REDIS_REPLY_INTEGER ||
                               (r->state == DREC_CORRUPT && rep->type == REDIS_REPLY_ARRAY));
     if (!ok) {
@@ -293,9 +289,7 @@ static void
 on_probe(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct drain *d = priv;
-    redisReply *rep = reply;
-    (void)ac;
-    rconn_replied(d->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     d->probing = false;
     if (rep == NULL)
         return;

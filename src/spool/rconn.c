@@ -229,21 +229,20 @@ rconn_send3(struct rconn *rc, redisCallbackFn *cb, void *priv, const char *a, co
     return rconn_send(rc, cb, priv, c ? 3 : 2, argv, lens);
 }
 
-void
-rconn_replied(struct rconn *rc)
+redisReply *
+rconn_reply(redisAsyncContext *ac, void *reply)
 {
-    if (rc->pending > 0)
+    struct rconn *rc = ac->data;
+    if (rc != NULL && rc->pending > 0)
         rc->pending--;
+    return reply;
 }
 
 void
 rconn_ignore(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)reply;
     (void)priv;
-    struct rconn *rc = ac->data;
-    if (rc != NULL)
-        rconn_replied(rc);
+    (void)rconn_reply(ac, reply);
 }
 
 bool

@@ -408,10 +408,8 @@ clear_full(struct spool *sp)
 static void
 on_full_probe(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool *sp = priv;
-    redisReply *rep = reply;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     sp->full_probing = false;
     if (rep == NULL)
         return;
@@ -528,10 +526,8 @@ on_entry_delivered(void *ctx, const char *value, size_t len)
 static void
 on_wait(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool *sp = priv;
-    redisReply *rep = reply;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     sp->waiting = false;
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
         return;
@@ -585,11 +581,8 @@ confirm_replicas(struct spool *sp)
 static void
 on_push(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool_backend *sb = priv;
-    struct spool *sp = sb->sp;
-    redisReply *rep = reply;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     struct block *b = sb->push_head;
     if (b == NULL)
         return;
@@ -633,13 +626,11 @@ push_block(struct spool_backend *sb, struct block *b)
 static void
 on_evac_push(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool_backend *sb = priv;
-    struct spool *sp = sb->sp;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     struct block *chain = sb->evac_push;
     sb->evac_push = NULL;
-    if (push_settled(sb, reply, "LPUSH", sb->evac_push_bytes, sb->evac_push_entries)) {
+    if (push_settled(sb, rep, "LPUSH", sb->evac_push_bytes, sb->evac_push_entries)) {
         struct block *last = chain;
         while (last->next != NULL)
             last = last->next;
@@ -939,11 +930,9 @@ local_drain(struct spool_backend *sb)
 static void
 on_measured(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
-    redisReply *rep = reply;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     if (rep == NULL)
         return;
     /* reply: array [LLEN, MEMORY USAGE] */
@@ -997,11 +986,9 @@ prepend_list(struct rconn *rc, const char *from, const char *to, long long n)
 static void
 on_legacy_counted(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
-    redisReply *rep = reply;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     if (rep == NULL)
         return;
     long long inflight = 0, spooled = 0;
@@ -1284,11 +1271,9 @@ spool_tick(struct spool *sp, uint64_t now)
 static void
 on_evacuated(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct spool_backend *sb = priv;
     struct spool *sp = sb->sp;
-    redisReply *rep = reply;
-    rconn_replied(&sp->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     sb->evac_out--;
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         log_error("backend %s: evacuating its queues to Redis failed%s%.*s", sb->be->cfg->name,
