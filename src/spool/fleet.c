@@ -180,7 +180,7 @@ release_lease(struct fleet *f)
 }
 
 static void
-finish(struct fleet *f)
+fleet_finish(struct fleet *f)
 {
     stop_drains(f);
     rconn_send3(rc_of(f), rconn_ignore, NULL, "SREM", f->k_instances, f->victim,
@@ -313,7 +313,7 @@ on_claimed(redisAsyncContext *ac, void *reply, void *priv)
              "lists, through this relay's backends of the same names)",
              f->victim, (unsigned long long)ttl_ms(f), n);
     if (n == 0)
-        finish(f);
+        fleet_finish(f);
 }
 
 static void
@@ -507,7 +507,7 @@ drive_drains(struct fleet *f, uint64_t now)
     if (all_empty) {
         f->counted_deletes += deletes;
         f->counted_lines += lines;
-        finish(f);
+        fleet_finish(f);
     }
 }
 

@@ -125,7 +125,7 @@ struct spool {
 };
 
 static uint64_t
-now_ms(const struct spool *sp)
+spool_now_ms(const struct spool *sp)
 {
     return (uint64_t)(ev_now(sp->env.loop) * 1000.0);
 }
@@ -137,7 +137,7 @@ cfg_of(const struct spool *sp)
 }
 
 static struct pool *
-pool_of(const struct spool *sp)
+spool_pool(const struct spool *sp)
 {
     return sp->env.pool;
 }
@@ -385,7 +385,7 @@ evac_pending(const struct spool_backend *sb)
 static void
 set_full(struct spool *sp, const redisReply *rep)
 {
-    sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
+    sp->full_retry_ms = spool_now_ms(sp) + FULL_RETRY_MS;
     if (sp->full)
         return;
     sp->full = true;
@@ -418,7 +418,7 @@ on_full_probe(redisAsyncContext *ac, void *reply, void *priv)
     else if (rconn_write_refused(rep))
         set_full(sp, rep); /* still refused: asked again in a second */
     else
-        sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
+        sp->full_retry_ms = spool_now_ms(sp) + FULL_RETRY_MS;
 }
 
 /* spool_full with no push to retry (everything went to the backend from
@@ -445,7 +445,7 @@ push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, s
              size_t entries)
 {
     struct spool *sp = sb->sp;
-    pool_uncharge(pool_of(sp), bytes, POOL_QUEUE);
+    pool_uncharge(spool_pool(sp), bytes, POOL_QUEUE);
     sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
         sb->drain.entries = (uint64_t)rep->integer;
@@ -461,7 +461,7 @@ push_settled(struct spool_backend *sb, const redisReply *rep, const char *cmd, s
     } else if (rep != NULL) {
         LOG_RL(LOG_ERROR, "redis: %s %s failed: %.*s; keeping the lines in memory", cmd, sb->key,
                (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
-        sp->full_retry_ms = now_ms(sp) + FULL_RETRY_MS;
+        sp->full_retry_ms = spool_now_ms(sp) + FULL_RETRY_MS;
     }
     return false;
 }
@@ -538,7 +538,7 @@ on_wait(redisAsyncContext *ac, void *reply, void *priv)
                      "its entries stay in memory until enough do", rep->integer, want);
         sp->wait_short_logged = true;
         sp->st.replica_shortfalls++;
-        sp->wait_at_ms = now_ms(sp) + WAIT_RETRY_MS;
+        sp->wait_at_ms = spool_now_ms(sp) + WAIT_RETRY_MS;
         return;
     }
     if (sp->wait_short_logged)
@@ -563,7 +563,7 @@ static void
 confirm_replicas(struct spool *sp)
 {
     int want = cfg_of(sp)->redis.min_replicas_ack;
-    if (want == 0 || sp->waiting || sp->state != SP_READY || now_ms(sp) < sp->wait_at_ms)
+    if (want == 0 || sp->waiting || sp->state != SP_READY || spool_now_ms(sp) < sp->wait_at_ms)
         return;
     bool any = false;
     for (int i = 0; i < sp->nsb && !any; i++)
@@ -609,11 +609,11 @@ push_block(struct spool_backend *sb, struct block *b)
     uint64_t nl;
     const char *data = data_lines(sp, b->data + b->start, &len, &nl);
     size_t n = entry_build(&sp->ec, data, len, b->lines, b->stamp);
-    if (pool_charge(pool_of(sp), n, POOL_QUEUE) != TS_OK)
+    if (pool_charge(spool_pool(sp), n, POOL_QUEUE) != TS_OK)
         return false;
     b->tag = entry_tag(sp->ec.zbuf, n); /* (popped from staging: in no queue) */
     if (!rconn_send3(&sp->rc, on_push, sb, "RPUSH", sb->key, sp->ec.zbuf, n)) {
-        pool_uncharge(pool_of(sp), n, POOL_QUEUE);
+        pool_uncharge(spool_pool(sp), n, POOL_QUEUE);
         return false;
     }
     b->aux = (uint32_t)n;
@@ -655,16 +655,16 @@ push_evacuated(struct spool_backend *sb)
     size_t bound = 0;
     for (const struct block *b = sb->evac_head; b != NULL; b = b->next)
         bound += b->len - b->start + ENTRY_HDR;
-    if (pool_charge(pool_of(sp), bound, POOL_QUEUE) != TS_OK)
+    if (pool_charge(spool_pool(sp), bound, POOL_QUEUE) != TS_OK)
         return;
     struct entry_list el = { 0 };
     if (entries_add_chain(sp, &el, sb->evac_head, true) != TS_OK) {
         LOG_RL(LOG_ERROR, "backend %s: out of memory spooling a failed connection's lines; "
                "retrying", sb->be->cfg->name);
-        pool_uncharge(pool_of(sp), bound, POOL_QUEUE);
+        pool_uncharge(spool_pool(sp), bound, POOL_QUEUE);
         goto out;
     }
-    pool_uncharge(pool_of(sp), bound - el.bytes, POOL_QUEUE);
+    pool_uncharge(spool_pool(sp), bound - el.bytes, POOL_QUEUE);
     if (el.n == 0) { /* only barriers */
         while (sb->evac_head != NULL) {
             struct block *b = sb->evac_head;
@@ -675,7 +675,7 @@ push_evacuated(struct spool_backend *sb)
         goto out;
     }
     if (!entries_lpush(sp, sb->key, &el, on_evac_push, sb)) {
-        pool_uncharge(pool_of(sp), el.bytes, POOL_QUEUE);
+        pool_uncharge(spool_pool(sp), el.bytes, POOL_QUEUE);
         goto out;
     }
     sb->evac_push = sb->evac_head;
@@ -747,19 +747,19 @@ spool_offer(struct backend *be, const char *line, size_t len)
     if (tail != NULL && !(tail->flags & BF_STAGED)) {
         /* a failed connection's lines, put back after a lost connection:
          * staged lines start a block of their own */
-        struct block *nb = pool_get(pool_of(sp), POOL_QUEUE);
+        struct block *nb = pool_get(spool_pool(sp), POOL_QUEUE);
         if (nb == NULL)
             return TS_ENOMEM;
-        nb->stamp = now_ms(sp);
+        nb->stamp = spool_now_ms(sp);
         nb->flags = BF_STAGED;
         queue_push_block(&sb->staging, nb);
         tail = nb;
     }
-    char *dst = queue_reserve(&sb->staging, pool_of(sp), POOL_QUEUE, len);
+    char *dst = queue_reserve(&sb->staging, spool_pool(sp), POOL_QUEUE, len);
     if (dst == NULL)
         return TS_ENOMEM;
     if (sb->staging.tail != tail) {
-        sb->staging.tail->stamp = now_ms(sp);
+        sb->staging.tail->stamp = spool_now_ms(sp);
         sb->staging.tail->flags = BF_STAGED;
     }
     memcpy(dst, line, len);
@@ -768,7 +768,7 @@ spool_offer(struct backend *be, const char *line, size_t len)
     sb->staged_lines++;
     g_stats.points_spooled++;
     if (sb->staging.head != sb->staging.tail)
-        push_ready(sb, now_ms(sp), false); /* a full block is ready */
+        push_ready(sb, spool_now_ms(sp), false); /* a full block is ready */
     return 1;
 }
 
@@ -782,7 +782,7 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
     struct block *first, *last;
     uint64_t lines = queue_count_lines(q, q->acked, q->appended);
     queue_detach_all(q, &first, &last);
-    uint64_t now = now_ms(sp);
+    uint64_t now = spool_now_ms(sp);
     for (struct block *b = first; b != NULL; b = b->next) {
         b->lines = (uint32_t)count_lines(b->data + b->start, b->len - b->start);
         if (b->stamp == 0)
@@ -836,7 +836,7 @@ deliver_chain(struct spool_backend *sb, struct block **head, struct block **tail
 {
     struct spool *sp = sb->sp;
     struct backend *be = sb->be;
-    size_t low = TS_MAX(cfg_of(sp)->redis.spool_low, pool_of(sp)->data_size);
+    size_t low = TS_MAX(cfg_of(sp)->redis.spool_low, spool_pool(sp)->data_size);
     while (*head != NULL && backend_queued_bytes(be) < low) {
         struct block *b = *head;
         size_t len = b->len - b->start;
@@ -861,7 +861,7 @@ deliver_chain(struct spool_backend *sb, struct block **head, struct block **tail
             *tail = NULL;
         if (sb->evac_held > 0)
             sb->evac_held--;
-        pool_put(pool_of(sp), b);
+        pool_put(spool_pool(sp), b);
         sp->st.local_drains++;
     }
     return *head == NULL;
@@ -901,7 +901,7 @@ local_drain(struct spool_backend *sb)
         struct block *b = sb->staging.head;
         if (b == sb->staging.tail && b->len - b->start == 0)
             break;
-        if (backend_queued_bytes(be) >= TS_MAX(cfg_of(sp)->redis.spool_low, pool_of(sp)->data_size))
+        if (backend_queued_bytes(be) >= TS_MAX(cfg_of(sp)->redis.spool_low, spool_pool(sp)->data_size))
             break;
         size_t consumed = 0;
         size_t n = backend_enqueue_lines(be, b->data + b->start, b->len - b->start, &consumed);
@@ -920,7 +920,7 @@ local_drain(struct spool_backend *sb)
         b = queue_pop_block(&sb->staging);
         if (!(b->flags & BF_STAGED) && sb->evac_held > 0)
             sb->evac_held--;
-        pool_put(pool_of(sp), b);
+        pool_put(spool_pool(sp), b);
         sp->st.local_drains++;
     }
 }
@@ -1088,7 +1088,7 @@ sb_init(struct spool *sp, struct spool_backend *sb, struct backend *be)
     char corrupt[300];
     snprintf(corrupt, sizeof(corrupt), "%s:corrupt", sb->key);
     queue_init(&sb->staging);
-    if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, pool_of(sp), sb->key, corrupt, may_drain,
+    if (drain_init(&sb->drain, &sp->rc, &sp->ec, be, spool_pool(sp), sb->key, corrupt, may_drain,
                    sb) != TS_OK)
         return TS_ERROR;
     sb->drain.delivered = on_entry_delivered;
@@ -1199,7 +1199,7 @@ spool_destroy(struct spool *sp)
         rconn_free(&sp->rc); /* (initialized last) */
     fleet_free(sp->fleet);
     sentinel_free(sp->master);
-    struct pool *p = pool_of(sp);
+    struct pool *p = spool_pool(sp);
     for (int i = 0; i < sp->nsb && sp->sb != NULL; i++) {
         struct spool_backend *sb = &sp->sb[i];
         queue_clear(&sb->staging, p);
@@ -1285,7 +1285,7 @@ on_evacuated(redisAsyncContext *ac, void *reply, void *priv)
     struct backend *be = sb->be;
     for (int k = 0; k < be->nconns; k++) {
         struct bconn *c = &be->conns[k];
-        queue_clear(&c->q, pool_of(sp));
+        queue_clear(&c->q, spool_pool(sp));
         c->lines_queued = 0;
     }
     drain_forget(&sb->drain);
@@ -1353,7 +1353,7 @@ spool_shutdown_begin(struct spool *sp)
     for (int i = 0; i < sp->nsb; i++) {
         struct spool_backend *sb = &sp->sb[i];
         evacuate(sb);
-        push_ready(sb, now_ms(sp), true);
+        push_ready(sb, spool_now_ms(sp), true);
     }
 }
 
