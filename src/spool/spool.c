@@ -829,42 +829,81 @@ maybe_leave_mode(struct spool_backend *sb)
     }
 }
 
-/* Blocks of the chain at *head go straight to the backend, oldest first,
- * while it has room under spool-low.  Returns false when it stopped early. */
+/* Where blocks are given back from: the staging queue, or a chain. */
+struct unspool_src {
+    struct queue *q;              /* the staging queue, or NULL: */
+    struct block **head, **tail;  /* a chain (a failed connection's lines) */
+    bool strip;                   /* the blocks go without their version barriers
+                                     (a chain's; staging's go as they are) */
+};
+
+static struct block *
+unspool_src_first(const struct unspool_src *s)
+{
+    return s->q != NULL ? s->q->head : *s->head;
+}
+
+/* The first block went whole: off the source and back to the pool. */
+static void
+unspool_src_drop(struct spool_backend *sb, struct unspool_src *s)
+{
+    struct block *b;
+    if (s->q != NULL) {
+        b = queue_pop_block(s->q);
+    } else {
+        b = *s->head;
+        *s->head = b->next;
+        if (*s->head == NULL)
+            *s->tail = NULL;
+    }
+    if (!(b->flags & BF_STAGED) && sb->evac_held > 0)
+        sb->evac_held--;
+    pool_put(spool_pool(sb->sp), b);
+    sb->sp->st.local_drains++;
+}
+
+/* Hands the blocks of s to the backend, oldest first, while its queues
+ * are under spool-low (or one block).  Returns false when it stopped
+ * early: out of room, or at staging's open block when it is empty. */
 static bool
-deliver_chain(struct spool_backend *sb, struct block **head, struct block **tail)
+unspool_give_back(struct spool_backend *sb, struct unspool_src *s)
 {
     struct spool *sp = sb->sp;
     struct backend *be = sb->be;
-    size_t low = TS_MAX(cfg_of(sp)->redis.spool_low, spool_pool(sp)->data_size);
-    while (*head != NULL && backend_queued_bytes(be) < low) {
-        struct block *b = *head;
+    size_t room_mark = TS_MAX(cfg_of(sp)->redis.spool_low, spool_pool(sp)->data_size);
+    struct block *b;
+    while ((b = unspool_src_first(s)) != NULL) {
+        if (s->q != NULL && b == s->q->tail && b->len - b->start == 0)
+            return false;
+        if (backend_queued_bytes(be) >= room_mark)
+            return false;
         size_t len = b->len - b->start;
         uint64_t nl;
-        const char *data = data_lines(sp, b->data + b->start, &len, &nl);
+        const char *data = b->data + b->start;
+        if (s->strip)
+            data = data_lines(sp, data, &len, &nl);
         size_t consumed = 0;
         size_t n = backend_enqueue_lines(be, data, len, &consumed);
         g_stats.points_unspooled += n;
-        if (n > 0)
-            sb->evac_direct = true; /* safe once the backend acknowledged them */
+        /* delivered without Redis: safe once the backend acknowledged them */
+        if (b->flags & BF_STAGED)
+            sb->direct_lines += n;
+        else if (n > 0)
+            sb->evac_direct = true;
         if (consumed < len) {
-            /* out of room: what went is the barrier-less prefix; keep the rest */
-            if (data == b->data + b->start)
-                b->start += (uint32_t)consumed;
-            else
-                return false; /* (a block with barriers goes whole next time) */
+            /* out of room: what went is gone from the block, unless barriers
+             * were taken out (such a block goes whole next time) */
+            if (data != b->data + b->start)
+                return false;
+            b->start += (uint32_t)consumed;
+            if (s->q != NULL)
+                s->q->acked += consumed;
             b->lines -= (uint32_t)TS_MIN(n, b->lines);
             return false;
         }
-        *head = b->next;
-        if (*head == NULL)
-            *tail = NULL;
-        if (sb->evac_held > 0)
-            sb->evac_held--;
-        pool_put(spool_pool(sp), b);
-        sp->st.local_drains++;
+        unspool_src_drop(sb, s);
     }
-    return *head == NULL;
+    return true;
 }
 
 /* Lines handed to the backend from memory are safe once it acknowledged
@@ -889,40 +928,16 @@ static void
 local_drain(struct spool_backend *sb)
 {
     struct spool *sp = sb->sp;
-    struct backend *be = sb->be;
-    if (!sp->env.running(sp->env.ctx) || !backend_available(be))
+    if (!sp->env.running(sp->env.ctx) || !backend_available(sb->be))
         return;
     /* a failed connection's lines first: they are the oldest */
-    if (sb->evac_head != NULL && !deliver_chain(sb, &sb->evac_head, &sb->evac_tail))
+    struct unspool_src evac = { NULL, &sb->evac_head, &sb->evac_tail, true };
+    if (sb->evac_head != NULL && !unspool_give_back(sb, &evac))
         return;
     if (sb->evac_push != NULL)
         return;
-    while (sb->staging.head != NULL) {
-        struct block *b = sb->staging.head;
-        if (b == sb->staging.tail && b->len - b->start == 0)
-            break;
-        if (backend_queued_bytes(be) >= TS_MAX(cfg_of(sp)->redis.spool_low, spool_pool(sp)->data_size))
-            break;
-        size_t consumed = 0;
-        size_t n = backend_enqueue_lines(be, b->data + b->start, b->len - b->start, &consumed);
-        g_stats.points_unspooled += n;
-        /* delivered without Redis: safe once the backend acknowledged them */
-        if (b->flags & BF_STAGED)
-            sb->direct_lines += n;
-        else
-            sb->evac_direct = true;
-        b->lines -= (uint32_t)TS_MIN(n, b->lines);
-        if (consumed < b->len - b->start) {
-            b->start += (uint32_t)consumed;
-            sb->staging.acked += consumed;
-            break; /* out of memory: continue next tick */
-        }
-        b = queue_pop_block(&sb->staging);
-        if (!(b->flags & BF_STAGED) && sb->evac_held > 0)
-            sb->evac_held--;
-        pool_put(spool_pool(sp), b);
-        sp->st.local_drains++;
-    }
+    struct unspool_src staging = { &sb->staging, NULL, NULL, false };
+    unspool_give_back(sb, &staging);
 }
 
 /* ---- recovery ---------------------------------------------------------- */
