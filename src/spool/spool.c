@@ -381,6 +381,32 @@ evac_pending(const struct spool_backend *sb)
     return sb->evac_head != NULL || sb->evac_push != NULL;
 }
 
+/* The spool's hysteresis, both marks in one place: where a backend's
+ * queues (the bytes its connections hold) stand.  Above spool-high its
+ * new lines go to the spool (and it enters spool mode); under spool-low
+ * the spool gives lines back (the drain reads); in between each side
+ * keeps to what it does.  (config.c keeps spool-low under spool-high.) */
+enum spool_level { SP_UNDER_LOW, SP_BETWEEN, SP_ABOVE_HIGH };
+
+static enum spool_level
+spool_level(const struct spool *sp, const struct backend *be)
+{
+    uint64_t queued = backend_queued_bytes(be);
+    if (queued > cfg_of(sp)->redis.spool_high)
+        return SP_ABOVE_HIGH;
+    if (queued < cfg_of(sp)->redis.spool_low)
+        return SP_UNDER_LOW;
+    return SP_BETWEEN;
+}
+
+bool
+spool_should_take(const struct spool *sp, const struct backend *be, bool available)
+{
+    if (!spool_usable(sp))
+        return false;
+    return spool_backend_mode(be) || !available || spool_level(sp, be) == SP_ABOVE_HIGH;
+}
+
 /* A write was refused (or went through again): spool_full. */
 static void
 set_full(struct spool *sp, const redisReply *rep)
@@ -731,12 +757,11 @@ spool_offer(struct backend *be, const char *line, size_t len)
     if (sb == NULL || !spool_usable(sb->sp))
         return 0;
     struct spool *sp = sb->sp;
-    const struct config *cfg = cfg_of(sp);
     if (!sb->mode) {
         const char *why = NULL;
         if (!backend_available(be))
             why = "backend unavailable";
-        else if (backend_queued_bytes(be) > cfg->redis.spool_high)
+        else if (spool_level(sp, be) == SP_ABOVE_HIGH)
             why = "queue above spool-high";
         if (why == NULL)
             return 0;
@@ -814,8 +839,9 @@ may_drain(void *ctx)
     struct spool_backend *sb = ctx;
     struct spool *sp = sb->sp;
     return sp->state == SP_READY && sb->mode && !sp->shutting_down &&
-           !fleet_self_held(sp->fleet) && sp->env.running(sp->env.ctx) && !evac_pending(sb) && backend_available(sb->be) &&
-           backend_queued_bytes(sb->be) < cfg_of(sp)->redis.spool_low;
+           !fleet_self_held(sp->fleet) && sp->env.running(sp->env.ctx) &&
+           !evac_pending(sb) && backend_available(sb->be) &&
+           spool_level(sp, sb->be) == SP_UNDER_LOW;
 }
 
 static void

@@ -78,6 +78,15 @@ bool spool_usable(const struct spool *sp);
 bool spool_connected(const struct spool *sp);
 /* Redis refuses writes now. */
 bool spool_full(const struct spool *sp);
+/* Whether backend be's new lines go to the spool now (available: whether
+ * be takes data directly, backend_available() as the caller has it).
+ * The spool's hysteresis on be's queues, its two marks: the lines go to
+ * the spool once be is unavailable or its queues hold more than
+ * spool-high, and keep going while its list is not empty (spool mode:
+ * order is kept); the spool gives lines back only while the queues are
+ * under spool-low, and spool mode ends once its list is drained.  False
+ * when the spool is not usable (or there is none). */
+bool spool_should_take(const struct spool *sp, const struct backend *be, bool available);
 /* Offers a line for backend be.  Returns 1 when the spool took it, 0 when
  * the caller should queue it to the backend directly, TS_ENOMEM when the
  * staging block could not be had (pool refused). */
