@@ -159,7 +159,8 @@ take(struct drain *d, const redisReply *e)
     struct backend *be = d->be;
     size_t consumed = 0;
     size_t n = backend_enqueue_lines(be, d->ec->dbuf, (size_t)raw, &consumed);
-    if (consumed < (size_t)raw) /* room was checked: cannot happen */
+    TS_ASSERT(consumed == (size_t)raw); /* room was checked */
+    if (consumed < (size_t)raw)
         log_error("backend %s: %zu of %u lines of a spool entry queued; the entry stays in "
                   "Redis (its lines may arrive twice)", be->cfg->name, n, info.lines);
     r->state = consumed < (size_t)raw ? DREC_CORRUPT : DREC_ACTIVE;

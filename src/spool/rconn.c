@@ -233,6 +233,9 @@ redisReply *
 rconn_reply(redisAsyncContext *ac, void *reply)
 {
     struct rconn *rc = ac->data;
+    /* every command sent was counted, and its one call comes before the
+     * disconnect callback zeroes the count */
+    TS_ASSERT(rc != NULL && rc->pending > 0);
     if (rc != NULL && rc->pending > 0)
         rc->pending--;
     return reply;

@@ -31,10 +31,13 @@
 void
 settle_block(struct spool_backend *sb, struct block *b)
 {
-    if (b->flags & BF_STAGED)
+    if (b->flags & BF_STAGED) {
         sb->stored_lines += b->lines;
-    else if (sb->evac_held > 0)
-        sb->evac_held--;
+    } else {
+        TS_ASSERT(sb->evac_held > 0); /* one for each such block */
+        if (sb->evac_held > 0)
+            sb->evac_held--;
+    }
     pool_put(sp_pool(sb->sp), b);
 }
 

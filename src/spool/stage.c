@@ -102,6 +102,7 @@ stage_push_settled(struct spool_backend *sb, const redisReply *rep, const char *
 {
     struct spool *sp = sb->sp;
     pool_uncharge(sp_pool(sp), bytes, POOL_QUEUE);
+    TS_ASSERT(sp->inflight_bytes >= bytes); /* charged when it was sent */
     sp->inflight_bytes -= TS_MIN(sp->inflight_bytes, bytes);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) {
         sb->drain.entries = (uint64_t)rep->integer;
@@ -128,6 +129,7 @@ stage_on_push(redisAsyncContext *ac, void *reply, void *priv)
     struct spool_backend *sb = priv;
     redisReply *rep = rconn_reply(ac, reply);
     struct block *b = sb->push_head;
+    TS_ASSERT(b != NULL); /* one block for each RPUSH out */
     if (b == NULL)
         return;
     sb->push_head = b->next;

@@ -73,8 +73,11 @@ unspool_src_drop(struct spool_backend *sb, struct unspool_src *s)
         if (*s->head == NULL)
             *s->tail = NULL;
     }
-    if (!(b->flags & BF_STAGED) && sb->evac_held > 0)
-        sb->evac_held--;
+    if (!(b->flags & BF_STAGED)) {
+        TS_ASSERT(sb->evac_held > 0); /* one for each such block */
+        if (sb->evac_held > 0)
+            sb->evac_held--;
+    }
     pool_put(sp_pool(sb->sp), b);
     sb->sp->st.local_drains++;
 }
