@@ -39,12 +39,10 @@ held_bytes(const struct backend *be)
 void
 relay_begin_batch(struct relay *r)
 {
-    bool spool = spool_usable(r->spool);
     for (int i = 0; i < r->nbackends; i++) {
         struct backend *be = &r->backends[i];
         be->avail_cached = backend_available(be);
-        be->spool_cached = spool && (spool_backend_mode(be) || !be->avail_cached ||
-                                     backend_queued_bytes(be) > r->cfg.redis.spool_high);
+        be->spool_cached = spool_should_take(r->spool, be, be->avail_cached);
         be->room_cached = (int64_t)be->max_queue_bytes - (int64_t)held_bytes(be);
     }
 }

@@ -159,7 +159,8 @@ take(struct drain *d, const redisReply *e)
     struct backend *be = d->be;
     size_t consumed = 0;
     size_t n = backend_enqueue_lines(be, d->ec->dbuf, (size_t)raw, &consumed);
-    if (consumed < (size_t)raw) /* room was checked: cannot happen */
+    TS_ASSERT(consumed == (size_t)raw); /* room was checked */
+    if (consumed < (size_t)raw)
         log_error("backend %s: %zu of %u lines of a spool entry queued; the entry stays in "
                   "Redis (its lines may arrive twice)", be->cfg->name, n, info.lines);
     r->state = consumed < (size_t)raw ? DREC_CORRUPT : DREC_ACTIVE;
@@ -182,9 +183,7 @@ static void
 on_read(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct drain *d = priv;
-    redisReply *rep = reply;
-    (void)ac;
-    rconn_replied(d->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     d->reading = false;
     if (rep == NULL)
         return; /* the connection went: drain_lost resets */
@@ -241,9 +240,7 @@ on_deleted(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct drain_record *r = priv;
     struct drain *d = r->d;
-    redisReply *rep = reply;
-    (void)ac;
-    rconn_replied(d->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     bool ok = rep != NULL && (rep->type == REDIS_REPLY_INTEGER ||
                               (r->state == DREC_CORRUPT && rep->type == REDIS_REPLY_ARRAY));
     if (!ok) {
@@ -293,9 +290,7 @@ static void
 on_probe(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct drain *d = priv;
-    redisReply *rep = reply;
-    (void)ac;
-    rconn_replied(d->rc);
+    redisReply *rep = rconn_reply(ac, reply);
     d->probing = false;
     if (rep == NULL)
         return;

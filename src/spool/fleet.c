@@ -93,19 +93,15 @@ static bool may_drain_foreign(void *ctx);
 static void
 on_alive_set(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
-    (void)reply;
-    struct fleet *f = priv;
-    rconn_replied(rc_of(f));
+    (void)priv;
+    (void)rconn_reply(ac, reply);
 }
 
 static void
 on_alive_expired(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
+    redisReply *rep = rconn_reply(ac, reply);
     f->beating = false;
     if (rep == NULL)
         return;
@@ -137,10 +133,8 @@ beat(struct fleet *f)
 static void
 on_self_checked(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
+    redisReply *rep = rconn_reply(ac, reply);
     f->self_checking = false;
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
         return;
@@ -186,7 +180,7 @@ release_lease(struct fleet *f)
 }
 
 static void
-finish(struct fleet *f)
+fleet_finish(struct fleet *f)
 {
     stop_drains(f);
     rconn_send3(rc_of(f), rconn_ignore, NULL, "SREM", f->k_instances, f->victim,
@@ -202,10 +196,8 @@ finish(struct fleet *f)
 static void
 on_victim_alive(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
+    redisReply *rep = rconn_reply(ac, reply);
     if (rep == NULL || f->state != F_DRAINING)
         return;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
@@ -221,10 +213,8 @@ on_victim_alive(redisAsyncContext *ac, void *reply, void *priv)
 static void
 on_owner_read(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
+    redisReply *rep = rconn_reply(ac, reply);
     f->renewing = false;
     if (rep == NULL || f->state != F_DRAINING)
         return;
@@ -282,10 +272,9 @@ static struct claim claim; /* one scan at a time */
 /* A reply of the scan and claim chain: counted, and returned when it has
  * the type wanted; otherwise NULL and the scan is given up (F_IDLE). */
 static redisReply *
-scan_reply(struct fleet *f, void *reply, int type)
+scan_reply(struct fleet *f, redisAsyncContext *ac, void *reply, int type)
 {
-    redisReply *rep = reply;
-    rconn_replied(rc_of(f));
+    redisReply *rep = rconn_reply(ac, reply);
     if (rep == NULL || rep->type != type) {
         f->state = F_IDLE;
         return NULL;
@@ -296,9 +285,8 @@ scan_reply(struct fleet *f, void *reply, int type)
 static void
 on_claimed(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_STATUS);
+    redisReply *rep = scan_reply(f, ac, reply, REDIS_REPLY_STATUS);
     if (rep == NULL) /* another relay has it (nil), or Redis said no */
         return;
     int n = 0;
@@ -325,15 +313,14 @@ on_claimed(redisAsyncContext *ac, void *reply, void *priv)
              "lists, through this relay's backends of the same names)",
              f->victim, (unsigned long long)ttl_ms(f), n);
     if (n == 0)
-        finish(f);
+        fleet_finish(f);
 }
 
 static void
 on_counted(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_ARRAY);
+    redisReply *rep = scan_reply(f, ac, reply, REDIS_REPLY_ARRAY);
     if (rep == NULL)
         return;
     size_t k = 0;
@@ -363,9 +350,8 @@ static void scan_keys(struct fleet *f);
 static void
 on_scanned(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_ARRAY);
+    redisReply *rep = scan_reply(f, ac, reply, REDIS_REPLY_ARRAY);
     if (rep == NULL)
         return;
     if (rep->elements != 2) {
@@ -434,9 +420,8 @@ scan_keys(struct fleet *f)
 static void
 on_member_alive(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_INTEGER);
+    redisReply *rep = scan_reply(f, ac, reply, REDIS_REPLY_INTEGER);
     if (rep == NULL)
         return;
     if (rep->integer != 0) { /* alive: nothing to do */
@@ -452,9 +437,8 @@ on_member_alive(redisAsyncContext *ac, void *reply, void *priv)
 static void
 on_members(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)ac;
     struct fleet *f = priv;
-    redisReply *rep = scan_reply(f, reply, REDIS_REPLY_ARRAY);
+    redisReply *rep = scan_reply(f, ac, reply, REDIS_REPLY_ARRAY);
     if (rep == NULL)
         return;
     /* the next member that is not us, round robin */
@@ -523,7 +507,7 @@ drive_drains(struct fleet *f, uint64_t now)
     if (all_empty) {
         f->counted_deletes += deletes;
         f->counted_lines += lines;
-        finish(f);
+        fleet_finish(f);
     }
 }
 

@@ -19,22 +19,22 @@
 #include "base/util.h"
 
 static uint64_t
-now_ms(const struct rconn *rc)
+rconn_now_ms(const struct rconn *rc)
 {
     return (uint64_t)(ev_now(rc->loop) * 1000.0);
 }
 
 static void
-schedule_retry(struct rconn *rc)
+rconn_schedule_retry(struct rconn *rc)
 {
     rc->state = RC_DOWN;
     uint64_t d = rc->backoff_ms / 2 + (uint64_t)rand() % (rc->backoff_ms + 1);
-    rc->retry_at_ms = now_ms(rc) + d;
+    rc->retry_at_ms = rconn_now_ms(rc) + d;
     rc->backoff_ms = TS_MIN(rc->backoff_ms * 2, rc->reconnect_max_ms);
 }
 
 static void
-is_up(struct rconn *rc)
+rconn_mark_up(struct rconn *rc)
 {
     rc->connects++;
     rc->backoff_ms = rc->reconnect_min_ms;
@@ -45,19 +45,19 @@ is_up(struct rconn *rc)
 }
 
 static void
-on_role(void *ctx, bool is_master)
+rconn_on_role(void *ctx, bool is_master)
 {
     struct rconn *rc = ctx;
     if (rc->state != RC_CONNECTING || rc->ac == NULL)
         return;
     if (is_master)
-        is_up(rc);
+        rconn_mark_up(rc);
     else
-        redisAsyncDisconnect(rc->ac); /* on_disconnect: retry, ask again */
+        redisAsyncDisconnect(rc->ac); /* rconn_on_disconnect: retry, ask again */
 }
 
 static void
-on_connect(const redisAsyncContext *ac, int status)
+rconn_on_connect(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
     ev_timer_stop(rc->loop, &rc->connect_timer);
@@ -67,17 +67,17 @@ on_connect(const redisAsyncContext *ac, int status)
                      rc->host, rc->port, ac->errstr[0] ? ac->errstr : "error");
         rc->was_up = false;
         rc->ac = NULL; /* hiredis frees it */
-        schedule_retry(rc);
+        rconn_schedule_retry(rc);
         return;
     }
     /* a master the Sentinels named must say so itself */
-    if (sentinel_check_role(rc->master, rc->ac, on_role, rc) == TS_EAGAIN)
+    if (sentinel_check_role(rc->master, rc->ac, rconn_on_role, rc) == TS_EAGAIN)
         return;
-    is_up(rc);
+    rconn_mark_up(rc);
 }
 
 static void
-on_disconnect(const redisAsyncContext *ac, int status)
+rconn_on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
     (void)status;
@@ -86,7 +86,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
     rc->pending = 0;
     if (rc->destroying)
         return;
-    schedule_retry(rc);
+    rconn_schedule_retry(rc);
     if (!was_up) /* refused by the ROLE check: ask again */
         return;
     rc->disconnects++;
@@ -96,7 +96,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static void
-on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+rconn_on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -109,17 +109,17 @@ on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     if (rc->was_up || rc->connects == 0)
         log_warn("redis: connect timed out; memory-only until it answers");
     rc->was_up = false;
-    schedule_retry(rc);
+    rconn_schedule_retry(rc);
 }
 
 static void
-start_connect(struct rconn *rc)
+rconn_start_connect(struct rconn *rc)
 {
     int found = sentinel_master(rc->master, rc->host, sizeof(rc->host), &rc->port);
     if (found == TS_EAGAIN)
         return; /* being resolved or asked for: still down, the tick asks again */
     if (found != TS_OK) {
-        schedule_retry(rc);
+        rconn_schedule_retry(rc);
         return;
     }
     redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
@@ -127,13 +127,13 @@ start_connect(struct rconn *rc)
         LOG_RL(LOG_WARN, "redis: connect: %s", ac ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
-        schedule_retry(rc);
+        rconn_schedule_retry(rc);
         return;
     }
     ac->data = rc;
     redisLibevAttach(rc->loop, ac);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    redisAsyncSetConnectCallback(ac, rconn_on_connect);
+    redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
     rc->ac = ac;
     rc->state = RC_CONNECTING;
     ev_timer_set(&rc->connect_timer, (double)rc->connect_timeout_ms / 1000.0, 0.0);
@@ -155,8 +155,8 @@ rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
     rc->on_up = on_up;
     rc->on_lost = on_lost;
     rc->ctx = ctx;
-    ev_timer_init(&rc->connect_timer, on_connect_timeout, 1.0, 0.0);
-    start_connect(rc);
+    ev_timer_init(&rc->connect_timer, rconn_on_connect_timeout, 1.0, 0.0);
+    rconn_start_connect(rc);
 }
 
 void
@@ -183,7 +183,7 @@ rconn_reconfigure(struct rconn *rc, uint64_t connect_timeout_ms, uint64_t reconn
         return;
     redisAsyncContext *ac = rc->ac;
     if (rc->state == RC_UP && ac != NULL) {
-        redisAsyncDisconnect(ac); /* replies due still come; then on_disconnect */
+        redisAsyncDisconnect(ac); /* replies due still come; then rconn_on_disconnect */
     } else if (ac != NULL) {      /* connecting (or checking its ROLE) */
         ev_timer_stop(rc->loop, &rc->connect_timer);
         rc->ac = NULL;
@@ -197,7 +197,7 @@ void
 rconn_tick(struct rconn *rc, uint64_t now)
 {
     if (rc->state == RC_DOWN && now >= rc->retry_at_ms)
-        start_connect(rc);
+        rconn_start_connect(rc);
 }
 
 bool
@@ -229,21 +229,23 @@ rconn_send3(struct rconn *rc, redisCallbackFn *cb, void *priv, const char *a, co
     return rconn_send(rc, cb, priv, c ? 3 : 2, argv, lens);
 }
 
-void
-rconn_replied(struct rconn *rc)
+redisReply *
+rconn_reply(redisAsyncContext *ac, void *reply)
 {
-    if (rc->pending > 0)
+    struct rconn *rc = ac->data;
+    /* every command sent was counted, and its one call comes before the
+     * disconnect callback zeroes the count */
+    TS_ASSERT(rc != NULL && rc->pending > 0);
+    if (rc != NULL && rc->pending > 0)
         rc->pending--;
+    return reply;
 }
 
 void
 rconn_ignore(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)reply;
     (void)priv;
-    struct rconn *rc = ac->data;
-    if (rc != NULL)
-        rconn_replied(rc);
+    (void)rconn_reply(ac, reply);
 }
 
 bool

@@ -16,6 +16,7 @@
 
 #include <ev.h>
 #include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,8 +64,10 @@ bool rconn_send(struct rconn *rc, redisCallbackFn *cb, void *priv, int argc, con
 bool rconn_send1(struct rconn *rc, redisCallbackFn *cb, void *priv, const char *word);
 bool rconn_send3(struct rconn *rc, redisCallbackFn *cb, void *priv, const char *a, const char *b,
                  const char *c, size_t clen);
-/* Every callback calls this first: one reply less is due. */
-void rconn_replied(struct rconn *rc);
+/* Every callback of a command sent through rconn_send opens with this:
+ * one reply less is due.  Returns the reply, or NULL when the connection
+ * went (the command's one call then). */
+redisReply *rconn_reply(redisAsyncContext *ac, void *reply);
 /* A callback that only counts the reply. */
 void rconn_ignore(redisAsyncContext *ac, void *reply, void *priv);
 

@@ -26,41 +26,10 @@
 #include "base/pool.h"
 #include "base/queue.h"
 #include "spool/sentinel.h"
+#include "spool/spool_env.h"
 
 struct backend;
 struct spool;
-
-struct spool_stats {
-    uint64_t connects;
-    uint64_t disconnects;
-    uint64_t pushes;            /* entries written (RPUSH / LPUSH) */
-    uint64_t push_failures;
-    uint64_t refused;           /* writes Redis refused (OOM, READONLY, MISCONF) */
-    uint64_t full_episodes;     /* times spool_full went to 1 */
-    uint64_t raw_bytes;         /* line bytes before compression */
-    uint64_t stored_bytes;      /* entry bytes after compression */
-    uint64_t drains;            /* entries read back */
-    uint64_t acks;              /* entries deleted after delivery */
-    uint64_t requeued;          /* entries adopted from the layout before instances */
-    uint64_t corrupt;           /* entries that failed to decode (set aside) */
-    uint64_t lines_evacuated;   /* lines moved from memory to the spool */
-    uint64_t local_drains;      /* staging blocks sent without Redis */
-    uint64_t replica_shortfalls; /* WAITs answered by fewer than min-replicas-ack */
-    uint64_t unreplicated_delivered; /* lines stored by delivery before replicas confirmed */
-    struct sentinel_stats master; /* finding Redis: names, Sentinels (sentinel.c) */
-};
-
-/* What the spool needs from the relay (lifecycle.c wires it). */
-struct spool_env {
-    struct ev_loop *loop;
-    struct pool *pool;
-    const struct config *cfg;
-    struct backend *backends;
-    int nbackends;
-    const char *instance;       /* this relay's name in the keys */
-    bool (*running)(void *ctx); /* false once shutdown began */
-    void *ctx;
-};
 
 struct spool *spool_create(const struct spool_env *env);
 void spool_destroy(struct spool *sp);
@@ -78,6 +47,15 @@ bool spool_usable(const struct spool *sp);
 bool spool_connected(const struct spool *sp);
 /* Redis refuses writes now. */
 bool spool_full(const struct spool *sp);
+/* Whether backend be's new lines go to the spool now (available: whether
+ * be takes data directly, backend_available() as the caller has it).
+ * The spool's hysteresis on be's queues, its two marks: the lines go to
+ * the spool once be is unavailable or its queues hold more than
+ * spool-high, and keep going while its list is not empty (spool mode:
+ * order is kept); the spool gives lines back only while the queues are
+ * under spool-low, and spool mode ends once its list is drained.  False
+ * when the spool is not usable (or there is none). */
+bool spool_should_take(const struct spool *sp, const struct backend *be, bool available);
 /* Offers a line for backend be.  Returns 1 when the spool took it, 0 when
  * the caller should queue it to the backend directly, TS_ENOMEM when the
  * staging block could not be had (pool refused). */

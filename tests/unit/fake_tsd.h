@@ -196,7 +196,7 @@ tsd_free(struct tsd *t)
 }
 
 /* Connections open now. */
-static int
+static int __attribute__((unused))
 tsd_open_conns(const struct tsd *t)
 {
     int n = 0;
@@ -265,7 +265,7 @@ tsd_versions(const struct tsd *t)
 
 /* The data lines received on connection i before its k-th "version"
  * line (k >= 1); fails the test when there are fewer than k. */
-static size_t
+static size_t __attribute__((unused))
 tsd_lines_before_version(const struct tsd *t, int i, unsigned k)
 {
     const struct tsd_conn *c = &t->c[i];
