@@ -65,7 +65,7 @@ struct emitter {
 };
 
 static void
-put_tagged(const struct emitter *e, const char *name, const char *help, enum mtype type,
+emit_tagged(const struct emitter *e, const char *name, const char *help, enum mtype type,
            const char *tagk, const char *tagv, uint64_t value)
 {
     struct sample s = { .name = name, .help = help, .type = type, .tagk = tagk,
@@ -74,15 +74,15 @@ put_tagged(const struct emitter *e, const char *name, const char *help, enum mty
 }
 
 static void
-put(const struct emitter *e, const char *name, const char *help, enum mtype type,
+emit_untagged(const struct emitter *e, const char *name, const char *help, enum mtype type,
     uint64_t value)
 {
-    put_tagged(e, name, help, type, NULL, NULL, value);
+    emit_tagged(e, name, help, type, NULL, NULL, value);
 }
 
 /* A duration in nanoseconds, shown as seconds (a gauge). */
 static void
-put_seconds(const struct emitter *e, const char *name, const char *help, const char *tagk,
+emit_seconds(const struct emitter *e, const char *name, const char *help, const char *tagk,
             const char *tagv, uint64_t ns)
 {
     struct sample s = { .name = name, .help = help, .type = GAUGE, .tagk = tagk,
@@ -108,10 +108,10 @@ field_value(const void *base, const struct field *f)
 
 /* Each field of the table read from base, untagged. */
 static void
-put_fields(const struct emitter *e, const struct field *t, size_t n, const void *base)
+emit_fields(const struct emitter *e, const struct field *t, size_t n, const void *base)
 {
     for (size_t i = 0; i < n; i++)
-        put(e, t[i].name, t[i].help, t[i].type, field_value(base, &t[i]));
+        emit_untagged(e, t[i].name, t[i].help, t[i].type, field_value(base, &t[i]));
 }
 
 /* ---- clients and their protocols ---------------------------------------- */
@@ -120,10 +120,10 @@ static const char *const proto_tag[] = { "auto", "telnet", "framed", "http" };
 
 /* One sample per protocol of a proto_stats field. */
 static void
-put_per_proto(const struct emitter *e, const struct field *f)
+emit_per_proto(const struct emitter *e, const struct field *f)
 {
     for (int p = PROTO_TELNET; p <= PROTO_HTTP; p++)
-        put_tagged(e, f->name, f->help, f->type, "proto", proto_tag[p],
+        emit_tagged(e, f->name, f->help, f->type, "proto", proto_tag[p],
                    field_value(&g_stats.proto[p], f));
 }
 
@@ -151,58 +151,58 @@ static const struct field proto_accepted =
 static void
 collect_protocols(struct relay *r, const struct emitter *e)
 {
-    put(e, "uptime", "Seconds since tsrelay started.", GAUGE,
+    emit_untagged(e, "uptime", "Seconds since tsrelay started.", GAUGE,
         (uint64_t)time(NULL) - g_stats.start_time);
-    put_per_proto(e, &proto_received);
-    put_tagged(e, proto_received.name, proto_received.help, COUNTER, "proto", "internal",
+    emit_per_proto(e, &proto_received);
+    emit_tagged(e, proto_received.name, proto_received.help, COUNTER, "proto", "internal",
                g_stats.stats_lines_sent);
     for (size_t i = 0; i < TS_ARRAY_LEN(proto_fields); i++)
-        put_per_proto(e, &proto_fields[i]);
-    put_per_proto(e, &proto_current);
-    put_tagged(e, proto_current.name, proto_current.help, GAUGE, "proto", "pending",
+        emit_per_proto(e, &proto_fields[i]);
+    emit_per_proto(e, &proto_current);
+    emit_tagged(e, proto_current.name, proto_current.help, GAUGE, "proto", "pending",
                r->clients.pending);
-    put_per_proto(e, &proto_accepted);
+    emit_per_proto(e, &proto_accepted);
 }
 
 static void
 collect_clients(struct relay *r, const struct emitter *e)
 {
-    put(e, "clients.rejected", "Connections refused (max-clients and control-slots, shutdown).",
+    emit_untagged(e, "clients.rejected", "Connections refused (max-clients and control-slots, shutdown).",
         COUNTER, g_stats.clients_rejected);
-    put(e, "clients.control_slots", "Open stats-only connections taken over max-clients.",
+    emit_untagged(e, "clients.control_slots", "Open stats-only connections taken over max-clients.",
         GAUGE, r->clients.control_only);
-    put(e, "clients.control_slot_accepts", "Stats-only connections taken over max-clients.",
+    emit_untagged(e, "clients.control_slot_accepts", "Stats-only connections taken over max-clients.",
         COUNTER, g_stats.clients_control_slot);
-    put(e, "clients.waiting_memory",
+    emit_untagged(e, "clients.waiting_memory",
         "Clients waiting for input memory (admission), holding nothing.", GAUGE,
         r->adm.nwaiting);
-    put(e, "clients.waiting_room", "Clients waiting for room in the queues.", GAUGE,
+    emit_untagged(e, "clients.waiting_room", "Clients waiting for room in the queues.", GAUGE,
         r->adm.nroom);
-    put_seconds(e, "clients.longest_wait_seconds", "The longest current wait for memory or room.",
+    emit_seconds(e, "clients.longest_wait_seconds", "The longest current wait for memory or room.",
                 NULL, NULL, (uint64_t)(admission_longest_wait(&r->adm, ev_now(r->loop)) * 1e9));
-    put(e, "admission.grants", "Input memory granted to clients for their units.", COUNTER,
+    emit_untagged(e, "admission.grants", "Input memory granted to clients for their units.", COUNTER,
         r->adm.st.grants);
-    put(e, "admission.waits", "Units that had to wait for input memory.", COUNTER,
+    emit_untagged(e, "admission.waits", "Units that had to wait for input memory.", COUNTER,
         r->adm.st.waits);
-    put(e, "admission.room_waits", "Times a decoder stopped for room in the queues.", COUNTER,
+    emit_untagged(e, "admission.room_waits", "Times a decoder stopped for room in the queues.", COUNTER,
         r->adm.st.room_waits);
-    put(e, "clients.timed_out", "Clients closed by idle-timeout or read-timeout.", COUNTER,
+    emit_untagged(e, "clients.timed_out", "Clients closed by idle-timeout or read-timeout.", COUNTER,
         g_stats.clients_timed_out);
-    put(e, "frames.received", "Framed packets received (heartbeats excluded).", COUNTER,
+    emit_untagged(e, "frames.received", "Framed packets received (heartbeats excluded).", COUNTER,
         g_stats.framed.frames);
-    put(e, "frames.heartbeats", "Framed heartbeats (length 0).", COUNTER,
+    emit_untagged(e, "frames.heartbeats", "Framed heartbeats (length 0).", COUNTER,
         g_stats.framed.heartbeats);
-    put_tagged(e, "frames.rejected", "Framed packets rejected.", COUNTER, "reason", "oversize",
+    emit_tagged(e, "frames.rejected", "Framed packets rejected.", COUNTER, "reason", "oversize",
                g_stats.framed.rejected_oversize);
-    put_tagged(e, "frames.rejected", "Framed packets rejected.", COUNTER, "reason", "json",
+    emit_tagged(e, "frames.rejected", "Framed packets rejected.", COUNTER, "reason", "json",
                g_stats.framed.rejected_json);
-    put(e, "config.reloads", "Configurations applied on SIGHUP.", COUNTER, g_stats.reloads);
-    put(e, "config.reload_refusals",
+    emit_untagged(e, "config.reloads", "Configurations applied on SIGHUP.", COUNTER, g_stats.reloads);
+    emit_untagged(e, "config.reload_refusals",
         "Configuration files refused on SIGHUP (the running one stays).", COUNTER,
         g_stats.reload_refusals);
-    put(e, "http.requests", "HTTP requests served.", COUNTER, g_stats.http_requests);
-    put(e, "http.errors", "HTTP responses with status >= 400.", COUNTER, g_stats.http_errors);
-    put(e, "http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
+    emit_untagged(e, "http.requests", "HTTP requests served.", COUNTER, g_stats.http_requests);
+    emit_untagged(e, "http.errors", "HTTP responses with status >= 400.", COUNTER, g_stats.http_errors);
+    emit_untagged(e, "http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
         COUNTER, g_stats.http_details_truncated);
 }
 
@@ -214,19 +214,19 @@ collect_points(struct relay *r, const struct emitter *e)
     uint64_t queued_lines = 0;
     for (int i = 0; i < r->nbackends; i++)
         queued_lines += backend_queued_lines(&r->backends[i]);
-    put(e, "points.forwarded", "Lines acknowledged by a backend's TCP.", COUNTER,
+    emit_untagged(e, "points.forwarded", "Lines acknowledged by a backend's TCP.", COUNTER,
         g_stats.points_forwarded);
-    put(e, "points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE,
+    emit_untagged(e, "points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE,
         queued_lines);
-    put(e, "points.spooled", "Lines that went into the spool.", COUNTER, g_stats.points_spooled);
-    put(e, "points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
+    emit_untagged(e, "points.spooled", "Lines that went into the spool.", COUNTER, g_stats.points_spooled);
+    emit_untagged(e, "points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
         g_stats.points_unspooled);
-    put(e, "points.taken_over", "Lines of a dead instance's spool queued here (received there).",
+    emit_untagged(e, "points.taken_over", "Lines of a dead instance's spool queued here (received there).",
         COUNTER, g_stats.points_taken_over);
-    put(e, "points.spool_pending", "Lines in the spool (spooled - unspooled).", GAUGE,
+    emit_untagged(e, "points.spool_pending", "Lines in the spool (spooled - unspooled).", GAUGE,
         g_stats.points_spooled > g_stats.points_unspooled
             ? g_stats.points_spooled - g_stats.points_unspooled : 0);
-    put(e, "points.dropped", "Valid lines dropped (overflow = drop, or out of memory).", COUNTER,
+    emit_untagged(e, "points.dropped", "Valid lines dropped (overflow = drop, or out of memory).", COUNTER,
         g_stats.points_dropped);
 }
 
@@ -328,12 +328,12 @@ collect_backends(struct relay *r, const struct emitter *e)
         for (int b = 0; b < r->nbackends; b++) {
             const struct backend *be = &r->backends[b];
             uint64_t v = bm->value != NULL ? bm->value(be) : field_value(&be->st, &bm->f);
-            put_tagged(e, bm->f.name, bm->f.help, bm->f.type, "backend", be->cfg->name, v);
+            emit_tagged(e, bm->f.name, bm->f.help, bm->f.type, "backend", be->cfg->name, v);
         }
     }
     /* how long the oldest waiting line has waited (the status page) */
     for (int b = 0; b < r->nbackends; b++)
-        put_seconds(e, "backlog.age_seconds",
+        emit_seconds(e, "backlog.age_seconds",
                     "Seconds the oldest line waiting for the backend has waited (0: none).",
                     "backend", r->backends[b].cfg->name,
                     spool_backlog_age_ms(&r->backends[b]) * 1000000u);
@@ -408,18 +408,18 @@ collect_spool(struct relay *r, const struct emitter *e)
     const struct fleet_stats *fs = spool_fleet_stats(r->spool);
     ss = ss != NULL ? ss : &no_spool;
     fs = fs != NULL ? fs : &no_fleet;
-    put(e, "spool.connected", "1 when the Redis spool is connected and ready.", GAUGE,
+    emit_untagged(e, "spool.connected", "1 when the Redis spool is connected and ready.", GAUGE,
         spool_connected(r->spool) ? 1 : 0);
-    put(e, "spool.full", "1 while Redis refuses writes (OOM at maxmemory, READONLY, MISCONF): "
+    emit_untagged(e, "spool.full", "1 while Redis refuses writes (OOM at maxmemory, READONLY, MISCONF): "
         "new data stays in memory under overflow, the spool is still drained.", GAUGE,
         spool_full(r->spool) ? 1 : 0);
-    put(e, "spool.full_episodes", "Times Redis began refusing writes.", COUNTER,
+    emit_untagged(e, "spool.full_episodes", "Times Redis began refusing writes.", COUNTER,
         ss->full_episodes);
-    put_fields(e, fleet_fields, TS_ARRAY_LEN(fleet_fields), fs);
-    put_fields(e, spool_replication_fields, TS_ARRAY_LEN(spool_replication_fields), ss);
-    put(e, "spool.bytes", "Bytes held in Redis by the spool.", GAUGE,
+    emit_fields(e, fleet_fields, TS_ARRAY_LEN(fleet_fields), fs);
+    emit_fields(e, spool_replication_fields, TS_ARRAY_LEN(spool_replication_fields), ss);
+    emit_untagged(e, "spool.bytes", "Bytes held in Redis by the spool.", GAUGE,
         spool_total_bytes(r->spool));
-    put_fields(e, spool_fields, TS_ARRAY_LEN(spool_fields), ss);
+    emit_fields(e, spool_fields, TS_ARRAY_LEN(spool_fields), ss);
 }
 
 /* ---- memory, latency, the log ------------------------------------------- */
@@ -432,33 +432,33 @@ collect_memory(struct relay *r, const struct emitter *e)
     for (int i = 0; i < r->nbackends; i++)
         queued_bytes += backend_queued_bytes(&r->backends[i]) +
                         spool_backend_staged_bytes(&r->backends[i]);
-    put(e, "memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE,
+    emit_untagged(e, "memory.queued", "Bytes of data queued (backend queues and staging).", GAUGE,
         queued_bytes);
-    put(e, "memory.live", "Pool bytes in use (blocks handed out and charged buffers).", GAUGE,
+    emit_untagged(e, "memory.live", "Pool bytes in use (blocks handed out and charged buffers).", GAUGE,
         pool_used_bytes(p));
-    put(e, "memory.reserved", "Pool bytes held from the OS (live plus cached free blocks).",
+    emit_untagged(e, "memory.reserved", "Pool bytes held from the OS (live plus cached free blocks).",
         GAUGE, pool_reserved_bytes(p));
-    put(e, "memory.rss", "Resident set size of the process.", GAUGE, stats_rss_bytes());
-    put_tagged(e, "memory.class", "Pool bytes in use by class: queue (data on its way), input "
+    emit_untagged(e, "memory.rss", "Resident set size of the process.", GAUGE, stats_rss_bytes());
+    emit_tagged(e, "memory.class", "Pool bytes in use by class: queue (data on its way), input "
                "(units being received, replies), control (stats answers).", GAUGE, "class",
                "queue", p->used[POOL_QUEUE]);
-    put_tagged(e, "memory.class", "", GAUGE, "class", "input", p->used[POOL_INPUT]);
-    put_tagged(e, "memory.class", "", GAUGE, "class", "control", p->used[POOL_CONTROL]);
-    put(e, "memory.input_limit", "input-memory: the most partial units may hold.", GAUGE,
+    emit_tagged(e, "memory.class", "", GAUGE, "class", "input", p->used[POOL_INPUT]);
+    emit_tagged(e, "memory.class", "", GAUGE, "class", "control", p->used[POOL_CONTROL]);
+    emit_untagged(e, "memory.input_limit", "input-memory: the most partial units may hold.", GAUGE,
         p->input_limit);
-    put(e, "memory.control_reserve", "control-reserve: budget only stats answers may use.",
+    emit_untagged(e, "memory.control_reserve", "control-reserve: budget only stats answers may use.",
         GAUGE, p->control_reserve);
-    put(e, "memory.input_waiting", "Bytes clients wait to be granted.", GAUGE,
+    emit_untagged(e, "memory.input_waiting", "Bytes clients wait to be granted.", GAUGE,
         r->adm.bytes_waiting);
-    put(e, "memory.input_forced", "Input held past input-memory (should stay 0).", COUNTER,
+    emit_untagged(e, "memory.input_forced", "Input held past input-memory (should stay 0).", COUNTER,
         r->clients.st.forced);
-    put(e, "memory.connections", "Client structures and decoders, accounted apart from the "
+    emit_untagged(e, "memory.connections", "Client structures and decoders, accounted apart from the "
         "budget.", GAUGE, r->clients.connection_bytes);
-    put(e, "memory.limit", "memory-limit: the pool never reserves more.", GAUGE, p->limit);
-    put(e, "memory.peak_live", "Highest pool bytes in use so far.", GAUGE, p->peak_used_bytes);
-    put(e, "memory.history", "Bytes of the status-page history ring (fixed, in memory.live).",
+    emit_untagged(e, "memory.limit", "memory-limit: the pool never reserves more.", GAUGE, p->limit);
+    emit_untagged(e, "memory.peak_live", "Highest pool bytes in use so far.", GAUGE, p->peak_used_bytes);
+    emit_untagged(e, "memory.history", "Bytes of the status-page history ring (fixed, in memory.live).",
         GAUGE, history_bytes(r->history));
-    put(e, "memory.refusals", "Pool requests refused: budget exhausted.", COUNTER,
+    emit_untagged(e, "memory.refusals", "Pool requests refused: budget exhausted.", COUNTER,
         p->stats.get_failures + p->stats.charge_failures);
 }
 
@@ -466,18 +466,18 @@ static void
 collect_latency_and_log(struct relay *r, const struct emitter *e)
 {
     (void)r;
-    put(e, "latency.samples", "Backend writes measured for latency.", COUNTER,
+    emit_untagged(e, "latency.samples", "Backend writes measured for latency.", COUNTER,
         g_stats.latency.samples);
-    put_seconds(e, "latency.p50_seconds", "Median time lines spend inside the relay (read to "
+    emit_seconds(e, "latency.p50_seconds", "Median time lines spend inside the relay (read to "
                 "write).", NULL, NULL, latency_quantile(&g_stats.latency, 0.5));
-    put_seconds(e, "latency.p99_seconds", "99th percentile time inside the relay (read to "
+    emit_seconds(e, "latency.p99_seconds", "99th percentile time inside the relay (read to "
                 "write).", NULL, NULL, latency_quantile(&g_stats.latency, 0.99));
-    put_seconds(e, "latency.max_seconds", "Longest time inside the relay (read to write).",
+    emit_seconds(e, "latency.max_seconds", "Longest time inside the relay (read to write).",
                 NULL, NULL, g_stats.latency.max_ns);
     const struct log_stats *ls = log_get_stats();
-    put(e, "log.lines", "Log lines written.", COUNTER, ls->lines);
-    put(e, "log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, ls->dropped);
-    put(e, "log.suppressed", "Log lines held back by rate limiting.", COUNTER, ls->suppressed);
+    emit_untagged(e, "log.lines", "Log lines written.", COUNTER, ls->lines);
+    emit_untagged(e, "log.dropped", "Log lines dropped: the log sink was too slow.", COUNTER, ls->dropped);
+    emit_untagged(e, "log.suppressed", "Log lines held back by rate limiting.", COUNTER, ls->suppressed);
 }
 
 /* The parts, in the order they are rendered.  A part yields every sample
