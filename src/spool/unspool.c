@@ -51,7 +51,8 @@ struct unspool_src {
     struct queue *q;              /* the staging queue, or NULL: */
     struct block **head, **tail;  /* a chain (a failed connection's lines) */
     bool strip;                   /* the blocks go without their version barriers
-                                     (a chain's; staging's go as they are) */
+                                     (a chain's; in staging, those of a failed
+                                     connection's blocks, not BF_STAGED) */
 };
 
 static struct block *
@@ -100,7 +101,7 @@ unspool_give_back(struct spool_backend *sb, struct unspool_src *s)
         size_t len = b->len - b->start;
         uint64_t nl;
         const char *data = b->data + b->start;
-        if (s->strip)
+        if (s->strip || !(b->flags & BF_STAGED))
             data = chain_data_lines(sp->scratch, data, &len, &nl);
         size_t consumed = 0;
         size_t n = backend_enqueue_lines(be, data, len, &consumed);

@@ -725,6 +725,60 @@ START_TEST(test_redis_gone_lines_from_memory)
 END_TEST
 
 static bool
+evacuated(void)
+{
+    return spool_get_stats(sp)->lines_evacuated > 0;
+}
+
+/* Versions read on connections 1.. (after the first one failed). */
+static size_t
+versions_after_first(void)
+{
+    size_t n = tsd_versions(&T);
+    for (size_t off = 0; off + 8 <= T.c[0].len;) {
+        const char *nl = memchr(T.c[0].buf + off, '\n', T.c[0].len - off);
+        if (nl == NULL)
+            break;
+        size_t len = (size_t)(nl - (T.c[0].buf + off)) + 1;
+        n -= len == 8 && memcmp(T.c[0].buf + off, "version\n", 8) == 0;
+        off += len;
+    }
+    return n;
+}
+
+/* A failed connection's lines taken by the spool whose LPUSH never lands
+ * (Redis goes with it out) are given back to the backend from memory:
+ * without their version barriers, which would otherwise go out as data
+ * and could be taken for the answer to a real barrier (acknowledging
+ * lines early).  Every "version" the TSD reads after the failure is a
+ * barrier the backend wrote after it. */
+START_TEST(test_failed_connection_from_memory_without_barriers)
+{
+    cfg.backends[0].ack = ACK_VERSION; /* not answered: the lines stay queued */
+    start();
+    ck_assert_uint_eq(submit(0, 60), 0); /* available: directly */
+    ck_assert(run_until(tsd_has_all, WAIT_MS));
+    ck_assert_uint_gt(be[0].st.barriers, 0);
+    fr_set_stall(&R, true);
+    tsd_conn_close(&T.c[0]);
+    ck_assert(run_until(evacuated, WAIT_MS));
+    run_ticks(3); /* the LPUSH is out, unanswered */
+    uint64_t barriers_before = be[0].st.barriers;
+    fr_stop(&R);
+    ck_assert(run_until(lost, WAIT_MS));
+    T.answer_versions = true;
+    want_lines *= 2; /* the first connection's copy, and the resent one */
+    ck_assert(run_until(tsd_has_all, WAIT_MS));
+    run_ticks(5);
+    ck_assert_uint_eq(versions_after_first(), be[0].st.barriers - barriers_before);
+    size_t glen;
+    ck_assert_uint_eq(tsd_data(&T, -1, got, sizeof(got), &glen), want_lines);
+    ck_assert_msg(glen == 2 * wlen && memcmp(got + wlen, want, wlen) == 0,
+                  "the resent lines are not the lines: \"%s\"", esc(got + wlen, 300));
+}
+END_TEST
+
+static bool
 short_once(void)
 {
     return spool_get_stats(sp)->replica_shortfalls >= 1;
@@ -817,6 +871,7 @@ spool_suite(void)
     tcase_add_test(t, test_recovery_adopts_the_old_layout);
     tcase_add_test(t, test_lost_push_pushed_again);
     tcase_add_test(t, test_redis_gone_lines_from_memory);
+    tcase_add_test(t, test_failed_connection_from_memory_without_barriers);
     tcase_add_test(t, test_min_replicas_ack);
     tcase_add_test(t, test_shutdown_moves_the_queues);
     suite_add_tcase(s, t);
