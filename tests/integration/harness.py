@@ -161,20 +161,25 @@ def http_req(url, body=None, method="GET", headers=None, timeout=10):
 # ---- TAP -----------------------------------------------------------------
 
 class Tap:
+    """TAP lines; safe to call from several threads (a line and its
+    diagnostics stay together)."""
+
     def __init__(self):
         self.n = 0
         self.failed = 0
         self.notes = {}
+        self._lock = threading.Lock()
 
     def ok(self, cond, name, diag=None):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        sys.stdout.write("%s %d - %s\n" % ("ok" if cond else "not ok", self.n, name))
-        if diag is not None and not cond:
-            for line in str(diag).splitlines()[:40]:
-                sys.stdout.write("# %s\n" % line)
-        sys.stdout.flush()
+        with self._lock:
+            self.n += 1
+            if not cond:
+                self.failed += 1
+            sys.stdout.write("%s %d - %s\n" % ("ok" if cond else "not ok", self.n, name))
+            if diag is not None and not cond:
+                for line in str(diag).splitlines()[:40]:
+                    sys.stdout.write("# %s\n" % line)
+            sys.stdout.flush()
         return cond
 
     def eq(self, got, want, name):

@@ -32,7 +32,8 @@ in victoria-metrics exactly once (a distinct metric per run).
 
 The seed is random per run of the test and printed; TSRELAY_RANDOM_SEED=N
 replays it (TSRELAY_RANDOM_FIRST=K TSRELAY_RANDOM_RUNS=1 replays run K
-alone: a run's plan depends only on the seed and its index).  Under ASan
+alone: a run's plan depends only on the seed and its index).  Runs go
+TSRELAY_RANDOM_JOBS (2) at a time, each in front of its own relay.  Under ASan
 the data volume per run is lower; the number of runs is not.
 """
 
@@ -50,6 +51,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness as h  # noqa: E402
 
 RUNS = int(os.environ.get("TSRELAY_RANDOM_RUNS", "200"))
+# runs at a time: each has its relay, its clients and its metric (the
+# victoria-metrics is shared), so two overlap one's waits with the other's work
+JOBS = max(1, int(os.environ.get("TSRELAY_RANDOM_JOBS", "2")))
 FIRST = int(os.environ.get("TSRELAY_RANDOM_FIRST", "0"))
 SEED = int(os.environ.get("TSRELAY_RANDOM_SEED") or int.from_bytes(os.urandom(4), "big"))
 # a run's clients share a log-uniform draw of bytes up to this (a unit at
@@ -534,10 +538,10 @@ expected = {}        # metric -> points
 slowest = (0.0, None)
 failures = 0
 replies_missing = [0]    # error replies dropped (and counted) for want of memory
+lock = threading.Lock()  # over the totals above: runs go JOBS at a time
 
 
 def do_run(idx):
-    global slowest, failures
     rng = random.Random(SEED * 1000003 + idx)
     metric = "rmix.r%03d" % idx
     opts, lim = plan_config(rng)
@@ -563,8 +567,9 @@ def do_run(idx):
         steps, pts, bad = planner(rng, g, lim, budget, pauses, disconnect, run_counts)
         want_invalid += bad
         listener = rng.choice(("auto", kind))
-        clients_by[kind + "@" + ("auto" if listener == "auto" else "own")] = \
-            clients_by.get(kind + "@" + ("auto" if listener == "auto" else "own"), 0) + 1
+        where = kind + "@" + ("auto" if listener == "auto" else "own")
+        with lock:
+            clients_by[where] = clients_by.get(where, 0) + 1
         delay = rng.uniform(0, 0.2) if rng.random() < 0.5 else 0.0
         plans.append(Client(ports[listener], steps, delay, "client %d (%s on %s)"
                             % (cid, kind, listener)))
@@ -636,12 +641,14 @@ def do_run(idx):
                 problems.append("%s = %r, want %r" % (name, got, wanted))
         for proto in ("telnet", "framed"):
             missing = sum(c.missing[1] for c in plans if c.missing[0] == proto)
-            replies_missing[0] += missing
+            with lock:
+                replies_missing[0] += missing
             if missing and not st.get(("replies.dropped_bytes", "proto=" + proto)):
                 problems.append("%d %s error replies missing, and none counted in "
                                 "replies.dropped_bytes" % (missing, proto))
-        for k in adm:
-            adm[k] += st.get((k, None), 0)
+        with lock:
+            for k in adm:
+                adm[k] += st.get((k, None), 0)
         if problems:
             problems.append("stats: " + ", ".join(
                 "%s%s %s" % (k, "{%s}" % t if t else "", v) for (k, t), v in sorted(
@@ -662,6 +669,14 @@ def do_run(idx):
     for bad in ("runtime error", "Sanitizer", "input held past"):
         if bad in logtext:
             problems.append("log says %r" % bad)
+    with lock:
+        account_run(idx, problems, opts, logtext, metric, want, desc, took, nclients, nbytes,
+                    run_counts)
+
+
+def account_run(idx, problems, opts, logtext, metric, want, desc, took, nclients, nbytes,
+                run_counts):
+    global slowest, failures
     if problems:
         failures += 1
         problems.append("config: %s" % json.dumps(opts))
@@ -754,11 +769,32 @@ def block_edge_regression():
 room_line_regression()
 block_edge_regression()
 t_all = time.time()
-for idx in range(FIRST, FIRST + RUNS):
-    do_run(idx)
-    if failures >= 5:
-        tap.note("stopped early", "5 runs failed")
-        break
+next_run = [FIRST]
+
+
+def worker():
+    global failures
+    while True:
+        with lock:
+            idx = next_run[0]
+            if idx >= FIRST + RUNS or failures >= 5:
+                return
+            next_run[0] += 1
+        try:
+            do_run(idx)
+        except Exception as e:  # noqa: BLE001 -- a run that raised is a failed run
+            with lock:
+                failures += 1
+            tap.ok(False, "run %d raised %r" % (idx, e))
+
+
+workers = [threading.Thread(target=worker, daemon=True) for _ in range(JOBS)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+if failures >= 5:
+    tap.note("stopped early", "5 runs failed")
 t_runs = time.time() - t_all
 
 # ---- victoria-metrics: every expected point, exactly -------------------------------
@@ -786,5 +822,6 @@ tap.note("admission grants / waits / room waits (all runs)", "%d / %d / %d"
          % (adm["admission.grants"], adm["admission.waits"], adm["admission.room_waits"]))
 tap.note("error replies dropped and counted (input memory full)", replies_missing[0])
 tap.note("slowest run (s)", "%.1f (%s)" % slowest)
+tap.note("runs at a time", JOBS)
 tap.note("all runs took (s)", "%.0f" % t_runs)
 tap.done()
