@@ -55,13 +55,13 @@ pstats(struct client *c)
 }
 
 static struct pool *
-pool_of(struct client *c)
+client_pool(struct client *c)
 {
     return c->set->env.pool;
 }
 
 static struct ev_loop *
-loop_of(struct client *c)
+client_loop(struct client *c)
 {
     return c->set->env.loop;
 }
@@ -71,7 +71,7 @@ loop_of(struct client *c)
 static void
 release_reply(struct client *c)
 {
-    struct pool *p = pool_of(c);
+    struct pool *p = client_pool(c);
     if (c->out_blk != NULL) {
         pool_put(p, c->out_blk);
         c->out_blk = NULL;
@@ -97,7 +97,7 @@ ensure_out(struct client *c, size_t n, enum pool_class cls)
         return true;
     if (c->out != c->out_small)
         return false; /* at its bound */
-    struct pool *p = pool_of(c);
+    struct pool *p = client_pool(c);
     size_t cap = TS_MIN(p->data_size, c->set->env.cfg->max_reply_bytes);
     size_t pending = c->out_len - c->out_off;
     if (pending + n > cap)
@@ -132,7 +132,7 @@ http_reply(void *ctx, const char *head, size_t hlen, const char *body, size_t bl
            bool close)
 {
     struct client *c = ctx;
-    struct pool *p = pool_of(c);
+    struct pool *p = client_pool(c);
     enum pool_class cls = control ? POOL_CONTROL : POOL_INPUT;
     size_t total = hlen + blen;
     if (close)
@@ -187,7 +187,7 @@ write_now(struct client *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ev_io_start(loop_of(c), &c->wio);
+                ev_io_start(client_loop(c), &c->wio);
                 return true;
             }
             client_close(c, "write failed");
@@ -195,7 +195,7 @@ write_now(struct client *c)
         }
         c->out_off += (size_t)n;
     }
-    ev_io_stop(loop_of(c), &c->wio);
+    ev_io_stop(client_loop(c), &c->wio);
     release_reply(c);
     if (c->close_after_write && !c->lingering)
         begin_linger(c);
@@ -203,7 +203,7 @@ write_now(struct client *c)
 }
 
 static void
-on_writable(struct ev_loop *loop, ev_io *w, int revents)
+client_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -213,7 +213,7 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
 /* ---- protocol glue ----------------------------------------------------- */
 
 static int
-emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+client_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
 {
     struct client *c = s->owner;
     c->produced = true;
@@ -372,7 +372,7 @@ set_proto(struct client *c, enum listen_proto proto)
     ps->active++;
     c->sink.rules = cs->env.rules;
     c->sink.stats = &ps->in;
-    c->sink.emit = c->control_only ? emit_refused : emit;
+    c->sink.emit = c->control_only ? emit_refused : client_emit;
     c->sink.owner = c;
     switch (proto) {
     case PROTO_FRAMED:
@@ -537,7 +537,7 @@ decode(struct client *c, const char *buf, size_t len)
 static size_t
 admitted_size(struct client *c, size_t n)
 {
-    struct pool *p = pool_of(c);
+    struct pool *p = client_pool(c);
     if (n <= p->data_size)
         return p->block_size;
     size_t pg = 4096;
@@ -550,7 +550,7 @@ admitted_size(struct client *c, size_t n)
 static char *
 take_admitted(struct client *c, size_t bytes, struct block **blk, size_t *cap)
 {
-    struct pool *p = pool_of(c);
+    struct pool *p = client_pool(c);
     *blk = NULL;
     if (bytes == p->block_size) {
         struct block *b = pool_get_charged(p, POOL_INPUT);
@@ -575,7 +575,7 @@ static void
 give_back(struct client *c, char *mem, struct block *blk, size_t bytes)
 {
     if (blk != NULL) {
-        pool_put(pool_of(c), blk);
+        pool_put(client_pool(c), blk);
     } else if (mem != NULL) {
         munmap(mem, bytes);
         admission_release(c->set->env.adm, bytes);
@@ -623,7 +623,7 @@ unit_bound(struct client *c)
 static bool
 force_admitted(struct client *c, size_t bytes)
 {
-    struct pool *p = pool_of(c);
+    struct pool *p = client_pool(c);
     if (pool_charge(p, bytes, POOL_INPUT) != TS_OK) {
         /* past the input limit by one read at most; counted and logged */
         p->used[POOL_INPUT] += bytes;
@@ -644,7 +644,7 @@ http_body_alloc(void *ctx, size_t len, char **buf)
         c->http_body = NULL;
         return TS_OK;
     }
-    int rc = admission_request(c->set->env.adm, &c->adm, bytes, ev_now(loop_of(c)));
+    int rc = admission_request(c->set->env.adm, &c->adm, bytes, ev_now(client_loop(c)));
     if (rc != TS_OK)
         return TS_EAGAIN;
     size_t cap;
@@ -685,7 +685,7 @@ pressured(struct client *c)
 static void
 stop_reading(struct client *c)
 {
-    ev_io_stop(loop_of(c), &c->rio);
+    ev_io_stop(client_loop(c), &c->rio);
 }
 
 /* Waits for room in the queues: resumed by client_admission_poll. */
@@ -694,7 +694,7 @@ park_room(struct client *c)
 {
     stop_reading(c);
     c->room_wait = true;
-    c->last_activity = ev_now(loop_of(c));
+    c->last_activity = ev_now(client_loop(c));
     admission_wait_room(c->set->env.adm, &c->adm, c->last_activity);
     return STEP_WAIT;
 }
@@ -705,7 +705,7 @@ park_input(struct client *c)
 {
     stop_reading(c);
     c->room_wait = false;
-    c->last_activity = ev_now(loop_of(c));
+    c->last_activity = ev_now(client_loop(c));
     return STEP_WAIT;
 }
 
@@ -731,7 +731,7 @@ note_read(struct client *c, size_t n)
 {
     if (c->proto != PROTO_AUTO)
         pstats(c)->bytes_in += n;
-    c->last_activity = ev_now(loop_of(c));
+    c->last_activity = ev_now(client_loop(c));
 }
 
 /* After decoding: replies to write, a close to begin.  STEP_CLOSED when
@@ -754,7 +754,7 @@ set_partial(struct client *c, bool partial)
     if (!partial)
         c->partial_since = 0;
     else if (c->partial_since == 0)
-        c->partial_since = ev_now(loop_of(c));
+        c->partial_since = ev_now(client_loop(c));
 }
 
 /* Decodes with the batch bracket the relay needs (routing facts, latency). */
@@ -957,7 +957,7 @@ step_boundary(struct client *c)
         return STEP_AGAIN;
     }
     /* inline bytes stay where they are; the rest stays in the socket */
-    if (admission_request(cs->env.adm, &c->adm, want, ev_now(loop_of(c))) != TS_OK)
+    if (admission_request(cs->env.adm, &c->adm, want, ev_now(client_loop(c))) != TS_OK)
         return park_input(c);
     if (!open_ub(c, want)) {
         client_close(c, "out of memory");
@@ -998,7 +998,7 @@ client_run(struct client *c)
 static void
 begin_linger(struct client *c)
 {
-    struct ev_loop *loop = loop_of(c);
+    struct ev_loop *loop = client_loop(c);
     c->lingering = true;
     shutdown(c->fd, SHUT_WR);
     admission_cancel(c->set->env.adm, &c->adm);
@@ -1029,7 +1029,7 @@ linger_read(struct client *c)
 }
 
 static void
-on_readable(struct ev_loop *loop, ev_io *w, int revents)
+client_on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -1056,8 +1056,8 @@ granted(struct admit_ticket *t, void *ctx)
         client_close(c, "out of memory");
         return;
     }
-    c->last_activity = ev_now(loop_of(c));
-    ev_io_start(loop_of(c), &c->rio);
+    c->last_activity = ev_now(client_loop(c));
+    ev_io_start(client_loop(c), &c->rio);
     client_run(c);
 }
 
@@ -1067,8 +1067,8 @@ resumed(struct admit_ticket *t, void *ctx)
     (void)ctx;
     struct client *c = container_of(t, struct client, adm);
     c->room_wait = false;
-    c->last_activity = ev_now(loop_of(c));
-    ev_io_start(loop_of(c), &c->rio);
+    c->last_activity = ev_now(client_loop(c));
+    ev_io_start(client_loop(c), &c->rio);
     client_run(c);
 }
 
@@ -1163,7 +1163,7 @@ static void
 arm_timer(struct client *c)
 {
     const struct config *cfg = c->set->env.cfg;
-    struct ev_loop *loop = loop_of(c);
+    struct ev_loop *loop = client_loop(c);
     double now = ev_now(loop);
     double deadline = 0;
     if (idle_limit(c) > 0)
@@ -1188,7 +1188,7 @@ arm_timer(struct client *c)
 }
 
 static void
-on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct client *c = container_of(w, struct client, timer);
@@ -1261,9 +1261,9 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     c->fd = fd;
     c->control_only = control_only;
     c->last_activity = ev_now(loop);
-    ev_io_init(&c->rio, on_readable, fd, EV_READ);
-    ev_io_init(&c->wio, on_writable, fd, EV_WRITE);
-    ev_timer_init(&c->timer, on_timer, 1.0, 0.0);
+    ev_io_init(&c->rio, client_on_readable, fd, EV_READ);
+    ev_io_init(&c->wio, client_on_writable, fd, EV_WRITE);
+    ev_timer_init(&c->timer, client_on_timer, 1.0, 0.0);
     c->next = cs->all;
     if (cs->all != NULL)
         cs->all->prev = c;

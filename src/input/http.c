@@ -464,7 +464,7 @@ release_body(struct http_conn *h)
 
 /* Answers the request; false when /api/put waits for room. */
 static bool
-dispatch(struct http_conn *h)
+http_dispatch(struct http_conn *h)
 {
     if (h->is_put)
         return api_put(h);
@@ -655,7 +655,7 @@ on_message_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
     g_stats.http_requests++;
-    if (!dispatch(h)) {
+    if (!http_dispatch(h)) {
         h->wait = WAIT_ROOM;
         http_parser_pause(p, 1);
         return 0;
@@ -734,7 +734,7 @@ resume(struct http_conn *h, enum http_state *state)
         }
         break;
     case WAIT_ROOM:
-        if (!dispatch(h)) {
+        if (!http_dispatch(h)) {
             *state = HTTP_WAIT_ROOM;
             return false;
         }
