@@ -1,7 +1,8 @@
 /*
- * check_point.c -- unit tests for point.c: the TSD's put/rollup/histogram
- * grammar and error text (spec/opentsdb-telnet.md section 2), canonical
- * serialization, the relay's 1024-byte line limit, Java HashMap order in
+ * check_point.c -- unit tests for point.c and javanum.c: the TSD's
+ * put/rollup/histogram grammar and error text (spec/opentsdb-telnet.md
+ * section 2), Java's number parsers, canonical serialization, the
+ * relay's 1024-byte line limit, Java HashMap order in
  * messages that print a tag map, the ISO-8859-1 name byte class, allowed
  * special characters, max-tags, series hashes and latin1_to_utf8.
  *
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/javanum.h"
 #include "base/point.h"
 #include "unit.h"
 #include "base/util.h"
@@ -614,26 +616,26 @@ START_TEST(test_parse_java_double_values)
 {
     double d;
     float f;
-    ck_assert_int_eq(point_parse_java_double("0x1.8p1", 7, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("0x1.8p1", 7, &d, &f), TS_OK);
     ck_assert(d == 3.0 && f == 3.0f);
-    ck_assert_int_eq(point_parse_java_double("0xEp1", 5, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("0xEp1", 5, &d, &f), TS_OK);
     ck_assert(d == 28.0);
-    ck_assert_int_eq(point_parse_java_double("1.5f", 4, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("1.5f", 4, &d, &f), TS_OK);
     ck_assert(d == 1.5 && f == 1.5f);
-    ck_assert_int_eq(point_parse_java_double(" -2.5D\t", 7, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double(" -2.5D\t", 7, &d, &f), TS_OK);
     ck_assert(d == -2.5);
-    ck_assert_int_eq(point_parse_java_double("1e39", 4, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("1e39", 4, &d, &f), TS_OK);
     ck_assert(d == 1e39 && isinf(f));
-    ck_assert_int_eq(point_parse_java_double("1e400", 5, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("1e400", 5, &d, &f), TS_OK);
     ck_assert(isinf(d) && d > 0);
-    ck_assert_int_eq(point_parse_java_double("NaN", 3, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("NaN", 3, &d, &f), TS_OK);
     ck_assert(isnan(d));
-    ck_assert_int_eq(point_parse_java_double("-Infinity", 9, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("-Infinity", 9, &d, &f), TS_OK);
     ck_assert(isinf(d) && d < 0);
-    ck_assert_int_eq(point_parse_java_double("nan", 3, &d, &f), TS_ERROR);
-    ck_assert_int_eq(point_parse_java_double("inf", 3, &d, &f), TS_ERROR);
-    ck_assert_int_eq(point_parse_java_double("1.5x", 4, &d, &f), TS_ERROR);
-    ck_assert_int_eq(point_parse_java_double("", 0, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("nan", 3, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("inf", 3, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("1.5x", 4, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("", 0, &d, &f), TS_ERROR);
 }
 END_TEST
 
