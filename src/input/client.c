@@ -293,106 +293,178 @@ resume_http(struct client *c)
     return STEP_AGAIN;
 }
 
-/* Holding nothing admitted: read (or peek) into the scratch buffer after
- * the inline bytes, decode in place, keep only what is incomplete. */
+/* One read at a unit boundary: into the scratch buffer, after the
+ * client's inline bytes. */
+struct boundary_read {
+    char *buf;       /* the scratch buffer: the inline bytes, then the read */
+    size_t inl;      /* inline bytes at its start */
+    size_t room;     /* what the read could take */
+    size_t got;      /* what it took */
+    size_t used;     /* decoded from buf */
+    bool peek;       /* the bytes read are still in the socket */
+};
+
+/* Bytes of the buffer the decoder left. */
+static size_t
+boundary_rest(const struct boundary_read *r)
+{
+    return r->inl + r->got - r->used;
+}
+
+/* A read that filled its room may have left more in the socket. */
 static int
-step_boundary(struct client *c)
+more_or_idle(const struct boundary_read *r)
+{
+    return r->got == r->room ? STEP_AGAIN : STEP_IDLE;
+}
+
+/* Reads (or peeks, when pressured) after the inline bytes.  r->got > 0
+ * when bytes came; otherwise the step to return. */
+static int
+read_at_boundary(struct client *c, struct boundary_read *r)
 {
     struct client_set *cs = c->set;
-    if (c->http != NULL && http_waiting(c->http)) {
-        int r = resume_http(c);
-        if (r != STEP_AGAIN || http_waiting(c->http))
-            return r == STEP_AGAIN ? STEP_IDLE : r;
-    }
-    char *buf = cs->scratch;
-    size_t t = c->inl_len;
-    memcpy(buf, c->inl, t);
-    size_t room = cs->scratch_cap - t;
-    bool peek = pressured(c);
-    size_t got;
-    int st = recv_into(c, buf + t, room, peek, &got);
-    if (got == 0)
-        return st;
-    size_t total = t + got;
-    if (!peek) {
+    r->buf = cs->scratch;
+    r->inl = c->inl_len;
+    memcpy(r->buf, c->inl, r->inl);
+    r->room = cs->scratch_cap - r->inl;
+    r->peek = pressured(c);
+    r->used = 0;
+    int st = recv_into(c, r->buf + r->inl, r->room, r->peek, &r->got);
+    if (r->got > 0 && !r->peek) {
         c->inl_len = 0;
-        note_read(c, got);
+        note_read(c, r->got);
     }
-    size_t used = decode_batch(c, buf, total);
-    if (peek) {
-        /* take off the socket what was decoded (inline bytes come first) */
-        size_t from_sock = used > t ? used - t : 0;
-        if (from_sock > 0) {
-            if (!discard(c, from_sock))
-                return STEP_CLOSED;
-            note_read(c, from_sock);
-        }
-        if (used >= t) {
-            c->inl_len = 0;
-        } else if (used > 0) {
-            memmove(c->inl, c->inl + used, t - used);
-            c->inl_len = t - used;
-        }
+    return st;
+}
+
+/* After a peek: takes off the socket what was decoded (the inline bytes
+ * come first) and drops the inline bytes decoded.  false: closed. */
+static bool
+take_decoded(struct client *c, const struct boundary_read *r)
+{
+    size_t t = r->inl, used = r->used;
+    size_t from_sock = used > t ? used - t : 0;
+    if (from_sock > 0) {
+        if (!discard(c, from_sock))
+            return false;
+        note_read(c, from_sock);
     }
-    size_t rest = total - used;
-    if (c->blocked) {
-        if (!peek && rest > 0) {
-            /* the plain read promised room for what it leaves: hold it */
-            if (!admitted_force(c, admitted_size(c, TS_MAX(rest, unit_bound(c))))) {
-                client_close(c, "out of memory");
-                return STEP_CLOSED;
-            }
-            memcpy(c->ub, buf + used, rest);
-            c->ub_len = rest;
-        }
-        set_partial(c, c->inl_len > 0 || c->ub != NULL);
-        return park_room(c);
+    if (used >= t) {
+        c->inl_len = 0;
+    } else if (used > 0) {
+        memmove(c->inl, c->inl + used, t - used);
+        c->inl_len = t - used;
     }
-    int go = flush_replies(c, STEP_AGAIN);
-    if (go != STEP_AGAIN)
-        return go;
-    if (c->proto == PROTO_HTTP) {
-        set_partial(c, c->http != NULL && http_in_request(c->http));
-        if (c->adm.waiting)
-            return park_input(c); /* a body waits for memory */
-        return got == room ? STEP_AGAIN : STEP_IDLE;
+    return true;
+}
+
+/* After a plain read: what the decoder left goes into a unit buffer of
+ * `bytes` (the plain read promised the room).  false: closed. */
+static bool
+hold_rest(struct client *c, const struct boundary_read *r, size_t bytes)
+{
+    if (!admitted_force(c, bytes)) {
+        client_close(c, "out of memory");
+        return false;
     }
-    if (rest == 0) {
-        set_partial(c, false);
-        return got == room ? STEP_AGAIN : STEP_IDLE;
-    }
-    /* an incomplete unit at the head: keep it inline when it is small */
-    set_partial(c, true);
-    size_t in_sock = peek ? total - TS_MAX(used, t) : 0;
-    bool small = c->need == 0 ? rest <= CLIENT_INLINE : c->need <= CLIENT_INLINE;
-    if (small && rest <= CLIENT_INLINE) {
-        memmove(c->inl, buf + used, rest);
-        c->inl_len = rest;
-        if (in_sock > 0) {
-            if (!discard(c, in_sock))
-                return STEP_CLOSED;
-            note_read(c, in_sock);
-        }
-        return got == room ? STEP_AGAIN : STEP_IDLE;
-    }
-    size_t want = admitted_size(c, c->need != 0 ? c->need : unit_bound(c));
-    if (!peek) {
-        if (!admitted_force(c, want)) {
-            client_close(c, "out of memory");
+    memcpy(c->ub, r->buf + r->used, boundary_rest(r));
+    c->ub_len = boundary_rest(r);
+    return true;
+}
+
+/* The decoder stopped for room: the client waits its turn, holding what
+ * a plain read left (a peek left it in the socket). */
+static int
+hold_for_room(struct client *c, const struct boundary_read *r)
+{
+    size_t rest = boundary_rest(r);
+    if (!r->peek && rest > 0 && !hold_rest(c, r, admitted_size(c, TS_MAX(rest, unit_bound(c)))))
+        return STEP_CLOSED;
+    set_partial(c, c->inl_len > 0 || c->ub != NULL);
+    return park_room(c);
+}
+
+/* HTTP keeps a partial request in its parser; a body may wait for memory. */
+static int
+after_http_read(struct client *c, const struct boundary_read *r)
+{
+    set_partial(c, c->http != NULL && http_in_request(c->http));
+    if (c->adm.waiting)
+        return park_input(c); /* a body waits for memory */
+    return more_or_idle(r);
+}
+
+/* A small incomplete unit moves inline; after a peek, its bytes still in
+ * the socket are taken off it. */
+static int
+keep_inline(struct client *c, const struct boundary_read *r)
+{
+    size_t rest = boundary_rest(r);
+    size_t in_sock = r->peek ? r->inl + r->got - TS_MAX(r->used, r->inl) : 0;
+    memmove(c->inl, r->buf + r->used, rest);
+    c->inl_len = rest;
+    if (in_sock > 0) {
+        if (!discard(c, in_sock))
             return STEP_CLOSED;
-        }
-        memcpy(c->ub, buf + used, rest);
-        c->ub_len = rest;
-        return STEP_AGAIN;
+        note_read(c, in_sock);
     }
+    return more_or_idle(r);
+}
+
+/* An incomplete unit at the head: inline when it is small, else in a unit
+ * buffer -- at once after a plain read, or once the admission line grants
+ * it after a peek (its bytes wait in the socket meanwhile). */
+static int
+keep_incomplete(struct client *c, const struct boundary_read *r)
+{
+    size_t rest = boundary_rest(r);
+    set_partial(c, true);
+    bool small = c->need == 0 ? rest <= CLIENT_INLINE : c->need <= CLIENT_INLINE;
+    if (small && rest <= CLIENT_INLINE)
+        return keep_inline(c, r);
+    size_t want = admitted_size(c, c->need != 0 ? c->need : unit_bound(c));
+    if (!r->peek)
+        return hold_rest(c, r, want) ? STEP_AGAIN : STEP_CLOSED;
     /* inline bytes stay where they are; the rest stays in the socket */
-    if (admission_request(cs->env.adm, &c->adm, want, ev_now(conn_loop(c))) != TS_OK)
+    if (admission_request(c->set->env.adm, &c->adm, want, ev_now(conn_loop(c))) != TS_OK)
         return park_input(c);
     if (!admitted_open_unit(c, want)) {
         client_close(c, "out of memory");
         return STEP_CLOSED;
     }
     return STEP_AGAIN; /* step_unit reads the rest into it */
+}
+
+/* Holding nothing admitted: read (or peek) into the scratch buffer after
+ * the inline bytes, decode in place, keep only what is incomplete. */
+static int
+step_boundary(struct client *c)
+{
+    if (c->http != NULL && http_waiting(c->http)) {
+        int go = resume_http(c);
+        if (go != STEP_AGAIN || http_waiting(c->http))
+            return go == STEP_AGAIN ? STEP_IDLE : go;
+    }
+    struct boundary_read r;
+    int st = read_at_boundary(c, &r);
+    if (r.got == 0)
+        return st;
+    r.used = decode_batch(c, r.buf, r.inl + r.got);
+    if (r.peek && !take_decoded(c, &r))
+        return STEP_CLOSED;
+    if (c->blocked)
+        return hold_for_room(c, &r);
+    int go = flush_replies(c, STEP_AGAIN);
+    if (go != STEP_AGAIN)
+        return go;
+    if (c->proto == PROTO_HTTP)
+        return after_http_read(c, &r);
+    if (boundary_rest(&r) == 0) {
+        set_partial(c, false);
+        return more_or_idle(&r);
+    }
+    return keep_incomplete(c, &r);
 }
 
 static int
