@@ -163,6 +163,7 @@ point_error_format(const struct point_error *e, char *out, size_t cap)
 void
 point_rules_init(struct point_rules *r, int max_tags, const char *specials)
 {
+    TS_ASSERT(max_tags >= 1 && max_tags <= POINT_MAX_TAGS); /* config: 1..64 */
     memset(r, 0, sizeof(*r));
     r->max_tags = max_tags;
     for (int c = '0'; c <= '9'; c++)
@@ -807,9 +808,13 @@ check_tag_names(const struct point_rules *r, const struct point *p, struct point
 {
     if (all_tags_ok(r, p))
         return TS_OK; /* the fast path: no need for the TSD's report order */
+    /* check 12 passed: ntags <= max-tags <= 64, all of them tracked */
+    TS_ASSERT(p->ntags <= POINT_MAX_TAGS);
     if (p->ntags > POINT_MAX_TAGS)
         return TS_OK;
-    return first_bad_tag(r, p, err);
+    int rc = first_bad_tag(r, p, err);
+    TS_ASSERT(rc != TS_OK); /* the byte that was not allowed is in some tag */
+    return rc;
 }
 
 /* The relay's own limit: the canonical line must fit a TSD's line. */

@@ -102,7 +102,9 @@ bool
 admitted_force(struct client *c, size_t bytes)
 {
     struct pool *p = conn_pool(c);
-    if (pool_charge(p, bytes, POOL_INPUT) != TS_OK) {
+    bool charged = pool_charge(p, bytes, POOL_INPUT) == TS_OK;
+    TS_ASSERT(charged); /* the read was plain because there was room for this */
+    if (!charged) {
         /* past the input limit by one read at most; counted and logged */
         p->used[POOL_INPUT] += bytes;
         c->set->st.forced++;

@@ -252,7 +252,8 @@ step_unit(struct client *c)
     size_t room = c->ub_cap - c->ub_len;
     if (c->proto == PROTO_FRAMED && c->need > c->ub_len)
         room = TS_MIN(room, c->need - c->ub_len); /* never past the frame */
-    if (room == 0) { /* cannot happen: units fit what was admitted for them */
+    TS_ASSERT(room > 0); /* units fit what was admitted for them */
+    if (room == 0) {
         client_close(c, "input unit exceeds its buffer");
         return STEP_CLOSED;
     }
@@ -790,6 +791,7 @@ client_close(struct client *c, const char *why)
     log_debug("client fd %d (%s) closed: %s", c->fd,
               config_proto_name(c->proto == PROTO_AUTO ? PROTO_TELNET : c->proto),
               why != NULL ? why : "end of stream");
+    TS_ASSERT(c->proto != PROTO_AUTO || cs->pending > 0); /* counted when accepted */
     if (c->proto != PROTO_AUTO)
         conn_stats(c)->active--;
     else if (cs->pending > 0)

@@ -345,10 +345,11 @@ put_pass(struct http_conn *h, int *doc_rc, struct point_error *derr, int *gzip_s
         int jrc;
         int z = inflate_body(h, true, derr, &jrc);
         int end = json_stream_end(jrc == TS_OK ? derr : &(struct point_error){ 0 });
+        TS_ASSERT(z == 0 || z == TS_EAGAIN); /* the stream was checked before this pass */
         if (z == TS_EAGAIN)
             rc = TS_EAGAIN;
         else if (z != 0)
-            rc = TS_ERROR, *gzip_status = z; /* checked before: cannot happen */
+            rc = TS_ERROR, *gzip_status = z;
         else
             rc = jrc != TS_OK ? jrc : end;
     }

@@ -158,6 +158,7 @@ protocol_set(struct client *c, enum listen_proto proto)
 {
     struct client_set *cs = c->set;
     const struct config *cfg = cs->env.cfg;
+    TS_ASSERT(c->proto != PROTO_AUTO || cs->pending > 0); /* counted when accepted */
     if (c->proto == PROTO_AUTO && cs->pending > 0)
         cs->pending--;
     c->proto = proto;
