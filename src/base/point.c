@@ -182,7 +182,7 @@ point_rules_init(struct point_rules *r, int max_tags, const char *specials)
         r->name_ok[(unsigned char)*s] = 1;
 }
 
-/* ---- Java number parsing ---------------------------------------------- */
+/* ---- Java's numbers, in the TSD's words ------------------------------- */
 
 /* Tags.parseLong's NumberFormatException messages. */
 int
@@ -383,6 +383,7 @@ struct line_words {
     bool more;            /* tw is there */
 };
 
+/* Nothing taken yet: the steps fill in what they find. */
 static void
 start_point(struct point *p, struct point_error *err, enum point_cmd cmd)
 {
