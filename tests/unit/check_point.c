@@ -639,6 +639,37 @@ START_TEST(test_parse_java_double_values)
 }
 END_TEST
 
+/* javanum's verdicts, which point.c words as the TSD's messages. */
+START_TEST(test_javanum_verdicts)
+{
+    int64_t v = 0;
+    size_t bad = 99;
+    ck_assert_int_eq(javanum_parse_long("", 0, &v, &bad), JLONG_EMPTY);
+    ck_assert_int_eq(javanum_parse_long("-", 1, &v, &bad), JLONG_SIGN_ONLY);
+    ck_assert_int_eq(javanum_parse_long("12345678901234567890", 20, &v, &bad), JLONG_TOO_LONG);
+    ck_assert_int_eq(javanum_parse_long("+12x4", 5, &v, &bad), JLONG_BAD_CHAR);
+    ck_assert_uint_eq(bad, 3);
+    ck_assert_int_eq(javanum_parse_long("9223372036854775808", 19, &v, &bad), JLONG_OVERFLOW);
+    ck_assert(v == 0); /* untouched when refused */
+    ck_assert_int_eq(javanum_parse_long("-9223372036854775808", 20, &v, &bad), JLONG_OK);
+    ck_assert(v == INT64_MIN);
+    ck_assert(javanum_is_int("-2147483648", 11));
+    ck_assert(!javanum_is_int("2147483648", 10));
+    ck_assert(!javanum_is_int("+", 1));
+    const char *s = " 1.5.1\t";
+    size_t n = 7;
+    ck_assert_int_eq(javanum_double_grammar(&s, &n), JDOUBLE_MULTIPLE_POINTS);
+    ck_assert(n == 5 && s[0] == '1'); /* trimmed as String.trim does */
+    s = "0x1p";
+    n = 4;
+    ck_assert_int_eq(javanum_double_grammar(&s, &n), JDOUBLE_NOT_A_NUMBER);
+    ck_assert(javanum_may_overflow("1e300", 5));
+    ck_assert(!javanum_may_overflow("1e299", 5));
+    ck_assert(!javanum_may_overflow("123.456", 7));
+    ck_assert(javanum_may_overflow("0x1p1", 5));
+}
+END_TEST
+
 /* ---- series hashes --------------------------------------------------------- */
 
 static uint64_t
@@ -757,6 +788,7 @@ point_suite(void)
     tcase_add_test(tc, test_parsed_fields);
     tcase_add_test(tc, test_parse_long_direct);
     tcase_add_test(tc, test_parse_java_double_values);
+    tcase_add_test(tc, test_javanum_verdicts);
     tcase_add_test(tc, test_line_hash);
     tcase_add_test(tc, test_latin1_to_utf8);
     tcase_add_test(tc, test_error_format_cap);
