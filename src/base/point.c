@@ -4,18 +4,20 @@
  * Mirrors PutDataPointRpc.importDataPoint, Tags.parse/parseLong/
  * validateString, TSDB.addPoint and IncomingDataPoints.checkMetricAndTags
  * of OpenTSDB 2.4/2.5: same checks, same order, same messages.  Java's
- * HashMap iteration order is reproduced where messages print a tag map.
- * Everything works on the caller's bytes; it must never allocate.
+ * HashMap iteration order is reproduced where messages print a tag map;
+ * what Java's number parsers accept is javanum.c's, their messages are
+ * worded here.  point_parse_line and point_check read as the TSD's checks
+ * in their order (the numbers of spec table 2.1).  Everything works on the
+ * caller's bytes, in one pass over a line; it must never allocate.
  */
 #include "autoconf.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
+#include "base/javanum.h"
 #include "base/point.h"
 #include "base/util.h"
 
@@ -67,38 +69,43 @@ java_spread_hash(const char *s, size_t n)
     return h ^ (h >> 16);
 }
 
-/* Appends "{k1=v1, k2=v2}" in the order a java.util.HashMap (default
- * capacity 16, load factor 0.75) built by inserting these tags in order
- * would iterate them: by bucket, then by insertion within a bucket. */
+/* The order in which a java.util.HashMap (default capacity 16, load
+ * factor 0.75) built by inserting these tags in order iterates them: by
+ * bucket, then by insertion within a bucket.  n <= POINT_MAX_TAGS. */
 static void
-eb_java_map(struct point_error *e, const struct point_tag *tags, int n)
+java_map_order(const struct point_tag *tags, int n, uint8_t *order)
 {
     uint32_t cap = 16;
     while ((uint64_t)n * 4 > (uint64_t)cap * 3)
         cap *= 2;
-    eb_put(e, "{", 1);
-    int printed = 0;
-    /* Walk buckets in order; n is small (<= POINT_MAX_TAGS). */
     uint32_t idx[POINT_MAX_TAGS];
     for (int i = 0; i < n; i++)
         idx[i] = java_spread_hash(tags[i].k, tags[i].klen) & (cap - 1);
     for (int pass = 0; pass < n; pass++) {
         /* selection by (bucket, insertion) without sorting in place */
         int best = -1;
-        for (int i = 0; i < n; i++) {
-            if (idx[i] == UINT32_MAX)
-                continue;
-            if (best < 0 || idx[i] < idx[best])
+        for (int i = 0; i < n; i++)
+            if (idx[i] != UINT32_MAX && (best < 0 || idx[i] < idx[best]))
                 best = i;
-        }
-        if (best < 0)
-            break;
-        if (printed++)
-            eb_put(e, ", ", 2);
-        eb_put(e, tags[best].k, tags[best].klen);
-        eb_put(e, "=", 1);
-        eb_put(e, tags[best].v, tags[best].vlen);
+        order[pass] = (uint8_t)best;
         idx[best] = UINT32_MAX;
+    }
+}
+
+/* Appends "{k1=v1, k2=v2}" as the TSD's HashMap.toString() prints them. */
+static void
+eb_java_map(struct point_error *e, const struct point_tag *tags, int n)
+{
+    uint8_t order[POINT_MAX_TAGS];
+    java_map_order(tags, n, order);
+    eb_put(e, "{", 1);
+    for (int i = 0; i < n; i++) {
+        const struct point_tag *t = &tags[order[i]];
+        if (i > 0)
+            eb_put(e, ", ", 2);
+        eb_put(e, t->k, t->klen);
+        eb_put(e, "=", 1);
+        eb_put(e, t->v, t->vlen);
     }
     eb_put(e, "}", 1);
 }
@@ -156,6 +163,7 @@ point_error_format(const struct point_error *e, char *out, size_t cap)
 void
 point_rules_init(struct point_rules *r, int max_tags, const char *specials)
 {
+    TS_ASSERT(max_tags >= 1 && max_tags <= POINT_MAX_TAGS); /* config: 1..64 */
     memset(r, 0, sizeof(*r));
     r->max_tags = max_tags;
     for (int c = '0'; c <= '9'; c++)
@@ -174,195 +182,36 @@ point_rules_init(struct point_rules *r, int max_tags, const char *specials)
         r->name_ok[(unsigned char)*s] = 1;
 }
 
-/* ---- Java number parsing ---------------------------------------------- */
+/* ---- Java's numbers, in the TSD's words ------------------------------- */
 
-static bool
-is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
+/* Tags.parseLong's NumberFormatException messages. */
 int
 point_parse_long(const char *s, size_t n, int64_t *out, struct point_error *err)
 {
-    if (n == 0) {
+    size_t bad = 0;
+    switch (javanum_parse_long(s, n, out, &bad)) {
+    case JLONG_OK:
+        return TS_OK;
+    case JLONG_EMPTY:
         eb_start(err, PE_INVALID_VALUE, "Empty string");
         return TS_ERROR;
-    }
-    size_t i = 0;
-    char c = s[0];
-    if (c == '+' || c == '-') {
-        if (n == 1) {
-            eb_start(err, PE_INVALID_VALUE, "Just a sign, no value: ");
-            eb_put(err, s, n);
-            return TS_ERROR;
-        }
-        if (n > 20)
-            goto too_long;
-        i = 1;
-    } else if (n > 19) {
-        goto too_long;
-    }
-    uint64_t x = 0;
-    for (; i < n; i++) {
-        if (!is_digit(s[i])) {
-            eb_start(err, PE_INVALID_VALUE, "Invalid character '");
-            eb_put(err, s + i, 1);
-            eb_str(err, "' in ");
-            eb_put(err, s, n);
-            return TS_ERROR;
-        }
-        x = x * 10 + (uint64_t)(s[i] - '0'); /* <= 19 digits: no overflow */
-    }
-    /* Java accumulates -x in a wrapping long and fails when it turns
-     * positive, or when a positive result would be Long.MIN_VALUE. */
-    int64_t v = (int64_t)(0 - x);
-    if (v > 0 || (s[0] != '-' && x == (uint64_t)1 << 63)) {
+    case JLONG_SIGN_ONLY:
+        eb_start(err, PE_INVALID_VALUE, "Just a sign, no value: ");
+        break;
+    case JLONG_TOO_LONG:
+        eb_start(err, PE_INVALID_VALUE, "Value too long: ");
+        break;
+    case JLONG_BAD_CHAR:
+        eb_start(err, PE_INVALID_VALUE, "Invalid character '");
+        eb_put(err, s + bad, 1);
+        eb_str(err, "' in ");
+        break;
+    case JLONG_OVERFLOW:
         eb_start(err, PE_INVALID_VALUE, "Overflow in ");
-        eb_put(err, s, n);
-        return TS_ERROR;
+        break;
     }
-    *out = s[0] == '-' ? v : -v;
-    return TS_OK;
-
-too_long:
-    eb_start(err, PE_INVALID_VALUE, "Value too long: ");
     eb_put(err, s, n);
     return TS_ERROR;
-}
-
-/* Java Integer.parseInt succeeds? (histogram codec ids) */
-static bool
-java_parses_int(const char *s, size_t n)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (n > 0 && (s[0] == '+' || s[0] == '-')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == n)
-        return false;
-    uint64_t x = 0;
-    for (; i < n; i++) {
-        if (!is_digit(s[i]))
-            return false;
-        x = x * 10 + (uint64_t)(s[i] - '0');
-        if (x > (uint64_t)INT32_MAX + 1)
-            return false;
-    }
-    return neg || x <= (uint64_t)INT32_MAX;
-}
-
-static bool
-is_hex(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool
-is_suffix(char c)
-{
-    return c == 'f' || c == 'F' || c == 'd' || c == 'D';
-}
-
-/* FloatingDecimal.readJavaFormatString's grammar on the trimmed string:
- * returns 0 ok, 1 "For input string", 2 "multiple points". */
-static int
-java_double_grammar(const char *s, size_t n)
-{
-    size_t i = 0;
-    if (n == 0)
-        return 1;
-    if (s[i] == '+' || s[i] == '-')
-        i++;
-    if (i < n && s[i] == 'N')
-        return (n - i == 3 && memcmp(s + i, "NaN", 3) == 0) ? 0 : 1;
-    if (i < n && s[i] == 'I')
-        return (n - i == 8 && memcmp(s + i, "Infinity", 8) == 0) ? 0 : 1;
-    if (i + 1 < n && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
-        /* ([-+])?0[xX]((H+\.?)|(H*\.H+))[pP]([-+])?D+[fFdD]? */
-        i += 2;
-        size_t h1 = 0, h2 = 0;
-        while (i < n && is_hex(s[i])) { i++; h1++; }
-        bool dot = false;
-        if (i < n && s[i] == '.') {
-            dot = true;
-            i++;
-            while (i < n && is_hex(s[i])) { i++; h2++; }
-        }
-        if (dot ? (h1 == 0 && h2 == 0) : h1 == 0)
-            return 1;
-        if (i >= n || (s[i] != 'p' && s[i] != 'P'))
-            return 1;
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = 0;
-        while (i < n && is_digit(s[i])) { i++; d++; }
-        if (d == 0)
-            return 1;
-        if (i < n && is_suffix(s[i]))
-            i++;
-        return i == n ? 0 : 1;
-    }
-    size_t digits = 0;
-    bool dot = false;
-    for (; i < n; i++) {
-        if (is_digit(s[i])) {
-            digits++;
-        } else if (s[i] == '.') {
-            if (dot)
-                return 2;
-            dot = true;
-        } else {
-            break;
-        }
-    }
-    if (digits == 0)
-        return 1;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = 0;
-        while (i < n && is_digit(s[i])) { i++; d++; }
-        if (d == 0)
-            return 1;
-    }
-    if (i < n && (i != n - 1 || !is_suffix(s[i])))
-        return 1;
-    return 0;
-}
-
-int
-point_parse_java_double(const char *s, size_t n, double *d, float *f)
-{
-    while (n > 0 && (unsigned char)*s <= ' ') {
-        s++;
-        n--;
-    }
-    while (n > 0 && (unsigned char)s[n - 1] <= ' ')
-        n--;
-    if (java_double_grammar(s, n) != 0)
-        return TS_ERROR;
-    char buf[1100];
-    if (n >= sizeof(buf)) {
-        /* too long to carry on a 1024-byte line anyway; call it finite */
-        *d = 1.0;
-        *f = 1.0f;
-        return TS_OK;
-    }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    /* drop a trailing type suffix (f/F/d/D); for hex floats it can only
-     * follow the binary exponent, so a final hex digit is never dropped */
-    bool hex = strpbrk(buf, "xX") != NULL;
-    if (n > 1 && is_suffix(buf[n - 1]) && (!hex || strpbrk(buf, "pP") != NULL))
-        buf[n - 1] = '\0';
-    *d = strtod(buf, NULL);
-    *f = strtof(buf, NULL);
-    return TS_OK;
 }
 
 /* ---- the put grammar --------------------------------------------------- */
@@ -523,14 +372,21 @@ parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err)
     return point_parse_long(s, n, ts, err);
 }
 
-int
-point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
-                 const char *line, size_t len, struct point *p, struct point_error *err)
-{
-    struct words w = { .p = line, .end = line + len };
-    const char *word[6];
+/* The words of a line up to its tags. */
+struct line_words {
+    struct words w;
+    const char *word[6];  /* the command, then the words before the tags */
     size_t wlen[6];
-    int fixed; /* words before the tags, command included */
+    int have;
+    const char *tw;       /* the first word after them (a tag, or a */
+    size_t tn;            /* histogram's value after a codec id) */
+    bool more;            /* tw is there */
+};
+
+/* Nothing taken yet: the steps fill in what they find. */
+static void
+start_point(struct point *p, struct point_error *err, enum point_cmd cmd)
+{
     err->cmd = cmd;
     p->cmd = cmd;
     p->canon_len = p->tags_bytes = 0;
@@ -539,130 +395,139 @@ point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_
     p->ntag_words = 0;
     p->spec = p->codec = NULL;
     p->spec_len = p->codec_len = 0;
+}
 
-    int have = 0;
-    if (implicit_put) {
-        word[0] = "put";
-        wlen[0] = 3;
-        have = 1;
-    }
+/* Check 1 failed: every word counted for the message, as String.split
+ * does. */
+static int
+not_enough_words(struct line_words *lw, enum point_cmd cmd, struct point_error *err)
+{
+    int total = lw->have + (lw->more ? 1 : 0);
+    while (next_word(&lw->w, &lw->tw, &lw->tn))
+        total++;
     switch (cmd) {
-    case CMD_ROLLUP: fixed = 5; break;      /* rollup spec metric ts value */
-    case CMD_HISTOGRAM: fixed = 4; break;   /* histogram metric ts [id] value */
-    case CMD_PUT: default: fixed = 4; break;/* put metric ts value */
+    case CMD_ROLLUP: return not_enough(err, 7, total - 1);
+    case CMD_HISTOGRAM: return not_enough(err, 5, total - 1);
+    case CMD_PUT: default: return not_enough(err, 4, total - 1);
     }
-    while (have < fixed && next_word(&w, &word[have], &wlen[have]))
-        have++;
-    /* need at least one more word (a tag, possibly empty) */
-    const char *tw;
-    size_t tn;
-    bool more = next_word(&w, &tw, &tn);
-    int total = have + (more ? 1 : 0);
-    if (!more || have < fixed) {
-        /* count every word for the message, as String.split does */
-        while (next_word(&w, &tw, &tn))
-            total++;
-        switch (cmd) {
-        case CMD_ROLLUP: return not_enough(err, 7, total - 1);
-        case CMD_HISTOGRAM: return not_enough(err, 5, total - 1);
-        case CMD_PUT: default: return not_enough(err, 4, total - 1);
-        }
-    }
+}
 
-    int mi = 1;
-    if (cmd == CMD_ROLLUP) {
-        if (wlen[1] == 0) {
+/* Check 1: the command word (implied for framed text), the words before
+ * the tags -- rollup spec metric ts value, else metric ts value -- and at
+ * least one more (a tag, possibly empty). */
+static int
+split_words(struct line_words *lw, enum point_cmd cmd, bool implicit_put, const char *line,
+            size_t len, struct point_error *err)
+{
+    int fixed = cmd == CMD_ROLLUP ? 5 : 4; /* words before the tags, command included */
+    lw->w = (struct words){ .p = line, .end = line + len };
+    lw->have = 0;
+    if (implicit_put) {
+        lw->word[0] = "put";
+        lw->wlen[0] = 3;
+        lw->have = 1;
+    }
+    while (lw->have < fixed && next_word(&lw->w, &lw->word[lw->have], &lw->wlen[lw->have]))
+        lw->have++;
+    lw->more = next_word(&lw->w, &lw->tw, &lw->tn);
+    if (!lw->more || lw->have < fixed)
+        return not_enough_words(lw, cmd, err);
+    return TS_OK;
+}
+
+/* Check 2 (a rollup's interval/aggregator first): the metric word. */
+static int
+take_metric(struct point *p, const struct line_words *lw, int mi, struct point_error *err)
+{
+    if (p->cmd == CMD_ROLLUP) {
+        if (lw->wlen[1] == 0) {
             eb_start(err, PE_ILLEGAL_ARGUMENT, "Missing interval or aggregator");
             return TS_ERROR;
         }
-        p->spec = word[1];
-        p->spec_len = wlen[1];
-        mi = 2;
+        p->spec = lw->word[1];
+        p->spec_len = lw->wlen[1];
     }
-    p->metric = word[mi];
-    p->metric_len = wlen[mi];
+    p->metric = lw->word[mi];
+    p->metric_len = lw->wlen[mi];
     if (p->metric_len == 0) {
         eb_start(err, PE_ILLEGAL_ARGUMENT, "empty metric name");
         return TS_ERROR;
     }
-    p->ts = word[mi + 1];
-    p->ts_len = wlen[mi + 1];
-    if (parse_timestamp(p->ts, p->ts_len, &p->timestamp, err) != TS_OK)
+    return TS_OK;
+}
+
+/* Checks 3 and 4: a Java long, greater than 0. */
+static int
+take_timestamp(struct point *p, const char *s, size_t n, struct point_error *err)
+{
+    p->ts = s;
+    p->ts_len = n;
+    if (parse_timestamp(s, n, &p->timestamp, err) != TS_OK)
         return TS_ERROR;
     if (p->timestamp <= 0) {
         eb_start(err, PE_ILLEGAL_ARGUMENT, "invalid timestamp: ");
         eb_i64(err, p->timestamp);
         return TS_ERROR;
     }
-    p->value = word[mi + 2];
-    p->value_len = wlen[mi + 2];
+    return TS_OK;
+}
 
-    if (cmd == CMD_HISTOGRAM && java_parses_int(p->value, p->value_len)) {
+/* Check 5: the value word is not empty.  A histogram's word after the
+ * timestamp may be a codec id: then the value is the next word. */
+static int
+take_value(struct point *p, struct line_words *lw, int mi, struct point_error *err)
+{
+    p->value = lw->word[mi + 2];
+    p->value_len = lw->wlen[mi + 2];
+    if (p->cmd == CMD_HISTOGRAM && javanum_is_int(p->value, p->value_len)) {
         /* histogram metric ts <codec-id> <value> tags... */
         p->codec = p->value;
         p->codec_len = p->value_len;
-        p->value = tw;
-        p->value_len = tn;
-        more = next_word(&w, &tw, &tn);
-        if (p->value_len == 0) {
-            eb_start(err, PE_ILLEGAL_ARGUMENT, "empty histogram value");
-            return TS_ERROR;
-        }
-    } else if (p->value_len == 0) {
+        p->value = lw->tw;
+        p->value_len = lw->tn;
+        lw->more = next_word(&lw->w, &lw->tw, &lw->tn);
+    }
+    if (p->value_len == 0) {
         eb_start(err, PE_ILLEGAL_ARGUMENT,
-                 cmd == CMD_HISTOGRAM ? "empty histogram value" : "empty value");
+                 p->cmd == CMD_HISTOGRAM ? "empty histogram value" : "empty value");
         return TS_ERROR;
     }
+    return TS_OK;
+}
 
-    /* the tag words run from tw to the end of the line */
-    if (more && parse_tags(r, p, tw, line + len, err) != TS_OK)
+/* Check 11: a point without tags. */
+static int
+no_tags(const struct point *p, struct point_error *err)
+{
+    eb_start(err, PE_ILLEGAL_ARGUMENT, "Need at least one tag (metric=");
+    eb_put(err, p->metric, p->metric_len);
+    eb_str(err, ", tags={})");
+    return TS_ERROR;
+}
+
+int
+point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+                 const char *line, size_t len, struct point *p, struct point_error *err)
+{
+    struct line_words lw;
+    int mi = cmd == CMD_ROLLUP ? 2 : 1; /* the metric's word */
+    start_point(p, err, cmd);
+    if (split_words(&lw, cmd, implicit_put, line, len, err) != TS_OK ||
+        take_metric(p, &lw, mi, err) != TS_OK ||
+        take_timestamp(p, lw.word[mi + 1], lw.wlen[mi + 1], err) != TS_OK ||
+        take_value(p, &lw, mi, err) != TS_OK)
         return TS_ERROR;
-    if (cmd == CMD_HISTOGRAM) {
-        /* the value is decoded by the TSD's histogram codec; the relay only
-         * checks what it can: names and tags */
-        if (p->ntags == 0) {
-            eb_start(err, PE_ILLEGAL_ARGUMENT, "Need at least one tag (metric=");
-            eb_put(err, p->metric, p->metric_len);
-            eb_str(err, ", tags={})");
-            return TS_ERROR;
-        }
-    }
+    /* checks 6 and 7: the tag words run from lw.tw to the end of the line */
+    if (lw.more && parse_tags(r, p, lw.tw, line + len, err) != TS_OK)
+        return TS_ERROR;
+    /* the value is decoded by the TSD's histogram codec; the relay only
+     * checks what it can: names and tags */
+    if (cmd == CMD_HISTOGRAM && p->ntags == 0)
+        return no_tags(p, err);
     return point_check(r, p, err);
 }
 
 /* ---- checks 8..14 ------------------------------------------------------ */
-
-/* Could this (grammatical) Java double overflow to infinity?  Only with a
- * large decimal exponent, very many integer digits, or a hex float. */
-static bool
-double_may_overflow(const char *s, size_t n)
-{
-    size_t int_digits = 0, i = 0;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        i++;
-    if (i + 1 < n && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X'))
-        return true;
-    while (i < n && s[i] == '0')
-        i++;
-    while (i < n && is_digit(s[i])) {
-        i++;
-        int_digits++;
-    }
-    while (i < n && (is_digit(s[i]) || s[i] == '.'))
-        i++;
-    long e = 0;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        bool neg = false;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            neg = s[i++] == '-';
-        while (i < n && is_digit(s[i]) && e < 100000)
-            e = e * 10 + (s[i++] - '0');
-        if (neg)
-            e = -e;
-    }
-    return (long)int_digits + e > 300;
-}
 
 /* OpenTSDB's bytes for an integer value: the smallest of 1, 2, 4, 8 bytes,
  * big-endian, flags = length - 1.  Returns the length. */
@@ -686,7 +551,7 @@ float_value_bytes(const char *s, size_t n, uint8_t *vb, int *flags)
     float f;
     uint64_t bits;
     int vn;
-    point_parse_java_double(s, n, &d, &f);
+    javanum_parse_double(s, n, &d, &f);
     if ((double)(float)d == d) {
         uint32_t fb;
         memcpy(&fb, &f, 4);
@@ -777,138 +642,209 @@ looks_like_integer(const char *s, size_t n)
     return true;
 }
 
-int
-point_check(const struct point_rules *r, struct point *p, struct point_error *err)
+/* OpenTSDB's encoding of the value, which the bad-timestamp message
+ * prints. */
+struct value_bytes {
+    uint8_t b[8];
+    int n;        /* -1: a float, encoded only if a message needs it */
+    int flags;
+};
+
+/* Check 8 for a value with a '.' or an exponent: Double.parseDouble's
+ * grammar. */
+static int
+invalid_double(struct point_error *err, enum javanum_double why, const char *s, size_t n)
 {
-    err->cmd = p->cmd;
-    uint8_t vb[8];
-    int vn = 0, flags = 0;
+    if (why == JDOUBLE_MULTIPLE_POINTS) {
+        eb_start(err, PE_INVALID_VALUE, "multiple points");
+        return TS_ERROR;
+    }
+    eb_start(err, PE_INVALID_VALUE, "For input string: \"");
+    eb_put(err, s, n);
+    eb_str(err, "\"");
+    return TS_ERROR;
+}
 
-    if (p->cmd != CMD_HISTOGRAM) {
-        int64_t v;
-        bool neg = p->value_len > 1 && p->value[0] == '-';
-        if (fast_digits(p->value + neg, p->value_len - neg, &v)) {
-            if (neg)
-                v = -v;
-            vn = int_value_bytes(v, vb, &flags);
-        } else if (looks_like_integer(p->value, p->value_len)) {
-            if (point_parse_long(p->value, p->value_len, &v, err) != TS_OK)
-                return TS_ERROR;
-            vn = int_value_bytes(v, vb, &flags);
-        } else {
-            /* trimmed text, as FloatingDecimal reads it */
-            const char *s = p->value;
-            size_t n = p->value_len;
-            while (n > 0 && (unsigned char)*s <= ' ') { s++; n--; }
-            while (n > 0 && (unsigned char)s[n - 1] <= ' ') n--;
-            int g = java_double_grammar(s, n);
-            if (g != 0) {
-                if (g == 2) {
-                    eb_start(err, PE_INVALID_VALUE, "multiple points");
-                } else {
-                    eb_start(err, PE_INVALID_VALUE, "For input string: \"");
-                    eb_put(err, s, n);
-                    eb_str(err, "\"");
-                }
-                return TS_ERROR;
-            }
-            /* the double itself is needed only when it may overflow to
-             * infinity, or for the bad-timestamp message below */
-            if (double_may_overflow(s, n)) {
-                double d;
-                float f;
-                point_parse_java_double(s, n, &d, &f);
-                if (isnan(d) || isinf(d)) {
-                    eb_start(err, PE_ILLEGAL_ARGUMENT, "value is NaN or Infinite: ");
-                    eb_str(err, isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
-                    eb_str(err, " for metric=");
-                    eb_put(err, p->metric, p->metric_len);
-                    eb_str(err, " timestamp=");
-                    eb_i64(err, p->timestamp);
-                    return TS_ERROR;
-                }
-            }
-            /* the TSD trims chars <= 0x20; so does the canonical line */
-            p->value = s;
-            p->value_len = n;
-            vn = -1; /* a float: bytes computed only if a message needs them */
-        }
-    }
+/* Check 9: the double is NaN or infinite. */
+static int
+not_finite(const struct point *p, double d, struct point_error *err)
+{
+    eb_start(err, PE_ILLEGAL_ARGUMENT, "value is NaN or Infinite: ");
+    eb_str(err, isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
+    eb_str(err, " for metric=");
+    eb_put(err, p->metric, p->metric_len);
+    eb_str(err, " timestamp=");
+    eb_i64(err, p->timestamp);
+    return TS_ERROR;
+}
 
-    if (((uint64_t)p->timestamp & 0xFFFFFFFF00000000ull) != 0 &&
-        p->timestamp > 9999999999999LL) {
-        if (vn < 0)
-            vn = float_value_bytes(p->value, p->value_len, vb, &flags);
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
-        eb_i64(err, p->timestamp);
-        eb_str(err, " when trying to add value=");
-        eb_value_bytes(err, vb, vn, flags);
-        eb_str(err, " to metric=");
-        eb_put(err, p->metric, p->metric_len);
-        eb_str(err, ", tags=");
-        eb_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
-        return TS_ERROR;
+/* Checks 8 and 9 for a float: its trimmed text, as FloatingDecimal reads
+ * it, is what the canonical line carries. */
+static int
+check_float_value(struct point *p, struct value_bytes *vb, struct point_error *err)
+{
+    const char *s = p->value;
+    size_t n = p->value_len;
+    enum javanum_double g = javanum_double_grammar(&s, &n);
+    if (g != JDOUBLE_OK)
+        return invalid_double(err, g, s, n);
+    /* the double itself is needed only when it may overflow to
+     * infinity, or for the bad-timestamp message */
+    if (javanum_may_overflow(s, n)) {
+        double d;
+        float f;
+        javanum_parse_double(s, n, &d, &f);
+        if (isnan(d) || isinf(d))
+            return not_finite(p, d, err);
     }
-    if (p->ntags == 0) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "Need at least one tag (metric=");
-        eb_put(err, p->metric, p->metric_len);
-        eb_str(err, ", tags={})");
-        return TS_ERROR;
+    /* the TSD trims chars <= 0x20; so does the canonical line */
+    p->value = s;
+    p->value_len = n;
+    vb->n = -1;
+    return TS_OK;
+}
+
+/* Checks 8 and 9: the value is a Java long, or a finite Java double. */
+static int
+check_value(struct point *p, struct value_bytes *vb, struct point_error *err)
+{
+    int64_t v;
+    bool neg = p->value_len > 1 && p->value[0] == '-';
+    if (fast_digits(p->value + neg, p->value_len - neg, &v)) {
+        vb->n = int_value_bytes(neg ? -v : v, vb->b, &vb->flags);
+        return TS_OK;
     }
-    if (p->ntags > r->max_tags) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "Too many tags: ");
-        eb_i64(err, p->ntags);
-        eb_str(err, " maximum allowed: ");
-        eb_i64(err, r->max_tags);
-        eb_str(err, ", tags: ");
-        eb_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
+    if (!looks_like_integer(p->value, p->value_len))
+        return check_float_value(p, vb, err);
+    if (point_parse_long(p->value, p->value_len, &v, err) != TS_OK)
         return TS_ERROR;
-    }
+    vb->n = int_value_bytes(v, vb->b, &vb->flags);
+    return TS_OK;
+}
+
+/* Check 10: a timestamp past what the TSD stores, seconds or ms. */
+static int
+check_timestamp(const struct point *p, struct value_bytes *vb, struct point_error *err)
+{
+    if (((uint64_t)p->timestamp & 0xFFFFFFFF00000000ull) == 0 || p->timestamp <= 9999999999999LL)
+        return TS_OK;
+    if (vb->n < 0)
+        vb->n = float_value_bytes(p->value, p->value_len, vb->b, &vb->flags);
+    eb_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
+    eb_i64(err, p->timestamp);
+    eb_str(err, " when trying to add value=");
+    eb_value_bytes(err, vb->b, vb->n, vb->flags);
+    eb_str(err, " to metric=");
+    eb_put(err, p->metric, p->metric_len);
+    eb_str(err, ", tags=");
+    eb_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
+    return TS_ERROR;
+}
+
+/* Checks 11 and 12: at least one tag, at most max-tags. */
+static int
+check_tag_count(const struct point_rules *r, const struct point *p, struct point_error *err)
+{
+    if (p->ntags == 0)
+        return no_tags(p, err);
+    if (p->ntags <= r->max_tags)
+        return TS_OK;
+    eb_start(err, PE_ILLEGAL_ARGUMENT, "Too many tags: ");
+    eb_i64(err, p->ntags);
+    eb_str(err, " maximum allowed: ");
+    eb_i64(err, r->max_tags);
+    eb_str(err, ", tags: ");
+    eb_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
+    return TS_ERROR;
+}
+
+/* Check 13: every byte of the metric is allowed. */
+static int
+check_metric(const struct point_rules *r, const struct point *p, struct point_error *err)
+{
     int bad = check_name(r, p->metric, p->metric_len);
     if (bad >= 0)
         return name_error(err, "metric name", NULL, 0, p->metric, p->metric_len, (size_t)bad);
-    /* fast path: every name valid, no need for the TSD's report order */
-    bool all_ok = p->tags_checked ? p->tags_ok : true;
-    for (int i = 0; i < p->ntags && all_ok && !p->tags_checked; i++)
-        all_ok = check_name(r, p->tags[i].k, p->tags[i].klen) < 0 &&
-                 check_name(r, p->tags[i].v, p->tags[i].vlen) < 0;
-    /* else: tags in HashMap iteration order (same bucket walk as
-     * eb_java_map), so the first reported is the one the TSD reports */
-    if (!all_ok && p->ntags <= POINT_MAX_TAGS) {
-        uint32_t cap = 16;
-        while ((uint64_t)p->ntags * 4 > (uint64_t)cap * 3)
-            cap *= 2;
-        uint32_t idx[POINT_MAX_TAGS];
-        for (int i = 0; i < p->ntags; i++)
-            idx[i] = java_spread_hash(p->tags[i].k, p->tags[i].klen) & (cap - 1);
-        for (int pass = 0; pass < p->ntags; pass++) {
-            int best = -1;
-            for (int i = 0; i < p->ntags; i++)
-                if (idx[i] != UINT32_MAX && (best < 0 || idx[i] < idx[best]))
-                    best = i;
-            const struct point_tag *t = &p->tags[best];
-            idx[best] = UINT32_MAX;
-            bad = check_name(r, t->k, t->klen);
-            if (bad >= 0)
-                return name_error(err, "tag name with value", t->v, t->vlen, t->k, t->klen,
-                                  (size_t)bad);
-            bad = check_name(r, t->v, t->vlen);
-            if (bad >= 0)
-                return name_error(err, "tag value with key", t->k, t->klen, t->v, t->vlen,
-                                  (size_t)bad);
-        }
-    }
-    sort_tags(p);
-    size_t clen = point_canonical_len(p);
-    p->canon_len = clen;
-    if (clen - 1 > POINT_LINE_MAX) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "line too long for the TSD: ");
-        eb_i64(err, (int64_t)(clen - 1));
-        eb_str(err, " bytes, the limit is 1024 (a TSD closes the connection on a longer line)");
-        err->relay = true;
-        return TS_ERROR;
+    return TS_OK;
+}
+
+/* Are all tag names and values allowed?  The telnet path knows it from
+ * parse_tags. */
+static bool
+all_tags_ok(const struct point_rules *r, const struct point *p)
+{
+    if (p->tags_checked)
+        return p->tags_ok;
+    for (int i = 0; i < p->ntags; i++)
+        if (check_name(r, p->tags[i].k, p->tags[i].klen) >= 0 ||
+            check_name(r, p->tags[i].v, p->tags[i].vlen) >= 0)
+            return false;
+    return true;
+}
+
+/* The first bad tag name or value in the order of the TSD's HashMap (the
+ * same walk as eb_java_map), so it is the one the TSD reports. */
+static int
+first_bad_tag(const struct point_rules *r, const struct point *p, struct point_error *err)
+{
+    uint8_t order[POINT_MAX_TAGS];
+    java_map_order(p->tags, p->ntags, order);
+    for (int i = 0; i < p->ntags; i++) {
+        const struct point_tag *t = &p->tags[order[i]];
+        int bad = check_name(r, t->k, t->klen);
+        if (bad >= 0)
+            return name_error(err, "tag name with value", t->v, t->vlen, t->k, t->klen,
+                              (size_t)bad);
+        bad = check_name(r, t->v, t->vlen);
+        if (bad >= 0)
+            return name_error(err, "tag value with key", t->k, t->klen, t->v, t->vlen,
+                              (size_t)bad);
     }
     return TS_OK;
+}
+
+/* Check 14: every byte of the tag names and values is allowed. */
+static int
+check_tag_names(const struct point_rules *r, const struct point *p, struct point_error *err)
+{
+    if (all_tags_ok(r, p))
+        return TS_OK; /* the fast path: no need for the TSD's report order */
+    /* check 12 passed: ntags <= max-tags <= 64, all of them tracked */
+    TS_ASSERT(p->ntags <= POINT_MAX_TAGS);
+    if (p->ntags > POINT_MAX_TAGS)
+        return TS_OK;
+    int rc = first_bad_tag(r, p, err);
+    TS_ASSERT(rc != TS_OK); /* the byte that was not allowed is in some tag */
+    return rc;
+}
+
+/* The relay's own limit: the canonical line must fit a TSD's line. */
+static int
+check_line_length(struct point *p, struct point_error *err)
+{
+    size_t clen = point_canonical_len(p);
+    p->canon_len = clen;
+    if (clen - 1 <= POINT_LINE_MAX)
+        return TS_OK;
+    eb_start(err, PE_ILLEGAL_ARGUMENT, "line too long for the TSD: ");
+    eb_i64(err, (int64_t)(clen - 1));
+    eb_str(err, " bytes, the limit is 1024 (a TSD closes the connection on a longer line)");
+    err->relay = true;
+    return TS_ERROR;
+}
+
+int
+point_check(const struct point_rules *r, struct point *p, struct point_error *err)
+{
+    struct value_bytes vb = { .n = 0, .flags = 0 };
+    err->cmd = p->cmd;
+    if (p->cmd != CMD_HISTOGRAM && check_value(p, &vb, err) != TS_OK)
+        return TS_ERROR;
+    if (check_timestamp(p, &vb, err) != TS_OK || check_tag_count(r, p, err) != TS_OK ||
+        check_metric(r, p, err) != TS_OK || check_tag_names(r, p, err) != TS_OK)
+        return TS_ERROR;
+    sort_tags(p);
+    return check_line_length(p, err);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -1026,7 +962,7 @@ point_line_hash(const char *line, size_t len)
     for (k = 1; k < before_tags; k++)
         if (!next_word(&w, &s[k], &n[k]))
             return series_hash(line, len, "", 0);
-    if (before_tags == 4 && mi == 1 && n[0] == 9 && java_parses_int(s[3], n[3])) {
+    if (before_tags == 4 && mi == 1 && n[0] == 9 && javanum_is_int(s[3], n[3])) {
         const char *v;
         size_t vn;
         if (!next_word(&w, &v, &vn)) /* codec id present: skip the value */

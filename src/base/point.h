@@ -99,9 +99,8 @@ size_t latin1_to_utf8(const char *in, size_t len, char *out, size_t cap);
 size_t point_error_format(const struct point_error *e, char *out, size_t cap);
 const char *point_cmd_name(enum point_cmd cmd);
 
-/* Java's Tags.parseLong: TS_OK, or TS_ERROR with the message in err. */
+/* Java's Tags.parseLong: TS_OK, or TS_ERROR with the message in err.
+ * (Double.parseDouble, which needs no message, is javanum_parse_double.) */
 int point_parse_long(const char *s, size_t len, int64_t *out, struct point_error *err);
-/* Java's Double.parseDouble grammar; sets *d.  TS_OK / TS_ERROR (no msg). */
-int point_parse_java_double(const char *s, size_t len, double *d, float *f);
 
 #endif

@@ -94,11 +94,15 @@ admission_cancel(struct admission *a, struct admit_ticket *t)
     if (!t->waiting)
         return;
     if (unlink_from(&a->head, &a->tail, t)) {
+        TS_ASSERT(t->bytes <= a->bytes_waiting); /* its bytes were added when it came */
         a->nwaiting--;
         a->bytes_waiting -= TS_MIN(t->bytes, a->bytes_waiting);
-    } else if (unlink_from(&a->rhead, &a->rtail, t)) {
-        a->nroom--;
+        return;
     }
+    bool in_room_line = unlink_from(&a->rhead, &a->rtail, t);
+    TS_ASSERT(in_room_line); /* a waiting ticket is in one of the lines */
+    if (in_room_line)
+        a->nroom--;
 }
 
 void
@@ -123,6 +127,7 @@ admission_poll(struct admission *a, admission_fn granted, admission_fn resumed, 
     while (a->head != NULL && pool_avail(a->pool, POOL_INPUT) >= a->head->bytes &&
            pool_charge(a->pool, a->head->bytes, POOL_INPUT) == TS_OK) {
         struct admit_ticket *t = pop(&a->head, &a->tail);
+        TS_ASSERT(t->bytes <= a->bytes_waiting); /* its bytes were added when it came */
         a->nwaiting--;
         a->bytes_waiting -= TS_MIN(t->bytes, a->bytes_waiting);
         a->st.grants++;

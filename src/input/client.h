@@ -12,126 +12,21 @@
  *     it is read; a client that must wait holds nothing but its struct;
  *   - a decoder that finds the queues full stops where it is and waits
  *     its turn for room, holding only what it had already admitted.
- * Decoding is delegated to telnet/framed/http; points go up through the
- * env's submit callback.  It must never read what it has no memory for,
- * never drop a valid point under overflow = block, and never let a client
- * that does not read its replies grow the process.
+ * Decoding is delegated to telnet/framed/http (protocol.c); points go up
+ * through the env's submit callback.  Its state is in conn.h, its replies
+ * in reply.c, the memory of its units in admitted.c.  It must never read
+ * what it has no memory for, never drop a valid point under overflow =
+ * block, and never let a client that does not read its replies grow the
+ * process.
  */
 #ifndef TS_CLIENT_H
 #define TS_CLIENT_H
 
-#include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
-#include "input/admission.h"
 #include "base/config.h"
-#include "input/framed.h"
-#include "input/http.h"
-#include "input/ingest.h"
-#include "input/telnet.h"
-
-/* A partial unit this small stays inside the client (a valid put line is
- * at most 1024 bytes plus "\r\n"), without asking for memory. */
-#define CLIENT_INLINE 1152
-/* Small replies (an error line, a 204) need no buffer of their own. */
-#define CLIENT_REPLY_INLINE 512
-
-struct block;
-struct pool;
-struct frameack;
-
-/* What clients need from the relay; lifecycle.c wires it. */
-struct client_env {
-    struct ev_loop *loop;
-    struct pool *pool;
-    struct admission *adm;
-    const struct config *cfg;
-    const struct point_rules *rules;
-    void *ctx;                       /* passed to the callbacks below */
-    /* A canonical line: TS_OK, TS_ENOMEM (dropped), TS_EAGAIN (no room). */
-    int (*submit)(void *ctx, const char *line, size_t len, uint64_t hash);
-    /* Around the decoding of one read: read_ns its time, 0 after it. */
-    void (*batch)(void *ctx, uint64_t read_ns);
-    bool (*running)(void *ctx);      /* false once shutdown began */
-    size_t (*stats_text)(void *ctx, char *out, size_t cap); /* telnet `stats` */
-    http_endpoint_fn endpoint;       /* every HTTP path but /api/put */
-    void *endpoint_ctx;
-    size_t read_out_bound;           /* queue bytes one read may need at most */
-    /* frame-acks: delivery marks (delivery.c) of width words */
-    size_t fa_width;
-    void (*fa_mark)(void *ctx, uint64_t *w);
-    bool (*fa_safe)(void *ctx, const uint64_t *w);
-};
-
-struct client_set_stats {
-    uint64_t forced;                 /* input held past input-memory (must not happen) */
-};
-
-/* Every open client. */
-struct client_set {
-    struct client_env env;
-    struct client *all;
-    struct client *acking;           /* clients with frames waiting for "ack N" */
-    uint64_t n;                      /* open */
-    uint64_t pending;                /* open, protocol not yet known */
-    uint64_t control_only;           /* open in a stats-only slot */
-    uint64_t connection_bytes;       /* struct and decoder memory of open clients */
-    char *scratch;                   /* one read, shared: decoded in place */
-    size_t scratch_cap;
-    struct client_set_stats st;
-};
-
-struct client {
-    struct client_set *set;
-    const struct cfg_listen *lc;
-    int fd;
-    enum listen_proto proto;       /* AUTO until sniffed */
-    ev_io rio;
-    ev_io wio;
-    ev_timer timer;                /* idle and partial-read deadlines */
-    double last_activity;          /* ev_now of the last read (or of waiting) */
-    double partial_since;          /* ev_now when the held partial unit began, 0 if none */
-    /* input: a partial unit inline, or a buffer admitted for it */
-    size_t inl_len;
-    char *ub;                      /* admitted buffer: block data or a mapping */
-    struct block *ub_blk;
-    size_t ub_cap, ub_len, ub_off; /* ub_off: decoded up to here */
-    size_t ub_charged;             /* a mapping's admitted bytes */
-    size_t need;                   /* framed: size of the unit at the head, 0 unknown */
-    struct admit_ticket adm;       /* waiting for input memory or queue room */
-    bool room_wait;                /* adm is in the room line */
-    bool blocked;                  /* the last decode stopped for room */
-    char *http_body;               /* admitted for an HTTP body, not yet handed over */
-    size_t http_body_len;
-    struct block *http_body_blk;
-    /* replies */
-    char *out;                     /* out_small, block data, or a charged buffer */
-    struct block *out_blk;
-    size_t out_cap, out_len, out_off;
-    size_t out_charged;
-    enum pool_class out_cls;
-    size_t frame_mark;             /* framed: start of the reply frame */
-    bool frame_open;
-    bool close_after_write;
-    bool reading_stopped;
-    bool produced;                 /* has emitted data points */
-    bool control_only;             /* over max-clients: stats, version, help only */
-    bool lingering;                /* our side is done: discard input until
-                                      the peer closes (or a short deadline) */
-    struct client *next, *prev;    /* set->all */
-    struct frameack *fa;           /* frame-acks = on, framed */
-    uint64_t fa_seen;              /* fio.completed already noted */
-    bool fa_listed;                /* on set->acking */
-    struct client *fa_next;
-    struct sink sink;
-    struct telnet_io tio;
-    struct framed_io fio;
-    struct http_conn *http;
-    char inl[CLIENT_INLINE];
-    char out_small[CLIENT_REPLY_INLINE];
-};
+#include "input/conn.h"
 
 int client_set_init(struct client_set *cs, const struct client_env *env);
 /* Closes every client and frees the scratch buffer. */

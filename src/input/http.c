@@ -345,10 +345,11 @@ put_pass(struct http_conn *h, int *doc_rc, struct point_error *derr, int *gzip_s
         int jrc;
         int z = inflate_body(h, true, derr, &jrc);
         int end = json_stream_end(jrc == TS_OK ? derr : &(struct point_error){ 0 });
+        TS_ASSERT(z == 0 || z == TS_EAGAIN); /* the stream was checked before this pass */
         if (z == TS_EAGAIN)
             rc = TS_EAGAIN;
         else if (z != 0)
-            rc = TS_ERROR, *gzip_status = z; /* checked before: cannot happen */
+            rc = TS_ERROR, *gzip_status = z;
         else
             rc = jrc != TS_OK ? jrc : end;
     }
@@ -464,7 +465,7 @@ release_body(struct http_conn *h)
 
 /* Answers the request; false when /api/put waits for room. */
 static bool
-dispatch(struct http_conn *h)
+http_dispatch(struct http_conn *h)
 {
     if (h->is_put)
         return api_put(h);
@@ -655,7 +656,7 @@ on_message_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
     g_stats.http_requests++;
-    if (!dispatch(h)) {
+    if (!http_dispatch(h)) {
         h->wait = WAIT_ROOM;
         http_parser_pause(p, 1);
         return 0;
@@ -734,7 +735,7 @@ resume(struct http_conn *h, enum http_state *state)
         }
         break;
     case WAIT_ROOM:
-        if (!dispatch(h)) {
+        if (!http_dispatch(h)) {
             *state = HTTP_WAIT_ROOM;
             return false;
         }

@@ -23,6 +23,7 @@ ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *l
     }
     char out[POINT_LINE_MAX + 2];
     size_t n = point_format(&p, out, sizeof(out));
+    TS_ASSERT(n > 0); /* point_parse_line bounded the canonical line */
     int rc = s->emit(s, out, n, point_output_hash(&p, out, n));
     if (rc == TS_EAGAIN)
         s->stats->received--; /* not taken: it comes again */

@@ -462,6 +462,7 @@ dp_finish(struct jp *j, size_t end)
     }
     char out[POINT_LINE_MAX + 2];
     size_t len = point_format(p, out, sizeof(out));
+    TS_ASSERT(len > 0); /* point_check bounded the canonical line */
     if (j->s->emit(j->s, out, len, point_output_hash(p, out, len)) == TS_EAGAIN) {
         j->res->points--;
         j->s->stats->received--; /* it comes again */

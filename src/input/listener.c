@@ -25,7 +25,7 @@
 #define ACCEPTS_PER_EVENT 256
 
 static void
-refuse(struct listener *ls, int fd, const char *why)
+listener_refuse(struct listener *ls, int fd, const char *why)
 {
     char msg[400];
     int n;
@@ -69,20 +69,20 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         if (!cs->env.running(cs->env.ctx)) {
-            refuse(ls, fd, "shutting down");
+            listener_refuse(ls, fd, "shutting down");
             continue;
         }
         uint64_t open = cs->n - cs->control_only;
         bool control_only = open >= cfg->max_clients;
         if (control_only && cs->control_only >= cfg->control_slots) {
-            refuse(ls, fd, "too many connections (max-clients)");
+            listener_refuse(ls, fd, "too many connections (max-clients)");
             continue;
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct client *c = client_new(cs, ls->cfg, fd, control_only);
         if (c == NULL) {
-            refuse(ls, fd, "out of memory");
+            listener_refuse(ls, fd, "out of memory");
             continue;
         }
         if (control_only)

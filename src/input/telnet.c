@@ -54,7 +54,7 @@ data_line(struct telnet_io *io, enum point_cmd cmd, const char *line, size_t len
 
 /* One complete line (no "\n", "\r" already stripped). */
 static int
-dispatch(struct telnet_io *io, const char *line, size_t len)
+telnet_dispatch(struct telnet_io *io, const char *line, size_t len)
 {
     const char *sp = memchr(line, ' ', len);
     size_t wn = sp ? (size_t)(sp - line) : len;
@@ -133,7 +133,7 @@ telnet_feed(struct telnet_io *io, const char *buf, size_t len, bool *stop)
             off = next;
             continue;
         }
-        int rc = dispatch(io, start, llen);
+        int rc = telnet_dispatch(io, start, llen);
         if (rc == LINE_BLOCKED) {
             io->blocked = true;
             return off; /* this line comes again */

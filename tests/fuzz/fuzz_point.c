@@ -1,6 +1,6 @@
 /*
  * fuzz_point.c -- libFuzzer target for point.c: the put/rollup/histogram
- * grammar, the canonical line, and the Java number parsers.
+ * grammar, the canonical line, and the Java number parsers (javanum.c).
  *
  * Input: byte 0 selects what to fuzz, the rest is the text.
  *   bits 0-1: 0 put, 1 rollup, 2 histogram, 3 numbers (below)
@@ -25,10 +25,10 @@
  *     (same canonical line, or the same error text).
  * Numbers: point_parse_long against an independent reference of Java's
  * Tags.parseLong (sign, <= 19 digits, overflow) with the same value;
- * point_parse_java_double: accepted text is also accepted whole by C's
+ * javanum_parse_double: accepted text is also accepted whole by C's
  * strtod (suffix dropped) and gives the same double; json_format_double
  * of the input's first 8 bytes as a finite double reads back to the same
- * value, keeps a '.' or exponent and passes point_parse_java_double.
+ * value, keeps a '.' or exponent and passes javanum_parse_double.
  */
 #include "autoconf.h"
 
@@ -39,6 +39,7 @@
 
 #include "fuzz_common.h"
 #include "input/json.h"
+#include "base/javanum.h"
 #include "base/point.h"
 #include "base/util.h"
 
@@ -92,7 +93,7 @@ fuzz_numbers(const char *s, size_t n)
 
     double d = 0;
     float f = 0;
-    if (point_parse_java_double(s, n, &d, &f) == TS_OK) {
+    if (javanum_parse_double(s, n, &d, &f) == TS_OK) {
         /* trimmed as Java trims; under 1100 bytes the value is parsed */
         const char *t = s;
         size_t m = n;
@@ -131,7 +132,7 @@ fuzz_numbers(const char *s, size_t n)
             FUZZ_CHECK(strpbrk(out, ".eE") != NULL);
             double y;
             float g;
-            FUZZ_CHECK(point_parse_java_double(out, k, &y, &g) == TS_OK);
+            FUZZ_CHECK(javanum_parse_double(out, k, &y, &g) == TS_OK);
             FUZZ_CHECK(y == x);
         }
     }

@@ -1,7 +1,8 @@
 /*
- * check_point.c -- unit tests for point.c: the TSD's put/rollup/histogram
- * grammar and error text (spec/opentsdb-telnet.md section 2), canonical
- * serialization, the relay's 1024-byte line limit, Java HashMap order in
+ * check_point.c -- unit tests for point.c and javanum.c: the TSD's
+ * put/rollup/histogram grammar and error text (spec/opentsdb-telnet.md
+ * section 2), Java's number parsers, canonical serialization, the
+ * relay's 1024-byte line limit, Java HashMap order in
  * messages that print a tag map, the ISO-8859-1 name byte class, allowed
  * special characters, max-tags, series hashes and latin1_to_utf8.
  *
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/javanum.h"
 #include "base/point.h"
 #include "unit.h"
 #include "base/util.h"
@@ -614,26 +616,57 @@ START_TEST(test_parse_java_double_values)
 {
     double d;
     float f;
-    ck_assert_int_eq(point_parse_java_double("0x1.8p1", 7, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("0x1.8p1", 7, &d, &f), TS_OK);
     ck_assert(d == 3.0 && f == 3.0f);
-    ck_assert_int_eq(point_parse_java_double("0xEp1", 5, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("0xEp1", 5, &d, &f), TS_OK);
     ck_assert(d == 28.0);
-    ck_assert_int_eq(point_parse_java_double("1.5f", 4, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("1.5f", 4, &d, &f), TS_OK);
     ck_assert(d == 1.5 && f == 1.5f);
-    ck_assert_int_eq(point_parse_java_double(" -2.5D\t", 7, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double(" -2.5D\t", 7, &d, &f), TS_OK);
     ck_assert(d == -2.5);
-    ck_assert_int_eq(point_parse_java_double("1e39", 4, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("1e39", 4, &d, &f), TS_OK);
     ck_assert(d == 1e39 && isinf(f));
-    ck_assert_int_eq(point_parse_java_double("1e400", 5, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("1e400", 5, &d, &f), TS_OK);
     ck_assert(isinf(d) && d > 0);
-    ck_assert_int_eq(point_parse_java_double("NaN", 3, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("NaN", 3, &d, &f), TS_OK);
     ck_assert(isnan(d));
-    ck_assert_int_eq(point_parse_java_double("-Infinity", 9, &d, &f), TS_OK);
+    ck_assert_int_eq(javanum_parse_double("-Infinity", 9, &d, &f), TS_OK);
     ck_assert(isinf(d) && d < 0);
-    ck_assert_int_eq(point_parse_java_double("nan", 3, &d, &f), TS_ERROR);
-    ck_assert_int_eq(point_parse_java_double("inf", 3, &d, &f), TS_ERROR);
-    ck_assert_int_eq(point_parse_java_double("1.5x", 4, &d, &f), TS_ERROR);
-    ck_assert_int_eq(point_parse_java_double("", 0, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("nan", 3, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("inf", 3, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("1.5x", 4, &d, &f), TS_ERROR);
+    ck_assert_int_eq(javanum_parse_double("", 0, &d, &f), TS_ERROR);
+}
+END_TEST
+
+/* javanum's verdicts, which point.c words as the TSD's messages. */
+START_TEST(test_javanum_verdicts)
+{
+    int64_t v = 0;
+    size_t bad = 99;
+    ck_assert_int_eq(javanum_parse_long("", 0, &v, &bad), JLONG_EMPTY);
+    ck_assert_int_eq(javanum_parse_long("-", 1, &v, &bad), JLONG_SIGN_ONLY);
+    ck_assert_int_eq(javanum_parse_long("12345678901234567890", 20, &v, &bad), JLONG_TOO_LONG);
+    ck_assert_int_eq(javanum_parse_long("+12x4", 5, &v, &bad), JLONG_BAD_CHAR);
+    ck_assert_uint_eq(bad, 3);
+    ck_assert_int_eq(javanum_parse_long("9223372036854775808", 19, &v, &bad), JLONG_OVERFLOW);
+    ck_assert(v == 0); /* untouched when refused */
+    ck_assert_int_eq(javanum_parse_long("-9223372036854775808", 20, &v, &bad), JLONG_OK);
+    ck_assert(v == INT64_MIN);
+    ck_assert(javanum_is_int("-2147483648", 11));
+    ck_assert(!javanum_is_int("2147483648", 10));
+    ck_assert(!javanum_is_int("+", 1));
+    const char *s = " 1.5.1\t";
+    size_t n = 7;
+    ck_assert_int_eq(javanum_double_grammar(&s, &n), JDOUBLE_MULTIPLE_POINTS);
+    ck_assert(n == 5 && s[0] == '1'); /* trimmed as String.trim does */
+    s = "0x1p";
+    n = 4;
+    ck_assert_int_eq(javanum_double_grammar(&s, &n), JDOUBLE_NOT_A_NUMBER);
+    ck_assert(javanum_may_overflow("1e300", 5));
+    ck_assert(!javanum_may_overflow("1e299", 5));
+    ck_assert(!javanum_may_overflow("123.456", 7));
+    ck_assert(javanum_may_overflow("0x1p1", 5));
 }
 END_TEST
 
@@ -755,6 +788,7 @@ point_suite(void)
     tcase_add_test(tc, test_parsed_fields);
     tcase_add_test(tc, test_parse_long_direct);
     tcase_add_test(tc, test_parse_java_double_values);
+    tcase_add_test(tc, test_javanum_verdicts);
     tcase_add_test(tc, test_line_hash);
     tcase_add_test(tc, test_latin1_to_utf8);
     tcase_add_test(tc, test_error_format_cap);
