@@ -276,8 +276,8 @@ telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
         char buf[256];
         int n = snprintf(buf, sizeof(buf),
                          "tsrelay %s (OpenTSDB relay) built at revision %s (%s)\n"
-                         "Built on %s %s by tsrelay\n",
-                         PACKAGE_VERSION, TSRELAY_REVISION, "MINT", __DATE__, __TIME__);
+                         "Built on %s by tsrelay\n", /* the source's date: reproducible */
+                         PACKAGE_VERSION, TSRELAY_REVISION, "MINT", TSRELAY_SOURCE_DATE);
         reply_as(c, buf, (size_t)n, POOL_CONTROL);
         return false;
     }
