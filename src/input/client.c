@@ -422,8 +422,10 @@ set_proto(struct client *c, enum listen_proto proto)
     }
 }
 
-/* auto: 0x00 -> framed; an HTTP method -> http; else telnet.  Returns
- * false while the first bytes could still be an HTTP method. */
+/* auto: 0x00 -> framed; an HTTP method -> http; else telnet, unless the
+ * first word has bytes no telnet client sends (telnet_foreign_start):
+ * then an error line, and closed.  Returns false while the first bytes
+ * could still be an HTTP method. */
 static bool
 sniff(struct client *c, const char *buf, size_t len)
 {
@@ -444,6 +446,15 @@ sniff(struct client *c, const char *buf, size_t len)
         }
     }
     set_proto(c, PROTO_TELNET);
+    long at = telnet_foreign_start(buf, len);
+    if (at >= 0) { /* neither telnet nor HTTP: say so at once, not after read-timeout */
+        char line[400], peer[LOG_PEER_MAX];
+        reply_line_as(c, line, telnet_foreign_reply(buf, len, at, line, sizeof(line)),
+                      POOL_CONTROL);
+        c->close_after_write = true;
+        LOG_RL(LOG_WARN, "client %s: neither telnet nor HTTP (first byte 0x%02x): closed",
+               log_peer(c->fd, peer, sizeof(peer)), (unsigned char)buf[0]);
+    }
     return true;
 }
 
@@ -481,8 +492,10 @@ decode_framed(struct client *c, const char *buf, size_t len)
                          "closing the connection",
                          bad, (unsigned long long)cfg->max_frame_bytes);
         framed_say(c, line, (size_t)k);
-        LOG_RL(LOG_WARN, "client fd %d: frame header claims %u bytes (max %llu): closed",
-               c->fd, bad, (unsigned long long)cfg->max_frame_bytes);
+        char peer[LOG_PEER_MAX];
+        LOG_RL(LOG_WARN, "client %s: frame header claims %u bytes (max %llu): closed",
+               log_peer(c->fd, peer, sizeof(peer)), bad,
+               (unsigned long long)cfg->max_frame_bytes);
         c->close_after_write = true;
         c->need = 0;
         return len;
@@ -500,8 +513,12 @@ decode(struct client *c, const char *buf, size_t len)
     c->need = 0;
     if (len == 0)
         return 0;
-    if (c->proto == PROTO_AUTO && !sniff(c, buf, len))
-        return 0;
+    if (c->proto == PROTO_AUTO) {
+        if (!sniff(c, buf, len))
+            return 0;
+        if (c->close_after_write)
+            return len; /* neither telnet nor HTTP: answered */
+    }
     switch (c->proto) {
     case PROTO_FRAMED:
         return decode_framed(c, buf, len);
@@ -628,8 +645,9 @@ force_admitted(struct client *c, size_t bytes)
         /* past the input limit by one read at most; counted and logged */
         p->used[POOL_INPUT] += bytes;
         c->set->st.forced++;
-        LOG_RL(LOG_ERROR, "client fd %d: %zu bytes of input held past input-memory", c->fd,
-               bytes);
+        char peer[LOG_PEER_MAX];
+        LOG_RL(LOG_ERROR, "client %s: %zu bytes of input held past input-memory",
+               log_peer(c->fd, peer, sizeof(peer)), bytes);
     }
     return open_ub(c, bytes);
 }
@@ -1219,8 +1237,9 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         static const char msg[] = "error: read timeout: incomplete input for too long; closing";
         if (c->proto == PROTO_TELNET || c->proto == PROTO_AUTO)
             reply_line_as(c, msg, sizeof(msg) - 1, POOL_CONTROL);
-        LOG_RL(LOG_INFO, "client fd %d: read deadline passed with a partial unit: closed",
-               c->fd);
+        char peer[LOG_PEER_MAX];
+        LOG_RL(LOG_INFO, "client %s: read deadline passed with a partial unit: closed",
+               log_peer(c->fd, peer, sizeof(peer)));
         c->close_after_write = true;
         write_now(c);
         return;
