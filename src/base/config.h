@@ -2,7 +2,8 @@
  * config.h -- the configuration contract: INI file -> struct config.
  *
  * Owns parsing (libinih), defaults, units (K/M/G sizes, ms/s/m/h
- * durations) and validation.  Every error names file, line and key.  It
+ * durations), validation, and a key's value written back as a file gives
+ * it (the reload log).  Every error names file, line and key.  It
  * must never touch sockets or the loop: the result is plain data.
  */
 #ifndef TS_CONFIG_H

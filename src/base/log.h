@@ -1,8 +1,9 @@
 /*
  * log.h -- leveled, rate-limited logging that never blocks the event loop.
  *
- * Owns the log sink (stderr or a file), a bounded output buffer and the
- * counters of lines written and dropped.  Lines are formatted into the
+ * Owns the log sink (stderr or a file), a bounded output buffer, the
+ * counters of lines written and dropped, and how a line names a client
+ * (its address, log_peer).  Lines are formatted into the
  * buffer and written with non-blocking writes when the sink is ready; when
  * the sink is slow and the buffer is full, lines are dropped and counted.
  * It must never block the loop, and never allocate per line.

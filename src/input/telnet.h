@@ -4,7 +4,8 @@
  * Owns line splitting (\n, optional \r), the max-line-bytes discard mode
  * and command dispatch with the TSD's exact replies for unknown commands.
  * Data lines go to the ingest sink; version/stats/help/exit go back to the
- * connection owner.  It must never allocate or block.
+ * connection owner.  It also tells an auto listener's first bytes that no
+ * telnet client sends.  It must never allocate or block.
  */
 #ifndef TS_TELNET_H
 #define TS_TELNET_H
