@@ -162,7 +162,8 @@ bool
 config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b, char *buf,
                   size_t len)
 {
-    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN)
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+        (keys[i].sect == S_BACKEND && b == NULL))
         return false;
     const struct key *k = &keys[i];
     const char *base = k->sect == S_RELAY ? (const char *)cfg

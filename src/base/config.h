@@ -146,7 +146,8 @@ const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
 /* Key i's value as a file gives it ("128M", "5m", "hash",
  * "127.0.0.1:4243"): from cfg for [relay] and [redis] keys, from b for
- * [backend] keys.  false for a key of no single value (listen). */
+ * [backend] keys.  false for a key of no single value (listen), or a
+ * [backend] key without b. */
 bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
                        char *buf, size_t len);
 
