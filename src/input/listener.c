@@ -89,8 +89,9 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (control_only)
             g_stats.clients_control_slot++;
-        log_debug("client fd %d accepted on %s%s", fd, ls->name,
-                  control_only ? " (stats only: max-clients reached)" : "");
+        char peer[LOG_PEER_MAX];
+        log_debug("client %s (fd %d) accepted on %s%s", log_peer(fd, peer, sizeof(peer)), fd,
+                  ls->name, control_only ? " (stats only: max-clients reached)" : "");
     }
 }
 
