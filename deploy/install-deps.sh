@@ -18,13 +18,13 @@ run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;
 # man-db + groff-base: the man pages render without warnings; systemd:
 # systemd-analyze verify and pkg-config's systemdsystemunitdir (the unit
-# install); debhelper + dpkg-dev: the Debian package (tests/deb.sh), whose
-# logrotate snippet logrotate checks; chromium: the status page's browser
-# test (driven over its DevTools pipe from Python: no npm, no download);
+# install); debhelper + dpkg-dev: the Debian package (tests/deb.sh), which
+# lintian checks, and whose logrotate snippet logrotate checks; chromium: the
+# status page's browser test (driven over its DevTools pipe from Python: no npm, no download);
 # redis-sentinel: the Sentinel failover tests (test_sentinel.py, test_fleet.py);
 # haproxy: the scale-out recipe's front (deploy/scale-out/, test_fleet.py)
 test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2
-      man-db groff-base systemd debhelper dpkg-dev logrotate chromium redis-sentinel
+      man-db groff-base systemd debhelper dpkg-dev logrotate lintian chromium redis-sentinel
       haproxy"
 
 pkgs="$build $run"

@@ -187,10 +187,14 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     struct relay *r = w->data;
     if (w->signum == SIGHUP || w->signum == SIGUSR1) {
         const char *sig = w->signum == SIGHUP ? "SIGHUP" : "SIGUSR1";
-        if (log_reopen() != TS_OK)
+        if (!log_to_file()) {
+            if (w->signum == SIGUSR1) /* its only job: say why nothing happened */
+                log_info("SIGUSR1: logging to stderr: no log file to reopen");
+        } else if (log_reopen() != TS_OK) {
             log_error("%s: cannot reopen the log file: %s", sig, strerror(errno));
-        else
+        } else {
             log_info("%s: log file reopened", sig);
+        }
         if (w->signum == SIGHUP && r->phase == PHASE_RUNNING)
             reload_config(r); /* reload.c */
         return;

@@ -5,7 +5,10 @@
 #   1. dpkg-buildpackage -us -uc -b in a copy of the source under WORKDIR
 #      (the .deb lands there, not beside the source tree); the package's
 #      own make check is skipped (nocheck): deploy/test.sh ran the suite
-#   2. its contents and dependencies
+#   2. its contents and dependencies; lintian with no error or warning
+#      (the overrides in debian/ say why each is there); a second build
+#      from another directory gives the same bytes (reproducible: no
+#      build date or path in the binary)
 #   3. apt-get install ./tsrelay_*.deb (brings its Depends), the system
 #      user, the conffiles, `tsrelay -t` with the shipped configuration,
 #      systemd-analyze verify on the installed unit, logrotate -d on the
@@ -36,25 +39,30 @@ check() {
 }
 
 rm -rf "$work" && mkdir -p "$work/src" || exit 1
-# the source as committed plus new files, without builds or the .git
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
-        tar --null --no-recursion -T - -cf -) | tar -C "$work/src" -xf - || exit 1
-else
-    tar -C "$top" --exclude=./.git --exclude='./build*' --exclude=./debian/build \
-        -cf - . | tar -C "$work/src" -xf - || exit 1
-fi
+# copy_source DIR: the source as committed plus new files, without builds
+# or the .git
+copy_source() {
+    if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+        (cd "$top" && git ls-files -z --cached --others --exclude-standard |
+            tar --null --no-recursion -T - -cf -) | tar -C "$1" -xf -
+    else
+        tar -C "$top" --exclude=./.git --exclude='./build*' --exclude=./debian/build \
+            -cf - . | tar -C "$1" -xf -
+    fi
+}
+copy_source "$work/src" || exit 1
 
 # ---- 1. build ---------------------------------------------------------------
+# build DIR: dpkg-buildpackage in DIR/src, the .deb lands in DIR
 build() {
-    cd "$work/src" &&
+    cd "$1/src" &&
         DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
-            dpkg-buildpackage -us -uc -b -Pnocheck >"$work/build.log" 2>&1
+            dpkg-buildpackage -us -uc -b -Pnocheck >"$1/build.log" 2>&1
     rc=$?
     cd "$top"
-    [ $rc -eq 0 ] || { tail -n 30 "$work/build.log"; return 1; }
+    [ $rc -eq 0 ] || { tail -n 30 "$1/build.log"; return 1; }
 }
-check "dpkg-buildpackage -us -uc -b builds the package" build
+check "dpkg-buildpackage -us -uc -b builds the package" build "$work"
 deb=$(ls "$work"/tsrelay_*.deb 2>/dev/null | head -n 1)
 if [ -z "$deb" ]; then
     check "a .deb was written" false
@@ -78,6 +86,59 @@ depends=$(dpkg-deb -f "$deb" Depends)
 check "Depends names adduser and the shared libraries (${depends})" \
     sh -c 'for d in adduser libev4 libhiredis libsystemd0 libzstd1; do
                printf "%s\n" "$1" | grep -q "$d" || { echo "no $d"; exit 1; }; done' sh "$depends"
+check "the .deb holds its copyright file (tsrelay's and the embedded dygraphs')" \
+    sh -c 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/share/doc/tsrelay/copyright |
+           grep -q "^License: Expat"' sh "$deb"
+built_using=$(dpkg-deb -f "$deb" Built-Using)
+check "Built-Using names the libjs-dygraphs compiled in (${built_using})" \
+    sh -c 'printf "%s\n" "$1" | grep -Eq "^dygraphs \(= [^)]+\)$"' sh "$built_using"
+check "the binary holds the status page's charts (dygraphs)" \
+    sh -c 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/sbin/tsrelay | grep -aq "Dygraph"' \
+    sh "$deb"
+# no E: or W: (I: and N: lines are information); an override must say why
+lint() {
+    out=$(lintian --fail-on error,warning "$work"/tsrelay_*.changes 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -v '^running with root privileges'
+    [ $rc -eq 0 ] && ! printf '%s\n' "$out" | grep -Eq '^[EW]: '
+}
+check "lintian reports no error and no warning" lint
+# the same source built again, from another directory: the same bytes
+same_bytes() {
+    rm -rf "$work/again" && mkdir -p "$work/again/src" && copy_source "$work/again/src" &&
+        build "$work/again" || return 1
+    again=$(ls "$work"/again/tsrelay_*.deb | head -n 1)
+    mkdir -p "$work/root" "$work/again/root" && dpkg-deb -x "$deb" "$work/root" &&
+        dpkg-deb -x "$again" "$work/again/root" || return 1
+    cmp "$work/root/usr/sbin/tsrelay" "$work/again/root/usr/sbin/tsrelay" || return 1
+    cmp "$deb" "$again" || {
+        (cd "$work/root" && find . -type f -exec md5sum {} +) | sort -k2 >"$work/a.md5"
+        (cd "$work/again/root" && find . -type f -exec md5sum {} +) | sort -k2 >"$work/b.md5"
+        diff "$work/a.md5" "$work/b.md5"
+        return 1
+    }
+    echo "$(basename "$deb"): $(md5sum <"$deb" | cut -c1-32) both times"
+}
+check "built twice, from two directories: byte-identical binary and .deb" same_bytes
+# dpkg-buildpackage sets SOURCE_DATE_EPOCH, which gcc also uses for
+# __DATE__/__TIME__; a plain build has neither crutch: no date macro may
+# be used (the hardening flags warn), and two builds of the binary at
+# different times give the same bytes
+check "no -Wdate-time warning in the package's build" \
+    sh -c '! grep -n "\[-Wdate-time\]" "$1"' sh "$work/build.log"
+same_plain_binary() {
+    rm -rf "$work/plain" && mkdir -p "$work/plain/src" && copy_source "$work/plain/src" &&
+        (cd "$work/plain/src" && ./autogen.sh >/dev/null 2>&1) || return 1
+    for i in 1 2; do
+        (cd "$work/plain/src" && rm -rf b && mkdir b && cd b &&
+            env -u SOURCE_DATE_EPOCH ../configure -q >/dev/null &&
+            env -u SOURCE_DATE_EPOCH make -j"$(nproc)" src/tsrelay >/dev/null 2>&1 &&
+            cp src/tsrelay "$work/plain/tsrelay.$i") || return 1
+        sleep 2 # a build date or time would differ
+    done
+    cmp "$work/plain/tsrelay.1" "$work/plain/tsrelay.2"
+}
+check "configure && make, twice (no SOURCE_DATE_EPOCH): byte-identical tsrelay" same_plain_binary
 
 # ---- 3. installed -------------------------------------------------------------
 $SUDO dpkg --purge tsrelay >/dev/null 2>&1 # a leftover of an earlier run

@@ -137,6 +137,70 @@ config_key_name(size_t i)
     return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
 }
 
+/* A size or a duration the way a file would give it: the largest unit
+ * that divides it ("128M", "5m", "100ms"); 0 as "0". */
+static void
+format_with_unit(uint64_t v, bool duration, char *buf, size_t len)
+{
+    static const struct { uint64_t mult; const char *name; } sizes[] = {
+        { 1024 * GB, "T" }, { GB, "G" }, { MB, "M" }, { KB, "K" }, { 1, "" },
+    }, durations[] = {
+        { HOUR_MS, "h" }, { 60 * 1000, "m" }, { 1000, "s" }, { 1, "ms" },
+    };
+    const size_t n = duration ? TS_ARRAY_LEN(durations) : TS_ARRAY_LEN(sizes);
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t mult = duration ? durations[i].mult : sizes[i].mult;
+        if (v == 0 || v % mult == 0 || i == n - 1) {
+            snprintf(buf, len, "%llu%s", (unsigned long long)(v / mult),
+                     v == 0 ? "" : duration ? durations[i].name : sizes[i].name);
+            return;
+        }
+    }
+}
+
+bool
+config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b, char *buf,
+                  size_t len)
+{
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+        (keys[i].sect == S_BACKEND && b == NULL))
+        return false;
+    const struct key *k = &keys[i];
+    const char *base = k->sect == S_RELAY ? (const char *)cfg
+                       : k->sect == S_REDIS ? (const char *)&cfg->redis : (const char *)b;
+    const char *field = base + k->off;
+    uint64_t v = 0;
+    if (k->type == K_SIZE || k->type == K_DURATION || k->type == K_INT)
+        v = k->size == sizeof(int) ? (uint64_t)*(const int *)(const void *)field
+                                   : *(const uint64_t *)(const void *)field;
+    switch (k->type) {
+    case K_SIZE:
+    case K_DURATION:
+        format_with_unit(v, k->type == K_DURATION, buf, len);
+        break;
+    case K_INT:
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+        break;
+    case K_ENUM: {
+        int e = k->choices == level_names ? -1 : *(const int *)(const void *)field;
+        snprintf(buf, len, "%s", k->choices == level_names ? field
+                                 : e < 0 ? "(the relay's)" : k->choices[e]);
+        break;
+    }
+    case K_ADDR: {
+        const struct cfg_addr *a = (const struct cfg_addr *)(const void *)field;
+        snprintf(buf, len, strchr(a->host, ':') ? "[%s]:%s" : "%s:%s", a->host, a->port);
+        break;
+    }
+    case K_STRING:
+    case K_LISTEN:
+    default:
+        snprintf(buf, len, "%s", field);
+        break;
+    }
+    return true;
+}
+
 static void
 backend_defaults(struct cfg_backend *b)
 {

@@ -2,7 +2,8 @@
  * config.h -- the configuration contract: INI file -> struct config.
  *
  * Owns parsing (libinih), defaults, units (K/M/G sizes, ms/s/m/h
- * durations) and validation.  Every error names file, line and key.  It
+ * durations), validation, and a key's value written back as a file gives
+ * it (the reload log).  Every error names file, line and key.  It
  * must never touch sockets or the loop: the result is plain data.
  */
 #ifndef TS_CONFIG_H
@@ -143,5 +144,11 @@ const char *config_routing_name(enum routing r);
 size_t config_key_count(void);
 const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
+/* Key i's value as a file gives it ("128M", "5m", "hash",
+ * "127.0.0.1:4243"): from cfg for [relay] and [redis] keys, from b for
+ * [backend] keys.  false for a key of no single value (listen), or a
+ * [backend] key without b. */
+bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
+                       char *buf, size_t len);
 
 #endif

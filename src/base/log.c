@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,6 +176,32 @@ log_reopen(void)
         ev_io_set(&lg.wio, lg.fd, EV_WRITE);
     log_write_out();
     return TS_OK;
+}
+
+int
+log_to_file(void)
+{
+    return lg.path != NULL;
+}
+
+const char *
+log_peer(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN];
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        ss.ss_family = AF_UNSPEC;
+    if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof(ip)) != NULL)
+        snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(a4->sin_port));
+    else if (ss.ss_family == AF_INET6 &&
+             inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip)) != NULL)
+        snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(a6->sin6_port));
+    else
+        snprintf(buf, len, "fd %d", fd);
+    return buf;
 }
 
 void

@@ -1,8 +1,9 @@
 /*
  * log.h -- leveled, rate-limited logging that never blocks the event loop.
  *
- * Owns the log sink (stderr or a file), a bounded output buffer and the
- * counters of lines written and dropped.  Lines are formatted into the
+ * Owns the log sink (stderr or a file), a bounded output buffer, the
+ * counters of lines written and dropped, and how a line names a client
+ * (its address, log_peer).  Lines are formatted into the
  * buffer and written with non-blocking writes when the sink is ready; when
  * the sink is slow and the buffer is full, lines are dropped and counted.
  * It must never block the loop, and never allocate per line.
@@ -35,8 +36,15 @@ void log_attach_loop(struct ev_loop *loop);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int log_parse_level(const char *s, enum log_level *out);
-/* Reopens the log file (SIGHUP); no-op for stderr. */
+/* Reopens the log file (SIGUSR1, SIGHUP); no-op for stderr. */
 int log_reopen(void);
+/* Whether the log goes to a file (log-file set), not stderr. */
+int log_to_file(void);
+/* A log line's name for a socket's peer, in buf: "ADDR:PORT" ("[ADDR]:PORT"
+ * for IPv6), or "fd N" when it has none (gone, not a socket).  Called only
+ * when a line is written: it costs a getpeername(). */
+#define LOG_PEER_MAX 64
+const char *log_peer(int fd, char *buf, size_t len);
 /* Writes out what is buffered, blocking for at most timeout_ms. */
 void log_flush(int timeout_ms);
 void log_close(void);

@@ -108,8 +108,9 @@ admitted_force(struct client *c, size_t bytes)
         /* past the input limit by one read at most; counted and logged */
         p->used[POOL_INPUT] += bytes;
         c->set->st.forced++;
-        LOG_RL(LOG_ERROR, "client fd %d: %zu bytes of input held past input-memory", c->fd,
-               bytes);
+        char peer[LOG_PEER_MAX];
+        LOG_RL(LOG_ERROR, "client %s: %zu bytes of input held past input-memory",
+               log_peer(c->fd, peer, sizeof(peer)), bytes);
     }
     return admitted_open_unit(c, bytes);
 }

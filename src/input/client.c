@@ -721,8 +721,9 @@ client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         static const char msg[] = "error: read timeout: incomplete input for too long; closing";
         if (c->proto == PROTO_TELNET || c->proto == PROTO_AUTO)
             reply_line(c, msg, sizeof(msg) - 1, POOL_CONTROL);
-        LOG_RL(LOG_INFO, "client fd %d: read deadline passed with a partial unit: closed",
-               c->fd);
+        char peer[LOG_PEER_MAX];
+        LOG_RL(LOG_INFO, "client %s: read deadline passed with a partial unit: closed",
+               log_peer(c->fd, peer, sizeof(peer)));
         c->close_after_write = true;
         write_now(c);
         return;

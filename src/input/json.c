@@ -787,13 +787,22 @@ json_stream_begin(struct sink *s, size_t skip, struct json_result *res)
     return j.h != NULL ? TS_OK : TS_ERROR;
 }
 
-/* The parse stopped: the message for doc_err, from the piece at hand. */
+/* The parse stopped: the message for doc_err, from the piece at hand.
+ * yajl ends its message with a newline, which must not reach a reply
+ * line (or show as \u000a in a JSON answer): line ends and other control
+ * bytes become spaces, trailing ones go. */
 static void
 syntax_error(struct point_error *doc_err, const char *buf, size_t len)
 {
     unsigned char *msg = yajl_get_error(j.h, 0, (const unsigned char *)buf, len);
+    size_t n = msg ? strlen((const char *)msg) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (msg[i] < 0x20 || msg[i] == 0x7f)
+            msg[i] = ' ';
+    while (n > 0 && msg[n - 1] == ' ')
+        msg[--n] = '\0';
     doc_error(doc_err, "Unable to parse the given JSON: %s (at byte %zu%s)",
-              msg ? (const char *)msg : "syntax error", offset(&j),
+              n > 0 ? (const char *)msg : "syntax error", offset(&j),
               j.res->points ? "; the datapoints before it were taken" : "");
     if (msg != NULL)
         yajl_free_error(j.h, msg);

@@ -41,14 +41,16 @@ listener_refuse(struct listener *ls, int fd, const char *why)
     } else {
         n = snprintf(msg, sizeof(msg), "error: connection refused by tsrelay: %s\n", why);
     }
+    char peer[LOG_PEER_MAX];
+    log_peer(fd, peer, sizeof(peer)); /* before the close */
     (void)!write(fd, msg, (size_t)n); /* best effort; the socket is fresh */
     /* FIN, not RST: the peer reads the reason (what it may still send is
      * not read, which can turn into an RST only after our bytes) */
     shutdown(fd, SHUT_WR);
     close(fd);
     g_stats.clients_rejected++;
-    LOG_RL(LOG_WARN, "refused a connection on %s: %s (%llu clients open)", ls->name, why,
-           (unsigned long long)ls->clients->n);
+    LOG_RL(LOG_WARN, "refused a connection from %s on %s: %s (%llu clients open)", peer,
+           ls->name, why, (unsigned long long)ls->clients->n);
 }
 
 static void
@@ -87,8 +89,9 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (control_only)
             g_stats.clients_control_slot++;
-        log_debug("client fd %d accepted on %s%s", fd, ls->name,
-                  control_only ? " (stats only: max-clients reached)" : "");
+        char peer[LOG_PEER_MAX];
+        log_debug("client %s (fd %d) accepted on %s%s", log_peer(fd, peer, sizeof(peer)), fd,
+                  ls->name, control_only ? " (stats only: max-clients reached)" : "");
     }
 }
 

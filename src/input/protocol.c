@@ -73,8 +73,8 @@ telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
         char buf[256];
         int n = snprintf(buf, sizeof(buf),
                          "tsrelay %s (OpenTSDB relay) built at revision %s (%s)\n"
-                         "Built on %s %s by tsrelay\n",
-                         PACKAGE_VERSION, TSRELAY_REVISION, "MINT", __DATE__, __TIME__);
+                         "Built on %s by tsrelay\n", /* the source's date: reproducible */
+                         PACKAGE_VERSION, TSRELAY_REVISION, "MINT", TSRELAY_SOURCE_DATE);
         reply_bytes(c, buf, (size_t)n, POOL_CONTROL);
         return false;
     }
@@ -217,8 +217,10 @@ protocol_set(struct client *c, enum listen_proto proto)
     }
 }
 
-/* auto: 0x00 -> framed; an HTTP method -> http; else telnet.  Returns
- * false while the first bytes could still be an HTTP method. */
+/* auto: 0x00 -> framed; an HTTP method -> http; else telnet, unless the
+ * first word has bytes no telnet client sends (telnet_foreign_start):
+ * then an error line, and closed.  Returns false while the first bytes
+ * could still be an HTTP method. */
 static bool
 sniff(struct client *c, const char *buf, size_t len)
 {
@@ -239,6 +241,15 @@ sniff(struct client *c, const char *buf, size_t len)
         }
     }
     protocol_set(c, PROTO_TELNET);
+    long at = telnet_foreign_start(buf, len);
+    if (at >= 0) { /* neither telnet nor HTTP: say so at once, not after read-timeout */
+        char line[400], peer[LOG_PEER_MAX];
+        reply_line(c, line, telnet_foreign_reply(buf, len, at, line, sizeof(line)),
+                   POOL_CONTROL);
+        c->close_after_write = true;
+        LOG_RL(LOG_WARN, "client %s: neither telnet nor HTTP (first byte 0x%02x): closed",
+               log_peer(c->fd, peer, sizeof(peer)), (unsigned char)buf[0]);
+    }
     return true;
 }
 
@@ -276,8 +287,10 @@ decode_framed(struct client *c, const char *buf, size_t len)
                          "closing the connection",
                          bad, (unsigned long long)cfg->max_frame_bytes);
         framed_say(c, line, (size_t)k);
-        LOG_RL(LOG_WARN, "client fd %d: frame header claims %u bytes (max %llu): closed",
-               c->fd, bad, (unsigned long long)cfg->max_frame_bytes);
+        char peer[LOG_PEER_MAX];
+        LOG_RL(LOG_WARN, "client %s: frame header claims %u bytes (max %llu): closed",
+               log_peer(c->fd, peer, sizeof(peer)), bad,
+               (unsigned long long)cfg->max_frame_bytes);
         c->close_after_write = true;
         c->need = 0;
         return len;
@@ -295,8 +308,12 @@ protocol_decode(struct client *c, const char *buf, size_t len)
     c->need = 0;
     if (len == 0)
         return 0;
-    if (c->proto == PROTO_AUTO && !sniff(c, buf, len))
-        return 0;
+    if (c->proto == PROTO_AUTO) {
+        if (!sniff(c, buf, len))
+            return 0;
+        if (c->close_after_write)
+            return len; /* neither telnet nor HTTP: answered */
+    }
     switch (c->proto) {
     case PROTO_FRAMED:
         return decode_framed(c, buf, len);

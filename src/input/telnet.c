@@ -3,7 +3,8 @@
  *
  * Lines end at "\n"; one "\r" before it is dropped (LineBasedFrameDecoder).
  * Word 0 picks the command, case-sensitively.  Unknown words, blank lines
- * and a leading space get the TSD's "unknown command" reply.  diediedie
+ * and a leading space get the TSD's "unknown command" reply.  It also
+ * tells an auto listener's first bytes that cannot be telnet (below).  diediedie
  * and dropcaches are refused: a relay must not let clients stop or flush
  * the TSD.  It must never allocate or block.
  */
@@ -83,6 +84,35 @@ telnet_dispatch(struct telnet_io *io, const char *line, size_t len)
     }
 #undef IS
     return LINE_DONE;
+}
+
+long
+telnet_foreign_start(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (ch == ' ' || ch == '\r' || ch == '\n')
+            return -1; /* the first word ended well */
+        if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
+            return (long)i;
+    }
+    return -1;
+}
+
+size_t
+telnet_foreign_reply(const char *buf, size_t len, long at, char *out, size_t cap)
+{
+    char first[16] = ""; /* the first 4 bytes in hex: "ff ff ff ff" */
+    for (size_t i = 0; i < TS_MIN(len, 4); i++)
+        snprintf(first + (i ? 3 * i - 1 : 0), sizeof(first) - 3 * i, "%s%02x", i ? " " : "",
+                 (unsigned char)buf[i]);
+    int n = snprintf(out, cap,
+                     "error: neither telnet nor HTTP: the connection began with bytes %s "
+                     "(byte %ld is 0x%02x); a framed packet starts with its length as 4 "
+                     "bytes big-endian, the first of them 0 (a frame is under 16 MiB), a "
+                     "telnet line with a command such as put; closing",
+                     first, at, (unsigned char)buf[at]);
+    return n < 0 ? 0 : TS_MIN((size_t)n, cap - 1);
 }
 
 static void

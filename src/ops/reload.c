@@ -54,17 +54,33 @@ keep_str(char *next, const char *cur, size_t cap, const char *key)
 {
     if (strcmp(next, cur) == 0)
         return 0;
-    log_warn("reload: %s needs a restart: keeping '%s'", key, cur);
+    log_warn("reload: %s needs a restart: keeping '%s' (the file says '%s')", key, cur, next);
     snprintf(next, cap, "%s", cur);
     return 1;
 }
 
+/* A [relay] key's value in n as a file gives it ("64K", "15m"). */
+static const char *
+relay_key_text(const struct config *n, const char *key, char *buf, size_t len)
+{
+    for (size_t i = 0; i < config_key_count(); i++)
+        if (strcmp(config_key_section(i), "relay") == 0 &&
+            strcmp(config_key_name(i), key) == 0 && config_key_format(i, n, NULL, buf, len))
+            return buf;
+    return "?";
+}
+
+/* A [relay] number field of n (next) that must keep c's (cur) value. */
 static int
-keep_u64(uint64_t *next, uint64_t cur, const char *key)
+keep_u64(const struct config *n, const struct config *c, uint64_t *next, uint64_t cur,
+         const char *key)
 {
     if (*next == cur)
         return 0;
-    log_warn("reload: %s needs a restart: keeping %llu", key, (unsigned long long)cur);
+    char want[32], have[32];
+    log_warn("reload: %s needs a restart: keeping %s (the file says %s)", key,
+             relay_key_text(c, key, have, sizeof(have)),
+             relay_key_text(n, key, want, sizeof(want)));
     *next = cur;
     return 1;
 }
@@ -76,14 +92,14 @@ static int
 keep_restart_only(struct config *n, const struct config *c)
 {
     int kept = 0;
-    kept += keep_u64(&n->block_size, c->block_size, "block-size");
+    kept += keep_u64(n, c, &n->block_size, c->block_size, "block-size");
     kept += keep_str(n->instance, c->instance, sizeof(n->instance), "instance");
-    kept += keep_u64(&n->history_ms, c->history_ms, "history");
-    kept += keep_u64(&n->history_interval_ms, c->history_interval_ms, "history-interval");
+    kept += keep_u64(n, c, &n->history_ms, c->history_ms, "history");
+    kept += keep_u64(n, c, &n->history_interval_ms, c->history_interval_ms, "history-interval");
     kept += keep_str(n->log_file, c->log_file, sizeof(n->log_file), "log-file");
-    kept += keep_u64(&n->log_buffer_bytes, c->log_buffer_bytes, "log-buffer-bytes");
+    kept += keep_u64(n, c, &n->log_buffer_bytes, c->log_buffer_bytes, "log-buffer-bytes");
     kept += keep_str(n->dns_servers, c->dns_servers, sizeof(n->dns_servers), "dns-servers");
-    kept += keep_u64(&n->resolve_timeout_ms, c->resolve_timeout_ms, "resolve-timeout");
+    kept += keep_u64(n, c, &n->resolve_timeout_ms, c->resolve_timeout_ms, "resolve-timeout");
     if (n->redis.enabled != c->redis.enabled) {
         log_warn("reload: [redis] on or off needs a restart: keeping it %s",
                  c->redis.enabled ? "on" : "off");
@@ -306,6 +322,54 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
     r->nlisteners = r->cfg.nlisten;
 }
 
+/* ---- what changed --------------------------------------------------------- */
+
+/* Logs key i if its value differs: "reload: [relay] idle-timeout 5m -> 5s".
+ * Returns 1 when it did. */
+static int
+log_change(size_t i, const char *sect, const struct cfg_backend *ob,
+           const struct cfg_backend *nb, const struct config *n)
+{
+    char was[CFG_HOST_MAX + 16], is[CFG_HOST_MAX + 16];
+    if (!config_key_format(i, &prev_cfg, ob, was, sizeof(was)) ||
+        !config_key_format(i, n, nb, is, sizeof(is)) || strcmp(was, is) == 0)
+        return 0;
+    log_info("reload: [%s] %s %s -> %s", sect, config_key_name(i), was[0] ? was : "(empty)",
+             is[0] ? is : "(empty)");
+    return 1;
+}
+
+/* Every value the reload changed, one line each, against prev_cfg: the
+ * [relay] and [redis] keys, and each backend's keys by its slot (added
+ * backends are logged as added).  Keys that need a restart were set back
+ * to their running value, so they show only in their own warning. */
+static int
+log_changes(const struct config *n)
+{
+    int changed = 0;
+    for (size_t i = 0; i < config_key_count(); i++) {
+        const char *sect = config_key_section(i);
+        if (strcmp(sect, "backend") != 0) {
+            if (strcmp(sect, "redis") != 0 || (n->redis.enabled && prev_cfg.redis.enabled))
+                changed += log_change(i, sect, NULL, NULL, n);
+            continue;
+        }
+        for (int b = 0; b < n->nbackends && b < prev_cfg.nbackends; b++) {
+            char name[CFG_NAME_MAX + 16];
+            snprintf(name, sizeof(name), "backend %s", n->backends[b].name);
+            changed += log_change(i, name, &prev_cfg.backends[b], &n->backends[b], n);
+        }
+    }
+    return changed;
+}
+
+/* "1 key needs", "2 keys need" */
+static const char *
+plural(int k, const char *one, const char *many)
+{
+    return k == 1 ? one : many;
+}
+
 /* ---- the reload -------------------------------------------------------- */
 
 static void
@@ -342,6 +406,7 @@ reload_config(struct relay *r)
     for (int i = 0; i < r->nbackends; i++) /* compared against by backend_reconfigure */
         r->backends[i].cfg = &prev_cfg.backends[i];
     r->cfg = next_cfg;
+    int changed = log_changes(&r->cfg);
     move_listeners(r, ls, &p);
     apply_backends(r, &p);
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
@@ -369,10 +434,11 @@ reload_config(struct relay *r)
         log_warn("reload: %zu framed clients closed: no memory to widen their frame "
                  "acknowledgements (they resend what was not acknowledged)", closed);
     g_stats.reloads++;
-    log_info("SIGHUP: %s reloaded: backends %d kept, %d added, %d removed; listeners %d "
-             "added, %d removed; %d keys need a restart",
-             r->cfg.path, p.nkept, p.nadded, p.nremoved, p.nlisten_added, p.nlisten_removed,
-             kept);
+    log_info("SIGHUP: %s reloaded: %d %s changed; backends %d kept, %d added, %d removed; "
+             "listeners %d added, %d removed; %d %s a restart (running values kept)",
+             r->cfg.path, changed, plural(changed, "value", "values"), p.nkept, p.nadded,
+             p.nremoved, p.nlisten_added, p.nlisten_removed, kept,
+             plural(kept, "key needs", "keys need"));
 }
 
 /* ---- retiring backends ------------------------------------------------------ */

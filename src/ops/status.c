@@ -39,9 +39,9 @@ api_version(struct relay *r, struct http_conn *h)
     int n = snprintf(body, sizeof(body),
                      "{\"version\":\"%s\",\"short_revision\":\"%s\",\"full_revision\":\"%s\","
                      "\"repo_status\":\"MINT\",\"host\":\"%s\",\"user\":\"tsrelay\","
-                     "\"repo\":\"tsrelay\",\"timestamp\":\"%s %s\"}",
-                     PACKAGE_VERSION, TSRELAY_REVISION, TSRELAY_REVISION, r->hostname, __DATE__,
-                     __TIME__);
+                     "\"repo\":\"tsrelay\",\"timestamp\":\"%s\"}",
+                     PACKAGE_VERSION, TSRELAY_REVISION, TSRELAY_REVISION, r->hostname,
+                     TSRELAY_SOURCE_DATE);
     http_respond(h, 200, "application/json", body, (size_t)n);
 }
 

@@ -565,7 +565,8 @@ statuspage_format(struct relay *r, char *out, size_t cap)
             "</header>\n<main>\n");
     if (charts) {
         str(&o, "<section id=\"charts\" class=\"charts\">"
-                "<figure><figcaption>Memory: live, reserved, RSS and the limit</figcaption>"
+                "<figure><figcaption>Memory (log scale): the limit, RSS, reserved and live"
+                "</figcaption>"
                 "<div id=\"chart-mem\" class=\"chart\"></div>"
                 "<div id=\"legend-mem\" class=\"legend\"></div></figure>"
                 "<figure><figcaption>Points per second</figcaption>"

@@ -1,5 +1,6 @@
 """Hostile and broken clients, table-driven: oversize and truncated frames,
-0xFFFFFFFF lengths, NUL bytes, invalid UTF-8, a 1 MiB line without a
+0xFFFFFFFF lengths (on an auto listener: neither telnet nor HTTP, told at
+once), NUL bytes, invalid UTF-8, a 1 MiB line without a
 newline, 10,000 tags, huge numbers, negative and 20-digit timestamps,
 diediedie, binary garbage, HTTP with a 100 MiB Content-Length, a client
 that never reads its replies, ...  Each gets its expected reply or close;
@@ -75,8 +76,27 @@ cases = [
      lambda r, c: "frame too large: 1048577 bytes" in r and c),
     (F + "10,000 tags in one line", frame(("m %d 1 %s\n" % (T, tags10k)).encode()),
      lambda r, c: "error: illegal argument: Too many tags: " in r and not c),
-    ("auto listener: 0xFFFFFFFF is telnet (waits for a newline)", struct.pack(">I", 0xFFFFFFFF),
-     lambda r, c: r == "" and not c),
+    # neither telnet nor HTTP (a byte below 0x20 other than tab, or 0x7f and
+    # up, in the first word): answered at once (exchange waits 1 s; the
+    # read-timeout is 30 s) with how framed packets start, and closed
+    ("auto listener: 0xFFFFFFFF is neither telnet nor HTTP: told at once, closed",
+     struct.pack(">I", 0xFFFFFFFF) + b"put m 1 1 a=b\n",
+     lambda r, c: r.startswith("error: neither telnet nor HTTP: the connection began with "
+                               "bytes ff ff ff ff") and "the first of them 0" in r and c),
+    ("auto listener: a framed length of 16 MiB (0x01000000): told at once, closed",
+     struct.pack(">I", 1 << 24) + b"x" * 100,
+     lambda r, c: "error: neither telnet nor HTTP" in r and "(byte 0 is 0x01)" in r and c),
+    ("auto listener: a framed length 0x41000000 ('A', then NUL): told at once, closed",
+     struct.pack(">I", 0x41000000) + b"put m 1 1 a=b\n",
+     lambda r, c: "error: neither telnet nor HTTP" in r and "(byte 1 is 0x00)" in r and c),
+    ("auto listener: non-ASCII in the first word (0xe9): told at once, closed",
+     b"p\xe9t m 1 1 a=b\n", lambda r, c: "(byte 1 is 0xe9)" in r and c),
+    ("auto listener: Latin-1 after the command is telnet (the TSD takes it)",
+     b"put m.\xe9t\xe9 %d 1 a=caf\xe9\n" % T, lambda r, c: r == "" and not c),
+    ("auto listener: collectd's line (two trailing spaces, CRLF) is telnet",
+     b"put cpu.0.cpu.user %d 9467 fqdn=host  \r\n" % T, lambda r, c: r == "" and not c),
+    ("auto listener: a command word with a tab is telnet (the TSD's unknown command)",
+     b"st\tats\n", lambda r, c: "unknown command: st\tats." in r and not c),
     ("framed header 0x00FFFFFF on auto (sniffed as framed)", b"\x00\xff\xff\xff",
      lambda r, c: "frame too large: 16777215" in r and c),
     ("truncated frame, then the client goes away", struct.pack(">I", 1000) + b"put m 1 1",
@@ -149,6 +169,13 @@ for name, data, pred in cases:
     text = u8(reply)
     tap.ok(pred(text, closed), name, "closed=%s reply=%r" % (closed, text[:300]))
     tap.ok(relay.alive(), "  ... and tsrelay is alive after: " + name)
+
+# the warnings name the client by its address, not a file descriptor
+log = relay.logtext()
+tap.ok("client 127.0.0.1:" in log and "frame header claims 4294967295 bytes" in log and
+       "neither telnet nor HTTP (first byte 0xff)" in log and "client fd " not in log,
+       "the warnings name the peer (client 127.0.0.1:PORT: ...), never just an fd",
+       "\n".join(l for l in log.splitlines() if "client " in l)[:1500])
 
 # a client that never reads its replies: 200k invalid lines
 s = socket.create_connection(("127.0.0.1", PORT), timeout=30)

@@ -1,7 +1,8 @@
 """Hostile frame headers: a header claiming 0xFFFFFFFF bytes, or
 max-frame-bytes + 1, gets an error frame and a closed connection before
 anything is allocated (RSS grows < 1 MiB); other clients are unaffected.
-On an auto listener a first byte 0xFF is telnet and gets the telnet error."""
+On an auto listener a first byte 0xFF is neither telnet nor HTTP: an error
+line says how framed packets start, and the connection is closed."""
 
 import random
 import socket
@@ -95,11 +96,15 @@ grow = rss1 - rss0
 tap.note("RSS growth across the hostile headers (KiB)", grow // 1024)
 tap.ok(grow < h.rss_bound(1), "RSS grew by less than 1 MiB (%d KiB)" % (grow // 1024))
 
-# auto listener: 0xFF first byte is telnet (an unknown command), 0x00 is framed
+# auto listener: a 0xFF first byte is neither telnet nor HTTP (a framed
+# length of 16 MiB or more): told how framed packets start, closed at once;
+# 0x00 is framed
 data, closed = hostile(auto_port, b"\xff\xff\xff\xff\n")
-tap.ok(data.decode("utf-8", "replace").startswith("unknown command: \u00ff\u00ff\u00ff\u00ff.  Try `help'."),
-       "auto listener: 0xFF... is telnet and gets the unknown-command reply", data[:200])
-tap.ok(not closed, "auto listener: the telnet connection stays open")
+tap.ok(data.startswith(b"error: neither telnet nor HTTP: the connection began with bytes "
+                       b"ff ff ff ff") and b"4 bytes big-endian, the first of them 0" in data,
+       "auto listener: 0xFF... is neither telnet nor HTTP and is told how framed packets start",
+       data[:300])
+tap.ok(closed, "auto listener: that connection is closed")
 data, closed = hostile(auto_port, b"\x00\xff\xff\xff")
 tap.ok(b"frame too large" in data and closed,
        "auto listener: 0x00FFFFFF is framed, oversize, closed", data[:200])

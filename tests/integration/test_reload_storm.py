@@ -43,7 +43,7 @@ metric = "it.storm.m%d" % rng.randrange(1 << 30)
 
 
 def reloads():
-    return relay.logtext().count(" reloaded: backends")
+    return relay.logtext().count(" reloaded: ")
 
 
 prober = h.ConnectProber(relay.port)

@@ -10,7 +10,15 @@ small receive buffer) is frozen with SIGSTOP for 10 s, then thawed.
     age rising while the TSD is frozen and falling back to nothing once
     it is thawed, and the spooled / unspooled rates;
   - the charts are drawn (when dygraphs was compiled in; otherwise the
-    page says charts are unavailable);
+    page says charts are unavailable), and read as they are rendered:
+    memory on a log scale whose ticks are whole powers of two (256 KiB,
+    1 MiB, ...; not 48 MiB / 95 MiB), with live, reserved and RSS each
+    drawn clear of the bottom edge under the limit's line; the backlog
+    age on a seconds axis whose labels differ from each other (not "0.0 s"
+    on every tick) and reach its peak; the spool on a bytes axis of its
+    own that reaches its peak; round-number ticks on every axis; each
+    chart's colours told apart under simulated protanopia, deuteranopia
+    and tritanopia as well as normal vision;
   - the backend table names the backend;
   - with JavaScript disabled the same page shows the tables (backend,
     memory figures), and the script did not run.
@@ -20,8 +28,11 @@ A full-page screenshot is saved in the build directory
 also copied to docs/status-page.png for the README.  Chromium must be
 installed (Debian package chromium): without it the test fails."""
 
+import itertools
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -53,6 +64,58 @@ RATE, SECONDS, FREEZE = 30000, 40, 10
 load = h.start_tsload(relay.port, RATE * SECONDS, rate=RATE, metric="it.page.m",
                       extra=["--drain-timeout", "120"])
 
+LABELS = """(function (id, axis) {
+  var div = document.getElementById(id);
+  if (!div) { return null; }
+  return Array.prototype.filter.call(div.querySelectorAll('.dygraph-axis-label-y'), function (e) {
+    return e.classList.contains('dygraph-axis-label-y2') === (axis === 'y2');
+  }).map(function (e) { return e.textContent; });
+})"""
+UNIT = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+        "s": 1, "min": 60, "h": 3600, "k": 1e3, "M": 1e6, "": 1}
+
+
+def labels(chart, axis="y"):
+    return page.eval("%s(%s, %s)" % (LABELS, json.dumps(chart), json.dumps(axis))) or []
+
+
+def value(label, units):
+    """A tick label's value: "0", "2 MiB", "0.005 s", "300k"; None if it
+    does not read as a round number of one of units."""
+    m = re.match(r"^(\d+(?:\.\d+)?) ?([A-Za-z]*)$", label)
+    if label == "0":
+        return 0.0
+    if not m or m.group(2) not in units:
+        return None
+    return float(m.group(1)) * UNIT[m.group(2)]
+
+
+def round_steps(got):
+    """Linear ticks read in steps of 1, 2 or 5 times a power of ten of one
+    unit (0, 2 MiB, 4 MiB), not 1.9 / 3.8 MiB or 48 / 95 MiB."""
+    shown = [float(re.match(r"^[\d.]+", x).group(0)) for x in got]
+    units = set(re.sub(r"^[\d.]+ ?", "", x) for x in got if x != "0")
+    steps = set(round(b2 - a, 9) for a, b2 in zip(shown, shown[1:]))
+    if len(units) != 1 or len(steps) != 1:
+        return False
+    st = steps.pop()
+    mant = st / 10 ** math.floor(math.log10(st)) if st > 0 else 0
+    return any(abs(mant - k) < 1e-6 for k in (1, 2, 5))
+
+
+def read_axis(chart, axis, units, what, linear=True):
+    """Checks an axis' rendered labels read as distinct round values of
+    its units (on a linear axis, in even 1-2-5 steps); returns the values."""
+    got = labels(chart, axis)
+    vals = [value(x, units) for x in got]
+    tap.ok(len(got) >= 2 and None not in vals and len(set(got)) == len(got) and
+           (not linear or round_steps(got)),
+           "%s: %d distinct tick labels, %s of %s (%s)"
+           % (what, len(got), "in 1-2-5 steps" if linear else "each a round number",
+              "/".join(u or "1" for u in units), " | ".join(got)))
+    return [v for v in vals if v is not None]
+
+
 b = browser.Browser()
 page = b.page()
 page.goto(url + "/")
@@ -63,6 +126,11 @@ charts = bool(page.eval("typeof window.Dygraph === 'function'"))
 tap.note("charts compiled in (dygraphs)", charts)
 
 time.sleep(4)  # a baseline with the TSD keeping up
+if charts:
+    # the backlog age is a few milliseconds now: its axis still reads
+    # (it read "0.0 s" on every tick)
+    base_age = read_axis("chart-be-tsd", "y2", ("s", "min", "h"),
+                         "baseline, backlog age axis (right)")
 os.kill(sink.pid, signal.SIGSTOP)
 t_freeze = time.time()
 time.sleep(FREEZE)
@@ -133,16 +201,90 @@ relay_t = [x[0] for x in json.loads(h.http_get(url + "/api/stats/history")[1])["
 tap.ok(t == [x for x in relay_t if t[0] <= x <= t[-1]],
        "the page's 2-second merges lost and repeated no sample (%d samples)" % len(t))
 
+# ---- the charts as rendered ------------------------------------------------------
+# Machado, Oliveira and Fernandes (2009), severity 1, on linear RGB
+CVD = {"protanopia": ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216),
+                      (-0.003882, -0.048116, 1.051998)),
+       "deuteranopia": ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413),
+                        (-0.011820, 0.042940, 0.968881)),
+       "tritanopia": ((1.255528, -0.076749, -0.178779), (-0.078411, 0.930809, 0.147602),
+                      (0.004733, 0.691367, 0.303900))}
+
+
+def lab(hexcolour, matrix=None):
+    """CIE L*a*b* of a colour, as a colour-vision deficiency sees it."""
+    def lin(c):
+        c /= 255.0
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    rgb = [lin(int(hexcolour.lstrip("#")[i:i + 2], 16)) for i in (0, 2, 4)]
+    if matrix:
+        rgb = [min(1.0, max(0.0, sum(m * c for m, c in zip(row, rgb)))) for row in matrix]
+    x = (0.4124 * rgb[0] + 0.3576 * rgb[1] + 0.1805 * rgb[2]) / 0.95047
+    y = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+    z = (0.0193 * rgb[0] + 0.1192 * rgb[1] + 0.9505 * rgb[2]) / 1.08883
+    f = [v ** (1 / 3.0) if v > 0.008856 else 7.787 * v + 16 / 116.0 for v in (x, y, z)]
+    return (116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2]))
+
+
+def check_rendered_charts(data, peak_age):
+    # memory: log scale, whole powers of two, each line clear of the bottom
+    vals = read_axis("chart-mem", "y", ("B", "KiB", "MiB", "GiB", "TiB"), "memory axis",
+                     linear=False)
+    tap.ok(vals and all(v > 0 and v == 2 ** round(math.log2(v)) for v in vals),
+           "memory axis: every tick a power of two (log scale)")
+    lifted = page.eval("""(function () {
+      var g = window.tsrelayStatus.charts.mem, a = g.getArea(), out = {};
+      ['live', 'reserved', 'RSS', 'limit'].forEach(function (name) {
+        var i = g.getLabels().indexOf(name), v = [];
+        for (var r = 0; r < g.numRows(); r++) { if (g.getValue(r, i) > 0) v.push(g.getValue(r, i)); }
+        v.sort(function (x, y) { return x - y; });
+        out[name] = Math.round(a.y + a.h - g.toDomYCoord(v[Math.floor(v.length / 2)]));
+      });
+      out.height = a.h;
+      return out;
+    }())""")
+    tap.ok(all(lifted[k] >= 15 for k in ("live", "reserved", "RSS")) and
+           lifted["limit"] <= lifted["height"],
+           "memory chart: live, reserved and RSS (median) drawn at least 15 px above the bottom "
+           "of its %d px, the limit on the chart (px above the bottom: %s)"
+           % (lifted["height"], {k: lifted[k] for k in ("live", "reserved", "RSS", "limit")}))
+    read_axis("chart-points", "y", ("", "k", "M"), "points axis")
+    read_axis("chart-be-tsd", "y", ("B", "KiB", "MiB", "GiB"), "backend queue axis (left)")
+    ages = read_axis("chart-be-tsd", "y2", ("s", "min", "h"), "backlog age axis (right)")
+    tap.ok(ages and peak_age / 2 <= max(ages) <= peak_age * 4,
+           "backlog age axis: its top label (%.3g s) shows the peak's range (%.1f s)"
+           % (max(ages) if ages else -1, peak_age))
+    spool = read_axis("chart-spool-tsd", "y", ("B", "KiB", "MiB", "GiB"), "spool axis")
+    peak_spool = max(x or 0 for x in data["spool"])
+    tap.ok(spool and peak_spool / 2 <= max(spool) <= peak_spool * 4,
+           "spool axis: its top label (%d B) shows the peak's range (%d B)"
+           % (max(spool) if spool else -1, peak_spool))
+    colours = page.eval("(function () { var c = window.tsrelayStatus.charts, o = {};"
+                        " Object.keys(c).forEach(function (k) { o[k] = c[k].getColors(); });"
+                        " return o; }())")
+    worst = []
+    for chart, cs in sorted(colours.items()):
+        for vision, m in [("normal vision", None)] + sorted(CVD.items()):
+            for a, b2 in itertools.combinations(cs, 2):
+                worst.append((round(math.dist(lab(a, m), lab(b2, m)), 1), chart, vision, a, b2))
+    worst.sort()
+    tap.ok(worst and worst[0][0] >= 12,
+           "every chart's colours differ by at least 12 (CIE76) in normal vision and under "
+           "simulated protanopia, deuteranopia and tritanopia (closest: %s)" % (worst[:1],))
+
+
 names = page.eval("Array.prototype.map.call(document.querySelectorAll('#backends td.name'),"
                   " function (e) { return e.textContent; })")
 tap.eq(names, ["tsd"], "the backend table names the backend")
 if charts:
     rows = page.eval("(function () { var c = window.tsrelayStatus.charts; return Object.keys(c)"
                      ".sort().map(function (k) { return k + ':' + c[k].numRows(); }); }())")
-    tap.ok(len(rows) == 3 and all(int(r.rsplit(":", 1)[1]) >= len(t) - 5 for r in rows),
-           "the memory, points and backend charts are drawn with the data (%s)" % rows)
+    tap.ok(len(rows) == 4 and all(int(r.rsplit(":", 1)[1]) >= len(t) - 5 for r in rows),
+           "the memory, points, backend queue and spool charts are drawn with the data (%s)"
+           % rows)
     canvases = page.eval("document.querySelectorAll('#charts canvas').length")
-    tap.ok(canvases >= 3, "the charts have canvases (%d)" % canvases)
+    tap.ok(canvases >= 4, "the charts have canvases (%d)" % canvases)
+    check_rendered_charts(data, peak_age)
 else:
     note = page.eval("document.getElementById('no-charts') && "
                      "document.getElementById('no-charts').textContent")

@@ -947,6 +947,91 @@ START_TEST(test_error_truncated_safely)
 }
 END_TEST
 
+/* ---- values as the reload log shows them --------------------------------- */
+
+static const char *
+key_value(const char *sect, const char *name, const struct cfg_backend *b)
+{
+    static char buf[CFG_HOST_MAX + 16];
+    for (size_t i = 0; i < config_key_count(); i++)
+        if (strcmp(config_key_section(i), sect) == 0 && strcmp(config_key_name(i), name) == 0) {
+            ck_assert(config_key_format(i, &cfg, b, buf, sizeof(buf)));
+            return buf;
+        }
+    ck_abort_msg("no key [%s] %s", sect, name);
+    return NULL;
+}
+
+START_TEST(test_key_format_values)
+{
+    ASSERT_OK("[relay]\nidle-timeout = 300s\nread-timeout = 1500ms\nmemory-limit = 131072K\n"
+              "max-line-bytes = 1500\nlog-level = DEBUG\nrouting = all\nhistory = 0\n"
+              "[backend b1]\naddress = [::1]:4243\nmax-rate = 250\n"
+              "[redis]\nspool-max-bytes = 2048G\nprefix = p\n");
+    const struct cfg_backend *b = &cfg.backends[0];
+    ck_assert_str_eq(key_value("relay", "idle-timeout", NULL), "5m");
+    ck_assert_str_eq(key_value("relay", "read-timeout", NULL), "1500ms");
+    ck_assert_str_eq(key_value("relay", "shutdown-timeout", NULL), "10s");
+    ck_assert_str_eq(key_value("relay", "history", NULL), "0");
+    ck_assert_str_eq(key_value("relay", "memory-limit", NULL), "128M");
+    ck_assert_str_eq(key_value("relay", "max-line-bytes", NULL), "1500");
+    ck_assert_str_eq(key_value("relay", "block-size", NULL), "64K");
+    ck_assert_str_eq(key_value("relay", "max-clients", NULL), "10000");
+    ck_assert_str_eq(key_value("relay", "log-level", NULL), "debug");
+    ck_assert_str_eq(key_value("relay", "routing", NULL), "all");
+    ck_assert_str_eq(key_value("relay", "frame-acks", NULL), "off");
+    ck_assert_str_eq(key_value("relay", "log-file", NULL), "");
+    ck_assert_str_eq(key_value("backend", "address", b), "[::1]:4243");
+    ck_assert_str_eq(key_value("backend", "max-rate", b), "250");
+    ck_assert_str_eq(key_value("backend", "overflow", b), "(the relay's)");
+    ck_assert_str_eq(key_value("backend", "ack", b), "none");
+    ck_assert_str_eq(key_value("redis", "spool-max-bytes", NULL), "2T");
+    ck_assert_str_eq(key_value("redis", "spool-flush-interval", NULL), "100ms");
+    ck_assert_str_eq(key_value("redis", "address", NULL), "127.0.0.1:6379");
+    size_t listen = config_key_count();
+    for (size_t i = 0; i < config_key_count(); i++)
+        if (strcmp(config_key_name(i), "listen") == 0)
+            listen = i;
+    char buf[64];
+    ck_assert(!config_key_format(listen, &cfg, b, buf, sizeof(buf)));
+}
+END_TEST
+
+/* Every key's shown value, written back into a file, reads as the same
+ * value: what the reload log says is what a file would say. */
+START_TEST(test_key_format_round_trip)
+{
+    ASSERT_OK("[relay]\nidle-timeout = 90s\nmemory-limit = 1536M\ninstance = x:1\n"
+              "[backend b1]\naddress = 127.0.0.1:4243\nack = version\noverflow = drop\n"
+              "[redis]\nsentinels = 127.0.0.1:26379\nmaster-name = m\n");
+    static struct config first;
+    first = cfg;
+    static char text[16384];
+    size_t n = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        static const char *const sects[] = { "relay", "backend", "redis" };
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+                              pass == 0 ? "[relay]\n" : pass == 1 ? "[backend b1]\n" : "[redis]\n");
+        for (size_t i = 0; i < config_key_count(); i++) {
+            char v[CFG_HOST_MAX + 16];
+            if (strcmp(config_key_section(i), sects[pass]) != 0 ||
+                !config_key_format(i, &first, &first.backends[0], v, sizeof(v)) || v[0] == '\0')
+                continue;
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n", config_key_name(i), v);
+        }
+    }
+    ASSERT_OK(text);
+    for (size_t i = 0; i < config_key_count(); i++) {
+        char a[CFG_HOST_MAX + 16], b[CFG_HOST_MAX + 16];
+        if (!config_key_format(i, &first, &first.backends[0], a, sizeof(a)))
+            continue;
+        ck_assert(config_key_format(i, &cfg, &cfg.backends[0], b, sizeof(b)));
+        ck_assert_msg(strcmp(a, b) == 0, "[%s] %s: %s, then %s", config_key_section(i),
+                      config_key_name(i), a, b);
+    }
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -992,6 +1077,8 @@ config_suite(void)
     tcase_add_test(tc, test_long_comment_line);
     tcase_add_test(tc, test_long_value);
     tcase_add_test(tc, test_error_truncated_safely);
+    tcase_add_test(tc, test_key_format_values);
+    tcase_add_test(tc, test_key_format_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

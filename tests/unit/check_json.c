@@ -664,6 +664,16 @@ START_TEST(test_not_object_or_array)
 }
 END_TEST
 
+/* The message the HTTP answer of the issue showed as "premature EOF\u000a
+ * (at byte 15)". */
+START_TEST(test_premature_eof_message)
+{
+    ck_assert_int_eq(ingest("[{\"metric\":\"m\""), TS_ERROR);
+    ck_assert_str_eq(DE.msg, "Unable to parse the given JSON: parse error: premature EOF "
+                             "(at byte 15)");
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
     static const char *const docs[] = {
@@ -681,6 +691,11 @@ START_TEST(test_malformed)
         ck_assert_int_eq(DE.kind, PE_ILLEGAL_ARGUMENT);
         ck_assert_msg(strncmp(DE.msg, pre, sizeof(pre) - 1) == 0, "doc %s: [%s]", docs[i], DE.msg);
         ck_assert_uint_eq(DE.len, strlen(DE.msg));
+        /* one line: yajl's trailing newline is not in it (an HTTP answer
+         * showed it as \u000a, a framed reply split there) */
+        for (const char *p = DE.msg; *p != '\0'; p++)
+            ck_assert_msg((unsigned char)*p >= 0x20, "doc %s: control byte in [%s]", docs[i],
+                          DE.msg);
         /* a syntax error ends the document; complete datapoints before it
          * were already forwarded (streaming parser) */
         ck_assert_int_eq(R.points, R.ok + R.failed);
@@ -706,6 +721,7 @@ json_suite(void)
     tcase_add_test(tc, test_many_points);
     tcase_add_test(tc, test_not_object_or_array);
     tcase_add_test(tc, test_malformed);
+    tcase_add_test(tc, test_premature_eof_message);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("datapoints");

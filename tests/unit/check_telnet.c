@@ -4,7 +4,8 @@
  * dispatch (put/rollup/histogram to the sink, version/stats/help/exit to
  * the owner, diediedie/dropcaches refused, the TSD's unknown-command reply
  * for blank lines, a leading space and wrong case), the max-line-bytes
- * discard mode, and the ingest_stats counters.  The sink and the
+ * discard mode, the ingest_stats counters, and the first bytes an auto
+ * listener answers as neither telnet nor HTTP.  The sink and the
  * connection callbacks are fakes that record everything in buffers.
  */
 #include "autoconf.h"
@@ -540,6 +541,55 @@ START_TEST(test_stops_before_the_line_without_room)
 }
 END_TEST
 
+/* An auto listener's first bytes that cannot be telnet: a byte below 0x20
+ * other than tab, or 0x7f and up, in the first word; what follows the
+ * command (Latin-1 in names, as the TSD takes them) is not looked at. */
+START_TEST(test_foreign_start)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+        long at;
+    } v[] = {
+        { "\xff\xff\xff\xff", 4, 0 },                 /* a framed length over 16 MiB */
+        { "\x01\x00\x00\x10put", 7, 0 },
+        { "A\x00\x00\x00", 4, 1 },                     /* 'A', then the length's NUL */
+        { "p\xe9t m 1 1 a=b\n", 16, 1 },                /* non-ASCII in the command */
+        { "\x7f", 1, 0 },
+        { "\x1b[A", 3, 0 },
+        { "put m\xe9 1 1 a=caf\xe9\n", 21, -1 },        /* Latin-1 after the command */
+        { "put cpu.0.cpu.user 1795448825 9467 fqdn=host  \r\n", 49, -1 }, /* collectd */
+        { "put m\x00x 1 1 a=b\n", 18, -1 },              /* the point's error, not ours */
+        { "st\tats\n", 7, -1 },                          /* tab: an unknown command */
+        { "stats\r\n", 7, -1 },
+        { "\r\n", 2, -1 },
+        { " put", 4, -1 },
+        { "pu", 2, -1 },                                 /* so far, a command */
+        { "", 0, -1 },
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(v); i++)
+        ck_assert_msg(telnet_foreign_start(v[i].bytes, v[i].len) == v[i].at,
+                      "case %zu: got %ld, want %ld", i,
+                      telnet_foreign_start(v[i].bytes, v[i].len), v[i].at);
+}
+END_TEST
+
+START_TEST(test_foreign_reply)
+{
+    char line[400];
+    size_t n = telnet_foreign_reply("\xff\xff\xff\xffput", 7, 0, line, sizeof(line));
+    ck_assert_uint_eq(n, strlen(line));
+    ck_assert_str_eq(line, "error: neither telnet nor HTTP: the connection began with bytes "
+                           "ff ff ff ff (byte 0 is 0xff); a framed packet starts with its "
+                           "length as 4 bytes big-endian, the first of them 0 (a frame is "
+                           "under 16 MiB), a telnet line with a command such as put; closing");
+    n = telnet_foreign_reply("A\x00", 2, 1, line, sizeof(line));
+    ck_assert_msg(strstr(line, "began with bytes 41 00 (byte 1 is 0x00)") != NULL, "%s", line);
+    ck_assert_uint_eq(telnet_foreign_reply("\x01", 1, 0, line, 10), 9); /* cut, terminated */
+    ck_assert_uint_eq(strlen(line), 9);
+}
+END_TEST
+
 static Suite *
 telnet_suite(void)
 {
@@ -567,6 +617,8 @@ telnet_suite(void)
     tcase_add_test(tc, test_refused_commands);
     tcase_add_test(tc, test_rollup_histogram_forwarded);
     tcase_add_test(tc, test_put_errors_replied);
+    tcase_add_test(tc, test_foreign_start);
+    tcase_add_test(tc, test_foreign_reply);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("limits");
