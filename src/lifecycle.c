@@ -205,9 +205,10 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 /* ---- the clients' view of the relay ----------------------------------- */
 
 static int
-env_submit(void *ctx, const char *line, size_t len, uint64_t hash)
+env_submit(void *ctx, const char *origin, const char *line, size_t len, uint64_t hash,
+           struct point_error *why)
 {
-    return relay_submit_line(ctx, line, len, hash);
+    return relay_submit_point(ctx, origin, line, len, hash, why);
 }
 
 static void

@@ -20,6 +20,7 @@
 struct ingest_stats {
     uint64_t received;   /* points seen (valid + invalid) */
     uint64_t invalid;    /* points rejected by validation */
+    uint64_t refused;    /* valid points refused by the relay's rules or limits */
     uint64_t too_long;   /* lines over max-line-bytes (discarded) */
     uint64_t commands;   /* non-data commands (version, stats, ...) */
 };

@@ -151,7 +151,9 @@ latin1_to_utf8(const char *in, size_t len, char *out, size_t cap)
 size_t
 point_error_format(const struct point_error *e, char *out, size_t cap)
 {
-    const char *kind = e->kind == PE_INVALID_VALUE ? "invalid value" : "illegal argument";
+    const char *kind = e->kind == PE_INVALID_VALUE ? "invalid value"
+                       : e->kind == PE_REFUSED  ? "refused"
+                                                : "illegal argument";
     int n = snprintf(out, cap, "%s: %s: ", point_cmd_name(e->cmd), kind);
     if (n < 0 || (size_t)n >= cap)
         return cap > 0 ? cap - 1 : 0;

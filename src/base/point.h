@@ -50,6 +50,8 @@ enum point_err_kind {
     PE_NONE = 0,
     PE_ILLEGAL_ARGUMENT,  /* "<cmd>: illegal argument: ..." */
     PE_INVALID_VALUE,     /* "<cmd>: invalid value: ..." */
+    PE_REFUSED,           /* "<cmd>: refused: ...": a valid point the relay's
+                             rules or limits keep from the TSD */
 };
 
 struct point_error {

@@ -16,6 +16,7 @@ enum {
     TS_ERROR = -1,   /* failed; errno or a message says why */
     TS_EAGAIN = -2,  /* try again later (would block, no memory yet) */
     TS_ENOMEM = -3,  /* the memory budget is exhausted */
+    TS_REFUSED = -4, /* refused by the relay's rules or limits; a point_error says why */
 };
 
 #define container_of(ptr, type, member) \

@@ -64,6 +64,12 @@ struct relay {
 
 #define TICK_MS 20
 
+/* A client's valid point, as a canonical line, on its way in: the stage
+ * where the relay's rules and limits act (none yet: it is routed as it
+ * is), then routed.  origin is the client's source address.  What
+ * relay_submit_line returns, or TS_REFUSED with why filled. */
+int relay_submit_point(struct relay *r, const char *origin, const char *line, size_t len,
+                       uint64_t hash, struct point_error *why);
 /* Routes a canonical line to its backend(s) (router + spool).  TS_OK;
  * TS_ENOMEM when it was dropped (overflow = drop, counted); TS_EAGAIN when
  * the queues have no room for it now (overflow = block): nothing was done. */

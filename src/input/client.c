@@ -23,7 +23,9 @@
  */
 #include "autoconf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -752,8 +754,23 @@ client_set_free(struct client_set *cs)
     cs->scratch = NULL;
 }
 
+/* The source address as text ("10.0.0.1", "::1"): what identifies a
+ * client to the relay's limits (its port changes with each connection). */
+void
+client_origin_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    const void *addr = NULL;
+    if (sa != NULL && sa->sa_family == AF_INET)
+        addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (addr == NULL || inet_ntop(sa->sa_family, addr, out, (socklen_t)cap) == NULL)
+        snprintf(out, cap, "unknown");
+}
+
 struct client *
-client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool control_only)
+client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool control_only,
+           const struct sockaddr *peer)
 {
     struct client *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -762,6 +779,7 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     c->set = cs;
     c->lc = lc;
     c->fd = fd;
+    client_origin_text(peer, c->origin, sizeof(c->origin));
     c->control_only = control_only;
     c->last_activity = ev_now(loop);
     ev_io_init(&c->rio, client_on_readable, fd, EV_READ);

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "base/config.h"
 #include "input/conn.h"
@@ -34,8 +35,10 @@ void client_set_free(struct client_set *cs);
 
 /* Takes over an accepted socket (never refused for memory: a client's
  * fixed part is accounted apart, in connection_bytes). */
+/* The source address sa as text (no port), "unknown" without one. */
+void client_origin_text(const struct sockaddr *sa, char *out, size_t cap);
 struct client *client_new(struct client_set *cs, const struct cfg_listen *lc, int fd,
-                          bool control_only);
+                          bool control_only, const struct sockaddr *peer);
 void client_close(struct client *c, const char *why);
 
 /* Grants waiting clients their memory and resumes those waiting for room

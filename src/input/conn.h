@@ -43,8 +43,12 @@ struct client_env {
     const struct config *cfg;
     const struct point_rules *rules;
     void *ctx;                       /* passed to the callbacks below */
-    /* A canonical line: TS_OK, TS_ENOMEM (dropped), TS_EAGAIN (no room). */
-    int (*submit)(void *ctx, const char *line, size_t len, uint64_t hash);
+    /* A canonical line of the client whose source address is origin:
+     * TS_OK, TS_ENOMEM (dropped), TS_EAGAIN (no room), TS_REFUSED (the
+     * relay's rules or limits refuse it: why says so, in the TSD's error
+     * shape). */
+    int (*submit)(void *ctx, const char *origin, const char *line, size_t len, uint64_t hash,
+                  struct point_error *why);
     /* Around the decoding of one read: read_ns its time, 0 after it. */
     void (*batch)(void *ctx, uint64_t read_ns);
     bool (*running)(void *ctx);      /* false once shutdown began */
@@ -76,10 +80,13 @@ struct client_set {
     struct client_set_stats st;
 };
 
+#define CLIENT_ORIGIN_MAX 46       /* INET6_ADDRSTRLEN */
+
 struct client {
     struct client_set *set;
     const struct cfg_listen *lc;
     int fd;
+    char origin[CLIENT_ORIGIN_MAX]; /* source address, without the port */
     enum listen_proto proto;       /* AUTO until sniffed */
     ev_io rio;
     ev_io wio;

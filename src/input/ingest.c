@@ -24,9 +24,13 @@ ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *l
     char out[POINT_LINE_MAX + 2];
     size_t n = point_format(&p, out, sizeof(out));
     TS_ASSERT(n > 0); /* point_parse_line bounded the canonical line */
-    int rc = s->emit(s, out, n, point_output_hash(&p, out, n));
+    int rc = s->emit(s, out, n, point_output_hash(&p, out, n), &err);
     if (rc == TS_EAGAIN)
         s->stats->received--; /* not taken: it comes again */
+    if (rc == TS_REFUSED) {
+        ingest_refused(s, &err, line, len, NULL);
+        return TS_ERROR;
+    }
     return rc;
 }
 
@@ -35,6 +39,15 @@ ingest_reject(struct sink *s, const struct point_error *e, const char *input, si
               const void *json_dp)
 {
     s->stats->invalid++;
+    if (s->on_error != NULL)
+        s->on_error(s, e, input, ilen, json_dp);
+}
+
+void
+ingest_refused(struct sink *s, const struct point_error *e, const char *input, size_t ilen,
+               const void *json_dp)
+{
+    s->stats->refused++;
     if (s->on_error != NULL)
         s->on_error(s, e, input, ilen, json_dp);
 }

@@ -25,8 +25,11 @@ struct sink;
  * TS_ENOMEM when the point had to be dropped (overflow = drop, counted by
  * the owner); or TS_EAGAIN when there is no room for it now and nothing
  * was done: the decoder stops before this point and offers it again
- * later (overflow = block). */
-typedef int (*sink_emit_fn)(struct sink *s, const char *line, size_t len, uint64_t hash);
+ * later (overflow = block); or TS_REFUSED when the relay's rules or
+ * limits refuse it (final: why is filled, and the decoder reports it to
+ * the client as it reports an invalid point, counted as refused). */
+typedef int (*sink_emit_fn)(struct sink *s, const char *line, size_t len, uint64_t hash,
+                            struct point_error *why);
 /* A point was rejected.  input is the offending text (a line, or a JSON
  * datapoint as sent); json_dp is unused (NULL).  A JSON datapoint longer
  * than INGEST_ECHO_MAX may be held only up to that many bytes: read at
@@ -44,11 +47,14 @@ struct sink {
 
 /* Validates one line and emits it or reports it.  TS_OK when emitted,
  * TS_EAGAIN when the sink had no room (nothing counted: offer the line
- * again later), TS_ERROR when rejected or dropped. */
+ * again later), TS_ERROR when rejected, refused or dropped. */
 int ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *line,
                 size_t len);
 /* Reports a point that failed before point parsing (JSON shape errors). */
 void ingest_reject(struct sink *s, const struct point_error *e, const char *input, size_t ilen,
                    const void *json_dp);
+/* Reports a valid point the sink refused (emit returned TS_REFUSED). */
+void ingest_refused(struct sink *s, const struct point_error *e, const char *input,
+                    size_t ilen, const void *json_dp);
 
 #endif

@@ -463,11 +463,18 @@ dp_finish(struct jp *j, size_t end)
     char out[POINT_LINE_MAX + 2];
     size_t len = point_format(p, out, sizeof(out));
     TS_ASSERT(len > 0); /* point_check bounded the canonical line */
-    if (j->s->emit(j->s, out, len, point_output_hash(p, out, len)) == TS_EAGAIN) {
+    int rc = j->s->emit(j->s, out, len, point_output_hash(p, out, len), &j->err);
+    if (rc == TS_EAGAIN) {
         j->res->points--;
         j->s->stats->received--; /* it comes again */
         j->blocked = true;
         return 0;
+    }
+    if (rc == TS_REFUSED) {
+        j->res->failed++;
+        ingest_refused(j->s, &j->err, input, ilen, NULL);
+        j->index++;
+        return 1;
     }
     j->res->ok++;
     j->index++;

@@ -62,7 +62,10 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
     struct client_set *cs = ls->clients;
     const struct config *cfg = cs->env.cfg;
     for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-        int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof(from);
+        int fd = accept4(ls->fd, (struct sockaddr *)&from, &from_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -82,7 +85,8 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct client *c = client_new(cs, ls->cfg, fd, control_only);
+        struct client *c = client_new(cs, ls->cfg, fd, control_only,
+                                      (const struct sockaddr *)&from);
         if (c == NULL) {
             listener_refuse(ls, fd, "out of memory");
             continue;

@@ -23,21 +23,24 @@
 
 /* A point up to the relay. */
 static int
-protocol_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+protocol_emit(struct sink *s, const char *line, size_t len, uint64_t hash,
+              struct point_error *why)
 {
     struct client *c = s->owner;
     c->produced = true;
-    return c->set->env.submit(c->set->env.ctx, line, len, hash);
+    return c->set->env.submit(c->set->env.ctx, c->origin, line, len, hash, why);
 }
 
 /* A stats-only slot (over max-clients): data is refused, counted invalid
  * (it was received), and the connection closes after saying why. */
 static int
-emit_refused(struct sink *s, const char *line, size_t len, uint64_t hash)
+emit_refused(struct sink *s, const char *line, size_t len, uint64_t hash,
+             struct point_error *why)
 {
     (void)line;
     (void)len;
     (void)hash;
+    (void)why;
     struct client *c = s->owner;
     static const char msg[] = "error: too many connections (max-clients): this connection "
                               "serves stats, version and help only; closing";

@@ -134,6 +134,8 @@ static const struct field proto_received =
                 in.received);
 static const struct field proto_fields[] = {
     PROTO_FIELD("points.invalid", "Data points rejected by validation.", COUNTER, in.invalid),
+    PROTO_FIELD("points.refused", "Valid data points refused by the relay's rules or limits.",
+                COUNTER, in.refused),
     PROTO_FIELD("lines.too_long", "Telnet lines over max-line-bytes, discarded.", COUNTER,
                 in.too_long),
     PROTO_FIELD("commands", "Non-data commands (version, stats, help, exit, ...).", COUNTER,

@@ -120,8 +120,9 @@ static struct {
 } host;
 
 static int
-emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+emit(struct sink *s, const char *line, size_t len, uint64_t hash, struct point_error *why)
 {
+    (void)why;
     fuzz_check_emitted(s->rules, line, len, hash);
     if ((host.mode & 2) && host.full)
         return TS_EAGAIN;

@@ -63,8 +63,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static int
-emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+emit(struct sink *s, const char *line, size_t len, uint64_t hash, struct point_error *why)
 {
+    (void)why;
     struct run *R = s->owner;
     fuzz_check_emitted(s->rules, line, len, hash);
     FUZZ_CHECK(memcmp(line, "put ", 4) == 0);

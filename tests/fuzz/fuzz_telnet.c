@@ -86,8 +86,9 @@ record(struct run *R, char *dst, size_t *dlen, const char *s, size_t n)
 }
 
 static int
-emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+emit(struct sink *s, const char *line, size_t len, uint64_t hash, struct point_error *why)
 {
+    (void)why;
     struct run *R = s->owner;
     if (R->block_every > 0 && !R->refused && ++R->offers % R->block_every == 0) {
         R->refused = true;

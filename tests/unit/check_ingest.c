@@ -39,10 +39,16 @@ static size_t err_ilen;
 static const void *err_dp;
 
 static int
-fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash, struct point_error *why)
 {
     ck_assert_ptr_eq(s, &S);
     nemit++;
+    if (emit_rc == TS_REFUSED) { /* the relay's limits say why, as the TSD would */
+        why->kind = PE_REFUSED;
+        why->cmd = CMD_PUT;
+        why->relay = true;
+        why->len = (size_t)snprintf(why->msg, sizeof(why->msg), "over a limit");
+    }
     ck_assert_uint_lt(len, sizeof(emitted));
     memcpy(emitted, line, len);
     emitted_len = len;
@@ -176,6 +182,24 @@ START_TEST(test_dropped)
 }
 END_TEST
 
+START_TEST(test_refused)
+{
+    emit_rc = TS_REFUSED;
+    ck_assert_int_eq(ingest(CMD_PUT, false, "put m 1 1 a=b"), TS_ERROR);
+    ck_assert_uint_eq(st.received, 1);
+    ck_assert_uint_eq(st.refused, 1);
+    ck_assert_uint_eq(st.invalid, 0); /* valid: refused, not invalid */
+    ck_assert_int_eq(nerr, 1);        /* answered like an invalid point */
+    ck_assert_int_eq(last_err.kind, PE_REFUSED);
+    ck_assert_str_eq(last_err.msg, "over a limit");
+    ck_assert_uint_eq(err_ilen, strlen("put m 1 1 a=b"));
+    char text[256];
+    size_t n = point_error_format(&last_err, text, sizeof(text) - 1);
+    text[n] = '\0';
+    ck_assert_str_eq(text, "put: refused: over a limit");
+}
+END_TEST
+
 START_TEST(test_reject)
 {
     struct point_error e = { .kind = PE_ILLEGAL_ARGUMENT, .cmd = CMD_PUT };
@@ -206,6 +230,7 @@ ingest_suite(void)
     tcase_add_test(t, test_invalid_reported);
     tcase_add_test(t, test_no_room_counts_nothing);
     tcase_add_test(t, test_dropped);
+    tcase_add_test(t, test_refused);
     tcase_add_test(t, test_reject);
     suite_add_tcase(s, t);
     return s;

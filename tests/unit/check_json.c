@@ -42,16 +42,25 @@ static struct {
     int nemit;
     struct rec_err errs[MAX_ERRS];
     int nerr;
+    const char *refuse_metric;            /* the fake owner refuses this metric */
 } F;
 
 static int
-fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash)
+fake_emit(struct sink *s, const char *line, size_t len, uint64_t hash, struct point_error *why)
 {
     /* the hash handed along must be the line's own series hash */
     ck_assert_uint_eq(hash, point_line_hash(line, len));
     ck_assert_ptr_eq(s, &F.sink);
     ck_assert_uint_le(F.emitted_len + len, sizeof(F.emitted));
     ck_assert(len > 0 && line[len - 1] == '\n');
+    size_t ml = F.refuse_metric != NULL ? strlen(F.refuse_metric) : 0;
+    if (ml > 0 && len > 4 + ml && memcmp(line + 4, F.refuse_metric, ml) == 0 &&
+        line[4 + ml] == ' ') {
+        *why = (struct point_error){ .kind = PE_REFUSED, .cmd = CMD_PUT, .relay = true };
+        why->len = (size_t)snprintf(why->msg, sizeof(why->msg), "%s is over a limit",
+                                    F.refuse_metric);
+        return TS_REFUSED;
+    }
     memcpy(F.emitted + F.emitted_len, line, len);
     F.emitted_len += len;
     F.nemit++;
@@ -186,6 +195,28 @@ START_TEST(test_mixed_valid_invalid)
     ck_assert_str_eq(F.errs[3].reply, "put: illegal argument: Datapoint is not a JSON object");
     ck_assert_uint_eq(F.st.received, 7);
     ck_assert_uint_eq(F.st.invalid, 4);
+}
+END_TEST
+
+/* A valid datapoint the relay refuses (its rules or limits) fails like an
+ * invalid one in the answer, counted as refused; the others go through. */
+START_TEST(test_refused_datapoint)
+{
+    F.refuse_metric = "b";
+    ck_assert_int_eq(
+        ingest("[{\"metric\":\"a\",\"timestamp\":1,\"value\":1,\"tags\":{\"k\":\"v\"}},"
+               "{\"metric\":\"b\",\"timestamp\":2,\"value\":2,\"tags\":{\"k\":\"v\"}},"
+               "{\"metric\":\"c\",\"timestamp\":3,\"value\":3,\"tags\":{\"k\":\"v\"}}]"),
+        TS_OK);
+    RESULT_IS(3, 2, 1);
+    EMITTED_IS("put a 1 1 k=v\nput c 3 3 k=v\n");
+    ck_assert_int_eq(F.nerr, 1);
+    ck_assert_str_eq(F.errs[0].reply, "put: refused: b is over a limit");
+    ck_assert_str_eq(F.errs[0].input,
+                     "{\"metric\":\"b\",\"timestamp\":2,\"value\":2,\"tags\":{\"k\":\"v\"}}");
+    ck_assert_uint_eq(F.st.received, 3);
+    ck_assert_uint_eq(F.st.refused, 1);
+    ck_assert_uint_eq(F.st.invalid, 0);
 }
 END_TEST
 
@@ -715,6 +746,7 @@ json_suite(void)
     tcase_add_test(tc, test_array);
     tcase_add_test(tc, test_empty_array);
     tcase_add_test(tc, test_mixed_valid_invalid);
+    tcase_add_test(tc, test_refused_datapoint);
     tcase_add_test(tc, test_result_counts_add_up);
     tcase_add_test(tc, test_non_object_echo);
     tcase_add_test(tc, test_big_integer_value_is_one_bad_point);
