@@ -14,6 +14,11 @@
  *           they are the list's first elements, so the next LRANGE starts
  *           after them.  When the head changed (an LPUSH, a reconnect), no
  *           read is made until head_out is 0 again, then from index 0.
+ *           A deletion Redis refuses (READONLY, MISCONF) leaves its entry
+ *           at the head: it counts in head_out again, and an LRANGE sent
+ *           behind it (its reply comes after the refusal: replies keep
+ *           their order) read from an index one too low, so what it read is
+ *           discarded -- delivered once, never again while it waits.
  *
  * An entry that does not decode is moved to <key>:corrupt (never deleted
  * silently).  Entries that arrive while the queues are short are left for
@@ -185,8 +190,15 @@ on_read(redisAsyncContext *ac, void *reply, void *priv)
     struct drain *d = priv;
     redisReply *rep = rconn_reply(ac, reply);
     d->reading = false;
+    bool stale = d->stale_read;
+    d->stale_read = false;
     if (rep == NULL)
         return; /* the connection went: drain_lost resets */
+    if (stale) { /* read from a stale index: read again, from head_out */
+        if (d->may_read(d->gate_ctx))
+            drain_read(d);
+        return;
+    }
     if (rep->type != REDIS_REPLY_ARRAY) {
         LOG_RL(LOG_ERROR, "redis: LRANGE %s: unexpected reply: %.*s", d->key,
                (int)TS_MIN(rep->len, 200), rep->str ? rep->str : "");
@@ -245,8 +257,11 @@ on_deleted(redisAsyncContext *ac, void *reply, void *priv)
                               (r->state == DREC_CORRUPT && rep->type == REDIS_REPLY_ARRAY));
     if (!ok) {
         r->del_sent = false; /* sent again: a lost connection resyncs the head */
-        if (rep != NULL)
+        if (rep != NULL) {
             d->head_out++;   /* refused: it is still at the head */
+            if (d->reading)  /* that read was sent behind this deletion */
+                d->stale_read = true;
+        }
         return;
     }
     d->st.deletes++;
@@ -336,6 +351,7 @@ void
 drain_lost(struct drain *d)
 {
     d->reading = false;
+    d->stale_read = false;
     d->probing = false;
     d->head_out = 0;
     for (int i = 0; i < DRAIN_RECORDS; i++) {

@@ -71,6 +71,8 @@ struct drain {
     int head_out;              /* entries at the head read by us, LREM not yet sent */
     int asked;                 /* entries asked in the LRANGE that is out */
     bool reading;              /* an LRANGE is out */
+    bool stale_read;           /* ... sent behind a deletion Redis refused: its
+                                  index counted on that entry gone (discarded) */
     bool resync;               /* the head changed: read again from 0 once head_out is 0 */
     bool probing;              /* an LINDEX for the head's staging time is out */
     uint64_t probe_at_ms;

@@ -626,6 +626,28 @@ START_TEST(test_drained_at_maxmemory)
 }
 END_TEST
 
+/* A replica (READONLY) refuses every LREM: each entry still reaches the
+ * TSD once -- a read sent behind a refused deletion starts one entry too
+ * early and must not deliver it again -- and stays in the list until
+ * Redis takes deletions again. */
+START_TEST(test_refused_deletions_deliver_once)
+{
+    start();
+    R.refuse = FR_READONLY;
+    add_entries(0, 5, 4, false);
+    gate_open = true;
+    ck_assert(run_until(tsd_has_all, WAIT_MS));
+    run_ticks(25); /* deletions refused and sent again, reads going on */
+    check_tsd_got_want();
+    ck_assert_uint_eq(fr_llen(&R, KEY), 5);
+    ck_assert_uint_eq(d.st.deletes, 0);
+    R.refuse = FR_ACCEPT;
+    ck_assert(run_until(list_empty, WAIT_MS));
+    check_tsd_got_want();
+    check_delivered(5);
+}
+END_TEST
+
 static Suite *
 drain_suite(void)
 {
@@ -642,6 +664,7 @@ drain_suite(void)
     tcase_add_test(t, test_corrupt_entry_set_aside);
     tcase_add_test(t, test_oldest_from_the_head);
     tcase_add_test(t, test_drained_at_maxmemory);
+    tcase_add_test(t, test_refused_deletions_deliver_once);
     suite_add_tcase(s, t);
     return s;
 }
