@@ -12,7 +12,8 @@
 #      under valgrind, make distcheck and the libFuzzer smoke run
 #   3. the Debian package: built (twice: reproducible), lintian, installed,
 #      checked, removed and purged on this machine (tests/deb.sh; root)
-# Tests run several at a time (most of them wait on sockets and timers);
+# Tests run several at a time (most of them wait on sockets and timers),
+# but those that bound a latency under load run alone at the end (SOLO_TESTS);
 # what runs beside them is niced.  The last line is the total:
 # "N passed, N failed".
 set -u
@@ -37,6 +38,23 @@ tap1() { # FILE OK NAME [LOG]
     echo "1..1" >>"$1"
     cat "$1"
 }
+# make check in build-ci/DIR: the tests several at a time, then the solo
+# ones (Makefile.am SOLO_TESTS) alone; make's summary lines kept
+check_in() { # DIR [VAR=VALUE...]
+    d=$1; shift
+    (
+        cd "build-ci/$d" || exit 1
+        solos=" $(make -s print-solo-tests) "
+        solo= rest=
+        for t in $(make -s print-tests); do
+            case "$solos" in *" $t "*) solo="$solo $t" ;; *) rest="$rest $t" ;; esac
+        done
+        rc=0
+        env "$@" make check -j"$tjobs" TESTS="$rest" || rc=1
+        env "$@" make check -j1 TESTS="$solo" || rc=1
+        exit $rc
+    ) >"build-ci/$d-check.log" 2>&1
+}
 configure_build() { # DIR CONFIGURE-ARGS...
     d=$1; shift
     mkdir -p "build-ci/$d" && cd "build-ci/$d" &&
@@ -60,8 +78,8 @@ configure_build plain || { tap1 "$results/build.tap" 1 "plain build" build-ci/pl
     ' "$top"
 ) &
 builds=$!
-step "plain build: make check -j$tjobs"
-(cd build-ci/plain && make check -j"$tjobs") >build-ci/plain-check.log 2>&1 || status=1
+step "plain build: make check -j$tjobs, then the solo tests"
+check_in plain || status=1
 grep -E '^(FAIL|ERROR|XPASS):|^# (TOTAL|PASS|FAIL|ERROR|SKIP)' build-ci/plain-check.log
 wait $builds
 
@@ -80,9 +98,8 @@ step "ASan + UBSan build: make check -j$tjobs; valgrind, distcheck, fuzz smoke b
 beside=$!
 # test_random_mix: 200 runs in the plain build (the issue's bound); 60
 # here, where each run is there to meet the sanitizers, not the statistics
-(cd build-ci/asan &&
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    TSRELAY_RANDOM_RUNS=60 make check -j"$tjobs") >build-ci/asan-check.log 2>&1 || status=1
+check_in asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSRELAY_RANDOM_RUNS=60 || status=1
 grep -E '^(FAIL|ERROR|XPASS):|^# (TOTAL|PASS|FAIL|ERROR|SKIP)' build-ci/asan-check.log
 wait $beside
 for f in valgrind distcheck fuzz; do

@@ -206,7 +206,6 @@ pool_charge(struct pool *p, size_t bytes, enum pool_class cls)
 void
 pool_uncharge(struct pool *p, size_t bytes, enum pool_class cls)
 {
-    TS_ASSERT(bytes <= p->used[cls]);
     p->used[cls] -= TS_MIN(bytes, p->used[cls]);
 }
 

@@ -143,7 +143,9 @@ for tag, drained in phases:
         draining.clear()
         time.sleep(0.5)
         ok, cpu, dropped, pipe = measure(tag)
-        tap.ok(ok and pipe >= pipe_size - 1024,
+        # full: a non-blocking write of up to PIPE_BUF (4096) bytes is all or
+        # nothing, so a full pipe may have room for less than one such write
+        tap.ok(ok and pipe >= pipe_size - 4096,
                "pipe full (%d of %d bytes): the good client's %d points reach the sink "
                "within %d s" % (pipe, pipe_size, N, BOUND))
         tap.ok(dropped is not None and dropped > 0,
