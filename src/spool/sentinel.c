@@ -6,12 +6,13 @@
  * asks each in turn, one at a time:
  *
  *   resolve its name -> connect (hiredis async, libev adapter) and send
- *   SENTINEL get-master-addr-by-name NAME -> [ip, port]: resolve the
- *   master's name (Sentinels give addresses unless resolve-hostnames is
- *   on) -> done.  No answer within connect-timeout, nil (the Sentinel does
- *   not know the master), an error, a lost connection, a name that does
- *   not resolve: the next Sentinel.  Every Sentinel passed over: the round
- *   fails.
+ *   AUTH (sentinel-password; PING without one) and SENTINEL
+ *   get-master-addr-by-name NAME -> [ip, port]: resolve the master's name
+ *   (Sentinels give addresses unless resolve-hostnames is on) -> done.
+ *   No answer within connect-timeout, nil (the Sentinel does not know the
+ *   master), an error, a lost connection, a name that does not resolve,
+ *   AUTH refused: the next Sentinel.  Every Sentinel passed over: the
+ *   round fails.
  *
  * The Sentinel connection is closed once it has answered; the next round
  * opens a new one.  The resolver's done callback moves a round on; the
@@ -29,6 +30,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "spool/rauth.h"
 #include "spool/sentinel.h"
 #include "base/util.h"
 
@@ -52,6 +54,7 @@ struct sentinel {
     int first;                      /* where the next round starts: the one that
                                        answered last, or the next after a stale one */
     redisAsyncContext *ac;          /* the connection to the Sentinel asked */
+    struct rauth auth;              /* its first command: sentinel-password */
     ev_timer timer;                 /* its deadline: connect-timeout */
     char mhost[CFG_HOST_MAX];       /* the master, as the Sentinel named it */
     char mport[8];
@@ -155,6 +158,20 @@ on_reply(redisAsyncContext *ac, void *reply, void *priv)
     pass_over(s, true);
 }
 
+/* The Sentinel's answer to AUTH (or PING): refused, it is passed over. */
+static void
+on_auth(void *ctx, redisAsyncContext *ac, bool ok, const char *why)
+{
+    struct sentinel *s = ctx;
+    if (ok || ac != s->ac || s->state != SN_ASKING)
+        return;
+    s->st->auth_failures++;
+    snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: authentication refused: %.150s "
+             "(check [redis] sentinel-username and sentinel-password)", current(s)->host,
+             current(s)->port, why);
+    pass_over(s, true);
+}
+
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
@@ -235,7 +252,10 @@ ask(struct sentinel *s)
                 redisLibevAttach(s->loop, ac);
                 redisAsyncSetConnectCallback(ac, on_connect);
                 redisAsyncSetDisconnectCallback(ac, on_disconnect);
-                if (redisAsyncCommand(ac, on_reply, s, "SENTINEL get-master-addr-by-name %s",
+                /* AUTH first (pipelined: the question waits behind it) */
+                if (rauth_send(&s->auth, ac, s->cfg->sentinel_username,
+                               s->cfg->sentinel_password, on_auth, s) == TS_OK &&
+                    redisAsyncCommand(ac, on_reply, s, "SENTINEL get-master-addr-by-name %s",
                                       s->cfg->master_name) == REDIS_OK) {
                     s->ac = ac;
                     s->state = SN_ASKING;

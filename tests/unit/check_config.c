@@ -445,7 +445,7 @@ START_TEST(test_listen_errors)
                       BACKEND_OK,
                       "NAME:3: [relay] listen: unknown protocol 'gopher'");
     ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:0 telnet\n" BACKEND_OK,
-                      "NAME:2: [relay] listen: '0.0.0.0:0 telnet' is not HOST:PORT");
+                      "NAME:2: [relay] listen: '0.0.0.0:0' is not HOST:PORT");
     ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:65536\n" BACKEND_OK,
                       "NAME:2: [relay] listen: ");
     ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:abc\n" BACKEND_OK,

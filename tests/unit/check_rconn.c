@@ -139,7 +139,7 @@ teardown(void)
 static void
 start(uint64_t connect_timeout_ms, uint64_t min_ms, uint64_t max_ms)
 {
-    rconn_init(&rc, loop, master, connect_timeout_ms, min_ms, max_ms, on_up, on_lost, &rc);
+    rconn_init(&rc, loop, master, &rcfg, connect_timeout_ms, min_ms, max_ms, on_up, on_lost, &rc);
     rc_live = true;
 }
 
@@ -207,7 +207,9 @@ START_TEST(test_connects_and_answers_each_once)
     ck_assert_uint_eq(rc.connects, 1);
     ck_assert_int_eq(R.naccepted, 1);
     run_ms(50);
-    ck_assert_uint_eq(R.nlog, 0); /* it says nothing of its own */
+    /* it says nothing of its own but its login check (no password: PING) */
+    ck_assert_uint_eq(R.nlog, 1);
+    ck_assert_uint_eq(fr_count(&R, "PING"), 1);
     ck_assert_int_eq(rc.pending, 0);
     ping(20);
     const char *argv[3] = { "SET", "k", "v" };
