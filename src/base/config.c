@@ -123,6 +123,7 @@ static const struct key keys[] = {
     { S_TLS, "ca", K_STRING, T(ca), 0, 0, NULL },
     { S_TLS, "min-version", K_ENUM, T(min_version), 0, 0, tls_version_names },
     { S_TLS, "ciphers", K_STRING, T(ciphers), 0, 0, NULL },
+    { S_TLS, "max-handshakes", K_INT, T(max_handshakes), 1, 100000, NULL },
 };
 
 const char *
@@ -299,6 +300,7 @@ config_defaults(struct config *cfg)
     cfg->redis.compress_level = 1;
     cfg->redis.takeover_after_ms = 30 * 1000;
     cfg->redis.min_replicas_ack = 0;
+    cfg->tls.max_handshakes = 64;
 }
 
 static const char *

@@ -64,6 +64,7 @@ struct cfg_tls {
     char ca[CFG_PATH_MAX];       /* PEM: CAs of client certificates; set: mTLS */
     int min_version;             /* enum tls_min_version */
     char ciphers[512];           /* OpenSSL cipher list for TLS 1.2; empty: OpenSSL's */
+    uint64_t max_handshakes;     /* handshakes in progress at once (~40 KB each) */
     int line;                    /* of [tls], 0 if absent */
 };
 

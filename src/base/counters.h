@@ -62,6 +62,8 @@ struct tls_counts {
     uint64_t handshakes;            /* completed */
     uint64_t failures[TLS_FAIL_KINDS];
     uint64_t handshaking;           /* gauge: clients in a handshake now */
+    uint64_t waiting;               /* gauge: clients waiting for a handshake slot */
+    uint64_t waits;                 /* clients that had to wait for one */
     uint64_t open;                  /* gauge: TLS clients open (handshake done) */
 };
 

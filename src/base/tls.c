@@ -251,6 +251,11 @@ tls_ctx_common(SSL_CTX *ctx, const struct tls_ctx_opts *o)
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
         static const unsigned char sid[] = "tsrelay";
         SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+        /* no TLS 1.3 session tickets: they are bytes a client did not ask
+         * for, and a client that never reads (most telnet writers) closes
+         * with them unread -- its kernel then resets the connection, and
+         * the reset destroys what it sent last before the relay read it */
+        SSL_CTX_set_num_tickets(ctx, 0);
     }
 }
 

@@ -77,6 +77,7 @@ write_now(struct client *c)
 }
 
 static void client_handshake(struct client *c);
+static void client_tls_next(struct client_set *cs);
 
 static void
 client_on_writable(struct ev_loop *loop, ev_io *w, int revents)
@@ -564,6 +565,24 @@ client_on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- TLS --------------------------------------------------------------- */
 
+/* Handshake slots were given back: the TLS clients next in line begin
+ * theirs (their ClientHello is in the socket: a read event is fed). */
+static void
+client_tls_next(struct client_set *cs)
+{
+    struct tls_link *t;
+    uint64_t max = cs->env.cfg->tls.max_handshakes;
+    while ((t = tls_server_next(&cs->tls_line, max)) != NULL) {
+        struct client *c = container_of(t, struct client, tls);
+        if (tls_server_attach(t, cs->tls, c->fd) != TS_OK) {
+            client_close(c, "no memory for its TLS (or TLS is off now)");
+            continue;
+        }
+        ev_io_start(cs->env.loop, &c->rio);
+        ev_feed_event(cs->env.loop, &c->rio, EV_READ);
+    }
+}
+
 /* One step of a TLS client's handshake (its read deadline runs from the
  * accept: partial_since); once over, its input is read as anyone's. */
 static void
@@ -576,6 +595,7 @@ client_handshake(struct client *c)
         ev_io_stop(loop, &c->wio);
         c->partial_since = 0;
         c->last_activity = ev_now(loop);
+        client_tls_next(c->set); /* its slot went back */
         client_run(c); /* input may have come with the handshake's last flight */
         return;
     case TLS_IO_WANT_READ:
@@ -762,7 +782,7 @@ client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     bool late = cfg->read_timeout_ms > 0 && holds_partial(c) &&
                 now - since >= (double)cfg->read_timeout_ms / 1000.0;
     bool idle = idle_limit(c) > 0 && now - c->last_activity >= idle_limit(c);
-    if (c->tls.handshaking && (late || idle)) { /* nothing can be said in clear */
+    if ((c->tls.handshaking || c->tls.queued) && (late || idle)) { /* nothing in clear */
         char peer[LOG_PEER_MAX];
         tls_server_timed_out(&c->tls, log_peer(c->fd, peer, sizeof(peer)));
         g_stats.clients_timed_out++;
@@ -832,9 +852,15 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     if (c == NULL)
         return NULL;
     struct ev_loop *loop = cs->env.loop;
-    if (lc->tls && (cs->tls == NULL || tls_server_attach(&c->tls, cs->tls, fd) != TS_OK)) {
-        free(c);
-        return NULL;
+    bool in_line = false;
+    if (lc->tls) {
+        int go = tls_server_enter(&c->tls, &cs->tls_line, cs->env.cfg->tls.max_handshakes);
+        in_line = go == TS_EAGAIN;
+        if (go == TS_OK && tls_server_attach(&c->tls, cs->tls, fd) != TS_OK) {
+            tls_server_detach(&c->tls);
+            free(c);
+            return NULL;
+        }
     }
     c->set = cs;
     c->lc = lc;
@@ -859,9 +885,10 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     cs->pending++;
     if (lc->proto != PROTO_AUTO)
         protocol_set(c, lc->proto);
-    if (c->tls.handshaking) /* bounded by read-timeout, as a partial unit is */
+    if (lc->tls) /* the handshake is bounded by read-timeout, as a partial unit is */
         c->partial_since = ev_now(loop);
-    ev_io_start(loop, &c->rio);
+    if (!in_line) /* (in line: its ClientHello waits in the kernel) */
+        ev_io_start(loop, &c->rio);
     arm_timer(c);
     return c;
 }
@@ -882,7 +909,7 @@ client_close(struct client *c, const char *why)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
-    tls_server_detach(&c->tls);
+    bool slot_freed = tls_server_detach(&c->tls);
     close(c->fd);
     admission_cancel(cs->env.adm, &c->adm);
     if (c->prev != NULL)
@@ -915,6 +942,8 @@ client_close(struct client *c, const char *why)
         admitted_give_back(c, c->http_body, c->http_body_blk, c->http_body_len);
     reply_release(c);
     free(c);
+    if (slot_freed)
+        client_tls_next(cs);
 }
 
 void

@@ -72,6 +72,7 @@ struct client_set_stats {
 struct client_set {
     struct client_env env;
     struct tls_server *tls;          /* [tls] for new TLS clients (a reload replaces it) */
+    struct tls_line tls_line;        /* TLS clients waiting for, or holding, a handshake slot */
     struct client *all;
     struct client *acking;           /* clients with frames waiting for "ack N" */
     uint64_t n;                      /* open */

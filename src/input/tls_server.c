@@ -57,10 +57,81 @@ tls_server_free(struct tls_server *ts)
     free(ts);
 }
 
+/* ---- handshake slots ------------------------------------------------------ */
+
+int
+tls_server_enter(struct tls_link *t, struct tls_line *line, uint64_t max)
+{
+    t->line = line;
+    if (line->active < max && line->head == NULL) {
+        line->active++;
+        t->slot = true;
+        return TS_OK;
+    }
+    t->queued = true;
+    t->next = NULL;
+    if (line->tail != NULL)
+        line->tail->next = t;
+    else
+        line->head = t;
+    line->tail = t;
+    g_stats.tls.waiting++;
+    g_stats.tls.waits++;
+    return TS_EAGAIN;
+}
+
+/* Out of line (closed while waiting). */
+static void
+tls_server_unqueue(struct tls_link *t)
+{
+    struct tls_line *line = t->line;
+    struct tls_link *prev = NULL;
+    for (struct tls_link *p = line->head; p != NULL; prev = p, p = p->next) {
+        if (p != t)
+            continue;
+        if (prev != NULL)
+            prev->next = t->next;
+        else
+            line->head = t->next;
+        if (line->tail == t)
+            line->tail = prev;
+        break;
+    }
+    t->queued = false;
+    t->next = NULL;
+    g_stats.tls.waiting--;
+}
+
+struct tls_link *
+tls_server_next(struct tls_line *line, uint64_t max)
+{
+    struct tls_link *t = line->head;
+    if (t == NULL || line->active >= max)
+        return NULL;
+    tls_server_unqueue(t);
+    line->active++;
+    t->slot = true;
+    return t;
+}
+
+/* The handshake is over, one way or the other: its slot goes back. */
+static void
+tls_server_give_back(struct tls_link *t)
+{
+    if (!t->slot)
+        return;
+    t->slot = false;
+    TS_ASSERT(t->line->active > 0);
+    t->line->active--;
+}
+
+/* ---- one client ------------------------------------------------------------ */
+
 int
 tls_server_attach(struct tls_link *t, struct tls_server *ts, int fd)
 {
-    t->ssl = SSL_new(ts->ctx);
+    TS_ASSERT(t->slot && t->ssl == NULL);
+    t->ssl = ts != NULL ? SSL_new(ts->ctx) : NULL;
     if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1) {
         SSL_free(t->ssl);
         t->ssl = NULL;
@@ -88,6 +159,7 @@ tls_server_handshake(struct tls_link *t, const char *peer)
 {
     enum tls_io io = tls_handshake(t->ssl);
     if (io == TLS_IO_DONE) {
+        tls_server_give_back(t);
         t->handshaking = false;
         t->established = true;
         g_stats.tls.handshaking--;
@@ -95,6 +167,10 @@ tls_server_handshake(struct tls_link *t, const char *peer)
         g_stats.tls.open++;
         log_debug("client %s: TLS handshake done (%s, %s)", peer, tls_version_name(t->ssl),
                   SSL_get_cipher_name(t->ssl));
+    } else if (io == TLS_IO_WANT_READ) {
+        /* waiting for the client: its record buffers (some 34 KB) go back
+         * until it sends (a half-open handshake costs its state only) */
+        (void)SSL_free_buffers(t->ssl);
     } else if (io == TLS_IO_CLOSED) {
         tls_server_failed(t, TLS_FAIL_CLOSED, "the client closed the connection", peer);
     } else if (io == TLS_IO_FAILED) {
@@ -108,8 +184,13 @@ tls_server_handshake(struct tls_link *t, const char *peer)
 void
 tls_server_timed_out(struct tls_link *t, const char *peer)
 {
-    if (t->ssl != NULL && t->handshaking)
+    if (t->handshaking) {
         tls_server_failed(t, TLS_FAIL_TIMEOUT, "not finished within read-timeout", peer);
+    } else if (t->queued) { /* its turn never came */
+        g_stats.tls.failures[TLS_FAIL_TIMEOUT]++;
+        LOG_RL(LOG_INFO, "client %s: TLS handshake failed (timeout): waited for a handshake "
+               "slot (max-handshakes) past read-timeout", peer);
+    }
 }
 
 ssize_t
@@ -170,11 +251,13 @@ tls_server_goodbye(struct tls_link *t)
         tls_close_notify(t->ssl);
 }
 
-void
+bool
 tls_server_detach(struct tls_link *t)
 {
-    if (t->ssl == NULL)
-        return;
+    bool freed = t->slot;
+    if (t->queued)
+        tls_server_unqueue(t);
+    tls_server_give_back(t);
     if (t->handshaking)
         g_stats.tls.handshaking--;
     if (t->established)
@@ -182,4 +265,5 @@ tls_server_detach(struct tls_link *t)
     SSL_free(t->ssl);
     t->ssl = NULL;
     t->handshaking = t->established = false;
+    return freed;
 }

@@ -39,15 +39,38 @@ struct tls_server *tls_server_new(const struct cfg_tls *cfg, char *err, size_t e
 /* Connections begun with it keep it alive until they close. */
 void tls_server_free(struct tls_server *ts);
 
+struct tls_line;
+
 /* One client's TLS. */
 struct tls_link {
-    SSL *ssl;                  /* NULL: a plain client */
+    SSL *ssl;                  /* NULL: a plain client, or one waiting in line */
+    struct tls_line *line;     /* the handshake slots it waits for or holds */
+    struct tls_link *next;     /* in line */
+    bool queued;               /* waiting in line for a handshake slot */
+    bool slot;                 /* holds a handshake slot */
     bool handshaking;          /* counted in tls.handshaking */
-    bool established;          /* counted in tls.open */
+    bool established;          /* counted in tls.clients */
 };
 
-/* Begins a client's TLS over fd (nothing is read or written yet).
- * TS_OK, or TS_ERROR (out of memory). */
+/* Handshakes in progress at most [tls] max-handshakes at a time: each
+ * holds some 40 KB of OpenSSL's state (its message buffer, the buffered
+ * flight, the SSL object) until it ends.  The TLS clients past them wait
+ * in line holding their socket only (their ClientHello waits in the
+ * kernel), oldest first, within their read deadline. */
+struct tls_line {
+    struct tls_link *head, *tail;
+    uint64_t active;           /* slots held */
+};
+
+/* A TLS client on a listener: TS_OK, its handshake may begin (a slot is
+ * taken: attach it); TS_EAGAIN, it waits in line (read nothing from it
+ * until tls_server_next hands it out). */
+int tls_server_enter(struct tls_link *t, struct tls_line *line, uint64_t max);
+/* The next client in line when a slot is free (its slot taken: attach
+ * it), else NULL. */
+struct tls_link *tls_server_next(struct tls_line *line, uint64_t max);
+/* Begins the TLS of a client holding a slot, over fd (nothing is read or
+ * written yet).  TS_OK, or TS_ERROR (out of memory). */
 int tls_server_attach(struct tls_link *t, struct tls_server *ts, int fd);
 /* One handshake step; peer names the client in a failure's log line.
  * TLS_IO_DONE: over (counted); WANT_READ/WANT_WRITE: call again when
@@ -69,7 +92,8 @@ bool tls_server_buffered(const struct tls_link *t);
 /* close_notify, when the socket takes it (before the FIN of a graceful
  * close). */
 void tls_server_goodbye(struct tls_link *t);
-/* Frees the connection (the socket is the caller's). */
-void tls_server_detach(struct tls_link *t);
+/* Frees the connection (the socket is the caller's) and its place in
+ * line.  true when it gave a handshake slot back (the next may go). */
+bool tls_server_detach(struct tls_link *t);
 
 #endif

@@ -223,8 +223,12 @@ collect_access(struct relay *r, const struct emitter *e)
         emit_tagged(e, "tls.failures", "TLS handshakes that failed on the listeners, by "
                    "reason.", COUNTER, "reason", tls_fail_name((enum tls_fail)f),
                    t->failures[f]);
-    emit_untagged(e, "tls.handshaking", "TLS clients in their handshake now.", GAUGE,
-        t->handshaking);
+    emit_untagged(e, "tls.handshaking", "TLS clients in their handshake now (at most "
+        "max-handshakes).", GAUGE, t->handshaking);
+    emit_untagged(e, "tls.waiting", "TLS clients waiting for a handshake slot.", GAUGE,
+        t->waiting);
+    emit_untagged(e, "tls.waits", "TLS clients that had to wait for a handshake slot.",
+        COUNTER, t->waits);
     emit_untagged(e, "tls.clients", "TLS clients open (handshake done).", GAUGE, t->open);
     emit_untagged(e, "tls.memory", "Bytes OpenSSL holds (contexts, connections, buffers).",
         GAUGE, tls_memory_bytes());
