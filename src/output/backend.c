@@ -136,7 +136,8 @@ ack_poll(struct bconn *c)
     if (ioctl(c->fd, SIOCOUTQ, &outq) < 0 || outq < 0)
         return;
     if (c->tls.ssl != NULL) { /* record bytes: the marks say what they carried */
-        acknowledge(c, tls_client_acked(&c->tls, (uint64_t)outq));
+        if (tls_client_proven(&c->tls, backend_now_ms(c->be)))
+            acknowledge(c, tls_client_acked(&c->tls, (uint64_t)outq));
         return;
     }
     uint64_t unacked = (uint64_t)outq;
@@ -251,7 +252,8 @@ conn_handshake(struct bconn *c)
 {
     struct ev_loop *loop = backend_loop_of(c->be);
     char why[300];
-    switch (tls_client_handshake(&c->tls, why, sizeof(why))) {
+    uint64_t now = backend_now_ms(c->be);
+    switch (tls_client_handshake(&c->tls, now, now - c->connected_ms, why, sizeof(why))) {
     case TLS_IO_DONE:
         conn_up(c);
         return;
@@ -277,6 +279,7 @@ connected(struct bconn *c)
 {
     struct backend *be = c->be;
     struct ev_loop *loop = backend_loop_of(be);
+    c->connected_ms = backend_now_ms(be);
     if (c->state != BC_PROBING && be->tls != NULL) {
         /* TLS first, within what is left of connect-timeout */
         if (tls_client_begin(&c->tls, be->tls, c->fd) != TS_OK) {
@@ -554,6 +557,13 @@ bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
+            if (c->tls.ssl != NULL) { /* an alert says more than errno */
+                char why[300], what[340];
+                snprintf(what, sizeof(what), "TLS: %s",
+                         tls_client_error(&c->tls, why, sizeof(why)));
+                conn_fail(c, what, 0);
+                return;
+            }
             conn_fail(c, "read", errno);
             return;
         }

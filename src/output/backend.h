@@ -69,6 +69,7 @@ struct bconn {
     uint64_t lines_queued;   /* complete lines in q not yet acknowledged */
     uint64_t retry_at_ms;    /* BC_FAILED: earliest reconnect */
     uint64_t last_progress_ms;
+    uint64_t connected_ms;   /* when its TCP connection was made (TLS probation) */
     uint64_t acked_on_conn;  /* bytes acknowledged on this TCP connection */
     uint64_t pending_since_ns; /* read time of the oldest unsent line, 0: none */
     uint64_t barrier_mark;   /* ack = version: stream offset of the last barrier */

@@ -95,11 +95,14 @@ fail:
 }
 
 enum tls_io
-tls_client_handshake(struct tls_session *t, char *why, size_t whylen)
+tls_client_handshake(struct tls_session *t, uint64_t now_ms, uint64_t took_ms, char *why,
+                     size_t whylen)
 {
     enum tls_io io = tls_handshake(t->ssl);
     if (io == TLS_IO_DONE) {
         t->handshaking = false;
+        t->proven = SSL_version(t->ssl) < TLS1_3_VERSION;
+        t->probation_ms = now_ms + TS_MAX(2 * took_ms, (uint64_t)200);
     } else if (io == TLS_IO_FAILED) {
         enum tls_fail f = tls_failure(t->ssl, why, whylen);
         size_t n = strlen(why);
@@ -160,6 +163,7 @@ tls_client_read(struct tls_session *t, void *buf, size_t len)
     size_t got = 0;
     switch (tls_read(t->ssl, buf, len, false, &got)) {
     case TLS_IO_DONE:
+        t->proven = true; /* the server writes to us: it took us */
         return (ssize_t)got;
     case TLS_IO_WANT_READ:
     case TLS_IO_WANT_WRITE:
@@ -171,6 +175,27 @@ tls_client_read(struct tls_session *t, void *buf, size_t len)
         errno = ECONNRESET;
         return -1;
     }
+}
+
+bool
+tls_client_proven(struct tls_session *t, uint64_t now_ms)
+{
+    if (t->ssl == NULL || t->proven)
+        return true;
+    if (t->handshaking)
+        return false;
+    /* a session ticket is sent only once the server has accepted us (data
+     * read proves it too: tls_client_read) */
+    t->proven = now_ms >= t->probation_ms ||
+                SSL_SESSION_has_ticket(SSL_get0_session(t->ssl)) == 1;
+    return t->proven;
+}
+
+const char *
+tls_client_error(struct tls_session *t, char *buf, size_t len)
+{
+    (void)tls_failure(t->ssl, buf, len);
+    return buf;
 }
 
 bool

@@ -59,6 +59,8 @@ void tls_client_free(struct tls_client *tc);
 struct tls_session {
     SSL *ssl;                  /* NULL: none (plain, or not begun) */
     bool handshaking;
+    bool proven;               /* the server has accepted us (see tls_client_proven) */
+    uint64_t probation_ms;     /* until then, TCP acknowledgements prove nothing */
     size_t wpending;           /* a write wanted the socket: offer this much again */
     int nmarks, first;         /* the marks: a ring, oldest first */
     uint64_t mark_wire[TLS_CLIENT_MARKS];   /* record bytes written when ... */
@@ -69,8 +71,19 @@ struct tls_session {
  * TS_ERROR (out of memory). */
 int tls_client_begin(struct tls_session *t, struct tls_client *tc, int fd);
 /* One handshake step: DONE, WANT_READ/WANT_WRITE (call again when the
- * socket is ready), or FAILED/CLOSED with the reason in why. */
-enum tls_io tls_client_handshake(struct tls_session *t, char *why, size_t whylen);
+ * socket is ready), or FAILED/CLOSED with the reason in why.  now_ms and
+ * took_ms (since the connection was made) set the probation below. */
+enum tls_io tls_client_handshake(struct tls_session *t, uint64_t now_ms, uint64_t took_ms,
+                                 char *why, size_t whylen);
+/* Whether the server has accepted the connection, so that what its TCP
+ * acknowledges was read by it.  In TLS 1.3 a client's handshake ends
+ * before the server has checked the client's certificate: a server that
+ * refuses it still acknowledges, by TCP, what the client wrote meanwhile,
+ * then sends an alert and drops it.  So a TLS 1.3 connection is on
+ * probation until the server has sent a session ticket or data, or until
+ * twice the handshake's time (at least 200 ms) has passed without an
+ * alert; TLS 1.2 checks the client first. */
+bool tls_client_proven(struct tls_session *t, uint64_t now_ms);
 /* writev(2) over TLS; stream is the offset of iov's first byte in the
  * caller's stream (for the marks).  > 0 bytes taken, or -1 with errno
  * (EAGAIN: wait for the socket, then offer at least wpending bytes from
@@ -79,6 +92,9 @@ ssize_t tls_client_writev(struct tls_session *t, const struct iovec *iov, int io
                           uint64_t stream);
 /* read(2) over TLS: > 0, 0 at the end, -1 with errno (EAGAIN). */
 ssize_t tls_client_read(struct tls_session *t, void *buf, size_t len);
+/* Why the last call that returned -1 (not EAGAIN) failed, for the log:
+ * OpenSSL's reason, or the alert the server sent. */
+const char *tls_client_error(struct tls_session *t, char *buf, size_t len);
 /* Decrypted input waiting that the socket will not signal again. */
 bool tls_client_buffered(const struct tls_session *t);
 /* The stream offset up to which the peer's TCP has acknowledged every
