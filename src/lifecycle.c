@@ -319,8 +319,11 @@ lifecycle_warn(void *ctx, const char *line)
 static int
 start_credentials(struct relay *r, struct credentials *cr, char *err, size_t errlen)
 {
-    if (credentials_load(cr, &r->cfg, NULL, err, errlen) != TS_OK)
+    char why[CFG_ERR_MAX];
+    if (credentials_load(cr, &r->cfg, NULL, why, sizeof(why)) != TS_OK) {
+        snprintf(err, errlen, "%s: %s", r->cfg.path, why);
         return TS_ERROR;
+    }
     if (cr->server != NULL)
         log_info("TLS listeners: certificate %s%s", cr->server->describe,
                  cr->server->mtls ? "; client certificates required ([tls] ca)" : "");

@@ -51,7 +51,7 @@ check_only(const struct config *cfg, const char *path)
     char err[CFG_ERR_MAX];
     struct credentials cr;
     if (credentials_load(&cr, cfg, NULL, err, sizeof(err)) != TS_OK) {
-        fprintf(stderr, "tsrelay: configuration error: %s\n", err);
+        fprintf(stderr, "tsrelay: configuration error: %s: %s\n", path, err);
         return 1;
     }
     int tls_backends = 0;

@@ -259,12 +259,35 @@ tls_ctx_common(SSL_CTX *ctx, const struct tls_ctx_opts *o)
     }
 }
 
+/* The files o names can be read: TS_OK, or TS_ERROR with err (OpenSSL
+ * would only say "system lib"). */
+static int
+tls_ctx_readable(const struct tls_ctx_opts *o, const char *what, char *err, size_t errlen)
+{
+    const char *const names[] = { "cert", "key", "ca" };
+    const char *const paths[] = { o->cert, o->key, o->ca };
+    for (size_t i = 0; i < TS_ARRAY_LEN(paths); i++) {
+        if (paths[i] == NULL || paths[i][0] == '\0')
+            continue;
+        FILE *f = fopen(paths[i], "r");
+        if (f == NULL) {
+            snprintf(err, errlen, "%s %s %s: cannot read it: %s", what, names[i], paths[i],
+                     strerror(errno));
+            return TS_ERROR;
+        }
+        fclose(f);
+    }
+    return TS_OK;
+}
+
 /* Certificate, key and CAs of o into ctx: TS_OK, or TS_ERROR with err. */
 static int
 tls_ctx_files(SSL_CTX *ctx, const struct tls_ctx_opts *o, const char *what, char *err,
               size_t errlen)
 {
     char why[256];
+    if (tls_ctx_readable(o, what, err, errlen) != TS_OK)
+        return TS_ERROR;
     if (o->cert[0] != '\0') {
         if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
             tls_queue_text(why, sizeof(why));
