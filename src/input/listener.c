@@ -133,6 +133,15 @@ listener_tag(const struct cfg_listen *cfg, char *buf, size_t len)
             *p = '_';
 }
 
+void
+listener_retarget(struct listener *ls, const struct cfg_listen *cfg)
+{
+    ls->cfg = cfg;
+    snprintf(ls->name, sizeof(ls->name), "%s:%s %s%s", cfg->addr.host, cfg->addr.port,
+             config_proto_name(cfg->proto), cfg->tls ? " tls" : "");
+    listener_tag(cfg, ls->tag, sizeof(ls->tag));
+}
+
 int
 listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
               char *err, size_t errlen)
@@ -141,9 +150,7 @@ listener_open(struct listener *ls, struct client_set *clients, const struct cfg_
     ls->clients = clients;
     ls->cfg = cfg;
     ls->fd = -1;
-    snprintf(ls->name, sizeof(ls->name), "%s:%s %s%s", cfg->addr.host, cfg->addr.port,
-             config_proto_name(cfg->proto), cfg->tls ? " tls" : "");
-    listener_tag(cfg, ls->tag, sizeof(ls->tag));
+    listener_retarget(ls, cfg);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE,
                               .ai_family = AF_UNSPEC };
     struct addrinfo *res = NULL;

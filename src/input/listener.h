@@ -34,6 +34,9 @@ struct listener {
 int listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
                   char *err, size_t errlen);
 void listener_close(struct listener *ls);
+/* A kept listener takes its new line (a reload): protocol, tls, allow=
+ * for the connections it accepts from now; its name follows. */
+void listener_retarget(struct listener *ls, const struct cfg_listen *cfg);
 /* The listener's name as a tag value ("0.0.0.0_4242", "__1_4242"). */
 void listener_tag(const struct cfg_listen *cfg, char *buf, size_t len);
 /* The bound port (useful with port 0). */

@@ -302,7 +302,7 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
     bool moved[CFG_MAX_LISTEN] = { false };
     for (int j = 0; j < r->cfg.nlisten; j++) {
         if (ls[j].fd >= 0) { /* newly bound: its cfg pointed at next_cfg */
-            ls[j].cfg = &r->cfg.listen[j];
+            listener_retarget(&ls[j], &r->cfg.listen[j]);
             log_info("listening on %s", ls[j].name);
             continue;
         }
@@ -318,7 +318,7 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
         moved[i] = true;
         ev_io_stop(r->loop, &r->listeners[i].io);
         ls[j] = r->listeners[i];
-        ls[j].cfg = &r->cfg.listen[j];
+        listener_retarget(&ls[j], &r->cfg.listen[j]);
         ev_io_start(r->loop, &ls[j].io);
     }
     for (int k = 0; k < r->nlisteners; k++) {
