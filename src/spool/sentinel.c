@@ -6,7 +6,7 @@
  * asks each in turn, one at a time:
  *
  *   resolve its name -> connect (hiredis async, libev adapter) and send
- *   AUTH (sentinel-password; PING without one) and SENTINEL
+ *   AUTH (with sentinel-password) and SENTINEL
  *   get-master-addr-by-name NAME -> [ip, port]: resolve the master's name
  *   (Sentinels give addresses unless resolve-hostnames is on) -> done.
  *   No answer within connect-timeout, nil (the Sentinel does not know the
@@ -147,18 +147,21 @@ on_reply(redisAsyncContext *ac, void *reply, void *priv)
         resolve_master(s);
         return;
     }
+    bool noauth = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0;
     if (r->type == REDIS_REPLY_NIL)
         snprintf(s->why, sizeof(s->why), "Sentinel %s:%s does not know master '%s'", a->host,
                  a->port, s->cfg->master_name);
     else if (r->type == REDIS_REPLY_ERROR)
-        snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: %.180s", a->host, a->port, r->str);
+        snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: %.180s%s", a->host, a->port, r->str,
+                 noauth ? " (it wants a password: [redis] sentinel-password)" : "");
     else
         snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: unexpected reply type %d", a->host,
                  a->port, r->type);
+    s->st->auth_failures += noauth;
     pass_over(s, true);
 }
 
-/* The Sentinel's answer to AUTH (or PING): refused, it is passed over. */
+/* The Sentinel's answer to AUTH: refused, it is passed over. */
 static void
 on_auth(void *ctx, redisAsyncContext *ac, bool ok, const char *why)
 {
@@ -252,9 +255,11 @@ ask(struct sentinel *s)
                 redisLibevAttach(s->loop, ac);
                 redisAsyncSetConnectCallback(ac, on_connect);
                 redisAsyncSetDisconnectCallback(ac, on_disconnect);
-                /* AUTH first (pipelined: the question waits behind it) */
-                if (rauth_send(&s->auth, ac, s->cfg->sentinel_username,
-                               s->cfg->sentinel_password, on_auth, s) == TS_OK &&
+                /* AUTH first, with a password (pipelined: the question waits
+                 * behind it); without, a NOAUTH answer says one is needed */
+                if ((s->cfg->sentinel_password[0] == '\0' ||
+                     rauth_send(&s->auth, ac, s->cfg->sentinel_username,
+                                s->cfg->sentinel_password, on_auth, s) == TS_OK) &&
                     redisAsyncCommand(ac, on_reply, s, "SENTINEL get-master-addr-by-name %s",
                                       s->cfg->master_name) == REDIS_OK) {
                     s->ac = ac;
