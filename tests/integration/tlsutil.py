@@ -160,12 +160,13 @@ def read_until_closed(s, timeout=2.0):
     return data
 
 
-def s_client(port, data, certs, extra=None, timeout=15):
+def s_client(port, data, certs, extra=None, timeout=15, wait_close=True):
     """openssl s_client: sends data, waits for the relay to close (or the
-    timeout), returns (exit code, stdout bytes, stderr text)."""
+    timeout; without wait_close it ends after sending), returns (exit code,
+    stdout bytes, stderr text)."""
     args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername",
-            "relay.test", "-CAfile", certs.path("ca.pem"), "-verify_return_error", "-quiet",
-            "-ign_eof"] + list(extra or [])
+            "relay.test", "-CAfile", certs.path("ca.pem"), "-verify_return_error", "-quiet"]
+    args += (["-ign_eof"] if wait_close else ["-no_ign_eof"]) + list(extra or [])
     p = subprocess.run(args, input=data, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
