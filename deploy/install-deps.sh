@@ -8,11 +8,12 @@ SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 # libjs-dygraphs: the status page's charts, compiled in when found;
-# libc-ares-dev: host names resolved without blocking the loop
+# libc-ares-dev: host names resolved without blocking the loop;
+# libssl-dev: TLS on listeners and to backends (OpenSSL 3)
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
        libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev libjs-dygraphs
-       libc-ares-dev"
+       libc-ares-dev libssl-dev"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;
@@ -22,10 +23,12 @@ run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # lintian checks, and whose logrotate snippet logrotate checks; chromium: the
 # status page's browser test (driven over its DevTools pipe from Python: no npm, no download);
 # redis-sentinel: the Sentinel failover tests (test_sentinel.py, test_fleet.py);
-# haproxy: the scale-out recipe's front (deploy/scale-out/, test_fleet.py)
+# haproxy: the scale-out recipe's front (deploy/scale-out/, test_fleet.py) and
+# the TLS-terminating proxy in front of victoria-metrics (test_tls_backend.py);
+# openssl: the TLS tests' CAs and certificates, made at run time, and s_client
 test="check libjansson-dev python3 valgrind clang libclang-rt-14-dev prometheus iproute2
       man-db groff-base systemd debhelper dpkg-dev logrotate lintian chromium redis-sentinel
-      haproxy"
+      haproxy openssl"
 
 pkgs="$build $run"
 [ "$what" = test ] && pkgs="$pkgs $test"

@@ -33,11 +33,13 @@
 #include "input/json.h"
 #include "input/listener.h"
 #include "lifecycle.h"
+#include "ops/credentials.h"
 #include "ops/history.h"
 #include "ops/notify.h"
 #include "ops/reload.h"
 #include "ops/stats.h"
 #include "ops/status.h"
+#include "input/tls_server.h"
 #include "output/backend.h"
 #include "spool/spool.h"
 
@@ -304,8 +306,33 @@ name_instance(struct relay *r)
                  cfg->nlisten > 0 ? cfg->listen[0].addr.port : "0");
 }
 
+static void
+lifecycle_warn(void *ctx, const char *line)
+{
+    (void)ctx;
+    log_warn("%s", line);
+}
+
+/* The TLS contexts the file asks for (listeners', backends'), and a
+ * warning for each secret others may read.  TS_ERROR: a certificate or key
+ * does not load (err says which). */
 static int
-start_backends(struct relay *r, char *err, size_t errlen)
+start_credentials(struct relay *r, struct credentials *cr, char *err, size_t errlen)
+{
+    char why[CFG_ERR_MAX];
+    if (credentials_load(cr, &r->cfg, NULL, why, sizeof(why)) != TS_OK) {
+        snprintf(err, errlen, "%s: %s", r->cfg.path, why);
+        return TS_ERROR;
+    }
+    if (cr->server != NULL)
+        log_info("TLS listeners: certificate %s%s", cr->server->describe,
+                 cr->server->mtls ? "; client certificates required ([tls] ca)" : "");
+    (void)credentials_check_modes(&r->cfg, lifecycle_warn, NULL);
+    return TS_OK;
+}
+
+static int
+start_backends(struct relay *r, struct credentials *cr, char *err, size_t errlen)
 {
     const struct config *cfg = &r->cfg;
     r->benv = (struct backend_env){
@@ -328,6 +355,8 @@ start_backends(struct relay *r, char *err, size_t errlen)
             snprintf(err, errlen, "cannot set up backend %s", cfg->backends[i].name);
             return TS_ERROR;
         }
+        backend_set_tls(&r->backends[i], cr->backend[i]);
+        cr->backend[i] = NULL;
     }
     if (relay_route_backends(r) != TS_OK) {
         snprintf(err, errlen, "cannot set up the router");
@@ -376,12 +405,21 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
     point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
     json_init();
 
-    if (start_backends(r, err, errlen) != TS_OK)
+    struct credentials cr;
+    if (start_credentials(r, &cr, err, errlen) != TS_OK)
         return TS_ERROR;
-    if (start_clients(r) != TS_OK) {
-        snprintf(err, errlen, "cannot set up the clients");
+    if (start_backends(r, &cr, err, errlen) != TS_OK) {
+        credentials_free(&cr);
         return TS_ERROR;
     }
+    if (start_clients(r) != TS_OK) {
+        snprintf(err, errlen, "cannot set up the clients");
+        credentials_free(&cr);
+        return TS_ERROR;
+    }
+    r->clients.tls = cr.server; /* the listeners' context, replaced by reloads */
+    cr.server = NULL;
+    credentials_free(&cr);
     if (history_start(r, err, errlen) != TS_OK) /* status page (history.c) */
         return TS_ERROR;
     r->nlisteners = cfg->nlisten;
@@ -423,6 +461,8 @@ void
 lifecycle_free(struct relay *r)
 {
     client_set_free(&r->clients);
+    tls_server_free(r->clients.tls);
+    r->clients.tls = NULL;
     for (int i = 0; i < r->nlisteners && r->listeners != NULL; i++)
         listener_close(&r->listeners[i]);
     free(r->listeners);

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/tls.h"
+#include "input/tls_server.h"
+#include "ops/credentials.h"
 #include "ops/notify.h"
 #include "core/relay.h"
 #include "lifecycle.h"
@@ -33,9 +36,43 @@ static const char usage[] =
     "  -V       print the version and exit\n"
     "  -h       this help\n";
 
+static void
+main_warn(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "tsrelay: warning: %s\n", line);
+}
+
+/* -t: the file, and the certificates and keys it names, load; files
+ * holding secrets that others may read are warned about.  The exit code. */
+static int
+check_only(const struct config *cfg, const char *path)
+{
+    char err[CFG_ERR_MAX];
+    struct credentials cr;
+    if (credentials_load(&cr, cfg, NULL, err, sizeof(err)) != TS_OK) {
+        fprintf(stderr, "tsrelay: configuration error: %s: %s\n", path, err);
+        return 1;
+    }
+    int tls_backends = 0;
+    for (int i = 0; i < cfg->nbackends; i++)
+        tls_backends += cr.backend[i] != NULL;
+    printf("tsrelay: configuration %s is valid (%d listeners, %d backends, %s)\n", path,
+           cfg->nlisten, cfg->nbackends, cfg->redis.enabled ? "Redis spool" : "memory-only");
+    if (cr.server != NULL)
+        printf("tsrelay: TLS listeners: certificate %s%s\n", cr.server->describe,
+               cr.server->mtls ? "; client certificates required" : "");
+    if (tls_backends > 0)
+        printf("tsrelay: TLS to %d of %d backends\n", tls_backends, cfg->nbackends);
+    credentials_free(&cr);
+    (void)credentials_check_modes(cfg, main_warn, NULL);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+    tls_library_init(); /* before anything allocates through OpenSSL */
     const char *path = TSRELAY_CONF;
     bool test_only = false;
     int opt;
@@ -61,12 +98,8 @@ main(int argc, char **argv)
         fprintf(stderr, "tsrelay: configuration error: %s\n", err);
         return 1;
     }
-    if (test_only) {
-        printf("tsrelay: configuration %s is valid (%d listeners, %d backends, %s)\n", path,
-               r->cfg.nlisten, r->cfg.nbackends,
-               r->cfg.redis.enabled ? "Redis spool" : "memory-only");
-        return 0;
-    }
+    if (test_only)
+        return check_only(&r->cfg, path);
     enum log_level level = LOG_INFO;
     (void)log_parse_level(r->cfg.log_level, &level);
     if (log_init(level, r->cfg.log_file, r->cfg.log_buffer_bytes) != TS_OK) {

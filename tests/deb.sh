@@ -151,6 +151,9 @@ conffiles=$(dpkg-query -W -f='${Conffiles}' tsrelay)
 check "/etc/tsrelay/tsrelay.conf and /etc/logrotate.d/tsrelay are conffiles" \
     sh -c 'printf "%s\n" "$1" | grep -q "^ /etc/tsrelay/tsrelay.conf " &&
            printf "%s\n" "$1" | grep -q "^ /etc/logrotate.d/tsrelay "' sh "$conffiles"
+check "the configuration is root:tsrelay 0640 (it may hold a Redis password)" \
+    sh -c '[ "$(stat -c "%U:%G %a" /etc/tsrelay/tsrelay.conf)" = "root:tsrelay 640" ] &&
+           dpkg-statoverride --list /etc/tsrelay/tsrelay.conf | grep -q "^root tsrelay 0640 "'
 check "postinst created the system user tsrelay" \
     sh -c 'uid=$(getent passwd tsrelay | cut -d: -f3) && [ -n "$uid" ] && [ "$uid" -lt 1000 ] &&
            getent group tsrelay >/dev/null'
@@ -196,7 +199,8 @@ check "removed: the binary and the unit are gone, the conffile stays" \
 check "apt-get purge tsrelay" $SUDO env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq tsrelay
 check "purged: /etc/tsrelay and /etc/logrotate.d/tsrelay are gone, dpkg forgot the package" \
     sh -c '[ ! -e /etc/tsrelay ] && [ ! -e /etc/logrotate.d/tsrelay ] &&
-           ! dpkg-query -W -f="\${Status}" tsrelay 2>/dev/null | grep -q "installed\|config-files"'
+           ! dpkg-query -W -f="\${Status}" tsrelay 2>/dev/null | grep -q "installed\|config-files" &&
+           ! dpkg-statoverride --list /etc/tsrelay/tsrelay.conf >/dev/null'
 
 echo "1..$n"
 [ $failed -eq 0 ]

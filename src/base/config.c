@@ -22,8 +22,8 @@
 #include "base/resolver.h"
 #include "base/util.h"
 
-enum sect { S_RELAY, S_BACKEND, S_REDIS };
-enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR };
+enum sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS };
+enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_SECRET };
 
 struct key {
     enum sect sect;
@@ -35,12 +35,16 @@ struct key {
     const char *const *choices; /* K_ENUM, NULL-terminated */
 };
 
+/* A K_SECRET is a K_STRING whose value is never written anywhere (logs,
+ * error messages, the reload's account of changes): only "(set)". */
+
 static const char *const routing_names[] = { "hash", "roundrobin", "failover", "all", NULL };
 static const char *const overflow_names[] = { "block", "drop", NULL };
 static const char *const ack_names[] = { "none", "version", NULL };
 static const char *const onoff_names[] = { "off", "on", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
+static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -49,6 +53,7 @@ static const char *const proto_names[] = { "auto", "telnet", "framed", "http", N
 #define R(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define B(f) offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
 #define D(f) offsetof(struct cfg_redis, f), sizeof(((struct cfg_redis *)0)->f)
+#define T(f) offsetof(struct cfg_tls, f), sizeof(((struct cfg_tls *)0)->f)
 
 static const struct key keys[] = {
     { S_RELAY, "listen", K_LISTEN, 0, 0, 0, 0, NULL },
@@ -81,6 +86,7 @@ static const struct key keys[] = {
     { S_RELAY, "log-level", K_ENUM, R(log_level), 0, 0, level_names },
     { S_RELAY, "log-file", K_STRING, R(log_file), 0, 0, NULL },
     { S_RELAY, "log-buffer-bytes", K_SIZE, R(log_buffer_bytes), 4 * KB, 64 * MB, NULL },
+    { S_RELAY, "admin-allow", K_STRING, R(admin_allow_text), 0, 0, NULL },
     { S_BACKEND, "address", K_ADDR, B(addr), 0, 0, NULL },
     { S_BACKEND, "conns", K_INT, B(conns), 1, CFG_MAX_CONNS, NULL },
     { S_BACKEND, "write-timeout", K_DURATION, B(write_timeout_ms), 10, 24 * HOUR_MS, NULL },
@@ -91,6 +97,11 @@ static const struct key keys[] = {
     { S_BACKEND, "max-rate", K_INT, B(max_rate), 0, 1000000000, NULL },
     { S_BACKEND, "overflow", K_ENUM, B(overflow), 0, 0, overflow_names },
     { S_BACKEND, "max-queue-bytes", K_SIZE, B(max_queue_bytes), 0, 1024 * GB, NULL },
+    { S_BACKEND, "tls", K_ENUM, B(tls), 0, 0, onoff_names },
+    { S_BACKEND, "ca", K_STRING, B(ca), 0, 0, NULL },
+    { S_BACKEND, "server-name", K_STRING, B(server_name), 0, 0, NULL },
+    { S_BACKEND, "cert", K_STRING, B(cert), 0, 0, NULL },
+    { S_BACKEND, "key", K_STRING, B(key), 0, 0, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -103,6 +114,16 @@ static const struct key keys[] = {
     { S_REDIS, "master-name", K_STRING, D(master_name), 0, 0, NULL },
     { S_REDIS, "takeover-after", K_DURATION, D(takeover_after_ms), 1000, HOUR_MS, NULL },
     { S_REDIS, "min-replicas-ack", K_INT, D(min_replicas_ack), 0, 16, NULL },
+    { S_REDIS, "username", K_STRING, D(username), 0, 0, NULL },
+    { S_REDIS, "password", K_SECRET, D(password), 0, 0, NULL },
+    { S_REDIS, "sentinel-username", K_STRING, D(sentinel_username), 0, 0, NULL },
+    { S_REDIS, "sentinel-password", K_SECRET, D(sentinel_password), 0, 0, NULL },
+    { S_TLS, "cert", K_STRING, T(cert), 0, 0, NULL },
+    { S_TLS, "key", K_STRING, T(key), 0, 0, NULL },
+    { S_TLS, "ca", K_STRING, T(ca), 0, 0, NULL },
+    { S_TLS, "min-version", K_ENUM, T(min_version), 0, 0, tls_version_names },
+    { S_TLS, "ciphers", K_STRING, T(ciphers), 0, 0, NULL },
+    { S_TLS, "max-handshakes", K_INT, T(max_handshakes), 1, 100000, NULL },
 };
 
 const char *
@@ -127,7 +148,7 @@ config_key_count(void)
 const char *
 config_key_section(size_t i)
 {
-    static const char *const sect_names[] = { "relay", "backend", "redis" };
+    static const char *const sect_names[] = { "relay", "backend", "redis", "tls" };
     return i < TS_ARRAY_LEN(keys) ? sect_names[keys[i].sect] : NULL;
 }
 
@@ -137,25 +158,18 @@ config_key_name(size_t i)
     return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
 }
 
-/* A size or a duration the way a file would give it: the largest unit
- * that divides it ("128M", "5m", "100ms"); 0 as "0". */
-static void
-format_with_unit(uint64_t v, bool duration, char *buf, size_t len)
+/* Where key k's value is: in cfg (its [relay], [redis] or [tls] part) or
+ * in the backend b. */
+static const char *
+key_field(const struct key *k, const struct config *cfg, const struct cfg_backend *b)
 {
-    static const struct { uint64_t mult; const char *name; } sizes[] = {
-        { 1024 * GB, "T" }, { GB, "G" }, { MB, "M" }, { KB, "K" }, { 1, "" },
-    }, durations[] = {
-        { HOUR_MS, "h" }, { 60 * 1000, "m" }, { 1000, "s" }, { 1, "ms" },
-    };
-    const size_t n = duration ? TS_ARRAY_LEN(durations) : TS_ARRAY_LEN(sizes);
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t mult = duration ? durations[i].mult : sizes[i].mult;
-        if (v == 0 || v % mult == 0 || i == n - 1) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(v / mult),
-                     v == 0 ? "" : duration ? durations[i].name : sizes[i].name);
-            return;
-        }
+    switch (k->sect) {
+    case S_RELAY: return (const char *)cfg + k->off;
+    case S_REDIS: return (const char *)&cfg->redis + k->off;
+    case S_TLS: return (const char *)&cfg->tls + k->off;
+    case S_BACKEND: break;
     }
+    return (const char *)b + k->off;
 }
 
 bool
@@ -166,9 +180,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         (keys[i].sect == S_BACKEND && b == NULL))
         return false;
     const struct key *k = &keys[i];
-    const char *base = k->sect == S_RELAY ? (const char *)cfg
-                       : k->sect == S_REDIS ? (const char *)&cfg->redis : (const char *)b;
-    const char *field = base + k->off;
+    const char *field = key_field(k, cfg, b);
     uint64_t v = 0;
     if (k->type == K_SIZE || k->type == K_DURATION || k->type == K_INT)
         v = k->size == sizeof(int) ? (uint64_t)*(const int *)(const void *)field
@@ -176,7 +188,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
     switch (k->type) {
     case K_SIZE:
     case K_DURATION:
-        format_with_unit(v, k->type == K_DURATION, buf, len);
+        config_format_with_unit(v, k->type == K_DURATION, buf, len);
         break;
     case K_INT:
         snprintf(buf, len, "%llu", (unsigned long long)v);
@@ -192,6 +204,9 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         snprintf(buf, len, strchr(a->host, ':') ? "[%s]:%s" : "%s:%s", a->host, a->port);
         break;
     }
+    case K_SECRET:
+        snprintf(buf, len, "%s", field[0] != '\0' ? "(set)" : "");
+        break;
     case K_STRING:
     case K_LISTEN:
     default:
@@ -199,6 +214,35 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         break;
     }
     return true;
+}
+
+bool
+config_key_secret(size_t i)
+{
+    return i < TS_ARRAY_LEN(keys) && keys[i].type == K_SECRET;
+}
+
+bool
+config_key_equal(size_t i, const struct config *a, const struct cfg_backend *ab,
+                 const struct config *b, const struct cfg_backend *bb)
+{
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+        (keys[i].sect == S_BACKEND && (ab == NULL || bb == NULL)))
+        return true;
+    const struct key *k = &keys[i];
+    return memcmp(key_field(k, a, ab), key_field(k, b, bb), k->size) == 0;
+}
+
+bool
+config_uses_tls(const struct config *cfg)
+{
+    for (int i = 0; i < cfg->nlisten; i++)
+        if (cfg->listen[i].tls)
+            return true;
+    for (int i = 0; i < cfg->nbackends; i++)
+        if (cfg->backends[i].tls)
+            return true;
+    return false;
 }
 
 static void
@@ -256,9 +300,8 @@ config_defaults(struct config *cfg)
     cfg->redis.compress_level = 1;
     cfg->redis.takeover_after_ms = 30 * 1000;
     cfg->redis.min_replicas_ack = 0;
+    cfg->tls.max_handshakes = 64;
 }
-
-/* ---- unit parsers ------------------------------------------------------ */
 
 static const char *
 skip_ws(const char *s)
@@ -266,123 +309,6 @@ skip_ws(const char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     return s;
-}
-
-/* A size's unit: "", B, K/KB/KiB, M.., G.., T..; 0 when it is none. */
-static uint64_t
-size_unit(const char *u)
-{
-    uint64_t mult;
-    switch (toupper((unsigned char)*u)) {
-    case '\0': return 1;
-    case 'B': mult = 1; break;
-    case 'K': mult = KB; break;
-    case 'M': mult = MB; break;
-    case 'G': mult = GB; break;
-    case 'T': mult = 1024 * GB; break;
-    default: return 0;
-    }
-    u++;
-    if (mult > 1) { /* accept K, KB, KiB */
-        if (*u == 'i' || *u == 'I')
-            u++;
-        if (*u == 'b' || *u == 'B')
-            u++;
-    }
-    return *skip_ws(u) == '\0' ? mult : 0;
-}
-
-/* A duration's unit in ms: "" (seconds), s, ms, m/min, h; 0 when none. */
-static uint64_t
-duration_unit(const char *u)
-{
-    if (*u == '\0' || strcasecmp(u, "s") == 0)
-        return 1000; /* a bare number is seconds */
-    if (strcasecmp(u, "ms") == 0)
-        return 1;
-    if (strcasecmp(u, "m") == 0 || strcasecmp(u, "min") == 0)
-        return 60 * 1000;
-    if (strcasecmp(u, "h") == 0)
-        return HOUR_MS;
-    return 0;
-}
-
-/* A whole number followed by a unit that unit() turns into a multiplier
- * (0: not a unit); the product must fit in 64 bits. */
-static int
-parse_number_with_unit(const char *s, uint64_t (*unit)(const char *), uint64_t *out)
-{
-    s = skip_ws(s);
-    if (!isdigit((unsigned char)*s))
-        return TS_ERROR;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return TS_ERROR;
-    uint64_t mult = unit(skip_ws(end));
-    if (mult == 0 || (v != 0 && mult > UINT64_MAX / v))
-        return TS_ERROR;
-    *out = (uint64_t)v * mult;
-    return TS_OK;
-}
-
-int
-config_parse_size(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, size_unit, out);
-}
-
-int
-config_parse_duration_ms(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, duration_unit, out);
-}
-
-/* "host:port", "[v6]:port" or ":port" (all addresses). */
-int
-config_parse_addr(const char *s, struct cfg_addr *out)
-{
-    const char *host, *port;
-    size_t hlen;
-    s = skip_ws(s);
-    if (*s == '[') {
-        const char *rb = strchr(s, ']');
-        if (rb == NULL || rb[1] != ':')
-            return TS_ERROR;
-        host = s + 1;
-        hlen = (size_t)(rb - host);
-        port = rb + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (colon == NULL)
-            return TS_ERROR;
-        host = s;
-        hlen = (size_t)(colon - s);
-        port = colon + 1;
-    }
-    if (hlen >= sizeof(out->host))
-        return TS_ERROR;
-    size_t plen = strlen(port);
-    while (plen > 0 && (port[plen - 1] == ' ' || port[plen - 1] == '\t'))
-        plen--;
-    if (plen == 0 || plen >= sizeof(out->port))
-        return TS_ERROR;
-    unsigned long p = 0;
-    for (size_t i = 0; i < plen; i++) {
-        if (!isdigit((unsigned char)port[i]))
-            return TS_ERROR;
-        p = p * 10 + (unsigned long)(port[i] - '0');
-    }
-    if (p == 0 || p > 65535)
-        return TS_ERROR;
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-    if (hlen == 0)
-        snprintf(out->host, sizeof(out->host), "0.0.0.0");
-    memcpy(out->port, port, plen);
-    out->port[plen] = '\0';
-    return TS_OK;
 }
 
 /* ---- the INI walk ------------------------------------------------------ */
@@ -459,6 +385,8 @@ section_header(struct parse_state *ps, const char *text)
     } else if (strcmp(sect, "redis") == 0) {
         cfg->redis.enabled = true;
         cfg->redis.line = ps->line;
+    } else if (strcmp(sect, "tls") == 0) {
+        cfg->tls.line = ps->line;
     } else if (strncmp(sect, "backend", 7) == 0 && (sect[7] == ' ' || sect[7] == '\t')) {
         const char *bname = skip_ws(sect + 7);
         if (!valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
@@ -483,7 +411,7 @@ section_header(struct parse_state *ps, const char *text)
         ps->cur_backend->line = ps->line;
     } else {
         fail(ps, ps->line, sect, NULL,
-             "unknown section (expected [relay], [backend NAME] or [redis])");
+             "unknown section (expected [relay], [backend NAME], [redis] or [tls])");
     }
 }
 
@@ -564,27 +492,10 @@ set_listen(struct parse_state *ps, const char *section, const char *value)
     }
     if (cfg->nlisten >= CFG_MAX_LISTEN)
         return fail(ps, ps->line, section, "listen", "more than %d listeners", CFG_MAX_LISTEN);
-    char buf[CFG_HOST_MAX + 32];
-    snprintf(buf, sizeof(buf), "%s", value);
-    char *sp = strpbrk(buf, " \t");
-    enum listen_proto proto = PROTO_AUTO;
-    if (sp != NULL) {
-        *sp = '\0';
-        const char *p = skip_ws(sp + 1);
-        int found = -1;
-        for (int i = 0; proto_names[i] != NULL; i++)
-            if (strcasecmp(p, proto_names[i]) == 0)
-                found = i;
-        if (found < 0)
-            return fail(ps, ps->line, section, "listen",
-                        "unknown protocol '%s' (expected auto, telnet, framed or http)", p);
-        proto = (enum listen_proto)found;
-    }
     struct cfg_listen *l = &cfg->listen[cfg->nlisten];
-    if (config_parse_addr(buf, &l->addr) != TS_OK)
-        return fail(ps, ps->line, section, "listen",
-                    "'%s' is not HOST:PORT (e.g. 0.0.0.0:4242 auto)", value);
-    l->proto = proto;
+    char why[CFG_ERR_MAX / 2];
+    if (config_parse_listen(value, l, why, sizeof(why)) != TS_OK)
+        return fail(ps, ps->line, section, "listen", "%s", why);
     l->line = ps->line;
     cfg->nlisten++;
     return 1;
@@ -618,6 +529,7 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
         goto bounds;
     }
     case K_STRING:
+    case K_SECRET: /* (never in a message) */
         if (strlen(value) >= k->size)
             return fail(ps, ps->line, section, k->name, "value longer than %zu bytes",
                         k->size - 1);
@@ -691,6 +603,9 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (strcmp(section, "redis") == 0) {
         sect = S_REDIS;
         base = &cfg->redis;
+    } else if (strcmp(section, "tls") == 0) {
+        sect = S_TLS;
+        base = &cfg->tls;
     } else if (ps->cur_backend != NULL) {
         sect = S_BACKEND;
         base = ps->cur_backend;
@@ -732,6 +647,8 @@ line_of(const struct parse_state *ps, enum sect sect, const char *key, const cha
     k = other ? find_key(sect, other) : NULL;
     if (k != NULL && ps->key_line[k - keys] > 0)
         return ps->key_line[k - keys];
+    if (sect == S_TLS)
+        return ps->cfg->tls.line;
     return sect == S_REDIS ? ps->cfg->redis.line : ps->relay_line;
 }
 
@@ -840,6 +757,78 @@ sentinels(struct parse_state *ps)
     return true;
 }
 
+/* [tls] for TLS listeners; a backend's TLS keys only with tls = on (a
+ * CA set on a backend left in clear text is a mistake, not a choice). */
+static bool
+tls_settings(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    const struct cfg_tls *t = &cfg->tls;
+    if ((t->cert[0] != '\0') != (t->key[0] != '\0')) {
+        fail(ps, line_of(ps, S_TLS, t->cert[0] ? "key" : "cert", "cert"), "tls",
+             t->cert[0] ? "key" : "cert", "cert and key go together: give both");
+        return false;
+    }
+    for (int i = 0; i < cfg->nlisten; i++) {
+        if (cfg->listen[i].tls && t->cert[0] == '\0') {
+            fail(ps, cfg->listen[i].line, "relay", "listen",
+                 "tls needs a certificate: [tls] cert and key");
+            return false;
+        }
+    }
+    for (int i = 0; i < cfg->nbackends; i++) {
+        const struct cfg_backend *b = &cfg->backends[i];
+        char sect[CFG_NAME_MAX + 16];
+        snprintf(sect, sizeof(sect), "backend %s", b->name);
+        if (!b->tls && (b->ca[0] || b->server_name[0] || b->cert[0] || b->key[0])) {
+            fail(ps, b->line, sect, "tls", "ca, server-name, cert and key need tls = on");
+            return false;
+        }
+        if ((b->cert[0] != '\0') != (b->key[0] != '\0')) {
+            fail(ps, b->line, sect, b->cert[0] ? "key" : "cert",
+                 "cert and key go together: give both");
+            return false;
+        }
+        if (strpbrk(b->server_name, " \t,") != NULL) {
+            fail(ps, b->line, sect, "server-name", "'%s' is not a host name", b->server_name);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* admin-allow, and the Redis credentials: a username needs its password. */
+static bool
+access_settings(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    char why[CFG_ERR_MAX / 2];
+    if (allow_parse(cfg->admin_allow_text, &cfg->admin_allow, why, sizeof(why)) != TS_OK) {
+        fail(ps, line_of(ps, S_RELAY, "admin-allow", NULL), "relay", "admin-allow", "%s", why);
+        return false;
+    }
+    const struct cfg_redis *rc = &cfg->redis;
+    if (!rc->enabled)
+        return true;
+    if (rc->username[0] != '\0' && rc->password[0] == '\0') {
+        fail(ps, line_of(ps, S_REDIS, "username", NULL), "redis", "username",
+             "needs a password (AUTH username password)");
+        return false;
+    }
+    if (rc->sentinel_username[0] != '\0' && rc->sentinel_password[0] == '\0') {
+        fail(ps, line_of(ps, S_REDIS, "sentinel-username", NULL), "redis", "sentinel-username",
+             "needs sentinel-password");
+        return false;
+    }
+    if (rc->sentinel_password[0] != '\0' && rc->nsentinels == 0) {
+        fail(ps, line_of(ps, S_REDIS, "sentinel-password", NULL), "redis", "sentinel-password",
+             "is for Sentinels: give sentinels and master-name too (the master's own is "
+             "password)");
+        return false;
+    }
+    return true;
+}
+
 static int
 validate(struct parse_state *ps)
 {
@@ -903,6 +892,8 @@ validate(struct parse_state *ps)
         return fail(ps, line_of(ps, S_RELAY, "dns-servers", NULL), "relay", "dns-servers", "%s",
                     why);
     if (cfg->redis.enabled && !sentinels(ps))
+        return 0;
+    if (!tls_settings(ps) || !access_settings(ps))
         return 0;
     if (cfg->redis.enabled) {
         if (cfg->redis.spool_low >= cfg->redis.spool_high)

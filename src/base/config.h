@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/allow.h"
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_BACKENDS 64
 #define CFG_MAX_CONNS 64
@@ -21,6 +23,9 @@
 #define CFG_ERR_MAX 512
 #define CFG_MAX_SENTINELS 8
 #define CFG_MAX_DNS_SERVERS 4
+#define CFG_PATH_MAX 512       /* a certificate's, a key's or a CA's file */
+#define CFG_SECRET_MAX 256     /* a password */
+#define CFG_ALLOW_TEXT_MAX 1024
 /* The status page's history ring (ops/history.c), bounded here so that a
  * file is checked whole at load: at most CFG_HISTORY_MAX_SAMPLES samples
  * (history / history-interval), each of CFG_HISTORY_COLS numbers plus
@@ -36,16 +41,31 @@ enum listen_proto { PROTO_AUTO = 0, PROTO_TELNET, PROTO_FRAMED, PROTO_HTTP };
 enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
 enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };
 enum ack_mode { ACK_NONE = 0, ACK_VERSION };
+enum tls_min_version { TLS_MIN_12 = 0, TLS_MIN_13 };
 
 struct cfg_addr {
     char host[CFG_HOST_MAX];
     char port[8];
 };
 
+/* listen = HOST:PORT [PROTO] [tls] [allow=CIDR[,CIDR...]] */
 struct cfg_listen {
     struct cfg_addr addr;
     enum listen_proto proto;
+    bool tls;                    /* clients speak TLS first ([tls] has the certificate) */
+    struct allow_list allow;     /* who may connect; empty: everyone */
     int line;
+};
+
+/* [tls]: the listeners' certificate and what they ask of clients. */
+struct cfg_tls {
+    char cert[CFG_PATH_MAX];     /* PEM: the certificate, then its chain */
+    char key[CFG_PATH_MAX];      /* PEM: its private key */
+    char ca[CFG_PATH_MAX];       /* PEM: CAs of client certificates; set: mTLS */
+    int min_version;             /* enum tls_min_version */
+    char ciphers[512];           /* OpenSSL cipher list for TLS 1.2; empty: OpenSSL's */
+    uint64_t max_handshakes;     /* handshakes in progress at once (~40 KB each) */
+    int line;                    /* of [tls], 0 if absent */
 };
 
 struct cfg_backend {
@@ -60,6 +80,11 @@ struct cfg_backend {
     uint64_t max_rate;           /* points/s this backend is sent at most, 0 = unlimited */
     int overflow;                /* enum overflow_policy; -1: the relay's */
     uint64_t max_queue_bytes;    /* its share of the queue budget, 0 = an equal share */
+    int tls;                     /* 1: TLS to the TSD (or a TLS-terminating proxy) */
+    char ca[CFG_PATH_MAX];       /* CAs the server's certificate must chain to; empty: system's */
+    char server_name[CFG_HOST_MAX]; /* SNI and the name verified; empty: address's host */
+    char cert[CFG_PATH_MAX];     /* a client certificate, if the server asks for one */
+    char key[CFG_PATH_MAX];
     bool has_address;
     int ack_line;
     int line;
@@ -81,6 +106,10 @@ struct cfg_redis {
     char master_name[CFG_NAME_MAX];
     uint64_t takeover_after_ms;  /* an instance silent this long has its spool taken over */
     int min_replicas_ack;        /* a push is stored once WAIT says this many replicas have it */
+    char username[CFG_NAME_MAX]; /* AUTH username password (ACL users); empty: AUTH password */
+    char password[CFG_SECRET_MAX]; /* empty: no AUTH */
+    char sentinel_username[CFG_NAME_MAX];
+    char sentinel_password[CFG_SECRET_MAX]; /* Sentinels' own AUTH */
     int line;
 };
 
@@ -117,6 +146,9 @@ struct config {
     char log_level[16];
     char log_file[1024];
     uint64_t log_buffer_bytes;
+    char admin_allow_text[CFG_ALLOW_TEXT_MAX]; /* as written; parsed into admin_allow */
+    struct allow_list admin_allow; /* who may read stats and status; empty: everyone */
+    struct cfg_tls tls;
     struct cfg_backend backends[CFG_MAX_BACKENDS];
     int nbackends;
     struct cfg_redis redis;
@@ -135,18 +167,31 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
 int config_parse_size(const char *s, uint64_t *out);
 int config_parse_duration_ms(const char *s, uint64_t *out);
 int config_parse_addr(const char *s, struct cfg_addr *out);
+/* A listen line's value (config_values.c): TS_OK, or TS_ERROR with why. */
+int config_parse_listen(const char *s, struct cfg_listen *out, char *why, size_t whylen);
+/* A size or a duration the way a file would give it ("128M", "5m"). */
+void config_format_with_unit(uint64_t v, bool duration, char *buf, size_t len);
 
 const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);
 
 /* The key table, read-only: its size, and key i's section ("relay",
- * "backend" or "redis"; NULL past the end) and name. */
+ * "backend", "redis" or "tls"; NULL past the end) and name. */
 size_t config_key_count(void);
 const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
+/* Key i holds a secret (a password): config_key_format never writes its
+ * value, only whether it is set. */
+bool config_key_secret(size_t i);
+/* Whether key i has the same value in (a, ab) and (b, bb) -- secrets
+ * compared without being written anywhere. */
+bool config_key_equal(size_t i, const struct config *a, const struct cfg_backend *ab,
+                      const struct config *b, const struct cfg_backend *bb);
+/* Any TLS listener, or backend with tls = on. */
+bool config_uses_tls(const struct config *cfg);
 /* Key i's value as a file gives it ("128M", "5m", "hash",
- * "127.0.0.1:4243"): from cfg for [relay] and [redis] keys, from b for
- * [backend] keys.  false for a key of no single value (listen), or a
+ * "127.0.0.1:4243"; a secret as "(set)" or ""): from cfg for [relay],
+ * [redis] and [tls] keys, from b for [backend] keys.  false for a key of no single value (listen), or a
  * [backend] key without b. */
 bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
                        char *buf, size_t len);

@@ -55,6 +55,18 @@ void latency_record(struct latency_hist *h, uint64_t ns);
 /* The q-quantile (0 < q <= 1) in nanoseconds: upper bound of its bucket. */
 uint64_t latency_quantile(const struct latency_hist *h, double q);
 
+/* TLS on the listeners (input/tls_server.c): handshakes completed, and
+ * failed by reason (base/tls.h's enum tls_fail, TLS_FAIL_COUNT of them). */
+#define TLS_FAIL_KINDS 8
+struct tls_counts {
+    uint64_t handshakes;            /* completed */
+    uint64_t failures[TLS_FAIL_KINDS];
+    uint64_t handshaking;           /* gauge: clients in a handshake now */
+    uint64_t waiting;               /* gauge: clients waiting for a handshake slot */
+    uint64_t waits;                 /* clients that had to wait for one */
+    uint64_t open;                  /* gauge: TLS clients open (handshake done) */
+};
+
 struct relay_stats {
     uint64_t start_time;            /* unix seconds */
     struct proto_stats proto[4];    /* by enum listen_proto (AUTO unused) */
@@ -73,6 +85,8 @@ struct relay_stats {
     uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
     uint64_t reloads;               /* SIGHUP: configurations applied */
     uint64_t reload_refusals;       /* SIGHUP: files refused (the running one stays) */
+    uint64_t admin_denied;          /* stats or status asked from outside admin-allow */
+    struct tls_counts tls;
     struct latency_hist latency;    /* read -> write, per backend write */
 };
 

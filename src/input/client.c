@@ -37,6 +37,7 @@
 #include "input/frameack.h"
 #include "input/protocol.h"
 #include "input/reply.h"
+#include "input/transport.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "base/counters.h"
@@ -75,12 +76,19 @@ write_now(struct client *c)
     return true;
 }
 
+static void client_handshake(struct client *c);
+static void client_tls_next(struct client_set *cs);
+
 static void
 client_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    write_now(container_of(w, struct client, wio));
+    struct client *c = container_of(w, struct client, wio);
+    if (c->tls.handshaking)
+        client_handshake(c);
+    else
+        write_now(c);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -145,7 +153,7 @@ static bool
 discard(struct client *c, size_t n)
 {
     while (n > 0) {
-        ssize_t k = recv(c->fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+        ssize_t k = transport_discard(c, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
@@ -206,7 +214,7 @@ static int
 recv_into(struct client *c, char *buf, size_t room, bool peek, size_t *got)
 {
     *got = 0;
-    ssize_t n = recv(c->fd, buf, room, peek ? MSG_PEEK : 0);
+    ssize_t n = transport_recv(c, buf, room, peek);
     if (n > 0) {
         *got = (size_t)n;
         return STEP_AGAIN;
@@ -490,9 +498,14 @@ client_run(struct client *c)
             return;
         }
         int s = step(c);
-        if (s != STEP_AGAIN)
+        if (s == STEP_CLOSED)
             return;
+        if (s != STEP_AGAIN)
+            break;
     }
+    /* TLS may hold decrypted input the socket will not signal again */
+    if (transport_buffered(c) && ev_is_active(&c->rio) && !c->lingering)
+        ev_feed_event(conn_loop(c), &c->rio, EV_READ);
 }
 
 /* Closing while the peer may still be sending would make the kernel answer
@@ -504,6 +517,7 @@ begin_linger(struct client *c)
 {
     struct ev_loop *loop = conn_loop(c);
     c->lingering = true;
+    tls_server_goodbye(&c->tls); /* close_notify before the FIN (TLS) */
     shutdown(c->fd, SHUT_WR);
     admission_cancel(c->set->env.adm, &c->adm);
     admitted_release_unit(c);
@@ -542,7 +556,60 @@ client_on_readable(struct ev_loop *loop, ev_io *w, int revents)
         linger_read(c);
         return;
     }
+    if (c->tls.handshaking) {
+        client_handshake(c);
+        return;
+    }
     client_run(c);
+}
+
+/* ---- TLS --------------------------------------------------------------- */
+
+/* Handshake slots were given back: the TLS clients next in line begin
+ * theirs (their ClientHello is in the socket: a read event is fed). */
+static void
+client_tls_next(struct client_set *cs)
+{
+    struct tls_link *t;
+    uint64_t max = cs->env.cfg->tls.max_handshakes;
+    while ((t = tls_server_next(&cs->tls_line, max)) != NULL) {
+        struct client *c = container_of(t, struct client, tls);
+        if (tls_server_attach(t, cs->tls, c->fd) != TS_OK) {
+            client_close(c, "no memory for its TLS (or TLS is off now)");
+            continue;
+        }
+        ev_io_start(cs->env.loop, &c->rio);
+        ev_feed_event(cs->env.loop, &c->rio, EV_READ);
+    }
+}
+
+/* One step of a TLS client's handshake (its read deadline runs from the
+ * accept: partial_since); once over, its input is read as anyone's. */
+static void
+client_handshake(struct client *c)
+{
+    struct ev_loop *loop = conn_loop(c);
+    char peer[LOG_PEER_MAX];
+    switch (tls_server_handshake(&c->tls, log_peer(c->fd, peer, sizeof(peer)))) {
+    case TLS_IO_DONE:
+        ev_io_stop(loop, &c->wio);
+        c->partial_since = 0;
+        c->last_activity = ev_now(loop);
+        client_tls_next(c->set); /* its slot went back */
+        client_run(c); /* input may have come with the handshake's last flight */
+        return;
+    case TLS_IO_WANT_READ:
+        ev_io_stop(loop, &c->wio);
+        return;
+    case TLS_IO_WANT_WRITE:
+        ev_io_start(loop, &c->wio);
+        return;
+    case TLS_IO_CLOSED:
+    case TLS_IO_FAILED:
+    default:
+        client_close(c, "TLS handshake failed"); /* counted and logged by tls_server.c */
+        return;
+    }
 }
 
 /* ---- waking up --------------------------------------------------------- */
@@ -711,14 +778,23 @@ client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         arm_timer(c);
         return;
     }
-    if (idle_limit(c) > 0 && now - c->last_activity >= idle_limit(c)) {
+    double since = c->partial_since > 0 ? c->partial_since : c->last_activity;
+    bool late = cfg->read_timeout_ms > 0 && holds_partial(c) &&
+                now - since >= (double)cfg->read_timeout_ms / 1000.0;
+    bool idle = idle_limit(c) > 0 && now - c->last_activity >= idle_limit(c);
+    if ((c->tls.handshaking || c->tls.queued) && (late || idle)) { /* nothing in clear */
+        char peer[LOG_PEER_MAX];
+        tls_server_timed_out(&c->tls, log_peer(c->fd, peer, sizeof(peer)));
+        g_stats.clients_timed_out++;
+        client_close(c, "TLS handshake timed out");
+        return;
+    }
+    if (idle) {
         g_stats.clients_timed_out++;
         client_close(c, "idle timeout");
         return;
     }
-    double since = c->partial_since > 0 ? c->partial_since : c->last_activity;
-    if (cfg->read_timeout_ms > 0 && holds_partial(c) &&
-        now - since >= (double)cfg->read_timeout_ms / 1000.0) {
+    if (late) {
         g_stats.clients_timed_out++;
         static const char msg[] = "error: read timeout: incomplete input for too long; closing";
         if (c->proto == PROTO_TELNET || c->proto == PROTO_AUTO)
@@ -770,16 +846,28 @@ client_origin_text(const struct sockaddr *sa, char *out, size_t cap)
 
 struct client *
 client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool control_only,
-           const struct sockaddr *peer)
+           const struct sockaddr *peer, socklen_t peer_len)
 {
     struct client *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     struct ev_loop *loop = cs->env.loop;
+    bool in_line = false;
+    if (lc->tls) {
+        int go = tls_server_enter(&c->tls, &cs->tls_line, cs->env.cfg->tls.max_handshakes);
+        in_line = go == TS_EAGAIN;
+        if (go == TS_OK && tls_server_attach(&c->tls, cs->tls, fd) != TS_OK) {
+            tls_server_detach(&c->tls);
+            free(c);
+            return NULL;
+        }
+    }
     c->set = cs;
     c->lc = lc;
     c->fd = fd;
     client_origin_text(peer, c->origin, sizeof(c->origin));
+    if (peer != NULL)
+        memcpy(&c->peer, peer, TS_MIN((size_t)peer_len, sizeof(c->peer)));
     c->control_only = control_only;
     c->last_activity = ev_now(loop);
     ev_io_init(&c->rio, client_on_readable, fd, EV_READ);
@@ -797,7 +885,10 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     cs->pending++;
     if (lc->proto != PROTO_AUTO)
         protocol_set(c, lc->proto);
-    ev_io_start(loop, &c->rio);
+    if (lc->tls) /* the handshake is bounded by read-timeout, as a partial unit is */
+        c->partial_since = ev_now(loop);
+    if (!in_line) /* (in line: its ClientHello waits in the kernel) */
+        ev_io_start(loop, &c->rio);
     arm_timer(c);
     return c;
 }
@@ -818,6 +909,7 @@ client_close(struct client *c, const char *why)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
+    bool slot_freed = tls_server_detach(&c->tls);
     close(c->fd);
     admission_cancel(cs->env.adm, &c->adm);
     if (c->prev != NULL)
@@ -850,6 +942,8 @@ client_close(struct client *c, const char *why)
         admitted_give_back(c, c->http_body, c->http_body_blk, c->http_body_len);
     reply_release(c);
     free(c);
+    if (slot_freed)
+        client_tls_next(cs);
 }
 
 void

@@ -37,8 +37,10 @@ void client_set_free(struct client_set *cs);
  * fixed part is accounted apart, in connection_bytes). */
 /* The source address sa as text (no port), "unknown" without one. */
 void client_origin_text(const struct sockaddr *sa, char *out, size_t cap);
+/* On a TLS listener the client's handshake begins (the set's [tls]
+ * context); NULL when out of memory. */
 struct client *client_new(struct client_set *cs, const struct cfg_listen *lc, int fd,
-                          bool control_only, const struct sockaddr *peer);
+                          bool control_only, const struct sockaddr *peer, socklen_t peer_len);
 void client_close(struct client *c, const char *why);
 
 /* Grants waiting clients their memory and resumes those waiting for room

@@ -14,6 +14,7 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@
 #include "input/http.h"
 #include "input/ingest.h"
 #include "input/telnet.h"
+#include "input/tls_server.h"
 
 /* A partial unit this small stays inside the client (a valid put line is
  * at most 1024 bytes plus "\r\n"), without asking for memory. */
@@ -69,6 +71,8 @@ struct client_set_stats {
 /* Every open client. */
 struct client_set {
     struct client_env env;
+    struct tls_server *tls;          /* [tls] for new TLS clients (a reload replaces it) */
+    struct tls_line tls_line;        /* TLS clients waiting for, or holding, a handshake slot */
     struct client *all;
     struct client *acking;           /* clients with frames waiting for "ack N" */
     uint64_t n;                      /* open */
@@ -87,6 +91,8 @@ struct client {
     const struct cfg_listen *lc;
     int fd;
     char origin[CLIENT_ORIGIN_MAX]; /* source address, without the port */
+    struct sockaddr_storage peer;  /* ... as the socket gave it (admin-allow) */
+    struct tls_link tls;           /* TLS over fd, or nothing (ssl NULL) */
     enum listen_proto proto;       /* AUTO until sniffed */
     ev_io rio;
     ev_io wio;

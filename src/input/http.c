@@ -480,6 +480,7 @@ http_dispatch(struct http_conn *h)
         .path_len = plen,
         .query = q != NULL ? q + 1 : h->url + plen,
         .query_len = q != NULL ? h->url_len - plen - 1 : 0,
+        .peer = h->host.peer,
     };
     if (h->host.endpoint != NULL)
         h->host.endpoint(h->host.endpoint_ctx, h, &req);

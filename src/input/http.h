@@ -21,6 +21,7 @@
 struct http_conn;
 struct sink;
 struct pool;
+struct sockaddr;
 
 /* A request for an endpoint other than /api/put. */
 struct http_request {
@@ -30,6 +31,7 @@ struct http_request {
     size_t path_len;
     const char *query;       /* after the "?" */
     size_t query_len;
+    const struct sockaddr *peer; /* the client's address (admin-allow), NULL if unknown */
 };
 
 /* Serves one request by calling http_respond or http_respond_error. */
@@ -41,6 +43,7 @@ struct http_host {
     struct pool *pool;       /* ?details answers are charged here (input class) */
     uint64_t max_body;       /* max-http-body-bytes */
     bool data_allowed;       /* false: /api/put is answered 503 (a stats-only slot) */
+    const struct sockaddr *peer; /* the client's address, handed to the endpoint */
     void *ctx;
     /* Queues a response (head, then body).  control: an answer about the
      * relay itself.  close: the connection ends after it.  false when it

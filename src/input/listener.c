@@ -1,9 +1,12 @@
 /*
  * listener.c -- listening sockets.
  *
- * Accepts in a bounded loop per event.  Over max-clients a connection
- * gets a stats-only slot while control-slots last; beyond them it is told
- * why and closed at once, and counted.  It must never block.
+ * Accepts in a bounded loop per event.  A peer outside the listener's
+ * allow= list is closed at once, unanswered, and counted.  Over
+ * max-clients a connection gets a stats-only slot while control-slots
+ * last; beyond them it is told why (in clear text on a plain listener;
+ * a TLS one just closes) and closed at once, and counted.  It must never
+ * block.
  */
 #include "autoconf.h"
 
@@ -20,6 +23,7 @@
 #include "input/listener.h"
 #include "base/log.h"
 #include "base/counters.h"
+#include "base/allow.h"
 #include "base/util.h"
 
 #define ACCEPTS_PER_EVENT 256
@@ -28,8 +32,10 @@ static void
 listener_refuse(struct listener *ls, int fd, const char *why)
 {
     char msg[400];
-    int n;
-    if (ls->cfg->proto == PROTO_HTTP) {
+    int n = 0;
+    if (ls->cfg->tls) {
+        /* a TLS client cannot read clear text: the close says it */
+    } else if (ls->cfg->proto == PROTO_HTTP) {
         char body[200];
         int b = snprintf(body, sizeof(body),
                          "{\"error\":{\"code\":503,\"message\":\"connection refused by "
@@ -43,7 +49,8 @@ listener_refuse(struct listener *ls, int fd, const char *why)
     }
     char peer[LOG_PEER_MAX];
     log_peer(fd, peer, sizeof(peer)); /* before the close */
-    (void)!write(fd, msg, (size_t)n); /* best effort; the socket is fresh */
+    if (n > 0)
+        (void)!write(fd, msg, (size_t)n); /* best effort; the socket is fresh */
     /* FIN, not RST: the peer reads the reason (what it may still send is
      * not read, which can turn into an RST only after our bytes) */
     shutdown(fd, SHUT_WR);
@@ -51,6 +58,19 @@ listener_refuse(struct listener *ls, int fd, const char *why)
     g_stats.clients_rejected++;
     LOG_RL(LOG_WARN, "refused a connection from %s on %s: %s (%llu clients open)", peer,
            ls->name, why, (unsigned long long)ls->clients->n);
+}
+
+/* A peer outside the listener's allow= list: closed at once, unanswered
+ * (nothing is read, nothing told), counted. */
+static void
+listener_deny(struct listener *ls, int fd, const struct sockaddr *from)
+{
+    char peer[CLIENT_ORIGIN_MAX];
+    client_origin_text(from, peer, sizeof(peer));
+    close(fd);
+    ls->denied++;
+    LOG_RL(LOG_WARN, "denied a connection from %s on %s: not in its allow= list", peer,
+           ls->name);
 }
 
 static void
@@ -73,6 +93,10 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 LOG_RL(LOG_ERROR, "accept on %s failed: %s", ls->name, strerror(errno));
             return;
         }
+        if (!allow_match(&ls->cfg->allow, (const struct sockaddr *)&from)) {
+            listener_deny(ls, fd, (const struct sockaddr *)&from);
+            continue;
+        }
         if (!cs->env.running(cs->env.ctx)) {
             listener_refuse(ls, fd, "shutting down");
             continue;
@@ -86,7 +110,7 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct client *c = client_new(cs, ls->cfg, fd, control_only,
-                                      (const struct sockaddr *)&from);
+                                      (const struct sockaddr *)&from, from_len);
         if (c == NULL) {
             listener_refuse(ls, fd, "out of memory");
             continue;
@@ -99,6 +123,25 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+void
+listener_tag(const struct cfg_listen *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s_%s", cfg->addr.host, cfg->addr.port);
+    for (char *p = buf; *p != '\0'; p++) /* a TSD's tag value: [A-Za-z0-9._/-] */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '-' || *p == '/'))
+            *p = '_';
+}
+
+void
+listener_retarget(struct listener *ls, const struct cfg_listen *cfg)
+{
+    ls->cfg = cfg;
+    snprintf(ls->name, sizeof(ls->name), "%s:%s %s%s", cfg->addr.host, cfg->addr.port,
+             config_proto_name(cfg->proto), cfg->tls ? " tls" : "");
+    listener_tag(cfg, ls->tag, sizeof(ls->tag));
+}
+
 int
 listener_open(struct listener *ls, struct client_set *clients, const struct cfg_listen *cfg,
               char *err, size_t errlen)
@@ -107,8 +150,7 @@ listener_open(struct listener *ls, struct client_set *clients, const struct cfg_
     ls->clients = clients;
     ls->cfg = cfg;
     ls->fd = -1;
-    snprintf(ls->name, sizeof(ls->name), "%s:%s %s", cfg->addr.host, cfg->addr.port,
-             config_proto_name(cfg->proto));
+    listener_retarget(ls, cfg);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE,
                               .ai_family = AF_UNSPEC };
     struct addrinfo *res = NULL;

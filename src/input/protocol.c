@@ -18,6 +18,7 @@
 #include "input/frameack.h"
 #include "input/protocol.h"
 #include "input/reply.h"
+#include "base/allow.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -82,6 +83,12 @@ telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
         return false;
     }
     case TC_STATS: {
+        if (!allow_match(&c->set->env.cfg->admin_allow, (const struct sockaddr *)&c->peer)) {
+            static const char no[] = "error: stats: not allowed from this address (admin-allow)";
+            g_stats.admin_denied++;
+            reply_line(c, no, sizeof(no) - 1, POOL_CONTROL);
+            return false;
+        }
         /* as much as one reply buffer holds */
         if (!reply_room(c, sizeof(c->out_small) + 1, POOL_CONTROL))
             return false;
@@ -194,6 +201,7 @@ protocol_set(struct client *c, enum listen_proto proto)
             .pool = cs->env.pool,
             .max_body = cfg->max_http_body_bytes,
             .data_allowed = !c->control_only,
+            .peer = (const struct sockaddr *)&c->peer,
             .ctx = c,
             .reply = reply_http,
             .body_alloc = admitted_http_body,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "input/reply.h"
+#include "input/transport.h"
 #include "base/util.h"
 
 void
@@ -142,7 +143,7 @@ enum reply_sent
 reply_send(struct client *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t n = transport_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

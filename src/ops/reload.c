@@ -34,6 +34,8 @@
 #include "core/relay.h"
 #include "ops/reload.h"
 #include "spool/spool.h"
+#include "input/tls_server.h"
+#include "ops/credentials.h"
 #include "base/counters.h"
 #include "base/util.h"
 
@@ -45,6 +47,13 @@ static uint64_t
 reload_now_ms(const struct relay *r)
 {
     return (uint64_t)(ev_now(r->loop) * 1000.0);
+}
+
+static void
+reload_warn(void *ctx, const char *line)
+{
+    (void)ctx;
+    log_warn("reload: %s", line);
 }
 
 /* ---- keys that need a restart ----------------------------------------- */
@@ -130,6 +139,7 @@ struct plan {
     bool added[CFG_MAX_BACKENDS];    /* a new slot */
     bool revived[CFG_MAX_BACKENDS];  /* a retiring or retired slot the file names again */
     bool removed[CFG_MAX_BACKENDS];  /* routed to until now, not in the file */
+    bool named[CFG_MAX_BACKENDS];    /* in the file (its TLS context is built anew) */
     int nadded, nremoved, nkept;
     int nlisten_added, nlisten_removed;
 };
@@ -190,6 +200,7 @@ align_backends(struct relay *r, struct config *n, struct plan *p, char *err, siz
         }
     }
     memcpy(n->backends, slots, sizeof(slots[0]) * (size_t)p->nslots);
+    memcpy(p->named, named, sizeof(named));
     n->nbackends = p->nslots;
     return TS_OK;
 }
@@ -291,7 +302,7 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
     bool moved[CFG_MAX_LISTEN] = { false };
     for (int j = 0; j < r->cfg.nlisten; j++) {
         if (ls[j].fd >= 0) { /* newly bound: its cfg pointed at next_cfg */
-            ls[j].cfg = &r->cfg.listen[j];
+            listener_retarget(&ls[j], &r->cfg.listen[j]);
             log_info("listening on %s", ls[j].name);
             continue;
         }
@@ -307,7 +318,7 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
         moved[i] = true;
         ev_io_stop(r->loop, &r->listeners[i].io);
         ls[j] = r->listeners[i];
-        ls[j].cfg = &r->cfg.listen[j];
+        listener_retarget(&ls[j], &r->cfg.listen[j]);
         ev_io_start(r->loop, &ls[j].io);
     }
     for (int k = 0; k < r->nlisteners; k++) {
@@ -322,6 +333,29 @@ move_listeners(struct relay *r, struct listener *ls, struct plan *p)
     r->nlisteners = r->cfg.nlisten;
 }
 
+/* ---- TLS ---------------------------------------------------------------- */
+
+/* The contexts built from the file go to the listeners (new clients) and
+ * to the backends it names (new connections); open ones keep theirs. */
+static void
+apply_credentials(struct relay *r, struct credentials *cr, const struct plan *p)
+{
+    for (int i = 0; i < p->nslots; i++) {
+        if (!p->named[i] || r->backends[i].conns == NULL)
+            continue;
+        backend_set_tls(&r->backends[i], cr->backend[i]);
+        cr->backend[i] = NULL;
+    }
+    tls_server_free(r->clients.tls); /* its clients keep it until they close */
+    r->clients.tls = cr->server;
+    if (cr->server != NULL)
+        log_info("reload: TLS listeners: certificate %s%s", cr->server->describe,
+                 cr->server->mtls ? "; client certificates required ([tls] ca)" : "");
+    cr->server = NULL;
+    credentials_free(cr);
+    (void)credentials_check_modes(&r->cfg, reload_warn, NULL);
+}
+
 /* ---- what changed --------------------------------------------------------- */
 
 /* Logs key i if its value differs: "reload: [relay] idle-timeout 5m -> 5s".
@@ -331,6 +365,12 @@ log_change(size_t i, const char *sect, const struct cfg_backend *ob,
            const struct cfg_backend *nb, const struct config *n)
 {
     char was[CFG_HOST_MAX + 16], is[CFG_HOST_MAX + 16];
+    if (config_key_secret(i)) { /* never its value, not even the old one */
+        if (config_key_equal(i, &prev_cfg, ob, n, nb))
+            return 0;
+        log_info("reload: [%s] %s changed (not shown)", sect, config_key_name(i));
+        return 1;
+    }
     if (!config_key_format(i, &prev_cfg, ob, was, sizeof(was)) ||
         !config_key_format(i, n, nb, is, sizeof(is)) || strcmp(was, is) == 0)
         return 0;
@@ -394,9 +434,16 @@ reload_config(struct relay *r)
         reload_refuse(r, err);
         return;
     }
+    /* certificates rotate: read again, whether the file changed or not */
+    static struct credentials cr;
+    if (credentials_load(&cr, &next_cfg, p.named, err, sizeof(err)) != TS_OK) {
+        reload_refuse(r, err);
+        return;
+    }
     struct listener *ls = NULL;
     bool taken[CFG_MAX_LISTEN] = { false };
     if (open_listeners(r, &next_cfg, &ls, taken, &p, err, sizeof(err)) != TS_OK) {
+        credentials_free(&cr);
         reload_refuse(r, err);
         return;
     }
@@ -409,6 +456,7 @@ reload_config(struct relay *r)
     int changed = log_changes(&r->cfg);
     move_listeners(r, ls, &p);
     apply_backends(r, &p);
+    apply_credentials(r, &cr, &p);
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
                         r->cfg.input_memory) != TS_OK)
         log_error("reload: the memory limits do not fit the pool: keeping the old ones");

@@ -28,7 +28,10 @@
 #include "base/counters.h"
 #include "ops/stats.h"
 #include "base/textout.h"
+#include "base/tls.h"
 #include "base/util.h"
+#include "input/listener.h"
+#include "input/tls_server.h"
 
 /* ---- the collector ----------------------------------------------------- */
 
@@ -208,6 +211,45 @@ collect_clients(struct relay *r, const struct emitter *e)
         COUNTER, g_stats.http_details_truncated);
 }
 
+/* ---- who may come in: TLS, allow-lists, Redis logins -------------------- */
+
+static void
+collect_access(struct relay *r, const struct emitter *e)
+{
+    const struct tls_counts *t = &g_stats.tls;
+    emit_untagged(e, "tls.handshakes", "TLS handshakes completed on the listeners.", COUNTER,
+        t->handshakes);
+    for (int f = 0; f < TLS_FAIL_COUNT; f++)
+        emit_tagged(e, "tls.failures", "TLS handshakes that failed on the listeners, by "
+                   "reason.", COUNTER, "reason", tls_fail_name((enum tls_fail)f),
+                   t->failures[f]);
+    emit_untagged(e, "tls.handshaking", "TLS clients in their handshake now (at most "
+        "max-handshakes).", GAUGE, t->handshaking);
+    emit_untagged(e, "tls.waiting", "TLS clients waiting for a handshake slot.", GAUGE,
+        t->waiting);
+    emit_untagged(e, "tls.waits", "TLS clients that had to wait for a handshake slot.",
+        COUNTER, t->waits);
+    emit_untagged(e, "tls.clients", "TLS clients open (handshake done).", GAUGE, t->open);
+    emit_untagged(e, "tls.memory", "Bytes OpenSSL holds (contexts, connections, buffers).",
+        GAUGE, tls_memory_bytes());
+    emit_untagged(e, "tls.cert_not_after", "When the listeners' certificate expires (unix "
+        "seconds; 0: no TLS listener).", GAUGE,
+        r->clients.tls != NULL && r->clients.tls->not_after > 0
+            ? (uint64_t)r->clients.tls->not_after : 0);
+    for (int i = 0; i < r->nlisteners; i++)
+        if (r->listeners[i].fd >= 0)
+            emit_tagged(e, "clients.denied", "Connections closed at accept: the address is "
+                       "not in the listener's allow= list.", COUNTER, "listener",
+                       r->listeners[i].tag, r->listeners[i].denied);
+    emit_untagged(e, "admin.denied", "Stats and status requests refused by admin-allow.",
+        COUNTER, g_stats.admin_denied);
+    const struct spool_stats *ss = spool_get_stats(r->spool);
+    emit_tagged(e, "redis.auth_failures", "Logins Redis (server=redis) or a Sentinel refused.",
+               COUNTER, "server", "redis", spool_auth_failures(r->spool));
+    emit_tagged(e, "redis.auth_failures", "", COUNTER, "server", "sentinel",
+               ss != NULL ? ss->master.auth_failures : 0);
+}
+
 /* ---- points ------------------------------------------------------------- */
 
 static void
@@ -314,6 +356,8 @@ static const struct backend_metric backend_metrics[] = {
     BE_COUNT("backend.pacing_waits", "Writes held back by max-rate.", COUNTER, pacing_waits),
     BE_COUNT("backend.resolve_failures", "Lookups of the backend's host name that failed.",
              COUNTER, resolve_failures),
+    BE_COUNT("backend.tls_failures", "TLS handshakes with the backend that failed "
+             "(tls = on).", COUNTER, tls_failures),
     BE_CALC("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
             spool_backend_entries),
     BE_CALC("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.", GAUGE,
@@ -485,7 +529,7 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
 /* The parts, in the order they are rendered.  A part yields every sample
  * of a metric name together (Prometheus HELP/TYPE appear once). */
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
-    collect_protocols, collect_clients, collect_points, collect_backends,
+    collect_protocols, collect_clients, collect_access, collect_points, collect_backends,
     collect_spool, collect_memory, collect_latency_and_log,
 };
 

@@ -8,7 +8,9 @@
  * when data has filled the rest).  The status page: / (statuspage.c), its
  * tables alone at /status/tables, its files at /status/..., and the
  * history ring at /api/stats/history (history.c), rendered into a buffer
- * of the ring's documented bound, charged the same way.  It only reads
+ * of the ring's documented bound, charged the same way.  Everything but
+ * /api/version (the TSD's own, which clients ask) is for addresses in
+ * [relay] admin-allow only (403 otherwise, counted).  It only reads
  * state.
  */
 #include "autoconf.h"
@@ -21,6 +23,8 @@
 
 #include "output/backend.h"
 #include "ops/history.h"
+#include "base/allow.h"
+#include "base/counters.h"
 #include "base/pool.h"
 #include "core/relay.h"
 #include "spool/spool.h"
@@ -186,6 +190,13 @@ status_http(void *ctx, struct http_conn *h, const struct http_request *req)
     }
     if (!get) {
         http_respond_error(h, 405, "Method not allowed", NULL);
+        return;
+    }
+    /* the relay's own state (all but the TSD's /api/version) is admin-allow's */
+    if (!(PATH("/api/version") || PATH("/api/version/")) &&
+        !allow_match(&r->cfg.admin_allow, req->peer)) {
+        g_stats.admin_denied++;
+        http_respond_error(h, 403, "Forbidden", "this address is not in admin-allow");
         return;
     }
     if (PATH("/api/version") || PATH("/api/version/"))

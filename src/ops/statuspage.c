@@ -21,7 +21,9 @@
 #include "output/backend.h"
 #include "ops/history.h"
 #include "base/pool.h"
+#include "base/allow.h"
 #include "core/relay.h"
+#include "input/tls_server.h"
 #include "spool/spool.h"
 #include "base/counters.h"
 #include "ops/status_assets.h"
@@ -299,6 +301,18 @@ table_process(struct page *o, struct relay *r)
         html(o, l->addr.port);
         str(o, " ");
         html(o, config_proto_name(l->proto));
+        if (l->tls)
+            str(o, " tls");
+        if (l->allow.n > 0) {
+            char allow[CFG_ALLOW_TEXT_MAX];
+            allow_format(&l->allow, allow, sizeof(allow));
+            str(o, " allow=");
+            html(o, allow);
+        }
+    }
+    if (r->clients.tls != NULL) {
+        str(o, "</td></tr><tr><th>TLS certificate</th><td>");
+        html(o, r->clients.tls->describe);
     }
     str(o, "</td></tr><tr><th>routing</th><td>");
     html(o, config_routing_name(r->cfg.routing));

@@ -135,6 +135,11 @@ ack_poll(struct bconn *c)
     int outq = 0;
     if (ioctl(c->fd, SIOCOUTQ, &outq) < 0 || outq < 0)
         return;
+    if (c->tls.ssl != NULL) { /* record bytes: the marks say what they carried */
+        if (tls_client_proven(&c->tls, backend_now_ms(c->be)))
+            acknowledge(c, tls_client_acked(&c->tls, (uint64_t)outq));
+        return;
+    }
     uint64_t unacked = (uint64_t)outq;
     if (unacked > q->sent - q->acked)
         unacked = q->sent - q->acked; /* a FIN counts as one */
@@ -172,6 +177,8 @@ conn_fail(struct bconn *c, const char *what, int err)
            be->cfg->addr.host, be->cfg->addr.port, what, err ? ": " : "",
            err ? strerror(err) : "");
     stop_io(c);
+    be->st.tls_failures += c->tls.handshaking; /* refused, timed out, closed half-way */
+    tls_client_end(&c->tls, true);
     if (c->fd >= 0) {
         /* FIN after what was written: the TSD may still read it (never an RST) */
         shutdown(c->fd, SHUT_WR);
@@ -216,7 +223,55 @@ bconn_on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct bconn *c = container_of(w, struct bconn, timer);
     if (c->state == BC_CONNECTING || c->state == BC_PROBING)
-        conn_fail(c, "connect timed out", 0);
+        conn_fail(c, c->tls.handshaking ? "TLS handshake timed out (connect-timeout)"
+                                        : "connect timed out", 0);
+}
+
+/* Up: written to at once. */
+static void
+conn_up(struct bconn *c)
+{
+    struct backend *be = c->be;
+    struct ev_loop *loop = backend_loop_of(be);
+    ev_timer_stop(loop, &c->timer);
+    ev_io_stop(loop, &c->wio);
+    c->state = BC_UP;
+    c->acked_on_conn = 0;
+    if (c->connects > 1)
+        log_info("backend %s conn %d: connected%s%s", be->cfg->name, c->idx,
+                 c->tls.ssl != NULL ? " over " : "",
+                 c->tls.ssl != NULL ? tls_version_name(c->tls.ssl) : "");
+    ev_io_start(loop, &c->rio);
+    progress(c);
+    conn_flush(c); /* write at once */
+}
+
+/* One step of the TLS handshake (the connect timer still runs). */
+static void
+conn_handshake(struct bconn *c)
+{
+    struct ev_loop *loop = backend_loop_of(c->be);
+    char why[300];
+    uint64_t now = backend_now_ms(c->be);
+    switch (tls_client_handshake(&c->tls, now, now - c->connected_ms, why, sizeof(why))) {
+    case TLS_IO_DONE:
+        conn_up(c);
+        return;
+    case TLS_IO_WANT_READ:
+        ev_io_stop(loop, &c->wio);
+        ev_io_start(loop, &c->rio);
+        return;
+    case TLS_IO_WANT_WRITE:
+        ev_io_start(loop, &c->wio);
+        return;
+    default: {
+        char what[600];
+        snprintf(what, sizeof(what), "TLS handshake with %s failed: %s",
+                 c->be->tls->server_name, why);
+        conn_fail(c, what, 0);
+        return;
+    }
+    }
 }
 
 static void
@@ -224,6 +279,20 @@ connected(struct bconn *c)
 {
     struct backend *be = c->be;
     struct ev_loop *loop = backend_loop_of(be);
+    c->connected_ms = backend_now_ms(be);
+    if (c->state != BC_PROBING && be->tls != NULL) {
+        /* TLS first, within what is left of connect-timeout */
+        if (tls_client_begin(&c->tls, be->tls, c->fd) != TS_OK) {
+            conn_fail(c, "TLS: out of memory", 0);
+            return;
+        }
+        be->st.connects++;
+        c->connects++;
+        if (c->connects > 1)
+            be->st.reconnects++;
+        conn_handshake(c);
+        return;
+    }
     ev_timer_stop(loop, &c->timer);
     ev_io_stop(loop, &c->wio);
     be->st.connects++;
@@ -245,13 +314,7 @@ connected(struct bconn *c)
             backend_mark_dirty(c);
         return;
     }
-    c->state = BC_UP;
-    c->acked_on_conn = 0;
-    if (c->connects > 1)
-        log_info("backend %s conn %d: connected", be->cfg->name, c->idx);
-    ev_io_start(loop, &c->rio);
-    progress(c);
-    conn_flush(c); /* write at once */
+    conn_up(c);
 }
 
 static void bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents);
@@ -363,6 +426,8 @@ conn_flush(struct bconn *c)
     if (be->cfg->ack == ACK_VERSION)
         add_barrier(c);
     uint64_t limit = write_limit(c);
+    /* a TLS record OpenSSL holds encrypted goes out whatever the limits */
+    limit = TS_MAX(limit, TS_MIN(c->q.sent + c->tls.wpending, c->q.appended));
     uint64_t from = c->q.sent;
     while (c->q.sent < limit) {
         struct iovec iov[WRITEV_MAX];
@@ -370,7 +435,8 @@ conn_flush(struct bconn *c)
         size_t total = 0;
         for (int i = 0; i < n; i++)
             total += iov[i].iov_len;
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = c->tls.ssl != NULL ? tls_client_writev(&c->tls, iov, n, c->q.sent)
+                                       : writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -411,6 +477,10 @@ bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct bconn *c = container_of(w, struct bconn, wio);
+    if (c->tls.handshaking) {
+        conn_handshake(c);
+        return;
+    }
     if (c->state == BC_CONNECTING || c->state == BC_PROBING) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -466,14 +536,18 @@ reply_line(struct bconn *c, const char *line, size_t len)
 static void
 bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct bconn *c = container_of(w, struct bconn, rio);
     struct backend *be = c->be;
+    if (c->tls.handshaking) {
+        conn_handshake(c);
+        return;
+    }
     char buf[16384];
     size_t budget = READ_BUDGET;
     while (budget > 0) {
-        ssize_t n = read(c->fd, buf, sizeof(buf));
+        ssize_t n = c->tls.ssl != NULL ? tls_client_read(&c->tls, buf, sizeof(buf))
+                                       : read(c->fd, buf, sizeof(buf));
         if (n == 0) {
             conn_fail(c, "closed by the backend", 0);
             return;
@@ -483,6 +557,13 @@ bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
+            if (c->tls.ssl != NULL) { /* an alert says more than errno */
+                char why[300], what[340];
+                snprintf(what, sizeof(what), "TLS: %s",
+                         tls_client_error(&c->tls, why, sizeof(why)));
+                conn_fail(c, what, 0);
+                return;
+            }
             conn_fail(c, "read", errno);
             return;
         }
@@ -511,6 +592,8 @@ bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
             p = nl + 1;
         }
     }
+    if (tls_client_buffered(&c->tls)) /* decrypted, and the socket will not say so */
+        ev_feed_event(loop, &c->rio, EV_READ);
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -555,11 +638,14 @@ backend_destroy(struct backend *be)
 {
     resolver_free(be->res);
     be->res = NULL;
+    tls_client_free(be->tls);
+    be->tls = NULL;
     if (be->conns == NULL)
         return;
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
         stop_io(c);
+        tls_client_end(&c->tls, false);
         if (c->fd >= 0)
             close(c->fd);
         c->fd = -1;
@@ -754,18 +840,21 @@ backend_reconfigure(struct backend *be, const struct cfg_backend *cfg)
     bool moved = strcmp(old->addr.host, cfg->addr.host) != 0 ||
                  strcmp(old->addr.port, cfg->addr.port) != 0;
     bool ack_changed = old->ack != cfg->ack;
+    bool tls_changed = old->tls != cfg->tls || strcmp(old->server_name, cfg->server_name) != 0;
     be->cfg = cfg;
     pacer_init(&be->pacer, cfg->max_rate);
     be->overflow = cfg->overflow >= 0 ? (enum overflow_policy)cfg->overflow
                                       : be->env->cfg->overflow;
-    if (!moved && !ack_changed)
+    if (!moved && !ack_changed && !tls_changed)
         return;
     be->resolved = false;
+    const char *why = moved ? "the address changed (reload)"
+                      : ack_changed ? "the ack mode changed (reload)"
+                                    : "its TLS settings changed (reload)";
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
         if (c->state == BC_UP || c->state == BC_CONNECTING || c->state == BC_PROBING)
-            conn_fail(c, moved ? "the address changed (reload)" : "the ack mode changed (reload)",
-                      0);
+            conn_fail(c, why, 0);
         c->retry_at_ms = 0; /* reconnect at once */
         if (ack_changed) {
             barriers_clear(&c->bar);
@@ -774,12 +863,20 @@ backend_reconfigure(struct backend *be, const struct cfg_backend *cfg)
     }
 }
 
+void
+backend_set_tls(struct backend *be, struct tls_client *tc)
+{
+    tls_client_free(be->tls); /* connections made with it keep it */
+    be->tls = tc;
+}
+
 uint64_t
 backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
 {
     struct backend *be = c->be;
     if (c->fd >= 0) {
         stop_io(c);
+        tls_client_end(&c->tls, true);
         shutdown(c->fd, SHUT_WR);
         close(c->fd);
         c->fd = -1;
@@ -833,6 +930,7 @@ backend_close_all(struct backend *be)
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
         stop_io(c);
+        tls_client_end(&c->tls, true); /* close_notify, then the FIN */
         if (c->fd >= 0) {
             /* FIN after the last byte; the kernel keeps delivering what is
              * still queued.  Never an RST. */

@@ -3,9 +3,11 @@
  *
  * Owns, per backend, `conns` connections and their queues: lazy connect
  * (a connection opens only when it has bytes to write, and writes them at
- * once), writev batching, proof of delivery (ack = none: the peer's TCP
- * acknowledged the bytes, SIOCOUTQ; ack = version: a `version` barrier
- * after each batch was answered, barrier.c), lag detection, reconnect with
+ * once; with tls = on, a TLS handshake within connect-timeout first,
+ * tls_client.c), writev batching, proof of delivery (ack = none: the
+ * peer's TCP acknowledged the bytes, SIOCOUTQ -- through TLS, the records
+ * that carried them; ack = version: a `version` barrier after each batch
+ * was answered, barrier.c), lag detection, reconnect with
  * exponential backoff and jitter (a probe every second at most while data
  * waits), max-rate pacing (pacer.c), and reading what a TSD writes back.
  * A failed connection's undelivered lines are handed upward through the
@@ -24,6 +26,7 @@
 #include "output/barrier.h"
 #include "base/config.h"
 #include "output/pacer.h"
+#include "output/tls_client.h"
 #include "base/queue.h"
 
 struct backend;
@@ -66,6 +69,7 @@ struct bconn {
     uint64_t lines_queued;   /* complete lines in q not yet acknowledged */
     uint64_t retry_at_ms;    /* BC_FAILED: earliest reconnect */
     uint64_t last_progress_ms;
+    uint64_t connected_ms;   /* when its TCP connection was made (TLS probation) */
     uint64_t acked_on_conn;  /* bytes acknowledged on this TCP connection */
     uint64_t pending_since_ns; /* read time of the oldest unsent line, 0: none */
     uint64_t barrier_mark;   /* ack = version: stream offset of the last barrier */
@@ -76,6 +80,7 @@ struct bconn {
     struct bconn *next_dirty;
     size_t rlen;             /* bytes in rbuf (partial reply line) */
     char rbuf[1024];
+    struct tls_session tls;  /* tls = on: the connection's TLS (ssl NULL otherwise) */
     /* counters */
     uint64_t connects;
     uint64_t bytes_written;
@@ -100,6 +105,7 @@ struct backend_stats {
     uint64_t pacing_waits;      /* writes held back by max-rate */
     uint64_t resolve_failures;  /* lookups of the backend's host name that failed */
     uint64_t handed_over;       /* removed by a reload: lines passed to the others */
+    uint64_t tls_failures;      /* TLS handshakes that failed (tls = on) */
     char last_error[200];       /* the last error line the TSD wrote back */
 };
 
@@ -120,6 +126,7 @@ struct backend {
     enum overflow_policy overflow; /* its own, or the relay's */
     uint64_t max_queue_bytes;   /* its share of the queue budget */
     struct spool_backend *sp;   /* NULL without a spool */
+    struct tls_client *tls;     /* tls = on: its context (new connections use it) */
     bool avail_cached;          /* relay_begin_batch: backend_available() */
     bool spool_cached;          /* relay_begin_batch: lines may go to the spool */
     int64_t room_cached;        /* relay_begin_batch: bytes left in its share */
@@ -152,10 +159,13 @@ int backend_enqueue(struct backend *be, uint64_t hash, const char *line, size_t 
 size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len, size_t *consumed);
 
 /* A reload changed its configuration (same name): applies what can
- * change in place -- address (connections close gracefully and reconnect
- * to the new one), timeouts, ack mode, max-rate, overflow.  (conns needs a
- * restart: the caller keeps it.) */
+ * change in place -- address, TLS on or off and the name it verifies
+ * (connections close gracefully and reconnect), timeouts, ack mode,
+ * max-rate, overflow.  (conns needs a restart: the caller keeps it.) */
 void backend_reconfigure(struct backend *be, const struct cfg_backend *cfg);
+/* Its TLS context from now on (tls = on; NULL: clear text): connections
+ * made from now use it, open ones keep theirs.  Takes tc (frees the old). */
+void backend_set_tls(struct backend *be, struct tls_client *tc);
 /* Hands the lines connection c has not had acknowledged to fn, oldest
  * first, and forgets each fn took (TS_OK or TS_ENOMEM); stops at the
  * first TS_EAGAIN.  The connection is closed first (gracefully).  Returns

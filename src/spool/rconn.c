@@ -36,6 +36,7 @@ rconn_schedule_retry(struct rconn *rc)
 static void
 rconn_mark_up(struct rconn *rc)
 {
+    ev_timer_stop(rc->loop, &rc->connect_timer);
     rc->connects++;
     rc->backoff_ms = rc->reconnect_min_ms;
     rc->was_up = true;
@@ -56,12 +57,38 @@ rconn_on_role(void *ctx, bool is_master)
         redisAsyncDisconnect(rc->ac); /* rconn_on_disconnect: retry, ask again */
 }
 
+/* Logged in (or no password needed): a master the Sentinels named must
+ * say so itself, then it is up. */
+static void
+rconn_on_auth(void *ctx, redisAsyncContext *ac, bool ok, const char *why)
+{
+    struct rconn *rc = ctx;
+    if (rc->state != RC_CONNECTING || rc->ac != ac)
+        return;
+    if (!ok) {
+        rc->auth_failures++;
+        if (!rc->auth_failing)
+            log_warn("redis %s:%d: authentication refused: %s; memory-only, retrying with "
+                     "backoff (check [redis] username and password)", rc->host, rc->port, why);
+        rc->auth_failing = true;
+        rc->was_up = false;
+        redisAsyncDisconnect(ac); /* rconn_on_disconnect: retry after the backoff */
+        return;
+    }
+    if (rc->auth_failing)
+        log_info("redis %s:%d: authentication accepted again", rc->host, rc->port);
+    rc->auth_failing = false;
+    if (sentinel_check_role(rc->master, ac, rconn_on_role, rc) == TS_EAGAIN)
+        return;
+    rconn_mark_up(rc);
+}
+
 static void
 rconn_on_connect(const redisAsyncContext *ac, int status)
 {
     struct rconn *rc = ac->data;
-    ev_timer_stop(rc->loop, &rc->connect_timer);
     if (status != REDIS_OK) {
+        ev_timer_stop(rc->loop, &rc->connect_timer);
         if (rc->was_up || rc->connects == 0)
             log_warn("redis %s:%d: cannot connect: %s; memory-only until it answers",
                      rc->host, rc->port, ac->errstr[0] ? ac->errstr : "error");
@@ -70,10 +97,10 @@ rconn_on_connect(const redisAsyncContext *ac, int status)
         rconn_schedule_retry(rc);
         return;
     }
-    /* a master the Sentinels named must say so itself */
-    if (sentinel_check_role(rc->master, rc->ac, rconn_on_role, rc) == TS_EAGAIN)
-        return;
-    rconn_mark_up(rc);
+    /* the connect timer keeps running: AUTH (and ROLE) must answer in time too */
+    if (rauth_send(&rc->auth, rc->ac, rc->cfg->username, rc->cfg->password, rconn_on_auth,
+                   rc) != TS_OK)
+        redisAsyncDisconnect(rc->ac);
 }
 
 static void
@@ -84,7 +111,7 @@ rconn_on_disconnect(const redisAsyncContext *ac, int status)
     bool was_up = rc->state == RC_UP;
     rc->ac = NULL;
     rc->pending = 0;
-    if (rc->destroying)
+    if (rc->destroying || rc->freeing)
         return;
     rconn_schedule_retry(rc);
     if (!was_up) /* refused by the ROLE check: ask again */
@@ -105,9 +132,12 @@ rconn_on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     redisAsyncContext *ac = rc->ac;
     rc->ac = NULL;
-    redisAsyncFree(ac); /* not connected: no disconnect callback */
+    rc->freeing = true; /* connected but silent (AUTH, ROLE): its disconnect is ours */
+    redisAsyncFree(ac);
+    rc->freeing = false;
     if (rc->was_up || rc->connects == 0)
-        log_warn("redis: connect timed out; memory-only until it answers");
+        log_warn("redis: connect timed out (or AUTH went unanswered); memory-only until "
+                 "it answers");
     rc->was_up = false;
     rconn_schedule_retry(rc);
 }
@@ -142,12 +172,13 @@ rconn_start_connect(struct rconn *rc)
 
 void
 rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
-           uint64_t connect_timeout_ms, uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
-           void (*on_up)(void *), void (*on_lost)(void *), void *ctx)
+           const struct cfg_redis *cfg, uint64_t connect_timeout_ms, uint64_t reconnect_min_ms,
+           uint64_t reconnect_max_ms, void (*on_up)(void *), void (*on_lost)(void *), void *ctx)
 {
     memset(rc, 0, sizeof(*rc));
     rc->loop = loop;
     rc->master = master;
+    rc->cfg = cfg;
     rc->connect_timeout_ms = connect_timeout_ms;
     rc->reconnect_min_ms = reconnect_min_ms;
     rc->reconnect_max_ms = reconnect_max_ms;
@@ -184,10 +215,12 @@ rconn_reconfigure(struct rconn *rc, uint64_t connect_timeout_ms, uint64_t reconn
     redisAsyncContext *ac = rc->ac;
     if (rc->state == RC_UP && ac != NULL) {
         redisAsyncDisconnect(ac); /* replies due still come; then rconn_on_disconnect */
-    } else if (ac != NULL) {      /* connecting (or checking its ROLE) */
+    } else if (ac != NULL) {      /* connecting (or logging in, or checking its ROLE) */
         ev_timer_stop(rc->loop, &rc->connect_timer);
         rc->ac = NULL;
+        rc->freeing = true;
         redisAsyncFree(ac);
+        rc->freeing = false;
         rc->state = RC_DOWN;
     }
     rc->retry_at_ms = 0;

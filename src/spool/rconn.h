@@ -2,8 +2,11 @@
  * rconn.h -- the relay's asynchronous connection to Redis.
  *
  * Owns the hiredis async context on the libev loop (hiredis' own adapter),
- * connecting with a timeout, reconnecting with exponential backoff and
- * jitter, and the count of replies still due.  Where Redis is comes from
+ * connecting with a timeout, logging in (AUTH [username] password before
+ * anything else, on every connection; a refusal is logged once per run
+ * and counted, and the connection is retried as if Redis were down),
+ * reconnecting with exponential backoff and jitter, and the count of
+ * replies still due.  Where Redis is comes from
  * sentinel.c (the configured address, resolved without blocking, or the
  * master the Sentinels name, whose ROLE is checked before it is used).  Its owner (the spool) is
  * told when the connection is up and when it is lost; every command sent
@@ -22,6 +25,7 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "spool/rauth.h"
 #include "spool/sentinel.h"
 
 enum rconn_state { RC_DOWN = 0, RC_CONNECTING, RC_UP };
@@ -29,6 +33,8 @@ enum rconn_state { RC_DOWN = 0, RC_CONNECTING, RC_UP };
 struct rconn {
     struct ev_loop *loop;
     struct sentinel *master;   /* where Redis is */
+    const struct cfg_redis *cfg; /* username and password (read at each connect) */
+    struct rauth auth;         /* the connection's first command */
     char host[64];             /* the address connected to */
     int port;
     uint64_t connect_timeout_ms, reconnect_min_ms, reconnect_max_ms;
@@ -40,14 +46,20 @@ struct rconn {
     int pending;               /* replies due */
     bool was_up;               /* to log state changes once */
     bool destroying;
+    bool freeing;              /* freeing a context ourselves: its callbacks are ignored */
     uint64_t connects, disconnects;
+    uint64_t auth_failures;    /* AUTH refused (wrong password, no such user, none given) */
+    bool auth_failing;         /* this run of refusals was logged */
     void (*on_up)(void *ctx);
     void (*on_lost)(void *ctx);
     void *ctx;
 };
 
+/* cfg: [redis] username and password, read at each connection (a reload
+ * changes them in place). */
 void rconn_init(struct rconn *rc, struct ev_loop *loop, struct sentinel *master,
-                uint64_t connect_timeout_ms, uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
+                const struct cfg_redis *cfg, uint64_t connect_timeout_ms,
+                uint64_t reconnect_min_ms, uint64_t reconnect_max_ms,
                 void (*on_up)(void *), void (*on_lost)(void *), void *ctx);
 void rconn_free(struct rconn *rc);
 /* A reload: new timeouts; moved: Redis is elsewhere now -- the

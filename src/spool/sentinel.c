@@ -6,12 +6,13 @@
  * asks each in turn, one at a time:
  *
  *   resolve its name -> connect (hiredis async, libev adapter) and send
- *   SENTINEL get-master-addr-by-name NAME -> [ip, port]: resolve the
- *   master's name (Sentinels give addresses unless resolve-hostnames is
- *   on) -> done.  No answer within connect-timeout, nil (the Sentinel does
- *   not know the master), an error, a lost connection, a name that does
- *   not resolve: the next Sentinel.  Every Sentinel passed over: the round
- *   fails.
+ *   AUTH (with sentinel-password) and SENTINEL
+ *   get-master-addr-by-name NAME -> [ip, port]: resolve the master's name
+ *   (Sentinels give addresses unless resolve-hostnames is on) -> done.
+ *   No answer within connect-timeout, nil (the Sentinel does not know the
+ *   master), an error, a lost connection, a name that does not resolve,
+ *   AUTH refused: the next Sentinel.  Every Sentinel passed over: the
+ *   round fails.
  *
  * The Sentinel connection is closed once it has answered; the next round
  * opens a new one.  The resolver's done callback moves a round on; the
@@ -29,6 +30,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "spool/rauth.h"
 #include "spool/sentinel.h"
 #include "base/util.h"
 
@@ -52,6 +54,7 @@ struct sentinel {
     int first;                      /* where the next round starts: the one that
                                        answered last, or the next after a stale one */
     redisAsyncContext *ac;          /* the connection to the Sentinel asked */
+    struct rauth auth;              /* its first command: sentinel-password */
     ev_timer timer;                 /* its deadline: connect-timeout */
     char mhost[CFG_HOST_MAX];       /* the master, as the Sentinel named it */
     char mport[8];
@@ -144,14 +147,31 @@ on_reply(redisAsyncContext *ac, void *reply, void *priv)
         resolve_master(s);
         return;
     }
+    bool noauth = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0;
     if (r->type == REDIS_REPLY_NIL)
         snprintf(s->why, sizeof(s->why), "Sentinel %s:%s does not know master '%s'", a->host,
                  a->port, s->cfg->master_name);
     else if (r->type == REDIS_REPLY_ERROR)
-        snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: %.180s", a->host, a->port, r->str);
+        snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: %.180s%s", a->host, a->port, r->str,
+                 noauth ? " (it wants a password: [redis] sentinel-password)" : "");
     else
         snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: unexpected reply type %d", a->host,
                  a->port, r->type);
+    s->st->auth_failures += noauth;
+    pass_over(s, true);
+}
+
+/* The Sentinel's answer to AUTH: refused, it is passed over. */
+static void
+on_auth(void *ctx, redisAsyncContext *ac, bool ok, const char *why)
+{
+    struct sentinel *s = ctx;
+    if (ok || ac != s->ac || s->state != SN_ASKING)
+        return;
+    s->st->auth_failures++;
+    snprintf(s->why, sizeof(s->why), "Sentinel %s:%s: authentication refused: %.150s "
+             "(check [redis] sentinel-username and sentinel-password)", current(s)->host,
+             current(s)->port, why);
     pass_over(s, true);
 }
 
@@ -235,7 +255,12 @@ ask(struct sentinel *s)
                 redisLibevAttach(s->loop, ac);
                 redisAsyncSetConnectCallback(ac, on_connect);
                 redisAsyncSetDisconnectCallback(ac, on_disconnect);
-                if (redisAsyncCommand(ac, on_reply, s, "SENTINEL get-master-addr-by-name %s",
+                /* AUTH first, with a password (pipelined: the question waits
+                 * behind it); without, a NOAUTH answer says one is needed */
+                if ((s->cfg->sentinel_password[0] == '\0' ||
+                     rauth_send(&s->auth, ac, s->cfg->sentinel_username,
+                                s->cfg->sentinel_password, on_auth, s) == TS_OK) &&
+                    redisAsyncCommand(ac, on_reply, s, "SENTINEL get-master-addr-by-name %s",
                                       s->cfg->master_name) == REDIS_OK) {
                     s->ac = ac;
                     s->state = SN_ASKING;

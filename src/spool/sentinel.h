@@ -35,6 +35,7 @@ struct sentinel_stats {
     uint64_t failures;          /* rounds in which no Sentinel named the master */
     uint64_t master_changes;    /* the master named differs from the one before */
     uint64_t not_master;        /* a named master whose ROLE was not master */
+    uint64_t auth_failures;     /* Sentinels that refused sentinel-password */
 };
 
 /* Counts into *st (which must outlive it).  NULL when out of memory. */

@@ -157,7 +157,7 @@ spool_create(const struct spool_env *env)
         spool_destroy(sp);
         return NULL;
     }
-    rconn_init(&sp->rc, env->loop, sp->master, cfg->redis.connect_timeout_ms,
+    rconn_init(&sp->rc, env->loop, sp->master, &cfg->redis, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, spool_on_up, spool_on_lost, sp);
     return sp;
 }
@@ -193,11 +193,16 @@ spool_reconfigure(struct spool *sp, const struct config *old)
     sp->ec.level = cfg->redis.compress_level;
     bool moved = strcmp(old->redis.addr.host, cfg->redis.addr.host) != 0 ||
                  strcmp(old->redis.addr.port, cfg->redis.addr.port) != 0;
+    /* new credentials are tried at once (and proven on a new connection) */
+    bool login = strcmp(old->redis.username, cfg->redis.username) != 0 ||
+                 strcmp(old->redis.password, cfg->redis.password) != 0;
     rconn_reconfigure(&sp->rc, cfg->redis.connect_timeout_ms, cfg->reconnect_min_ms,
-                      cfg->reconnect_max_ms, moved);
+                      cfg->reconnect_max_ms, moved || login);
     if (moved)
         log_warn("redis: the address changed to %s:%s: reconnecting; entries left in the "
                  "old Redis stay there", cfg->redis.addr.host, cfg->redis.addr.port);
+    else if (login)
+        log_info("redis: the username or password changed: reconnecting with them");
 }
 
 void
@@ -401,6 +406,12 @@ const struct spool_stats *
 spool_get_stats(const struct spool *sp)
 {
     return sp ? &sp->st : NULL;
+}
+
+uint64_t
+spool_auth_failures(const struct spool *sp)
+{
+    return sp ? sp->rc.auth_failures : 0;
 }
 
 const struct fleet_stats *

@@ -78,6 +78,8 @@ bool spool_draining(const struct spool *sp);
 
 /* Introspection for stats. */
 const struct spool_stats *spool_get_stats(const struct spool *sp);
+/* Times Redis refused the relay's AUTH (or asked for a password). */
+uint64_t spool_auth_failures(const struct spool *sp);
 struct fleet_stats;
 const struct fleet_stats *spool_fleet_stats(const struct spool *sp);
 bool spool_backend_mode(const struct backend *be);

@@ -18,6 +18,9 @@ ratios within one run (these machines are shared and noisy).
 7. ack = version against ack = none: points/s through tsrelay into a sink
    that answers `version` (both relays write to the same sink, in the
    same run); goal: version >= 0.8x none.
+8. TLS against clear text on one relay's listeners, the same Python
+   sender into each (ssl's writes are OpenSSL's): points/s, their ratio,
+   and tsrelay's CPU seconds per million points for each.
 
 The sink is tests/tools/tssink (counts newlines); the generator is
 tests/tools/tsload.  Results go to stdout and bench-results.json.
@@ -308,6 +311,71 @@ say("\nack = version vs ack = none into a sink answering version, %d points (bes
                       results["ack"]["version"]["barriers"], ratio,
                       results["ack"]["none"]["cpu_s_per_million"],
                       results["ack"]["version"]["cpu_s_per_million"]))
+
+# ---- 8. TLS on a listener vs clear text ---------------------------------------------
+# One relay, one TLS listener beside its plain one; the same Python sender
+# (two connections, pre-built 1 MB buffers; ssl's writes are OpenSSL's)
+# into each, alternating, best of two: the ratio is the cost of TLS in the
+# relay, its CPU per million points says where it goes.
+import socket  # noqa: E402
+import threading  # noqa: E402
+import tlsutil as tu  # noqa: E402
+
+certs = tu.Certs(base)
+tsink = Sink()
+tport = h.free_port()
+tr = h.Relay(base, [("sink", "127.0.0.1:%d" % tsink.port)], name="bench-tls",
+             backend_opts={"conns": "2"})
+tr.listen = [(tr.port, "auto"), (tport, "telnet tls")]
+tr.write_conf([("sink", "127.0.0.1:%d" % tsink.port)], backend_opts={"conns": "2"},
+              extra="\n[tls]\ncert = %s\nkey = %s\n" % (certs.path("server.pem"),
+                                                          certs.path("server.key")))
+tr.start()
+BUF_LINES = 16000
+bufs = [("".join(h.telnet_line("bench.tls.c%d" % k, i, 10000, int(time.time()) - 86400)
+                 for i in range(BUF_LINES))).encode() for k in range(2)]
+n_tls = int(4e6 * SCALE) // (2 * BUF_LINES) * 2 * BUF_LINES
+
+
+def send_all(port, tls):
+    def one(k):
+        s = socket.create_connection(("127.0.0.1", port), timeout=300)
+        if tls:
+            s = tu.client_context(certs).wrap_socket(s, server_hostname="relay.test")
+        for _ in range(n_tls // (2 * BUF_LINES)):
+            s.sendall(bufs[k])
+        s.sendall(b"exit\n")
+        tu.read_until_closed(s, 60)
+        s.close()
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+results["tls"] = {"points": n_tls}
+for rnd, mode in enumerate(("plain", "tls", "plain", "tls")):
+    start = tsink.lines()
+    cpu0 = tr.cpu_seconds()
+    t0 = time.time()
+    send_all(tport if mode == "tls" else tr.port, mode == "tls")
+    t1 = tsink.wait_lines(start + n_tls, timeout=600)
+    run = {"pts_per_s": int(n_tls / (t1 - t0)),
+           "cpu_s_per_million": round((tr.cpu_seconds() - cpu0) / (n_tls / 1e6), 3)}
+    results["tls"].setdefault(mode + "_runs", []).append(run)
+    if run["pts_per_s"] > results["tls"].get(mode, {}).get("pts_per_s", 0):
+        results["tls"][mode] = run
+st = tr.stats()
+tr.stop()
+t, p_ = results["tls"]["tls"], results["tls"]["plain"]
+results["tls"]["ratio"] = round(t["pts_per_s"] / max(p_["pts_per_s"], 1), 3)
+results["tls"]["cpu_ratio"] = round(t["cpu_s_per_million"] / max(p_["cpu_s_per_million"], 1e-9), 3)
+say("\nTLS listener vs plain, the same sender, %d points each (best of 2 alternating runs): "
+    "plain %d pts/s, TLS %d pts/s, ratio %.3f; CPU s / 1M pts: plain %.3f, TLS %.3f (x%.2f); "
+    "%s handshakes" % (n_tls, p_["pts_per_s"], t["pts_per_s"], results["tls"]["ratio"],
+                       p_["cpu_s_per_million"], t["cpu_s_per_million"], results["tls"]["cpu_ratio"],
+                       st.get(("tls.handshakes", None))))
 
 with open("bench-results.json", "w") as f:
     json.dump(results, f, indent=2)

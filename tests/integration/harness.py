@@ -201,13 +201,17 @@ class Tap:
 # ---- servers ---------------------------------------------------------------
 
 class Redis:
-    def __init__(self, base, appendonly=False, port=None, extra=None):
-        """extra: more redis-server arguments (e.g. ["--replicaof", ...])."""
+    def __init__(self, base, appendonly=False, port=None, extra=None, password=None):
+        """extra: more redis-server arguments (e.g. ["--replicaof", ...]);
+        password: requirepass (cmd() then logs in with it)."""
         self.dir = os.path.join(base, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
         self.appendonly = appendonly
         self.extra = list(extra or [])
+        self.password = password
+        if password:
+            self.extra += ["--requirepass", password]
         self.proc = None
 
     def start(self):
@@ -222,7 +226,8 @@ class Redis:
         return self
 
     def cmd(self, *args):
-        out = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+        auth = ["-a", self.password, "--no-auth-warning"] if getattr(self, "password", None) else []
+        out = subprocess.run(["redis-cli", "-p", str(self.port)] + auth + [str(a) for a in args],
                              capture_output=True, timeout=20)
         return out.stdout.decode("utf-8", "replace").strip()
 

@@ -445,7 +445,7 @@ START_TEST(test_listen_errors)
                       BACKEND_OK,
                       "NAME:3: [relay] listen: unknown protocol 'gopher'");
     ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:0 telnet\n" BACKEND_OK,
-                      "NAME:2: [relay] listen: '0.0.0.0:0 telnet' is not HOST:PORT");
+                      "NAME:2: [relay] listen: '0.0.0.0:0' is not HOST:PORT");
     ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:65536\n" BACKEND_OK,
                       "NAME:2: [relay] listen: ");
     ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:abc\n" BACKEND_OK,
@@ -1032,6 +1032,152 @@ START_TEST(test_key_format_round_trip)
 }
 END_TEST
 
+
+/* ---- TLS, allow-lists, credentials ------------------------------------- */
+
+START_TEST(test_listen_options)
+{
+    ASSERT_OK("[relay]\nlisten = 127.0.0.1:4242\n"
+              "listen = 0.0.0.0:4243 telnet tls allow=10.0.0.0/8, 127.0.0.1/32\n"
+              "listen = [::1]:4244 allow=::1/128 tls http\n"
+              "listen = :4245 TLS\n"
+              "[tls]\ncert = /c.pem\nkey = /k.pem\n" BACKEND_OK);
+    ck_assert_int_eq(cfg.nlisten, 4);
+    ck_assert(!cfg.listen[0].tls);
+    ck_assert_int_eq(cfg.listen[0].allow.n, 0);
+    ck_assert_int_eq(cfg.listen[0].proto, PROTO_AUTO);
+    ck_assert(cfg.listen[1].tls);
+    ck_assert_int_eq(cfg.listen[1].proto, PROTO_TELNET);
+    ck_assert_int_eq(cfg.listen[1].allow.n, 2);
+    ck_assert_int_eq(cfg.listen[1].allow.nets[0].bits, 8);
+    ck_assert_int_eq(cfg.listen[1].allow.nets[1].bits, 32);
+    ck_assert_str_eq(cfg.listen[2].addr.host, "::1");
+    ck_assert_int_eq(cfg.listen[2].proto, PROTO_HTTP);
+    ck_assert(cfg.listen[2].tls);
+    ck_assert_int_eq(cfg.listen[2].allow.nets[0].bits, 128);
+    ck_assert(cfg.listen[3].tls);
+    ck_assert_int_eq(cfg.listen[3].proto, PROTO_AUTO);
+    ck_assert(config_uses_tls(&cfg));
+    ck_assert_uint_eq(cfg.tls.max_handshakes, 64);
+    ck_assert_int_eq(cfg.tls.min_version, TLS_MIN_12);
+}
+END_TEST
+
+START_TEST(test_listen_option_errors)
+{
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 auto allow=10.0.0.1/8\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: allow=: '10.0.0.1/8' has bits set past its /8");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 allow=10.0.0.0/33\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: allow=: '10.0.0.0/33': the prefix length");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 allow=host.example\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: allow=: 'host.example' is not an IPv4 or IPv6");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 allow=\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: allow= needs CIDR");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 allow=::1 allow=::2\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: allow= is given twice");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 telnet http\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: two protocols");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 ssl\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: unknown protocol 'ssl'");
+    ASSERT_ERR_PREFIX("[relay]\nlisten = 0.0.0.0:4242 tls\n" BACKEND_OK,
+                      "NAME:2: [relay] listen: tls needs a certificate: [tls] cert and key");
+    ASSERT_ERR_PREFIX("[relay]\nadmin-allow = 10.0.0.0/8,300.1.1.1\n" BACKEND_OK,
+                      "NAME:2: [relay] admin-allow: '300.1.1.1' is not an IPv4 or IPv6");
+}
+END_TEST
+
+START_TEST(test_tls_section)
+{
+    ASSERT_OK("[relay]\nadmin-allow = 10.0.0.0/8 ::1\n[tls]\ncert = /c.pem\nkey = /k.pem\n"
+              "ca = /ca.pem\nmin-version = 1.3\nciphers = ECDHE+AESGCM\nmax-handshakes = 8\n"
+              BACKEND_OK);
+    ck_assert_str_eq(cfg.tls.cert, "/c.pem");
+    ck_assert_str_eq(cfg.tls.ca, "/ca.pem");
+    ck_assert_int_eq(cfg.tls.min_version, TLS_MIN_13);
+    ck_assert_str_eq(cfg.tls.ciphers, "ECDHE+AESGCM");
+    ck_assert_uint_eq(cfg.tls.max_handshakes, 8);
+    ck_assert_int_eq(cfg.admin_allow.n, 2);
+    ck_assert(!config_uses_tls(&cfg)); /* no TLS listener, no TLS backend */
+    ASSERT_ERR_PREFIX("[relay]\n[tls]\ncert = /c.pem\n" BACKEND_OK,
+                      "NAME:3: [tls] key: cert and key go together");
+    ASSERT_ERR_PREFIX("[tls]\nmin-version = 1.1\n" BACKEND_OK,
+                      "NAME:2: [tls] min-version: '1.1' is not one of: 1.2, 1.3");
+    ASSERT_ERR_PREFIX("[tls]\nverify = yes\n" BACKEND_OK, "NAME:2: [tls] verify: unknown key");
+    ASSERT_ERR_PREFIX("[tls]\nmax-handshakes = 0\n" BACKEND_OK,
+                      "NAME:2: [tls] max-handshakes: 0 is out of range");
+}
+END_TEST
+
+START_TEST(test_backend_tls)
+{
+    ASSERT_OK("[backend b1]\naddress = tsd.example:4242\ntls = on\nca = /ca.pem\n"
+              "server-name = tsd.internal\ncert = /c.pem\nkey = /k.pem\n"
+              "[backend b2]\naddress = 127.0.0.1:4243\n");
+    ck_assert_int_eq(cfg.backends[0].tls, 1);
+    ck_assert_str_eq(cfg.backends[0].server_name, "tsd.internal");
+    ck_assert_str_eq(cfg.backends[0].key, "/k.pem");
+    ck_assert_int_eq(cfg.backends[1].tls, 0);
+    ck_assert(config_uses_tls(&cfg));
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\nca = /ca.pem\n",
+                      "NAME:1: [backend b1] tls: ca, server-name, cert and key need tls = on");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\ntls = on\nkey = /k.pem\n",
+                      "NAME:1: [backend b1] cert: cert and key go together");
+    ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\ntls = on\nserver-name = a b\n",
+                      "NAME:1: [backend b1] server-name: 'a b' is not a host name");
+}
+END_TEST
+
+START_TEST(test_redis_credentials)
+{
+    ASSERT_OK(BACKEND_OK "[redis]\nusername = relay\npassword = p;w=d #x\n"
+              "sentinels = 127.0.0.1:26379\nmaster-name = m\nsentinel-password = s3\n");
+    ck_assert_str_eq(cfg.redis.username, "relay");
+    ck_assert_str_eq(cfg.redis.password, "p;w=d #x");
+    ck_assert_str_eq(cfg.redis.sentinel_password, "s3");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nusername = relay\n",
+                      "NAME:4: [redis] username: needs a password");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinel-password = s3\n",
+                      "NAME:4: [redis] sentinel-password: is for Sentinels");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\nsentinels = 127.0.0.1:26379\nmaster-name = m\n"
+                      "sentinel-username = u\n",
+                      "NAME:6: [redis] sentinel-username: needs sentinel-password");
+}
+END_TEST
+
+/* A secret is shown as set or not, never as itself, and compared without
+ * being formatted. */
+START_TEST(test_secret_keys)
+{
+    ASSERT_OK(BACKEND_OK "[redis]\npassword = hunter2\n");
+    static struct config other;
+    other = cfg;
+    size_t pw = config_key_count(), user = config_key_count();
+    for (size_t i = 0; i < config_key_count(); i++) {
+        if (strcmp(config_key_section(i), "redis") != 0)
+            continue;
+        if (strcmp(config_key_name(i), "password") == 0)
+            pw = i;
+        if (strcmp(config_key_name(i), "username") == 0)
+            user = i;
+    }
+    ck_assert(config_key_secret(pw));
+    ck_assert(!config_key_secret(user));
+    char buf[64];
+    ck_assert(config_key_format(pw, &cfg, NULL, buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "(set)");
+    ck_assert(config_key_equal(pw, &cfg, NULL, &other, NULL));
+    snprintf(other.redis.password, sizeof(other.redis.password), "hunter3");
+    ck_assert(!config_key_equal(pw, &cfg, NULL, &other, NULL));
+    ASSERT_ERR_PREFIX(BACKEND_OK "[redis]\npassword = "
+                      "0123456789012345678901234567890123456789012345678901234567890123456789"
+                      "0123456789012345678901234567890123456789012345678901234567890123456789"
+                      "0123456789012345678901234567890123456789012345678901234567890123456789"
+                      "0123456789012345678901234567890123456789012345678901234567890123456789\n",
+                      "NAME:4: [redis] password: value longer than 255 bytes");
+    ck_assert_ptr_null(strstr(err, "0123"));
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1079,6 +1225,12 @@ config_suite(void)
     tcase_add_test(tc, test_error_truncated_safely);
     tcase_add_test(tc, test_key_format_values);
     tcase_add_test(tc, test_key_format_round_trip);
+    tcase_add_test(tc, test_listen_options);
+    tcase_add_test(tc, test_listen_option_errors);
+    tcase_add_test(tc, test_tls_section);
+    tcase_add_test(tc, test_backend_tls);
+    tcase_add_test(tc, test_redis_credentials);
+    tcase_add_test(tc, test_secret_keys);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -281,7 +281,7 @@ start(void)
     ck_assert_int_eq(drain_init(&d, &rc, &ec, &be, &pool, KEY, CORRUPT_KEY, gate, &d), TS_OK);
     d.delivered = on_delivered;
     d.delivered_ctx = &d;
-    rconn_init(&rc, loop, master, 1000, 20, 100, on_up, on_lost, NULL);
+    rconn_init(&rc, loop, master, &cfg.redis, 1000, 20, 100, on_up, on_lost, NULL);
     live = true;
     R.hook = check_command;
     ck_assert(run_until(rc_up, WAIT_MS));

@@ -139,7 +139,7 @@ teardown(void)
 static void
 start(uint64_t connect_timeout_ms, uint64_t min_ms, uint64_t max_ms)
 {
-    rconn_init(&rc, loop, master, connect_timeout_ms, min_ms, max_ms, on_up, on_lost, &rc);
+    rconn_init(&rc, loop, master, &rcfg, connect_timeout_ms, min_ms, max_ms, on_up, on_lost, &rc);
     rc_live = true;
 }
 
@@ -207,7 +207,9 @@ START_TEST(test_connects_and_answers_each_once)
     ck_assert_uint_eq(rc.connects, 1);
     ck_assert_int_eq(R.naccepted, 1);
     run_ms(50);
-    ck_assert_uint_eq(R.nlog, 0); /* it says nothing of its own */
+    /* it says nothing of its own but its login check (no password: PING) */
+    ck_assert_uint_eq(R.nlog, 1);
+    ck_assert_uint_eq(fr_count(&R, "PING"), 1);
     ck_assert_int_eq(rc.pending, 0);
     ping(20);
     const char *argv[3] = { "SET", "k", "v" };
@@ -461,6 +463,93 @@ START_TEST(test_write_refused)
 }
 END_TEST
 
+
+/* ---- logging in ---------------------------------------------------------- */
+
+/* The first command of connection k, as fake Redis logged it. */
+static const struct fr_cmd *
+first_of_conn(int k)
+{
+    for (size_t i = 0; i < R.nlog; i++)
+        if (R.log[i].conn == k)
+            return &R.log[i].cmd;
+    return NULL;
+}
+
+START_TEST(test_auth_password_first)
+{
+    R.password = "pw-1";
+    snprintf(rcfg.password, sizeof(rcfg.password), "pw-1");
+    start(1000, 20, 100);
+    ck_assert(run_until(is_up, WAIT_MS));
+    const struct fr_cmd *m = first_of_conn(0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(m->argc, 2);
+    ck_assert(fr_is(&m->argv[0], "AUTH"));
+    ck_assert_str_eq(m->argv[1].p, "pw-1");
+    ck_assert_uint_eq(rc.auth_failures, 0);
+    ping(1);
+    ck_assert(run_until(all_called, WAIT_MS));
+    ck_assert_str_eq(calls[0].str, "PONG"); /* commands after it are taken */
+}
+END_TEST
+
+START_TEST(test_auth_acl_user)
+{
+    R.password = "pw-2";
+    R.user = "relay";
+    snprintf(rcfg.username, sizeof(rcfg.username), "relay");
+    snprintf(rcfg.password, sizeof(rcfg.password), "pw-2");
+    start(1000, 20, 100);
+    ck_assert(run_until(is_up, WAIT_MS));
+    const struct fr_cmd *m = first_of_conn(0);
+    ck_assert_int_eq(m->argc, 3);
+    ck_assert_str_eq(m->argv[1].p, "relay");
+    ck_assert_str_eq(m->argv[2].p, "pw-2");
+}
+END_TEST
+
+static bool
+refused_thrice(void)
+{
+    return rc.auth_failures >= 3;
+}
+
+/* A wrong password is Redis down: never up, nothing else sent, retried
+ * with backoff; new credentials (a reload) are tried at once. */
+START_TEST(test_auth_wrong_then_fixed)
+{
+    R.password = "pw-3";
+    snprintf(rcfg.password, sizeof(rcfg.password), "nope");
+    start(1000, 40, 160);
+    ck_assert(run_until(refused_thrice, WAIT_MS));
+    ck_assert_int_eq(ups, 0);
+    ck_assert(!rconn_up(&rc));
+    ck_assert_uint_eq(fr_count(&R, "AUTH"), R.nlog); /* AUTH only */
+    ck_assert_int_ge(R.naccepted - fr_open_conns(&R), 2); /* refused ones closed */
+    /* backoff: the attempts spread out (40, 80, 160 ms, jittered from half) */
+    uint64_t first = R.log[0].ms, third = R.log[2].ms;
+    ck_assert_uint_ge(third - first, 40 / 2 + 80 / 2);
+    ck_assert(!rconn_send1(&rc, on_reply, &calls[0], "PING"));
+    snprintf(rcfg.password, sizeof(rcfg.password), "pw-3");
+    rconn_reconfigure(&rc, 1000, 40, 160, true);
+    ck_assert(run_until(is_up, WAIT_MS));
+    ck_assert_int_eq(ups, 1);
+}
+END_TEST
+
+/* No password given to a Redis that wants one: the first command (PING)
+ * is refused, and that is counted as a refused login. */
+START_TEST(test_auth_missing)
+{
+    R.password = "pw-4";
+    start(1000, 20, 100);
+    ck_assert(run_until(refused_thrice, WAIT_MS));
+    ck_assert_int_eq(ups, 0);
+    ck_assert(fr_is(&first_of_conn(0)->argv[0], "PING"));
+}
+END_TEST
+
 static Suite *
 rconn_suite(void)
 {
@@ -477,6 +566,10 @@ rconn_suite(void)
     tcase_add_test(t, test_reconfigure_moved);
     tcase_add_test(t, test_reconfigure_in_place);
     tcase_add_test(t, test_write_refused);
+    tcase_add_test(t, test_auth_password_first);
+    tcase_add_test(t, test_auth_acl_user);
+    tcase_add_test(t, test_auth_wrong_then_fixed);
+    tcase_add_test(t, test_auth_missing);
     suite_add_tcase(s, t);
     return s;
 }

@@ -9,8 +9,9 @@
  * strings (SET [NX] [PX|EX], GET, with expiry), sets (SADD SMEMBERS SREM),
  * DEL EXISTS EXPIRE PEXPIRE MEMORY USAGE SCAN, MULTI/EXEC/DISCARD (an
  * error while queueing aborts the EXEC, as Redis does), PING, ROLE and
- * WAIT (answered with fr->replicas).  What the spool family sends, no
- * more.
+ * WAIT (answered with fr->replicas), AUTH (with fr->password set, and an
+ * ACL user fr->user: other commands before it get NOAUTH).  What the
+ * spool family sends, no more.
  *
  * Faults: refuse writes like Redis at maxmemory with noeviction (OOM:
  * the commands that may use memory) or like a replica (READONLY: every
@@ -84,6 +85,7 @@ struct fr_conn {
     char *out;               /* replies not yet written */
     size_t olen, ocap;
     bool multi, dirty;       /* in MULTI; an error was queued */
+    bool authed;             /* AUTH accepted (with fr->password set) */
     struct fr_cmd *queued;
     size_t nqueued, qcap;
 };
@@ -111,6 +113,8 @@ struct fredis {
     bool garbage;            /* the next reply is not RESP */
     int replicas;            /* WAIT's answer */
     const char *role;        /* ROLE's first word ("master") */
+    const char *password;    /* requirepass (NULL: none): commands before AUTH get NOAUTH */
+    const char *user;        /* an ACL user besides "default" */
     /* what came */
     struct fr_logent *log;
     size_t nlog;
@@ -760,6 +764,31 @@ fr_log(struct fredis *r, struct fr_conn *c, const struct fr_cmd *m)
     e->cmd = fr_cmd_copy(m);
 }
 
+/* AUTH [user] password, as Redis 6 and later answer it. */
+static void
+fr_auth(struct fredis *r, struct fr_conn *c, const struct fr_cmd *m)
+{
+    if (m->argc < 2 || m->argc > 3) {
+        fr_error(c, "ERR wrong number of arguments for 'auth' command");
+        return;
+    }
+    if (r->password == NULL) {
+        fr_error(c, "ERR AUTH <password> called without any password configured for the "
+                    "default user. Are you sure your configuration is correct?");
+        return;
+    }
+    const struct fr_str *pw = &m->argv[m->argc - 1];
+    bool user_ok = m->argc == 2 || fr_is(&m->argv[1], "default") ||
+                   (r->user != NULL && m->argv[1].n == strlen(r->user) &&
+                    memcmp(m->argv[1].p, r->user, m->argv[1].n) == 0);
+    if (user_ok && pw->n == strlen(r->password) && memcmp(pw->p, r->password, pw->n) == 0) {
+        c->authed = true;
+        fr_status(c, "OK");
+    } else {
+        fr_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
 static void
 fr_command(struct fredis *r, struct fr_conn *c, const struct fr_cmd *m)
 {
@@ -772,7 +801,11 @@ fr_command(struct fredis *r, struct fr_conn *c, const struct fr_cmd *m)
         return;
     }
     const struct fr_str *w = &m->argv[0];
-    if (fr_is(w, "MULTI")) {
+    if (fr_is(w, "AUTH")) {
+        fr_auth(r, c, m);
+    } else if (r->password != NULL && !c->authed) {
+        fr_error(c, "NOAUTH Authentication required.");
+    } else if (fr_is(w, "MULTI")) {
         c->multi = true;
         fr_status(c, "OK");
     } else if (fr_is(w, "EXEC") && c->multi) {
