@@ -485,7 +485,7 @@ client_run(struct client *c)
 {
     struct client_env *env = &c->set->env;
     for (int i = 0; i < READS_PER_EVENT; i++) {
-        if (!env->running(env->ctx)) {
+        if (!env->running(env->ctx) && c->proto != PROTO_TELNET) {
             stop_reading(c);
             return;
         }
@@ -856,6 +856,8 @@ void
 client_stop_all_reading(struct client_set *cs)
 {
     for (struct client *c = cs->all; c != NULL; c = c->next) {
+        if (c->proto == PROTO_TELNET && !c->control_only)
+            continue; /* `status` answers "shutting-down"; its points are refused */
         ev_io_stop(cs->env.loop, &c->rio);
         admission_cancel(cs->env.adm, &c->adm);
         c->reading_stopped = true;
