@@ -79,7 +79,8 @@ flushed(struct relay *r)
             struct bconn *c = &be->conns[k];
             if (queue_empty(&c->q))
                 continue;
-            if ((c->state == BC_UP && !c->lagging) || c->state == BC_CONNECTING)
+            if ((c->state == BC_UP && !c->lagging) || c->state == BC_CONNECTING ||
+                c->state == BC_AUTH)
                 return false;
         }
     }

@@ -23,7 +23,7 @@
 #include "base/util.h"
 
 enum sect { S_RELAY, S_BACKEND, S_REDIS };
-enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR };
+enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_SECRET, K_ENUM, K_LISTEN, K_ADDR };
 
 struct key {
     enum sect sect;
@@ -91,6 +91,7 @@ static const struct key keys[] = {
     { S_BACKEND, "max-rate", K_INT, B(max_rate), 0, 1000000000, NULL },
     { S_BACKEND, "overflow", K_ENUM, B(overflow), 0, 0, overflow_names },
     { S_BACKEND, "max-queue-bytes", K_SIZE, B(max_queue_bytes), 0, 1024 * GB, NULL },
+    { S_BACKEND, "auth", K_SECRET, B(auth), 0, 0, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -137,27 +138,6 @@ config_key_name(size_t i)
     return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
 }
 
-/* A size or a duration the way a file would give it: the largest unit
- * that divides it ("128M", "5m", "100ms"); 0 as "0". */
-static void
-format_with_unit(uint64_t v, bool duration, char *buf, size_t len)
-{
-    static const struct { uint64_t mult; const char *name; } sizes[] = {
-        { 1024 * GB, "T" }, { GB, "G" }, { MB, "M" }, { KB, "K" }, { 1, "" },
-    }, durations[] = {
-        { HOUR_MS, "h" }, { 60 * 1000, "m" }, { 1000, "s" }, { 1, "ms" },
-    };
-    const size_t n = duration ? TS_ARRAY_LEN(durations) : TS_ARRAY_LEN(sizes);
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t mult = duration ? durations[i].mult : sizes[i].mult;
-        if (v == 0 || v % mult == 0 || i == n - 1) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(v / mult),
-                     v == 0 ? "" : duration ? durations[i].name : sizes[i].name);
-            return;
-        }
-    }
-}
-
 bool
 config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b, char *buf,
                   size_t len)
@@ -176,7 +156,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
     switch (k->type) {
     case K_SIZE:
     case K_DURATION:
-        format_with_unit(v, k->type == K_DURATION, buf, len);
+        config_format_unit(v, k->type == K_DURATION, buf, len);
         break;
     case K_INT:
         snprintf(buf, len, "%llu", (unsigned long long)v);
@@ -192,6 +172,9 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         snprintf(buf, len, strchr(a->host, ':') ? "[%s]:%s" : "%s:%s", a->host, a->port);
         break;
     }
+    case K_SECRET:
+        snprintf(buf, len, "%s", field[0] != '\0' ? "(set)" : "");
+        break;
     case K_STRING:
     case K_LISTEN:
     default:
@@ -199,6 +182,29 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         break;
     }
     return true;
+}
+
+bool
+config_key_secret(size_t i)
+{
+    return i < TS_ARRAY_LEN(keys) && keys[i].type == K_SECRET;
+}
+
+bool
+config_key_same(size_t i, const struct config *a, const struct cfg_backend *ab,
+                const struct config *b, const struct cfg_backend *bb)
+{
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+        (keys[i].sect == S_BACKEND && (ab == NULL || bb == NULL)))
+        return true;
+    const struct key *k = &keys[i];
+    const char *fa = (k->sect == S_RELAY ? (const char *)a
+                      : k->sect == S_REDIS ? (const char *)&a->redis : (const char *)ab) + k->off;
+    const char *fb = (k->sect == S_RELAY ? (const char *)b
+                      : k->sect == S_REDIS ? (const char *)&b->redis : (const char *)bb) + k->off;
+    if (k->type == K_STRING || k->type == K_SECRET)
+        return strcmp(fa, fb) == 0;
+    return memcmp(fa, fb, k->size) == 0;
 }
 
 static void
@@ -258,131 +264,12 @@ config_defaults(struct config *cfg)
     cfg->redis.min_replicas_ack = 0;
 }
 
-/* ---- unit parsers ------------------------------------------------------ */
-
 static const char *
 skip_ws(const char *s)
 {
     while (*s == ' ' || *s == '\t')
         s++;
     return s;
-}
-
-/* A size's unit: "", B, K/KB/KiB, M.., G.., T..; 0 when it is none. */
-static uint64_t
-size_unit(const char *u)
-{
-    uint64_t mult;
-    switch (toupper((unsigned char)*u)) {
-    case '\0': return 1;
-    case 'B': mult = 1; break;
-    case 'K': mult = KB; break;
-    case 'M': mult = MB; break;
-    case 'G': mult = GB; break;
-    case 'T': mult = 1024 * GB; break;
-    default: return 0;
-    }
-    u++;
-    if (mult > 1) { /* accept K, KB, KiB */
-        if (*u == 'i' || *u == 'I')
-            u++;
-        if (*u == 'b' || *u == 'B')
-            u++;
-    }
-    return *skip_ws(u) == '\0' ? mult : 0;
-}
-
-/* A duration's unit in ms: "" (seconds), s, ms, m/min, h; 0 when none. */
-static uint64_t
-duration_unit(const char *u)
-{
-    if (*u == '\0' || strcasecmp(u, "s") == 0)
-        return 1000; /* a bare number is seconds */
-    if (strcasecmp(u, "ms") == 0)
-        return 1;
-    if (strcasecmp(u, "m") == 0 || strcasecmp(u, "min") == 0)
-        return 60 * 1000;
-    if (strcasecmp(u, "h") == 0)
-        return HOUR_MS;
-    return 0;
-}
-
-/* A whole number followed by a unit that unit() turns into a multiplier
- * (0: not a unit); the product must fit in 64 bits. */
-static int
-parse_number_with_unit(const char *s, uint64_t (*unit)(const char *), uint64_t *out)
-{
-    s = skip_ws(s);
-    if (!isdigit((unsigned char)*s))
-        return TS_ERROR;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return TS_ERROR;
-    uint64_t mult = unit(skip_ws(end));
-    if (mult == 0 || (v != 0 && mult > UINT64_MAX / v))
-        return TS_ERROR;
-    *out = (uint64_t)v * mult;
-    return TS_OK;
-}
-
-int
-config_parse_size(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, size_unit, out);
-}
-
-int
-config_parse_duration_ms(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, duration_unit, out);
-}
-
-/* "host:port", "[v6]:port" or ":port" (all addresses). */
-int
-config_parse_addr(const char *s, struct cfg_addr *out)
-{
-    const char *host, *port;
-    size_t hlen;
-    s = skip_ws(s);
-    if (*s == '[') {
-        const char *rb = strchr(s, ']');
-        if (rb == NULL || rb[1] != ':')
-            return TS_ERROR;
-        host = s + 1;
-        hlen = (size_t)(rb - host);
-        port = rb + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (colon == NULL)
-            return TS_ERROR;
-        host = s;
-        hlen = (size_t)(colon - s);
-        port = colon + 1;
-    }
-    if (hlen >= sizeof(out->host))
-        return TS_ERROR;
-    size_t plen = strlen(port);
-    while (plen > 0 && (port[plen - 1] == ' ' || port[plen - 1] == '\t'))
-        plen--;
-    if (plen == 0 || plen >= sizeof(out->port))
-        return TS_ERROR;
-    unsigned long p = 0;
-    for (size_t i = 0; i < plen; i++) {
-        if (!isdigit((unsigned char)port[i]))
-            return TS_ERROR;
-        p = p * 10 + (unsigned long)(port[i] - '0');
-    }
-    if (p == 0 || p > 65535)
-        return TS_ERROR;
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-    if (hlen == 0)
-        snprintf(out->host, sizeof(out->host), "0.0.0.0");
-    memcpy(out->port, port, plen);
-    out->port[plen] = '\0';
-    return TS_OK;
 }
 
 /* ---- the INI walk ------------------------------------------------------ */
@@ -435,6 +322,27 @@ fail(struct parse_state *ps, int line, const char *section, const char *key,
 }
 
 static bool valid_name(const char *s);
+
+/* A secret (a backend's auth line): a TSD line, whose first byte does not
+ * turn the connection into HTTP.  Messages never quote it. */
+static int
+set_secret(struct parse_state *ps, const struct key *k, char *field, const char *section,
+           const char *value)
+{
+    size_t n = strlen(value);
+    if (n >= k->size)
+        return fail(ps, ps->line, section, k->name, "longer than %zu bytes (a TSD's line)",
+                    k->size - 1);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+            return fail(ps, ps->line, section, k->name, "holds a control character");
+    if (value[0] >= 'A' && value[0] <= 'Z')
+        return fail(ps, ps->line, section, k->name,
+                    "starts with a capital letter: a TSD reads a connection whose first byte "
+                    "is A-Z as HTTP (start the line with a lower-case command)");
+    memcpy(field, value, n + 1);
+    return 1;
+}
 
 /* A section header seen by the reader (inih only reports sections through
  * their keys, so empty sections would go unnoticed). */
@@ -623,6 +531,8 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
                         k->size - 1);
         memcpy(field, value, strlen(value) + 1);
         return 1;
+    case K_SECRET:
+        return set_secret(ps, k, field, section, value);
     case K_ENUM:
         for (int i = 0; k->choices[i] != NULL; i++) {
             if (strcasecmp(value, k->choices[i]) == 0) {

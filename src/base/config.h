@@ -1,7 +1,7 @@
 /*
  * config.h -- the configuration contract: INI file -> struct config.
  *
- * Owns parsing (libinih), defaults, units (K/M/G sizes, ms/s/m/h
+ * Owns parsing (libinih), defaults, units (units.h: K/M/G sizes, ms/s/m/h
  * durations), validation, and a key's value written back as a file gives
  * it (the reload log).  Every error names file, line and key.  It
  * must never touch sockets or the loop: the result is plain data.
@@ -13,12 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/units.h"
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_BACKENDS 64
 #define CFG_MAX_CONNS 64
 #define CFG_NAME_MAX 64
-#define CFG_HOST_MAX 256
 #define CFG_ERR_MAX 512
+#define CFG_AUTH_MAX 1024     /* a TSD line: at most 1023 bytes before the "\n" */
 #define CFG_MAX_SENTINELS 8
 #define CFG_MAX_DNS_SERVERS 4
 /* The status page's history ring (ops/history.c), bounded here so that a
@@ -36,11 +38,6 @@ enum listen_proto { PROTO_AUTO = 0, PROTO_TELNET, PROTO_FRAMED, PROTO_HTTP };
 enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
 enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };
 enum ack_mode { ACK_NONE = 0, ACK_VERSION };
-
-struct cfg_addr {
-    char host[CFG_HOST_MAX];
-    char port[8];
-};
 
 struct cfg_listen {
     struct cfg_addr addr;
@@ -60,6 +57,7 @@ struct cfg_backend {
     uint64_t max_rate;           /* points/s this backend is sent at most, 0 = unlimited */
     int overflow;                /* enum overflow_policy; -1: the relay's */
     uint64_t max_queue_bytes;    /* its share of the queue budget, 0 = an equal share */
+    char auth[CFG_AUTH_MAX];     /* sent first on each connection; "" = none (a secret) */
     bool has_address;
     int ack_line;
     int line;
@@ -131,10 +129,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_load_string(struct config *cfg, const char *name, const char *text,
                        char *err, size_t errlen);
 
-/* Unit parsers, exposed for tests.  Return TS_OK or TS_ERROR. */
-int config_parse_size(const char *s, uint64_t *out);
-int config_parse_duration_ms(const char *s, uint64_t *out);
-int config_parse_addr(const char *s, struct cfg_addr *out);
+/* (units.h: config_parse_size, config_parse_duration_ms, config_parse_addr) */
 
 const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);
@@ -150,5 +145,12 @@ const char *config_key_name(size_t i);
  * [backend] key without b. */
 bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
                        char *buf, size_t len);
+/* Key i holds a secret (a backend's auth line): config_key_format gives
+ * "(set)" or "" for it, never the value; config_key_same tells a change. */
+bool config_key_secret(size_t i);
+/* Key i has the same value in a (ab) as in b (bb), as config_key_format's
+ * arguments. */
+bool config_key_same(size_t i, const struct config *a, const struct cfg_backend *ab,
+                     const struct config *b, const struct cfg_backend *bb);
 
 #endif

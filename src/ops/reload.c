@@ -331,6 +331,13 @@ log_change(size_t i, const char *sect, const struct cfg_backend *ob,
            const struct cfg_backend *nb, const struct config *n)
 {
     char was[CFG_HOST_MAX + 16], is[CFG_HOST_MAX + 16];
+    if (config_key_secret(i)) { /* a secret is never logged, only that it changed */
+        if (config_key_same(i, &prev_cfg, ob, n, nb))
+            return 0;
+        log_info("reload: [%s] %s changed (a secret: its value is not logged)", sect,
+                 config_key_name(i));
+        return 1;
+    }
     if (!config_key_format(i, &prev_cfg, ob, was, sizeof(was)) ||
         !config_key_format(i, n, nb, is, sizeof(is)) || strcmp(was, is) == 0)
         return 0;

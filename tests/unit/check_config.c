@@ -1032,12 +1032,51 @@ START_TEST(test_key_format_round_trip)
 }
 END_TEST
 
+
+/* [backend] auth: a secret -- kept as written, shown as "(set)", refused
+ * in messages that never quote it; a line starting with A-Z would make a
+ * TSD read the connection as HTTP. */
+START_TEST(test_auth_key)
+{
+    ASSERT_OK(BACKEND_OK "auth = hello s3cr3t token\n");
+    ck_assert_str_eq(cfg.backends[0].auth, "hello s3cr3t token");
+    size_t k = config_key_count();
+    for (size_t i = 0; i < config_key_count(); i++)
+        if (strcmp(config_key_section(i), "backend") == 0 && strcmp(config_key_name(i), "auth") == 0)
+            k = i;
+    ck_assert_uint_lt(k, config_key_count());
+    ck_assert(config_key_secret(k));
+    char buf[64];
+    ck_assert(config_key_format(k, &cfg, &cfg.backends[0], buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "(set)");
+    static struct config other;
+    other = cfg;
+    ck_assert(config_key_same(k, &cfg, &cfg.backends[0], &other, &other.backends[0]));
+    snprintf(other.backends[0].auth, sizeof(other.backends[0].auth), "hello other");
+    ck_assert(!config_key_same(k, &cfg, &cfg.backends[0], &other, &other.backends[0]));
+    ASSERT_OK(BACKEND_OK);
+    ck_assert_str_eq(cfg.backends[0].auth, "");
+    ck_assert(config_key_format(k, &cfg, &cfg.backends[0], buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "");
+    ASSERT_ERR_PREFIX(BACKEND_OK "auth = Secret\n",
+                      "NAME:3: [backend b1] auth: starts with a capital letter");
+    ck_assert(strstr(err, "Secret") == NULL);
+    static char big[2000];
+    int n = snprintf(big, sizeof(big), BACKEND_OK "auth = ");
+    memset(big + n, 'x', 1024);
+    big[n + 1024] = '\n';
+    ASSERT_ERR_PREFIX(big, "NAME:3: [backend b1] auth: longer than 1023 bytes");
+    ck_assert(strstr(err, "xxxx") == NULL);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_auth_key);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_redis_defaults);
