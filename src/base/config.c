@@ -59,6 +59,7 @@ static const struct key keys[] = {
     { S_RELAY, "max-reply-bytes", K_SIZE, R(max_reply_bytes), 1024, 16 * MB, NULL },
     { S_RELAY, "max-http-body-bytes", K_SIZE, R(max_http_body_bytes), 1024, 256 * MB, NULL },
     { S_RELAY, "idle-timeout", K_DURATION, R(idle_timeout_ms), 0, 30 * 24 * HOUR_MS, NULL },
+    { S_RELAY, "tcp-keepalive", K_DURATION, R(tcp_keepalive_ms), 0, 32767 * 1000ull, NULL },
     { S_RELAY, "read-timeout", K_DURATION, R(read_timeout_ms), 0, 24 * HOUR_MS, NULL },
     { S_RELAY, "memory-limit", K_SIZE, R(memory_limit), 1 * MB, 1024 * GB, NULL },
     { S_RELAY, "control-reserve", K_SIZE, R(control_reserve), 0, 1024 * GB, NULL },
@@ -232,7 +233,8 @@ config_defaults(struct config *cfg)
     cfg->max_line_bytes = 32 * KB;
     cfg->max_reply_bytes = 32 * KB;
     cfg->max_http_body_bytes = 8 * MB;
-    cfg->idle_timeout_ms = 5 * 60 * 1000;
+    cfg->idle_timeout_ms = 0;           /* the TSD's tsd.core.socket.timeout */
+    cfg->tcp_keepalive_ms = 5 * 60 * 1000;
     cfg->read_timeout_ms = 30 * 1000;
     cfg->memory_limit = 128 * MB;
     cfg->control_reserve = 0; /* auto: memory-limit / 16, within [256K, 4M] */
@@ -764,6 +766,9 @@ validate(struct parse_state *ps)
             return fail(ps, b->line, sect, "address", "missing (e.g. address = 127.0.0.1:4243)");
         }
     }
+    if (cfg->tcp_keepalive_ms > 0 && cfg->tcp_keepalive_ms < 1000)
+        return fail(ps, line_of(ps, S_RELAY, "tcp-keepalive", NULL), "relay", "tcp-keepalive",
+                    "must be 0 (off) or at least 1s (the kernel counts it in seconds)");
     if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
         return fail(ps, line_of(ps, S_RELAY, "block-size", NULL), "relay", "block-size",
                     "must be a power of two >= 4K");

@@ -92,7 +92,8 @@ struct config {
     uint64_t max_line_bytes;
     uint64_t max_reply_bytes;
     uint64_t max_http_body_bytes;
-    uint64_t idle_timeout_ms;
+    uint64_t idle_timeout_ms;    /* 0 (default): a quiet client is kept, as a TSD keeps it */
+    uint64_t tcp_keepalive_ms;   /* client sockets' keepalive idle time, 0 = off */
     uint64_t read_timeout_ms;    /* deadline for a partial line/frame/request */
     uint64_t memory_limit;
     uint64_t control_reserve;    /* the budget's last bytes, for stats and health only */

@@ -30,6 +30,7 @@ TSLOAD = os.path.join(TOP_BUILDDIR, "tests", "tools", "tsload")
 TSSINK = os.path.join(TOP_BUILDDIR, "tests", "tools", "tssink")
 
 _procs = []          # every child we started, stopped at exit
+_cleanups = []       # what else a test set up outside the tmpdir, undone at exit
 
 
 def _built_with_asan():
@@ -54,6 +55,12 @@ ASAN_NOTE = " (ASan build: bound 2x + 64 MiB)" if SANITIZED else ""
 _tmpdirs = []
 
 
+def at_cleanup(fn):
+    """Runs fn at the end of the test, whatever happens (network
+    namespaces, links: what a test created outside its tmpdir)."""
+    _cleanups.append(fn)
+
+
 def _cleanup():
     for p in reversed(_procs):
         if p.poll() is None:
@@ -63,6 +70,12 @@ def _cleanup():
                 p.wait(timeout=5)
             except Exception:
                 pass
+    for fn in reversed(_cleanups):
+        try:
+            fn()
+        except Exception:
+            pass
+    del _cleanups[:]
     for d in _tmpdirs:
         if os.environ.get("TSRELAY_KEEP_TMP"):
             sys.stderr.write("# kept %s\n" % d)
@@ -492,8 +505,9 @@ class Relay:
         """(Re)writes the configuration file (a reload test then sends
         SIGHUP); extra: text appended as is."""
         lines = ["[relay]"]
-        for port, proto in self.listen:
-            lines.append("listen = 127.0.0.1:%d %s" % (port, proto))
+        for entry in self.listen:  # (port, proto), or (host, port, proto)
+            host, port, proto = entry if len(entry) == 3 else ("127.0.0.1",) + tuple(entry)
+            lines.append("listen = %s:%d %s" % (host, port, proto))
         opts = {"log-level": "info", "reconnect-max": "1s", "shutdown-timeout": "5s",
                 "instance": self.instance}
         opts.update(relay or {})

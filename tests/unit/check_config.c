@@ -71,7 +71,8 @@ START_TEST(test_shipped_conf)
     ck_assert_uint_eq(cfg.max_line_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_reply_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_http_body_bytes, 8 * MB);
-    ck_assert_uint_eq(cfg.idle_timeout_ms, 5 * 60 * 1000);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 0);       /* a TSD keeps quiet clients */
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 5 * 60 * 1000);
     ck_assert_uint_eq(cfg.read_timeout_ms, 30 * 1000);
     ck_assert_uint_eq(cfg.memory_limit, 128 * MB);
     ck_assert_uint_eq(cfg.block_size, 64 * KB);
@@ -137,7 +138,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg.max_line_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_reply_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_http_body_bytes, 8 * MB);
-    ck_assert_uint_eq(cfg.idle_timeout_ms, 300000);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 0);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 300000);
     ck_assert_uint_eq(cfg.read_timeout_ms, 30000);
     ck_assert_uint_eq(cfg.memory_limit, 128 * MB);
     ck_assert_uint_eq(cfg.block_size, 64 * KB);
@@ -1070,6 +1072,22 @@ START_TEST(test_auth_key)
 }
 END_TEST
 
+/* tcp-keepalive: 0 (off) or whole seconds from 1s; idle-timeout is off
+ * unless set. */
+START_TEST(test_tcp_keepalive)
+{
+    ASSERT_OK("[relay]\ntcp-keepalive = 0\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 0);
+    ASSERT_OK("[relay]\ntcp-keepalive = 1s\nidle-timeout = 10m\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 1000);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 600000);
+    ASSERT_ERR_PREFIX("[relay]\ntcp-keepalive = 500ms\n" BACKEND_OK,
+                      "NAME:2: [relay] tcp-keepalive: must be 0 (off) or at least 1s");
+    ASSERT_ERR_PREFIX("[relay]\ntcp-keepalive = 10h\n" BACKEND_OK,
+                      "NAME:2: [relay] tcp-keepalive: 10h is out of range");
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1077,6 +1095,7 @@ config_suite(void)
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_shipped_conf);
     tcase_add_test(tc, test_auth_key);
+    tcase_add_test(tc, test_tcp_keepalive);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_redis_defaults);
