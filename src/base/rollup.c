@@ -397,16 +397,19 @@ rollup_spec_format(const struct rollup_spec *sp, char *out, size_t cap, struct p
         return rollup_unsayable("interval and aggregators", err);
     size_t o = 0;
     /* "I-A[:G]"; a group-by alone as "G", or "-:G" when G holds a '-' */
-    if (il + al > 0 || memchr(sp->groupby, '-', gl) != NULL) {
-        memcpy(out, sp->interval, il);
+    if (il + al > 0 || (gl > 0 && memchr(sp->groupby, '-', gl) != NULL)) {
+        if (il > 0)
+            memcpy(out, sp->interval, il);
         o = il;
         out[o++] = '-';
-        memcpy(out + o, sp->agg, al);
+        if (al > 0)
+            memcpy(out + o, sp->agg, al);
         o += al;
         if (gl > 0)
             out[o++] = ':';
     }
-    memcpy(out + o, sp->groupby, gl);
+    if (gl > 0)
+        memcpy(out + o, sp->groupby, gl);
     return o + gl;
 }
 

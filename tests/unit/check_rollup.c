@@ -289,7 +289,7 @@ START_TEST(test_spec_format)
         ck_assert(same_text(back.groupby, back.groupby_len, back.has_groupby, sp.groupby,
                             sp.groupby_len, sp.has_groupby));
         ck_assert_uint_eq(back.interval_len, sp.interval_len);
-        ck_assert(memcmp(back.interval, sp.interval ? sp.interval : "", sp.interval_len) == 0);
+        ck_assert(sp.interval_len == 0 || memcmp(back.interval, sp.interval, sp.interval_len) == 0);
         if (sp.has_agg)
             ck_assert(same_text(back.agg, back.agg_len, true, sp.agg, sp.agg_len, true));
     }
