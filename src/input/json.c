@@ -336,6 +336,7 @@ static void
 reject(struct jp *j, const char *input, size_t ilen)
 {
     j->res->failed++;
+    j->err.cmd = j->cmd; /* a rollup's or histogram's, as the document's */
     ingest_reject(j->s, &j->err, input, ilen, NULL);
 }
 
@@ -440,7 +441,6 @@ dp_finish(struct jp *j, size_t end)
     dp_prechecks(j);
     if (j->failed || dp_check(j, tsbuf, sizeof(tsbuf)) != TS_OK) {
         j->failed = true;
-        j->err.cmd = j->cmd;
         reject(j, input, ilen);
         j->index++;
         return 1;
