@@ -374,9 +374,11 @@ no_tags(const struct point *p, struct point_error *err)
     return TS_ERROR;
 }
 
-int
-point_parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
-                   const char *line, size_t len, struct point *p, struct point_error *err)
+/* Checks 1..7 (point_parse_fields; inlined into point_parse_line, the
+ * hot path, as a put's steps are into point_check). */
+static inline __attribute__((always_inline)) int
+parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+             const char *line, size_t len, struct point *p, struct point_error *err)
 {
     struct line_words lw;
     int mi = cmd == CMD_ROLLUP ? 2 : 1; /* the metric's word */
@@ -393,11 +395,18 @@ point_parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implici
 }
 
 int
+point_parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+                   const char *line, size_t len, struct point *p, struct point_error *err)
+{
+    return parse_fields(r, cmd, implicit_put, line, len, p, err);
+}
+
+int
 point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
                  const char *line, size_t len, struct point *p, struct point_error *err)
 {
     TS_ASSERT(cmd == CMD_PUT); /* rollup.h and histogram.h have their own */
-    if (point_parse_fields(r, cmd, implicit_put, line, len, p, err) != TS_OK)
+    if (parse_fields(r, cmd, implicit_put, line, len, p, err) != TS_OK)
         return TS_ERROR;
     return point_check(r, p, err);
 }
@@ -558,7 +567,7 @@ check_float_value(struct point *p, struct point_value *vb, struct point_error *e
 }
 
 /* Checks 8 and 9: the value is a Java long, or a finite Java double. */
-static int
+static inline __attribute__((always_inline)) int
 check_value(struct point *p, struct point_value *vb, struct point_error *err)
 {
     int64_t v;
@@ -722,20 +731,29 @@ point_finish(struct point *p, struct point_error *err)
 int
 point_check(const struct point_rules *r, struct point *p, struct point_error *err)
 {
-    struct point_value v;
+    /* the steps of point_check_value, point_check_series and point_finish,
+     * called here directly: the put's hot path */
+    struct point_value v = { .n = 0, .flags = 0 };
     TS_ASSERT(p->cmd == CMD_PUT);
-    if (point_check_value(p, &v, err) != TS_OK || check_timestamp(p, &v, err) != TS_OK ||
-        point_check_series(r, p, err) != TS_OK)
+    err->cmd = p->cmd;
+    if (check_value(p, &v, err) != TS_OK || check_timestamp(p, &v, err) != TS_OK ||
+        check_tag_count(r, p, err) != TS_OK || check_metric(r, p, err) != TS_OK ||
+        check_tag_names(r, p, err) != TS_OK)
         return TS_ERROR;
-    return point_finish(p, err);
+    sort_tags(p);
+    return check_line_length(p, err);
 }
 
 /* ---- output ------------------------------------------------------------ */
 
+/* The command words (point_cmd_name's), their lengths known here. */
+static const char *const point_word[] = { "put", "rollup", "histogram" };
+static const size_t point_word_len[] = { 3, 6, 9 };
+
 size_t
 point_canonical_len(const struct point *p)
 {
-    size_t n = strlen(point_cmd_name(p->cmd)) + 1 + p->metric_len + 1 + p->ts_len + 1 +
+    size_t n = point_word_len[p->cmd] + 1 + p->metric_len + 1 + p->ts_len + 1 +
                p->value_len + 1; /* + "\n" at the end, spaces between */
     if (p->cmd == CMD_ROLLUP)
         n += p->spec_len + 1;
@@ -766,8 +784,7 @@ point_format(const struct point *p, char *out, size_t cap)
     if (need > cap)
         return 0;
     char *o = out;
-    const char *cmd = point_cmd_name(p->cmd);
-    o = put(o, cmd, strlen(cmd));
+    o = put(o, point_word[p->cmd], point_word_len[p->cmd]);
     *o++ = ' ';
     if (p->cmd == CMD_ROLLUP) {
         o = put(o, p->spec, p->spec_len);
