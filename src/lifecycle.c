@@ -61,7 +61,8 @@ begin_shutdown(struct relay *r)
         return;
     }
     notify_stopping(); /* systemd: STOPPING=1 */
-    log_info("shutting down: no more clients; flushing backends for up to %llu ms",
+    log_info("shutting down: no more clients (telnet ones are answered, their points "
+             "refused); flushing backends for up to %llu ms",
              (unsigned long long)r->cfg.shutdown_timeout_ms);
     r->phase = PHASE_FLUSHING;
     r->phase_deadline_ms = lifecycle_now_ms(r) + r->cfg.shutdown_timeout_ms;
@@ -80,7 +81,8 @@ flushed(struct relay *r)
             struct bconn *c = &be->conns[k];
             if (queue_empty(&c->q))
                 continue;
-            if ((c->state == BC_UP && !c->lagging) || c->state == BC_CONNECTING)
+            if ((c->state == BC_UP && !c->lagging) || c->state == BC_CONNECTING ||
+                c->state == BC_AUTH)
                 return false;
         }
     }
@@ -210,6 +212,19 @@ static int
 env_submit(void *ctx, const char *origin, const char *line, size_t len, uint64_t hash,
            struct point_error *why)
 {
+    struct relay *r = ctx;
+    if (r->phase != PHASE_RUNNING) {
+        /* a telnet client still read while the relay drains: told, not
+         * kept (telnet has no acknowledgement to resend by) */
+        *why = (struct point_error){ .kind = PE_REFUSED, .relay = true };
+        why->cmd = len > 7 && memcmp(line, "rollup ", 7) == 0      ? CMD_ROLLUP
+                   : len > 10 && memcmp(line, "histogram ", 10) == 0 ? CMD_HISTOGRAM
+                                                                      : CMD_PUT;
+        why->len = (size_t)snprintf(why->msg, sizeof(why->msg),
+                                    "tsrelay is shutting down: the point was not taken; send it "
+                                    "again to a relay that runs");
+        return TS_REFUSED;
+    }
     return relay_submit_point(ctx, origin, line, len, hash, why);
 }
 
@@ -233,6 +248,12 @@ static size_t
 env_stats_text(void *ctx, char *out, size_t cap)
 {
     return stats_format_telnet(ctx, out, cap);
+}
+
+static const char *
+env_status_word(void *ctx)
+{
+    return relay_status_word(ctx);
 }
 
 static void
@@ -263,6 +284,7 @@ start_clients(struct relay *r)
         .batch = env_batch,
         .running = env_running,
         .stats_text = env_stats_text,
+        .status_word = env_status_word,
         .endpoint = status_http,
         .endpoint_ctx = r,
         .read_out_bound = relay_read_out_bound(r),

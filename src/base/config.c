@@ -23,7 +23,7 @@
 #include "base/util.h"
 
 enum sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS };
-enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_SECRET };
+enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_SECRET, K_TSD_LINE };
 
 struct key {
     enum sect sect;
@@ -36,7 +36,8 @@ struct key {
 };
 
 /* A K_SECRET is a K_STRING whose value is never written anywhere (logs,
- * error messages, the reload's account of changes): only "(set)". */
+ * error messages, the reload's account of changes): only "(set)".  A
+ * K_TSD_LINE is a secret that is also a line to a TSD (set_tsd_line). */
 
 static const char *const routing_names[] = { "hash", "roundrobin", "failover", "all", NULL };
 static const char *const overflow_names[] = { "block", "drop", NULL };
@@ -64,6 +65,7 @@ static const struct key keys[] = {
     { S_RELAY, "max-reply-bytes", K_SIZE, R(max_reply_bytes), 1024, 16 * MB, NULL },
     { S_RELAY, "max-http-body-bytes", K_SIZE, R(max_http_body_bytes), 1024, 256 * MB, NULL },
     { S_RELAY, "idle-timeout", K_DURATION, R(idle_timeout_ms), 0, 30 * 24 * HOUR_MS, NULL },
+    { S_RELAY, "tcp-keepalive", K_DURATION, R(tcp_keepalive_ms), 0, 32767 * 1000ull, NULL },
     { S_RELAY, "read-timeout", K_DURATION, R(read_timeout_ms), 0, 24 * HOUR_MS, NULL },
     { S_RELAY, "memory-limit", K_SIZE, R(memory_limit), 1 * MB, 1024 * GB, NULL },
     { S_RELAY, "control-reserve", K_SIZE, R(control_reserve), 0, 1024 * GB, NULL },
@@ -102,6 +104,7 @@ static const struct key keys[] = {
     { S_BACKEND, "server-name", K_STRING, B(server_name), 0, 0, NULL },
     { S_BACKEND, "cert", K_STRING, B(cert), 0, 0, NULL },
     { S_BACKEND, "key", K_STRING, B(key), 0, 0, NULL },
+    { S_BACKEND, "auth", K_TSD_LINE, B(auth), 0, 0, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -205,6 +208,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         break;
     }
     case K_SECRET:
+    case K_TSD_LINE:
         snprintf(buf, len, "%s", field[0] != '\0' ? "(set)" : "");
         break;
     case K_STRING:
@@ -219,7 +223,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
 bool
 config_key_secret(size_t i)
 {
-    return i < TS_ARRAY_LEN(keys) && keys[i].type == K_SECRET;
+    return i < TS_ARRAY_LEN(keys) && (keys[i].type == K_SECRET || keys[i].type == K_TSD_LINE);
 }
 
 bool
@@ -230,7 +234,10 @@ config_key_equal(size_t i, const struct config *a, const struct cfg_backend *ab,
         (keys[i].sect == S_BACKEND && (ab == NULL || bb == NULL)))
         return true;
     const struct key *k = &keys[i];
-    return memcmp(key_field(k, a, ab), key_field(k, b, bb), k->size) == 0;
+    const char *fa = key_field(k, a, ab), *fb = key_field(k, b, bb);
+    if (k->type == K_STRING || k->type == K_SECRET || k->type == K_TSD_LINE)
+        return strcmp(fa, fb) == 0;
+    return memcmp(fa, fb, k->size) == 0;
 }
 
 bool
@@ -243,64 +250,6 @@ config_uses_tls(const struct config *cfg)
         if (cfg->backends[i].tls)
             return true;
     return false;
-}
-
-static void
-backend_defaults(struct cfg_backend *b)
-{
-    memset(b, 0, sizeof(*b));
-    b->conns = 2;
-    b->write_timeout_ms = 10 * 1000;
-    b->connect_timeout_ms = 5 * 1000;
-    b->ack = ACK_NONE;
-    b->ack_timeout_ms = 10 * 1000;
-    b->ack_window = 4 * MB;
-    b->max_rate = 0;
-    b->overflow = -1;
-    b->max_queue_bytes = 0;
-}
-
-void
-config_defaults(struct config *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->routing = ROUTE_HASH;
-    cfg->max_clients = 10000;
-    cfg->max_frame_bytes = 1 * MB;
-    cfg->max_line_bytes = 32 * KB;
-    cfg->max_reply_bytes = 32 * KB;
-    cfg->max_http_body_bytes = 8 * MB;
-    cfg->idle_timeout_ms = 5 * 60 * 1000;
-    cfg->read_timeout_ms = 30 * 1000;
-    cfg->memory_limit = 128 * MB;
-    cfg->control_reserve = 0; /* auto: memory-limit / 16, within [256K, 4M] */
-    cfg->input_memory = 0;    /* auto: memory-limit - control-reserve - memory-limit / 8 */
-    cfg->control_slots = 8;
-    cfg->block_size = 64 * KB;
-    cfg->overflow = OVERFLOW_BLOCK;
-    cfg->shutdown_timeout_ms = 10 * 1000;
-    cfg->stats_interval_ms = 0;
-    cfg->history_ms = 15 * 60 * 1000;
-    cfg->history_interval_ms = 1000;
-    cfg->reconnect_min_ms = 100;
-    cfg->reconnect_max_ms = 10 * 1000;
-    cfg->resolve_timeout_ms = 5 * 1000;
-    cfg->max_tags = 8;
-    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
-    cfg->log_buffer_bytes = 256 * KB;
-    cfg->redis.enabled = false;
-    snprintf(cfg->redis.addr.host, sizeof(cfg->redis.addr.host), "127.0.0.1");
-    snprintf(cfg->redis.addr.port, sizeof(cfg->redis.addr.port), "6379");
-    snprintf(cfg->redis.prefix, sizeof(cfg->redis.prefix), "tsrelay");
-    cfg->redis.spool_high = 16 * MB;
-    cfg->redis.spool_low = 4 * MB;
-    cfg->redis.spool_max_bytes = 4 * GB;
-    cfg->redis.flush_interval_ms = 100;
-    cfg->redis.connect_timeout_ms = 2000;
-    cfg->redis.compress_level = 1;
-    cfg->redis.takeover_after_ms = 30 * 1000;
-    cfg->redis.min_replicas_ack = 0;
-    cfg->tls.max_handshakes = 64;
 }
 
 static const char *
@@ -362,6 +311,28 @@ fail(struct parse_state *ps, int line, const char *section, const char *key,
 
 static bool valid_name(const char *s);
 
+/* A secret that is a line to a TSD (a backend's auth line): a TSD line,
+ * whose first byte does not turn the connection into HTTP.  Messages
+ * never quote it. */
+static int
+set_tsd_line(struct parse_state *ps, const struct key *k, char *field, const char *section,
+           const char *value)
+{
+    size_t n = strlen(value);
+    if (n >= k->size)
+        return fail(ps, ps->line, section, k->name, "longer than %zu bytes (a TSD's line)",
+                    k->size - 1);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+            return fail(ps, ps->line, section, k->name, "holds a control character");
+    if (value[0] >= 'A' && value[0] <= 'Z')
+        return fail(ps, ps->line, section, k->name,
+                    "starts with a capital letter: a TSD reads a connection whose first byte "
+                    "is A-Z as HTTP (start the line with a lower-case command)");
+    memcpy(field, value, n + 1);
+    return 1;
+}
+
 /* A section header seen by the reader (inih only reports sections through
  * their keys, so empty sections would go unnoticed). */
 static void
@@ -406,7 +377,7 @@ section_header(struct parse_state *ps, const char *text)
             return;
         }
         ps->cur_backend = &cfg->backends[cfg->nbackends++];
-        backend_defaults(ps->cur_backend);
+        config_backend_defaults(ps->cur_backend);
         snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
         ps->cur_backend->line = ps->line;
     } else {
@@ -535,6 +506,8 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
                         k->size - 1);
         memcpy(field, value, strlen(value) + 1);
         return 1;
+    case K_TSD_LINE:
+        return set_tsd_line(ps, k, field, section, value);
     case K_ENUM:
         for (int i = 0; k->choices[i] != NULL; i++) {
             if (strcasecmp(value, k->choices[i]) == 0) {
@@ -843,6 +816,9 @@ validate(struct parse_state *ps)
             return fail(ps, b->line, sect, "address", "missing (e.g. address = 127.0.0.1:4243)");
         }
     }
+    if (cfg->tcp_keepalive_ms > 0 && cfg->tcp_keepalive_ms < 1000)
+        return fail(ps, line_of(ps, S_RELAY, "tcp-keepalive", NULL), "relay", "tcp-keepalive",
+                    "must be 0 (off) or at least 1s (the kernel counts it in seconds)");
     if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
         return fail(ps, line_of(ps, S_RELAY, "block-size", NULL), "relay", "block-size",
                     "must be a power of two >= 4K");

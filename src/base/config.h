@@ -1,7 +1,7 @@
 /*
  * config.h -- the configuration contract: INI file -> struct config.
  *
- * Owns parsing (libinih), defaults, units (K/M/G sizes, ms/s/m/h
+ * Owns parsing (libinih), defaults, units (config_values.c: K/M/G sizes, ms/s/m/h
  * durations), validation, and a key's value written back as a file gives
  * it (the reload log).  Every error names file, line and key.  It
  * must never touch sockets or the loop: the result is plain data.
@@ -21,6 +21,7 @@
 #define CFG_NAME_MAX 64
 #define CFG_HOST_MAX 256
 #define CFG_ERR_MAX 512
+#define CFG_AUTH_MAX 1024     /* a TSD line: at most 1023 bytes before the "\n" */
 #define CFG_MAX_SENTINELS 8
 #define CFG_MAX_DNS_SERVERS 4
 #define CFG_PATH_MAX 512       /* a certificate's, a key's or a CA's file */
@@ -85,6 +86,7 @@ struct cfg_backend {
     char server_name[CFG_HOST_MAX]; /* SNI and the name verified; empty: address's host */
     char cert[CFG_PATH_MAX];     /* a client certificate, if the server asks for one */
     char key[CFG_PATH_MAX];
+    char auth[CFG_AUTH_MAX];     /* sent first on each connection; "" = none (a secret) */
     bool has_address;
     int ack_line;
     int line;
@@ -123,7 +125,8 @@ struct config {
     uint64_t max_line_bytes;
     uint64_t max_reply_bytes;
     uint64_t max_http_body_bytes;
-    uint64_t idle_timeout_ms;
+    uint64_t idle_timeout_ms;    /* 0 (default): a quiet client is kept, as a TSD keeps it */
+    uint64_t tcp_keepalive_ms;   /* client sockets' keepalive idle time, 0 = off */
     uint64_t read_timeout_ms;    /* deadline for a partial line/frame/request */
     uint64_t memory_limit;
     uint64_t control_reserve;    /* the budget's last bytes, for stats and health only */
@@ -156,6 +159,8 @@ struct config {
 
 /* Fills cfg with defaults (no backends, one listener on 0.0.0.0:4242). */
 void config_defaults(struct config *cfg);
+/* A [backend] section's defaults (config_values.c). */
+void config_backend_defaults(struct cfg_backend *b);
 /* Parses and validates a file.  On error returns TS_ERROR and writes
  * "FILE:LINE: [section] key: reason" into err. */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
@@ -180,8 +185,8 @@ const char *config_routing_name(enum routing r);
 size_t config_key_count(void);
 const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
-/* Key i holds a secret (a password): config_key_format never writes its
- * value, only whether it is set. */
+/* Key i holds a secret (a password, a backend's auth line):
+ * config_key_format never writes its value, only whether it is set. */
 bool config_key_secret(size_t i);
 /* Whether key i has the same value in (a, ab) and (b, bb) -- secrets
  * compared without being written anywhere. */

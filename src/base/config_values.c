@@ -1,8 +1,8 @@
 /*
  * config_values.c -- a configuration value's text into data, for config.c:
  * sizes (K/M/G/T), durations (ms/s/m/h), HOST:PORT, and the listen line
- * with its options; and sizes and durations written back as a file gives
- * them.  Plain text in, plain data out: it must never touch a socket, a
+ * with its options; sizes and durations written back as a file gives
+ * them; and every key's default value.  Plain text in, plain data out: it must never touch a socket, a
  * file or the loop.
  */
 #include "autoconf.h"
@@ -246,4 +246,65 @@ config_parse_listen(const char *s, struct cfg_listen *l, char *why, size_t whyle
         if (config_values_listen_word(w, l, &seen_proto, why, whylen) != TS_OK)
             return TS_ERROR;
     return TS_OK;
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+void
+config_backend_defaults(struct cfg_backend *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->conns = 2;
+    b->write_timeout_ms = 10 * 1000;
+    b->connect_timeout_ms = 5 * 1000;
+    b->ack = ACK_NONE;
+    b->ack_timeout_ms = 10 * 1000;
+    b->ack_window = 4 * MB;
+    b->max_rate = 0;
+    b->overflow = -1;
+    b->max_queue_bytes = 0;
+}
+
+void
+config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->routing = ROUTE_HASH;
+    cfg->max_clients = 10000;
+    cfg->max_frame_bytes = 1 * MB;
+    cfg->max_line_bytes = 32 * KB;
+    cfg->max_reply_bytes = 32 * KB;
+    cfg->max_http_body_bytes = 8 * MB;
+    cfg->idle_timeout_ms = 0;           /* the TSD's tsd.core.socket.timeout */
+    cfg->tcp_keepalive_ms = 5 * 60 * 1000;
+    cfg->read_timeout_ms = 30 * 1000;
+    cfg->memory_limit = 128 * MB;
+    cfg->control_reserve = 0; /* auto: memory-limit / 16, within [256K, 4M] */
+    cfg->input_memory = 0;    /* auto: memory-limit - control-reserve - memory-limit / 8 */
+    cfg->control_slots = 8;
+    cfg->block_size = 64 * KB;
+    cfg->overflow = OVERFLOW_BLOCK;
+    cfg->shutdown_timeout_ms = 10 * 1000;
+    cfg->stats_interval_ms = 0;
+    cfg->history_ms = 15 * 60 * 1000;
+    cfg->history_interval_ms = 1000;
+    cfg->reconnect_min_ms = 100;
+    cfg->reconnect_max_ms = 10 * 1000;
+    cfg->resolve_timeout_ms = 5 * 1000;
+    cfg->max_tags = 8;
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    cfg->log_buffer_bytes = 256 * KB;
+    cfg->redis.enabled = false;
+    snprintf(cfg->redis.addr.host, sizeof(cfg->redis.addr.host), "127.0.0.1");
+    snprintf(cfg->redis.addr.port, sizeof(cfg->redis.addr.port), "6379");
+    snprintf(cfg->redis.prefix, sizeof(cfg->redis.prefix), "tsrelay");
+    cfg->redis.spool_high = 16 * MB;
+    cfg->redis.spool_low = 4 * MB;
+    cfg->redis.spool_max_bytes = 4 * GB;
+    cfg->redis.flush_interval_ms = 100;
+    cfg->redis.connect_timeout_ms = 2000;
+    cfg->redis.compress_level = 1;
+    cfg->redis.takeover_after_ms = 30 * 1000;
+    cfg->redis.min_replicas_ack = 0;
+    cfg->tls.max_handshakes = 64;
 }

@@ -6,8 +6,10 @@
  * of OpenTSDB 2.4/2.5: same checks, same order, same messages.  Java's
  * HashMap iteration order is reproduced where messages print a tag map;
  * what Java's number parsers accept is javanum.c's, their messages are
- * worded here.  point_parse_line and point_check read as the TSD's checks
- * in their order (the numbers of spec table 2.1).  Everything works on the
+ * worded here (with pointerr.c's tools).  point_parse_fields and
+ * point_check read as the TSD's checks in their order (the numbers of spec
+ * table 2.1); a rollup's and a histogram's own rules (rollup.c,
+ * histogram.c) are built of the same steps.  Everything works on the
  * caller's bytes, in one pass over a line; it must never allocate.
  */
 #include "autoconf.h"
@@ -19,146 +21,8 @@
 
 #include "base/javanum.h"
 #include "base/point.h"
+#include "base/pointerr.h"
 #include "base/util.h"
-
-/* ---- error text -------------------------------------------------------- */
-
-static void
-eb_put(struct point_error *e, const char *s, size_t n)
-{
-    size_t room = sizeof(e->msg) - 1 - e->len;
-    if (n > room)
-        n = room;
-    memcpy(e->msg + e->len, s, n);
-    e->len += n;
-    e->msg[e->len] = '\0';
-}
-
-static void
-eb_str(struct point_error *e, const char *s)
-{
-    eb_put(e, s, strlen(s));
-}
-
-static void
-eb_i64(struct point_error *e, int64_t v)
-{
-    char b[24];
-    int n = snprintf(b, sizeof(b), "%lld", (long long)v);
-    eb_put(e, b, (size_t)n);
-}
-
-static void
-eb_start(struct point_error *e, enum point_err_kind kind, const char *s)
-{
-    e->kind = kind;
-    e->relay = false;
-    e->len = 0;
-    e->msg[0] = '\0';
-    if (s != NULL)
-        eb_str(e, s);
-}
-
-/* Java String.hashCode over ISO-8859-1 chars, then HashMap.hash(). */
-static uint32_t
-java_spread_hash(const char *s, size_t n)
-{
-    uint32_t h = 0;
-    for (size_t i = 0; i < n; i++)
-        h = 31u * h + (unsigned char)s[i];
-    return h ^ (h >> 16);
-}
-
-/* The order in which a java.util.HashMap (default capacity 16, load
- * factor 0.75) built by inserting these tags in order iterates them: by
- * bucket, then by insertion within a bucket.  n <= POINT_MAX_TAGS. */
-static void
-java_map_order(const struct point_tag *tags, int n, uint8_t *order)
-{
-    uint32_t cap = 16;
-    while ((uint64_t)n * 4 > (uint64_t)cap * 3)
-        cap *= 2;
-    uint32_t idx[POINT_MAX_TAGS];
-    for (int i = 0; i < n; i++)
-        idx[i] = java_spread_hash(tags[i].k, tags[i].klen) & (cap - 1);
-    for (int pass = 0; pass < n; pass++) {
-        /* selection by (bucket, insertion) without sorting in place */
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (idx[i] != UINT32_MAX && (best < 0 || idx[i] < idx[best]))
-                best = i;
-        order[pass] = (uint8_t)best;
-        idx[best] = UINT32_MAX;
-    }
-}
-
-/* Appends "{k1=v1, k2=v2}" as the TSD's HashMap.toString() prints them. */
-static void
-eb_java_map(struct point_error *e, const struct point_tag *tags, int n)
-{
-    uint8_t order[POINT_MAX_TAGS];
-    java_map_order(tags, n, order);
-    eb_put(e, "{", 1);
-    for (int i = 0; i < n; i++) {
-        const struct point_tag *t = &tags[order[i]];
-        if (i > 0)
-            eb_put(e, ", ", 2);
-        eb_put(e, t->k, t->klen);
-        eb_put(e, "=", 1);
-        eb_put(e, t->v, t->vlen);
-    }
-    eb_put(e, "}", 1);
-}
-
-const char *
-point_cmd_name(enum point_cmd cmd)
-{
-    switch (cmd) {
-    case CMD_ROLLUP: return "rollup";
-    case CMD_HISTOGRAM: return "histogram";
-    case CMD_PUT: break;
-    }
-    return "put";
-}
-
-size_t
-latin1_to_utf8(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '\n') {
-            /* a reply is one line: echoed input (a JSON name can hold a
-             * newline; a telnet line cannot) must not break it */
-            if (o + 2 > cap)
-                break;
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else if (c < 0x80) {
-            if (o + 1 > cap)
-                break;
-            out[o++] = (char)c;
-        } else {
-            if (o + 2 > cap)
-                break;
-            out[o++] = (char)(0xC0 | (c >> 6));
-            out[o++] = (char)(0x80 | (c & 0x3F));
-        }
-    }
-    return o;
-}
-
-size_t
-point_error_format(const struct point_error *e, char *out, size_t cap)
-{
-    const char *kind = e->kind == PE_INVALID_VALUE ? "invalid value"
-                       : e->kind == PE_REFUSED  ? "refused"
-                                                : "illegal argument";
-    int n = snprintf(out, cap, "%s: %s: ", point_cmd_name(e->cmd), kind);
-    if (n < 0 || (size_t)n >= cap)
-        return cap > 0 ? cap - 1 : 0;
-    return (size_t)n + latin1_to_utf8(e->msg, e->len, out + n, cap - (size_t)n);
-}
 
 /* ---- rules ------------------------------------------------------------- */
 
@@ -182,6 +46,9 @@ point_rules_init(struct point_rules *r, int max_tags, const char *specials)
             r->name_ok[c] = 1;
     for (const char *s = specials; s != NULL && *s; s++)
         r->name_ok[(unsigned char)*s] = 1;
+    snprintf(r->agg_tag, sizeof(r->agg_tag), "_aggregate");
+    r->raw_agg_value[0] = '\0';
+    r->block_derived = true;
 }
 
 /* ---- Java's numbers, in the TSD's words ------------------------------- */
@@ -195,24 +62,24 @@ point_parse_long(const char *s, size_t n, int64_t *out, struct point_error *err)
     case JLONG_OK:
         return TS_OK;
     case JLONG_EMPTY:
-        eb_start(err, PE_INVALID_VALUE, "Empty string");
+        perr_start(err, PE_INVALID_VALUE, "Empty string");
         return TS_ERROR;
     case JLONG_SIGN_ONLY:
-        eb_start(err, PE_INVALID_VALUE, "Just a sign, no value: ");
+        perr_start(err, PE_INVALID_VALUE, "Just a sign, no value: ");
         break;
     case JLONG_TOO_LONG:
-        eb_start(err, PE_INVALID_VALUE, "Value too long: ");
+        perr_start(err, PE_INVALID_VALUE, "Value too long: ");
         break;
     case JLONG_BAD_CHAR:
-        eb_start(err, PE_INVALID_VALUE, "Invalid character '");
-        eb_put(err, s + bad, 1);
-        eb_str(err, "' in ");
+        perr_start(err, PE_INVALID_VALUE, "Invalid character '");
+        perr_put(err, s + bad, 1);
+        perr_str(err, "' in ");
         break;
     case JLONG_OVERFLOW:
-        eb_start(err, PE_INVALID_VALUE, "Overflow in ");
+        perr_start(err, PE_INVALID_VALUE, "Overflow in ");
         break;
     }
-    eb_put(err, s, n);
+    perr_put(err, s, n);
     return TS_ERROR;
 }
 
@@ -246,19 +113,19 @@ next_word(struct words *w, const char **s, size_t *n)
 static int
 not_enough(struct point_error *err, int need, int got)
 {
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "not enough arguments (need least ");
-    eb_i64(err, need);
-    eb_str(err, ", got ");
-    eb_i64(err, got);
-    eb_str(err, ")");
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "not enough arguments (need least ");
+    perr_i64(err, need);
+    perr_str(err, ", got ");
+    perr_i64(err, got);
+    perr_str(err, ")");
     return TS_ERROR;
 }
 
 static int
 invalid_tag(struct point_error *err, const char *s, size_t n)
 {
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "invalid tag: ");
-    eb_put(err, s, n);
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "invalid tag: ");
+    perr_put(err, s, n);
     return TS_ERROR;
 }
 
@@ -275,10 +142,10 @@ add_tag(struct point *p, const char *s, size_t n, const char *eq, struct point_e
         if (t->klen == klen && t->k[0] == s[0] && memcmp(t->k, s, klen) == 0) {
             if (t->vlen == vlen && memcmp(t->v, eq + 1, vlen) == 0)
                 return TS_OK; /* same k=v again collapses */
-            eb_start(err, PE_ILLEGAL_ARGUMENT, "duplicate tag: ");
-            eb_put(err, s, n);
-            eb_str(err, ", tags=");
-            eb_java_map(err, p->tags, tracked);
+            perr_start(err, PE_ILLEGAL_ARGUMENT, "duplicate tag: ");
+            perr_put(err, s, n);
+            perr_str(err, ", tags=");
+            perr_java_map(err, p->tags, tracked);
             return TS_ERROR;
         }
     }
@@ -361,10 +228,10 @@ parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err)
                 continue;
             if (m == sizeof(buf)) {
                 /* far too long for a long: report as Java would */
-                eb_start(err, PE_INVALID_VALUE, "Value too long: ");
+                perr_start(err, PE_INVALID_VALUE, "Value too long: ");
                 for (size_t j = 0; j < n; j++)
                     if (s[j] != '.')
-                        eb_put(err, s + j, 1);
+                        perr_put(err, s + j, 1);
                 return TS_ERROR;
             }
             buf[m++] = s[i];
@@ -443,7 +310,7 @@ take_metric(struct point *p, const struct line_words *lw, int mi, struct point_e
 {
     if (p->cmd == CMD_ROLLUP) {
         if (lw->wlen[1] == 0) {
-            eb_start(err, PE_ILLEGAL_ARGUMENT, "Missing interval or aggregator");
+            perr_start(err, PE_ILLEGAL_ARGUMENT, "Missing interval or aggregator");
             return TS_ERROR;
         }
         p->spec = lw->word[1];
@@ -452,7 +319,7 @@ take_metric(struct point *p, const struct line_words *lw, int mi, struct point_e
     p->metric = lw->word[mi];
     p->metric_len = lw->wlen[mi];
     if (p->metric_len == 0) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "empty metric name");
+        perr_start(err, PE_ILLEGAL_ARGUMENT, "empty metric name");
         return TS_ERROR;
     }
     return TS_OK;
@@ -467,8 +334,8 @@ take_timestamp(struct point *p, const char *s, size_t n, struct point_error *err
     if (parse_timestamp(s, n, &p->timestamp, err) != TS_OK)
         return TS_ERROR;
     if (p->timestamp <= 0) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT, "invalid timestamp: ");
-        eb_i64(err, p->timestamp);
+        perr_start(err, PE_ILLEGAL_ARGUMENT, "invalid timestamp: ");
+        perr_i64(err, p->timestamp);
         return TS_ERROR;
     }
     return TS_OK;
@@ -490,7 +357,7 @@ take_value(struct point *p, struct line_words *lw, int mi, struct point_error *e
         lw->more = next_word(&lw->w, &lw->tw, &lw->tn);
     }
     if (p->value_len == 0) {
-        eb_start(err, PE_ILLEGAL_ARGUMENT,
+        perr_start(err, PE_ILLEGAL_ARGUMENT,
                  p->cmd == CMD_HISTOGRAM ? "empty histogram value" : "empty value");
         return TS_ERROR;
     }
@@ -501,15 +368,17 @@ take_value(struct point *p, struct line_words *lw, int mi, struct point_error *e
 static int
 no_tags(const struct point *p, struct point_error *err)
 {
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "Need at least one tag (metric=");
-    eb_put(err, p->metric, p->metric_len);
-    eb_str(err, ", tags={})");
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "Need at least one tag (metric=");
+    perr_put(err, p->metric, p->metric_len);
+    perr_str(err, ", tags={})");
     return TS_ERROR;
 }
 
-int
-point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
-                 const char *line, size_t len, struct point *p, struct point_error *err)
+/* Checks 1..7 (point_parse_fields; inlined into point_parse_line, the
+ * hot path, as a put's steps are into point_check). */
+static inline __attribute__((always_inline)) int
+parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+             const char *line, size_t len, struct point *p, struct point_error *err)
 {
     struct line_words lw;
     int mi = cmd == CMD_ROLLUP ? 2 : 1; /* the metric's word */
@@ -522,10 +391,23 @@ point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_
     /* checks 6 and 7: the tag words run from lw.tw to the end of the line */
     if (lw.more && parse_tags(r, p, lw.tw, line + len, err) != TS_OK)
         return TS_ERROR;
-    /* the value is decoded by the TSD's histogram codec; the relay only
-     * checks what it can: names and tags */
-    if (cmd == CMD_HISTOGRAM && p->ntags == 0)
-        return no_tags(p, err);
+    return TS_OK;
+}
+
+int
+point_parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+                   const char *line, size_t len, struct point *p, struct point_error *err)
+{
+    return parse_fields(r, cmd, implicit_put, line, len, p, err);
+}
+
+int
+point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+                 const char *line, size_t len, struct point *p, struct point_error *err)
+{
+    TS_ASSERT(cmd == CMD_PUT); /* rollup.h and histogram.h have their own */
+    if (parse_fields(r, cmd, implicit_put, line, len, p, err) != TS_OK)
+        return TS_ERROR;
     return point_check(r, p, err);
 }
 
@@ -570,20 +452,6 @@ float_value_bytes(const char *s, size_t n, uint8_t *vb, int *flags)
     return vn;
 }
 
-/* Arrays.toString of OpenTSDB's encoding of the value, then "/flags". */
-static void
-eb_value_bytes(struct point_error *e, const uint8_t *b, int n, int flags)
-{
-    eb_put(e, "[", 1);
-    for (int i = 0; i < n; i++) {
-        if (i)
-            eb_put(e, ", ", 2);
-        eb_i64(e, (int8_t)b[i]);
-    }
-    eb_put(e, "]/", 2);
-    eb_i64(e, flags);
-}
-
 static int
 check_name(const struct point_rules *r, const char *s, size_t n)
 {
@@ -597,17 +465,17 @@ static int
 name_error(struct point_error *err, const char *what, const char *bracket_of, size_t bn,
            const char *s, size_t n, size_t bad)
 {
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "Invalid ");
-    eb_str(err, what);
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "Invalid ");
+    perr_str(err, what);
     if (bracket_of != NULL) {
-        eb_str(err, " [");
-        eb_put(err, bracket_of, bn);
-        eb_str(err, "]");
+        perr_str(err, " [");
+        perr_put(err, bracket_of, bn);
+        perr_str(err, "]");
     }
-    eb_str(err, " (\"");
-    eb_put(err, s, n);
-    eb_str(err, "\"): illegal character: ");
-    eb_put(err, s + bad, 1);
+    perr_str(err, " (\"");
+    perr_put(err, s, n);
+    perr_str(err, "\"): illegal character: ");
+    perr_put(err, s + bad, 1);
     return TS_ERROR;
 }
 
@@ -644,26 +512,18 @@ looks_like_integer(const char *s, size_t n)
     return true;
 }
 
-/* OpenTSDB's encoding of the value, which the bad-timestamp message
- * prints. */
-struct value_bytes {
-    uint8_t b[8];
-    int n;        /* -1: a float, encoded only if a message needs it */
-    int flags;
-};
-
 /* Check 8 for a value with a '.' or an exponent: Double.parseDouble's
  * grammar. */
 static int
 invalid_double(struct point_error *err, enum javanum_double why, const char *s, size_t n)
 {
     if (why == JDOUBLE_MULTIPLE_POINTS) {
-        eb_start(err, PE_INVALID_VALUE, "multiple points");
+        perr_start(err, PE_INVALID_VALUE, "multiple points");
         return TS_ERROR;
     }
-    eb_start(err, PE_INVALID_VALUE, "For input string: \"");
-    eb_put(err, s, n);
-    eb_str(err, "\"");
+    perr_start(err, PE_INVALID_VALUE, "For input string: \"");
+    perr_put(err, s, n);
+    perr_str(err, "\"");
     return TS_ERROR;
 }
 
@@ -671,19 +531,19 @@ invalid_double(struct point_error *err, enum javanum_double why, const char *s, 
 static int
 not_finite(const struct point *p, double d, struct point_error *err)
 {
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "value is NaN or Infinite: ");
-    eb_str(err, isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
-    eb_str(err, " for metric=");
-    eb_put(err, p->metric, p->metric_len);
-    eb_str(err, " timestamp=");
-    eb_i64(err, p->timestamp);
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "value is NaN or Infinite: ");
+    perr_str(err, isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
+    perr_str(err, " for metric=");
+    perr_put(err, p->metric, p->metric_len);
+    perr_str(err, " timestamp=");
+    perr_i64(err, p->timestamp);
     return TS_ERROR;
 }
 
 /* Checks 8 and 9 for a float: its trimmed text, as FloatingDecimal reads
  * it, is what the canonical line carries. */
 static int
-check_float_value(struct point *p, struct value_bytes *vb, struct point_error *err)
+check_float_value(struct point *p, struct point_value *vb, struct point_error *err)
 {
     const char *s = p->value;
     size_t n = p->value_len;
@@ -707,8 +567,8 @@ check_float_value(struct point *p, struct value_bytes *vb, struct point_error *e
 }
 
 /* Checks 8 and 9: the value is a Java long, or a finite Java double. */
-static int
-check_value(struct point *p, struct value_bytes *vb, struct point_error *err)
+static inline __attribute__((always_inline)) int
+check_value(struct point *p, struct point_value *vb, struct point_error *err)
 {
     int64_t v;
     bool neg = p->value_len > 1 && p->value[0] == '-';
@@ -726,20 +586,19 @@ check_value(struct point *p, struct value_bytes *vb, struct point_error *err)
 
 /* Check 10: a timestamp past what the TSD stores, seconds or ms. */
 static int
-check_timestamp(const struct point *p, struct value_bytes *vb, struct point_error *err)
+check_timestamp(const struct point *p, struct point_value *vb, struct point_error *err)
 {
     if (((uint64_t)p->timestamp & 0xFFFFFFFF00000000ull) == 0 || p->timestamp <= 9999999999999LL)
         return TS_OK;
-    if (vb->n < 0)
-        vb->n = float_value_bytes(p->value, p->value_len, vb->b, &vb->flags);
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
-    eb_i64(err, p->timestamp);
-    eb_str(err, " when trying to add value=");
-    eb_value_bytes(err, vb->b, vb->n, vb->flags);
-    eb_str(err, " to metric=");
-    eb_put(err, p->metric, p->metric_len);
-    eb_str(err, ", tags=");
-    eb_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
+    point_value_encode(p, vb);
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
+    perr_i64(err, p->timestamp);
+    perr_str(err, " when trying to add value=");
+    perr_value_bytes(err, vb->b, vb->n, vb->flags);
+    perr_str(err, " to metric=");
+    perr_put(err, p->metric, p->metric_len);
+    perr_str(err, ", tags=");
+    perr_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
     return TS_ERROR;
 }
 
@@ -751,12 +610,12 @@ check_tag_count(const struct point_rules *r, const struct point *p, struct point
         return no_tags(p, err);
     if (p->ntags <= r->max_tags)
         return TS_OK;
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "Too many tags: ");
-    eb_i64(err, p->ntags);
-    eb_str(err, " maximum allowed: ");
-    eb_i64(err, r->max_tags);
-    eb_str(err, ", tags: ");
-    eb_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "Too many tags: ");
+    perr_i64(err, p->ntags);
+    perr_str(err, " maximum allowed: ");
+    perr_i64(err, r->max_tags);
+    perr_str(err, ", tags: ");
+    perr_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
     return TS_ERROR;
 }
 
@@ -785,12 +644,12 @@ all_tags_ok(const struct point_rules *r, const struct point *p)
 }
 
 /* The first bad tag name or value in the order of the TSD's HashMap (the
- * same walk as eb_java_map), so it is the one the TSD reports. */
+ * same walk as perr_java_map), so it is the one the TSD reports. */
 static int
 first_bad_tag(const struct point_rules *r, const struct point *p, struct point_error *err)
 {
     uint8_t order[POINT_MAX_TAGS];
-    java_map_order(p->tags, p->ntags, order);
+    perr_java_map_order(p->tags, p->ntags, order);
     for (int i = 0; i < p->ntags; i++) {
         const struct point_tag *t = &p->tags[order[i]];
         int bad = check_name(r, t->k, t->klen);
@@ -828,22 +687,58 @@ check_line_length(struct point *p, struct point_error *err)
     p->canon_len = clen;
     if (clen - 1 <= POINT_LINE_MAX)
         return TS_OK;
-    eb_start(err, PE_ILLEGAL_ARGUMENT, "line too long for the TSD: ");
-    eb_i64(err, (int64_t)(clen - 1));
-    eb_str(err, " bytes, the limit is 1024 (a TSD closes the connection on a longer line)");
+    perr_start(err, PE_ILLEGAL_ARGUMENT, "line too long for the TSD: ");
+    perr_i64(err, (int64_t)(clen - 1));
+    perr_str(err, " bytes, the limit is 1024 (a TSD closes the connection on a longer line)");
     err->relay = true;
     return TS_ERROR;
 }
 
 int
+point_check_value(struct point *p, struct point_value *v, struct point_error *err)
+{
+    v->n = 0;
+    v->flags = 0;
+    err->cmd = p->cmd;
+    return check_value(p, v, err);
+}
+
+void
+point_value_encode(const struct point *p, struct point_value *v)
+{
+    if (v->n < 0)
+        v->n = float_value_bytes(p->value, p->value_len, v->b, &v->flags);
+}
+
+int
+point_check_series(const struct point_rules *r, const struct point *p, struct point_error *err)
+{
+    err->cmd = p->cmd;
+    if (check_tag_count(r, p, err) != TS_OK || check_metric(r, p, err) != TS_OK ||
+        check_tag_names(r, p, err) != TS_OK)
+        return TS_ERROR;
+    return TS_OK;
+}
+
+int
+point_finish(struct point *p, struct point_error *err)
+{
+    err->cmd = p->cmd;
+    sort_tags(p);
+    return check_line_length(p, err);
+}
+
+int
 point_check(const struct point_rules *r, struct point *p, struct point_error *err)
 {
-    struct value_bytes vb = { .n = 0, .flags = 0 };
+    /* the steps of point_check_value, point_check_series and point_finish,
+     * called here directly: the put's hot path */
+    struct point_value v = { .n = 0, .flags = 0 };
+    TS_ASSERT(p->cmd == CMD_PUT);
     err->cmd = p->cmd;
-    if (p->cmd != CMD_HISTOGRAM && check_value(p, &vb, err) != TS_OK)
-        return TS_ERROR;
-    if (check_timestamp(p, &vb, err) != TS_OK || check_tag_count(r, p, err) != TS_OK ||
-        check_metric(r, p, err) != TS_OK || check_tag_names(r, p, err) != TS_OK)
+    if (check_value(p, &v, err) != TS_OK || check_timestamp(p, &v, err) != TS_OK ||
+        check_tag_count(r, p, err) != TS_OK || check_metric(r, p, err) != TS_OK ||
+        check_tag_names(r, p, err) != TS_OK)
         return TS_ERROR;
     sort_tags(p);
     return check_line_length(p, err);
@@ -851,10 +746,14 @@ point_check(const struct point_rules *r, struct point *p, struct point_error *er
 
 /* ---- output ------------------------------------------------------------ */
 
+/* The command words (point_cmd_name's), their lengths known here. */
+static const char *const point_word[] = { "put", "rollup", "histogram" };
+static const size_t point_word_len[] = { 3, 6, 9 };
+
 size_t
 point_canonical_len(const struct point *p)
 {
-    size_t n = strlen(point_cmd_name(p->cmd)) + 1 + p->metric_len + 1 + p->ts_len + 1 +
+    size_t n = point_word_len[p->cmd] + 1 + p->metric_len + 1 + p->ts_len + 1 +
                p->value_len + 1; /* + "\n" at the end, spaces between */
     if (p->cmd == CMD_ROLLUP)
         n += p->spec_len + 1;
@@ -864,6 +763,10 @@ point_canonical_len(const struct point *p)
     for (int i = 0; i < p->ntags && i < POINT_MAX_TAGS; i++)
         t += 1 + p->tags[i].klen + 1 + p->tags[i].vlen;
     ((struct point *)p)->tags_bytes = t > 0 ? t - 1 : 0;
+    /* a rollup's group-by point may have no tag of its own (the TSD adds
+     * one): its line still needs the word after the value, empty */
+    if (p->cmd == CMD_ROLLUP && t == 0)
+        n++;
     return n + t;
 }
 
@@ -881,8 +784,7 @@ point_format(const struct point *p, char *out, size_t cap)
     if (need > cap)
         return 0;
     char *o = out;
-    const char *cmd = point_cmd_name(p->cmd);
-    o = put(o, cmd, strlen(cmd));
+    o = put(o, point_word[p->cmd], point_word_len[p->cmd]);
     *o++ = ' ';
     if (p->cmd == CMD_ROLLUP) {
         o = put(o, p->spec, p->spec_len);
@@ -903,6 +805,8 @@ point_format(const struct point *p, char *out, size_t cap)
         *o++ = '=';
         o = put(o, p->tags[i].v, p->tags[i].vlen);
     }
+    if (p->cmd == CMD_ROLLUP && p->ntags == 0)
+        *o++ = ' ';
     *o++ = '\n';
     return (size_t)(o - out);
 }

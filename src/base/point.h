@@ -15,18 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POINT_MAX_TAGS 128    /* tags tracked per point (max-tags <= 64) */
+#include "base/pointerr.h"
+
 #define POINT_LINE_MAX 1024   /* TSD's limit: bytes before "\n" */
-#define POINT_ERR_MAX 1024    /* error messages are truncated to this */
-
-enum point_cmd { CMD_PUT = 0, CMD_ROLLUP, CMD_HISTOGRAM };
-
-struct point_tag {
-    const char *k;
-    const char *v;
-    uint32_t klen;
-    uint32_t vlen;
-};
 
 struct point {
     enum point_cmd cmd;
@@ -45,40 +36,61 @@ struct point {
     struct point_tag tags[POINT_MAX_TAGS];   /* insertion order, then sorted */
 };
 
-/* What the TSD would have said; kind selects the reply prefix. */
-enum point_err_kind {
-    PE_NONE = 0,
-    PE_ILLEGAL_ARGUMENT,  /* "<cmd>: illegal argument: ..." */
-    PE_INVALID_VALUE,     /* "<cmd>: invalid value: ..." */
-    PE_REFUSED,           /* "<cmd>: refused: ...": a valid point the relay's
-                             rules or limits keep from the TSD */
-};
-
-struct point_error {
-    enum point_err_kind kind;
-    enum point_cmd cmd;
-    bool relay;            /* a limit of the relay, not of the TSD */
-    size_t len;
-    char msg[POINT_ERR_MAX];  /* ISO-8859-1 bytes, like the TSD's strings */
-};
+#define POINT_AGG_TAG_MAX 64
 
 struct point_rules {
     int max_tags;
     uint8_t name_ok[256];  /* bytes allowed in metric and tag names */
+    /* rollup points (rollup.c), as a TSD with tsd.rollups.enable checks
+     * them; point_rules_init sets the TSD's defaults */
+    char agg_tag[POINT_AGG_TAG_MAX];       /* tsd.rollups.agg_tag_key */
+    char raw_agg_value[POINT_AGG_TAG_MAX]; /* "": tsd.rollups.tag_raw off; else
+                                              tsd.rollups.raw_agg_tag_value */
+    bool block_derived;                    /* tsd.rollups.block_derived */
 };
 
 void point_rules_init(struct point_rules *r, int max_tags, const char *specials);
 
-/* Parses and validates one telnet line of `cmd` (rollup/histogram/put).
+/* OpenTSDB's encoding of a value (the smallest of 1, 2, 4, 8 bytes for an
+ * integer, flags = length - 1; a float in 4 bytes if exact, else a
+ * double; flags 8 | length - 1): what a bad-timestamp message prints. */
+struct point_value {
+    uint8_t b[8];
+    int n;                 /* -1: a float, encoded only if a message needs it */
+    int flags;
+};
+
+/* Parses and validates one telnet `put` line: checks 1..14 of table 2.1.
  * `line` holds the whole line; when implicit_put is set, the line has no
- * command word (framed text) and is read as "put " + line.  TS_OK or
- * TS_ERROR with err filled. */
+ * command word (framed text) and is read as "put " + line.  cmd must be
+ * CMD_PUT: rollup and histogram lines have rules of their own (rollup.h,
+ * histogram.h).  TS_OK or TS_ERROR with err filled. */
 int point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
                      const char *line, size_t len, struct point *p, struct point_error *err);
 
-/* Checks 8..14 of table 2.1 on a point whose fields are already split (the
- * JSON path); sorts its tags.  TS_OK or TS_ERROR. */
+/* Checks 8..14 of table 2.1 on a put whose fields are already split (the
+ * JSON path), then point_finish.  TS_OK or TS_ERROR. */
 int point_check(const struct point_rules *r, struct point *p, struct point_error *err);
+
+/* The steps the checks of all three commands are built of, in the TSD's
+ * order of table 2.1:
+ * point_parse_fields -- checks 1..7 of a line of cmd: the words before
+ *   the tags (a rollup's interval/aggregator word, a histogram's codec id),
+ *   the timestamp, a value present, the tags' syntax and duplicates;
+ * point_check_value -- checks 8 and 9: a Java long or a finite double
+ *   (a float's text trimmed as the TSD trims it); v gets its encoding;
+ * point_value_encode -- v's bytes for a message, a float encoded now;
+ * point_check_series -- checks 11..14: one tag at least, max-tags at most,
+ *   the metric's and the tags' characters (messages print p's tags);
+ * point_finish -- sorts the tags and applies the relay's own limit, a
+ *   canonical line of at most 1024 bytes (sets canon_len). */
+int point_parse_fields(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
+                       const char *line, size_t len, struct point *p, struct point_error *err);
+int point_check_value(struct point *p, struct point_value *v, struct point_error *err);
+void point_value_encode(const struct point *p, struct point_value *v);
+int point_check_series(const struct point_rules *r, const struct point *p,
+                       struct point_error *err);
+int point_finish(struct point *p, struct point_error *err);
 
 /* Canonical line length including the final "\n". */
 size_t point_canonical_len(const struct point *p);
@@ -93,13 +105,6 @@ uint64_t point_line_hash(const char *line, size_t len);
  * wrote, without parsing it again. */
 uint64_t point_output_hash(const struct point *p, const char *out, size_t len);
 
-/* Appends `len` ISO-8859-1 bytes to out as UTF-8 (how the TSD's replies are
- * encoded), with a newline written as the two characters \n so a reply stays
- * one line; returns bytes written, never more than cap. */
-size_t latin1_to_utf8(const char *in, size_t len, char *out, size_t cap);
-/* The reply line for an error: "<cmd>: <kind>: <msg>" without "\n". */
-size_t point_error_format(const struct point_error *e, char *out, size_t cap);
-const char *point_cmd_name(enum point_cmd cmd);
 
 /* Java's Tags.parseLong: TS_OK, or TS_ERROR with the message in err.
  * (Double.parseDouble, which needs no message, is javanum_parse_double.) */

@@ -177,3 +177,23 @@ relay_route_backends(struct relay *r)
     memcpy(r->route_slot, slot, sizeof(slot[0]) * (size_t)n);
     return TS_OK;
 }
+
+const char *
+relay_status_word(const struct relay *r)
+{
+    if (r->phase != PHASE_RUNNING)
+        return "shutting-down";
+    int up = 0, routed = 0;
+    for (int i = 0; i < r->nbackends; i++) {
+        const struct backend *be = &r->backends[i];
+        if (be->retired || be->retiring)
+            continue;
+        routed++;
+        up += backend_available(be);
+    }
+    if (up == routed)
+        return "ok";
+    if (up > 0 || spool_usable(r->spool))
+        return "partial";
+    return "error";
+}

@@ -86,6 +86,14 @@ int relay_route_backends(struct relay *r);
  * need, the admission thresholds, the read bound (start and reload). */
 void relay_apply_limits(struct relay *r);
 
+/* The relay's state in the TSD's word (telnet `status`, OpenTSDB 2.5):
+ * "shutting-down" once shutdown began; else "ok" when every backend takes
+ * data (backend_available: no connection failed or lagging -- a backend
+ * that was never sent anything counts as up), "partial" when some do or
+ * the spool takes data for them (spool_usable), "error" when none does
+ * and no spool takes data.  Backends removed by a reload do not count. */
+const char *relay_status_word(const struct relay *r);
+
 /* Queue bytes one client read may need at most (the clients' resume
  * step): its lines to every target, plus fresh blocks and spool entries. */
 size_t relay_read_out_bound(const struct relay *r);

@@ -18,14 +18,17 @@
  * Decoding is protocol.c's, the memory of a unit admitted.c's, and the
  * replies reply.c's: here they are written when the socket takes them, and
  * a client that is done lingers until its peer has read them.  Deadlines:
- * idle-timeout without reads, read-timeout for a partial unit being read;
- * neither runs while the client waits for us.
+ * idle-timeout without reads (off by default: a quiet client is kept, as
+ * a TSD keeps it, and a vanished one is found by TCP keepalive,
+ * tcp-keepalive), read-timeout for a partial unit being read; neither
+ * runs while the client waits for us.
  */
 #include "autoconf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,7 +496,7 @@ client_run(struct client *c)
 {
     struct client_env *env = &c->set->env;
     for (int i = 0; i < READS_PER_EVENT; i++) {
-        if (!env->running(env->ctx)) {
+        if (!env->running(env->ctx) && c->proto != PROTO_TELNET) {
             stop_reading(c);
             return;
         }
@@ -844,6 +847,25 @@ client_origin_text(const struct sockaddr *sa, char *out, size_t cap)
         snprintf(out, cap, "unknown");
 }
 
+/* TCP keepalive on a client's socket (tcp-keepalive: the idle time; then
+ * 3 probes a third of it apart, at most 75 s apart): a peer that vanished
+ * (its host gone, its network dropped) is found and its slot freed, while
+ * a live but quiet client answers the probes in its kernel and is kept.
+ * As the TSD's tsd.network.keep_alive, with a time of the relay's own. */
+static void
+client_keepalive(int fd, uint64_t idle_ms)
+{
+    int on = idle_ms > 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    if (!on)
+        return;
+    int idle = (int)TS_MAX(idle_ms / 1000, (uint64_t)1);
+    int intvl = TS_MIN(TS_MAX(idle / 3, 1), 75), cnt = 3;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 struct client *
 client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool control_only,
            const struct sockaddr *peer, socklen_t peer_len)
@@ -868,6 +890,7 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     client_origin_text(peer, c->origin, sizeof(c->origin));
     if (peer != NULL)
         memcpy(&c->peer, peer, TS_MIN((size_t)peer_len, sizeof(c->peer)));
+    client_keepalive(fd, cs->env.cfg->tcp_keepalive_ms);
     c->control_only = control_only;
     c->last_activity = ev_now(loop);
     ev_io_init(&c->rio, client_on_readable, fd, EV_READ);
@@ -950,6 +973,8 @@ void
 client_stop_all_reading(struct client_set *cs)
 {
     for (struct client *c = cs->all; c != NULL; c = c->next) {
+        if (c->proto == PROTO_TELNET && !c->control_only)
+            continue; /* `status` answers "shutting-down"; its points are refused */
         ev_io_stop(cs->env.loop, &c->rio);
         admission_cancel(cs->env.adm, &c->adm);
         c->reading_stopped = true;

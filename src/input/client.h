@@ -54,7 +54,9 @@ void client_frame_acks(struct client_set *cs);
  * on.  A client whose marks cannot grow (out of memory) is closed: its
  * unacknowledged frames are its to resend.  Returns the clients closed. */
 size_t client_frame_acks_remark(struct client_set *cs, size_t fa_width);
-/* Shutdown: stop reading from every client; nobody waits any more. */
+/* Shutdown: stop reading from every client but the telnet ones (a
+ * telnet client may ask `status` while the relay drains; the relay
+ * refuses its points); nobody waits any more. */
 void client_stop_all_reading(struct client_set *cs);
 
 #endif

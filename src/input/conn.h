@@ -55,6 +55,9 @@ struct client_env {
     void (*batch)(void *ctx, uint64_t read_ns);
     bool (*running)(void *ctx);      /* false once shutdown began */
     size_t (*stats_text)(void *ctx, char *out, size_t cap); /* telnet `stats` */
+    /* telnet `status`: one word, the relay's state as a TSD says its own
+     * (ok, partial, error, shutting-down) */
+    const char *(*status_word)(void *ctx);
     http_endpoint_fn endpoint;       /* every HTTP path but /api/put */
     void *endpoint_ctx;
     size_t read_out_bound;           /* queue bytes one read may need at most */

@@ -93,7 +93,7 @@ framed_payload(struct framed_io *io, const char *p, size_t len)
     if (i < len && (p[i] == '{' || p[i] == '[')) {
         struct json_result res;
         struct point_error derr;
-        int rc = json_ingest_from(io->sink, p, len, (size_t)io->skip, &res, &derr);
+        int rc = json_ingest_from(io->sink, CMD_PUT, p, len, (size_t)io->skip, &res, &derr);
         if (rc == TS_EAGAIN) {
             io->skip = res.handled;
             done = false;

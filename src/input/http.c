@@ -1,5 +1,6 @@
 /*
- * http.c -- HTTP/1.1 for the relay: request framing and POST /api/put.
+ * http.c -- HTTP/1.1 for the relay: request framing and the writes, POST
+ * /api/put, /api/rollup and /api/histogram.
  *
  * http-parser drives a small state machine per connection.  Headers are
  * read into fixed fields (nothing is buffered for them).  A /api/put body
@@ -10,7 +11,8 @@
  * parser (once first to check the size and the stream), never into a
  * buffer of their own.  When the sink has no room, the parser pauses at
  * the end of the request and the next feed carries on from the datapoint
- * where it stopped.  /api/put answers exactly as the TSD does: 204 when
+ * where it stopped.  The writes answer exactly as the TSD's
+ * PutDataPointRpc.processDataPoint (shared by the three): 204 when
  * every point is good and neither ?summary nor ?details was asked, 400
  * with the TSD's error object otherwise, {"success","failed"[,"errors"]}
  * with ?summary / ?details.  It never sees a socket.
@@ -68,7 +70,8 @@ struct http_conn {
     bool gzip;
     bool in_request;
     bool head_request;         /* a parsed HEAD request: answer without body */
-    bool is_put;               /* the request is for /api/put */
+    bool is_put;               /* the request is for a write: /api/put, ... */
+    enum point_cmd put_cmd;    /* ... which: put, rollup or histogram */
     bool close;                /* the request being answered ends the connection */
     bool closing;              /* an error ended the conversation */
     enum wait wait;
@@ -336,9 +339,9 @@ put_pass(struct http_conn *h, int *doc_rc, struct point_error *derr, int *gzip_s
     h->host.sink->on_error = put_error;
     int rc;
     if (!h->gzip) {
-        rc = json_ingest_from(h->host.sink, h->body.p ? h->body.p : "", h->body.len,
+        rc = json_ingest_from(h->host.sink, h->put_cmd, h->body.p ? h->body.p : "", h->body.len,
                               h->put.skip, &res, derr);
-    } else if (json_stream_begin(h->host.sink, h->put.skip, &res) != TS_OK) {
+    } else if (json_stream_begin(h->host.sink, h->put_cmd, h->put.skip, &res) != TS_OK) {
         rc = TS_ERROR;
         derr->len = (size_t)snprintf(derr->msg, sizeof(derr->msg), "out of memory");
     } else {
@@ -513,6 +516,25 @@ stop_if_last(struct http_conn *h)
 
 /* ---- parser callbacks -------------------------------------------------- */
 
+/* /api/put, /api/rollup, /api/histogram (a trailing '/' too): the writes,
+ * answered here; their datapoints' command in *cmd. */
+static bool
+write_path(const char *path, size_t len, enum point_cmd *cmd)
+{
+    static const struct { const char *path; enum point_cmd cmd; } writes[] = {
+        { "/api/put", CMD_PUT }, { "/api/rollup", CMD_ROLLUP }, { "/api/histogram", CMD_HISTOGRAM },
+    };
+    if (len > 0 && path[len - 1] == '/')
+        len--;
+    for (size_t i = 0; i < TS_ARRAY_LEN(writes); i++) {
+        if (strlen(writes[i].path) == len && memcmp(path, writes[i].path, len) == 0) {
+            *cmd = writes[i].cmd;
+            return true;
+        }
+    }
+    return false;
+}
+
 static int
 on_message_begin(http_parser *p)
 {
@@ -611,8 +633,7 @@ on_headers_complete(http_parser *p)
     const char *q = memchr(h->url, '?', h->url_len);
     if (q != NULL)
         plen = (size_t)(q - h->url);
-    h->is_put = (plen == 8 && memcmp(h->url, "/api/put", 8) == 0) ||
-                (plen == 9 && memcmp(h->url, "/api/put/", 9) == 0);
+    h->is_put = write_path(h->url, plen, &h->put_cmd);
     if (h->url_too_long) {
         h->error_status = 414;
         h->error_msg = "URL too long";

@@ -1,9 +1,10 @@
 /*
- * http.h -- HTTP/1.1 for the relay: request framing and POST /api/put.
+ * http.h -- HTTP/1.1 for the relay: request framing and the writes, POST
+ * /api/put, /api/rollup and /api/histogram.
  *
  * Owns request parsing (http-parser), keep-alive and pipelining, the body
  * bound (max-http-body-bytes: 413 on a Content-Length over it, before a
- * byte of the body is read), gzip bodies, and /api/put with the TSD's
+ * byte of the body is read), gzip bodies, and the writes with the TSD's
  * answers (204, or ?summary / ?details).  Every other path goes to the
  * endpoint the host set (the status module).  A body is buffered only in
  * memory its host admitted for it; when the sink has no room for a

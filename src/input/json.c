@@ -1,5 +1,6 @@
 /*
- * json.c -- OpenTSDB /api/put JSON datapoints to canonical put lines.
+ * json.c -- OpenTSDB /api/put JSON datapoints to canonical put lines (and
+ * /api/rollup's and /api/histogram's to rollup and histogram lines).
  *
  * YAJL parses the document as a stream of events; each datapoint object is
  * assembled in a fixed scratch area and validated when its closing brace
@@ -9,8 +10,10 @@
  * "1.50", and an integer too big for 64 bits fails only its own point.
  * Names are converted from UTF-8 to the ISO-8859-1 bytes a telnet line
  * carries; a character above U+00FF cannot be relayed and is rejected.
- * YAJL's allocations go to an arena reset after every document.  A syntax
- * error ends the document: datapoints before it were already forwarded.
+ * A rollup's or histogram's own fields go to jsonkind.c, which checks
+ * them and words the point's telnet line.  YAJL's allocations go to an
+ * arena reset after every document (jsonarena.c).  A syntax error ends
+ * the document: datapoints before it were already forwarded.
  */
 #include "autoconf.h"
 
@@ -23,78 +26,14 @@
 #include <yajl/yajl_parse.h>
 
 #include "input/json.h"
+#include "input/jsonarena.h"
+#include "input/jsonkind.h"
 #include "base/util.h"
-
-/* ---- arena allocator for YAJL ------------------------------------------ */
-
-#define ARENA_BYTES (256u << 10)
-
-struct arena_hdr {
-    size_t size;
-    size_t from_heap;
-};
-
-static struct {
-    char *base;
-    size_t used;
-    uint64_t fallback_mallocs;
-} arena;
-
-static void *
-arena_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    size_t need = (n + sizeof(struct arena_hdr) + 15) & ~(size_t)15;
-    struct arena_hdr *h;
-    if (arena.base != NULL && arena.used + need <= ARENA_BYTES) {
-        h = (struct arena_hdr *)(void *)(arena.base + arena.used);
-        arena.used += need;
-        h->from_heap = 0;
-    } else {
-        h = malloc(need);
-        if (h == NULL)
-            return NULL;
-        h->from_heap = 1;
-        arena.fallback_mallocs++;
-    }
-    h->size = n;
-    return h + 1;
-}
-
-static void
-arena_free(void *ctx, void *p)
-{
-    (void)ctx;
-    if (p == NULL)
-        return;
-    struct arena_hdr *h = (struct arena_hdr *)p - 1;
-    if (h->from_heap)
-        free(h);
-}
-
-static void *
-arena_realloc(void *ctx, void *p, size_t n)
-{
-    if (p == NULL)
-        return arena_malloc(ctx, n);
-    struct arena_hdr *h = (struct arena_hdr *)p - 1;
-    if (n <= h->size)
-        return p;
-    void *q = arena_malloc(ctx, n);
-    if (q == NULL)
-        return NULL;
-    memcpy(q, p, h->size);
-    arena_free(ctx, p);
-    return q;
-}
-
-static yajl_alloc_funcs arena_funcs = { arena_malloc, arena_realloc, arena_free, NULL };
 
 void
 json_init(void)
 {
-    if (arena.base == NULL)
-        arena.base = malloc(ARENA_BYTES);
+    jsonarena_init();
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -181,8 +120,11 @@ struct jp {
     int dp_depth;            /* depth of the datapoint map, 0 outside */
     size_t dp_start;         /* document offset of its '{' */
     size_t echo_len;         /* bytes of the datapoint from earlier pieces */
+    enum point_cmd cmd;      /* what the document's datapoints are */
     enum field key;          /* field whose value comes next */
+    enum jsonkind_field kfield; /* ... F_OTHER: the kind's field it is */
     bool in_tags;
+    bool in_buckets;         /* a histogram's "buckets" map (its keys in tagkey) */
     /* the datapoint so far */
     enum vkind metric_kind, ts_kind, value_kind;
     bool tags_seen, tags_bad;
@@ -192,7 +134,7 @@ struct jp {
     char metric_raw[POINT_LINE_MAX * 2]; /* UTF-8 as received */
     size_t metric_len;                   /* SIZE_MAX: too long */
     int64_t ts;
-    char value[512];
+    char value[POINT_LINE_MAX + 16];
     size_t value_len;
     bool value_unrepresentable;
     size_t nested_start;     /* a nested array in the root array */
@@ -203,7 +145,8 @@ struct jp {
     bool failed;
     bool conv_failed;
     size_t used;
-    char sc[POINT_LINE_MAX * 2];
+    char sc[POINT_LINE_MAX * 3];   /* names, then the kind's telnet words */
+    struct jsonkind kind;           /* a rollup's or histogram's own fields */
     char echo[INGEST_ECHO_MAX]; /* the open datapoint's start, from earlier pieces */
 };
 
@@ -211,7 +154,10 @@ static void
 dp_reset(struct jp *j)
 {
     j->key = F_NONE;
+    j->kfield = JK_NONE;
     j->in_tags = false;
+    j->in_buckets = false;
+    jsonkind_reset(&j->kind, j->cmd);
     j->metric_kind = j->ts_kind = j->value_kind = V_MISSING;
     j->tags_seen = j->tags_bad = false;
     j->tag_entries = 0;
@@ -292,6 +238,23 @@ take_name(struct jp *j, const char *s, size_t len, const char *what, const char 
     return true;
 }
 
+/* A scalar for a field of the kind's own (a rollup's, a histogram's):
+ * strings go as ISO-8859-1. */
+static void
+kind_scalar(struct jp *j, const char *s, size_t len, enum jsonkind_type type)
+{
+    char buf[JSONKIND_TEXT_MAX];
+    unsigned bad = 0;
+    if (j->kfield == JK_NONE)
+        return;
+    if (type != JK_STRING) {
+        jsonkind_scalar(&j->kind, j->kfield, s, len, type, true);
+        return;
+    }
+    long n = utf8_to_latin1(s, len, buf, sizeof(buf), &bad);
+    jsonkind_scalar(&j->kind, j->kfield, buf, n < 0 ? 0 : (size_t)n, type, n >= 0);
+}
+
 /* A scalar (string, number text, literal) for the current field. */
 static void
 field_text(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
@@ -360,6 +323,9 @@ field_text(struct jp *j, const char *s, size_t len, bool is_string, bool is_numb
         j->tags_seen = true;
         j->tags_bad = true;
         break;
+    case F_OTHER:
+        kind_scalar(j, s, len, is_string ? JK_STRING : is_number ? JK_NUMBER : JK_LITERAL);
+        break;
     default:
         break;
     }
@@ -370,6 +336,7 @@ static void
 reject(struct jp *j, const char *input, size_t ilen)
 {
     j->res->failed++;
+    j->err.cmd = j->cmd; /* a rollup's or histogram's, as the document's */
     ingest_reject(j->s, &j->err, input, ilen, NULL);
 }
 
@@ -397,7 +364,68 @@ handled_before(struct jp *j)
     return true;
 }
 
-/* The datapoint's closing brace: pre-checks, point_check, emit.  Returns
+/* The TSD's HTTP pre-checks, in its order (IncomingDataPoint.validate;
+ * a histogram's value is optional: HistogramPojo.validate), with the
+ * relay's own for what it cannot carry.  Then the metric's name. */
+static void
+dp_prechecks(struct jp *j)
+{
+    bool need_value = j->cmd != CMD_HISTOGRAM;
+    if (j->failed) {
+    } else if (j->metric_kind == V_MISSING || j->metric_kind == V_NULL) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "Metric name was empty");
+    } else if (j->metric_kind == V_BAD) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "Metric name must be a string");
+    } else if (j->ts_kind != V_TEXT || j->ts <= 0) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "Invalid timestamp");
+    } else if (need_value && (j->value_kind == V_MISSING || j->value_kind == V_NULL)) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "Empty value");
+    } else if (j->value_kind == V_BAD) {
+        set_error(j, PE_INVALID_VALUE, false, "value is not a number");
+    } else if (j->value_unrepresentable) {
+        set_error(j, PE_INVALID_VALUE, false, "Invalid character in the value");
+    } else if (!j->tags_seen || j->tag_entries == 0) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "Missing tags");
+    } else if (j->tags_bad) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "invalid tag: tags must map names to strings");
+    }
+    struct point *p = &j->p;
+    if (!j->failed && j->metric_len == SIZE_MAX)
+        conv_error(j, true, "line too long for the TSD: the metric name exceeds 1024 bytes");
+    else if (!j->failed)
+        take_name(j, j->metric_raw, j->metric_len, "metric name", &p->metric, &p->metric_len);
+    if (!j->failed && j->conv_failed) {
+        j->err = j->conv;
+        j->failed = true;
+    }
+}
+
+/* The point's own checks (a put's, or the kind's) on its fields; tsbuf
+ * holds the timestamp's text.  TS_OK or TS_ERROR with j->err. */
+static int
+dp_check(struct jp *j, char *tsbuf, size_t tscap)
+{
+    struct point *p = &j->p;
+    int n = snprintf(tsbuf, tscap, "%lld", (long long)j->ts);
+    p->cmd = j->cmd;
+    p->spec = p->codec = NULL;
+    p->spec_len = p->codec_len = 0;
+    p->canon_len = p->tags_bytes = 0;
+    p->tags_checked = false;
+    p->timestamp = j->ts;
+    p->ts = tsbuf;
+    p->ts_len = (size_t)n;
+    p->value = j->value;
+    p->value_len = j->value_kind == V_TEXT ? j->value_len : 0;
+    if (j->cmd == CMD_PUT)
+        return point_check(j->s->rules, p, &j->err);
+    if (jsonkind_finish(&j->kind, j->s->rules, p, j->sc + j->used, sizeof(j->sc) - j->used,
+                        &j->err) != TS_OK)
+        return TS_ERROR;
+    return point_finish(p, &j->err);
+}
+
+/* The datapoint's closing brace: pre-checks, its checks, emit.  Returns
  * 0 to stop the parse: the sink had no room (nothing counted). */
 static int
 dp_finish(struct jp *j, size_t end)
@@ -407,54 +435,11 @@ dp_finish(struct jp *j, size_t end)
     size_t ilen;
     const char *input = dp_text(j, end, &ilen);
     struct point *p = &j->p;
+    char tsbuf[24];
     j->res->points++;
     j->s->stats->received++;
-    if (!j->failed) {
-        /* the TSD's HTTP pre-checks, in its order */
-        if (j->metric_kind == V_MISSING || j->metric_kind == V_NULL)
-            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Metric name was empty");
-        else if (j->metric_kind == V_BAD)
-            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Metric name must be a string");
-        else if (j->ts_kind != V_TEXT || j->ts <= 0)
-            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Invalid timestamp");
-        else if (j->value_kind == V_MISSING || j->value_kind == V_NULL)
-            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Empty value");
-        else if (j->value_kind == V_BAD)
-            set_error(j, PE_INVALID_VALUE, false, "value is not a number");
-        else if (j->value_unrepresentable)
-            set_error(j, PE_INVALID_VALUE, false, "Invalid character in the value");
-        else if (!j->tags_seen || j->tag_entries == 0)
-            set_error(j, PE_ILLEGAL_ARGUMENT, false, "Missing tags");
-        else if (j->tags_bad)
-            set_error(j, PE_ILLEGAL_ARGUMENT, false,
-                      "invalid tag: tags must map names to strings");
-    }
-    if (!j->failed && j->metric_len == SIZE_MAX)
-        conv_error(j, true, "line too long for the TSD: the metric name exceeds 1024 bytes");
-    else if (!j->failed)
-        take_name(j, j->metric_raw, j->metric_len, "metric name", &p->metric, &p->metric_len);
-    if (!j->failed && j->conv_failed) {
-        j->err = j->conv;
-        j->failed = true;
-    }
-    if (j->failed) {
-        reject(j, input, ilen);
-        j->index++;
-        return 1;
-    }
-    char tsbuf[24];
-    int n = snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)j->ts);
-    p->cmd = CMD_PUT;
-    p->spec = p->codec = NULL;
-    p->spec_len = p->codec_len = 0;
-    p->canon_len = p->tags_bytes = 0;
-    p->tags_checked = false;
-    p->timestamp = j->ts;
-    p->ts = tsbuf;
-    p->ts_len = (size_t)n;
-    p->value = j->value;
-    p->value_len = j->value_len;
-    if (point_check(j->s->rules, p, &j->err) != TS_OK) {
+    dp_prechecks(j);
+    if (j->failed || dp_check(j, tsbuf, sizeof(tsbuf)) != TS_OK) {
         j->failed = true;
         reject(j, input, ilen);
         j->index++;
@@ -462,7 +447,7 @@ dp_finish(struct jp *j, size_t end)
     }
     char out[POINT_LINE_MAX + 2];
     size_t len = point_format(p, out, sizeof(out));
-    TS_ASSERT(len > 0); /* point_check bounded the canonical line */
+    TS_ASSERT(len > 0); /* the checks bounded the canonical line */
     int rc = j->s->emit(j->s, out, len, point_output_hash(p, out, len), &j->err);
     if (rc == TS_EAGAIN) {
         j->res->points--;
@@ -472,6 +457,7 @@ dp_finish(struct jp *j, size_t end)
     }
     if (rc == TS_REFUSED) {
         j->res->failed++;
+        j->err.cmd = j->cmd;
         ingest_refused(j->s, &j->err, input, ilen, NULL);
         j->index++;
         return 1;
@@ -526,6 +512,54 @@ bad_tag_value(struct jp *j)
     j->tags_bad = true;
 }
 
+/* An entry of "tags": a string value under its key. */
+static void
+tag_scalar(struct jp *j, const char *s, size_t len, bool is_string)
+{
+    if (j->tagkey_len == SIZE_MAX) {
+        conv_error(j, true, "line too long for the TSD: tag too long");
+        return;
+    }
+    j->tag_entries++;
+    if (!is_string) {
+        bad_tag_value(j);
+        return;
+    }
+    struct point_tag t;
+    size_t kl, vl;
+    if (j->conv_failed || !take_name(j, j->tagkey, j->tagkey_len, "tag name", &t.k, &kl) ||
+        !take_name(j, s, len, "tag value", &t.v, &vl))
+        return;
+    if (kl == 0 || vl == 0) {
+        set_error(j, PE_ILLEGAL_ARGUMENT, false, "invalid tag: %.*s=%.*s", (int)kl, t.k,
+                  (int)vl, t.v);
+        return;
+    }
+    t.klen = (uint32_t)kl;
+    t.vlen = (uint32_t)vl;
+    struct point *p = &j->p;
+    for (int i = 0; i < TS_MIN(p->ntags, POINT_MAX_TAGS); i++) {
+        if (p->tags[i].klen == t.klen && memcmp(p->tags[i].k, t.k, kl) == 0) {
+            p->tags[i] = t; /* a repeated key: the last one wins, as in Jackson */
+            return;
+        }
+    }
+    if (p->ntags < POINT_MAX_TAGS)
+        p->tags[p->ntags] = t;
+    p->ntags++;
+    p->ntag_words++;
+}
+
+/* An entry of a histogram's "buckets": a count under its bounds. */
+static void
+bucket_scalar(struct jp *j, const char *s, size_t len, enum jsonkind_type type)
+{
+    if (j->tagkey_len == SIZE_MAX)
+        jsonkind_nested(&j->kind, JK_BUCKETS); /* no bounds are that long */
+    else
+        jsonkind_bucket(&j->kind, j->tagkey, j->tagkey_len, s, len, type);
+}
+
 /* Is this scalar the value of a datapoint field (or a tag)? */
 static bool
 scalar(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
@@ -542,38 +576,11 @@ scalar(struct jp *j, const char *s, size_t len, bool is_string, bool is_number)
         return true;
     }
     if (j->in_tags && j->depth == j->dp_depth + 1) {
-        if (j->tagkey_len == SIZE_MAX) {
-            conv_error(j, true, "line too long for the TSD: tag too long");
-            return true;
-        }
-        j->tag_entries++;
-        if (!is_string) {
-            bad_tag_value(j);
-            return true;
-        }
-        struct point_tag t;
-        size_t kl, vl;
-        if (j->conv_failed || !take_name(j, j->tagkey, j->tagkey_len, "tag name", &t.k, &kl) ||
-            !take_name(j, s, len, "tag value", &t.v, &vl))
-            return true;
-        if (kl == 0 || vl == 0) {
-            set_error(j, PE_ILLEGAL_ARGUMENT, false, "invalid tag: %.*s=%.*s", (int)kl, t.k,
-                      (int)vl, t.v);
-            return true;
-        }
-        t.klen = (uint32_t)kl;
-        t.vlen = (uint32_t)vl;
-        struct point *p = &j->p;
-        for (int i = 0; i < TS_MIN(p->ntags, POINT_MAX_TAGS); i++) {
-            if (p->tags[i].klen == t.klen && memcmp(p->tags[i].k, t.k, kl) == 0) {
-                p->tags[i] = t; /* a repeated key: the last one wins, as in Jackson */
-                return true;
-            }
-        }
-        if (p->ntags < POINT_MAX_TAGS)
-            p->tags[p->ntags] = t;
-        p->ntags++;
-        p->ntag_words++;
+        tag_scalar(j, s, len, is_string);
+        return true;
+    }
+    if (j->in_buckets && j->depth == j->dp_depth + 1) {
+        bucket_scalar(j, s, len, is_string ? JK_STRING : is_number ? JK_NUMBER : JK_LITERAL);
         return true;
     }
     if (j->depth == j->dp_depth)
@@ -594,8 +601,14 @@ cb_null(void *ctx)
         bad_tag_value(j);
         return 1;
     }
+    if (j->in_buckets && j->depth == j->dp_depth + 1) {
+        bucket_scalar(j, "", 0, JK_NULL);
+        return 1;
+    }
     if (j->depth == j->dp_depth) {
-        if (j->key == F_VALUE)
+        if (j->key == F_OTHER)
+            kind_scalar(j, "", 0, JK_NULL);
+        else if (j->key == F_VALUE)
             j->value_kind = V_NULL;
         else if (j->key == F_METRIC)
             j->metric_kind = V_NULL;
@@ -633,7 +646,7 @@ cb_key(void *ctx, const unsigned char *s, size_t len)
     struct jp *j = ctx;
     if (j->dp_depth == 0)
         return 1;
-    if (j->in_tags && j->depth == j->dp_depth + 1) {
+    if ((j->in_tags || j->in_buckets) && j->depth == j->dp_depth + 1) {
         if (len >= sizeof(j->tagkey)) {
             j->tagkey_len = SIZE_MAX;
         } else {
@@ -648,6 +661,7 @@ cb_key(void *ctx, const unsigned char *s, size_t len)
     j->key = KEY("metric") ? F_METRIC : KEY("timestamp") ? F_TS : KEY("value") ? F_VALUE
            : KEY("tags") ? F_TAGS : F_OTHER;
 #undef KEY
+    j->kfield = j->key == F_OTHER ? jsonkind_key(&j->kind, (const char *)s, len) : JK_NONE;
     return 1;
 }
 
@@ -660,12 +674,15 @@ nested(struct jp *j)
         bad_tag_value(j);
         return;
     }
+    if (j->in_buckets && j->depth == j->dp_depth + 1)
+        jsonkind_nested(&j->kind, JK_BUCKETS);
     if (j->depth != j->dp_depth)
         return;
     switch (j->key) {
     case F_METRIC: j->metric_kind = V_BAD; break;
     case F_TS: j->ts_kind = V_BAD; break;
     case F_VALUE: j->value_kind = V_BAD; break;
+    case F_OTHER: jsonkind_nested(&j->kind, j->kfield); break;
     default: break;
     }
 }
@@ -690,6 +707,14 @@ cb_start_map(void *ctx)
         j->depth++;
         return 1;
     }
+    if (j->dp_depth > 0 && j->depth == j->dp_depth && j->key == F_OTHER &&
+        j->kfield == JK_BUCKETS) {
+        j->key = F_NONE;
+        j->in_buckets = true;
+        jsonkind_buckets_begin(&j->kind);
+        j->depth++;
+        return 1;
+    }
     nested(j);
     if (j->depth == j->dp_depth)
         j->key = F_NONE;
@@ -701,8 +726,8 @@ static int
 cb_end_map(void *ctx)
 {
     struct jp *j = ctx;
-    if (j->in_tags && j->depth == j->dp_depth + 1)
-        j->in_tags = false;
+    if (j->depth == j->dp_depth + 1)
+        j->in_tags = j->in_buckets = false;
     if (j->dp_depth > 0 && j->depth == j->dp_depth) {
         if (!dp_finish(j, offset(j)))
             return 0; /* no room: cancel, the caller comes back */
@@ -771,7 +796,7 @@ doc_error(struct point_error *e, const char *fmt, ...) __attribute__((format(pri
 static void
 doc_error(struct point_error *e, const char *fmt, ...)
 {
-    e->cmd = CMD_PUT;
+    e->cmd = j.cmd;
     e->relay = false;
     e->kind = PE_ILLEGAL_ARGUMENT;
     va_list ap;
@@ -782,15 +807,15 @@ doc_error(struct point_error *e, const char *fmt, ...)
 }
 
 int
-json_stream_begin(struct sink *s, size_t skip, struct json_result *res)
+json_stream_begin(struct sink *s, enum point_cmd cmd, size_t skip, struct json_result *res)
 {
     memset(res, 0, sizeof(*res));
     memset(&j, 0, offsetof(struct jp, p));
     j.s = s;
+    j.cmd = cmd;
     j.res = res;
     j.skip = skip;
-    arena.used = 0;
-    j.h = yajl_alloc(&callbacks, arena.base ? &arena_funcs : NULL, &j);
+    j.h = yajl_alloc(&callbacks, jsonarena_funcs(), &j);
     return j.h != NULL ? TS_OK : TS_ERROR;
 }
 
@@ -870,15 +895,15 @@ json_stream_end(struct point_error *doc_err)
     j.res->handled = j.index;
     yajl_free(j.h);
     j.h = NULL;
-    arena.used = 0;
+    jsonarena_reset();
     return rc;
 }
 
 int
-json_ingest_from(struct sink *s, const char *buf, size_t len, size_t skip,
+json_ingest_from(struct sink *s, enum point_cmd cmd, const char *buf, size_t len, size_t skip,
                  struct json_result *res, struct point_error *doc_err)
 {
-    if (json_stream_begin(s, skip, res) != TS_OK) {
+    if (json_stream_begin(s, cmd, skip, res) != TS_OK) {
         doc_error(doc_err, "out of memory");
         return TS_ERROR;
     }
@@ -898,5 +923,5 @@ int
 json_ingest(struct sink *s, const char *buf, size_t len, struct json_result *res,
             struct point_error *doc_err)
 {
-    return json_ingest_from(s, buf, len, 0, res, doc_err);
+    return json_ingest_from(s, CMD_PUT, buf, len, 0, res, doc_err);
 }

@@ -97,6 +97,11 @@ telnet_command(struct telnet_io *io, enum telnet_cmd cmd)
         c->out_len += n;
         return false;
     }
+    case TC_STATUS: {
+        const char *w = c->set->env.status_word(c->set->env.ctx);
+        reply_line(c, w, strlen(w), POOL_CONTROL);
+        return false;
+    }
     case TC_HELP:
         reply_line(c, telnet_help_text, telnet_help_len, POOL_CONTROL);
         return false;

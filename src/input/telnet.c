@@ -17,7 +17,7 @@
 #include "base/util.h"
 
 const char telnet_help_text[] =
-    "available commands: put rollup histogram stats version help exit ";
+    "available commands: put rollup histogram stats version status help exit ";
 const size_t telnet_help_len = sizeof(telnet_help_text) - 1;
 
 void
@@ -71,6 +71,8 @@ telnet_dispatch(struct telnet_io *io, const char *line, size_t len)
         return io->command(io, TC_VERSION) ? LINE_EXIT : LINE_DONE;
     } else if (IS("stats")) {
         return io->command(io, TC_STATS) ? LINE_EXIT : LINE_DONE;
+    } else if (IS("status")) {
+        return io->command(io, TC_STATUS) ? LINE_EXIT : LINE_DONE;
     } else if (IS("help")) {
         return io->command(io, TC_HELP) ? LINE_EXIT : LINE_DONE;
     } else if (IS("exit")) {

@@ -3,8 +3,8 @@
  *
  * Owns line splitting (\n, optional \r), the max-line-bytes discard mode
  * and command dispatch with the TSD's exact replies for unknown commands.
- * Data lines go to the ingest sink; version/stats/help/exit go back to the
- * connection owner.  It also tells an auto listener's first bytes that no
+ * Data lines go to the ingest sink; version/stats/status/help/exit go
+ * back to the connection owner.  It also tells an auto listener's first bytes that no
  * telnet client sends.  It must never allocate or block.
  */
 #ifndef TS_TELNET_H
@@ -15,7 +15,7 @@
 
 #include "input/ingest.h"
 
-enum telnet_cmd { TC_VERSION = 0, TC_STATS, TC_HELP, TC_EXIT };
+enum telnet_cmd { TC_VERSION = 0, TC_STATS, TC_STATUS, TC_HELP, TC_EXIT };
 
 struct telnet_io {
     struct sink *sink;

@@ -353,6 +353,9 @@ static const struct backend_metric backend_metrics[] = {
              barriers_answered),
     BE_COUNT("backend.ack_timeouts", "Connections failed for a barrier unanswered for "
              "ack-timeout.", COUNTER, ack_timeouts),
+    BE_COUNT("backend.auth_failures", "Connections whose auth line the backend did not "
+             "answer AUTH_SUCCESS (refused, other words, or no answer in connect-timeout).",
+             COUNTER, auth_failures),
     BE_COUNT("backend.pacing_waits", "Writes held back by max-rate.", COUNTER, pacing_waits),
     BE_COUNT("backend.resolve_failures", "Lookups of the backend's host name that failed.",
              COUNTER, resolve_failures),

@@ -272,7 +272,7 @@ backend_state(const struct backend *be)
         const struct bconn *c = &be->conns[i];
         failed |= c->state == BC_FAILED || c->state == BC_PROBING;
         lagging |= c->lagging;
-        connecting |= c->state == BC_CONNECTING;
+        connecting |= c->state == BC_CONNECTING || c->state == BC_AUTH;
         up |= c->state == BC_UP;
     }
     return failed ? "failed" : lagging ? "lagging" : up ? "up" : connecting ? "connecting" : "idle";

@@ -31,6 +31,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "output/auth.h"
 #include "output/backend.h"
 #include "base/log.h"
 #include "base/point.h"
@@ -44,6 +45,7 @@
 
 static void conn_flush(struct bconn *c);
 static void conn_connect(struct bconn *c, bool probe);
+static void conn_auth_begin(struct bconn *c);
 
 const char *
 backend_state_name(enum bconn_state s)
@@ -52,6 +54,7 @@ backend_state_name(enum bconn_state s)
     case BC_IDLE: return "idle";
     case BC_CONNECTING: return "connecting";
     case BC_PROBING: return "probing";
+    case BC_AUTH: return "authenticating";
     case BC_UP: return "up";
     case BC_FAILED: return "failed";
     }
@@ -222,9 +225,13 @@ bconn_on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct bconn *c = container_of(w, struct bconn, timer);
-    if (c->state == BC_CONNECTING || c->state == BC_PROBING)
+    if (c->state == BC_CONNECTING || c->state == BC_PROBING) {
         conn_fail(c, c->tls.handshaking ? "TLS handshake timed out (connect-timeout)"
                                         : "connect timed out", 0);
+    } else if (c->state == BC_AUTH) {
+        c->be->st.auth_failures++;
+        conn_fail(c, "no answer to the auth line within connect-timeout", 0);
+    }
 }
 
 /* Up: written to at once. */
@@ -246,6 +253,17 @@ conn_up(struct bconn *c)
     conn_flush(c); /* write at once */
 }
 
+/* Connected (and through TLS, when on): the auth line first when there is
+ * one, then up. */
+static void
+conn_ready(struct bconn *c)
+{
+    if (c->be->cfg->auth[0] != '\0')
+        conn_auth_begin(c);
+    else
+        conn_up(c);
+}
+
 /* One step of the TLS handshake (the connect timer still runs). */
 static void
 conn_handshake(struct bconn *c)
@@ -255,7 +273,7 @@ conn_handshake(struct bconn *c)
     uint64_t now = backend_now_ms(c->be);
     switch (tls_client_handshake(&c->tls, now, now - c->connected_ms, why, sizeof(why))) {
     case TLS_IO_DONE:
-        conn_up(c);
+        conn_ready(c);
         return;
     case TLS_IO_WANT_READ:
         ev_io_stop(loop, &c->wio);
@@ -314,11 +332,56 @@ connected(struct bconn *c)
             backend_mark_dirty(c);
         return;
     }
-    conn_up(c);
+    conn_ready(c);
 }
 
 static void bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents);
+
+/* ---- the auth line (auth.c) -------------------------------------------- */
+
+/* The first bytes of the connection: the auth line; its answer within
+ * connect-timeout.  (Written at once: no silent connection stays open.) */
+static void
+conn_auth_begin(struct bconn *c)
+{
+    struct backend *be = c->be;
+    struct ev_loop *loop = backend_loop_of(be);
+    ev_io_stop(loop, &c->wio);
+    ev_io_start(loop, &c->rio);
+    int rc = c->tls.ssl != NULL ? tls_client_write_all(&c->tls, be->cfg->auth, "\n")
+                                : auth_send(c->fd, be->cfg->auth);
+    if (rc != TS_OK) {
+        conn_fail(c, "writing the auth line", errno);
+        return;
+    }
+    c->state = BC_AUTH;
+    ev_timer_stop(loop, &c->timer); /* (a TLS handshake's runs still) */
+    ev_timer_set(&c->timer, (double)be->cfg->connect_timeout_ms / 1000.0, 0.0);
+    ev_timer_start(loop, &c->timer);
+}
+
+/* The TSD's answer to the auth line.  Nothing of it is logged or kept: a
+ * TSD that does not authenticate answers "unknown command: <the line's
+ * first word>".  false when the connection failed. */
+static bool
+conn_auth_answered(struct bconn *c, const char *line, size_t len)
+{
+    struct backend *be = c->be;
+    enum auth_answer a = auth_answer(line, len);
+    if (a != AUTH_SUCCEEDED) {
+        be->st.auth_failures++;
+        conn_fail(c, a == AUTH_REFUSED
+                         ? "the TSD refused the auth line (AUTH_FAIL); retrying with backoff"
+                         : "the TSD answered the auth line with something else than "
+                           "AUTH_SUCCESS (not shown: it may quote the line); retrying with "
+                           "backoff", 0);
+        return false;
+    }
+    log_debug("backend %s conn %d: authenticated", be->cfg->name, c->idx);
+    conn_up(c);
+    return c->state == BC_UP;
+}
 
 static void
 conn_connect(struct bconn *c, bool probe)
@@ -508,9 +571,12 @@ reply_error(struct bconn *c, const char *line, size_t len)
            (int)TS_MIN(len, 300), line);
 }
 
-static void
+/* One line the TSD wrote.  false when the connection failed. */
+static bool
 reply_line(struct bconn *c, const char *line, size_t len)
 {
+    if (c->state == BC_AUTH)
+        return conn_auth_answered(c, line, len);
     if (c->be->cfg->ack == ACK_VERSION) {
         bool error;
         uint64_t end = barriers_reply_line(&c->bar, line, len, &error);
@@ -524,13 +590,14 @@ reply_line(struct bconn *c, const char *line, size_t len)
         } else if (error) {
             reply_error(c, line, len); /* a rejection of a line before the barrier */
         }
-        return;
+        return true;
     }
     /* version answers are not errors */
     if ((len >= 18 && memcmp(line, "net.opentsdb.tools", 18) == 0) ||
         (len >= 9 && memcmp(line, "Built on ", 9) == 0))
-        return;
+        return true;
     reply_error(c, line, len);
+    return true;
 }
 
 static void
@@ -580,15 +647,19 @@ bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
             c->rlen += TS_MIN(take, room);
             if (nl == NULL) {
                 if (c->rlen == sizeof(c->rbuf)) { /* overlong: report and reset */
-                    reply_line(c, c->rbuf, c->rlen);
+                    size_t ln = c->rlen;
                     c->rlen = 0;
+                    if (!reply_line(c, c->rbuf, ln))
+                        return;
                 }
                 break;
             }
             if (c->rlen > 0 && c->rbuf[c->rlen - 1] == '\r')
                 c->rlen--;
-            reply_line(c, c->rbuf, c->rlen);
+            size_t ln = c->rlen;
             c->rlen = 0;
+            if (!reply_line(c, c->rbuf, ln))
+                return;
             p = nl + 1;
         }
     }
@@ -828,6 +899,7 @@ backend_tick(struct backend *be, uint64_t now)
             break;
         case BC_CONNECTING:
         case BC_PROBING:
+        case BC_AUTH:
             break;
         }
     }
@@ -841,19 +913,22 @@ backend_reconfigure(struct backend *be, const struct cfg_backend *cfg)
                  strcmp(old->addr.port, cfg->addr.port) != 0;
     bool ack_changed = old->ack != cfg->ack;
     bool tls_changed = old->tls != cfg->tls || strcmp(old->server_name, cfg->server_name) != 0;
+    bool auth_changed = strcmp(old->auth, cfg->auth) != 0;
     be->cfg = cfg;
     pacer_init(&be->pacer, cfg->max_rate);
     be->overflow = cfg->overflow >= 0 ? (enum overflow_policy)cfg->overflow
                                       : be->env->cfg->overflow;
-    if (!moved && !ack_changed && !tls_changed)
+    if (!moved && !ack_changed && !tls_changed && !auth_changed)
         return;
     be->resolved = false;
     const char *why = moved ? "the address changed (reload)"
                       : ack_changed ? "the ack mode changed (reload)"
-                                    : "its TLS settings changed (reload)";
+                      : tls_changed ? "its TLS settings changed (reload)"
+                                    : "the auth line changed (reload)";
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
-        if (c->state == BC_UP || c->state == BC_CONNECTING || c->state == BC_PROBING)
+        if (c->state == BC_UP || c->state == BC_CONNECTING || c->state == BC_PROBING ||
+            c->state == BC_AUTH)
             conn_fail(c, why, 0);
         c->retry_at_ms = 0; /* reconnect at once */
         if (ack_changed) {

@@ -9,7 +9,9 @@
  * that carried them; ack = version: a `version` barrier after each batch
  * was answered, barrier.c), lag detection, reconnect with
  * exponential backoff and jitter (a probe every second at most while data
- * waits), max-rate pacing (pacer.c), and reading what a TSD writes back.
+ * waits), max-rate pacing (pacer.c), the auth line a TSD may expect first
+ * on each connection (auth.c: no data before its AUTH_SUCCESS), and reading
+ * what a TSD writes back.
  * A failed connection's undelivered lines are handed upward through the
  * env's on_failed callback (the relay gives them to the spool).  It must
  * never reset a connection (no SO_LINGER 0), never open a connection per
@@ -53,7 +55,8 @@ enum bconn_state {
     BC_IDLE = 0,     /* no socket; opens when it has data */
     BC_CONNECTING,   /* non-blocking connect in progress (with data) */
     BC_PROBING,      /* connect in progress without data: close on success */
-    BC_UP,           /* connected */
+    BC_AUTH,         /* connected, the auth line sent: waits for AUTH_SUCCESS */
+    BC_UP,           /* connected (and authenticated) */
     BC_FAILED,       /* waiting for the backoff to expire */
 };
 
@@ -101,6 +104,7 @@ struct backend_stats {
     uint64_t barriers;          /* barriers written (ack = version) */
     uint64_t barriers_answered;
     uint64_t ack_timeouts;      /* connections failed for an unanswered barrier */
+    uint64_t auth_failures;     /* connections whose auth line was not answered AUTH_SUCCESS */
     uint64_t dropped;           /* lines dropped for this backend (its overflow = drop) */
     uint64_t pacing_waits;      /* writes held back by max-rate */
     uint64_t resolve_failures;  /* lookups of the backend's host name that failed */

@@ -157,6 +157,27 @@ tls_client_writev(struct tls_session *t, const struct iovec *iov, int iovcnt, ui
     return (ssize_t)total;
 }
 
+int
+tls_client_write_all(struct tls_session *t, const char *text, const char *suffix)
+{
+    const char *parts[2] = { text, suffix };
+    for (int i = 0; i < 2; i++) {
+        size_t left = strlen(parts[i]);
+        const char *p = parts[i];
+        while (left > 0) {
+            size_t put = 0;
+            enum tls_io io = tls_write(t->ssl, p, left, &put);
+            if (io != TLS_IO_DONE) {
+                errno = io == TLS_IO_WANT_WRITE || io == TLS_IO_WANT_READ ? EAGAIN : EPIPE;
+                return TS_ERROR;
+            }
+            p += put;
+            left -= put;
+        }
+    }
+    return TS_OK;
+}
+
 ssize_t
 tls_client_read(struct tls_session *t, void *buf, size_t len)
 {

@@ -92,6 +92,10 @@ ssize_t tls_client_writev(struct tls_session *t, const struct iovec *iov, int io
                           uint64_t stream);
 /* read(2) over TLS: > 0, 0 at the end, -1 with errno (EAGAIN). */
 ssize_t tls_client_read(struct tls_session *t, void *buf, size_t len);
+/* Writes text then suffix whole, before any data of the stream (the auth
+ * line: bytes that are no line of the queue, so they take no mark).
+ * TS_OK, or TS_ERROR with errno (what could not go at once is an error). */
+int tls_client_write_all(struct tls_session *t, const char *text, const char *suffix);
 /* Why the last call that returned -1 (not EAGAIN) failed, for the log:
  * OpenSSL's reason, or the alert the server sent. */
 const char *tls_client_error(struct tls_session *t, char *buf, size_t len);

@@ -1,9 +1,11 @@
 /*
- * fuzz_json.c -- libFuzzer target for json.c: OpenTSDB /api/put documents
- * (an object or an array of datapoint objects) through YAJL's streaming
- * parser and its arena allocator into canonical put lines.
+ * fuzz_json.c -- libFuzzer target for json.c and jsonkind.c: OpenTSDB
+ * /api/put documents (an object or an array of datapoint objects) through
+ * YAJL's streaming parser and its arena allocator into canonical put
+ * lines, and the same document as /api/rollup's and /api/histogram's into
+ * rollup and histogram lines.
  *
- * Input: the whole document.
+ * Input: the whole document (read three times: put, rollup, histogram).
  *
  * Asserts: res.points == res.ok + res.failed, ok == lines emitted,
  * failed == errors reported, and the sink counters agree (received ==
@@ -17,7 +19,9 @@
  * POINT_ERR_MAX), the echoed input no longer than the document, and its
  * framed reply line (framed_error_line) a single line of valid UTF-8
  * within its buffer.  A second json_ingest of the same document gives the
- * same lines and counts (nothing is kept between documents).
+ * same lines and counts (nothing is kept between documents).  As rollup
+ * and histogram datapoints: the same counts and checks, every line of
+ * that command.
  */
 #include "autoconf.h"
 
@@ -45,6 +49,7 @@ struct run {
     bool overflow;
     size_t nemit, nerr;
     size_t doc_len;
+    enum point_cmd cmd;     /* put, rollup or histogram datapoints */
 };
 
 static struct point_rules rules;
@@ -68,7 +73,8 @@ emit(struct sink *s, const char *line, size_t len, uint64_t hash, struct point_e
     (void)why;
     struct run *R = s->owner;
     fuzz_check_emitted(s->rules, line, len, hash);
-    FUZZ_CHECK(memcmp(line, "put ", 4) == 0);
+    enum point_cmd cmd;
+    FUZZ_CHECK(fuzz_line_cmd(line, len, &cmd) && cmd == R->cmd);
     R->nemit++;
     if (R->emitted_len + len > OUT_CAP) {
         R->overflow = true;
@@ -87,7 +93,7 @@ on_error(struct sink *s, const struct point_error *e, const char *input, size_t 
     R->nerr++;
     (void)json_dp;
     fuzz_check_point_error(e);
-    FUZZ_CHECK(e->cmd == CMD_PUT);
+    FUZZ_CHECK(e->cmd == R->cmd);
     FUZZ_CHECK(ilen <= R->doc_len); /* the datapoint's own text */
     static char line[POINT_ERR_MAX * 2 + 512];
     size_t n = framed_error_line(e, input, ilen, line, sizeof(line));
@@ -99,12 +105,13 @@ on_error(struct sink *s, const struct point_error *e, const char *input, size_t 
 }
 
 static int
-run_once(struct run *R, const char *buf, size_t len, struct json_result *res,
-         struct point_error *derr)
+run_once(struct run *R, enum point_cmd cmd, const char *buf, size_t len,
+         struct json_result *res, struct point_error *derr)
 {
     char *e = R->emitted;
     memset(R, 0, sizeof(*R));
     R->emitted = e;
+    R->cmd = cmd;
     R->sink.rules = &rules;
     R->sink.stats = &R->st;
     R->sink.emit = emit;
@@ -112,7 +119,7 @@ run_once(struct run *R, const char *buf, size_t len, struct json_result *res,
     R->sink.owner = R;
     R->doc_len = len;
     memset(res, 0xA5, sizeof(*res));
-    int rc = json_ingest(&R->sink, buf, len, res, derr);
+    int rc = json_ingest_from(&R->sink, cmd, buf, len, 0, res, derr);
     /* a syntax error part-way leaves the datapoints before it counted */
     FUZZ_CHECK(res->points == res->ok + res->failed);
     FUZZ_CHECK(res->ok == R->nemit);
@@ -122,7 +129,7 @@ run_once(struct run *R, const char *buf, size_t len, struct json_result *res,
     if (rc != TS_OK) {
         FUZZ_CHECK(rc == TS_ERROR);
         fuzz_check_point_error(derr);
-        FUZZ_CHECK(derr->cmd == CMD_PUT);
+        FUZZ_CHECK(derr->cmd == cmd);
         FUZZ_CHECK(derr->msg[derr->len] == '\0');
         /* its framed reply line (framed.c echoes the document after it) */
         static char line[POINT_ERR_MAX * 2 + 512];
@@ -142,13 +149,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *buf = (const char *)data;
     struct json_result r1, r2;
     static struct point_error d1, d2;
-    int rc1 = run_once(&runs[0], buf, size, &r1, &d1);
-    int rc2 = run_once(&runs[1], buf, size, &r2, &d2);
+    int rc1 = run_once(&runs[0], CMD_PUT, buf, size, &r1, &d1);
+    int rc2 = run_once(&runs[1], CMD_PUT, buf, size, &r2, &d2);
     FUZZ_CHECK(rc1 == rc2);
     FUZZ_CHECK(r1.points == r2.points && r1.ok == r2.ok && r1.failed == r2.failed);
     if (!runs[0].overflow && !runs[1].overflow) {
         FUZZ_CHECK(runs[0].emitted_len == runs[1].emitted_len);
         FUZZ_CHECK(memcmp(runs[0].emitted, runs[1].emitted, runs[0].emitted_len) == 0);
     }
+    (void)run_once(&runs[0], CMD_ROLLUP, buf, size, &r1, &d1);
+    (void)run_once(&runs[1], CMD_HISTOGRAM, buf, size, &r2, &d2);
     return 0;
 }

@@ -1,13 +1,14 @@
 /*
- * fuzz_point.c -- libFuzzer target for point.c: the put/rollup/histogram
- * grammar, the canonical line, and the Java number parsers (javanum.c).
+ * fuzz_point.c -- libFuzzer target for point.c, rollup.c and histogram.c:
+ * the put/rollup/histogram grammar, the canonical line, and the Java
+ * number parsers (javanum.c).
  *
  * Input: byte 0 selects what to fuzz, the rest is the text.
  *   bits 0-1: 0 put, 1 rollup, 2 histogram, 3 numbers (below)
  *   bit 2:    put read with implicit_put (framed text without "put ")
  *   bits 3-4: rules: max-tags 8 / 1 / 64 / 8 with allow-specialchars
  *
- * Lines: point_parse_line on the text.  Asserts:
+ * Lines: the text parsed by its command's rules.  Asserts:
  *   - accepted: the canonical line (point_format) has point_canonical_len
  *     bytes, at most 1025, ends in one "\n" and has no other (when the
  *     input had none: the decoders split on "\n" first), no double, leading
@@ -162,7 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char out[POINT_LINE_MAX + 2];
     size_t olen = 0;
     memset(&err, 0, sizeof(err));
-    int rc = point_parse_line(r, cmd, implicit, s, n, &p, &err);
+    int rc = fuzz_parse_line(r, cmd, implicit, s, n, &p, &err);
     if (rc == TS_OK) {
         FUZZ_CHECK(p.cmd == cmd);
         olen = point_format(&p, out, sizeof(out));

@@ -30,6 +30,7 @@ TSLOAD = os.path.join(TOP_BUILDDIR, "tests", "tools", "tsload")
 TSSINK = os.path.join(TOP_BUILDDIR, "tests", "tools", "tssink")
 
 _procs = []          # every child we started, stopped at exit
+_cleanups = []       # what else a test set up outside the tmpdir, undone at exit
 
 
 def _built_with_asan():
@@ -54,6 +55,12 @@ ASAN_NOTE = " (ASan build: bound 2x + 64 MiB)" if SANITIZED else ""
 _tmpdirs = []
 
 
+def at_cleanup(fn):
+    """Runs fn at the end of the test, whatever happens (network
+    namespaces, links: what a test created outside its tmpdir)."""
+    _cleanups.append(fn)
+
+
 def _cleanup():
     for p in reversed(_procs):
         if p.poll() is None:
@@ -63,6 +70,12 @@ def _cleanup():
                 p.wait(timeout=5)
             except Exception:
                 pass
+    for fn in reversed(_cleanups):
+        try:
+            fn()
+        except Exception:
+            pass
+    del _cleanups[:]
     for d in _tmpdirs:
         if os.environ.get("TSRELAY_KEEP_TMP"):
             sys.stderr.write("# kept %s\n" % d)
@@ -384,6 +397,99 @@ class TsSink:
             self.proc.wait(timeout=10)
 
 
+
+class LineTsd(threading.Thread):
+    """A scripted TSD that records, for what VictoriaMetrics' listener
+    cannot show (rollup and histogram lines, the auth line): accepts on a
+    free loopback port, keeps every line of every connection in order,
+    answers `version` as OpenTSDB does.  With auth, the first line of a
+    connection is the auth line, answered auth_reply (settable while it
+    runs) when it matches and "AUTH_FAIL\\r\\n" when it does not; the
+    connection stays open, as a TSD keeps it."""
+
+    VERSION = ("net.opentsdb.tools 2.4.1 built at revision 0000000 (MINT)\n"
+               "Built on 2024/01/01 00:00:00 +0000 by it@localhost:/tmp\n")
+
+    def __init__(self, auth=None, auth_reply="AUTH_SUCCESS\r\n"):
+        super().__init__(daemon=True)
+        self.auth = auth
+        self.auth_reply = auth_reply
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.conns = []          # [{"lines": [...], "authed": bool}]
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.start()
+
+    def run(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.lsock, selectors.EVENT_READ, None)
+        while not self.stopping:
+            for key, _ in sel.select(timeout=0.1):
+                if key.data is None:
+                    c, _ = self.lsock.accept()
+                    c.setblocking(False)
+                    st = {"lines": [], "authed": False, "buf": b"", "first": None}
+                    with self.lock:
+                        self.conns.append(st)
+                    sel.register(c, selectors.EVENT_READ, (c, st))
+                    continue
+                c, st = key.data
+                try:
+                    d = c.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    d = b""
+                if not d:
+                    sel.unregister(c)
+                    c.close()
+                    continue
+                st["buf"] += d
+                while b"\n" in st["buf"]:
+                    line, st["buf"] = st["buf"].split(b"\n", 1)
+                    self._line(c, st, line.decode("latin-1"))
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+
+    def _line(self, c, st, line):
+        if self.auth is not None and st["first"] is None:
+            st["first"] = line
+            ok = line == self.auth
+            reply = self.auth_reply if ok else "AUTH_FAIL\r\n"
+            st["authed"] = ok and reply is not None and reply.startswith("AUTH_SUCCESS")
+            if reply:
+                c.sendall(reply.encode())
+            return
+        with self.lock:
+            st["lines"].append((line, self.auth is None or st["authed"]))
+        if line == "version":
+            c.sendall(self.VERSION.encode())
+
+    def lines(self):
+        """Every line received after authentication (or all without auth),
+        `version` left out."""
+        with self.lock:
+            return [l for st in self.conns for (l, ok) in st["lines"] if l != "version"]
+
+    def unauthenticated_lines(self):
+        with self.lock:
+            return [l for st in self.conns for (l, ok) in st["lines"] if not ok]
+
+    def first_lines(self):
+        with self.lock:
+            return [st["first"] for st in self.conns]
+
+    def stop(self):
+        self.stopping = True
+        self.join(timeout=5)
+        self.lsock.close()
+
+
 class Relay:
     """tsrelay with a generated configuration."""
 
@@ -404,8 +510,9 @@ class Relay:
         """(Re)writes the configuration file (a reload test then sends
         SIGHUP); extra: text appended as is."""
         lines = ["[relay]"]
-        for port, proto in self.listen:
-            lines.append("listen = 127.0.0.1:%d %s" % (port, proto))
+        for entry in self.listen:  # (port, proto), or (host, port, proto)
+            host, port, proto = entry if len(entry) == 3 else ("127.0.0.1",) + tuple(entry)
+            lines.append("listen = %s:%d %s" % (host, port, proto))
         opts = {"log-level": "info", "reconnect-max": "1s", "shutdown-timeout": "5s",
                 "instance": self.instance}
         opts.update(relay or {})

@@ -31,7 +31,11 @@
  * whose queued barriers are answered in order (an answer never
  * acknowledges newer lines), with no half-read reply of the closed
  * connection in the way (and leaves a connection that failed by itself
- * alone).
+ * alone); the auth line: written first on each new connection, data only
+ * after AUTH_SUCCESS, AUTH_FAIL (and the early code's AUT_HFAIL) failing
+ * the connection and retried with the backoff, an unanswered line timing
+ * out at connect-timeout, the line never in the log or the last error,
+ * a reload changing it reconnecting.
  */
 #include "autoconf.h"
 
@@ -855,6 +859,167 @@ START_TEST(test_revive_leaves_other_failures)
 }
 END_TEST
 
+
+/* ---- the auth line ([backend] auth) --------------------------------------- */
+
+#define SECRET "hello s3cr3t-token"
+
+static bool
+a_auth_matched(void)
+{
+    return A.auth_matched + A.auth_mismatched >= 1;
+}
+
+static unsigned want_auth_failures;
+static bool
+auth_failed_enough(void)
+{
+    return be.st.auth_failures >= want_auth_failures;
+}
+
+/* A connection's first bytes are the auth line; data goes only after the
+ * TSD's AUTH_SUCCESS, and then in order, on the same connection. */
+START_TEST(test_auth_first_then_data)
+{
+    A.auth = SECRET;
+    A.auth_reply = "AUTH_SUCCESS\r\n";
+    snprintf(bcfg.auth, sizeof(bcfg.auth), "%s", SECRET);
+    start();
+    run_ticks(5);
+    ck_assert_int_eq(A.naccepted, 0); /* no data, no connection, no auth line */
+    size_t wlen = 0;
+    enqueue(0, 200, 1, want, &wlen);
+    want_lines = 200;
+    ck_assert(run_until(a_has_all, WAIT_MS));
+    ck_assert_uint_eq(A.auth_matched, 1);
+    ck_assert_uint_eq(A.auth_mismatched, 0);
+    ck_assert_uint_eq(A.data_before_auth, 0);
+    ck_assert_int_eq(A.c[0].skip, strlen(SECRET) + 1); /* the very first line */
+    size_t glen;
+    ck_assert_uint_eq(tsd_data(&A, -1, got, sizeof(got), &glen), 200);
+    ck_assert(glen == wlen && memcmp(got, want, wlen) == 0);
+    ck_assert_int_eq(be.conns[0].state, BC_UP);
+    ck_assert_uint_eq(be.st.auth_failures, 0);
+    ck_assert(run_until(be_idle, WAIT_MS));
+    /* later data: the same connection, no second auth line */
+    enqueue(200, 10, 1, NULL, NULL);
+    want_lines = 210;
+    ck_assert(run_until(a_has_all, WAIT_MS));
+    ck_assert_int_eq(A.naccepted, 1);
+    ck_assert_uint_eq(A.auth_matched, 1);
+}
+END_TEST
+
+/* OpenTSDB's failure word (and the misspelt one of its early code): the
+ * connection fails, nothing but the auth line was written, and it is
+ * tried again with the backoff; once the TSD takes it, the data goes. */
+START_TEST(test_auth_refused_retried_with_backoff)
+{
+    static const char *const refusals[] = { "AUTH_FAIL\r\n", "AUT_HFAIL\r\n" };
+    A.auth = SECRET;
+    snprintf(bcfg.auth, sizeof(bcfg.auth), "%s", SECRET);
+    env.on_failed = env_failed;
+    start();
+    for (int k = 0; k < 2; k++) {
+        A.auth_reply = refusals[k];
+        enqueue((unsigned)k * 5, 5, 1, NULL, NULL);
+        want_auth_failures = (unsigned)(k + 1) * 2;
+        ck_assert(run_until(auth_failed_enough, WAIT_MS));
+    }
+    ck_assert_uint_eq(tsd_lines(&A), 0);         /* no data on a refused connection */
+    ck_assert_uint_eq(A.data_before_auth, 0);
+    ck_assert(!backend_available(&be));
+    ck_assert_int_ge((int)be.st.connect_attempts, 4);
+    ck_assert_uint_le(be.st.connect_attempts, be.st.auth_failures + 1); /* one try each */
+    A.auth_reply = "AUTH_SUCCESS.\r\n";           /* the early code's success */
+    want_lines = 10;
+    ck_assert(run_until(a_has_all, WAIT_MS));
+    ck_assert(run_until(be_idle, WAIT_MS));
+    ck_assert(backend_available(&be));
+}
+END_TEST
+
+/* No answer within connect-timeout: the connection fails (a TSD whose
+ * plugin hangs must not hold the data forever). */
+START_TEST(test_auth_unanswered_times_out)
+{
+    A.auth = SECRET;
+    A.auth_reply = NULL;
+    snprintf(bcfg.auth, sizeof(bcfg.auth), "%s", SECRET);
+    bcfg.connect_timeout_ms = 150;
+    start();
+    enqueue(0, 3, 1, NULL, NULL);
+    ck_assert(run_until(a_auth_matched, WAIT_MS));
+    ck_assert_int_eq(be.conns[0].state, BC_AUTH);
+    uint64_t t0 = ts_now_ms();
+    want_auth_failures = 1;
+    ck_assert(run_until(auth_failed_enough, WAIT_MS));
+    ck_assert_uint_ge(ts_now_ms() - t0, 100);
+    ck_assert_uint_eq(tsd_lines(&A), 0);
+}
+END_TEST
+
+/* A TSD without authentication answers the line as an unknown command,
+ * quoting its first word: that is a failure, and neither the log nor the
+ * backend's last error ever holds the line. */
+START_TEST(test_auth_line_never_logged)
+{
+    char path[] = "/tmp/check_backend_auth_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(log_init(LOG_DEBUG, path, 64 * 1024), TS_OK);
+    A.auth = "something else";                 /* answered AUTH_FAIL */
+    snprintf(bcfg.auth, sizeof(bcfg.auth), "%s", SECRET);
+    start();
+    enqueue(0, 2, 1, NULL, NULL);
+    want_auth_failures = 1;
+    ck_assert(run_until(auth_failed_enough, WAIT_MS));
+    A.auth = SECRET;                           /* now an unknown command quoting it */
+    A.auth_reply = "unknown command: hello.  Try `help'.\r\n";
+    want_auth_failures = 3;
+    ck_assert(run_until(auth_failed_enough, WAIT_MS));
+    log_flush(1000);
+    log_close();
+    log_set_level(LOG_ERROR);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    unlink(path);
+    text[n] = '\0';
+    ck_assert_msg(strstr(text, "auth line") != NULL, "the failure is logged: [%s]", text);
+    ck_assert_msg(strstr(text, "s3cr3t") == NULL && strstr(text, "hello") == NULL,
+                  "the log holds the line: [%s]", text);
+    ck_assert(strstr(be.st.last_error, "hello") == NULL);
+    ck_assert_uint_eq(be.st.errors, 0);
+}
+END_TEST
+
+/* A reload that changes the line reconnects with the new one. */
+START_TEST(test_auth_changed_by_reload)
+{
+    A.auth = SECRET;
+    A.auth_reply = "AUTH_SUCCESS\r\n";
+    snprintf(bcfg.auth, sizeof(bcfg.auth), "%s", SECRET);
+    start();
+    enqueue(0, 3, 1, NULL, NULL);
+    want_lines = 3;
+    ck_assert(run_until(a_has_all, WAIT_MS));
+    bcfg2 = bcfg;
+    snprintf(bcfg2.auth, sizeof(bcfg2.auth), "hello other");
+    A.auth = "hello other";
+    backend_reconfigure(&be, &bcfg2);
+    enqueue(3, 3, 1, NULL, NULL);
+    want_lines = 6;
+    ck_assert(run_until(a_has_all, WAIT_MS));
+    ck_assert_int_eq(A.naccepted, 2);
+    ck_assert_uint_eq(A.auth_matched, 2);
+    ck_assert_uint_eq(A.data_before_auth, 0);
+}
+END_TEST
+
 static Suite *
 backend_suite(void)
 {
@@ -876,6 +1041,11 @@ backend_suite(void)
     tcase_add_test(t, test_hand_over_rest_is_answered);
     tcase_add_test(t, test_hand_over_forgets_half_a_reply);
     tcase_add_test(t, test_revive_leaves_other_failures);
+    tcase_add_test(t, test_auth_first_then_data);
+    tcase_add_test(t, test_auth_refused_retried_with_backoff);
+    tcase_add_test(t, test_auth_unanswered_times_out);
+    tcase_add_test(t, test_auth_line_never_logged);
+    tcase_add_test(t, test_auth_changed_by_reload);
     suite_add_tcase(s, t);
     return s;
 }

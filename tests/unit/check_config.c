@@ -71,7 +71,8 @@ START_TEST(test_shipped_conf)
     ck_assert_uint_eq(cfg.max_line_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_reply_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_http_body_bytes, 8 * MB);
-    ck_assert_uint_eq(cfg.idle_timeout_ms, 5 * 60 * 1000);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 0);       /* a TSD keeps quiet clients */
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 5 * 60 * 1000);
     ck_assert_uint_eq(cfg.read_timeout_ms, 30 * 1000);
     ck_assert_uint_eq(cfg.memory_limit, 128 * MB);
     ck_assert_uint_eq(cfg.block_size, 64 * KB);
@@ -137,7 +138,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(cfg.max_line_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_reply_bytes, 32 * KB);
     ck_assert_uint_eq(cfg.max_http_body_bytes, 8 * MB);
-    ck_assert_uint_eq(cfg.idle_timeout_ms, 300000);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 0);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 300000);
     ck_assert_uint_eq(cfg.read_timeout_ms, 30000);
     ck_assert_uint_eq(cfg.memory_limit, 128 * MB);
     ck_assert_uint_eq(cfg.block_size, 64 * KB);
@@ -1178,12 +1180,67 @@ START_TEST(test_secret_keys)
 }
 END_TEST
 
+/* [backend] auth: a secret -- kept as written, shown as "(set)", refused
+ * in messages that never quote it; a line starting with A-Z would make a
+ * TSD read the connection as HTTP. */
+START_TEST(test_auth_key)
+{
+    ASSERT_OK(BACKEND_OK "auth = hello s3cr3t token\n");
+    ck_assert_str_eq(cfg.backends[0].auth, "hello s3cr3t token");
+    size_t k = config_key_count();
+    for (size_t i = 0; i < config_key_count(); i++)
+        if (strcmp(config_key_section(i), "backend") == 0 && strcmp(config_key_name(i), "auth") == 0)
+            k = i;
+    ck_assert_uint_lt(k, config_key_count());
+    ck_assert(config_key_secret(k));
+    char buf[64];
+    ck_assert(config_key_format(k, &cfg, &cfg.backends[0], buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "(set)");
+    static struct config other;
+    other = cfg;
+    ck_assert(config_key_equal(k, &cfg, &cfg.backends[0], &other, &other.backends[0]));
+    snprintf(other.backends[0].auth, sizeof(other.backends[0].auth), "hello other");
+    ck_assert(!config_key_equal(k, &cfg, &cfg.backends[0], &other, &other.backends[0]));
+    ASSERT_OK(BACKEND_OK);
+    ck_assert_str_eq(cfg.backends[0].auth, "");
+    ck_assert(config_key_format(k, &cfg, &cfg.backends[0], buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "");
+    ASSERT_ERR_PREFIX(BACKEND_OK "auth = Secret\n",
+                      "NAME:3: [backend b1] auth: starts with a capital letter");
+    ck_assert(strstr(err, "Secret") == NULL);
+    static char big[2000];
+    int n = snprintf(big, sizeof(big), BACKEND_OK "auth = ");
+    memset(big + n, 'x', 1024);
+    big[n + 1024] = '\n';
+    ASSERT_ERR_PREFIX(big, "NAME:3: [backend b1] auth: longer than 1023 bytes");
+    ck_assert(strstr(err, "xxxx") == NULL);
+}
+END_TEST
+
+/* tcp-keepalive: 0 (off) or whole seconds from 1s; idle-timeout is off
+ * unless set. */
+START_TEST(test_tcp_keepalive)
+{
+    ASSERT_OK("[relay]\ntcp-keepalive = 0\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 0);
+    ASSERT_OK("[relay]\ntcp-keepalive = 1s\nidle-timeout = 10m\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 1000);
+    ck_assert_uint_eq(cfg.idle_timeout_ms, 600000);
+    ASSERT_ERR_PREFIX("[relay]\ntcp-keepalive = 500ms\n" BACKEND_OK,
+                      "NAME:2: [relay] tcp-keepalive: must be 0 (off) or at least 1s");
+    ASSERT_ERR_PREFIX("[relay]\ntcp-keepalive = 10h\n" BACKEND_OK,
+                      "NAME:2: [relay] tcp-keepalive: 10h is out of range");
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_auth_key);
+    tcase_add_test(tc, test_tcp_keepalive);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_redis_defaults);

@@ -309,6 +309,113 @@ json_str_at(json_t *j, const char *a, const char *b)
 #define DP_BAD "{\"metric\":\"sys.cpu\",\"timestamp\":1500000002,\"value\":\"x\",\"tags\":{\"host\":\"a\"}}"
 #define DP_NOTAG "{\"metric\":\"sys.cpu\",\"timestamp\":1500000003,\"value\":1,\"tags\":{}}"
 
+
+/* ---- /api/rollup and /api/histogram ---------------------------------------- */
+
+static void
+post_path(const char *path, const char *body)
+{
+    static char req[1 << 16];
+    int k = snprintf(req, sizeof(req),
+                     "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s", path,
+                     strlen(body), body);
+    ck_assert(k > 0 && (size_t)k < sizeof(req));
+    feed_in_steps(req, (size_t)k, 0);
+}
+
+#define RU_OK "{\"metric\":\"sys.cpu\",\"timestamp\":1500000000,\"value\":7,\"tags\":{\"host\":\"a\"}," \
+              "\"interval\":\"1h\",\"aggregator\":\"sum\"}"
+#define RU_MS "{\"metric\":\"sys.cpu\",\"timestamp\":1500000000000,\"value\":7,\"tags\":{\"host\":" \
+              "\"a\"},\"interval\":\"1h\",\"aggregator\":\"sum\"}"
+#define RU_NOAGG "{\"metric\":\"sys.cpu\",\"timestamp\":1500000000,\"value\":7,\"tags\":{\"host\":" \
+                 "\"a\"},\"interval\":\"1h\"}"
+#define HI_OK "{\"metric\":\"lat\",\"timestamp\":1500000000,\"tags\":{\"host\":\"a\"}," \
+              "\"buckets\":{\"0,1\":5},\"overflow\":1}"
+#define HI_BAD "{\"metric\":\"lat\",\"timestamp\":1500000000,\"tags\":{\"host\":\"a\"}," \
+               "\"buckets\":{\"x,1\":5}}"
+#define HI_NONE "{\"metric\":\"lat\",\"timestamp\":1500000000,\"tags\":{\"host\":\"a\"}}"
+
+/* The i-th entry of ?details' errors: its message. */
+static const char *
+detail_error(json_t *j, size_t i)
+{
+    json_t *e = json_array_get(json_object_get(j, "errors"), i);
+    ck_assert_ptr_nonnull(e);
+    ck_assert(json_is_object(json_object_get(e, "datapoint"))); /* as sent */
+    return json_string_value(json_object_get(e, "error"));
+}
+
+START_TEST(rollup_is_204_and_goes_as_rollup_lines)
+{
+    post_path("/api/rollup", "[" RU_OK "]");
+    nth_response(0, 204);
+    post_path("/api/rollup/", "{\"metric\":\"m\",\"timestamp\":1,\"value\":1,\"tags\":{\"a\":\"b\"},"
+                              "\"groupByAggregator\":\"max\"}");
+    nth_response(1, 204);
+    F.emitted[F.emitted_len] = '\0';
+    ck_assert_str_eq(F.emitted, "rollup 1h-sum sys.cpu 1500000000 7 host=a\n"
+                                "rollup max m 1 1 a=b\n");
+}
+END_TEST
+
+START_TEST(rollup_details_are_the_tsds)
+{
+    post_path("/api/rollup?details", "[" RU_OK "," RU_MS "," RU_NOAGG "]");
+    struct resp r = nth_response(0, 400);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 1);
+    ck_assert_int_eq(json_int_at(j, "failed", NULL), 2);
+    ck_assert_str_eq(detail_error(j, 0), "bad timestamp=1500000000000 when trying to add "
+                                         "value=[7]/0 to metric=sys.cpu, tags={host=a}");
+    ck_assert_str_eq(detail_error(j, 1), "Missing aggregator");
+    json_decref(j);
+    ck_assert_int_eq(F.nemit, 1);
+    post_path("/api/rollup", "[" RU_MS "]");
+    r = nth_response(1, 400);
+    j = body_json(&r);
+    ck_assert_str_eq(json_str_at(j, "error", "message"), "One or more data points had errors");
+    ck_assert_str_eq(json_str_at(j, "error", "details"),
+                     "Please see the TSD logs or append \"details\" to the put request");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(histogram_summary_and_details_are_the_tsds)
+{
+    post_path("/api/histogram?summary", "[" HI_OK "]");
+    struct resp r = nth_response(0, 200);
+    json_t *j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 1);
+    ck_assert_int_eq(json_int_at(j, "failed", NULL), 0);
+    json_decref(j);
+    post_path("/api/histogram?details", "[" HI_BAD "," HI_NONE "," HI_OK "]");
+    r = nth_response(1, 400);
+    j = body_json(&r);
+    ck_assert_int_eq(json_int_at(j, "success", NULL), 1);
+    ck_assert_int_eq(json_int_at(j, "failed", NULL), 2);
+    ck_assert_str_eq(detail_error(j, 0), "Unable to parse value to a number");
+    ck_assert_str_eq(detail_error(j, 1),
+                     "Histogram buckets cannot be null or empty if 'value' is empty.");
+    json_decref(j);
+    F.emitted[F.emitted_len] = '\0';
+    ck_assert_str_eq(F.emitted, "histogram lat 1500000000 u=0:o=1:0,1=5 host=a\n"
+                                "histogram lat 1500000000 u=0:o=1:0,1=5 host=a\n");
+}
+END_TEST
+
+START_TEST(get_on_the_writes_is_405)
+{
+    static const char *const paths[] = { "/api/rollup", "/api/histogram" };
+    for (int i = 0; i < 2; i++) {
+        char req[128];
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[i]);
+        feed_in_steps(req, (size_t)n, 0);
+        nth_response(i, 405);
+    }
+    ck_assert_int_eq(F.nemit, 0);
+}
+END_TEST
+
 /* ---- /api/put ------------------------------------------------------------ */
 
 START_TEST(put_valid_is_204_and_emits_canonical_lines)
@@ -783,6 +890,10 @@ http_suite(void)
     tcase_add_test(t, put_summary_all_ok_is_200);
     tcase_add_test(t, put_details_mixed_batch);
     tcase_add_test(t, put_details_and_summary_together);
+    tcase_add_test(t, rollup_is_204_and_goes_as_rollup_lines);
+    tcase_add_test(t, rollup_details_are_the_tsds);
+    tcase_add_test(t, histogram_summary_and_details_are_the_tsds);
+    tcase_add_test(t, get_on_the_writes_is_405);
     tcase_add_test(t, put_empty_array_is_400);
     tcase_add_test(t, put_malformed_json_is_400_and_keeps_the_connection);
     tcase_add_test(t, get_on_api_put_is_405);

@@ -5,7 +5,9 @@
  * their messages (spec/opentsdb-telnet.md section 8); values as numbers or
  * strings and json_format_double's exact round trip; timestamps as numbers
  * or strings; Unicode names converted to ISO-8859-1 bytes (above U+00FF
- * rejected); whole-document errors.  The sink is a fake that records.
+ * rejected); whole-document errors; /api/rollup's and /api/histogram's
+ * datapoints (their fields, pre-checks and rules, the lines they go as).
+ * The sink is a fake that records.
  */
 #include "autoconf.h"
 
@@ -360,6 +362,137 @@ START_TEST(test_prechecks)
     ck_assert_msg(F.errs[0].input[0] == '{', "the datapoint is echoed as sent: %s",
                   F.errs[0].input);
     ck_assert_uint_eq(F.st.invalid, 1);
+}
+END_TEST
+
+
+/* ---- /api/rollup and /api/histogram datapoints ------------------------------ */
+
+/* Rows taken from the TSD's source: RollUpDataPoint.validate ("Missing
+ * interval" / "Missing aggregator" unless a group-by aggregator is given,
+ * after IncomingDataPoint.validate), processDataPoint (is_groupby is
+ * groupByAggregator != null), TSDB.addAggregatePoint; HistogramPojo
+ * .validate (metric, timestamp, tags, then buckets without a value or an
+ * id of 0..255 with one), toSimpleHistogram (bounds split on ','; a
+ * NumberFormatException is "Unable to parse value to a number" in the
+ * HTTP answer: PE_INVALID_VALUE here), addHistogramPoint's checks (their
+ * plain messages: the HTTP path throws them synchronously).  A row's
+ * want is the line forwarded ("...\n"), or point_error_format's reply. */
+struct kind_row {
+    enum point_cmd cmd;
+    const char *doc;
+    const char *want;
+    bool relay;          /* the relay's own refusal */
+};
+
+#define DP "\"metric\":\"m\",\"timestamp\":1,\"tags\":{\"a\":\"b\"}"
+#define DPV DP ",\"value\":1"
+#define RO(fields, want) { CMD_ROLLUP, "{" DPV fields "}", want, false }
+#define HI(fields, want) { CMD_HISTOGRAM, "{" DP fields "}", want, false }
+#define RA "rollup: illegal argument: "
+#define HA "histogram: illegal argument: "
+
+static const struct kind_row kind_rows[] = {
+    RO(",\"interval\":\"1h\",\"aggregator\":\"sum\"", "rollup 1h-sum m 1 1 a=b\n"),
+    RO(",\"interval\":\"1h\",\"aggregator\":\"sum\",\"groupByAggregator\":\"max\"",
+       "rollup 1h-sum:max m 1 1 a=b\n"),
+    RO(",\"groupByAggregator\":\"sum\"", "rollup sum m 1 1 a=b\n"),
+    RO(",\"interval\":\"1h\",\"groupByAggregator\":\"max\"", "rollup 1h-:max m 1 1 a=b\n"),
+    RO(",\"aggregator\":\"sum\",\"groupByAggregator\":\"max\"", "rollup -sum:max m 1 1 a=b\n"),
+    RO(",\"interval\":\"1h\",\"aggregator\":\"sum\",\"groupByAggregator\":null",
+       "rollup 1h-sum m 1 1 a=b\n"),
+    RO(",\"interval\":\"1h\",\"aggregator\":\"sum\",\"other\":[1]", "rollup 1h-sum m 1 1 a=b\n"),
+    RO(",\"aggregator\":\"sum\"", RA "Missing interval"),
+    RO(",\"interval\":\"\",\"aggregator\":\"sum\"", RA "Missing interval"),
+    RO(",\"interval\":\"1h\"", RA "Missing aggregator"),
+    RO(",\"groupByAggregator\":\"\",\"aggregator\":\"sum\"", RA "Missing interval"),
+    { CMD_ROLLUP, "{\"timestamp\":1,\"value\":1,\"tags\":{\"a\":\"b\"}}",
+      RA "Metric name was empty", false },                         /* the common ones first */
+    { CMD_ROLLUP, "{" DP "}", RA "Empty value", false },
+    RO(",\"interval\":\"1h\",\"aggregator\":\"sum\",\"groupByAggregator\":\"\"",
+       RA "Cannot write a group by data point without specifying the aggregation function. "
+          "Metric=m tags={a=b}"),
+    { CMD_ROLLUP, "{\"metric\":\"m\",\"timestamp\":1364410924250,\"value\":1,\"tags\":{\"a\":"
+      "\"b\"},\"interval\":\"1h\",\"aggregator\":\"sum\"}",
+      RA "bad timestamp=1364410924250 when trying to add value=[1]/0 to metric=m, tags={a=b}",
+      false },
+    { CMD_ROLLUP, "{\"metric\":\"m\",\"timestamp\":1,\"value\":1,\"tags\":{\"t1\":\"1\",\"t2\":"
+      "\"2\",\"t3\":\"3\",\"t4\":\"4\",\"t5\":\"5\",\"t6\":\"6\",\"t7\":\"7\",\"t8\":\"8\"},"
+      "\"groupByAggregator\":\"sum\"}",
+      RA "Too many tags: 9 maximum allowed: 8, tags: {t4=4, t5=5, _aggregate=SUM, t6=6, t7=7, "
+         "t8=8, t1=1, t2=2, t3=3}", false },
+    RO(",\"interval\":\"1h\",\"aggregator\":\"avg\"",
+       RA "Derived rollup aggregations are not allowed AVG with metric m {a=b}"),
+    RO(",\"groupByAggregator\":\"foo\"",
+       RA "Invalid group by aggregator foo with metric m {a=b, _aggregate=FOO}"),
+    { CMD_ROLLUP, "{" DP ",\"value\":\"x\",\"interval\":\"1h\",\"aggregator\":\"sum\"}",
+      "rollup: invalid value: Invalid character 'x' in x", false },
+    RO(",\"interval\":{},\"aggregator\":\"sum\"",
+       RA "Unable to parse the given JSON: a field holds a map or an array"),
+    { CMD_ROLLUP, "{" DPV ",\"interval\":\"1-h\",\"aggregator\":\"sum\"}",
+      RA "cannot be relayed as a telnet rollup line: the interval holds a blank or control "
+         "character, or a '-' or ':' where the telnet word separates its parts", true },
+
+    HI(",\"buckets\":{\"0,1\":5,\"1,2\":3},\"underflow\":1,\"overflow\":2",
+       "histogram m 1 u=1:o=2:0,1=5:1,2=3 a=b\n"),
+    HI(",\"buckets\":{\" 0 , 1.5E1 \":5}", "histogram m 1 u=0:o=0:0,1.5E1=5 a=b\n"),
+    HI(",\"buckets\":{\"0,1\":1,\"1,2\":2,\"0,1\":3}", "histogram m 1 u=0:o=0:0,1=3:1,2=2 a=b\n"),
+    HI(",\"buckets\":{\"0,1\":null,\"1,2\":\"7\",\"2,3\":7.9}",
+       "histogram m 1 u=0:o=0:0,1=0:1,2=7:2,3=7 a=b\n"),
+    HI(",\"value\":\"AAEC\",\"id\":3", "histogram m 1 3 AAEC a=b\n"),
+    HI(",\"value\":\"AA\\nEC==\"", "histogram m 1 0 AAEC== a=b\n"),
+    HI("", HA "Histogram buckets cannot be null or empty if 'value' is empty."),
+    HI(",\"value\":\"\",\"buckets\":{}",
+       HA "Histogram buckets cannot be null or empty if 'value' is empty."),
+    HI(",\"value\":null,\"buckets\":null",
+       HA "Histogram buckets cannot be null or empty if 'value' is empty."),
+    HI(",\"value\":\"AAEC\",\"id\":256", HA "Invalid type. Must be from 0 to 255."),
+    HI(",\"value\":\"AAEC\",\"id\":-1", HA "Invalid type. Must be from 0 to 255."),
+    { CMD_HISTOGRAM, "{\"metric\":\"m\",\"timestamp\":1,\"buckets\":{}}", HA "Missing tags",
+      false },                                                     /* the tags first */
+    { CMD_HISTOGRAM, "{\"metric\":\"m\",\"timestamp\":0,\"buckets\":{\"0,1\":1},\"tags\":{\"a\":"
+      "\"b\"}}", HA "Invalid timestamp", false },
+    HI(",\"buckets\":{\"0,1\":1,\"0\":1}", HA "Unable to parse bucket bounds: 0"),
+    HI(",\"buckets\":{\"0,1,2\":1}", HA "Unable to parse bucket bounds: 0,1,2"),
+    HI(",\"buckets\":{\"x,1\":1}", "histogram: invalid value: For input string: \"x\""),
+    HI(",\"buckets\":{\"0,1\":\"x\"}",
+       HA "Unable to parse the given JSON: buckets: a count is not a long"),
+    HI(",\"buckets\":[1]", HA "Unable to parse the given JSON: buckets: must map bounds to counts"),
+    HI(",\"buckets\":{\"0,1\":1},\"id\":\"x\"",
+       HA "Unable to parse the given JSON: id: not an int"),
+    { CMD_HISTOGRAM, "{\"metric\":\"m\",\"timestamp\":10000000000000,\"buckets\":{\"0,1\":5},"
+      "\"tags\":{\"a\":\"b\"}}",
+      HA "bad timestamp=10000000000000 when trying to add value=[0, 0, 1, 0, 0, 0, 0, 63, -128, "
+         "0, 0, 5, 0, 0]/0 to metric=m, tags={a=b}", false },
+    { CMD_HISTOGRAM, "{\"metric\":\"m!\",\"timestamp\":1,\"buckets\":{\"0,1\":5},"
+      "\"tags\":{\"a\":\"b\"}}", HA "Invalid metric name (\"m!\"): illegal character: !", false },
+    { CMD_HISTOGRAM, "{" DP ",\"buckets\":{\"0,Infinity\":1}}",
+      HA "cannot be relayed as a telnet histogram line: a bound is Infinity or NaN, which the "
+         "TSD's telnet reader refuses", true },
+    { CMD_HISTOGRAM, "{" DP ",\"value\":\"!!\",\"id\":1}",
+      HA "cannot be relayed as a telnet histogram line: the value holds no base64", true },
+};
+
+START_TEST(test_kinds)
+{
+    const struct kind_row *w = &kind_rows[_i];
+    memset(&DE, 0, sizeof(DE));
+    ck_assert_int_eq(json_ingest_from(&F.sink, w->cmd, w->doc, strlen(w->doc), 0, &R, &DE), TS_OK);
+    size_t wl = strlen(w->want);
+    if (w->want[wl - 1] == '\n') {
+        ck_assert_msg(F.nerr == 0, "doc %s: refused with [%s]", esc(w->doc, strlen(w->doc)),
+                      F.nerr ? F.errs[0].reply : "");
+        RESULT_IS(1, 1, 0);
+        EMITTED_IS(w->want);
+        return;
+    }
+    RESULT_IS(1, 0, 1);
+    ck_assert_int_eq(F.nemit, 0);
+    ck_assert_msg(F.nerr == 1 && strcmp(F.errs[0].reply, w->want) == 0,
+                  "doc %s: got [%s], want [%s]", esc(w->doc, strlen(w->doc)),
+                  F.nerr ? esc(F.errs[0].reply, strlen(F.errs[0].reply)) : "",
+                  esc(w->want, wl));
+    ck_assert_int_eq(F.errs[0].relay, w->relay);
 }
 END_TEST
 
@@ -759,6 +892,7 @@ json_suite(void)
     tc = tcase_create("datapoints");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_loop_test(tc, test_prechecks, 0, (int)TS_ARRAY_LEN(pres));
+    tcase_add_loop_test(tc, test_kinds, 0, (int)TS_ARRAY_LEN(kind_rows));
     tcase_add_test(tc, test_values);
     tcase_add_test(tc, test_values_rejected);
     tcase_add_test(tc, test_value_not_latin1_is_parse_error);

@@ -1,13 +1,15 @@
 /*
- * check_point.c -- unit tests for point.c and javanum.c: the TSD's
- * put/rollup/histogram grammar and error text (spec/opentsdb-telnet.md
+ * check_point.c -- unit tests for point.c, pointerr.c and javanum.c: the
+ * TSD's put grammar and error text (spec/opentsdb-telnet.md
  * section 2), Java's number parsers, canonical serialization, the
  * relay's 1024-byte line limit, Java HashMap order in
  * messages that print a tag map, the ISO-8859-1 name byte class, allowed
  * special characters, max-tags, series hashes and latin1_to_utf8.
  *
- * The main test is a table: one row per input line with the exact
- * canonical line (ends in "\n") or the exact reply of point_error_format.
+ * The main test is a table (point_rows.h): one row per input line with
+ * the exact canonical line (ends in "\n") or the exact reply of
+ * point_error_format.  Rollup and histogram lines have their own tables
+ * (check_rollup.c, check_histogram.c).
  * HashMap orders in expected messages were computed independently from
  * the spec's rules (String.hashCode, h ^ (h >>> 16), & (cap - 1), capacity
  * 16 doubling while size > 0.75 * cap, insertion order within a bucket).
@@ -21,20 +23,9 @@
 
 #include "base/javanum.h"
 #include "base/point.h"
+#include "point_rows.h"
 #include "unit.h"
 #include "base/util.h"
-
-struct row {
-    enum point_cmd cmd;
-    bool implicit;      /* framed text: no command word */
-    const char *in;     /* the line, without its newline */
-    const char *want;   /* canonical line ("...\n") or the exact error reply */
-};
-
-#define P(in, want) { CMD_PUT, false, in, want }
-#define R(in, want) { CMD_ROLLUP, false, in, want }
-#define H(in, want) { CMD_HISTOGRAM, false, in, want }
-#define I(in, want) { CMD_PUT, true, in, want }
 
 #define IA "put: illegal argument: "
 #define IV "put: invalid value: "
@@ -286,34 +277,6 @@ static const struct row rows[] = {
     P("put m 1 1 a=\xA9", IA "Invalid tag value with key [a] (\"\xC2\xA9\"): illegal character: \xC2\xA9"),
     P("put m 1 1 \xF7=b", IA "Invalid tag name with value [b] (\"\xC3\xB7\"): illegal character: \xC3\xB7"),
 
-    /* ---- rollup --------------------------------------------------------- */
-    R("rollup 1h-sum m 1 1 a=b", "rollup 1h-sum m 1 1 a=b\n"),
-    R("rollup 1h-sum:max m 1 1.5  b=2 a=1", "rollup 1h-sum:max m 1 1.5 a=1 b=2\n"),
-    R("rollup sum m 1364410924 7 a=b", "rollup sum m 1364410924 7 a=b\n"),
-    R("rollup", "rollup: illegal argument: not enough arguments (need least 7, got 0)"),
-    R("rollup 1h-sum m 1 1", "rollup: illegal argument: not enough arguments (need least 7, got 4)"),
-    R("rollup m 1 1 a=b", "rollup: illegal argument: not enough arguments (need least 7, got 4)"),
-    R("rollup  m 1 1 a=b", "rollup: illegal argument: Missing interval or aggregator"),
-    R("rollup sum  1 1 a=b", "rollup: illegal argument: empty metric name"),
-    R("rollup sum m 1 x a=b", "rollup: invalid value: Invalid character 'x' in x"),
-    R("rollup sum m 1 1 a", "rollup: illegal argument: invalid tag: a"),
-    R("rollup sum m! 1 1 a=b",
-      "rollup: illegal argument: Invalid metric name (\"m!\"): illegal character: !"),
-
-    /* ---- histogram ------------------------------------------------------ */
-    H("histogram m 1 u=0:o=0:0,1=5 a=b", "histogram m 1 u=0:o=0:0,1=5 a=b\n"),
-    H("histogram m 1 0 AAEC a=b", "histogram m 1 0 AAEC a=b\n"),
-    H("histogram m 1 42 AAEC  b=2 a=1", "histogram m 1 42 AAEC a=1 b=2\n"),
-    H("histogram m 1 -1 AAEC a=b", "histogram m 1 -1 AAEC a=b\n"),
-    H("histogram m 1 v", "histogram: illegal argument: not enough arguments (need least 5, got 3)"),
-    H("histogram m 1  a=b", "histogram: illegal argument: empty histogram value"),
-    H("histogram m 1 42  AAEC a=b", "histogram: illegal argument: empty histogram value"),
-    H("histogram m 1 2147483648 AAEC", "histogram: illegal argument: invalid tag: AAEC"),
-    H("histogram m 0 u=0 a=b", "histogram: illegal argument: invalid timestamp: 0"),
-    H("histogram  m 1 u=0 a=b", "histogram: illegal argument: empty metric name"),
-    H("histogram m! 1 u=0:o=0 a=b",
-      "histogram: illegal argument: Invalid metric name (\"m!\"): illegal character: !"),
-
     /* ---- implicit put (framed text lines) ------------------------------- */
     I("m 1 1 a=b", "put m 1 1 a=b\n"),
     I("m 1 1  b=2 a=1 ", "put m 1 1 a=1 b=2\n"),
@@ -328,40 +291,6 @@ static void
 setup(void)
 {
     point_rules_init(&rules, 8, NULL);
-}
-
-static void
-check_row(const struct point_rules *r, const struct row *w)
-{
-    struct point p;
-    struct point_error err;
-    memset(&err, 0, sizeof(err));
-    int rc = point_parse_line(r, w->cmd, w->implicit, w->in, strlen(w->in), &p, &err);
-    size_t wl = strlen(w->want);
-    bool want_ok = wl > 0 && w->want[wl - 1] == '\n';
-    if (want_ok) {
-        char reply[POINT_ERR_MAX * 2 + 64] = "";
-        if (rc != TS_OK)
-            point_error_format(&err, reply, sizeof(reply));
-        ck_assert_msg(rc == TS_OK, "input [%s]: rejected with [%s], want [%s]",
-                      esc(w->in, strlen(w->in)), esc(reply, strlen(reply)), esc(w->want, wl));
-        char out[POINT_LINE_MAX + 2];
-        ck_assert_uint_eq(point_canonical_len(&p), wl);
-        size_t n = point_format(&p, out, sizeof(out));
-        ck_assert_msg(n == wl && memcmp(out, w->want, wl) == 0, "input [%s]: got [%s], want [%s]",
-                      esc(w->in, strlen(w->in)), esc(out, n), esc(w->want, wl));
-    } else {
-        ck_assert_msg(rc == TS_ERROR, "input [%s]: accepted, want error [%s]",
-                      esc(w->in, strlen(w->in)), esc(w->want, wl));
-        char reply[POINT_ERR_MAX * 2 + 64];
-        size_t n = point_error_format(&err, reply, sizeof(reply));
-        ck_assert_msg(n == wl && memcmp(reply, w->want, wl) == 0,
-                      "input [%s]: got [%s], want [%s]", esc(w->in, strlen(w->in)),
-                      esc(reply, n), esc(w->want, wl));
-        ck_assert_msg(!err.relay, "input [%s]: a TSD error flagged as a relay limit",
-                      esc(w->in, strlen(w->in)));
-        ck_assert_int_eq(err.cmd, w->cmd);
-    }
 }
 
 START_TEST(test_table)
@@ -442,10 +371,10 @@ START_TEST(test_line_limit_rollup)
     size_t n = build_line(line, "rollup sum m 1 1 k=", 'v', 1005, "");
     struct point p;
     struct point_error err;
-    ck_assert_int_eq(point_parse_line(&rules, CMD_ROLLUP, false, line, n, &p, &err), TS_OK);
+    ck_assert_int_eq(rollup_parse_line(&rules, line, n, &p, &err), TS_OK);
     ck_assert_uint_eq(point_canonical_len(&p), 1025);
     n = build_line(line, "rollup sum m 1 1 k=", 'v', 1006, "");
-    ck_assert_int_eq(point_parse_line(&rules, CMD_ROLLUP, false, line, n, &p, &err), TS_ERROR);
+    ck_assert_int_eq(rollup_parse_line(&rules, line, n, &p, &err), TS_ERROR);
     ck_assert(err.relay);
     ck_assert_int_eq(err.cmd, CMD_ROLLUP);
 }
@@ -680,7 +609,7 @@ canon_hash(const char *in, char *out, size_t *olen, uint64_t *phash)
     enum point_cmd cmd = strncmp(in, "rollup ", 7) == 0      ? CMD_ROLLUP
                          : strncmp(in, "histogram ", 10) == 0 ? CMD_HISTOGRAM
                                                               : CMD_PUT;
-    ck_assert_int_eq(point_parse_line(&rules, cmd, false, in, strlen(in), &p, &err), TS_OK);
+    ck_assert_int_eq(parse_any(&rules, cmd, false, in, strlen(in), &p, &err), TS_OK);
     *olen = point_format(&p, out, POINT_LINE_MAX + 2);
     *phash = point_hash(&p);
     return point_line_hash(out, *olen);

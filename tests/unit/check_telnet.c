@@ -1,7 +1,7 @@
 /*
  * check_telnet.c -- unit tests for telnet.c: line splitting across feeds
  * ("\n", "\r\n", a lone "\r" kept), several lines per feed, command
- * dispatch (put/rollup/histogram to the sink, version/stats/help/exit to
+ * dispatch (put/rollup/histogram to the sink, version/stats/status/help/exit to
  * the owner, diediedie/dropcaches refused, the TSD's unknown-command reply
  * for blank lines, a leading space and wrong case), the max-line-bytes
  * discard mode, the ingest_stats counters, and the first bytes an auto
@@ -283,18 +283,21 @@ END_TEST
 START_TEST(test_commands_reach_owner)
 {
     bool stop = true;
-    static const char in[] = "version\nstats\nhelp\nversion extra words\nstats  \n";
+    static const char in[] =
+        "version\nstats\nhelp\nversion extra words\nstats  \nstatus\nstatus x\nStatus\n";
     ck_assert_uint_eq(telnet_feed(&F.io, in, sizeof(in) - 1, &stop), sizeof(in) - 1);
     ck_assert(!stop);
-    ck_assert_int_eq(F.ncmd, 5);
+    ck_assert_int_eq(F.ncmd, 7);
     ck_assert_int_eq(F.cmds[0], TC_VERSION);
     ck_assert_int_eq(F.cmds[1], TC_STATS);
     ck_assert_int_eq(F.cmds[2], TC_HELP);
     ck_assert_int_eq(F.cmds[3], TC_VERSION);
     ck_assert_int_eq(F.cmds[4], TC_STATS);
-    ck_assert_uint_eq(F.st.commands, 5);
+    ck_assert_int_eq(F.cmds[5], TC_STATUS); /* OpenTSDB 2.5's */
+    ck_assert_int_eq(F.cmds[6], TC_STATUS);
+    ck_assert_uint_eq(F.st.commands, 8);
     ck_assert_uint_eq(F.st.received, 0);
-    REPLIES_ARE(""); /* the owner answers them, not the decoder */
+    REPLIES_ARE(UNKNOWN("Status")); /* the owner answers them, not the decoder */
 }
 END_TEST
 
@@ -302,7 +305,7 @@ START_TEST(test_help_text)
 {
     ck_assert_uint_eq(telnet_help_len, strlen(telnet_help_text));
     ck_assert_str_eq(telnet_help_text,
-                     "available commands: put rollup histogram stats version help exit ");
+                     "available commands: put rollup histogram stats version status help exit ");
 }
 END_TEST
 

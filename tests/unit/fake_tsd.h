@@ -6,7 +6,11 @@
  * first max_answers: the later ones are lost), and rejects lines that
  * start with "put bad" with an error line.  It can be bound without
  * listening (connections are refused) and listen later, stop reading, or
- * close a connection from its side.
+ * close a connection from its side.  With `auth` set it authenticates as
+ * OpenTSDB's AuthenticationChannelHandler does: the first line of a
+ * connection is the auth line, answered auth_reply when it matches (NULL:
+ * no answer at all) and "AUTH_FAIL\r\n" when it does not; the connection
+ * stays open either way (the TSD lets a client try again).
  */
 #ifndef TS_FAKE_TSD_H
 #define TS_FAKE_TSD_H
@@ -37,6 +41,8 @@ struct tsd_conn {
     char *buf;
     size_t len, cap;
     size_t scanned;         /* complete lines looked at for replies */
+    bool authed;            /* auth: the first line matched */
+    size_t skip;            /* auth: the first line's bytes, not data */
 };
 
 struct tsd {
@@ -51,6 +57,10 @@ struct tsd {
     bool answer_versions;   /* reply to "version" (ack = version) */
     unsigned max_answers;   /* > 0: no more replies than this in all */
     unsigned answered;      /* replies to "version" written */
+    const char *auth;       /* the auth line expected first, NULL: none */
+    const char *auth_reply; /* the answer to it ("AUTH_SUCCESS\r\n"), NULL: none */
+    unsigned auth_matched, auth_mismatched;
+    unsigned data_before_auth; /* lines after a first line that did not authenticate */
 };
 
 static void
@@ -81,7 +91,24 @@ tsd_scan(struct tsd_conn *c)
             return;
         const char *line = c->buf + c->scanned;
         size_t len = (size_t)(nl - line);
+        bool first = c->scanned == 0;
         c->scanned += len + 1;
+        if (c->t->auth != NULL && first) {
+            struct tsd *t = c->t;
+            c->skip = len + 1;
+            if (len == strlen(t->auth) && memcmp(line, t->auth, len) == 0) {
+                t->auth_matched++;
+                c->authed = t->auth_reply != NULL && strncmp(t->auth_reply, "AUTH_SUCCESS", 12) == 0;
+                if (t->auth_reply != NULL)
+                    tsd_reply(c, t->auth_reply);
+            } else {
+                t->auth_mismatched++;
+                tsd_reply(c, "AUTH_FAIL\r\n");
+            }
+            continue;
+        }
+        if (c->t->auth != NULL && !c->authed)
+            c->t->data_before_auth++;
         if (len == 7 && memcmp(line, "version", 7) == 0) {
             struct tsd *t = c->t;
             if (t->answer_versions && (t->max_answers == 0 || t->answered < t->max_answers)) {
@@ -214,7 +241,7 @@ tsd_data(const struct tsd *t, int i, char *out, size_t cap, size_t *outlen)
     size_t n = 0, o = 0;
     for (int k = i < 0 ? 0 : i; k < (i < 0 ? t->naccepted : i + 1); k++) {
         const struct tsd_conn *c = &t->c[k];
-        size_t off = 0;
+        size_t off = c->skip; /* the auth line is no data */
         while (off < c->len) {
             const char *nl = memchr(c->buf + off, '\n', c->len - off);
             if (nl == NULL)
