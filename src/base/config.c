@@ -58,6 +58,7 @@ static const struct key keys[] = {
     { S_RELAY, "max-line-bytes", K_SIZE, R(max_line_bytes), 1100, 16 * MB, NULL },
     { S_RELAY, "max-reply-bytes", K_SIZE, R(max_reply_bytes), 1024, 16 * MB, NULL },
     { S_RELAY, "max-http-body-bytes", K_SIZE, R(max_http_body_bytes), 1024, 256 * MB, NULL },
+    { S_RELAY, "max-http-header-bytes", K_SIZE, R(max_http_header_bytes), 1 * KB, 64 * KB, NULL },
     { S_RELAY, "idle-timeout", K_DURATION, R(idle_timeout_ms), 0, 30 * 24 * HOUR_MS, NULL },
     { S_RELAY, "read-timeout", K_DURATION, R(read_timeout_ms), 0, 24 * HOUR_MS, NULL },
     { S_RELAY, "memory-limit", K_SIZE, R(memory_limit), 1 * MB, 1024 * GB, NULL },
@@ -81,6 +82,10 @@ static const struct key keys[] = {
     { S_RELAY, "log-level", K_ENUM, R(log_level), 0, 0, level_names },
     { S_RELAY, "log-file", K_STRING, R(log_file), 0, 0, NULL },
     { S_RELAY, "log-buffer-bytes", K_SIZE, R(log_buffer_bytes), 4 * KB, 64 * MB, NULL },
+    { S_RELAY, "proxy", K_STRING, R(proxy_text), 0, 0, NULL },
+    { S_RELAY, "proxy-connect-timeout", K_DURATION, R(proxy_connect_timeout_ms), 10, HOUR_MS, NULL },
+    { S_RELAY, "proxy-timeout", K_DURATION, R(proxy_timeout_ms), 100, 24 * HOUR_MS, NULL },
+    { S_RELAY, "proxy-queue-timeout", K_DURATION, R(proxy_queue_timeout_ms), 10, HOUR_MS, NULL },
     { S_BACKEND, "address", K_ADDR, B(addr), 0, 0, NULL },
     { S_BACKEND, "conns", K_INT, B(conns), 1, CFG_MAX_CONNS, NULL },
     { S_BACKEND, "write-timeout", K_DURATION, B(write_timeout_ms), 10, 24 * HOUR_MS, NULL },
@@ -91,6 +96,8 @@ static const struct key keys[] = {
     { S_BACKEND, "max-rate", K_INT, B(max_rate), 0, 1000000000, NULL },
     { S_BACKEND, "overflow", K_ENUM, B(overflow), 0, 0, overflow_names },
     { S_BACKEND, "max-queue-bytes", K_SIZE, B(max_queue_bytes), 0, 1024 * GB, NULL },
+    { S_BACKEND, "http-address", K_ADDR, B(http_addr), 0, 0, NULL },
+    { S_BACKEND, "http-conns", K_INT, B(http_conns), 1, CFG_MAX_CONNS, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -137,27 +144,6 @@ config_key_name(size_t i)
     return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
 }
 
-/* A size or a duration the way a file would give it: the largest unit
- * that divides it ("128M", "5m", "100ms"); 0 as "0". */
-static void
-format_with_unit(uint64_t v, bool duration, char *buf, size_t len)
-{
-    static const struct { uint64_t mult; const char *name; } sizes[] = {
-        { 1024 * GB, "T" }, { GB, "G" }, { MB, "M" }, { KB, "K" }, { 1, "" },
-    }, durations[] = {
-        { HOUR_MS, "h" }, { 60 * 1000, "m" }, { 1000, "s" }, { 1, "ms" },
-    };
-    const size_t n = duration ? TS_ARRAY_LEN(durations) : TS_ARRAY_LEN(sizes);
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t mult = duration ? durations[i].mult : sizes[i].mult;
-        if (v == 0 || v % mult == 0 || i == n - 1) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(v / mult),
-                     v == 0 ? "" : duration ? durations[i].name : sizes[i].name);
-            return;
-        }
-    }
-}
-
 bool
 config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b, char *buf,
                   size_t len)
@@ -176,7 +162,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
     switch (k->type) {
     case K_SIZE:
     case K_DURATION:
-        format_with_unit(v, k->type == K_DURATION, buf, len);
+        config_format_unit(v, k->type == K_DURATION, buf, len);
         break;
     case K_INT:
         snprintf(buf, len, "%llu", (unsigned long long)v);
@@ -214,6 +200,7 @@ backend_defaults(struct cfg_backend *b)
     b->max_rate = 0;
     b->overflow = -1;
     b->max_queue_bytes = 0;
+    b->http_conns = 4;
 }
 
 void
@@ -226,6 +213,7 @@ config_defaults(struct config *cfg)
     cfg->max_line_bytes = 32 * KB;
     cfg->max_reply_bytes = 32 * KB;
     cfg->max_http_body_bytes = 8 * MB;
+    cfg->max_http_header_bytes = 8 * KB; /* the TSD's own (Netty's HttpRequestDecoder) */
     cfg->idle_timeout_ms = 5 * 60 * 1000;
     cfg->read_timeout_ms = 30 * 1000;
     cfg->memory_limit = 128 * MB;
@@ -244,6 +232,9 @@ config_defaults(struct config *cfg)
     cfg->max_tags = 8;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     cfg->log_buffer_bytes = 256 * KB;
+    cfg->proxy_connect_timeout_ms = 5 * 1000;
+    cfg->proxy_timeout_ms = 2 * 60 * 1000;
+    cfg->proxy_queue_timeout_ms = 10 * 1000;
     cfg->redis.enabled = false;
     snprintf(cfg->redis.addr.host, sizeof(cfg->redis.addr.host), "127.0.0.1");
     snprintf(cfg->redis.addr.port, sizeof(cfg->redis.addr.port), "6379");
@@ -258,7 +249,7 @@ config_defaults(struct config *cfg)
     cfg->redis.min_replicas_ack = 0;
 }
 
-/* ---- unit parsers ------------------------------------------------------ */
+/* ---- helpers ---------------------------------------------------------- */
 
 static const char *
 skip_ws(const char *s)
@@ -266,123 +257,6 @@ skip_ws(const char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     return s;
-}
-
-/* A size's unit: "", B, K/KB/KiB, M.., G.., T..; 0 when it is none. */
-static uint64_t
-size_unit(const char *u)
-{
-    uint64_t mult;
-    switch (toupper((unsigned char)*u)) {
-    case '\0': return 1;
-    case 'B': mult = 1; break;
-    case 'K': mult = KB; break;
-    case 'M': mult = MB; break;
-    case 'G': mult = GB; break;
-    case 'T': mult = 1024 * GB; break;
-    default: return 0;
-    }
-    u++;
-    if (mult > 1) { /* accept K, KB, KiB */
-        if (*u == 'i' || *u == 'I')
-            u++;
-        if (*u == 'b' || *u == 'B')
-            u++;
-    }
-    return *skip_ws(u) == '\0' ? mult : 0;
-}
-
-/* A duration's unit in ms: "" (seconds), s, ms, m/min, h; 0 when none. */
-static uint64_t
-duration_unit(const char *u)
-{
-    if (*u == '\0' || strcasecmp(u, "s") == 0)
-        return 1000; /* a bare number is seconds */
-    if (strcasecmp(u, "ms") == 0)
-        return 1;
-    if (strcasecmp(u, "m") == 0 || strcasecmp(u, "min") == 0)
-        return 60 * 1000;
-    if (strcasecmp(u, "h") == 0)
-        return HOUR_MS;
-    return 0;
-}
-
-/* A whole number followed by a unit that unit() turns into a multiplier
- * (0: not a unit); the product must fit in 64 bits. */
-static int
-parse_number_with_unit(const char *s, uint64_t (*unit)(const char *), uint64_t *out)
-{
-    s = skip_ws(s);
-    if (!isdigit((unsigned char)*s))
-        return TS_ERROR;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return TS_ERROR;
-    uint64_t mult = unit(skip_ws(end));
-    if (mult == 0 || (v != 0 && mult > UINT64_MAX / v))
-        return TS_ERROR;
-    *out = (uint64_t)v * mult;
-    return TS_OK;
-}
-
-int
-config_parse_size(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, size_unit, out);
-}
-
-int
-config_parse_duration_ms(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, duration_unit, out);
-}
-
-/* "host:port", "[v6]:port" or ":port" (all addresses). */
-int
-config_parse_addr(const char *s, struct cfg_addr *out)
-{
-    const char *host, *port;
-    size_t hlen;
-    s = skip_ws(s);
-    if (*s == '[') {
-        const char *rb = strchr(s, ']');
-        if (rb == NULL || rb[1] != ':')
-            return TS_ERROR;
-        host = s + 1;
-        hlen = (size_t)(rb - host);
-        port = rb + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (colon == NULL)
-            return TS_ERROR;
-        host = s;
-        hlen = (size_t)(colon - s);
-        port = colon + 1;
-    }
-    if (hlen >= sizeof(out->host))
-        return TS_ERROR;
-    size_t plen = strlen(port);
-    while (plen > 0 && (port[plen - 1] == ' ' || port[plen - 1] == '\t'))
-        plen--;
-    if (plen == 0 || plen >= sizeof(out->port))
-        return TS_ERROR;
-    unsigned long p = 0;
-    for (size_t i = 0; i < plen; i++) {
-        if (!isdigit((unsigned char)port[i]))
-            return TS_ERROR;
-        p = p * 10 + (unsigned long)(port[i] - '0');
-    }
-    if (p == 0 || p > 65535)
-        return TS_ERROR;
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-    if (hlen == 0)
-        snprintf(out->host, sizeof(out->host), "0.0.0.0");
-    memcpy(out->port, port, plen);
-    out->port[plen] = '\0';
-    return TS_OK;
 }
 
 /* ---- the INI walk ------------------------------------------------------ */
@@ -644,8 +518,10 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
     case K_ADDR:
         if (config_parse_addr(value, (struct cfg_addr *)(void *)field) != TS_OK)
             return fail(ps, ps->line, section, k->name, "'%s' is not HOST:PORT", value);
-        if (k->sect == S_BACKEND)
+        if (k->sect == S_BACKEND && strcmp(k->name, "address") == 0)
             ps->cur_backend->has_address = true;
+        else if (k->sect == S_BACKEND)
+            ps->cur_backend->has_http_address = true;
         return 1;
     case K_LISTEN:
         return set_listen(ps, section, value);
@@ -840,6 +716,61 @@ sentinels(struct parse_state *ps)
     return true;
 }
 
+/* A passed request's headers fit half a block (the default follows a
+ * small block down). */
+static bool
+header_bound(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    if (!key_set(ps, "max-http-header-bytes") && cfg->max_http_header_bytes > cfg->block_size / 2)
+        cfg->max_http_header_bytes = cfg->block_size / 2;
+    if (cfg->max_http_header_bytes <= cfg->block_size / 2)
+        return true;
+    fail(ps, line_of(ps, S_RELAY, "max-http-header-bytes", "block-size"), "relay",
+         "max-http-header-bytes", "%llu does not fit half a block (block-size %llu)",
+         (unsigned long long)cfg->max_http_header_bytes, (unsigned long long)cfg->block_size);
+    return false;
+}
+
+/* [relay] proxy = NAME, NAME ... into cfg->proxy[] (failover order):
+ * each a backend of the file, none twice. */
+static bool
+proxy_list(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    int line = line_of(ps, S_RELAY, "proxy", NULL);
+    const char *p = skip_ws(cfg->proxy_text);
+    cfg->nproxy = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ", \t");
+        char name[CFG_NAME_MAX];
+        if (len == 0 || len >= sizeof(name)) {
+            fail(ps, line, "relay", "proxy", "'%s' is not a list of backend names "
+                 "(proxy = NAME, NAME, ...)", cfg->proxy_text);
+            return false;
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        bool known = false;
+        for (int i = 0; i < cfg->nbackends; i++)
+            known = known || strcmp(cfg->backends[i].name, name) == 0;
+        for (int i = 0; i < cfg->nproxy; i++)
+            if (strcmp(cfg->proxy[i], name) == 0) {
+                fail(ps, line, "relay", "proxy", "backend '%s' is named twice", name);
+                return false;
+            }
+        if (!known) {
+            fail(ps, line, "relay", "proxy", "'%s' is not a [backend NAME] of this file", name);
+            return false;
+        }
+        snprintf(cfg->proxy[cfg->nproxy++], CFG_NAME_MAX, "%s", name);
+        p = skip_ws(p + len);
+        if (*p == ',')
+            p = skip_ws(p + 1);
+    }
+    return true;
+}
+
 static int
 validate(struct parse_state *ps)
 {
@@ -853,7 +784,11 @@ validate(struct parse_state *ps)
             snprintf(sect, sizeof(sect), "backend %s", b->name);
             return fail(ps, b->line, sect, "address", "missing (e.g. address = 127.0.0.1:4243)");
         }
+        if (!b->has_http_address)
+            b->http_addr = b->addr; /* a TSD serves telnet and HTTP on one port */
     }
+    if (!proxy_list(ps))
+        return 0;
     if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
         return fail(ps, line_of(ps, S_RELAY, "block-size", NULL), "relay", "block-size",
                     "must be a power of two >= 4K");
@@ -867,6 +802,8 @@ validate(struct parse_state *ps)
                     "max-reply-bytes",
                     "%llu does not fit a block (block-size %llu, less 256)",
                     (unsigned long long)cfg->max_reply_bytes, (unsigned long long)cfg->block_size);
+    if (!header_bound(ps))
+        return 0;
     if (cfg->memory_limit < 16 * cfg->block_size)
         return fail(ps, line_of(ps, S_RELAY, "memory-limit", "block-size"), "relay",
                     "memory-limit",

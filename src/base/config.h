@@ -13,11 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/config_units.h"
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_BACKENDS 64
 #define CFG_MAX_CONNS 64
 #define CFG_NAME_MAX 64
-#define CFG_HOST_MAX 256
 #define CFG_ERR_MAX 512
 #define CFG_MAX_SENTINELS 8
 #define CFG_MAX_DNS_SERVERS 4
@@ -37,11 +38,6 @@ enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
 enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };
 enum ack_mode { ACK_NONE = 0, ACK_VERSION };
 
-struct cfg_addr {
-    char host[CFG_HOST_MAX];
-    char port[8];
-};
-
 struct cfg_listen {
     struct cfg_addr addr;
     enum listen_proto proto;
@@ -60,7 +56,10 @@ struct cfg_backend {
     uint64_t max_rate;           /* points/s this backend is sent at most, 0 = unlimited */
     int overflow;                /* enum overflow_policy; -1: the relay's */
     uint64_t max_queue_bytes;    /* its share of the queue budget, 0 = an equal share */
+    struct cfg_addr http_addr;   /* its HTTP API (the read pass-through); default: addr */
+    int http_conns;              /* the pass-through's keep-alive connections to it */
     bool has_address;
+    bool has_http_address;
     int ack_line;
     int line;
 };
@@ -94,6 +93,7 @@ struct config {
     uint64_t max_line_bytes;
     uint64_t max_reply_bytes;
     uint64_t max_http_body_bytes;
+    uint64_t max_http_header_bytes; /* a passed-through request's headers, at most */
     uint64_t idle_timeout_ms;
     uint64_t read_timeout_ms;    /* deadline for a partial line/frame/request */
     uint64_t memory_limit;
@@ -119,6 +119,14 @@ struct config {
     uint64_t log_buffer_bytes;
     struct cfg_backend backends[CFG_MAX_BACKENDS];
     int nbackends;
+    /* the read pass-through: backends that serve every HTTP request that
+     * is not a write, in failover order (none: off) */
+    char proxy_text[CFG_MAX_BACKENDS * (CFG_NAME_MAX + 2)]; /* as written */
+    char proxy[CFG_MAX_BACKENDS][CFG_NAME_MAX];
+    int nproxy;
+    uint64_t proxy_connect_timeout_ms;
+    uint64_t proxy_timeout_ms;       /* no progress either way */
+    uint64_t proxy_queue_timeout_ms; /* a request waits this long for a free connection */
     struct cfg_redis redis;
 };
 
@@ -130,11 +138,6 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 /* Same, from a string (tests); name is used in error messages. */
 int config_load_string(struct config *cfg, const char *name, const char *text,
                        char *err, size_t errlen);
-
-/* Unit parsers, exposed for tests.  Return TS_OK or TS_ERROR. */
-int config_parse_size(const char *s, uint64_t *out);
-int config_parse_duration_ms(const char *s, uint64_t *out);
-int config_parse_addr(const char *s, struct cfg_addr *out);
 
 const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);

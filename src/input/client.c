@@ -58,6 +58,10 @@ static void begin_linger(struct client *c);
 static bool
 write_now(struct client *c)
 {
+    if (c->write_failed) {
+        client_close(c, "write failed");
+        return false;
+    }
     switch (reply_send(c)) {
     case REPLY_PENDING:
         ev_io_start(conn_loop(c), &c->wio);
@@ -70,7 +74,16 @@ write_now(struct client *c)
     }
     ev_io_stop(conn_loop(c), &c->wio);
     reply_release(c);
-    if (c->close_after_write && !c->lingering)
+    if (c->stream_blocked) { /* a passed answer goes on (and may block again) */
+        c->stream_blocked = false;
+        if (c->http != NULL)
+            http_writable(c->http);
+        if (c->write_failed) {
+            client_close(c, "write failed");
+            return false;
+        }
+    }
+    if (c->close_after_write && !c->lingering && !c->stream_blocked)
         begin_linger(c);
     return true;
 }
@@ -163,6 +176,8 @@ note_read(struct client *c, size_t n)
     if (c->proto != PROTO_AUTO)
         conn_stats(c)->bytes_in += n;
     c->last_activity = ev_now(conn_loop(c));
+    if (c->http != NULL && http_passing(c->http))
+        c->partial_since = c->last_activity; /* a passed body's deadline is for no progress */
 }
 
 /* After decoding: replies to write, a close to begin.  STEP_CLOSED when
@@ -277,6 +292,19 @@ step_unit(struct client *c)
     return STEP_AGAIN;
 }
 
+/* A passed HTTP request waits for its answer or for room for its body:
+ * no reading until its wake (protocol.c). */
+static int
+park_pass(struct client *c)
+{
+    int go = flush_replies(c, STEP_WAIT);
+    if (go == STEP_CLOSED || !c->pass_wait)
+        return go;
+    stop_reading(c);
+    c->last_activity = ev_now(conn_loop(c));
+    return STEP_WAIT;
+}
+
 /* An HTTP request that stopped carries on before anything new is read:
  * its body may be all in already.  STEP_AGAIN when it no longer waits. */
 static int
@@ -286,6 +314,10 @@ resume_http(struct client *c)
     http_feed(c->http, "", 0, &st);
     if (st == HTTP_WAIT_ROOM)
         return park_room(c);
+    if (st == HTTP_WAIT_PASS) {
+        c->pass_wait = true;
+        return park_pass(c);
+    }
     if (st == HTTP_CLOSE)
         c->close_after_write = true;
     int go = flush_replies(c, STEP_AGAIN);
@@ -456,6 +488,8 @@ step_boundary(struct client *c)
     r.used = decode_batch(c, r.buf, r.inl + r.got);
     if (r.peek && !take_decoded(c, &r))
         return STEP_CLOSED;
+    if (c->pass_wait)
+        return park_pass(c);
     if (c->blocked)
         return hold_for_room(c, &r);
     int go = flush_replies(c, STEP_AGAIN);
@@ -702,7 +736,7 @@ client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         client_close(c, "lingering close timed out");
         return;
     }
-    if (c->adm.waiting || c->reading_stopped) {
+    if (c->adm.waiting || c->reading_stopped || c->pass_wait || c->stream_blocked) {
         /* it waits for us (memory, room, shutdown): its silence is ours,
          * not idleness, and its partial unit waits for us too */
         c->last_activity = now;
