@@ -11,10 +11,10 @@
  * answer's body is never copied: what the client's socket does not take
  * stays in the backend connection's read block, which pauses (httpc)
  * until the client's socket drains (ops.writable).  The backend is the
- * first of the proxy list whose pool is not down; a GET or HEAD without
- * a body whose connection failed (or was refused, or whose answer was
- * not HTTP) is tried once more on the next one while nothing of an
- * answer went out.  Otherwise a request ends with its answer passed
+ * first of the proxy list whose pool is not down; while nothing of an
+ * answer went out, a request whose connection failed goes to the next
+ * one: any request never written (a refused connect) to each backend
+ * once, a GET or HEAD without a body that was written once more.  Otherwise a request ends with its answer passed
  * whole, the TSD's JSON error (502, 503, 504) when nothing went out, or
  * a cut connection when something did.  A pool that a reload removed
  * finishes its requests, then a sweep frees it.
@@ -311,14 +311,28 @@ proxy_error(struct proxy_req *pr, enum httpc_result res)
     proxy_req_free(pr);
 }
 
+/* Whether a failed request goes to the next backend: only while nothing
+ * of an answer reached the client, and its connection failed (refused,
+ * lost, not HTTP; not a timeout).  One that was never written may go to
+ * each backend once, whatever its method (nobody saw it); one that was
+ * written only once more, and only a GET or HEAD without a body. */
+static bool
+proxy_retry(const struct proxy_req *pr, enum httpc_result res)
+{
+    if (pr->pass->sent > 0 || !(res == HTTPC_CONNECT_FAILED || res == HTTPC_LOST ||
+                                res == HTTPC_BAD_RESPONSE))
+        return false;
+    if (!pr->hr.sent)
+        return pr->tries < pr->px->nact;
+    return pr->retryable && pr->tries < 2;
+}
+
 /* A request that failed: tried again, answered with an error, or cut. */
 static void
 proxy_failed(struct proxy_req *pr, enum httpc_result res)
 {
     bool untouched = pr->pass->sent == 0;
-    bool conn_trouble = res == HTTPC_CONNECT_FAILED || res == HTTPC_LOST ||
-                        res == HTTPC_BAD_RESPONSE;
-    if (untouched && pr->retryable && pr->tries < 2 && conn_trouble) {
+    if (proxy_retry(pr, res)) {
         pr->ans_len = pr->ans_start = 0;
         pr->out = NULL;
         pr->out_len = pr->out_off = 0;

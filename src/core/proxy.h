@@ -14,9 +14,10 @@
  * the TSD's JSON error when nothing of an answer went out yet -- 502 the
  * backend unreachable or its answer lost or not HTTP, 503 no free
  * connection within proxy-queue-timeout (or no memory), 504 no progress
- * for proxy-timeout -- after one more try on the next backend for a
- * GET or HEAD without a body whose connection failed; a cut connection
- * once bytes of it did.  Memory comes from the input class of the pool.
+ * for proxy-timeout -- after the next backends were tried: each once for
+ * a request never written (a refused connect), once more for a GET or
+ * HEAD without a body whose connection failed; a cut connection once
+ * bytes of an answer went out.  Memory comes from the input class of the pool.
  * It is reached through httppass_ops (the wiring hands proxy_ops to the
  * clients); it never touches the data path, and a request holds a
  * connection only until its answer has passed.
