@@ -34,23 +34,31 @@
 
 #define PROXY_STATUS_ROOM 96   /* the status line, written before the answer's lines */
 
+/* A backend of the proxy list, by name: its counters run on across
+ * reloads; its pool is replaced when its address or conns change. */
 struct proxy_backend {
     char name[CFG_NAME_MAX];
     struct cfg_addr addr;
     int conns;
-    struct httpc_pool *hp;
+    struct httpc_pool *hp;        /* NULL: not in the list now */
     struct proxy_stats st;
-    uint64_t inflight;            /* requests on its pool */
-    struct proxy_backend *next;   /* the retired list */
+};
+
+/* A pool a reload replaced or removed: it finishes its requests first. */
+struct proxy_retired {
+    struct httpc_pool *hp;
+    struct proxy_retired *next;
 };
 
 struct proxy {
     struct ev_loop *loop;
     struct pool *pool;
     const struct config *cfg;
-    struct proxy_backend *act[CFG_MAX_BACKENDS]; /* failover order */
+    struct proxy_backend slot[CFG_MAX_BACKENDS]; /* by name, never moved */
+    int nslots;
+    struct proxy_backend *act[CFG_MAX_BACKENDS]; /* the list, failover order */
     int nact;
-    struct proxy_backend *retired; /* removed by a reload, finishing */
+    struct proxy_retired *retired;
     uint64_t active;
     ev_timer sweep;
 };
@@ -122,8 +130,6 @@ static void
 proxy_req_free(struct proxy_req *pr)
 {
     struct proxy *px = pr->px;
-    if (pr->be != NULL)
-        pr->be->inflight--;
     px->active--;
     if (pr->blk != NULL)
         pool_put(px->pool, pr->blk);
@@ -200,12 +206,9 @@ proxy_try(struct proxy_req *pr, int from)
         struct proxy_backend *b = px->act[i];
         if (httpc_submit(b->hp, &pr->hr) != TS_OK)
             continue; /* down: the next one */
-        if (pr->be != NULL)
-            pr->be->inflight--;
         pr->be = b;
         pr->idx = i;
         pr->tries++;
-        b->inflight++;
         b->st.requests++;
         return true;
     }
@@ -587,18 +590,12 @@ const struct httppass_ops proxy_ops = {
 
 /* ---- the backends ---------------------------------------------------------------- */
 
-static struct proxy_backend *
-proxy_backend_new(struct proxy *px, const struct cfg_backend *cb)
+static struct httpc_pool *
+proxy_pool_new(struct proxy *px, const struct proxy_backend *b)
 {
     const struct config *cfg = px->cfg;
-    struct proxy_backend *b = calloc(1, sizeof(*b));
-    if (b == NULL)
-        return NULL;
-    snprintf(b->name, sizeof(b->name), "%s", cb->name);
-    b->addr = cb->http_addr;
-    b->conns = cb->http_conns;
     char name[CFG_NAME_MAX + 16];
-    snprintf(name, sizeof(name), "proxy %s", cb->name);
+    snprintf(name, sizeof(name), "proxy %s", b->name);
     struct httpc_opts o = {
         .name = name,
         .host = b->addr.host,
@@ -614,51 +611,37 @@ proxy_backend_new(struct proxy *px, const struct cfg_backend *cb)
         .resolve_timeout_ms = cfg->resolve_timeout_ms,
         .cls = POOL_INPUT,
     };
-    b->hp = httpc_pool_new(px->loop, px->pool, &o);
-    if (b->hp == NULL) {
-        free(b);
+    return httpc_pool_new(px->loop, px->pool, &o);
+}
+
+/* The slot of a backend name (a new one the first time). */
+static struct proxy_backend *
+proxy_slot(struct proxy *px, const char *name)
+{
+    for (int i = 0; i < px->nslots; i++)
+        if (strcmp(px->slot[i].name, name) == 0)
+            return &px->slot[i];
+    if (px->nslots == CFG_MAX_BACKENDS)
         return NULL;
-    }
+    struct proxy_backend *b = &px->slot[px->nslots++];
+    snprintf(b->name, sizeof(b->name), "%s", name);
     return b;
 }
 
-static const struct cfg_backend *
-proxy_cfg_backend(const struct config *cfg, const char *name)
-{
-    for (int i = 0; i < cfg->nbackends; i++)
-        if (strcmp(cfg->backends[i].name, name) == 0)
-            return &cfg->backends[i];
-    return NULL;
-}
-
-/* An old backend that serves cb as it is (same address and conns). */
-static struct proxy_backend *
-proxy_keep(struct proxy_backend **old, int nold, const struct cfg_backend *cb)
-{
-    for (int i = 0; i < nold; i++) {
-        struct proxy_backend *b = old[i];
-        if (b != NULL && strcmp(b->name, cb->name) == 0 &&
-            strcmp(b->addr.host, cb->http_addr.host) == 0 &&
-            strcmp(b->addr.port, cb->http_addr.port) == 0 && b->conns == cb->http_conns) {
-            old[i] = NULL;
-            return b;
-        }
-    }
-    return NULL;
-}
-
+/* Its pool goes: it finishes its requests, then the sweep frees it. */
 static void
 proxy_retire(struct proxy *px, struct proxy_backend *b)
 {
-    b->next = px->retired;
-    px->retired = b;
-}
-
-static void
-proxy_backend_free(struct proxy_backend *b)
-{
-    httpc_pool_free(b->hp);
-    free(b);
+    struct proxy_retired *r = calloc(1, sizeof(*r));
+    if (r == NULL) { /* cannot wait for it: its requests are cut */
+        log_error("proxy: out of memory retiring backend %s's pool", b->name);
+        httpc_pool_free(b->hp);
+    } else {
+        r->hp = b->hp;
+        r->next = px->retired;
+        px->retired = r;
+    }
+    b->hp = NULL;
 }
 
 /* Frees the retired pools whose requests are all done. */
@@ -668,47 +651,64 @@ proxy_on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct proxy *px = container_of(w, struct proxy, sweep);
-    struct proxy_backend **pp = &px->retired;
+    struct proxy_retired **pp = &px->retired;
     while (*pp != NULL) {
-        struct proxy_backend *b = *pp;
-        if (b->inflight > 0 || httpc_pool_waiting(b->hp) > 0) {
-            pp = &b->next;
+        struct proxy_retired *r = *pp;
+        if (!httpc_pool_idle(r->hp)) {
+            pp = &r->next;
             continue;
         }
-        *pp = b->next;
-        proxy_backend_free(b);
+        *pp = r->next;
+        httpc_pool_free(r->hp);
+        free(r);
     }
+}
+
+/* Backend b as cb configures it: its pool kept when its address and
+ * conns stayed, else a new one (the old one retires).  false: no memory. */
+static bool
+proxy_apply(struct proxy *px, struct proxy_backend *b, const struct cfg_backend *cb)
+{
+    bool same = b->hp != NULL && strcmp(b->addr.host, cb->http_addr.host) == 0 &&
+                strcmp(b->addr.port, cb->http_addr.port) == 0 && b->conns == cb->http_conns;
+    if (same)
+        return true;
+    if (b->hp != NULL)
+        proxy_retire(px, b);
+    b->addr = cb->http_addr;
+    b->conns = cb->http_conns;
+    b->hp = proxy_pool_new(px, b);
+    if (b->hp == NULL)
+        return false;
+    log_info("proxy: backend %s: %s:%s, %d connections", b->name, b->addr.host, b->addr.port,
+             b->conns);
+    return true;
 }
 
 void
 proxy_reconfigure(struct proxy *px)
 {
     const struct config *cfg = px->cfg;
-    struct proxy_backend *old[CFG_MAX_BACKENDS];
-    int nold = px->nact;
-    memcpy(old, px->act, sizeof(old[0]) * (size_t)nold);
+    bool listed[CFG_MAX_BACKENDS] = { false };
     px->nact = 0;
     for (int i = 0; i < cfg->nproxy; i++) {
-        const struct cfg_backend *cb = proxy_cfg_backend(cfg, cfg->proxy[i]);
-        if (cb == NULL)
+        const struct cfg_backend *cb = NULL;
+        for (int k = 0; k < cfg->nbackends && cb == NULL; k++)
+            if (strcmp(cfg->backends[k].name, cfg->proxy[i]) == 0)
+                cb = &cfg->backends[k];
+        struct proxy_backend *b = cb != NULL ? proxy_slot(px, cb->name) : NULL;
+        if (b == NULL || !proxy_apply(px, b, cb)) {
+            log_error("proxy: out of memory for backend %s: not passed to", cfg->proxy[i]);
             continue;
-        struct proxy_backend *b = proxy_keep(old, nold, cb);
-        if (b == NULL) {
-            b = proxy_backend_new(px, cb);
-            if (b == NULL) {
-                log_error("proxy: out of memory for backend %s: not passed to", cb->name);
-                continue;
-            }
-            log_info("proxy: backend %s: %s:%s, %d connections", b->name, b->addr.host,
-                     b->addr.port, b->conns);
         }
         httpc_pool_set_timeouts(b->hp, cfg->proxy_connect_timeout_ms, cfg->proxy_timeout_ms,
                                 cfg->proxy_queue_timeout_ms);
+        listed[b - px->slot] = true;
         px->act[px->nact++] = b;
     }
-    for (int i = 0; i < nold; i++)
-        if (old[i] != NULL)
-            proxy_retire(px, old[i]); /* its requests finish first */
+    for (int i = 0; i < px->nslots; i++)
+        if (!listed[i] && px->slot[i].hp != NULL)
+            proxy_retire(px, &px->slot[i]); /* removed: its requests finish first */
 }
 
 struct proxy *
@@ -732,12 +732,13 @@ proxy_free(struct proxy *px)
     if (px == NULL)
         return;
     ev_timer_stop(px->loop, &px->sweep);
-    for (int i = 0; i < px->nact; i++)
-        proxy_backend_free(px->act[i]);
+    for (int i = 0; i < px->nslots; i++)
+        httpc_pool_free(px->slot[i].hp);
     while (px->retired != NULL) {
-        struct proxy_backend *b = px->retired;
-        px->retired = b->next;
-        proxy_backend_free(b);
+        struct proxy_retired *r = px->retired;
+        px->retired = r->next;
+        httpc_pool_free(r->hp);
+        free(r);
     }
     free(px);
 }

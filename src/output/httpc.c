@@ -371,6 +371,12 @@ httpc_pool_down(const struct httpc_pool *p)
     return p->retry_at > 0 && ev_now(p->loop) < p->retry_at && !httpc_any_up(p);
 }
 
+bool
+httpc_pool_idle(const struct httpc_pool *p)
+{
+    return p->nwaiting == 0 && httpc_pool_conns_busy(p) == 0;
+}
+
 int
 httpc_pool_conns_open(const struct httpc_pool *p)
 {

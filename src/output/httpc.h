@@ -94,6 +94,8 @@ void httpc_body_ready(struct httpc_req *r);
 /* The pool's last connect failed and no connection is up: requests are
  * refused until the backoff has passed. */
 bool httpc_pool_down(const struct httpc_pool *p);
+/* No request is in the pool (none waits, none is on a connection). */
+bool httpc_pool_idle(const struct httpc_pool *p);
 int httpc_pool_conns_open(const struct httpc_pool *p);
 int httpc_pool_conns_busy(const struct httpc_pool *p);
 size_t httpc_pool_waiting(const struct httpc_pool *p);

@@ -19,7 +19,9 @@ A, B, http-conns = 2, proxy-timeout = 1s, proxy-queue-timeout = 500ms.
   - a malformed chunked body after the head went to the backend: 400 from
     the relay, and the backend never gets a whole request;
   - Chromium loads the TSD's UI through the relay at / (its script's own
-    request passes too) and tsrelay's page at /tsrelay/.
+    request passes too) and tsrelay's page at /tsrelay/;
+  - SIGHUP changes the proxy list, turns the pass-through off (/ redirects
+    again) and on.
 """
 
 import hashlib
@@ -40,12 +42,13 @@ base = h.tmpdir()
 A = fh.FakeHttp("A")
 B = fh.FakeHttp("B")
 sink = h.TsSink(base)
-relay = h.Relay(base, [("A", "127.0.0.1:%d" % sink.port, {"http-address": "127.0.0.1:%d" % A.port,
-                                                          "http-conns": "2"}),
-                       ("B", "127.0.0.1:%d" % sink.port, {"http-address": "127.0.0.1:%d" % B.port,
-                                                          "http-conns": "2"})],
-                relay={"proxy": "A, B", "proxy-timeout": "1s", "proxy-queue-timeout": "500ms",
-                       "proxy-connect-timeout": "500ms"}).start()
+BACKENDS = [("A", "127.0.0.1:%d" % sink.port, {"http-address": "127.0.0.1:%d" % A.port,
+                                               "http-conns": "2"}),
+            ("B", "127.0.0.1:%d" % sink.port, {"http-address": "127.0.0.1:%d" % B.port,
+                                               "http-conns": "2"})]
+OPTS = {"proxy": "A, B", "proxy-timeout": "1s", "proxy-queue-timeout": "500ms",
+        "proxy-connect-timeout": "500ms"}
+relay = h.Relay(base, BACKENDS, relay=OPTS).start()
 url = "http://127.0.0.1:%d" % relay.port
 
 
@@ -202,6 +205,33 @@ page.wait_for("window.tsrelayStatus && window.tsrelayStatus.updates >= 1", 20,
 tap.ok("tsrelay" in page.eval("document.title"), "and tsrelay's own page at /tsrelay/")
 tap.eq(page.errors(), [], "no console error there either")
 b.close()
+
+# ---- SIGHUP ----------------------------------------------------------------------
+
+
+def reload(proxy):
+    n = relay.logtext().count(" reloaded: ")
+    relay.write_conf(BACKENDS, relay=dict(OPTS, proxy=proxy))
+    relay.reload()
+    h.wait_until(lambda: relay.logtext().count(" reloaded: ") > n, 10, what="the reload")
+
+
+reload("B")
+code, body, _ = h.http_req(url + "/api/version")
+tap.ok(code == 200 and json.loads(body)["version"] == "2.4.1-B",
+       "SIGHUP: proxy = B passes to B at once")
+reload("")
+code, _, hdr = h.http_req(url + "/", follow=False)
+code2, body2, _ = h.http_req(url + "/api/version")
+tap.ok(code == 302 and hdr.get("Location") == "/tsrelay/" and code2 == 200 and
+       json.loads(body2).get("repo") == "tsrelay",
+       "SIGHUP: proxy off: / redirects, /api/version is the relay's")
+code, _, _ = h.http_req(url + "/api/query")
+tap.eq(code, 404, "and other paths are 404 again")
+reload("A, B")
+code, body, _ = h.http_req(url + "/api/version")
+tap.ok(code == 200 and json.loads(body)["version"] == "2.4.1-A",
+       "SIGHUP: proxy = A, B passes to A again")
 
 # ---- failover --------------------------------------------------------------------
 A.stop()
