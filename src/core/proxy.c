@@ -14,10 +14,12 @@
  * first of the proxy list whose pool is not down; while nothing of an
  * answer went out, a request whose connection failed goes to the next
  * one: any request never written (a refused connect) to each backend
- * once, a GET or HEAD without a body that was written once more.  Otherwise a request ends with its answer passed
- * whole, the TSD's JSON error (502, 503, 504) when nothing went out, or
- * a cut connection when something did.  A pool that a reload removed
- * finishes its requests, then a sweep frees it.
+ * once, a GET or HEAD without a body that was written once more.
+ * Otherwise a request ends with its answer passed whole, the TSD's JSON
+ * error (502, 503, 504) when nothing went out, or a cut connection when
+ * something did.  Each backend name has a slot whose counters run on
+ * across reloads; a pool that a reload replaced or removed finishes its
+ * requests, then a sweep frees it.
  */
 #include "autoconf.h"
 

@@ -155,8 +155,10 @@ proxyhead_request(const char *in, size_t len, const char *origin, char *out, siz
             proxyhead_named(&l, "Content-Length") || proxyhead_named(&l, "X-Forwarded-For"))
             continue;
         info->has_host = info->has_host || proxyhead_named(&l, "Host");
-        if (!proxyhead_put(out, cap, &n, l.name, l.nlen) || !proxyhead_put(out, cap, &n, ": ", 2) ||
-            !proxyhead_put(out, cap, &n, l.value, l.vlen) || !proxyhead_put(out, cap, &n, "\r\n", 2))
+        if (!proxyhead_put(out, cap, &n, l.name, l.nlen) ||
+            !proxyhead_put(out, cap, &n, ": ", 2) ||
+            !proxyhead_put(out, cap, &n, l.value, l.vlen) ||
+            !proxyhead_put(out, cap, &n, "\r\n", 2))
             return 0;
     }
     if (!proxyhead_forwarded(in, len, origin, out, cap, &n))

@@ -382,8 +382,10 @@ px_5xx(const struct httpc_pool *hp)
     return httpc_pool_stats(hp)->status[5];
 }
 
-#define PX_COUNT(n, h, member) { { n, h, COUNTER, offsetof(struct proxy_stats, member) }, false, NULL }
-#define PX_POOL(n, h, member) { { n, h, COUNTER, offsetof(struct httpc_stats, member) }, true, NULL }
+#define PX_COUNT(n, h, member) \
+    { { n, h, COUNTER, offsetof(struct proxy_stats, member) }, false, NULL }
+#define PX_POOL(n, h, member) \
+    { { n, h, COUNTER, offsetof(struct httpc_stats, member) }, true, NULL }
 #define PX_CALC(n, h, t, fn) { { n, h, t, 0 }, false, fn }
 
 static const struct proxy_metric proxy_metrics[] = {

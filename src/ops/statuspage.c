@@ -580,7 +580,8 @@ statuspage_format(struct relay *r, char *out, size_t cap)
         str(&o, "<section id=\"charts\"><p class=\"note\" id=\"no-charts\">Charts are "
                 "unavailable: this tsrelay was built without the dygraphs chart library "
                 "(Debian package libjs-dygraphs; configure --with-dygraphs). The tables "
-                "show current values; <a href=\"/tsrelay/api/stats/history\">/tsrelay/api/stats/history</a> "
+                "show current values; <a href=\"/tsrelay/api/stats/history\">"
+                "/tsrelay/api/stats/history</a> "
                 "has the recent past.</p></section>\n");
     }
     str(&o, "<div id=\"tables\">\n");

@@ -170,7 +170,8 @@ tap.ok(open1 - 1 <= 4, "VictoriaMetrics had %d connections open from the relay a
 tap.ok(relay_conns_seen and max(relay_conns_seen) <= 4,
        "the relay never had more than http-conns connections (most: %s, %d looks)"
        % (max(relay_conns_seen or [0]), len(relay_conns_seen)))
-reused = m1['tsrelay_proxy_reused_total{backend="vm"}'] - m0['tsrelay_proxy_reused_total{backend="vm"}']
+REUSED = 'tsrelay_proxy_reused_total{backend="vm"}'
+reused = m1[REUSED] - m0[REUSED]
 tap.ok(reused >= CLIENTS * EACH - 4, "the relay counted %d of them on reused connections"
        % reused)
 res = h.finish_tsload(load, timeout=120)
