@@ -612,6 +612,11 @@ pass_begin(struct http_conn *h, http_parser *p)
         .origin = h->host.origin != NULL ? h->host.origin : "unknown",
     };
     h->pass_skip = !httppass_begin(ps, &req); /* answered at once: a body is skipped */
+    if (h->pass_skip && h->close) { /* that answer ended the connection */
+        h->closing = true;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (ps->passing && body) {
         h->pass_head_pause = true;
         http_parser_pause(p, 1);

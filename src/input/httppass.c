@@ -48,10 +48,15 @@ httppass_classify(const struct httppass *p, const char *url, size_t len)
     return p->ops != NULL && !httppass_relay_path(url, plen) && p->ops->active(p->ops_ctx);
 }
 
-/* Room for n more head bytes, within the bound and charged. */
+/* Room for n more head bytes, within the bound and charged.  Past the
+ * bound, or without memory, the head is marked (too_long, no_memory) and
+ * nothing more of it is kept: the verdict comes at its end, so that a
+ * malformed head is a 400 wherever the reads split it. */
 static int
 httppass_reserve(struct httppass *p, size_t n)
 {
+    if (p->too_long || p->no_memory)
+        return TS_ERROR;
     if (p->hdr_len + n > p->max_header) {
         p->too_long = true;
         return TS_ERROR;
@@ -60,11 +65,14 @@ httppass_reserve(struct httppass *p, size_t n)
         return TS_OK;
     size_t cap = TS_MIN(TS_MAX(TS_MAX(p->hdr_cap * 2, p->hdr_len + n), (size_t)1024),
                         p->max_header);
-    if (pool_charge(p->pool, cap - p->hdr_charged, POOL_INPUT) != TS_OK)
+    if (pool_charge(p->pool, cap - p->hdr_charged, POOL_INPUT) != TS_OK) {
+        p->no_memory = true;
         return TS_ERROR;
+    }
     char *b = realloc(p->hdr, cap);
     if (b == NULL) {
         pool_uncharge(p->pool, cap - p->hdr_charged, POOL_INPUT);
+        p->no_memory = true;
         return TS_ERROR;
     }
     p->hdr = b;
@@ -72,41 +80,42 @@ httppass_reserve(struct httppass *p, size_t n)
     return TS_OK;
 }
 
-static int
+static void
 httppass_add(struct httppass *p, const char *at, size_t len)
 {
     if (httppass_reserve(p, len) != TS_OK)
-        return TS_ERROR;
+        return;
     memcpy(p->hdr + p->hdr_len, at, len);
     p->hdr_len += len;
-    return TS_OK;
 }
 
 int
 httppass_header_field(struct httppass *p, const char *at, size_t len)
 {
-    if (p->in_value && httppass_add(p, "\r\n", 2) != TS_OK)
-        return TS_ERROR;
+    if (p->in_value)
+        httppass_add(p, "\r\n", 2);
     p->in_value = false;
-    return httppass_add(p, at, len);
+    httppass_add(p, at, len);
+    return TS_OK;
 }
 
 int
 httppass_header_value(struct httppass *p, const char *at, size_t len)
 {
-    if (!p->in_value && httppass_add(p, ": ", 2) != TS_OK)
-        return TS_ERROR;
+    if (!p->in_value)
+        httppass_add(p, ": ", 2);
     p->in_value = true;
-    return httppass_add(p, at, len);
+    httppass_add(p, at, len);
+    return TS_OK;
 }
 
 int
 httppass_headers_end(struct httppass *p)
 {
-    if (p->in_value && httppass_add(p, "\r\n", 2) != TS_OK)
-        return TS_ERROR;
+    if (p->in_value)
+        httppass_add(p, "\r\n", 2);
     p->in_value = false;
-    return TS_OK;
+    return p->too_long || p->no_memory ? TS_ERROR : TS_OK;
 }
 
 static void
@@ -125,7 +134,7 @@ httppass_reset(struct httppass *p)
     if (p->hdr_cap > HTTPPASS_KEEP)
         httppass_release(p);
     p->hdr_len = 0;
-    p->in_value = p->too_long = false;
+    p->in_value = p->too_long = p->no_memory = false;
     p->state = NULL;
     p->passing = p->body = p->answered = p->close = p->aborted = false;
     p->sent = 0;
@@ -198,7 +207,7 @@ httppass_cut(struct httppass *p)
         p->state = NULL;
         p->ops->abort(state);
     }
-    return p->sent > 0;
+    return p->sent > 0 || p->answered; /* never a second answer to one request */
 }
 
 void

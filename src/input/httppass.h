@@ -74,7 +74,8 @@ struct httppass {
     char *hdr;
     size_t hdr_len, hdr_cap, hdr_charged;
     bool in_value;
-    bool too_long;
+    bool too_long;               /* past max-http-header-bytes: 431 at its end */
+    bool no_memory;              /* its memory was refused: 503 at its end */
     /* the exchange */
     void *state;                 /* the pass-through's, while passing */
     bool passing;                /* begun, not ended */
@@ -92,9 +93,11 @@ bool httppass_relay_path(const char *path, size_t len);
  * is on and the path is not the relay's own. */
 bool httppass_classify(const struct httppass *p, const char *url, size_t len);
 
-/* http.c: the head of a passed request, a piece at a time.  TS_OK, or
- * TS_ERROR: over max-http-header-bytes, or no memory (too_long says
- * which). */
+/* http.c: the head of a passed request, a piece at a time (TS_OK: a head
+ * past max-http-header-bytes, or one whose memory was refused, is kept no
+ * further and marked).  httppass_headers_end: TS_OK, or TS_ERROR for a
+ * marked head (too_long says which), so the verdict never depends on
+ * where the reads split the head. */
 int httppass_header_field(struct httppass *p, const char *at, size_t len);
 int httppass_header_value(struct httppass *p, const char *at, size_t len);
 int httppass_headers_end(struct httppass *p);
@@ -109,8 +112,9 @@ bool httppass_room(const struct httppass *p, size_t *give);
 void httppass_body(struct httppass *p, const char *data, size_t len);
 void httppass_body_end(struct httppass *p);
 /* The request ends without its answer (its body was malformed): the
- * pass-through lets go.  true when bytes of an answer went out already
- * (the connection can only be closed). */
+ * pass-through lets go.  true when bytes of an answer went out already,
+ * or it was answered (an error at once): the connection can only be
+ * closed, never given a second answer. */
 bool httppass_cut(struct httppass *p);
 /* A new request begins (the header buffer is kept, a large one freed). */
 void httppass_reset(struct httppass *p);

@@ -381,6 +381,53 @@ START_TEST(test_error_at_once)
 }
 END_TEST
 
+/* Found by fuzz_httppass: an answered request never gets a second answer,
+ * and an answer that closes ends the reading. */
+START_TEST(test_one_answer_per_request)
+{
+    F.fail_at_once = 502;
+    ck_assert_int_eq(feed("POST /api/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                          "\r\n\r\n5\r\nhello\r\nZZ\r\n"), HTTP_CLOSE);
+    ck_assert_msg(strstr(F.resp, " 502 ") != NULL && strstr(F.resp, " 400 ") == NULL,
+                  "one answer only: %s", F.resp);
+    http_conn_free(H);
+    F.resp_len = 0;
+    F.resp[0] = '\0';
+    F.closed = false;
+    open_conn(true);
+    ck_assert_int_eq(feed("POST /api/query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                          "Content-Length: 3\r\n\r\nabcGET /health HTTP/1.1\r\n\r\n"),
+                     HTTP_CLOSE);
+    ck_assert_msg(strstr(F.resp, " 502 ") != NULL && strstr(F.resp, "own /health") == NULL,
+                  "nothing read after an answer that closes: %s", F.resp);
+}
+END_TEST
+
+/* Found by fuzz_httppass: a head past the bound that is also malformed is
+ * a 400 wherever the reads split it (the bound's verdict comes at the
+ * head's end). */
+START_TEST(test_head_verdict_at_its_end)
+{
+    char req[3000];
+    int n = snprintf(req, sizeof(req), "GET /q HTTP/1.1\r\nX-Big: %01400d\r\nBad Header\r\n\r\n",
+                     0);
+    for (size_t step = 1; step <= 2048; step *= 8) {
+        http_conn_free(H);
+        F.resp_len = 0;
+        F.resp[0] = '\0';
+        open_conn(true);
+        size_t off = 0;
+        enum http_state st = HTTP_READY;
+        while (off < (size_t)n && st != HTTP_CLOSE) {
+            size_t k = TS_MIN((size_t)n - off, step);
+            off += http_feed(H, req + off, k, &st);
+        }
+        ck_assert_msg(strstr(F.resp, "HTTP/1.1 400 ") != NULL, "reads of %zu: %s", step, F.resp);
+    }
+    ck_assert_int_eq(F.begins, 0);
+}
+END_TEST
+
 START_TEST(test_malformed_body)
 {
     ck_assert_int_eq(feed("POST /api/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
@@ -430,6 +477,8 @@ httppass_suite(void)
     tcase_add_test(t, test_body_by_room);
     tcase_add_test(t, test_pipelined_in_order);
     tcase_add_test(t, test_error_at_once);
+    tcase_add_test(t, test_one_answer_per_request);
+    tcase_add_test(t, test_head_verdict_at_its_end);
     tcase_add_test(t, test_malformed_body);
     tcase_add_test(t, test_abort_and_gone);
     suite_add_tcase(s, t);
