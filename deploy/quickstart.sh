@@ -100,7 +100,7 @@ until curl -s -o /dev/null "http://127.0.0.1:$PORT/health"; do
 done
 
 say "tsrelay           pid $relay_pid, port $PORT (telnet, framed, HTTP)," \
-    "status page http://127.0.0.1:$PORT/, log: this terminal"
+    "status page http://127.0.0.1:$PORT/tsrelay/, log: this terminal"
 say "redis-server      pid $redis_pid, port $REDIS_PORT (the spool), log: $work/redis.log"
 say "victoria-metrics  pid $vm_pid, telnet port $VM_TELNET_PORT, queries" \
     "http://127.0.0.1:$VM_PORT, log: $work/vm.log"

@@ -27,6 +27,7 @@
 #include "base/point.h"
 #include "base/util.h"
 #include "core/delivery.h"
+#include "core/proxy.h"
 #include "core/relay.h"
 #include "core/router.h"
 #include "input/client.h"
@@ -287,6 +288,8 @@ start_clients(struct relay *r)
         .status_word = env_status_word,
         .endpoint = status_http,
         .endpoint_ctx = r,
+        .pass = &proxy_ops,
+        .pass_ctx = r->proxy,
         .read_out_bound = relay_read_out_bound(r),
         .fa_width = delivery_width(r->backends, r->nbackends),
         .fa_mark = env_fa_mark,
@@ -434,6 +437,12 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
         credentials_free(&cr);
         return TS_ERROR;
     }
+    r->proxy = proxy_new(r->loop, &r->pool, &r->cfg); /* before the clients: they pass to it */
+    if (r->proxy == NULL) {
+        snprintf(err, errlen, "cannot set up the read pass-through");
+        credentials_free(&cr);
+        return TS_ERROR;
+    }
     if (start_clients(r) != TS_OK) {
         snprintf(err, errlen, "cannot set up the clients");
         credentials_free(&cr);
@@ -482,9 +491,11 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
 void
 lifecycle_free(struct relay *r)
 {
-    client_set_free(&r->clients);
+    client_set_free(&r->clients); /* (passed requests are aborted with their clients) */
     tls_server_free(r->clients.tls);
     r->clients.tls = NULL;
+    proxy_free(r->proxy);
+    r->proxy = NULL;
     for (int i = 0; i < r->nlisteners && r->listeners != NULL; i++)
         listener_close(&r->listeners[i]);
     free(r->listeners);

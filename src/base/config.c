@@ -19,14 +19,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/resolver.h"
+#include "base/config_parse.h"
 #include "base/util.h"
 
-enum sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS };
 enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_SECRET, K_TSD_LINE };
 
 struct key {
-    enum sect sect;
+    enum cfg_sect sect;
     const char *name;
     enum ktype type;
     size_t off;           /* into struct config, cfg_backend or cfg_redis */
@@ -64,6 +63,7 @@ static const struct key keys[] = {
     { S_RELAY, "max-line-bytes", K_SIZE, R(max_line_bytes), 1100, 16 * MB, NULL },
     { S_RELAY, "max-reply-bytes", K_SIZE, R(max_reply_bytes), 1024, 16 * MB, NULL },
     { S_RELAY, "max-http-body-bytes", K_SIZE, R(max_http_body_bytes), 1024, 256 * MB, NULL },
+    { S_RELAY, "max-http-header-bytes", K_SIZE, R(max_http_header_bytes), 1 * KB, 64 * KB, NULL },
     { S_RELAY, "idle-timeout", K_DURATION, R(idle_timeout_ms), 0, 30 * 24 * HOUR_MS, NULL },
     { S_RELAY, "tcp-keepalive", K_DURATION, R(tcp_keepalive_ms), 0, 32767 * 1000ull, NULL },
     { S_RELAY, "read-timeout", K_DURATION, R(read_timeout_ms), 0, 24 * HOUR_MS, NULL },
@@ -89,6 +89,11 @@ static const struct key keys[] = {
     { S_RELAY, "log-file", K_STRING, R(log_file), 0, 0, NULL },
     { S_RELAY, "log-buffer-bytes", K_SIZE, R(log_buffer_bytes), 4 * KB, 64 * MB, NULL },
     { S_RELAY, "admin-allow", K_STRING, R(admin_allow_text), 0, 0, NULL },
+    { S_RELAY, "proxy", K_STRING, R(proxy_text), 0, 0, NULL },
+    { S_RELAY, "proxy-connect-timeout", K_DURATION, R(proxy_connect_timeout_ms), 10, HOUR_MS,
+      NULL },
+    { S_RELAY, "proxy-timeout", K_DURATION, R(proxy_timeout_ms), 100, 24 * HOUR_MS, NULL },
+    { S_RELAY, "proxy-queue-timeout", K_DURATION, R(proxy_queue_timeout_ms), 10, HOUR_MS, NULL },
     { S_BACKEND, "address", K_ADDR, B(addr), 0, 0, NULL },
     { S_BACKEND, "conns", K_INT, B(conns), 1, CFG_MAX_CONNS, NULL },
     { S_BACKEND, "write-timeout", K_DURATION, B(write_timeout_ms), 10, 24 * HOUR_MS, NULL },
@@ -105,6 +110,8 @@ static const struct key keys[] = {
     { S_BACKEND, "cert", K_STRING, B(cert), 0, 0, NULL },
     { S_BACKEND, "key", K_STRING, B(key), 0, 0, NULL },
     { S_BACKEND, "auth", K_TSD_LINE, B(auth), 0, 0, NULL },
+    { S_BACKEND, "http-address", K_ADDR, B(http_addr), 0, 0, NULL },
+    { S_BACKEND, "http-conns", K_INT, B(http_conns), 1, CFG_MAX_CONNS, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -128,6 +135,7 @@ static const struct key keys[] = {
     { S_TLS, "ciphers", K_STRING, T(ciphers), 0, 0, NULL },
     { S_TLS, "max-handshakes", K_INT, T(max_handshakes), 1, 100000, NULL },
 };
+_Static_assert(TS_ARRAY_LEN(keys) <= CFG_KEYS_MAX, "config_parse.h: CFG_KEYS_MAX");
 
 const char *
 config_proto_name(enum listen_proto p)
@@ -262,29 +270,8 @@ skip_ws(const char *s)
 
 /* ---- the INI walk ------------------------------------------------------ */
 
-struct parse_state {
-    struct config *cfg;
-    const char *name;     /* file name for messages */
-    int line;             /* line inih is looking at (one full line per read) */
-    const char *text;     /* config_load_string: remaining text */
-    FILE *fp;
-    char *err;
-    size_t errlen;
-    bool failed;
-    bool listen_given;
-    int relay_line;       /* line of [relay], 0 if absent */
-    int key_line[TS_ARRAY_LEN(keys)]; /* line of each keys[] entry last set (relay, redis) */
-    struct cfg_backend *cur_backend;
-    char linebuf[4096];
-    char longval[4096];   /* a value too long for inih's line buffer */
-    bool longval_used;
-};
-static int
-fail(struct parse_state *ps, int line, const char *section, const char *key,
-     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int
-fail(struct parse_state *ps, int line, const char *section, const char *key,
+int
+cfg_fail(struct parse_state *ps, int line, const char *section, const char *key,
      const char *fmt, ...)
 {
     if (ps->failed)
@@ -309,7 +296,6 @@ fail(struct parse_state *ps, int line, const char *section, const char *key,
     return 0;
 }
 
-static bool valid_name(const char *s);
 
 /* A secret that is a line to a TSD (a backend's auth line): a TSD line,
  * whose first byte does not turn the connection into HTTP.  Messages
@@ -320,13 +306,13 @@ set_tsd_line(struct parse_state *ps, const struct key *k, char *field, const cha
 {
     size_t n = strlen(value);
     if (n >= k->size)
-        return fail(ps, ps->line, section, k->name, "longer than %zu bytes (a TSD's line)",
+        return cfg_fail(ps, ps->line, section, k->name, "longer than %zu bytes (a TSD's line)",
                     k->size - 1);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-            return fail(ps, ps->line, section, k->name, "holds a control character");
+            return cfg_fail(ps, ps->line, section, k->name, "holds a control character");
     if (value[0] >= 'A' && value[0] <= 'Z')
-        return fail(ps, ps->line, section, k->name,
+        return cfg_fail(ps, ps->line, section, k->name,
                     "starts with a capital letter: a TSD reads a connection whose first byte "
                     "is A-Z as HTTP (start the line with a lower-case command)");
     memcpy(field, value, n + 1);
@@ -345,7 +331,7 @@ section_header(struct parse_state *ps, const char *text)
     char sect[CFG_NAME_MAX + 32];
     size_t n = (size_t)(end - text - 1);
     if (n >= sizeof(sect)) {
-        fail(ps, ps->line, NULL, NULL, "section name too long");
+        cfg_fail(ps, ps->line, NULL, NULL, "section name too long");
         return;
     }
     memcpy(sect, text + 1, n);
@@ -360,20 +346,20 @@ section_header(struct parse_state *ps, const char *text)
         cfg->tls.line = ps->line;
     } else if (strncmp(sect, "backend", 7) == 0 && (sect[7] == ' ' || sect[7] == '\t')) {
         const char *bname = skip_ws(sect + 7);
-        if (!valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
-            fail(ps, ps->line, sect, NULL, "backend name '%s' must be 1-%d of [A-Za-z0-9._-]",
+        if (!cfg_valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
+            cfg_fail(ps, ps->line, sect, NULL, "backend name '%s' must be 1-%d of [A-Za-z0-9._-]",
                  bname, CFG_NAME_MAX - 1);
             return;
         }
         for (int i = 0; i < cfg->nbackends; i++) {
             if (strcmp(cfg->backends[i].name, bname) == 0) {
-                fail(ps, ps->line, sect, NULL, "backend '%s' is defined twice (first at line %d)",
+                cfg_fail(ps, ps->line, sect, NULL, "backend '%s' is defined twice (first at line %d)",
                      bname, cfg->backends[i].line);
                 return;
             }
         }
         if (cfg->nbackends >= CFG_MAX_BACKENDS) {
-            fail(ps, ps->line, sect, NULL, "more than %d backends", CFG_MAX_BACKENDS);
+            cfg_fail(ps, ps->line, sect, NULL, "more than %d backends", CFG_MAX_BACKENDS);
             return;
         }
         ps->cur_backend = &cfg->backends[cfg->nbackends++];
@@ -381,7 +367,7 @@ section_header(struct parse_state *ps, const char *text)
         snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
         ps->cur_backend->line = ps->line;
     } else {
-        fail(ps, ps->line, sect, NULL,
+        cfg_fail(ps, ps->line, sect, NULL,
              "unknown section (expected [relay], [backend NAME], [redis] or [tls])");
     }
 }
@@ -435,7 +421,7 @@ counting_reader(char *str, int num, void *stream)
             snprintf(str, (size_t)num, "%.*s= \001\n", (int)(eq - t), t);
             return str;
         }
-        fail(ps, ps->line, NULL, NULL, "line longer than %zu characters",
+        cfg_fail(ps, ps->line, NULL, NULL, "line longer than %zu characters",
              sizeof(ps->linebuf) - 2);
         snprintf(str, (size_t)num, "\n");
         return str;
@@ -445,7 +431,7 @@ counting_reader(char *str, int num, void *stream)
 }
 
 static const struct key *
-find_key(enum sect sect, const char *name)
+find_key(enum cfg_sect sect, const char *name)
 {
     for (size_t i = 0; i < TS_ARRAY_LEN(keys); i++)
         if (keys[i].sect == sect && strcmp(keys[i].name, name) == 0)
@@ -462,11 +448,11 @@ set_listen(struct parse_state *ps, const char *section, const char *value)
         ps->listen_given = true;
     }
     if (cfg->nlisten >= CFG_MAX_LISTEN)
-        return fail(ps, ps->line, section, "listen", "more than %d listeners", CFG_MAX_LISTEN);
+        return cfg_fail(ps, ps->line, section, "listen", "more than %d listeners", CFG_MAX_LISTEN);
     struct cfg_listen *l = &cfg->listen[cfg->nlisten];
     char why[CFG_ERR_MAX / 2];
     if (config_parse_listen(value, l, why, sizeof(why)) != TS_OK)
-        return fail(ps, ps->line, section, "listen", "%s", why);
+        return cfg_fail(ps, ps->line, section, "listen", "%s", why);
     l->line = ps->line;
     cfg->nlisten++;
     return 1;
@@ -481,12 +467,12 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
     switch (k->type) {
     case K_SIZE:
         if (config_parse_size(value, &v) != TS_OK)
-            return fail(ps, ps->line, section, k->name,
+            return cfg_fail(ps, ps->line, section, k->name,
                         "'%s' is not a size (e.g. 512K, 64M, 4G)", value);
         goto bounds;
     case K_DURATION:
         if (config_parse_duration_ms(value, &v) != TS_OK)
-            return fail(ps, ps->line, section, k->name,
+            return cfg_fail(ps, ps->line, section, k->name,
                         "'%s' is not a duration (e.g. 100ms, 10s, 5m)", value);
         goto bounds;
     case K_INT: {
@@ -495,14 +481,14 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
         errno = 0;
         unsigned long long x = strtoull(s, &end, 10);
         if (!isdigit((unsigned char)*s) || errno != 0 || *skip_ws(end) != '\0')
-            return fail(ps, ps->line, section, k->name, "'%s' is not a number", value);
+            return cfg_fail(ps, ps->line, section, k->name, "'%s' is not a number", value);
         v = x;
         goto bounds;
     }
     case K_STRING:
     case K_SECRET: /* (never in a message) */
         if (strlen(value) >= k->size)
-            return fail(ps, ps->line, section, k->name, "value longer than %zu bytes",
+            return cfg_fail(ps, ps->line, section, k->name, "value longer than %zu bytes",
                         k->size - 1);
         memcpy(field, value, strlen(value) + 1);
         return 1;
@@ -524,13 +510,15 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
                 strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
                 strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
             }
-            return fail(ps, ps->line, section, k->name, "'%s' is not one of: %s", value, list);
+            return cfg_fail(ps, ps->line, section, k->name, "'%s' is not one of: %s", value, list);
         }
     case K_ADDR:
         if (config_parse_addr(value, (struct cfg_addr *)(void *)field) != TS_OK)
-            return fail(ps, ps->line, section, k->name, "'%s' is not HOST:PORT", value);
-        if (k->sect == S_BACKEND)
+            return cfg_fail(ps, ps->line, section, k->name, "'%s' is not HOST:PORT", value);
+        if (k->sect == S_BACKEND && strcmp(k->name, "address") == 0)
             ps->cur_backend->has_address = true;
+        else if (k->sect == S_BACKEND)
+            ps->cur_backend->has_http_address = true;
         return 1;
     case K_LISTEN:
         return set_listen(ps, section, value);
@@ -539,7 +527,7 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
 
 bounds:
     if (v < k->min || v > k->max)
-        return fail(ps, ps->line, section, k->name,
+        return cfg_fail(ps, ps->line, section, k->name,
                     "%s is out of range [%llu, %llu]%s", value,
                     (unsigned long long)k->min, (unsigned long long)k->max,
                     k->type == K_DURATION ? " ms" : "");
@@ -550,8 +538,8 @@ bounds:
     return 1;
 }
 
-static bool
-valid_name(const char *s)
+bool
+cfg_valid_name(const char *s)
 {
     if (*s == '\0')
         return false;
@@ -568,7 +556,7 @@ handler(void *user, const char *section, const char *name, const char *value)
     struct config *cfg = ps->cfg;
     if (ps->failed)
         return 1;
-    enum sect sect;
+    enum cfg_sect sect;
     void *base;
     if (strcmp(section, "relay") == 0) {
         sect = S_RELAY;
@@ -601,7 +589,7 @@ handler(void *user, const char *section, const char *name, const char *value)
     }
     const struct key *k = find_key(sect, name);
     if (k == NULL)
-        return fail(ps, ps->line, section, name, "unknown key");
+        return cfg_fail(ps, ps->line, section, name, "unknown key");
     if (sect != S_BACKEND)
         ps->key_line[k - keys] = ps->line;
     else if (strcmp(k->name, "ack") == 0)
@@ -611,8 +599,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 
 /* Line for a validation error: where the key was set, else where the other
  * key involved was set, else the section header. */
-static int
-line_of(const struct parse_state *ps, enum sect sect, const char *key, const char *other)
+int
+cfg_line_of(const struct parse_state *ps, enum cfg_sect sect, const char *key, const char *other)
 {
     const struct key *k = find_key(sect, key);
     if (k != NULL && ps->key_line[k - keys] > 0)
@@ -625,263 +613,11 @@ line_of(const struct parse_state *ps, enum sect sect, const char *key, const cha
     return sect == S_REDIS ? ps->cfg->redis.line : ps->relay_line;
 }
 
-static bool
-key_set(const struct parse_state *ps, const char *name)
+bool
+cfg_key_set(const struct parse_state *ps, const char *name)
 {
     const struct key *k = find_key(S_RELAY, name);
     return k != NULL && ps->key_line[k - keys] > 0;
-}
-
-/* The budget's parts: control reserve, input share, and what the queues
- * keep at least; the largest units must fit the input share (a unit that
- * could never be admitted would wait forever).  Defaults follow a small
- * memory-limit down; values set in the file are checked. */
-static bool
-budget(struct parse_state *ps)
-{
-    struct config *cfg = ps->cfg;
-    uint64_t lim = cfg->memory_limit, bs = cfg->block_size;
-    if (!key_set(ps, "control-reserve") || cfg->control_reserve == 0)
-        cfg->control_reserve = TS_MIN(TS_MAX(lim / 16, 256 * KB), 4 * MB);
-    if (cfg->control_reserve < 64 * KB || cfg->control_reserve > lim / 4) {
-        fail(ps, line_of(ps, S_RELAY, "control-reserve", "memory-limit"), "relay",
-             "control-reserve", "must be between 64K and a quarter of memory-limit (%llu)",
-             (unsigned long long)(lim / 4));
-        return false;
-    }
-    uint64_t queue_min = TS_MAX(lim / 8, 8 * bs);
-    uint64_t input_max = lim - cfg->control_reserve - queue_min;
-    if (!key_set(ps, "input-memory") || cfg->input_memory == 0)
-        cfg->input_memory = input_max;
-    if (cfg->input_memory > input_max || cfg->input_memory < 4 * bs) {
-        fail(ps, line_of(ps, S_RELAY, "input-memory", "memory-limit"), "relay", "input-memory",
-             "must be between 4 blocks (%llu) and memory-limit less control-reserve less an "
-             "eighth for the queues (%llu)",
-             (unsigned long long)(4 * bs), (unsigned long long)input_max);
-        return false;
-    }
-    /* a unit waits until the input share can hold it and one read more */
-    uint64_t room = cfg->input_memory - bs;
-    if (!key_set(ps, "max-frame-bytes") && cfg->max_frame_bytes + 4 > room / 2)
-        cfg->max_frame_bytes = room / 2 - 4;
-    if (!key_set(ps, "max-http-body-bytes") && cfg->max_http_body_bytes > room / 2)
-        cfg->max_http_body_bytes = room / 2;
-    if (cfg->max_frame_bytes + 4 > room) {
-        fail(ps, line_of(ps, S_RELAY, "max-frame-bytes", "input-memory"), "relay",
-             "max-frame-bytes",
-             "%llu does not fit input-memory (%llu, less a block): a frame is admitted whole",
-             (unsigned long long)cfg->max_frame_bytes, (unsigned long long)cfg->input_memory);
-        return false;
-    }
-    if (cfg->max_http_body_bytes > room) {
-        fail(ps, line_of(ps, S_RELAY, "max-http-body-bytes", "input-memory"), "relay",
-             "max-http-body-bytes",
-             "%llu does not fit input-memory (%llu, less a block): a body is admitted whole",
-             (unsigned long long)cfg->max_http_body_bytes,
-             (unsigned long long)cfg->input_memory);
-        return false;
-    }
-    return true;
-}
-
-/* [redis] sentinels = HOST:PORT, ... into cfg->redis.sentinels[]; with
- * master-name, both or neither. */
-static bool
-sentinels(struct parse_state *ps)
-{
-    struct cfg_redis *rc = &ps->cfg->redis;
-    const char *p = skip_ws(rc->sentinels_text);
-    int line = line_of(ps, S_REDIS, "sentinels", "master-name");
-    rc->nsentinels = 0;
-    while (*p != '\0') {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char item[CFG_HOST_MAX + 16];
-        if (len >= sizeof(item)) {
-            fail(ps, line, "redis", "sentinels", "an entry is longer than %zu bytes",
-                 sizeof(item) - 1);
-            return false;
-        }
-        memcpy(item, p, len);
-        item[len] = '\0';
-        if (rc->nsentinels == CFG_MAX_SENTINELS) {
-            fail(ps, line, "redis", "sentinels", "more than %d Sentinels", CFG_MAX_SENTINELS);
-            return false;
-        }
-        if (*skip_ws(item) == '\0' || *skip_ws(item) == ':' ||
-            config_parse_addr(item, &rc->sentinels[rc->nsentinels]) != TS_OK) {
-            fail(ps, line, "redis", "sentinels",
-                 "'%s' is not HOST:PORT (sentinels = HOST:PORT, HOST:PORT, ...)", item);
-            return false;
-        }
-        rc->nsentinels++;
-        p = comma ? skip_ws(comma + 1) : p + len;
-    }
-    if ((rc->nsentinels > 0) != (rc->master_name[0] != '\0')) {
-        fail(ps, line, "redis", rc->nsentinels > 0 ? "master-name" : "sentinels",
-             "sentinels and master-name go together: give both, or neither");
-        return false;
-    }
-    if (rc->master_name[0] != '\0' && !valid_name(rc->master_name)) {
-        fail(ps, line_of(ps, S_REDIS, "master-name", NULL), "redis", "master-name",
-             "'%s' must be of [A-Za-z0-9._-]", rc->master_name);
-        return false;
-    }
-    return true;
-}
-
-/* [tls] for TLS listeners; a backend's TLS keys only with tls = on (a
- * CA set on a backend left in clear text is a mistake, not a choice). */
-static bool
-tls_settings(struct parse_state *ps)
-{
-    struct config *cfg = ps->cfg;
-    const struct cfg_tls *t = &cfg->tls;
-    if ((t->cert[0] != '\0') != (t->key[0] != '\0')) {
-        fail(ps, line_of(ps, S_TLS, t->cert[0] ? "key" : "cert", "cert"), "tls",
-             t->cert[0] ? "key" : "cert", "cert and key go together: give both");
-        return false;
-    }
-    for (int i = 0; i < cfg->nlisten; i++) {
-        if (cfg->listen[i].tls && t->cert[0] == '\0') {
-            fail(ps, cfg->listen[i].line, "relay", "listen",
-                 "tls needs a certificate: [tls] cert and key");
-            return false;
-        }
-    }
-    for (int i = 0; i < cfg->nbackends; i++) {
-        const struct cfg_backend *b = &cfg->backends[i];
-        char sect[CFG_NAME_MAX + 16];
-        snprintf(sect, sizeof(sect), "backend %s", b->name);
-        if (!b->tls && (b->ca[0] || b->server_name[0] || b->cert[0] || b->key[0])) {
-            fail(ps, b->line, sect, "tls", "ca, server-name, cert and key need tls = on");
-            return false;
-        }
-        if ((b->cert[0] != '\0') != (b->key[0] != '\0')) {
-            fail(ps, b->line, sect, b->cert[0] ? "key" : "cert",
-                 "cert and key go together: give both");
-            return false;
-        }
-        if (strpbrk(b->server_name, " \t,") != NULL) {
-            fail(ps, b->line, sect, "server-name", "'%s' is not a host name", b->server_name);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* admin-allow, and the Redis credentials: a username needs its password. */
-static bool
-access_settings(struct parse_state *ps)
-{
-    struct config *cfg = ps->cfg;
-    char why[CFG_ERR_MAX / 2];
-    if (allow_parse(cfg->admin_allow_text, &cfg->admin_allow, why, sizeof(why)) != TS_OK) {
-        fail(ps, line_of(ps, S_RELAY, "admin-allow", NULL), "relay", "admin-allow", "%s", why);
-        return false;
-    }
-    const struct cfg_redis *rc = &cfg->redis;
-    if (!rc->enabled)
-        return true;
-    if (rc->username[0] != '\0' && rc->password[0] == '\0') {
-        fail(ps, line_of(ps, S_REDIS, "username", NULL), "redis", "username",
-             "needs a password (AUTH username password)");
-        return false;
-    }
-    if (rc->sentinel_username[0] != '\0' && rc->sentinel_password[0] == '\0') {
-        fail(ps, line_of(ps, S_REDIS, "sentinel-username", NULL), "redis", "sentinel-username",
-             "needs sentinel-password");
-        return false;
-    }
-    if (rc->sentinel_password[0] != '\0' && rc->nsentinels == 0) {
-        fail(ps, line_of(ps, S_REDIS, "sentinel-password", NULL), "redis", "sentinel-password",
-             "is for Sentinels: give sentinels and master-name too (the master's own is "
-             "password)");
-        return false;
-    }
-    return true;
-}
-
-static int
-validate(struct parse_state *ps)
-{
-    struct config *cfg = ps->cfg;
-    if (cfg->nbackends == 0)
-        return fail(ps, ps->line, NULL, NULL, "no [backend NAME] section: nothing to relay to");
-    for (int i = 0; i < cfg->nbackends; i++) {
-        struct cfg_backend *b = &cfg->backends[i];
-        if (!b->has_address) {
-            char sect[CFG_NAME_MAX + 16];
-            snprintf(sect, sizeof(sect), "backend %s", b->name);
-            return fail(ps, b->line, sect, "address", "missing (e.g. address = 127.0.0.1:4243)");
-        }
-    }
-    if (cfg->tcp_keepalive_ms > 0 && cfg->tcp_keepalive_ms < 1000)
-        return fail(ps, line_of(ps, S_RELAY, "tcp-keepalive", NULL), "relay", "tcp-keepalive",
-                    "must be 0 (off) or at least 1s (the kernel counts it in seconds)");
-    if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
-        return fail(ps, line_of(ps, S_RELAY, "block-size", NULL), "relay", "block-size",
-                    "must be a power of two >= 4K");
-    if (cfg->max_line_bytes > cfg->block_size - 256)
-        return fail(ps, line_of(ps, S_RELAY, "max-line-bytes", "block-size"), "relay",
-                    "max-line-bytes",
-                    "%llu does not fit a block (block-size %llu, less 256)",
-                    (unsigned long long)cfg->max_line_bytes, (unsigned long long)cfg->block_size);
-    if (cfg->max_reply_bytes > cfg->block_size - 256)
-        return fail(ps, line_of(ps, S_RELAY, "max-reply-bytes", "block-size"), "relay",
-                    "max-reply-bytes",
-                    "%llu does not fit a block (block-size %llu, less 256)",
-                    (unsigned long long)cfg->max_reply_bytes, (unsigned long long)cfg->block_size);
-    if (cfg->memory_limit < 16 * cfg->block_size)
-        return fail(ps, line_of(ps, S_RELAY, "memory-limit", "block-size"), "relay",
-                    "memory-limit",
-                    "must hold at least 16 blocks of block-size (%llu bytes)",
-                    (unsigned long long)(16 * cfg->block_size));
-    if (!budget(ps))
-        return 0;
-    if (cfg->reconnect_min_ms > cfg->reconnect_max_ms)
-        return fail(ps, line_of(ps, S_RELAY, "reconnect-min", "reconnect-max"), "relay",
-                    "reconnect-min", "is larger than reconnect-max");
-    if (cfg->history_ms > 0) {
-        uint64_t samples = cfg->history_ms / cfg->history_interval_ms;
-        uint64_t ring = samples * CFG_HISTORY_SAMPLE_BYTES(cfg->nbackends);
-        if (samples == 0 || samples > CFG_HISTORY_MAX_SAMPLES)
-            return fail(ps, line_of(ps, S_RELAY, "history", "history-interval"), "relay",
-                        "history",
-                        "keeps %llu samples of history-interval (%llu ms); allowed 1 to %u",
-                        (unsigned long long)samples,
-                        (unsigned long long)cfg->history_interval_ms, CFG_HISTORY_MAX_SAMPLES);
-        if (ring > cfg->memory_limit / 4)
-            return fail(ps, line_of(ps, S_RELAY, "history", "memory-limit"), "relay", "history",
-                        "its ring needs %llu bytes for %d backends, more than a quarter of "
-                        "memory-limit (%llu)",
-                        (unsigned long long)ring, cfg->nbackends,
-                        (unsigned long long)cfg->memory_limit);
-    }
-    for (const char *c = cfg->allow_specialchars; *c; c++)
-        if (*c == ' ' || *c == '=' || *c == '\n' || *c == '\r')
-            return fail(ps, line_of(ps, S_RELAY, "allow-specialchars", NULL), "relay",
-                        "allow-specialchars",
-                        "may not contain space, '=' or newline characters");
-    char why[CFG_ERR_MAX / 2];
-    if (resolver_check_servers(cfg->dns_servers, CFG_MAX_DNS_SERVERS, why, sizeof(why)) != TS_OK)
-        return fail(ps, line_of(ps, S_RELAY, "dns-servers", NULL), "relay", "dns-servers", "%s",
-                    why);
-    if (cfg->redis.enabled && !sentinels(ps))
-        return 0;
-    if (!tls_settings(ps) || !access_settings(ps))
-        return 0;
-    if (cfg->redis.enabled) {
-        if (cfg->redis.spool_low >= cfg->redis.spool_high)
-            return fail(ps, line_of(ps, S_REDIS, "spool-low", "spool-high"), "redis",
-                        "spool-low",
-                        "must be below spool-high (%llu)",
-                        (unsigned long long)cfg->redis.spool_high);
-        if (cfg->redis.prefix[0] == '\0')
-            return fail(ps, line_of(ps, S_REDIS, "prefix", NULL), "redis", "prefix",
-                        "must not be empty");
-    }
-    return 1;
 }
 
 static int
@@ -900,11 +636,11 @@ load(struct config *cfg, struct parse_state *ps)
     if (ps->failed)
         return TS_ERROR;
     if (rc != 0) {
-        fail(ps, rc > 0 ? rc : 0, NULL, NULL,
+        cfg_fail(ps, rc > 0 ? rc : 0, NULL, NULL,
              "syntax error (expected [section], key = value or a ; comment)");
         return TS_ERROR;
     }
-    validate(ps);
+    config_check(ps);
     return ps->failed ? TS_ERROR : TS_OK;
 }
 

@@ -87,7 +87,10 @@ struct cfg_backend {
     char cert[CFG_PATH_MAX];     /* a client certificate, if the server asks for one */
     char key[CFG_PATH_MAX];
     char auth[CFG_AUTH_MAX];     /* sent first on each connection; "" = none (a secret) */
+    struct cfg_addr http_addr;   /* its HTTP API (the read pass-through); default: addr */
+    int http_conns;              /* the pass-through's keep-alive connections to it */
     bool has_address;
+    bool has_http_address;
     int ack_line;
     int line;
 };
@@ -125,6 +128,7 @@ struct config {
     uint64_t max_line_bytes;
     uint64_t max_reply_bytes;
     uint64_t max_http_body_bytes;
+    uint64_t max_http_header_bytes; /* a passed-through request's headers, at most */
     uint64_t idle_timeout_ms;    /* 0 (default): a quiet client is kept, as a TSD keeps it */
     uint64_t tcp_keepalive_ms;   /* client sockets' keepalive idle time, 0 = off */
     uint64_t read_timeout_ms;    /* deadline for a partial line/frame/request */
@@ -154,6 +158,14 @@ struct config {
     struct cfg_tls tls;
     struct cfg_backend backends[CFG_MAX_BACKENDS];
     int nbackends;
+    /* the read pass-through: backends that serve every HTTP request that
+     * is not a write, in failover order (none: off) */
+    char proxy_text[CFG_MAX_BACKENDS * (CFG_NAME_MAX + 2)]; /* as written */
+    char proxy[CFG_MAX_BACKENDS][CFG_NAME_MAX];
+    int nproxy;
+    uint64_t proxy_connect_timeout_ms;
+    uint64_t proxy_timeout_ms;       /* no progress either way */
+    uint64_t proxy_queue_timeout_ms; /* a request waits this long for a free connection */
     struct cfg_redis redis;
 };
 

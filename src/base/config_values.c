@@ -263,6 +263,7 @@ config_backend_defaults(struct cfg_backend *b)
     b->max_rate = 0;
     b->overflow = -1;
     b->max_queue_bytes = 0;
+    b->http_conns = 4;
 }
 
 void
@@ -275,6 +276,7 @@ config_defaults(struct config *cfg)
     cfg->max_line_bytes = 32 * KB;
     cfg->max_reply_bytes = 32 * KB;
     cfg->max_http_body_bytes = 8 * MB;
+    cfg->max_http_header_bytes = 8 * KB; /* the TSD's own (Netty's HttpRequestDecoder) */
     cfg->idle_timeout_ms = 0;           /* the TSD's tsd.core.socket.timeout */
     cfg->tcp_keepalive_ms = 5 * 60 * 1000;
     cfg->read_timeout_ms = 30 * 1000;
@@ -294,6 +296,9 @@ config_defaults(struct config *cfg)
     cfg->max_tags = 8;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     cfg->log_buffer_bytes = 256 * KB;
+    cfg->proxy_connect_timeout_ms = 5 * 1000;
+    cfg->proxy_timeout_ms = 2 * 60 * 1000;
+    cfg->proxy_queue_timeout_ms = 10 * 1000;
     cfg->redis.enabled = false;
     snprintf(cfg->redis.addr.host, sizeof(cfg->redis.addr.host), "127.0.0.1");
     snprintf(cfg->redis.addr.port, sizeof(cfg->redis.addr.port), "6379");

@@ -27,6 +27,7 @@
 struct spool;
 struct history;
 struct listener;
+struct proxy;
 
 enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
 
@@ -40,6 +41,7 @@ struct relay {
     struct router router;           /* over the slots routed to: */
     int route_slot[CFG_MAX_BACKENDS]; /* router index -> slot */
     struct spool *spool;            /* NULL: memory-only */
+    struct proxy *proxy;            /* the read pass-through (core/proxy.c) */
     struct history *history;        /* status-page samples (history.c); NULL: off */
     struct listener *listeners;     /* CFG_MAX_LISTEN slots */
     int nlisteners;

@@ -62,6 +62,10 @@ static void begin_linger(struct client *c);
 static bool
 write_now(struct client *c)
 {
+    if (c->write_failed) {
+        client_close(c, "write failed");
+        return false;
+    }
     switch (reply_send(c)) {
     case REPLY_PENDING:
         ev_io_start(conn_loop(c), &c->wio);
@@ -74,7 +78,16 @@ write_now(struct client *c)
     }
     ev_io_stop(conn_loop(c), &c->wio);
     reply_release(c);
-    if (c->close_after_write && !c->lingering)
+    if (c->stream_blocked) { /* a passed answer goes on (and may block again) */
+        c->stream_blocked = false;
+        if (c->http != NULL)
+            http_writable(c->http);
+        if (c->write_failed) {
+            client_close(c, "write failed");
+            return false;
+        }
+    }
+    if (c->close_after_write && !c->lingering && !c->stream_blocked)
         begin_linger(c);
     return true;
 }
@@ -174,6 +187,8 @@ note_read(struct client *c, size_t n)
     if (c->proto != PROTO_AUTO)
         conn_stats(c)->bytes_in += n;
     c->last_activity = ev_now(conn_loop(c));
+    if (c->http != NULL && http_passing(c->http))
+        c->partial_since = c->last_activity; /* a passed body's deadline is for no progress */
 }
 
 /* After decoding: replies to write, a close to begin.  STEP_CLOSED when
@@ -288,6 +303,19 @@ step_unit(struct client *c)
     return STEP_AGAIN;
 }
 
+/* A passed HTTP request waits for its answer or for room for its body:
+ * no reading until its wake (protocol.c). */
+static int
+park_pass(struct client *c)
+{
+    int go = flush_replies(c, STEP_WAIT);
+    if (go == STEP_CLOSED || !c->pass_wait)
+        return go;
+    stop_reading(c);
+    c->last_activity = ev_now(conn_loop(c));
+    return STEP_WAIT;
+}
+
 /* An HTTP request that stopped carries on before anything new is read:
  * its body may be all in already.  STEP_AGAIN when it no longer waits. */
 static int
@@ -297,6 +325,10 @@ resume_http(struct client *c)
     http_feed(c->http, "", 0, &st);
     if (st == HTTP_WAIT_ROOM)
         return park_room(c);
+    if (st == HTTP_WAIT_PASS) {
+        c->pass_wait = true;
+        return park_pass(c);
+    }
     if (st == HTTP_CLOSE)
         c->close_after_write = true;
     int go = flush_replies(c, STEP_AGAIN);
@@ -467,6 +499,8 @@ step_boundary(struct client *c)
     r.used = decode_batch(c, r.buf, r.inl + r.got);
     if (r.peek && !take_decoded(c, &r))
         return STEP_CLOSED;
+    if (c->pass_wait)
+        return park_pass(c);
     if (c->blocked)
         return hold_for_room(c, &r);
     int go = flush_replies(c, STEP_AGAIN);
@@ -772,7 +806,7 @@ client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         client_close(c, "lingering close timed out");
         return;
     }
-    if (c->adm.waiting || c->reading_stopped) {
+    if (c->adm.waiting || c->reading_stopped || c->pass_wait || c->stream_blocked) {
         /* it waits for us (memory, room, shutdown): its silence is ours,
          * not idleness, and its partial unit waits for us too */
         c->last_activity = now;
@@ -833,42 +867,9 @@ client_set_free(struct client_set *cs)
     cs->scratch = NULL;
 }
 
-/* The source address as text ("10.0.0.1", "::1"): what identifies a
- * client to the relay's limits (its port changes with each connection). */
-void
-client_origin_text(const struct sockaddr *sa, char *out, size_t cap)
-{
-    const void *addr = NULL;
-    if (sa != NULL && sa->sa_family == AF_INET)
-        addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-    else if (sa != NULL && sa->sa_family == AF_INET6)
-        addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-    if (addr == NULL || inet_ntop(sa->sa_family, addr, out, (socklen_t)cap) == NULL)
-        snprintf(out, cap, "unknown");
-}
-
-/* TCP keepalive on a client's socket (tcp-keepalive: the idle time; then
- * 3 probes a third of it apart, at most 75 s apart): a peer that vanished
- * (its host gone, its network dropped) is found and its slot freed, while
- * a live but quiet client answers the probes in its kernel and is kept.
- * As the TSD's tsd.network.keep_alive, with a time of the relay's own. */
-static void
-client_keepalive(int fd, uint64_t idle_ms)
-{
-    int on = idle_ms > 0;
-    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-    if (!on)
-        return;
-    int idle = (int)TS_MAX(idle_ms / 1000, (uint64_t)1);
-    int intvl = TS_MIN(TS_MAX(idle / 3, 1), 75), cnt = 3;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-}
-
 struct client *
 client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool control_only,
-           const struct sockaddr *peer, socklen_t peer_len)
+           const struct sockaddr *peer, socklen_t peer_len, const char *origin)
 {
     struct client *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -887,10 +888,9 @@ client_new(struct client_set *cs, const struct cfg_listen *lc, int fd, bool cont
     c->set = cs;
     c->lc = lc;
     c->fd = fd;
-    client_origin_text(peer, c->origin, sizeof(c->origin));
+    snprintf(c->origin, sizeof(c->origin), "%s", origin);
     if (peer != NULL)
         memcpy(&c->peer, peer, TS_MIN((size_t)peer_len, sizeof(c->peer)));
-    client_keepalive(fd, cs->env.cfg->tcp_keepalive_ms);
     c->control_only = control_only;
     c->last_activity = ev_now(loop);
     ev_io_init(&c->rio, client_on_readable, fd, EV_READ);

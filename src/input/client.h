@@ -35,12 +35,13 @@ void client_set_free(struct client_set *cs);
 
 /* Takes over an accepted socket (never refused for memory: a client's
  * fixed part is accounted apart, in connection_bytes). */
-/* The source address sa as text (no port), "unknown" without one. */
-void client_origin_text(const struct sockaddr *sa, char *out, size_t cap);
 /* On a TLS listener the client's handshake begins (the set's [tls]
  * context); NULL when out of memory. */
+/* A client on fd, accepted from peer (origin: its address as text, no
+ * port: what identifies it to the relay's limits). */
 struct client *client_new(struct client_set *cs, const struct cfg_listen *lc, int fd,
-                          bool control_only, const struct sockaddr *peer, socklen_t peer_len);
+                          bool control_only, const struct sockaddr *peer, socklen_t peer_len,
+                          const char *origin);
 void client_close(struct client *c, const char *why);
 
 /* Grants waiting clients their memory and resumes those waiting for room

@@ -58,8 +58,10 @@ struct client_env {
     /* telnet `status`: one word, the relay's state as a TSD says its own
      * (ok, partial, error, shutting-down) */
     const char *(*status_word)(void *ctx);
-    http_endpoint_fn endpoint;       /* every HTTP path but /api/put */
+    http_endpoint_fn endpoint;       /* the relay's HTTP paths but the writes */
     void *endpoint_ctx;
+    const struct httppass_ops *pass; /* the read pass-through: the other paths */
+    void *pass_ctx;
     size_t read_out_bound;           /* queue bytes one read may need at most */
     /* frame-acks: delivery marks (delivery.c) of width words */
     size_t fa_width;
@@ -129,6 +131,9 @@ struct client {
     bool control_only;             /* over max-clients: stats, version, help only */
     bool lingering;                /* our side is done: discard input until
                                       the peer closes (or a short deadline) */
+    bool pass_wait;                /* a passed HTTP request waits: not reading */
+    bool stream_blocked;           /* a streamed answer waits for the socket */
+    bool write_failed;             /* a streamed write failed: to be closed */
     struct client *next, *prev;    /* set->all */
     struct frameack *fa;           /* frame-acks = on, framed */
     uint64_t fa_seen;              /* fio.completed already noted */

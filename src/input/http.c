@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "input/http.h"
+#include "input/httpreply.h"
 #include "input/ingest.h"
 #include "input/json.h"
 #include "base/log.h"
@@ -43,7 +44,13 @@ struct buf {
     size_t len, cap;
 };
 
-enum wait { WAIT_NONE = 0, WAIT_BODY, WAIT_ROOM };
+enum wait {
+    WAIT_NONE = 0,
+    WAIT_BODY,
+    WAIT_ROOM,
+    WAIT_PASS_ROOM,          /* a passed body: no room (the parser is not paused) */
+    WAIT_PASS_ANSWER,        /* a passed request, received whole: its answer */
+};
 
 /* /api/put across the passes of one request (a pass ends when the sink
  * has no room; the next one skips what was done). */
@@ -72,6 +79,10 @@ struct http_conn {
     bool head_request;         /* a parsed HEAD request: answer without body */
     bool is_put;               /* the request is for a write: /api/put, ... */
     enum point_cmd put_cmd;    /* ... which: put, rollup or histogram */
+    bool classified;           /* the relay's own path, or passed: decided */
+    bool pass_this;            /* the request is passed through */
+    bool pass_skip;            /* passing it failed at once: its body is skipped */
+    bool pass_head_pause;      /* paused at a passed request's head: feed its body by room */
     bool close;                /* the request being answered ends the connection */
     bool closing;              /* an error ended the conversation */
     enum wait wait;
@@ -83,78 +94,26 @@ struct http_conn {
     size_t details_charged;
     size_t details_count;
     struct put_state put;
+    struct httppass pass;      /* a passed request */
 };
 
-/* ---- JSON text ---------------------------------------------------------- */
+/* ---- responses (httpreply.c) ------------------------------------------- */
 
-/* Escapes s for a JSON string body into out (cap bytes); ISO-8859-1 input
- * when latin1.  Stops before an escape that would not fit.  Returns the
- * bytes written. */
-static size_t
-json_escape(const char *s, size_t n, bool latin1, char *out, size_t cap)
+static void
+respond_with(struct http_conn *h, int code, const char *ctype, const char *location,
+             const char *body, size_t blen, bool control)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char tmp[8];
-        size_t k;
-        if (ch == '"' || ch == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)ch;
-            k = 2;
-        } else if (ch < 0x20) {
-            k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-        } else if (ch >= 0x80 && latin1) {
-            k = latin1_to_utf8((const char *)&ch, 1, tmp, sizeof(tmp));
-        } else {
-            tmp[0] = (char)ch;
-            k = 1;
-        }
-        if (o + k > cap)
-            break;
-        memcpy(out + o, tmp, k);
-        o += k;
-    }
-    return o;
-}
-
-/* ---- responses --------------------------------------------------------- */
-
-static const char *
-status_text(int code)
-{
-    switch (code) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    }
-    return "Error";
+    struct httpreply_to to = { .reply = h->host.reply, .ctx = h->host.ctx,
+                               .head = h->head_request, .close = h->close };
+    if (!httpreply_send(&to, code, ctype, location, body, blen, control))
+        h->closing = true;
 }
 
 static void
 respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t blen,
         bool control)
 {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nServer: tsrelay/%s\r\nContent-Length: %zu\r\n"
-                     "%s%s%sConnection: %s\r\n\r\n",
-                     code, status_text(code), PACKAGE_VERSION, blen,
-                     ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
-                     h->close ? "close" : "keep-alive");
-    if (code >= 400)
-        g_stats.http_errors++;
-    size_t send = h->head_request ? 0 : blen; /* HEAD: same headers, no body */
-    if (!h->host.reply(h->host.ctx, head, (size_t)n, body, send, control, h->close)) {
-        LOG_RL(LOG_WARN, "http: no memory for a %zu-byte response; closing", (size_t)n + send);
-        h->closing = true;
-    }
+    respond_with(h, code, ctype, NULL, body, blen, control);
 }
 
 static void
@@ -162,17 +121,7 @@ respond_error_as(struct http_conn *h, int code, const char *message, const char 
                  bool control)
 {
     char b[3 * 1024];
-    size_t cap = sizeof(b) - 8; /* room for the closing characters */
-    int k = snprintf(b, sizeof(b), "{\"error\":{\"code\":%d,\"message\":\"", code);
-    size_t n = (size_t)k;
-    n += json_escape(message, strlen(message), false, b + n, cap / 2 - n);
-    n += (size_t)snprintf(b + n, sizeof(b) - n, "\"");
-    if (details != NULL) {
-        n += (size_t)snprintf(b + n, sizeof(b) - n, ",\"details\":\"");
-        n += json_escape(details, strlen(details), false, b + n, cap - n);
-        n += (size_t)snprintf(b + n, sizeof(b) - n, "\"");
-    }
-    n += (size_t)snprintf(b + n, sizeof(b) - n, "}}");
+    size_t n = httpreply_error_body(code, message, details, b, sizeof(b));
     respond(h, code, "application/json", b, n, control);
 }
 
@@ -186,6 +135,12 @@ void
 http_respond_error(struct http_conn *h, int code, const char *message, const char *details)
 {
     respond_error_as(h, code, message, details, true);
+}
+
+void
+http_redirect(struct http_conn *h, const char *location)
+{
+    respond_with(h, 302, NULL, location, "", 0, true);
 }
 
 /* ---- /api/put ---------------------------------------------------------- */
@@ -281,7 +236,7 @@ put_error(struct sink *s, const struct point_error *e, const char *input, size_t
     }
     memcpy(o + n, ",\"error\":\"", 10);
     n += 10;
-    n += json_escape(msg, mlen, true, o + n, 6 * mlen);
+    n += httpreply_json_escape(msg, mlen, true, o + n, 6 * mlen);
     memcpy(o + n, "\"}", 2);
     d->len += n + 2;
 }
@@ -496,6 +451,8 @@ static void
 request_done(struct http_conn *h)
 {
     release_body(h);
+    httppass_reset(&h->pass);
+    h->pass_this = h->pass_skip = h->pass_head_pause = false;
     if (h->details.cap > 65536)
         details_free(h); /* give back a large one between requests */
     h->in_request = false;
@@ -550,6 +507,8 @@ on_message_begin(http_parser *p)
     h->in_request = true;
     h->head_request = false;
     h->is_put = false;
+    h->classified = h->pass_this = h->pass_skip = h->pass_head_pause = false;
+    httppass_reset(&h->pass);
     return 0;
 }
 
@@ -566,10 +525,33 @@ on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* The path is known once the headers begin: the relay's own, or passed. */
+static void
+classify(struct http_conn *h)
+{
+    h->classified = true;
+    h->pass_this = !h->url_too_long && httppass_classify(&h->pass, h->url, h->url_len);
+}
+
+/* A passed request's head could not be kept: 431 past the bound, 503
+ * without memory. */
+static int
+pass_head_error(struct http_conn *h)
+{
+    h->error_status = h->pass.too_long ? 431 : 503;
+    h->error_msg = h->pass.too_long ? "Request header fields too large (max-http-header-bytes)"
+                                    : "memory-limit reached";
+    return -1;
+}
+
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *h = p->data;
+    if (!h->classified)
+        classify(h);
+    if (h->pass_this && httppass_header_field(&h->pass, at, len) != TS_OK)
+        return pass_head_error(h);
     if (h->last_was_value) { /* a new field after a value */
         h->field_len = 0;
         h->last_was_value = false;
@@ -585,6 +567,8 @@ static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *h = p->data;
+    if (h->pass_this && httppass_header_value(&h->pass, at, len) != TS_OK)
+        return pass_head_error(h);
     if (!h->last_was_value) /* the first piece of this value */
         h->field_is_encoding = strcasecmp(h->field, "Content-Encoding") == 0;
     if (h->field_is_encoding) {
@@ -621,6 +605,48 @@ ask_body(struct http_conn *h)
     return 0;
 }
 
+/* A passed request's head is complete: the pass-through takes it.  With
+ * a body, the parser pauses so that the body is fed only as fast as the
+ * pass-through takes it (http_feed). */
+static int
+pass_begin(struct http_conn *h, http_parser *p)
+{
+    struct httppass *ps = &h->pass;
+    if (httppass_headers_end(ps) != TS_OK)
+        return pass_head_error(h);
+    if (!h->host.data_allowed) {
+        h->error_status = 503;
+        h->error_msg = "too many connections (max-clients): this connection serves stats only";
+        return -1;
+    }
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    bool body = chunked || (p->content_length != ULLONG_MAX && p->content_length > 0);
+    struct httppass_req req = {
+        .method = http_method_str(p->method),
+        .head = h->head_request,
+        .url = h->url,
+        .url_len = h->url_len,
+        .http_major = p->http_major,
+        .http_minor = p->http_minor,
+        .keep_alive = !h->close,
+        .has_body = body,
+        .chunked = chunked,
+        .content_length = body && !chunked ? p->content_length : 0,
+        .origin = h->host.origin != NULL ? h->host.origin : "unknown",
+    };
+    h->pass_skip = !httppass_begin(ps, &req); /* answered at once: a body is skipped */
+    if (h->pass_skip && h->close) { /* that answer ended the connection */
+        h->closing = true;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    if (ps->passing && body) {
+        h->pass_head_pause = true;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
@@ -639,6 +665,10 @@ on_headers_complete(http_parser *p)
         h->error_msg = "URL too long";
         return -1;
     }
+    if (!h->classified)
+        classify(h);
+    if (h->pass_this)
+        return pass_begin(h, p); /* streamed: max-http-body-bytes does not apply */
     if (p->content_length != ULLONG_MAX && p->content_length > max) {
         h->error_status = 413;
         h->error_msg = "Request body too large (max-http-body-bytes)";
@@ -661,6 +691,10 @@ static int
 on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *h = p->data;
+    if (h->pass_this) {
+        httppass_body(&h->pass, at, len); /* (http_feed gave no more than its room) */
+        return 0;
+    }
     if (h->body.p == NULL)
         return 0; /* not kept */
     if (h->body.len + len > h->body.cap) { /* chunked past the bound */
@@ -673,11 +707,44 @@ on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* A passed request has ended for the pass-through: its connection goes
+ * on (or ends, as its answer said). */
+static void
+pass_finish(struct http_conn *h)
+{
+    bool aborted = h->pass.aborted;
+    if (h->pass.close)
+        h->close = true;
+    request_done(h);
+    if (aborted) {
+        h->closing = true; /* cut: nothing more on this connection */
+        return;
+    }
+    stop_if_last(h);
+}
+
+/* A passed request was received whole: its answer may still be coming. */
+static int
+pass_complete(struct http_conn *h, http_parser *p)
+{
+    struct httppass *ps = &h->pass;
+    httppass_body_end(ps);
+    if (ps->passing) {
+        h->wait = WAIT_PASS_ANSWER;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    pass_finish(h);
+    return 0;
+}
+
 static int
 on_message_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
     g_stats.http_requests++;
+    if (h->pass_this)
+        return pass_complete(h, p);
     if (!http_dispatch(h)) {
         h->wait = WAIT_ROOM;
         http_parser_pause(p, 1);
@@ -700,6 +767,25 @@ static const http_parser_settings settings = {
 
 /* ---- public ------------------------------------------------------------ */
 
+/* The pass-through's error answer (httppass_fail). */
+static void
+pass_respond_error(struct httppass *ps, int code, const char *msg, const char *details)
+{
+    respond_error_as(container_of(ps, struct http_conn, pass), code, msg, details, false);
+}
+
+bool
+http_passing(const struct http_conn *h)
+{
+    return h->pass.passing || h->wait == WAIT_PASS_ROOM || h->wait == WAIT_PASS_ANSWER;
+}
+
+void
+http_writable(struct http_conn *h)
+{
+    httppass_writable(&h->pass);
+}
+
 size_t
 http_conn_size(void)
 {
@@ -715,6 +801,14 @@ http_conn_new(const struct http_host *host)
     h->host = *host;
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
+    h->pass.pool = host->pool;
+    h->pass.max_header = (size_t)host->max_header;
+    h->pass.host = host->ctx;
+    h->pass.stream = host->stream;
+    h->pass.wake = host->wake;
+    h->pass.respond_error = pass_respond_error;
+    h->pass.ops = host->pass;
+    h->pass.ops_ctx = host->pass_ctx;
     return h;
 }
 
@@ -725,6 +819,7 @@ http_conn_free(struct http_conn *h)
         return;
     release_body(h);
     details_free(h);
+    httppass_free(&h->pass); /* a passed request in progress is aborted */
     free(h);
 }
 
@@ -765,10 +860,71 @@ resume(struct http_conn *h, enum http_state *state)
         h->wait = WAIT_NONE;
         stop_if_last(h);
         break;
+    case WAIT_PASS_ROOM: /* the parser is not paused: it was not fed */
+        if (!httppass_room(&h->pass, &(size_t){ 1 })) {
+            *state = HTTP_WAIT_PASS;
+            return false;
+        }
+        h->wait = WAIT_NONE;
+        return true;
+    case WAIT_PASS_ANSWER:
+        if (h->pass.passing) {
+            *state = HTTP_WAIT_PASS;
+            return false;
+        }
+        h->wait = WAIT_NONE;
+        pass_finish(h);
+        break;
     case WAIT_NONE:
         return true;
     }
     http_parser_pause(&h->parser, 0);
+    return true;
+}
+
+/* After one execute of n of the give bytes: true to feed on, false to
+ * stop (*state says why). */
+static bool
+after_execute(struct http_conn *h, size_t n, size_t give, enum http_state *state)
+{
+    if (h->error_status != 0) {
+        h->close = true;
+        if (!httppass_cut(&h->pass))
+            respond_error_as(h, h->error_status, h->error_msg, NULL, false);
+        h->closing = true;
+        *state = HTTP_CLOSE;
+        return false;
+    }
+    if (h->closing) { /* the last request was answered, or a reply failed */
+        *state = HTTP_CLOSE;
+        return false;
+    }
+    enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
+    if (err == HPE_PAUSED && h->pass_head_pause && h->wait == WAIT_NONE) {
+        h->pass_head_pause = false; /* the body now, by room */
+        http_parser_pause(&h->parser, 0);
+        return true;
+    }
+    if (err == HPE_PAUSED) {
+        *state = h->wait == WAIT_BODY ? HTTP_WAIT_BODY
+                 : h->wait == WAIT_ROOM ? HTTP_WAIT_ROOM : HTTP_WAIT_PASS;
+        return false;
+    }
+    if (err != HPE_OK) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Malformed HTTP request: %s", http_errno_description(err));
+        h->close = true;
+        if (!httppass_cut(&h->pass))
+            respond_error_as(h, 400, msg, NULL, false);
+        h->closing = true;
+        *state = HTTP_CLOSE;
+        return false;
+    }
+    if (h->parser.upgrade || n != give) {
+        h->closing = true;
+        *state = HTTP_CLOSE;
+        return false;
+    }
     return true;
 }
 
@@ -785,47 +941,28 @@ http_feed(struct http_conn *h, const char *buf, size_t len, enum http_state *sta
             h->closing = true;
         return 0;
     }
-    if (h->closing) { /* the resumed request was the last, or its answer could not be buffered */
+    if (h->closing || h->pass.aborted) { /* the resumed request was the last, or was cut */
+        h->closing = true;
         *state = HTTP_CLOSE;
         return 0;
     }
-    if (len == 0)
-        return 0; /* (http-parser takes 0 bytes for the end of the stream) */
-    size_t n = http_parser_execute(&h->parser, &settings, buf, len);
-    if (h->error_status != 0) {
-        h->close = true;
-        respond_error_as(h, h->error_status, h->error_msg, NULL, false);
-        h->closing = true;
-        *state = HTTP_CLOSE;
-        return n;
-    }
-    if (h->closing) { /* the last request was answered, or a reply failed */
-        *state = HTTP_CLOSE;
-        return n;
-    }
-    enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
-    if (err == HPE_PAUSED) {
-        *state = h->wait == WAIT_BODY ? HTTP_WAIT_BODY : HTTP_WAIT_ROOM;
-        return n;
-    }
-    if (err != HPE_OK) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "Malformed HTTP request: %s", http_errno_description(err));
-        h->close = true;
-        respond_error_as(h, 400, msg, NULL, false);
-        h->closing = true;
-        *state = HTTP_CLOSE;
-        return n;
-    }
-    if (h->parser.upgrade || n != len) {
-        h->closing = true;
-        *state = HTTP_CLOSE;
-        return n;
+    size_t done = 0; /* (http-parser takes 0 bytes for the end of the stream: never given) */
+    while (done < len) {
+        size_t give = len - done;
+        if (!h->pass_head_pause && !httppass_room(&h->pass, &give)) {
+            h->wait = WAIT_PASS_ROOM;
+            *state = HTTP_WAIT_PASS;
+            return done;
+        }
+        size_t n = http_parser_execute(&h->parser, &settings, buf + done, give);
+        done += n;
+        if (!after_execute(h, n, give, state))
+            return done;
     }
     if (h->close && !h->in_request) {
         /* answered a request that ends the connection */
         h->closing = true;
         *state = HTTP_CLOSE;
     }
-    return n;
+    return done;
 }

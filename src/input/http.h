@@ -4,9 +4,14 @@
  *
  * Owns request parsing (http-parser), keep-alive and pipelining, the body
  * bound (max-http-body-bytes: 413 on a Content-Length over it, before a
- * byte of the body is read), gzip bodies, and the writes with the TSD's
- * answers (204, or ?summary / ?details).  Every other path goes to the
- * endpoint the host set (the status module).  A body is buffered only in
+ * byte of the body is read), gzip bodies, and the writes (/api/put,
+ * /api/rollup, /api/histogram) with the TSD's answers (204, or ?summary /
+ * ?details).  The relay's other paths go to the endpoint the host set
+ * (the status module); with a pass-through on, every path that is not the
+ * relay's own is passed (httppass.h): its head as received, its body
+ * streamed as fast as the pass-through takes it, its answer streamed back;
+ * the next request on the connection waits for that answer (pipelined
+ * requests are answered in order).  A body is buffered only in
  * memory its host admitted for it; when the sink has no room for a
  * datapoint, the request stops where it was and carries on when fed
  * again.  It knows nothing of sockets, backends or the relay, must never
@@ -18,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "input/httppass.h"
 
 struct http_conn;
 struct sink;
@@ -57,12 +64,26 @@ struct http_host {
     void (*body_free)(void *ctx, char *buf, size_t len);
     http_endpoint_fn endpoint;
     void *endpoint_ctx;
+    /* the read pass-through (NULL: none): every path not the relay's own */
+    const struct httppass_ops *pass;
+    void *pass_ctx;
+    const char *origin;      /* the client's address */
+    uint64_t max_header;     /* max-http-header-bytes of a passed request */
+    /* A passed request's answer: bytes straight to the client after what
+     * is pending; returns how many were taken (fewer: http_writable is
+     * called when the socket takes more). */
+    size_t (*stream)(void *ctx, const char *data, size_t len);
+    /* A waiting request can go on: feed the connection again (from the
+     * loop, not from inside this call). */
+    void (*wake)(void *ctx);
 };
 
 enum http_state {
     HTTP_READY = 0,          /* give it more bytes when they come */
     HTTP_WAIT_BODY,          /* a request waits for body memory */
     HTTP_WAIT_ROOM,          /* a request waits for room in the queues */
+    HTTP_WAIT_PASS,          /* a passed request waits (room for its body, or its
+                                answer): host.wake says when to feed again */
     HTTP_CLOSE,              /* close once the replies are written */
 };
 
@@ -81,10 +102,16 @@ size_t http_feed(struct http_conn *h, const char *buf, size_t len, enum http_sta
 bool http_waiting(const struct http_conn *h);
 /* A request is partly received (for the read deadline). */
 bool http_in_request(const struct http_conn *h);
+/* A passed request is in progress (its answer, or its body, moves). */
+bool http_passing(const struct http_conn *h);
+/* The client's socket took everything a passed answer offered. */
+void http_writable(struct http_conn *h);
 
 /* The response to the request being served (keep-alive as it asked). */
 void http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len);
 /* The TSD's JSON error object: {"error":{"code","message"[,"details"]}}. */
 void http_respond_error(struct http_conn *h, int code, const char *message, const char *details);
+/* 302 Found to location (a path of this relay). */
+void http_redirect(struct http_conn *h, const char *location);
 
 #endif

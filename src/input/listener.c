@@ -1,8 +1,10 @@
 /*
  * listener.c -- listening sockets.
  *
- * Accepts in a bounded loop per event.  A peer outside the listener's
- * allow= list is closed at once, unanswered, and counted.  Over
+ * Accepts in a bounded loop per event, and sets each accepted socket's
+ * options (TCP_NODELAY; tcp-keepalive, so that a vanished peer is found
+ * while a quiet one is kept).  A peer outside the listener's allow= list
+ * is closed at once, unanswered, and counted.  Over
  * max-clients a connection gets a stats-only slot while control-slots
  * last; beyond them it is told why (in clear text on a plain listener;
  * a TLS one just closes) and closed at once, and counted.  It must never
@@ -10,6 +12,7 @@
  */
 #include "autoconf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -60,13 +63,46 @@ listener_refuse(struct listener *ls, int fd, const char *why)
            ls->name, why, (unsigned long long)ls->clients->n);
 }
 
+/* The source address as text ("10.0.0.1", "::1"): what identifies a
+ * client to the relay's limits (its port changes with each connection). */
+static void
+listener_origin_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    const void *addr = NULL;
+    if (sa != NULL && sa->sa_family == AF_INET)
+        addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (addr == NULL || inet_ntop(sa->sa_family, addr, out, (socklen_t)cap) == NULL)
+        snprintf(out, cap, "unknown");
+}
+
+/* TCP keepalive on a client's socket (tcp-keepalive: the idle time; then
+ * 3 probes a third of it apart, at most 75 s apart): a peer that vanished
+ * (its host gone, its network dropped) is found and its slot freed, while
+ * a live but quiet client answers the probes in its kernel and is kept.
+ * As the TSD's tsd.network.keep_alive, with a time of the relay's own. */
+static void
+listener_keepalive(int fd, uint64_t idle_ms)
+{
+    int on = idle_ms > 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    if (!on)
+        return;
+    int idle = (int)TS_MAX(idle_ms / 1000, (uint64_t)1);
+    int intvl = TS_MIN(TS_MAX(idle / 3, 1), 75), cnt = 3;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* A peer outside the listener's allow= list: closed at once, unanswered
  * (nothing is read, nothing told), counted. */
 static void
 listener_deny(struct listener *ls, int fd, const struct sockaddr *from)
 {
     char peer[CLIENT_ORIGIN_MAX];
-    client_origin_text(from, peer, sizeof(peer));
+    listener_origin_text(from, peer, sizeof(peer));
     close(fd);
     ls->denied++;
     LOG_RL(LOG_WARN, "denied a connection from %s on %s: not in its allow= list", peer,
@@ -109,8 +145,11 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        listener_keepalive(fd, cfg->tcp_keepalive_ms);
+        char origin[CLIENT_ORIGIN_MAX];
+        listener_origin_text((const struct sockaddr *)&from, origin, sizeof(origin));
         struct client *c = client_new(cs, ls->cfg, fd, control_only,
-                                      (const struct sockaddr *)&from, from_len);
+                                      (const struct sockaddr *)&from, from_len, origin);
         if (c == NULL) {
             listener_refuse(ls, fd, "out of memory");
             continue;

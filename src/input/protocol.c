@@ -168,6 +168,19 @@ framed_say(struct client *c, const char *text, size_t len)
     framed_end(&c->fio);
 }
 
+/* A passed HTTP request can go on (its answer ended, or its body has room
+ * again): the client reads and decodes again, from the loop. */
+static void
+protocol_wake(void *ctx)
+{
+    struct client *c = ctx;
+    if (!c->pass_wait || c->lingering)
+        return;
+    c->pass_wait = false;
+    ev_io_start(conn_loop(c), &c->rio);
+    ev_feed_event(conn_loop(c), &c->rio, EV_READ);
+}
+
 void
 protocol_set(struct client *c, enum listen_proto proto)
 {
@@ -213,6 +226,12 @@ protocol_set(struct client *c, enum listen_proto proto)
             .body_free = admitted_http_body_free,
             .endpoint = cs->env.endpoint,
             .endpoint_ctx = cs->env.endpoint_ctx,
+            .pass = cs->env.pass,
+            .pass_ctx = cs->env.pass_ctx,
+            .origin = c->origin,
+            .max_header = cfg->max_http_header_bytes,
+            .stream = reply_stream,
+            .wake = protocol_wake,
         };
         c->http = http_conn_new(&host);
         if (c->http != NULL)
@@ -340,6 +359,8 @@ protocol_decode(struct client *c, const char *buf, size_t len)
         size_t n = http_feed(c->http, buf, len, &st);
         if (st == HTTP_WAIT_ROOM)
             c->blocked = true;
+        else if (st == HTTP_WAIT_PASS)
+            c->pass_wait = true;
         else if (st == HTTP_CLOSE)
             c->close_after_write = true;
         return n;

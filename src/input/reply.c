@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -137,6 +138,34 @@ reply_http(void *ctx, const char *head, size_t hlen, const char *body, size_t bl
     memcpy(c->out + c->out_len + hlen, body, blen);
     c->out_len += total;
     return true;
+}
+
+size_t
+reply_stream(void *ctx, const char *data, size_t len)
+{
+    struct client *c = ctx;
+    if (c->write_failed || c->lingering)
+        return 0;
+    enum reply_sent st = reply_send(c); /* what is pending goes first */
+    size_t took = 0;
+    while (st == REPLY_SENT && took < len) {
+        ssize_t n = send(c->fd, data + took, len - took, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            st = REPLY_PENDING;
+        else if (n < 0)
+            st = REPLY_FAILED;
+        else
+            took += (size_t)n;
+    }
+    if (st == REPLY_FAILED)
+        c->write_failed = true; /* closed from the loop (client.c) */
+    if (took < len || st != REPLY_SENT) {
+        c->stream_blocked = true;
+        ev_io_start(conn_loop(c), &c->wio);
+    }
+    return took;
 }
 
 enum reply_sent

@@ -28,6 +28,12 @@ void reply_line(struct client *c, const char *text, size_t len, enum pool_class 
  * HTTP response in one buffer of its exact size.  false: no memory. */
 bool reply_http(void *ctx, const char *head, size_t hlen, const char *body, size_t blen,
                 bool control, bool close);
+/* The HTTP host's stream callback (http_host.stream; ctx is the client):
+ * a passed answer's bytes straight to the socket, after what is pending
+ * in the buffer.  Returns the bytes the socket took; fewer than len
+ * leaves the client waiting for it to be writable (stream_blocked), and
+ * http_writable is called once everything is written. */
+size_t reply_stream(void *ctx, const char *data, size_t len);
 /* Gives the buffer back (nothing pending, or the client is closing). */
 void reply_release(struct client *c);
 

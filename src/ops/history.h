@@ -4,7 +4,7 @@
  *
  * Owns the ring (allocated once at start, charged to the memory budget,
  * never grown by uptime), the sampling timer, and the JSON rendering of
- * GET /api/stats/history.  Each sample holds the gauges as sampled and the
+ * GET /tsrelay/api/stats/history.  Each sample holds the gauges as sampled and the
  * counters turned into per-second rates over the interval.  It only reads
  * counters; it must never allocate while sampling, never change state it
  * does not own, and never write past the bound history_json_bound() gives.
@@ -16,7 +16,7 @@
  * with nulls for the past, removed ones are dropped.  The global series
  * are never touched by such a change.
  *
- * GET /api/stats/history[?since=T] answers (T: unix seconds; only samples
+ * GET /tsrelay/api/stats/history[?since=T] answers (T: unix seconds; only samples
  * taken after T are listed, so a page refreshing every 2 s fetches only
  * what is new):
  *

@@ -28,6 +28,7 @@
 #include "input/client.h"
 #include "base/config.h"
 #include "core/delivery.h"
+#include "core/proxy.h"
 #include "input/listener.h"
 #include "base/log.h"
 #include "base/point.h"
@@ -476,6 +477,7 @@ reload_config(struct relay *r)
         }
     }
     spool_reconfigure(r->spool, &prev_cfg);
+    proxy_reconfigure(r->proxy); /* the proxy list, its addresses, conns and timeouts */
     size_t closed = client_frame_acks_remark(&r->clients,
                                              delivery_width(r->backends, r->nbackends));
     if (closed > 0)

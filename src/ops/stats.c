@@ -22,6 +22,7 @@
 #include "output/backend.h"
 #include "ops/history.h"
 #include "base/log.h"
+#include "core/proxy.h"
 #include "core/relay.h"
 #include "spool/fleet.h"
 #include "spool/spool.h"
@@ -388,6 +389,105 @@ collect_backends(struct relay *r, const struct emitter *e)
                     spool_backlog_age_ms(&r->backends[b]) * 1000000u);
 }
 
+/* ---- the read pass-through --------------------------------------------- */
+
+/* A per-proxy-backend sample: a field of its pass-through counters, of
+ * its HTTP pool's counters (pool), or computed from the pool (value). */
+struct proxy_metric {
+    struct field f;
+    bool pool;
+    uint64_t (*value)(const struct httpc_pool *hp);
+};
+
+static uint64_t
+px_open(const struct httpc_pool *hp)
+{
+    return (uint64_t)httpc_pool_conns_open(hp);
+}
+
+static uint64_t
+px_busy(const struct httpc_pool *hp)
+{
+    return (uint64_t)httpc_pool_conns_busy(hp);
+}
+
+static uint64_t
+px_waiting(const struct httpc_pool *hp)
+{
+    return httpc_pool_waiting(hp);
+}
+
+static uint64_t
+px_down(const struct httpc_pool *hp)
+{
+    return httpc_pool_down(hp) ? 1 : 0;
+}
+
+static uint64_t
+px_5xx(const struct httpc_pool *hp)
+{
+    return httpc_pool_stats(hp)->status[5];
+}
+
+#define PX_COUNT(n, h, member) \
+    { { n, h, COUNTER, offsetof(struct proxy_stats, member) }, false, NULL }
+#define PX_POOL(n, h, member) \
+    { { n, h, COUNTER, offsetof(struct httpc_stats, member) }, true, NULL }
+#define PX_CALC(n, h, t, fn) { { n, h, t, 0 }, false, fn }
+
+static const struct proxy_metric proxy_metrics[] = {
+    PX_COUNT("proxy.requests", "Requests passed to the proxy backend (tries).", requests),
+    PX_COUNT("proxy.answered", "Answers passed whole to the client.", answered),
+    PX_COUNT("proxy.retried", "GET/HEAD requests tried again on the next backend: their "
+             "connection failed before any answer byte reached the client.", retried),
+    PX_COUNT("proxy.bad_gateway", "502 answered: the backend unreachable, its answer lost or "
+             "not HTTP.", bad_gateway),
+    PX_COUNT("proxy.unavailable", "503 answered: no free connection within "
+             "proxy-queue-timeout, or no memory.", unavailable),
+    PX_COUNT("proxy.gateway_timeout", "504 answered: no progress within proxy-timeout.",
+             gateway_timeout),
+    PX_COUNT("proxy.cut", "Answers cut (client connection closed) after bytes of them went "
+             "out.", cut),
+    PX_COUNT("proxy.client_gone", "Requests whose client left before the answer was passed.",
+             client_gone),
+    PX_COUNT("proxy.bytes_up", "Request body bytes passed to the backend.", bytes_up),
+    PX_COUNT("proxy.bytes_down", "Answer body bytes passed to clients.", bytes_down),
+    PX_CALC("proxy.connections", "Open keep-alive connections to the backend's HTTP API "
+            "(at most http-conns).", GAUGE, px_open),
+    PX_CALC("proxy.connections_busy", "Connections holding a request until its answer has "
+            "passed.", GAUGE, px_busy),
+    PX_CALC("proxy.waiting", "Requests waiting for a free connection.", GAUGE, px_waiting),
+    PX_CALC("proxy.down", "1 while the backend's last connect failed and none is open.", GAUGE,
+            px_down),
+    PX_POOL("proxy.connects", "Connections made to the backend's HTTP API.", connects),
+    PX_POOL("proxy.connect_errors", "Connects to the backend's HTTP API that failed.",
+            connect_errors),
+    PX_POOL("proxy.reused", "Requests sent on a connection that served one before.", reused),
+    PX_POOL("proxy.server_closes", "Connections the backend closed (or said it would).",
+            server_closes),
+    PX_CALC("proxy.answers_5xx", "Answers with a 5xx status from the backend itself.", COUNTER,
+            px_5xx),
+};
+
+static void
+collect_proxy(struct relay *r, const struct emitter *e)
+{
+    int n = proxy_count(r->proxy);
+    emit_untagged(e, "proxy.active", "HTTP requests being passed to a TSD now.", GAUGE,
+                  proxy_active(r->proxy));
+    for (size_t m = 0; m < TS_ARRAY_LEN(proxy_metrics); m++) {
+        const struct proxy_metric *pm = &proxy_metrics[m];
+        for (int i = 0; i < n; i++) {
+            const struct httpc_pool *hp = proxy_pool(r->proxy, i);
+            uint64_t v = pm->value != NULL ? pm->value(hp)
+                         : pm->pool ? field_value(httpc_pool_stats(hp), &pm->f)
+                                    : field_value(proxy_backend_stats(r->proxy, i), &pm->f);
+            emit_tagged(e, pm->f.name, pm->f.help, pm->f.type, "backend",
+                        proxy_name(r->proxy, i), v);
+        }
+    }
+}
+
 /* ---- the spool and the fleet -------------------------------------------- */
 
 #define FLEET_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct fleet_stats, member) }
@@ -533,6 +633,7 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
  * of a metric name together (Prometheus HELP/TYPE appear once). */
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
     collect_protocols, collect_clients, collect_access, collect_points, collect_backends,
+    collect_proxy,
     collect_spool, collect_memory, collect_latency_and_log,
 };
 

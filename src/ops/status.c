@@ -1,17 +1,20 @@
 /*
  * status.c -- what tsrelay shows about itself over HTTP.
  *
- * /health answers 200 while the relay can take data (a backend or the
- * spool takes it) and 503 with the reasons otherwise; /api/version the TSD's version object; /api/stats and
- * /metrics the stats module's JSON and Prometheus renderings, written into
+ * Everything of its own lives under /tsrelay/, a prefix no TSD uses: the
+ * status page /tsrelay/ (statuspage.c), its tables alone at
+ * /tsrelay/tables, its files beside it, the history ring at
+ * /tsrelay/api/stats/history (history.c), the stats JSON at
+ * /tsrelay/api/stats and the version at /tsrelay/api/version.  /health
+ * answers 200 while the relay can take data (a backend or the spool takes
+ * it) and 503 with the reasons otherwise; /metrics is the Prometheus
+ * rendering.  Without a read pass-through (proxy off) / redirects to
+ * /tsrelay/ and /api/version, /api/stats answer as before; with one, the
+ * HTTP decoder hands those to the TSD and never here.  Renderings go into
  * a buffer charged to the control part of the budget (it stays available
- * when data has filled the rest).  The status page: / (statuspage.c), its
- * tables alone at /status/tables, its files at /status/..., and the
- * history ring at /api/stats/history (history.c), rendered into a buffer
- * of the ring's documented bound, charged the same way.  Everything but
- * /api/version (the TSD's own, which clients ask) is for addresses in
- * [relay] admin-allow only (403 otherwise, counted).  It only reads
- * state.
+ * when data has filled the rest).  Everything but /api/version (the TSD's
+ * own, which clients ask) and the redirect of / is for addresses in
+ * [relay] admin-allow only (403 otherwise, counted).  It only reads state.
  */
 #include "autoconf.h"
 
@@ -171,20 +174,50 @@ api_history(struct relay *r, struct http_conn *h, const struct http_request *req
     pool_uncharge(&r->pool, cap, POOL_CONTROL);
 }
 
+/* The relay's page for a path under /tsrelay (the prefix taken off):
+ * true when it answered. */
+static bool
+own_page(struct relay *r, struct http_conn *h, const struct http_request *req, const char *p,
+         size_t n)
+{
+#define IS(s) (n == sizeof(s) - 1 && memcmp(p, s, n) == 0)
+    const char *actype = NULL, *abody = NULL;
+    size_t alen = 0;
+    if (IS("") || IS("/")) {
+        if (n == 0)
+            http_redirect(h, "/tsrelay/");
+        else
+            render(r, h, "text/html; charset=utf-8", statuspage_format);
+    } else if (IS("/tables")) {
+        render(r, h, "text/html; charset=utf-8", statuspage_format_tables);
+    } else if (IS("/api/stats") || IS("/api/stats/")) {
+        render(r, h, "application/json", stats_format_json);
+    } else if (IS("/api/stats/history") || IS("/api/stats/history/")) {
+        api_history(r, h, req);
+    } else if (IS("/api/version") || IS("/api/version/")) {
+        api_version(r, h);
+    } else if (statuspage_asset(req->path, req->path_len, &actype, &abody, &alen)) {
+        http_respond(h, 200, actype, abody, alen);
+    } else {
+        return false;
+    }
+    return true;
+#undef IS
+}
+
 void
 status_http(void *ctx, struct http_conn *h, const struct http_request *req)
 {
     struct relay *r = ctx;
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
 #define PATH(s) (req->path_len == sizeof(s) - 1 && memcmp(req->path, s, req->path_len) == 0)
-    const char *actype = NULL, *abody = NULL;
-    size_t alen = 0;
-    bool asset = statuspage_asset(req->path, req->path_len, &actype, &abody, &alen);
-    bool known = PATH("/api/version") || PATH("/api/version/") || PATH("/api/stats") ||
-                 PATH("/api/stats/") || PATH("/metrics") || PATH("/health") || PATH("/") ||
-                 PATH("/status/tables") || PATH("/api/stats/history") ||
-                 PATH("/api/stats/history/") || asset;
-    if (!known) {
+    bool mine = req->path_len >= 8 && memcmp(req->path, "/tsrelay", 8) == 0 &&
+                (req->path_len == 8 || req->path[8] == '/');
+    /* without a pass-through the TSD's /api/version and /api/stats are the
+     * relay's, and / leads to its page (with one, these go to the TSD) */
+    bool compat = PATH("/api/version") || PATH("/api/version/") || PATH("/api/stats") ||
+                  PATH("/api/stats/") || PATH("/");
+    if (!mine && !compat && !PATH("/metrics") && !PATH("/health")) {
         http_respond_error(h, 404, "Endpoint not found", NULL);
         return;
     }
@@ -192,28 +225,25 @@ status_http(void *ctx, struct http_conn *h, const struct http_request *req)
         http_respond_error(h, 405, "Method not allowed", NULL);
         return;
     }
-    /* the relay's own state (all but the TSD's /api/version) is admin-allow's */
-    if (!(PATH("/api/version") || PATH("/api/version/")) &&
-        !allow_match(&r->cfg.admin_allow, req->peer)) {
+    /* the relay's own state (all but the TSD's /api/version, and the
+     * redirect of /) is admin-allow's */
+    bool open = PATH("/api/version") || PATH("/api/version/") || PATH("/");
+    if (!open && !allow_match(&r->cfg.admin_allow, req->peer)) {
         g_stats.admin_denied++;
         http_respond_error(h, 403, "Forbidden", "this address is not in admin-allow");
         return;
     }
-    if (PATH("/api/version") || PATH("/api/version/"))
+    if (mine && !own_page(r, h, req, req->path + 8, req->path_len - 8))
+        http_respond_error(h, 404, "Endpoint not found", NULL);
+    else if (PATH("/"))
+        http_redirect(h, "/tsrelay/");
+    else if (PATH("/api/version") || PATH("/api/version/"))
         api_version(r, h);
     else if (PATH("/api/stats") || PATH("/api/stats/"))
         render(r, h, "application/json", stats_format_json);
     else if (PATH("/metrics"))
         render(r, h, "text/plain; version=0.0.4; charset=utf-8", stats_format_prometheus);
-    else if (PATH("/"))
-        render(r, h, "text/html; charset=utf-8", statuspage_format);
-    else if (PATH("/status/tables"))
-        render(r, h, "text/html; charset=utf-8", statuspage_format_tables);
-    else if (PATH("/api/stats/history") || PATH("/api/stats/history/"))
-        api_history(r, h, req);
-    else if (asset)
-        http_respond(h, 200, actype, abody, alen);
-    else
+    else if (PATH("/health"))
         health(r, h);
 #undef PATH
 }

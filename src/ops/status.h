@@ -1,11 +1,14 @@
 /*
  * status.h -- what tsrelay shows about itself over HTTP.
  *
- * Owns the read-only endpoints that report state: GET /health,
- * /api/version, /api/stats, /metrics, the status page / with its tables
- * (/status/tables) and files (/status/...), and /api/stats/history.  The
- * HTTP decoder hands every path other than /api/put to status_http(); the
- * renderings come from the stats, statuspage and history modules.  It
+ * Owns the read-only endpoints that report state: under /tsrelay/ the
+ * status page with its tables (/tsrelay/tables) and files, the history
+ * (/tsrelay/api/stats/history), the stats JSON (/tsrelay/api/stats) and
+ * the version (/tsrelay/api/version); GET /health and /metrics; and,
+ * without a read pass-through, / (a redirect to /tsrelay/), /api/version
+ * and /api/stats.  The HTTP decoder hands it the relay's paths other than
+ * the writes; the renderings come from the stats, statuspage and history
+ * modules.  It
  * must never change state (no control endpoints) and never show a secret
  * (a Redis password, say).
  */

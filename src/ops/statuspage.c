@@ -1,13 +1,13 @@
 /*
- * statuspage.c -- the HTML status page (GET /) and what it loads.
+ * statuspage.c -- the HTML status page (GET /tsrelay/) and what it loads.
  *
  * The page is written in one pass into the caller's buffer (status.c
  * charges it to the budget and grows it while the page does not fit):
  * a header, the chart area (filled by the inline script from
- * /api/stats/history, with dygraphs when it was compiled in; a note
+ * /tsrelay/api/stats/history, with dygraphs when it was compiled in; a note
  * otherwise), the tables of current values, and the inline style and
  * script.  The tables are the same markup the script fetches from
- * /status/tables every 2 s.  Every value goes through html() or a number
+ * /tsrelay/tables every 2 s.  Every value goes through html() or a number
  * formatter; no outside URL appears.  It only reads state.
  */
 #include "autoconf.h"
@@ -570,7 +570,7 @@ statuspage_format(struct relay *r, char *out, size_t cap)
     html(&o, r->hostname);
     str(&o, "</title><link rel=\"icon\" href=\"data:,\">");
     if (charts && status_dygraph_css_len > 0)
-        str(&o, "<link rel=\"stylesheet\" href=\"/status/dygraph.css\">");
+        str(&o, "<link rel=\"stylesheet\" href=\"/tsrelay/dygraph.css\">");
     str(&o, "<style>\n");
     raw(&o, (const char *)status_page_css, status_page_css_len);
     str(&o, "</style></head>\n<body><header><h1>tsrelay <span class=\"host\">");
@@ -594,20 +594,22 @@ statuspage_format(struct relay *r, char *out, size_t cap)
         str(&o, "<section id=\"charts\"><p class=\"note\" id=\"no-charts\">Charts are "
                 "unavailable: this tsrelay was built without the dygraphs chart library "
                 "(Debian package libjs-dygraphs; configure --with-dygraphs). The tables "
-                "show current values; <a href=\"/api/stats/history\">/api/stats/history</a> "
+                "show current values; <a href=\"/tsrelay/api/stats/history\">"
+                "/tsrelay/api/stats/history</a> "
                 "has the recent past.</p></section>\n");
     }
     str(&o, "<div id=\"tables\">\n");
     tables(&o, r);
-    str(&o, "</div>\n</main>\n<footer>Data: <a href=\"/api/stats/history\">/api/stats/history"
-            "</a> &middot; <a href=\"/api/stats\">/api/stats</a> &middot; "
+    str(&o, "</div>\n</main>\n<footer>Data: <a href=\"/tsrelay/api/stats/history\">"
+            "/tsrelay/api/stats/history</a> &middot; <a href=\"/tsrelay/api/stats\">"
+            "/tsrelay/api/stats</a> &middot; "
             "<a href=\"/metrics\">/metrics</a> &middot; <a href=\"/health\">/health</a>");
     if (charts)
-        str(&o, " &middot; charts drawn by dygraphs (<a href=\"/status/dygraph-LICENSE\">"
+        str(&o, " &middot; charts drawn by dygraphs (<a href=\"/tsrelay/dygraph-LICENSE\">"
                 "MIT licence</a>)");
     str(&o, "</footer>\n");
     if (charts)
-        str(&o, "<script src=\"/status/dygraph.min.js\"></script>\n");
+        str(&o, "<script src=\"/tsrelay/dygraph.min.js\"></script>\n");
     str(&o, "<script>\n");
     raw(&o, (const char *)status_page_js, status_page_js_len);
     str(&o, "</script>\n</body></html>\n");
@@ -623,11 +625,11 @@ statuspage_asset(const char *path, size_t path_len, const char **ctype, const ch
         const unsigned char *body;
         const size_t *len;
     } assets[] = {
-        { "/status/dygraph.min.js", "application/javascript; charset=utf-8", status_dygraph_js,
+        { "/tsrelay/dygraph.min.js", "application/javascript; charset=utf-8", status_dygraph_js,
           &status_dygraph_js_len },
-        { "/status/dygraph.css", "text/css; charset=utf-8", status_dygraph_css,
+        { "/tsrelay/dygraph.css", "text/css; charset=utf-8", status_dygraph_css,
           &status_dygraph_css_len },
-        { "/status/dygraph-LICENSE", "text/plain; charset=utf-8", status_dygraph_license,
+        { "/tsrelay/dygraph-LICENSE", "text/plain; charset=utf-8", status_dygraph_license,
           &status_dygraph_license_len },
     };
     for (size_t i = 0; i < TS_ARRAY_LEN(assets); i++) {

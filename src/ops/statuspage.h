@@ -1,5 +1,5 @@
 /*
- * statuspage.h -- the HTML status page (GET /) and what it loads.
+ * statuspage.h -- the HTML status page (GET /tsrelay/) and what it loads.
  *
  * Owns the rendering of one self-contained HTML document: server-rendered
  * tables of current values (readable with JavaScript off), inline CSS and
@@ -23,7 +23,7 @@ size_t statuspage_format(struct relay *r, char *out, size_t cap);
 /* Only the tables (the page's #tables element), for its refresh. */
 size_t statuspage_format_tables(struct relay *r, char *out, size_t cap);
 
-/* A file the page loads from /status/...: true with its content type and
+/* A file the page loads from /tsrelay/...: true with its content type and
  * bytes (static, never freed); false when unknown or not compiled in. */
 bool statuspage_asset(const char *path, size_t path_len, const char **ctype, const char **body,
                       size_t *len);

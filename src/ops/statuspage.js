@@ -1,10 +1,10 @@
 /* statuspage.js -- the status page's script, inlined into GET / (see
  * statuspage.c).
  *
- * Every 2 s it asks /api/stats/history for the samples it has not seen
+ * Every 2 s it asks /tsrelay/api/stats/history for the samples it has not seen
  * (?since=<time of the newest>), keeps at most the ring's capacity, redraws
  * the charts (dygraphs, when the page loaded it) and replaces the tables
- * with /status/tables.  It talks to this relay only, changes nothing
+ * with /tsrelay/tables.  It talks to this relay only, changes nothing
  * there, and reports a failed refresh in the header instead of throwing.
  * The data it holds is window.tsrelayStatus (the browser test reads it).
  */
@@ -287,8 +287,8 @@
   function refresh() {
     var t = newest();
     var partial = t !== null;
-    var url = '/api/stats/history' + (partial ? '?since=' + t : '');
-    return Promise.all([get(url, true), get('/status/tables', false)]).then(function (r) {
+    var url = '/tsrelay/api/stats/history' + (partial ? '?since=' + t : '');
+    return Promise.all([get(url, true), get('/tsrelay/tables', false)]).then(function (r) {
       if (!merge(r[0], partial)) {
         S.history = null;
         return refresh();

@@ -26,8 +26,8 @@
  * idempotent, fields valid, the hash passed with it right); the bytes
  * written back parse as a sequence of complete HTTP/1.1 responses
  * (http-parser in response mode), each with a known status code and a
- * Content-Length that matches its body, every application/json body a
- * valid JSON document (YAJL) in valid UTF-8 (unless the budget refused memory
+ * Content-Length that matches its body (302: / leads to /tsrelay/), every
+ * application/json body a valid JSON document (YAJL) in valid UTF-8 (unless the budget refused memory
  * during that run, when a reply may be cut); one response per request
  * dispatched, plus at most one error response before the close (unless
  * memory was refused); nothing is answered after a response that closes
@@ -369,8 +369,8 @@ r_complete(http_parser *hp)
     struct run *run = s->run;
     s->completed++;
     int code = (int)hp->status_code;
-    FUZZ_CHECK(code == 200 || code == 204 || code == 400 || code == 404 || code == 405 ||
-               code == 413 || code == 414 || code == 500 || code == 503);
+    FUZZ_CHECK(code == 200 || code == 204 || code == 302 || code == 400 || code == 404 ||
+               code == 405 || code == 413 || code == 414 || code == 500 || code == 503);
     FUZZ_CHECK(s->saw_length);
     FUZZ_CHECK(hp->http_major == 1 && hp->http_minor == 1);
     if (run->nstatus < MAX_STATUS)

@@ -162,10 +162,23 @@ def http_get(url, timeout=10):
         return r.status, r.read()
 
 
-def http_req(url, body=None, method="GET", headers=None, timeout=10):
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_no_redirect = urllib.request.build_opener(_NoRedirect)
+
+
+def http_req(url, body=None, method="GET", headers=None, timeout=10, follow=True):
+    """(status, body, headers); follow=False: a redirect is the answer."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        if follow:
+            r = urllib.request.urlopen(req, timeout=timeout)
+        else:
+            r = _no_redirect.open(req, timeout=timeout)
+        with r:
             return r.status, r.read(), dict(r.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read(), dict(e.headers)

@@ -2,8 +2,8 @@
 tsrelay's own Prometheus metrics: valid JSON with a ${DS_PROMETHEUS}
 datasource input that every panel and query uses, an $instance variable,
 panels for memory (live / reserved / RSS / limit), points rates, backend
-queue / spool / backlog and clients; every tsrelay_* name it queries is one
-a running tsrelay exports on /metrics; and every query is accepted and
+queue / spool / backlog, clients and the read pass-through; every
+tsrelay_* name it queries is one a running tsrelay exports on /metrics; and every query is accepted and
 answered with data by a real PromQL engine (victoria-metrics, fed two
 scrapes of that /metrics)."""
 
@@ -33,7 +33,7 @@ tap.ok(ds_ok, "every panel and query uses ${DS_PROMETHEUS}")
 ids = [p["id"] for p in dash["panels"]]
 tap.eq(len(ids), len(set(ids)), "panel ids are unique")
 titles = " | ".join(p["title"] for p in panels).lower()
-for word in ("memory", "points", "queue", "spool", "backlog", "clients"):
+for word in ("memory", "points", "queue", "spool", "backlog", "clients", "pass-through"):
     tap.ok(word in titles, "a panel for %s" % word)
 exprs = [t["expr"] for t in targets]
 used = set(re.findall(r"\btsrelay_[a-z0-9_]+", " ".join(exprs)))
@@ -44,9 +44,13 @@ tap.ok(mem <= used, "memory live, reserved, RSS and limit are charted")
 base = h.tmpdir()
 redis = h.Redis(base).start()
 vm = h.Victoria(base).start()
-relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], redis=redis).start()
+relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet,
+                         {"http-address": "127.0.0.1:%d" % vm.http})],
+                redis=redis, relay={"proxy": "vm"}).start()
 T0 = int(time.time()) - 86400
 h.run_tsload(relay.port, 20000, rate=0, metric="it.grafana.m", start_ts=T0)
+for _ in range(5):  # the read pass-through's counters move too
+    h.http_get("http://127.0.0.1:%d/api/v1/labels" % relay.port)
 
 
 def scrape():

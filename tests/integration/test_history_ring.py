@@ -4,9 +4,10 @@ over about 20 times.  The ring's charged bytes (memory.history) never move,
 RSS does not grow past a small bound, /api/stats/history always holds
 exactly `capacity` samples in time order, within the documented size bound
 (history.h: HEAD + backends * BACKEND + capacity * (ROW + backends *
-BROW)); ?since lists only newer samples.  The status page's HTTP surface:
-HEAD /, 405 for POST /, 404 for an unknown /status/ file, 400 for a bad
-?since.  With history = 0 the ring is off: nothing charged, an empty
+BROW)); ?since lists only newer samples.  The status page's HTTP surface,
+all under /tsrelay/: HEAD, 405 for POST, 404 for an unknown file, 400 for
+a bad ?since; / redirects there (no pass-through) and the old paths
+(/status/..., /api/stats/history) are gone.  With history = 0 the ring is off: nothing charged, an empty
 answer of the same shape, and the page says so."""
 
 import json
@@ -38,7 +39,7 @@ def metric(relay, name):
 
 
 def history(relay, query=""):
-    _, body = h.http_get("http://127.0.0.1:%d/api/stats/history%s" % (relay.port, query))
+    _, body = h.http_get("http://127.0.0.1:%d/tsrelay/api/stats/history%s" % (relay.port, query))
     return len(body), json.loads(body)
 
 
@@ -105,28 +106,39 @@ tap.ok(ts and min(ts) > since and len(ts) <= 100,
        "?since=%.3f lists only later samples (%d)" % (since, len(ts)))
 tap.eq(len(part["backends"]["sink"]["samples"]), len(ts),
        "the backend's rows are aligned with the samples")
-code, body, _ = h.http_req(url + "/api/stats/history?since=abc")
+code, body, _ = h.http_req(url + "/tsrelay/api/stats/history?since=abc")
 tap.eq(code, 400, "?since=abc is 400")
 
 # the page's HTTP surface
-code, page, hdr = h.http_req(url + "/")
+code, _, hdr = h.http_req(url + "/", follow=False)
+tap.ok(code == 302 and hdr.get("Location") == "/tsrelay/",
+       "GET / redirects to /tsrelay/ (%d, %s)" % (code, hdr.get("Location")))
+code, page, hdr = h.http_req(url + "/tsrelay/")
 tap.ok(code == 200 and hdr.get("Content-Type") == "text/html; charset=utf-8",
-       "GET / is an HTML page (%d, %s)" % (code, hdr.get("Content-Type")))
+       "GET /tsrelay/ is an HTML page (%d, %s)" % (code, hdr.get("Content-Type")))
 tap.note("page bytes (HTML, tables, inline script and style)", len(page))
-code, body, hdr = h.http_req(url + "/", method="HEAD")
+code, body, hdr = h.http_req(url + "/tsrelay/", method="HEAD")
 tap.ok(code == 200 and body == b"" and int(hdr.get("Content-Length", 0)) > 1000,
-       "HEAD / has the headers and no body")
-code, _, _ = h.http_req(url + "/", body=b"x", method="POST")
-tap.eq(code, 405, "POST / is 405 (read-only)")
-code, _, _ = h.http_req(url + "/status/nope")
-tap.eq(code, 404, "an unknown /status/ file is 404")
-code, tables, _ = h.http_req(url + "/status/tables")
+       "HEAD /tsrelay/ has the headers and no body")
+code, _, _ = h.http_req(url + "/tsrelay/", body=b"x", method="POST")
+tap.eq(code, 405, "POST /tsrelay/ is 405 (read-only)")
+code, _, hdr = h.http_req(url + "/tsrelay", follow=False)
+tap.ok(code == 302 and hdr.get("Location") == "/tsrelay/", "/tsrelay redirects to /tsrelay/")
+code, _, _ = h.http_req(url + "/tsrelay/nope")
+tap.eq(code, 404, "an unknown /tsrelay/ file is 404")
+code, tables, _ = h.http_req(url + "/tsrelay/tables")
 tap.ok(code == 200 and b"<td class=\"name\">sink</td>" in tables and b"<script" not in tables,
-       "/status/tables is the tables alone")
-code, js, hdr = h.http_req(url + "/status/dygraph.min.js")
-charts = b'src="/status/dygraph.min.js"' in page
-tap.ok((code == 200) == charts, "/status/dygraph.min.js is served exactly when the page uses it "
-       "(%d, charts %s)" % (code, charts))
+       "/tsrelay/tables is the tables alone")
+code, js, hdr = h.http_req(url + "/tsrelay/dygraph.min.js")
+charts = b'src="/tsrelay/dygraph.min.js"' in page
+tap.ok((code == 200) == charts, "/tsrelay/dygraph.min.js is served exactly when the page uses "
+       "it (%d, charts %s)" % (code, charts))
+old = [p for p in ("/status/tables", "/status/dygraph.min.js", "/api/stats/history")
+       if h.http_req(url + p)[0] != 404]
+tap.eq(old, [], "the old paths are gone (404)")
+for p in ("/tsrelay/api/stats", "/api/stats", "/tsrelay/api/version", "/api/version"):
+    code, body, _ = h.http_req(url + p)
+    tap.ok(code == 200 and json.loads(body), "%s answers without a pass-through" % p)
 tap.ok(b"http://" not in page and b"https://" not in page, "the page names no outside URL")
 
 res = h.finish_tsload(load, timeout=120)
@@ -139,7 +151,7 @@ tap.eq(metric(relay0, "tsrelay_memory_history"), 0, "history = 0 charges nothing
 _, doc = history(relay0)
 tap.ok(doc["samples"] == [] and doc["capacity"] == 0 and doc["backends"] == {},
        "history = 0: an empty answer of the same shape")
-_, page0 = h.http_get("http://127.0.0.1:%d/" % relay0.port)
+_, page0 = h.http_get("http://127.0.0.1:%d/tsrelay/" % relay0.port)
 tap.ok(b"off (history = 0)" in page0, "and the page says the history is off")
 tap.ok(relay0.stop() == 0 and relay.stop() == 0, "both relays exit 0 on SIGTERM")
 tap.done()

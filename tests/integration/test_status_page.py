@@ -1,12 +1,12 @@
 """Status page in a real browser: Debian's headless Chromium (driven over
-the DevTools protocol, tests/integration/browser.py) opens GET / while a
+the DevTools protocol, tests/integration/browser.py) opens GET /tsrelay/ while a
 steady load runs through tsrelay and the TSD (tests/tools/tssink with a
 small receive buffer) is frozen with SIGSTOP for 10 s, then thawed.
 
   - the page loads and refreshes without a console error, exception or
     failed load;
   - the data the page holds (window.tsrelayStatus, fed by
-    /api/stats/history every 2 s) shows the backend's spool and backlog
+    /tsrelay/api/stats/history every 2 s) shows the backend's spool and backlog
     age rising while the TSD is frozen and falling back to nothing once
     it is thawed, and the spooled / unspooled rates;
   - the charts are drawn (when dygraphs was compiled in; otherwise the
@@ -118,7 +118,7 @@ def read_axis(chart, axis, units, what, linear=True):
 
 b = browser.Browser()
 page = b.page()
-page.goto(url + "/")
+page.goto(url + "/tsrelay/")
 S = "window.tsrelayStatus"
 page.wait_for("%s && %s.updates >= 2 && %s.history.samples.length >= 3" % (S, S, S), 30,
               "the page's first refreshes")
@@ -140,7 +140,7 @@ tap.note("TSD frozen for (s)", round(t_thaw - t_freeze, 1))
 
 
 def relay_latest():
-    d = json.loads(h.http_get(url + "/api/stats/history")[1])
+    d = json.loads(h.http_get(url + "/tsrelay/api/stats/history")[1])
     be = d["backends"]["tsd"]
     return d["samples"][-1][0], dict(zip(be["columns"], be["samples"][-1]))
 
@@ -197,7 +197,7 @@ tap.ok(max(data["spooled"]) > 0 and max(data["unspooled"]) > 0,
        % (max(data["spooled"]), max(data["unspooled"])))
 tap.ok(max(data["received"]) > 0 and min(data["limit"]) > 0 and max(data["live"]) > 0,
        "received rate and memory figures are there")
-relay_t = [x[0] for x in json.loads(h.http_get(url + "/api/stats/history")[1])["samples"]]
+relay_t = [x[0] for x in json.loads(h.http_get(url + "/tsrelay/api/stats/history")[1])["samples"]]
 tap.ok(t == [x for x in relay_t if t[0] <= x <= t[-1]],
        "the page's 2-second merges lost and repeated no sample (%d samples)" % len(t))
 
@@ -303,7 +303,7 @@ tap.ok(errs == [], "no console error, exception or failed load on the page", "\n
 
 # the same page with JavaScript off: the tables are all there
 plain = b.page(javascript=False)
-plain.goto(url + "/")
+plain.goto(url + "/tsrelay/")
 html = plain.html()
 tap.ok('<td class="name">tsd</td>' in html, "JavaScript off: the backend table names the backend")
 tap.ok(all(('id="%s"' % k) in html for k in ("mem-live", "mem-reserved", "mem-rss", "mem-limit")),

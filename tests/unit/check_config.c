@@ -267,6 +267,53 @@ START_TEST(test_all_keys_set)
 }
 END_TEST
 
+/* The read pass-through: proxy names backends (failover order, each once,
+ * of this file); http-address defaults to address; the timeouts and the
+ * header bound; errors name the line. */
+START_TEST(test_proxy_keys)
+{
+    ASSERT_OK(BACKEND_OK);
+    ck_assert_int_eq(cfg.nproxy, 0); /* off */
+    ck_assert_int_eq(cfg.backends[0].http_conns, 4);
+    ck_assert_str_eq(cfg.backends[0].http_addr.host, "127.0.0.1");
+    ck_assert_str_eq(cfg.backends[0].http_addr.port, "4243");
+    ck_assert_uint_eq(cfg.proxy_connect_timeout_ms, 5000);
+    ck_assert_uint_eq(cfg.proxy_timeout_ms, 120000);
+    ck_assert_uint_eq(cfg.proxy_queue_timeout_ms, 10000);
+    ck_assert_uint_eq(cfg.max_http_header_bytes, 8 * KB);
+    ASSERT_OK("[relay]\nproxy = b2, b1\nproxy-connect-timeout = 250ms\nproxy-timeout = 30s\n"
+              "proxy-queue-timeout = 2s\nmax-http-header-bytes = 16K\n"
+              "[backend b1]\naddress = 127.0.0.1:4243\nhttp-address = 127.0.0.1:8080\n"
+              "http-conns = 8\n[backend b2]\naddress = tsd2:4242\n");
+    ck_assert_int_eq(cfg.nproxy, 2);
+    ck_assert_str_eq(cfg.proxy[0], "b2");
+    ck_assert_str_eq(cfg.proxy[1], "b1");
+    ck_assert_str_eq(cfg.backends[0].http_addr.port, "8080");
+    ck_assert_str_eq(cfg.backends[0].addr.port, "4243"); /* the telnet address stays */
+    ck_assert_int_eq(cfg.backends[0].http_conns, 8);
+    ck_assert_str_eq(cfg.backends[1].http_addr.host, "tsd2");
+    ck_assert_uint_eq(cfg.proxy_connect_timeout_ms, 250);
+    ck_assert_uint_eq(cfg.proxy_timeout_ms, 30000);
+    ck_assert_uint_eq(cfg.proxy_queue_timeout_ms, 2000);
+    ck_assert_uint_eq(cfg.max_http_header_bytes, 16 * KB);
+    ASSERT_OK("[relay]\nproxy = b1\n" BACKEND_OK);
+    ck_assert_int_eq(cfg.nproxy, 1);
+    ASSERT_ERR_PREFIX("[relay]\nproxy = b1, nope\n" BACKEND_OK,
+                      "NAME:2: [relay] proxy: 'nope' is not a [backend NAME] of this file");
+    ASSERT_ERR_PREFIX("[relay]\nproxy = b1 b1\n" BACKEND_OK,
+                      "NAME:2: [relay] proxy: backend 'b1' is named twice");
+    ASSERT_ERR_PREFIX("[relay]\nproxy = b1,,b1\n" BACKEND_OK, "NAME:2: [relay] proxy: ");
+    ASSERT_ERR_PREFIX(BACKEND_OK "http-address = nope\n",
+                      "NAME:3: [backend b1] http-address: 'nope' is not HOST:PORT");
+    ASSERT_ERR_PREFIX(BACKEND_OK "http-conns = 0\n", "NAME:3: [backend b1] http-conns: ");
+    ASSERT_ERR_PREFIX("[relay]\nblock-size = 8K\nmax-line-bytes = 2K\nmax-reply-bytes = 2K\n"
+                      "max-http-header-bytes = 8K\n" BACKEND_OK,
+                      "NAME:5: [relay] max-http-header-bytes: 8192 does not fit half a block");
+    ASSERT_OK("[relay]\nblock-size = 4K\nmax-line-bytes = 2K\nmax-reply-bytes = 2K\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.max_http_header_bytes, 2 * KB); /* the default follows the block */
+}
+END_TEST
+
 START_TEST(test_multiple_backends_in_order)
 {
     ASSERT_OK("[backend one]\naddress = 10.0.0.1:4242\n"
@@ -1246,6 +1293,7 @@ config_suite(void)
     tcase_add_test(tc, test_redis_defaults);
     tcase_add_test(tc, test_redis_empty_section_enables);
     tcase_add_test(tc, test_all_keys_set);
+    tcase_add_test(tc, test_proxy_keys);
     tcase_add_test(tc, test_multiple_backends_in_order);
     tcase_add_test(tc, test_sizes);
     tcase_add_test(tc, test_durations);

@@ -92,10 +92,10 @@ START_TEST(test_self_contained_document)
     has(p, "<style>");
     has(p, "<script>");
     has(p, "window.tsrelayStatus");
-    has(p, "/api/stats/history");
+    has(p, "/tsrelay/api/stats/history");
     if (statuspage_has_charts()) {
-        has(p, "<script src=\"/status/dygraph.min.js\"></script>");
-        has(p, "/status/dygraph-LICENSE");
+        has(p, "<script src=\"/tsrelay/dygraph.min.js\"></script>");
+        has(p, "/tsrelay/dygraph-LICENSE");
         has(p, "id=\"chart-mem\"");
         lacks(p, "Charts are unavailable");
     } else {
@@ -200,18 +200,18 @@ START_TEST(test_assets)
 {
     const char *ctype = NULL, *body = NULL;
     size_t len = 0;
-    bool js = statuspage_asset("/status/dygraph.min.js", 22, &ctype, &body, &len);
+    bool js = statuspage_asset("/tsrelay/dygraph.min.js", 23, &ctype, &body, &len);
     ck_assert(js == statuspage_has_charts());
     if (js) {
         ck_assert_str_eq(ctype, "application/javascript; charset=utf-8");
         ck_assert_uint_gt(len, 10000);
         ck_assert_ptr_null(strstr(body, "sourceMappingURL")); /* no map to ask for */
-        ck_assert(statuspage_asset("/status/dygraph-LICENSE", 23, &ctype, &body, &len));
+        ck_assert(statuspage_asset("/tsrelay/dygraph-LICENSE", 24, &ctype, &body, &len));
         ck_assert_ptr_nonnull(strstr(body, "Permission is hereby granted"));
         ck_assert_str_eq(ctype, "text/plain; charset=utf-8");
     }
-    ck_assert(!statuspage_asset("/status/dygraph.min.j", 21, &ctype, &body, &len));
-    ck_assert(!statuspage_asset("/status/other", 13, &ctype, &body, &len));
+    ck_assert(!statuspage_asset("/tsrelay/dygraph.min.j", 22, &ctype, &body, &len));
+    ck_assert(!statuspage_asset("/status/dygraph.min.js", 22, &ctype, &body, &len));
     ck_assert(!statuspage_asset("/", 1, &ctype, &body, &len));
 }
 END_TEST

@@ -1,0 +1,938 @@
+/*
+ * check_httpc.c -- unit tests of the HTTP client (src/output/httpc.c,
+ * httpc_conn.c) on its own libev loop against a scripted HTTP server on
+ * loopback (fake_http.h).
+ *
+ * Covers: a GET answered with a Content-Length body, its headers, Host
+ * added; the next request reuses the connection (one accept), and an
+ * idle connection gives its read block back; chunked bodies, a header
+ * split across reads, a body read to the server's close (the connection
+ * is not reused), "Connection: close"; HEAD, 100 Continue (skipped), 204,
+ * 304 without bodies, and the connection kept; backpressure: a caller
+ * that takes nothing gets nothing more until it resumes, the pool holds
+ * one block, every byte arrives in order; pipelining: four requests in
+ * flight on one connection once the server kept it alive, answered in
+ * order; a connection closed before an answer (every pipelined request
+ * lost, unanswered) and in the middle of one (lost, answered); no
+ * progress (timeout), a caller that never takes the body (timeout);
+ * connect refused (the pool is down, refuses at once, backs off, then
+ * connects), a connect that hangs (connect timeout); the wait bound;
+ * request bodies by Content-Length and chunked, given in pieces as the
+ * caller has them, and a large one; cancels (waiting: nothing; receiving:
+ * the connection is closed and replaced); garbage and an overlong header;
+ * a server that closes an idle connection; never more than `conns`
+ * connections.
+ */
+#include "autoconf.h"
+
+#include <check.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output/httpc.h"
+#include "base/log.h"
+#include "base/pool.h"
+#include "base/util.h"
+#include "unit.h"
+
+#include "fake_http.h"
+
+#define WAIT_MS 3000
+
+static struct ev_loop *loop;
+static struct pool mem;
+static struct fhttp S;
+static struct httpc_pool *P;
+
+/* A request with everything its callbacks saw. */
+struct treq {
+    struct httpc_req r;
+    char target[256];
+    int heads;                 /* on_head calls */
+    struct httpc_head head;
+    char hdrs[8192];           /* "name=value;" */
+    char *body;
+    size_t body_len;
+    size_t quota;              /* body bytes it takes now (SIZE_MAX: all) */
+    int body_calls;
+    size_t max_used;           /* pool bytes in use seen at on_body */
+    bool done;
+    enum httpc_result res;
+    /* the request body, given out in pieces */
+    const char *src;
+    size_t src_avail;          /* bytes body_next may give now */
+    size_t src_off;            /* bytes sent */
+    bool src_end;
+};
+
+static size_t
+t_body_next(struct httpc_req *r, const char **data, bool *end)
+{
+    struct treq *t = container_of(r, struct treq, r);
+    *data = t->src + t->src_off;
+    *end = t->src_end && t->src_off == t->src_avail;
+    return t->src_avail - t->src_off;
+}
+
+static void
+t_body_sent(struct httpc_req *r, size_t n)
+{
+    struct treq *t = container_of(r, struct treq, r);
+    t->src_off += n;
+    ck_assert_uint_le(t->src_off, t->src_avail);
+}
+
+static void
+t_on_header(struct httpc_req *r, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    struct treq *t = container_of(r, struct treq, r);
+    size_t n = strlen(t->hdrs);
+    snprintf(t->hdrs + n, sizeof(t->hdrs) - n, "%.*s=%.*s;", (int)nlen, name, (int)vlen, value);
+}
+
+static void
+t_on_head(struct httpc_req *r, const struct httpc_head *h)
+{
+    struct treq *t = container_of(r, struct treq, r);
+    t->heads++;
+    t->head = *h;
+    t->head.reason = NULL;
+}
+
+static size_t
+t_on_body(struct httpc_req *r, const char *data, size_t len)
+{
+    struct treq *t = container_of(r, struct treq, r);
+    t->body_calls++;
+    t->max_used = TS_MAX(t->max_used, pool_used_bytes(&mem));
+    size_t take = TS_MIN(len, t->quota);
+    t->body = realloc(t->body, t->body_len + take + 1);
+    memcpy(t->body + t->body_len, data, take);
+    t->body_len += take;
+    t->body[t->body_len] = '\0';
+    if (t->quota != SIZE_MAX)
+        t->quota -= take;
+    return take;
+}
+
+static void
+t_on_done(struct httpc_req *r, enum httpc_result res)
+{
+    struct treq *t = container_of(r, struct treq, r);
+    ck_assert(!t->done);
+    t->done = true;
+    t->res = res;
+}
+
+static const struct httpc_req_ops tops = {
+    .body_next = t_body_next,
+    .body_sent = t_body_sent,
+    .on_header = t_on_header,
+    .on_head = t_on_head,
+    .on_body = t_on_body,
+    .on_done = t_on_done,
+};
+
+static struct treq *
+treq_new(const char *method, const char *target)
+{
+    struct treq *t = calloc(1, sizeof(*t));
+    ck_assert_ptr_nonnull(t);
+    snprintf(t->target, sizeof(t->target), "%s", target);
+    t->r.ops = &tops;
+    t->r.method = method;
+    t->r.target = t->target;
+    t->r.target_len = strlen(t->target);
+    t->r.headers = "X-Test: 1\r\n";
+    t->r.headers_len = strlen(t->r.headers);
+    t->r.head = strcmp(method, "HEAD") == 0;
+    t->quota = SIZE_MAX;
+    return t;
+}
+
+static void
+treq_free(struct treq *t)
+{
+    free(t->body);
+    free(t);
+}
+
+static void
+run_for(int ms)
+{
+    double end = ev_time() + ms / 1000.0;
+    while (ev_time() < end)
+        ev_run(loop, EVRUN_ONCE | EVRUN_NOWAIT), usleep(500);
+}
+
+/* Runs the loop until *flag (or fails after WAIT_MS). */
+static void
+wait_done(struct treq *t)
+{
+    double end = ev_time() + WAIT_MS / 1000.0;
+    while (!t->done && ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ck_assert_msg(t->done, "request %s not done within %d ms", t->target, WAIT_MS);
+}
+
+static void
+submit_ok(struct treq *t)
+{
+    ck_assert_int_eq(httpc_submit(P, &t->r), TS_OK);
+}
+
+static struct httpc_opts
+opts(int conns, int pipeline)
+{
+    struct httpc_opts o = {
+        .name = "test",
+        .host = "127.0.0.1",
+        .port = S.port_s,
+        .conns = conns,
+        .pipeline = pipeline,
+        .connect_ms = 1000,
+        .timeout_ms = 2000,
+        .wait_ms = 2000,
+        .backoff_min_ms = 50,
+        .backoff_max_ms = 200,
+        .resolve_timeout_ms = 1000,
+        .cls = POOL_INPUT,
+    };
+    return o;
+}
+
+static void
+new_pool(int conns, int pipeline)
+{
+    struct httpc_opts o = opts(conns, pipeline);
+    P = httpc_pool_new(loop, &mem, &o);
+    ck_assert_ptr_nonnull(P);
+}
+
+/* ---- scripts ------------------------------------------------------------ */
+
+/* Answers "ok <target>" to every request. */
+static void
+echo_target(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    char body[600];
+    snprintf(body, sizeof(body), "ok %s", r->target);
+    fhttp_answer(c, 200, "X-A: 1\r\n", body);
+}
+
+static void
+setup(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_init(LOG_ERROR, NULL, 64 * 1024);
+    loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_int_eq(pool_init(&mem, 64 * 1024, 16u << 20, 1u << 20, 8u << 20), TS_OK);
+    fhttp_open(&S, loop, true);
+    S.on_request = echo_target;
+    P = NULL;
+}
+
+static void
+teardown(void)
+{
+    httpc_pool_free(P);
+    P = NULL;
+    fhttp_free(&S);
+    pool_destroy(&mem);
+    ev_loop_destroy(loop);
+    log_close();
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+START_TEST(test_get_keepalive)
+{
+    new_pool(2, 1);
+    struct treq *a = treq_new("GET", "/api/version");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    ck_assert_int_eq(a->heads, 1);
+    ck_assert_int_eq(a->head.status, 200);
+    ck_assert(a->head.keep_alive && a->head.has_length && a->head.body);
+    ck_assert_str_eq(a->body, "ok /api/version");
+    ck_assert_msg(strstr(a->hdrs, "X-A=1;") != NULL, "headers: %s", a->hdrs);
+    ck_assert(a->r.sent && a->r.answered && !a->r.reused);
+    char host[64];
+    snprintf(host, sizeof(host), "Host: 127.0.0.1:%d\r\n", S.port);
+    ck_assert_msg(strstr(S.reqs[0].headers, host) != NULL, "%s", S.reqs[0].headers);
+    ck_assert(strstr(S.reqs[0].headers, "X-Test: 1\r\n") != NULL);
+    ck_assert_str_eq(S.reqs[0].method, "GET");
+    ck_assert_str_eq(S.reqs[0].target, "/api/version");
+    ck_assert_uint_eq(pool_used_bytes(&mem), 0); /* idle: its block went back */
+    struct treq *b = treq_new("GET", "/q?x=1");
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert_str_eq(b->body, "ok /q?x=1");
+    ck_assert(b->r.reused);
+    ck_assert_int_eq(S.naccepted, 1);
+    ck_assert_int_eq(S.reqs[1].conn, 0);
+    ck_assert_int_eq(httpc_pool_conns_open(P), 1);
+    ck_assert_int_eq(httpc_pool_conns_busy(P), 0);
+    ck_assert_uint_eq(httpc_pool_stats(P)->responses, 2);
+    ck_assert_uint_eq(httpc_pool_stats(P)->status[2], 2);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+static void
+answer_chunked(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    fhttp_send_str(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    fhttp_send_str(c, "5\r\nhello\r\n");
+    fhttp_send_str(c, "1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\nTrailer: x\r\n\r\n");
+}
+
+static void
+answer_to_eof(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    fhttp_send_str(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nread to the end");
+    fhttp_close_after(c);
+}
+
+static void
+answer_close(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    fhttp_answer(c, 200, "Connection: close\r\n", "bye");
+    fhttp_close_after(c);
+}
+
+START_TEST(test_bodies_and_closes)
+{
+    new_pool(1, 1);
+    S.on_request = answer_chunked;
+    struct treq *a = treq_new("GET", "/chunked");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    ck_assert(a->head.chunked && !a->head.has_length);
+    ck_assert_str_eq(a->body, "hello world!");
+    S.on_request = answer_to_eof;
+    struct treq *b = treq_new("GET", "/eof");
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert(!b->head.keep_alive);
+    ck_assert_str_eq(b->body, "read to the end");
+    ck_assert_int_eq(S.naccepted, 1);
+    S.on_request = answer_close;
+    struct treq *c = treq_new("GET", "/close");
+    submit_ok(c);
+    wait_done(c);
+    ck_assert_int_eq(c->res, HTTPC_OK);
+    ck_assert_str_eq(c->body, "bye");
+    ck_assert_int_eq(S.naccepted, 2); /* not reused after a body read to EOF */
+    S.on_request = echo_target;
+    struct treq *d = treq_new("GET", "/after");
+    submit_ok(d);
+    wait_done(d);
+    ck_assert_int_eq(d->res, HTTPC_OK);
+    ck_assert_int_eq(S.naccepted, 3); /* nor after Connection: close */
+    ck_assert_uint_eq(httpc_pool_stats(P)->lost, 0);
+    treq_free(a);
+    treq_free(b);
+    treq_free(c);
+    treq_free(d);
+}
+END_TEST
+
+/* A head split across reads: the first part now, the rest later. */
+static struct fhttp_conn *split_conn;
+
+static void
+answer_split(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    split_conn = c;
+    fhttp_send_str(c, "HTTP/1.1 200 OK\r\nX-Lo");
+}
+
+START_TEST(test_header_split)
+{
+    new_pool(1, 1);
+    S.on_request = answer_split;
+    split_conn = NULL;
+    struct treq *a = treq_new("GET", "/split");
+    submit_ok(a);
+    double end = ev_time() + WAIT_MS / 1000.0;
+    while (!a->r.answered && ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ck_assert(a->r.answered && !a->done);
+    fhttp_send_str(split_conn, "ng: ab");
+    run_for(20);
+    fhttp_send_str(split_conn, "c\r\nContent-Length: 2\r\n\r\nok");
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    ck_assert_msg(strstr(a->hdrs, "X-Long=abc;") != NULL, "%s", a->hdrs);
+    ck_assert_str_eq(a->body, "ok");
+    treq_free(a);
+}
+END_TEST
+
+static void
+answer_no_bodies(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    if (strcmp(r->method, "HEAD") == 0)
+        fhttp_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    else if (strcmp(r->target, "/continue") == 0)
+        fhttp_send_str(c, "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+                          "HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone");
+    else if (strcmp(r->target, "/204") == 0)
+        fhttp_send_str(c, "HTTP/1.1 204 No Content\r\n\r\n");
+    else
+        fhttp_send_str(c, "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n");
+}
+
+START_TEST(test_no_body_answers)
+{
+    new_pool(1, 1);
+    S.on_request = answer_no_bodies;
+    const char *methods[] = { "HEAD", "GET", "GET", "GET" };
+    const char *targets[] = { "/head", "/continue", "/204", "/304" };
+    const int want[] = { 200, 201, 204, 304 };
+    const char *bodies[] = { NULL, "done", NULL, NULL };
+    for (int i = 0; i < 4; i++) {
+        struct treq *t = treq_new(methods[i], targets[i]);
+        submit_ok(t);
+        wait_done(t);
+        ck_assert_msg(t->res == HTTPC_OK, "%s %s: %s", methods[i], targets[i],
+                      httpc_result_name(t->res));
+        ck_assert_int_eq(t->heads, 1);
+        ck_assert_int_eq(t->head.status, want[i]);
+        ck_assert_int_eq(t->head.body, bodies[i] != NULL);
+        if (bodies[i] != NULL)
+            ck_assert_str_eq(t->body, bodies[i]);
+        else
+            ck_assert_uint_eq(t->body_len, 0);
+        ck_assert_msg(strstr(t->hdrs, "X-Interim") == NULL, "interim headers shown");
+        treq_free(t);
+    }
+    ck_assert_int_eq(S.naccepted, 1); /* kept alive throughout */
+    ck_assert_uint_eq(httpc_pool_stats(P)->status[1], 1);
+}
+END_TEST
+
+/* 3 MiB in a pattern, Content-Length. */
+#define BIG (3u << 20)
+static char *big;
+
+static void
+answer_big(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    char head[128];
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BIG);
+    fhttp_send(c, head, (size_t)n);
+    fhttp_send(c, big, BIG);
+}
+
+static void
+make_big(void)
+{
+    big = malloc(BIG);
+    for (unsigned i = 0; i < BIG; i++)
+        big[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+}
+
+START_TEST(test_backpressure)
+{
+    new_pool(1, 1);
+    make_big();
+    S.on_request = answer_big;
+    struct treq *a = treq_new("GET", "/big");
+    a->quota = 1000;
+    submit_ok(a);
+    double end = ev_time() + WAIT_MS / 1000.0;
+    while (a->body_len < 1000 && ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ck_assert_uint_eq(a->body_len, 1000);
+    int calls = a->body_calls;
+    run_for(100); /* takes nothing: nothing more is offered, nothing read */
+    ck_assert_int_eq(a->body_calls, calls);
+    ck_assert(!a->done);
+    ck_assert_uint_le(pool_used_bytes(&mem), mem.block_size);
+    end = ev_time() + 10.0;
+    while (!a->done && ev_time() < end) {
+        a->quota = 50000;
+        httpc_resume(&a->r);
+        ev_run(loop, EVRUN_ONCE);
+    }
+    ck_assert(a->done);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    ck_assert_uint_eq(a->body_len, BIG);
+    ck_assert(memcmp(a->body, big, BIG) == 0);
+    ck_assert_uint_le(a->max_used, mem.block_size);
+    ck_assert_uint_gt(httpc_pool_stats(P)->pauses, 10);
+    free(big);
+    treq_free(a);
+}
+END_TEST
+
+/* Answers only once 5 requests came on the connection: 1, then 4 more. */
+static void
+answer_in_batches(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)r;
+    if (c->nreq != 1 && c->nreq < 5)
+        return;
+    for (int i = 0; i < s->nreqs; i++) {
+        if (s->reqs[i].conn != c->idx || (c->nreq == 5 && s->reqs[i].nth == 0))
+            continue;
+        char body[600];
+        snprintf(body, sizeof(body), "ok %s", s->reqs[i].target);
+        fhttp_answer(c, 200, NULL, body);
+    }
+}
+
+START_TEST(test_pipelining)
+{
+    new_pool(1, 4);
+    S.on_request = answer_in_batches;
+    struct treq *first = treq_new("GET", "/first");
+    submit_ok(first);
+    wait_done(first);
+    ck_assert_int_eq(first->res, HTTPC_OK);
+    struct treq *t[4];
+    for (int i = 0; i < 4; i++) {
+        char target[32];
+        snprintf(target, sizeof(target), "/p%d", i);
+        t[i] = treq_new("GET", target);
+        submit_ok(t[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        wait_done(t[i]);
+    for (int i = 0; i < 4; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "ok /p%d", i);
+        ck_assert_int_eq(t[i]->res, HTTPC_OK);
+        ck_assert_str_eq(t[i]->body, want);
+        treq_free(t[i]);
+    }
+    ck_assert_int_eq(S.naccepted, 1);
+    ck_assert_int_eq(S.nreqs, 5);
+    treq_free(first);
+}
+END_TEST
+
+/* Closes the connection once `close_at` requests came on it. */
+static int close_at;
+
+static void
+close_unanswered(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    if (c->nreq == 1 && close_at > 1) {
+        fhttp_answer(c, 200, NULL, "x"); /* keep-alive shown: pipelining on */
+        return;
+    }
+    if (c->nreq >= close_at)
+        fhttp_conn_close(c);
+}
+
+START_TEST(test_lost_before_answer)
+{
+    new_pool(1, 4);
+    S.on_request = close_unanswered;
+    close_at = 1;
+    struct treq *a = treq_new("POST", "/once");
+    a->r.body = HTTPC_BODY_LENGTH;
+    a->r.body_len = 3;
+    a->src = "abc";
+    a->src_avail = 3;
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_LOST);
+    ck_assert(a->r.sent && !a->r.answered);
+    close_at = 4; /* the first answered, then 3 in flight, closed */
+    struct treq *first = treq_new("GET", "/first");
+    submit_ok(first);
+    wait_done(first);
+    ck_assert_int_eq(first->res, HTTPC_OK);
+    struct treq *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = treq_new("GET", "/lost");
+        submit_ok(t[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        wait_done(t[i]);
+        ck_assert_int_eq(t[i]->res, HTTPC_LOST);
+        ck_assert(t[i]->r.sent && !t[i]->r.answered);
+        treq_free(t[i]);
+    }
+    ck_assert_uint_eq(httpc_pool_stats(P)->lost, 4);
+    treq_free(a);
+    treq_free(first);
+}
+END_TEST
+
+static void
+close_mid_answer(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)r;
+    char half[500];
+    memset(half, 'h', sizeof(half));
+    fhttp_send_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+    fhttp_send(c, half, sizeof(half));
+    fhttp_close_after(c);
+}
+
+START_TEST(test_lost_mid_answer)
+{
+    new_pool(1, 1);
+    S.on_request = close_mid_answer;
+    struct treq *a = treq_new("GET", "/half");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_LOST);
+    ck_assert(a->r.answered);
+    ck_assert_int_eq(a->heads, 1);
+    ck_assert_uint_eq(a->body_len, 500);
+    treq_free(a);
+}
+END_TEST
+
+static void
+stay_silent(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    (void)c;
+    (void)r;
+}
+
+START_TEST(test_timeouts)
+{
+    struct httpc_opts o = opts(1, 1);
+    o.timeout_ms = 200;
+    P = httpc_pool_new(loop, &mem, &o);
+    S.on_request = stay_silent;
+    struct treq *a = treq_new("GET", "/stall");
+    double t0 = ev_time();
+    submit_ok(a);
+    wait_done(a);
+    double took = ev_time() - t0;
+    ck_assert_int_eq(a->res, HTTPC_TIMEOUT);
+    ck_assert_msg(took >= 0.19 && took < 1.5, "timed out after %.3f s", took);
+    /* a caller that never takes the body: no progress either */
+    S.on_request = answer_chunked;
+    struct treq *b = treq_new("GET", "/never-read");
+    b->quota = 0;
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_TIMEOUT);
+    ck_assert_uint_eq(httpc_pool_stats(P)->timeouts, 2);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+START_TEST(test_connect_refused)
+{
+    fhttp_free(&S);
+    fhttp_open(&S, loop, false); /* bound, not listening: refused */
+    S.on_request = echo_target;
+    new_pool(2, 1);
+    struct treq *a = treq_new("GET", "/refused");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_CONNECT_FAILED);
+    ck_assert(!a->r.sent);
+    ck_assert(httpc_pool_down(P));
+    struct treq *b = treq_new("GET", "/while-down");
+    ck_assert_int_eq(httpc_submit(P, &b->r), TS_EAGAIN);
+    fhttp_listen(&S, 64);
+    double end = ev_time() + 1.0;
+    while (httpc_pool_down(P) && ev_time() < end)
+        run_for(10);
+    ck_assert(!httpc_pool_down(P)); /* backoff: 50 ms jittered */
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert_uint_eq(httpc_pool_stats(P)->connect_errors, 1);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+START_TEST(test_connect_timeout)
+{
+    fhttp_free(&S);
+    fhttp_open(&S, loop, false);
+    ck_assert_int_eq(listen(S.lfd, 0), 0); /* never accepted: the queue fills */
+    int fill[3];
+    for (int i = 0; i < 3; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)S.port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        (void)connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    run_for(50);
+    struct httpc_opts o = opts(1, 1);
+    o.connect_ms = 150;
+    P = httpc_pool_new(loop, &mem, &o);
+    struct treq *a = treq_new("GET", "/hangs");
+    double t0 = ev_time();
+    submit_ok(a);
+    wait_done(a);
+    double took = ev_time() - t0;
+    ck_assert_int_eq(a->res, HTTPC_CONNECT_FAILED);
+    ck_assert_msg(took >= 0.14 && took < 1.0, "gave up after %.3f s", took);
+    for (int i = 0; i < 3; i++)
+        close(fill[i]);
+    treq_free(a);
+}
+END_TEST
+
+START_TEST(test_wait_bound)
+{
+    struct httpc_opts o = opts(1, 1);
+    o.wait_ms = 150;
+    P = httpc_pool_new(loop, &mem, &o);
+    S.on_request = stay_silent;
+    struct treq *a = treq_new("GET", "/holds");
+    struct treq *b = treq_new("GET", "/waits");
+    submit_ok(a);
+    submit_ok(b);
+    run_for(20);
+    ck_assert_uint_eq(httpc_pool_waiting(P), 1);
+    double t0 = ev_time();
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_WAIT_TIMEOUT);
+    ck_assert(!b->r.sent);
+    ck_assert(ev_time() - t0 < 1.0);
+    ck_assert(!a->done);
+    httpc_cancel(&a->r);
+    run_for(20);
+    ck_assert(!a->done);
+    ck_assert_int_eq(S.nreqs, 1);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+static void
+answer_body_len(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    char body[64];
+    snprintf(body, sizeof(body), "%zu", r->body_len);
+    fhttp_answer(c, 200, NULL, body);
+}
+
+/* Gives the body in three pieces, one per loop turn, with body_ready. */
+static void
+feed_in_pieces(struct treq *t, size_t total)
+{
+    for (int k = 1; k <= 3; k++) {
+        run_for(10);
+        t->src_avail = total * (size_t)k / 3;
+        t->src_end = k == 3;
+        httpc_body_ready(&t->r);
+    }
+}
+
+START_TEST(test_request_bodies)
+{
+    new_pool(1, 1);
+    S.on_request = answer_body_len;
+    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    size_t n = sizeof(text) - 1;
+    struct treq *a = treq_new("POST", "/length");
+    a->r.body = HTTPC_BODY_LENGTH;
+    a->r.body_len = n;
+    a->src = text;
+    submit_ok(a);
+    feed_in_pieces(a, n);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    ck_assert_str_eq(S.reqs[0].body, text);
+    ck_assert(!S.reqs[0].chunked);
+    struct treq *b = treq_new("PUT", "/chunked");
+    b->r.body = HTTPC_BODY_CHUNKED;
+    b->src = text;
+    submit_ok(b);
+    feed_in_pieces(b, n);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert_str_eq(S.reqs[1].body, text);
+    ck_assert(S.reqs[1].chunked);
+    ck_assert_str_eq(S.reqs[1].method, "PUT");
+    make_big();
+    struct treq *c = treq_new("POST", "/big");
+    c->r.body = HTTPC_BODY_LENGTH;
+    c->r.body_len = BIG;
+    c->src = big;
+    c->src_avail = BIG;
+    submit_ok(c);
+    wait_done(c);
+    ck_assert_int_eq(c->res, HTTPC_OK);
+    ck_assert_uint_eq(S.reqs[2].body_len, BIG);
+    ck_assert(memcmp(S.reqs[2].body, big, BIG) == 0);
+    ck_assert_int_eq(S.naccepted, 1);
+    free(big);
+    treq_free(a);
+    treq_free(b);
+    treq_free(c);
+}
+END_TEST
+
+START_TEST(test_cancel)
+{
+    new_pool(1, 1);
+    S.on_request = answer_chunked;
+    struct treq *a = treq_new("GET", "/receiving");
+    a->quota = 2; /* paused in the middle of the body */
+    struct treq *b = treq_new("GET", "/waiting");
+    submit_ok(a);
+    submit_ok(b);
+    double end = ev_time() + WAIT_MS / 1000.0;
+    while (a->body_len < 2 && ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ck_assert_uint_eq(a->body_len, 2);
+    httpc_cancel(&b->r);
+    httpc_cancel(&a->r);
+    free(b); /* the caller's memory is its own again at once */
+    run_for(50);
+    ck_assert(!a->done);
+    ck_assert(S.c[0].eof || S.c[0].fd < 0); /* its connection was closed */
+    S.on_request = echo_target;
+    struct treq *c = treq_new("GET", "/next");
+    submit_ok(c);
+    wait_done(c);
+    ck_assert_int_eq(c->res, HTTPC_OK);
+    ck_assert_int_eq(S.naccepted, 2);
+    ck_assert_int_eq(S.nreqs, 2); /* the waiting one never went out */
+    treq_free(a);
+    treq_free(c);
+}
+END_TEST
+
+static void
+answer_garbage(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
+{
+    (void)s;
+    if (strcmp(r->target, "/garbage") == 0) {
+        fhttp_send_str(c, "SSH-2.0-OpenSSH\r\n\r\n");
+        return;
+    }
+    static char longv[HTTPC_FIELD_MAX + 100];
+    memset(longv, 'v', sizeof(longv) - 1);
+    fhttp_send_str(c, "HTTP/1.1 200 OK\r\nX-Long: ");
+    fhttp_send_str(c, longv);
+    fhttp_send_str(c, "\r\nContent-Length: 0\r\n\r\n");
+}
+
+START_TEST(test_bad_responses)
+{
+    new_pool(1, 1);
+    S.on_request = answer_garbage;
+    struct treq *a = treq_new("GET", "/garbage");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_BAD_RESPONSE);
+    struct treq *b = treq_new("GET", "/long-header");
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_BAD_RESPONSE);
+    ck_assert_uint_eq(httpc_pool_stats(P)->bad_responses, 2);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+START_TEST(test_server_closes_idle)
+{
+    new_pool(1, 1);
+    struct treq *a = treq_new("GET", "/one");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    fhttp_conn_close(&S.c[0]); /* an idle timeout on the server's side */
+    run_for(50);
+    ck_assert_int_eq(httpc_pool_conns_open(P), 0);
+    struct treq *b = treq_new("GET", "/two");
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert(!b->r.reused);
+    ck_assert_int_eq(S.naccepted, 2);
+    ck_assert_uint_eq(httpc_pool_stats(P)->lost, 0);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+START_TEST(test_conns_bound)
+{
+    new_pool(2, 1);
+    struct treq *t[10];
+    for (int i = 0; i < 10; i++) {
+        t[i] = treq_new("GET", "/many");
+        submit_ok(t[i]);
+    }
+    int most = 0;
+    for (int i = 0; i < 10; i++) {
+        double end = ev_time() + WAIT_MS / 1000.0;
+        while (!t[i]->done && ev_time() < end) {
+            ev_run(loop, EVRUN_ONCE);
+            most = TS_MAX(most, fhttp_open_conns(&S));
+        }
+        ck_assert_int_eq(t[i]->res, HTTPC_OK);
+        treq_free(t[i]);
+    }
+    ck_assert_int_le(most, 2);
+    ck_assert_int_le(S.naccepted, 2);
+    ck_assert_uint_ge(httpc_pool_stats(P)->reused, 8);
+}
+END_TEST
+
+static Suite *
+httpc_suite(void)
+{
+    Suite *s = suite_create("httpc");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_get_keepalive);
+    tcase_add_test(tc, test_bodies_and_closes);
+    tcase_add_test(tc, test_header_split);
+    tcase_add_test(tc, test_no_body_answers);
+    tcase_add_test(tc, test_backpressure);
+    tcase_add_test(tc, test_pipelining);
+    tcase_add_test(tc, test_lost_before_answer);
+    tcase_add_test(tc, test_lost_mid_answer);
+    tcase_add_test(tc, test_timeouts);
+    tcase_add_test(tc, test_connect_refused);
+    tcase_add_test(tc, test_connect_timeout);
+    tcase_add_test(tc, test_wait_bound);
+    tcase_add_test(tc, test_request_bodies);
+    tcase_add_test(tc, test_cancel);
+    tcase_add_test(tc, test_bad_responses);
+    tcase_add_test(tc, test_server_closes_idle);
+    tcase_add_test(tc, test_conns_bound);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(httpc_suite)
