@@ -128,7 +128,8 @@ tap.ok("denied a connection from 127.0.0.2 on 127.0.0.1:%d" % p_v4 in log,
 
 # ---- admin-allow ----------------------------------------------------------------------
 admin_before = stats().get(("admin.denied", None), 0)
-for path in ("/metrics", "/health", "/api/stats", "/", "/status/tables", "/api/stats/history"):
+for path in ("/metrics", "/health", "/api/stats", "/tsrelay/", "/tsrelay/tables",
+             "/tsrelay/api/stats/history"):
     code, body = http_get(path, "127.0.0.1")
     tap.eq(code, 403, "admin-allow: GET %s from 127.0.0.1 -> 403" % path)
 code, body = http_get("/metrics", "127.0.0.2")

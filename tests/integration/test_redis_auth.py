@@ -156,7 +156,7 @@ tap.ok("NOPERM" not in rb.logtext(), "the ACL user was never refused a command")
 # ---- secrets -------------------------------------------------------------------------------
 blobs = {}
 for r in relays:
-    for path in ("/metrics", "/api/stats", "/", "/status/tables"):
+    for path in ("/metrics", "/api/stats", "/tsrelay/", "/tsrelay/tables"):
         blobs["%s %s" % (r.name, path)] = h.http_get("http://127.0.0.1:%d%s" % (r.port, path))[1]
 check = subprocess.run([h.TSRELAY, "-t", "-c", rd.conf], capture_output=True, timeout=20)
 blobs["tsrelay -t"] = check.stdout + check.stderr

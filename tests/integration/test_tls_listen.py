@@ -236,7 +236,7 @@ tap.ok(rss1 - rss0 < h.rss_bound(8), "the relay's RSS grew by %.1f MiB (< 8 MiB)
 _, metrics_txt = h.http_get("http://127.0.0.1:%d/metrics" % relay.port)
 _, stats_json = h.http_get("http://127.0.0.1:%d/api/stats" % relay.port)
 _, page = h.http_get("http://127.0.0.1:%d/" % relay.port)
-_, tables = h.http_get("http://127.0.0.1:%d/status/tables" % relay.port)
+_, tables = h.http_get("http://127.0.0.1:%d/tsrelay/tables" % relay.port)
 tap.ok(b"tsrelay_tls_handshakes_total" in metrics_txt and
        b'tsrelay_tls_failures_total{reason="version"}' in metrics_txt,
        "/metrics shows the TLS counters")
