@@ -39,6 +39,7 @@
 #include "ops/stats.h"
 #include "ops/status.h"
 #include "output/backend.h"
+#include "output/backend_http.h"
 #include "spool/spool.h"
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -317,6 +318,7 @@ start_backends(struct relay *r, char *err, size_t errlen)
         .running = env_running,
         .on_failed = env_failed,
         .has_backlog = env_backlog,
+        .http = &backend_http_proto,
         .ctx = r,
     };
     r->nbackends = cfg->nbackends;

@@ -41,6 +41,7 @@ static const char *const ack_names[] = { "none", "version", NULL };
 static const char *const onoff_names[] = { "off", "on", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
+static const char *const bproto_names[] = { "telnet", "http", NULL };
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -66,6 +67,7 @@ static const struct key keys[] = {
     { S_RELAY, "control-slots", K_INT, R(control_slots), 0, 10000, NULL },
     { S_RELAY, "instance", K_STRING, R(instance), 0, 0, NULL },
     { S_RELAY, "frame-acks", K_ENUM, R(frame_acks), 0, 0, onoff_names },
+    { S_RELAY, "sync-max-wait", K_DURATION, R(sync_max_wait_ms), 100, HOUR_MS, NULL },
     { S_RELAY, "block-size", K_SIZE, R(block_size), 4 * KB, 16 * MB, NULL },
     { S_RELAY, "overflow", K_ENUM, R(overflow), 0, 0, overflow_names },
     { S_RELAY, "shutdown-timeout", K_DURATION, R(shutdown_timeout_ms), 0, HOUR_MS, NULL },
@@ -91,6 +93,14 @@ static const struct key keys[] = {
     { S_BACKEND, "max-rate", K_INT, B(max_rate), 0, 1000000000, NULL },
     { S_BACKEND, "overflow", K_ENUM, B(overflow), 0, 0, overflow_names },
     { S_BACKEND, "max-queue-bytes", K_SIZE, B(max_queue_bytes), 0, 1024 * GB, NULL },
+    { S_BACKEND, "protocol", K_ENUM, B(protocol), 0, 0, bproto_names },
+    { S_BACKEND, "http-address", K_ADDR, B(http_addr), 0, 0, NULL },
+    { S_BACKEND, "http-batch", K_INT, B(http_batch), 1, 100000, NULL },
+    { S_BACKEND, "http-batch-bytes", K_SIZE, B(http_batch_bytes), 1 * KB, 16 * MB, NULL },
+    { S_BACKEND, "http-gzip", K_ENUM, B(http_gzip), 0, 0, onoff_names },
+    { S_BACKEND, "http-pipeline", K_INT, B(http_pipeline), 1, 64, NULL },
+    { S_BACKEND, "sync", K_ENUM, B(sync), 0, 0, onoff_names },
+    { S_BACKEND, "sync-timeout", K_DURATION, B(sync_timeout_ms), 0, HOUR_MS, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -103,6 +113,7 @@ static const struct key keys[] = {
     { S_REDIS, "master-name", K_STRING, D(master_name), 0, 0, NULL },
     { S_REDIS, "takeover-after", K_DURATION, D(takeover_after_ms), 1000, HOUR_MS, NULL },
     { S_REDIS, "min-replicas-ack", K_INT, D(min_replicas_ack), 0, 16, NULL },
+    { S_REDIS, "rejected-max-bytes", K_SIZE, D(rejected_max_bytes), 0, 1024 * GB, NULL },
 };
 
 const char *
@@ -214,6 +225,11 @@ backend_defaults(struct cfg_backend *b)
     b->max_rate = 0;
     b->overflow = -1;
     b->max_queue_bytes = 0;
+    b->http_batch = 50;            /* the TSD's docs: about 50 points a request */
+    b->http_batch_bytes = 8 * KB;  /* a TSD's HTTP decoder takes bodies <= 8K whole */
+    b->http_pipeline = 1;          /* a TSD may answer pipelined requests out of order */
+    b->sync = 1;
+    b->sync_timeout_ms = 10 * 1000;
 }
 
 void
@@ -256,6 +272,8 @@ config_defaults(struct config *cfg)
     cfg->redis.compress_level = 1;
     cfg->redis.takeover_after_ms = 30 * 1000;
     cfg->redis.min_replicas_ack = 0;
+    cfg->redis.rejected_max_bytes = 16 * MB;
+    cfg->sync_max_wait_ms = 30 * 1000;
 }
 
 /* ---- unit parsers ------------------------------------------------------ */
@@ -645,7 +663,8 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
         if (config_parse_addr(value, (struct cfg_addr *)(void *)field) != TS_OK)
             return fail(ps, ps->line, section, k->name, "'%s' is not HOST:PORT", value);
         if (k->sect == S_BACKEND)
-            ps->cur_backend->has_address = true;
+            *(strcmp(k->name, "address") == 0 ? &ps->cur_backend->has_address
+                                               : &ps->cur_backend->has_http_address) = true;
         return 1;
     case K_LISTEN:
         return set_listen(ps, section, value);
@@ -853,6 +872,8 @@ validate(struct parse_state *ps)
             snprintf(sect, sizeof(sect), "backend %s", b->name);
             return fail(ps, b->line, sect, "address", "missing (e.g. address = 127.0.0.1:4243)");
         }
+        if (!b->has_http_address)
+            b->http_addr = b->addr; /* a TSD serves telnet and HTTP on one port */
     }
     if (cfg->block_size < 4096 || (cfg->block_size & (cfg->block_size - 1)) != 0)
         return fail(ps, line_of(ps, S_RELAY, "block-size", NULL), "relay", "block-size",

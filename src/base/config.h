@@ -36,6 +36,7 @@ enum listen_proto { PROTO_AUTO = 0, PROTO_TELNET, PROTO_FRAMED, PROTO_HTTP };
 enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
 enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };
 enum ack_mode { ACK_NONE = 0, ACK_VERSION };
+enum bproto { BPROTO_TELNET = 0, BPROTO_HTTP };
 
 struct cfg_addr {
     char host[CFG_HOST_MAX];
@@ -60,7 +61,16 @@ struct cfg_backend {
     uint64_t max_rate;           /* points/s this backend is sent at most, 0 = unlimited */
     int overflow;                /* enum overflow_policy; -1: the relay's */
     uint64_t max_queue_bytes;    /* its share of the queue budget, 0 = an equal share */
+    int protocol;                /* enum bproto */
+    struct cfg_addr http_addr;   /* protocol = http: where POST /api/put goes (default: addr) */
+    uint64_t http_batch;         /* points per request at most */
+    uint64_t http_batch_bytes;   /* a request's body at most (before gzip) */
+    int http_gzip;               /* 1: request bodies gzip-compressed */
+    int http_pipeline;           /* requests in flight per connection at most */
+    int sync;                    /* 1: ?sync, an answer proves storage */
+    uint64_t sync_timeout_ms;    /* &sync_timeout= (0: none) */
     bool has_address;
+    bool has_http_address;
     int ack_line;
     int line;
 };
@@ -81,6 +91,7 @@ struct cfg_redis {
     char master_name[CFG_NAME_MAX];
     uint64_t takeover_after_ms;  /* an instance silent this long has its spool taken over */
     int min_replicas_ack;        /* a push is stored once WAIT says this many replicas have it */
+    uint64_t rejected_max_bytes; /* the rejected lists' bound (spool/rejected.c) */
     int line;
 };
 
@@ -102,6 +113,7 @@ struct config {
     uint64_t control_slots;      /* stats-only connections over max-clients */
     char instance[CFG_NAME_MAX * 4]; /* this relay's name in Redis keys; empty: host:port */
     int frame_acks;              /* 1: framed packets are acknowledged (ack N frames) */
+    uint64_t sync_max_wait_ms;   /* ?sync: the longest an answer waits for its proofs */
     uint64_t block_size;
     enum overflow_policy overflow;
     uint64_t shutdown_timeout_ms;

@@ -233,23 +233,27 @@ class Redis:
 
 
 class Victoria:
-    def __init__(self, base, name="vm", telnet_host="127.0.0.1", telnet=None):
+    def __init__(self, base, name="vm", telnet_host="127.0.0.1", telnet=None, http_put=False):
         """telnet_host: another loopback address (127.0.0.2, ...) for tests
-        that move a TSD; telnet: its port (default: a free one)."""
+        that move a TSD; telnet: its port (default: a free one); http_put:
+        also its OpenTSDB HTTP listener (POST /api/put) on self.put_port."""
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.http = free_port()
         self.telnet_host = telnet_host
         self.telnet = telnet or free_port()
+        self.put_port = free_port() if http_put else None
         self.proc = None
 
     def start(self):
-        self.proc = spawn(["victoria-metrics", "-storageDataPath=" + self.dir,
-                           "-httpListenAddr=127.0.0.1:%d" % self.http,
-                           "-opentsdbListenAddr=%s:%d" % (self.telnet_host, self.telnet),
-                           "-retentionPeriod=100y", "-search.latencyOffset=0s",
-                           "-search.disableCache", "-loggerLevel=ERROR"],
-                          os.path.join(self.dir, "vm.log"))
+        args = ["victoria-metrics", "-storageDataPath=" + self.dir,
+                "-httpListenAddr=127.0.0.1:%d" % self.http,
+                "-opentsdbListenAddr=%s:%d" % (self.telnet_host, self.telnet),
+                "-retentionPeriod=100y", "-search.latencyOffset=0s",
+                "-search.disableCache", "-loggerLevel=ERROR"]
+        if self.put_port:
+            args.append("-opentsdbHTTPListenAddr=127.0.0.1:%d" % self.put_port)
+        self.proc = spawn(args, os.path.join(self.dir, "vm.log"))
         wait_until(lambda: http_get(self.url("/health"))[0] == 200, 30, what="victoria health")
         return self
 
@@ -309,12 +313,14 @@ class Victoria:
             time.sleep(settle)
         return self.count(metric)
 
-    def accepts(self):
-        """OpenTSDB telnet connections accepted so far."""
+    def accepts(self, listener="opentsdb"):
+        """Connections accepted so far by a listener: "opentsdb" (telnet),
+        "opentsdbhttp" (POST /api/put)."""
         _, body = http_get(self.url("/metrics"))
         n = 0
         for line in body.decode().splitlines():
-            if line.startswith("vm_tcplistener_accepts_total") and 'name="opentsdb"' in line:
+            if line.startswith("vm_tcplistener_accepts_total") and \
+                    'name="%s"' % listener in line:
                 n += int(float(line.split()[-1]))
         return n
 
