@@ -27,6 +27,7 @@
 #include "base/point.h"
 #include "base/util.h"
 #include "core/delivery.h"
+#include "core/rejects.h"
 #include "core/relay.h"
 #include "core/router.h"
 #include "input/client.h"
@@ -285,6 +286,13 @@ env_failed(void *ctx, struct backend *be, struct queue *q, uint64_t *lines_queue
     spool_take_queue(be, q, lines_queued);
 }
 
+static void
+env_rejected(void *ctx, struct backend *be, int conn, uint64_t off, const char *line,
+             size_t len, const char *reason, const char *text, size_t tlen)
+{
+    rejects_note(ctx, be, conn, off, line, len, reason, text, tlen);
+}
+
 static bool
 env_backlog(void *ctx, const struct backend *be)
 {
@@ -318,12 +326,14 @@ start_backends(struct relay *r, char *err, size_t errlen)
         .running = env_running,
         .on_failed = env_failed,
         .has_backlog = env_backlog,
+        .on_rejected = env_rejected,
         .http = &backend_http_proto,
         .ctx = r,
     };
     r->nbackends = cfg->nbackends;
     r->backends = calloc(CFG_MAX_BACKENDS, sizeof(*r->backends)); /* a reload may add */
-    if (r->backends == NULL)
+    r->rejects = rejects_new();
+    if (r->backends == NULL || r->rejects == NULL)
         return TS_ERROR;
     for (int i = 0; i < r->nbackends; i++) {
         if (backend_init(&r->backends[i], &r->benv, &cfg->backends[i], i) != TS_OK) {
@@ -436,6 +446,8 @@ lifecycle_free(struct relay *r)
         backend_destroy(&r->backends[i]);
     }
     free(r->backends);
+    rejects_free(r->rejects);
+    r->rejects = NULL;
     router_destroy(&r->router);
     pool_destroy(&r->pool);
     if (r->loop != NULL) {

@@ -27,6 +27,7 @@
 struct spool;
 struct history;
 struct listener;
+struct rejects;
 
 enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
 
@@ -41,6 +42,7 @@ struct relay {
     int route_slot[CFG_MAX_BACKENDS]; /* router index -> slot */
     struct spool *spool;            /* NULL: memory-only */
     struct history *history;        /* status-page samples (history.c); NULL: off */
+    struct rejects *rejects;        /* points refused for good (rejects.c) */
     struct listener *listeners;     /* CFG_MAX_LISTEN slots */
     int nlisteners;
     struct client_set clients;      /* all open clients */

@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 #include "output/backend.h"
+#include "output/backend_http.h"
 #include "ops/history.h"
 #include "base/log.h"
 #include "core/relay.h"
 #include "spool/fleet.h"
+#include "spool/rejected.h"
 #include "spool/spool.h"
 #include "base/counters.h"
 #include "ops/stats.h"
@@ -40,6 +42,8 @@ struct sample {
     enum mtype type;
     const char *tagk;   /* NULL: no tag */
     const char *tagv;
+    const char *tagk2;  /* a second tag, NULL: none */
+    const char *tagv2;
     uint64_t value;
     bool ns_as_seconds; /* value is nanoseconds, shown as seconds */
 };
@@ -78,6 +82,17 @@ emit_untagged(const struct emitter *e, const char *name, const char *help, enum 
     uint64_t value)
 {
     emit_tagged(e, name, help, type, NULL, NULL, value);
+}
+
+/* A sample with two tags (backend.rejected{backend,reason}). */
+static void
+emit_tagged2(const struct emitter *e, const char *name, const char *help, enum mtype type,
+             const char *tagk, const char *tagv, const char *tagk2, const char *tagv2,
+             uint64_t value)
+{
+    struct sample s = { .name = name, .help = help, .type = type, .tagk = tagk, .tagv = tagv,
+                        .tagk2 = tagk2, .tagv2 = tagv2, .value = value };
+    e->fn(e->ctx, &s);
 }
 
 /* A duration in nanoseconds, shown as seconds (a gauge). */
@@ -341,6 +356,94 @@ collect_backends(struct relay *r, const struct emitter *e)
                     spool_backlog_age_ms(&r->backends[b]) * 1000000u);
 }
 
+/* ---- HTTP backends: each point's fate --------------------------------------- */
+
+#define BH_FIELD(n, h, t, member) { n, h, t, offsetof(struct backend_http_stats, member) }
+
+static const struct field backend_http_fields[] = {
+    BH_FIELD("backend.retried", "Points sent again to an HTTP backend (throttled, storage "
+             "exceptions, timeouts, 5xx, lost connections, requests refused whole).", COUNTER,
+             retried),
+    BH_FIELD("backend.throttled", "Points an HTTP backend answered \"Please throttle\".", COUNTER,
+             throttled),
+    BH_FIELD("backend.http.requests", "Requests sent to an HTTP backend (retries included).",
+             COUNTER, requests),
+    BH_FIELD("backend.http.delivered", "Points an HTTP backend's answers proved.", COUNTER,
+             delivered),
+    BH_FIELD("backend.http.request_errors", "Requests an HTTP backend refused whole (400 "
+             "without details, other 4xx): their points are kept and sent again.", COUNTER,
+             request_errors),
+    BH_FIELD("backend.http.server_errors", "5xx answers of an HTTP backend.", COUNTER,
+             server_errors),
+    BH_FIELD("backend.http.lost", "Requests with no complete answer (connection lost, timed "
+             "out).", COUNTER, lost),
+    BH_FIELD("backend.http.maybe_duplicated", "Points sent again after a request the backend "
+             "may have executed (sent, not answered).", COUNTER, maybe_duplicated),
+    BH_FIELD("backend.http.unmatched", "Answers whose failures named no point of the request "
+             "(its unproven points were all sent again).", COUNTER, unmatched),
+    BH_FIELD("backend.http.throttle_steps", "Times the rate stepped down for \"Please "
+             "throttle\".", COUNTER, throttle_steps),
+    BH_FIELD("backend.http.rate_limit", "The throttle's rate limit now, points/s (0: none).",
+             GAUGE, rate_limit),
+    BH_FIELD("backend.http.gzip_in_bytes", "Request JSON bytes before gzip.", COUNTER, gzip_in),
+    BH_FIELD("backend.http.gzip_out_bytes", "Request body bytes after gzip.", COUNTER,
+             gzip_out),
+};
+
+static void
+collect_backend_fates(struct relay *r, const struct emitter *e)
+{
+    for (int reason = 0; reason < PA_NREASONS; reason++)
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend_http_stats *hs = backend_http_stats(&r->backends[b]);
+            if (hs != NULL && putanswer_final((enum pa_reason)reason))
+                emit_tagged2(e, "backend.rejected", "Points a backend refused for good, by "
+                             "reason (kept in Redis: see rejected.*).", COUNTER, "backend",
+                             r->backends[b].cfg->name, "reason",
+                             putanswer_reason_name((enum pa_reason)reason),
+                             hs->rejected[reason]);
+        }
+    for (int reason = 0; reason < PA_NREASONS; reason++)
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend_http_stats *hs = backend_http_stats(&r->backends[b]);
+            if (hs != NULL && !putanswer_final((enum pa_reason)reason))
+                emit_tagged2(e, "backend.failed", "Points a backend failed and that were sent "
+                             "again, by reason.", COUNTER, "backend", r->backends[b].cfg->name,
+                             "reason", putanswer_reason_name((enum pa_reason)reason),
+                             hs->failed_lines[reason]);
+        }
+    for (size_t m = 0; m < TS_ARRAY_LEN(backend_http_fields); m++)
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend_http_stats *hs = backend_http_stats(&r->backends[b]);
+            if (hs != NULL)
+                emit_tagged(e, backend_http_fields[m].name, backend_http_fields[m].help,
+                            backend_http_fields[m].type, "backend", r->backends[b].cfg->name,
+                            field_value(hs, &backend_http_fields[m]));
+        }
+}
+
+#define REJ_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct rejected_stats, member) }
+
+static const struct field rejected_fields[] = {
+    REJ_FIELD("rejected.kept", "Refused points kept in Redis (<prefix>:<instance>:rejected:"
+              "<backend>).", kept),
+    REJ_FIELD("rejected.dropped", "Kept refused points pushed out past rejected-max-bytes.",
+              dropped),
+    REJ_FIELD("rejected.unkept", "Refused points not kept (Redis away or refusing, too many at "
+              "once): counted and sampled in the log only.", unkept),
+    REJ_FIELD("rejected.replayed", "Kept refused points handed to their backend again.",
+              replayed),
+    REJ_FIELD("rejected.replays", "Replays of kept refused points begun.", replays),
+};
+
+static void
+collect_rejected(struct relay *r, const struct emitter *e)
+{
+    static const struct rejected_stats none;
+    const struct rejected_stats *rs = spool_rejected_stats(r->spool);
+    emit_fields(e, rejected_fields, TS_ARRAY_LEN(rejected_fields), rs != NULL ? rs : &none);
+}
+
 /* ---- the spool and the fleet -------------------------------------------- */
 
 #define FLEET_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct fleet_stats, member) }
@@ -486,7 +589,8 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
  * of a metric name together (Prometheus HELP/TYPE appear once). */
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
     collect_protocols, collect_clients, collect_points, collect_backends,
-    collect_spool, collect_memory, collect_latency_and_log,
+    collect_backend_fates, collect_rejected, collect_spool, collect_memory,
+    collect_latency_and_log,
 };
 
 static void
@@ -517,6 +621,8 @@ line_sample(void *ctx, const struct sample *s)
          value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
         textout_printf(&o->t, " %s=%s", s->tagk, s->tagv);
+    if (s->tagk2 != NULL)
+        textout_printf(&o->t, " %s=%s", s->tagk2, s->tagv2);
     textout_printf(&o->t, " host=%s\n", o->r->hostname);
 }
 
@@ -554,6 +660,8 @@ json_sample(void *ctx, const struct sample *s)
          value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
         textout_printf(&o->t, "\"%s\":\"%s\",", s->tagk, s->tagv);
+    if (s->tagk2 != NULL)
+        textout_printf(&o->t, "\"%s\":\"%s\",", s->tagk2, s->tagv2);
     textout_printf(&o->t, "\"host\":\"%s\"}}", o->r->hostname);
 }
 
@@ -586,7 +694,10 @@ prom_sample(void *ctx, const struct sample *s)
     }
     char v[32];
     value_text(s, v, sizeof(v));
-    if (s->tagk != NULL)
+    if (s->tagk2 != NULL)
+        textout_printf(&o->t, "%s{%s=\"%s\",%s=\"%s\"} %s\n", name, s->tagk, s->tagv,
+                       s->tagk2, s->tagv2, v);
+    else if (s->tagk != NULL)
         textout_printf(&o->t, "%s{%s=\"%s\"} %s\n", name, s->tagk, s->tagv, v);
     else
         textout_printf(&o->t, "%s %s\n", name, v);

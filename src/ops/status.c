@@ -21,6 +21,7 @@
 
 #include "output/backend.h"
 #include "ops/history.h"
+#include "ops/rejected_http.h"
 #include "base/pool.h"
 #include "core/relay.h"
 #include "spool/spool.h"
@@ -173,6 +174,10 @@ status_http(void *ctx, struct http_conn *h, const struct http_request *req)
     struct relay *r = ctx;
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
 #define PATH(s) (req->path_len == sizeof(s) - 1 && memcmp(req->path, s, req->path_len) == 0)
+    if (rejected_http_path(req->path, req->path_len)) {
+        rejected_http(r, h, req);
+        return;
+    }
     const char *actype = NULL, *abody = NULL;
     size_t alen = 0;
     bool asset = statuspage_asset(req->path, req->path_len, &actype, &abody, &alen);

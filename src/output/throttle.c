@@ -6,8 +6,10 @@
  * requests, retries included).  A throttle answer halves the rate that
  * was being sent (or the limit, when that is lower), at most once per
  * THROTTLE_STEP_MS: the answers of one round trip are one signal.  A
- * second without one raises the limit by a tenth; a limit over twice what
- * is being sent is lifted, so a backend that recovered is not held back.
+ * second without one doubles the limit (a TSD that throttles a share of
+ * the points at any rate drives the limit to its floor; once it stops,
+ * the backlog must not take minutes to resume); a limit over twice what
+ * is being sent after ten calm seconds is lifted.
  */
 #include "autoconf.h"
 
@@ -69,7 +71,7 @@ throttle_tick(struct throttle *t, uint64_t now)
     if (t->limit == 0 || now - t->last_up_ms < THROTTLE_RAISE_MS)
         return;
     t->last_up_ms = now;
-    t->limit += TS_MAX(t->limit / 10, (uint64_t)THROTTLE_FLOOR);
+    t->limit += TS_MAX(t->limit, (uint64_t)THROTTLE_FLOOR);
     if (t->limit > 2 * TS_MAX(t->last_rate, t->sent) && t->limit > 4 * THROTTLE_FLOOR &&
         now - t->last_down_ms > 10 * THROTTLE_RAISE_MS)
         t->limit = 0; /* well over what is sent, and calm for a while: lifted */

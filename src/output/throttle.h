@@ -2,12 +2,11 @@
  * throttle.h -- a backend's sending rate while its TSD asks to be
  * throttled ("Please throttle writes").
  *
- * Owns an additive-increase, multiplicative-decrease limit on points per
- * second: unlimited until the TSD throttles; then half the rate it was
- * being sent at (measured over the last second, never under a floor); each
- * second without a throttle answer the limit grows by a tenth (at least
- * the floor), and once it is well over what is being sent the limit is
- * lifted.  Several throttle answers within one round trip count once (a
+ * Owns a limit on points per second: unlimited until the TSD throttles;
+ * then half the rate it was being sent at (measured over the last second,
+ * never under a floor), halved again at each throttle answer; each second
+ * without one the limit doubles, and once it is well over what is being
+ * sent the limit is lifted.  Several throttle answers within one round trip count once (a
  * step down at most every 200 ms).  The backend's pacer enforces the
  * lower of this and max-rate.  It must never stop sending altogether: the
  * floor is at least one point per second.

@@ -71,6 +71,14 @@ spool_on_lost(void *ctx)
     }
 }
 
+/* Redis is connected and recovered (the rejected lists may be used). */
+static bool
+spool_ready(void *ctx)
+{
+    const struct spool *sp = ctx;
+    return sp->state == SP_READY;
+}
+
 /* ---- life ------------------------------------------------------------------ */
 
 static int
@@ -159,6 +167,8 @@ spool_create(const struct spool_env *env)
     }
     rconn_init(&sp->rc, env->loop, sp->master, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, spool_on_up, spool_on_lost, sp);
+    rejected_init(&sp->rej, &sp->rc, cfg, env->instance, env->backends, &sp->nsb,
+                  spool_ready, sp);
     return sp;
 }
 
@@ -288,6 +298,7 @@ spool_tick(struct spool *sp, uint64_t now)
     }
     for (int i = 0; i < sp->nsb; i++)
         spool_tick_backend(&sp->sb[i], now, mine);
+    rejected_tick(&sp->rej);
     stage_probe_full(sp, now);
     spool_collect(sp);
 }
@@ -393,6 +404,35 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
     if (sb == NULL || !spool_usable(sb->sp) || queue_empty(q))
         return;
     stage_failed_queue(sb, q, lines_queued);
+}
+
+void
+spool_reject_keep(struct spool *sp, struct backend *be, const char *line, size_t len,
+                  const char *reason, const char *text, size_t tlen)
+{
+    if (sp != NULL)
+        rejected_keep(&sp->rej, be, line, len, reason, text, tlen);
+}
+
+int
+spool_reject_replay(struct spool *sp, struct backend *be)
+{
+    return sp != NULL ? rejected_replay(&sp->rej, be) : TS_ERROR;
+}
+
+const struct rejected_stats *
+spool_rejected_stats(const struct spool *sp)
+{
+    return sp != NULL ? &sp->rej.st : NULL;
+}
+
+void
+spool_rejected_key(const struct spool *sp, const struct backend *be, char *out, size_t cap)
+{
+    if (sp == NULL)
+        snprintf(out, cap, "%s", "");
+    else
+        rejected_key(&sp->rej, be, out, cap);
 }
 
 /* ---- introspection ------------------------------------------------------- */

@@ -28,6 +28,7 @@
 #include "spool/entry.h"
 #include "spool/fleet.h"
 #include "spool/rconn.h"
+#include "spool/rejected.h"
 #include "spool/sentinel.h"
 #include "spool/spool_env.h"
 
@@ -91,6 +92,7 @@ struct spool {
     char *scratch;               /* a block's lines without barriers */
     struct spool_backend *sb;
     int nsb;
+    struct rejected rej;         /* points refused for good, kept (rejected.c) */
     struct spool_stats st;
 };
 

@@ -336,6 +336,46 @@ class Victoria:
         os.kill(self.proc.pid, signal.SIGCONT)
 
 
+class FakeHttpTsd:
+    """tests/integration/fakehttptsd.py: a scripted TSD answering /api/put
+    as OpenTSDB does (see its docstring); config() changes its behaviour,
+    stats() and count() read what it stored."""
+
+    def __init__(self, base, name="fakehttptsd"):
+        self.port = free_port()
+        self.log = os.path.join(base, "%s-%d.log" % (name, self.port))
+        self.proc = None
+
+    def start(self):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakehttptsd.py")
+        self.proc = spawn([sys.executable, script, str(self.port)], self.log)
+        wait_until(lambda: self._up(), 15, what="fake HTTP TSD up")
+        return self
+
+    def _up(self):
+        try:
+            return http_get(self.url("/fake/stats"), timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def config(self, **kw):
+        http_req(self.url("/fake/config"), body=json.dumps(kw).encode(), method="POST")
+
+    def stats(self):
+        return json.loads(http_get(self.url("/fake/stats"), timeout=10)[1])
+
+    def count(self, prefix=""):
+        return json.loads(http_get(self.url("/fake/count?prefix=" + prefix), timeout=30)[1])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 class TsSink:
     """tests/tools/tssink, the scripted fake TSD: `mode` and its options
     (see tssink --help); stats() reads its stats file (fresh: SIGUSR1)."""
@@ -510,7 +550,8 @@ class Relay:
             if len(w) < 3 or not w[0].startswith("tsrelay."):
                 continue
             tags = [t for t in w[3:] if not t.startswith("host=")]
-            out[(w[0][8:], tags[0] if tags else None)] = float(w[2]) if "." in w[2] else int(w[2])
+            tag = " ".join(tags) if tags else None  # two tags: "backend=b reason=r"
+            out[(w[0][8:], tag)] = float(w[2]) if "." in w[2] else int(w[2])
         return out
 
     def logtext(self):

@@ -12,9 +12,9 @@
  * ({"error":{...}}), keys in any order, a body that is not JSON -- fed
  * whole and split at every byte; many entries and long texts past the
  * parser's arena (malloc'd, counted, freed).  throttle: unlimited until a
- * throttle; half the rate sent then; one step per 200 ms; a tenth back
- * each calm second; lifted once well over the rate; never under the
- * floor; max-rate still caps it.
+ * throttle; half the rate sent then; one step per 200 ms; doubled each
+ * calm second; lifted once well over the rate; never under the floor;
+ * max-rate still caps it.
  */
 #include "autoconf.h"
 
@@ -241,13 +241,13 @@ START_TEST(test_throttle_steps)
     ck_assert(!throttle_hit(&t, now + 100));          /* one step per 200 ms */
     ck_assert(throttle_hit(&t, now + 250));
     ck_assert_uint_eq(throttle_rate(&t, 0), 2500);
-    /* calm seconds: a tenth back each */
+    /* calm seconds: doubled each */
     now += 250;
     for (int s = 1; s <= 3; s++) {
         throttle_sent(&t, 2500, now + 1000 * (uint64_t)s);
         throttle_tick(&t, now + 1000 * (uint64_t)s);
     }
-    ck_assert_uint_eq(throttle_rate(&t, 0), 2500 + 250 + 275 + 302);
+    ck_assert_uint_eq(throttle_rate(&t, 0), 2500 * 8);
     /* never under the floor */
     for (int i = 0; i < 50; i++)
         throttle_hit(&t, now + 10000 + 300 * (uint64_t)i);

@@ -1,0 +1,72 @@
+/*
+ * rejects.c -- the points the relay's backends refused for good, as the
+ * relay sees them: kept (the spool's rejected list), remembered (a ring of
+ * the last few, for the status page), counted.
+ *
+ * A refusal arrives from a backend (backend_http.c has already counted it
+ * by reason and sampled it in the log) while the line is still in the
+ * backend's queue; everything here copies what it keeps.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/util.h"
+#include "core/rejects.h"
+#include "core/relay.h"
+#include "output/backend.h"
+#include "spool/spool.h"
+
+struct rejects *
+rejects_new(void)
+{
+    return calloc(1, sizeof(struct rejects));
+}
+
+void
+rejects_free(struct rejects *rj)
+{
+    free(rj);
+}
+
+static void
+rejects_remember(struct rejects *rj, const struct backend *be, const char *line, size_t len,
+                 const char *reason, const char *text, size_t tlen)
+{
+    struct reject_note *n = &rj->ring[rj->head];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    n->unix_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    snprintf(n->backend, sizeof(n->backend), "%s", be->cfg->name);
+    snprintf(n->reason, sizeof(n->reason), "%s", reason);
+    snprintf(n->text, sizeof(n->text), "%.*s", (int)TS_MIN(tlen, sizeof(n->text) - 1), text);
+    snprintf(n->line, sizeof(n->line), "%.*s", (int)TS_MIN(len, sizeof(n->line) - 1), line);
+    rj->head = (rj->head + 1) % REJECTS_RING;
+    rj->n = TS_MIN(rj->n + 1, (unsigned)REJECTS_RING);
+}
+
+void
+rejects_note(struct relay *r, struct backend *be, int conn, uint64_t off, const char *line,
+             size_t len, const char *reason, const char *text, size_t tlen)
+{
+    (void)conn;
+    (void)off;
+    if (r->rejects != NULL) {
+        r->rejects->total++;
+        rejects_remember(r->rejects, be, line, len, reason, text, tlen);
+    }
+    spool_reject_keep(r->spool, be, line, len, reason, text, tlen);
+}
+
+const struct reject_note *
+rejects_at(const struct rejects *rj, unsigned i)
+{
+    if (rj == NULL || i >= rj->n)
+        return NULL;
+    return &rj->ring[(rj->head + REJECTS_RING - 1 - i) % REJECTS_RING];
+}

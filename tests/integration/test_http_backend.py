@@ -1,0 +1,169 @@
+"""protocol = http against a scripted TSD (fakehttptsd.py) that answers
+/api/put?details as OpenTSDB does, with Redis: each point's fate comes
+from the answer.
+
+1. 50 points of "Unknown metric" among 5,000: exactly those 50 are in
+   <prefix>:<instance>:rejected:<backend>, each with its line, reason,
+   time and backend, readable; its byte count is theirs; everything else
+   is delivered; backend.rejected{reason=unknown_metric} = 50; the status
+   page and GET /tsrelay/rejected show them; once the TSD knows the
+   metric, POST /tsrelay/rejected/replay sends them again: all 50 arrive,
+   the list is empty.
+2. The list is bounded: rejected-max-bytes = 4K, 100 refusals: Redis
+   holds at most 4K of entries, the oldest dropped and counted.
+3. A connection reset before the answer (five times): every point
+   arrives; the duplicates the TSD stored are exactly the points of the
+   lost answers, counted by the relay (backend.http.maybe_duplicated) and
+   at most five requests of http-batch points.
+4. sync with storage failures answered 200 and failed > 0 (10% of the
+   points): they are sent again until stored, all arrive, and the relay
+   counts delivered exactly what the TSD stored (never a failed one).
+Duration: about 15 s.
+"""
+
+import json
+import random
+import socket
+import sys
+import time
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+import harness as h  # noqa: E402
+
+h.hard_timeout(120)
+tap = h.Tap()
+base = h.tmpdir()
+redis = h.Redis(base).start()
+tsd = h.FakeHttpTsd(base).start()
+tsd.config(unknown_prefix="nometric")
+BOPTS = {"protocol": "http", "http-address": "127.0.0.1:%d" % tsd.port, "conns": "2",
+         "http-batch": "50", "sync": "on", "sync-timeout": "5s"}
+relay = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd.port)], redis=redis,
+                backend_opts=BOPTS).start()
+url = "http://127.0.0.1:%d" % relay.port
+T0 = int(time.time()) - 3600
+tag = random.randrange(1 << 20)
+
+
+def send(lines):
+    s = socket.create_connection(("127.0.0.1", relay.port))
+    s.sendall("".join(lines).encode())
+    s.close()
+
+
+def stat(name, tagv="backend=tsd"):
+    return relay.stats().get((name, tagv), 0)
+
+
+# ---- 1. Unknown metric: kept, shown, replayed --------------------------------------
+good = ["put ok.m%d %d %d host=h%d\n" % (tag, T0 + i // 100, i, i % 100) for i in range(5000)]
+bad = ["put nometric.x%d %d %d host=b%d\n" % (tag, T0 + i, i, i) for i in range(50)]
+lines = list(good)
+for k, b in enumerate(bad):
+    lines.insert(37 + k * 97, b)
+send(lines)
+h.wait_until(lambda: tsd.count("ok.m%d" % tag)["distinct"] == 5000 and
+             stat("backend.rejected", "backend=tsd reason=unknown_metric") == 50, 30,
+             what="good points stored, unknown ones refused")
+tap.eq(tsd.count("ok.m%d" % tag)["distinct"], 5000, "every good point delivered")
+tap.eq(stat("backend.rejected", "backend=tsd reason=unknown_metric"), 50,
+       "backend.rejected{reason=unknown_metric} = 50")
+key = "it%d:main:rejected:tsd" % __import__("os").getpid()
+h.wait_until(lambda: redis.cmd("LLEN", key) == "50", 10, what="50 entries in Redis")
+raw = __import__("subprocess").run(
+    ["redis-cli", "-p", str(redis.port), "--raw", "LRANGE", key, "0", "-1"],
+    capture_output=True).stdout.decode()
+entries, cur = [], []
+for ln in raw.splitlines():
+    if ln.startswith("put ") and cur:
+        entries.append(cur)
+        cur = []
+    cur.append(ln)
+if cur:
+    entries.append(cur)
+tap.eq(len(entries), 50, "exactly 50 entries in %s" % key)
+tap.eq(sorted(e[0] + "\n" for e in entries), sorted(bad), "the entries' lines are the 50 refused")
+tap.ok(all(e[1] == "reason: unknown_metric: Unknown metric" and e[2].startswith("time: 20") and
+           e[2].endswith("Z") and e[3] == "backend: tsd" for e in entries),
+       "each entry: reason, UTC time, backend", entries[0] if entries else None)
+size = sum(len(redis.cmd("LINDEX", key, str(i)).encode()) for i in range(50))
+byte_count = int(redis.cmd("GET", key + ":bytes") or 0)
+tap.eq(byte_count, size, "its byte count is the entries'")
+page = h.http_get(url + "/")[1].decode()
+tap.ok("Refused for good" in page and "nometric.x%d" % tag in page,
+       "the status page shows the last refusals")
+listing = json.loads(h.http_get(url + "/tsrelay/rejected")[1])
+tap.ok(listing.get("total") == 50 and len(listing.get("last", [])) == 16 and
+       listing["kept"].get("tsd") == key, "GET /tsrelay/rejected", listing.get("kept"))
+tsd.config(unknown_prefix=None)
+code, body, _ = h.http_req(url + "/tsrelay/rejected/replay?backend=tsd", b"", "POST")
+tap.eq(code, 202, "POST /tsrelay/rejected/replay: 202")
+h.wait_until(lambda: tsd.count("nometric.x%d" % tag)["distinct"] == 50, 20,
+             what="replayed points stored")
+tap.eq(tsd.count("nometric.x%d" % tag)["distinct"], 50, "the 50 arrive once the TSD knows them")
+h.wait_until(lambda: redis.cmd("LLEN", key) == "0", 10, what="list emptied")
+tap.eq(redis.cmd("LLEN", key), "0", "the list is empty after the replay")
+tap.eq(stat("rejected.replayed", None), 50, "rejected.replayed = 50")
+code, _, _ = h.http_req(url + "/tsrelay/rejected/replay?backend=nope", b"", "POST")
+tap.eq(code, 404, "replay of an unknown backend: 404")
+
+# ---- 2. the list's bound ------------------------------------------------------------
+tsd.config(unknown_prefix="bounded")
+relay2 = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd.port)], redis=redis, name="relay2",
+                 instance="second", backend_opts=BOPTS,
+                 redis_opts={"rejected-max-bytes": "4K"}).start()
+s = socket.create_connection(("127.0.0.1", relay2.port))
+s.sendall("".join("put bounded.m%d %d 1 host=h\n" % (tag, T0 + i) for i in range(100)).encode())
+s.close()
+key2 = "it%d:second:rejected:tsd" % __import__("os").getpid()
+h.wait_until(lambda: relay2.stats().get(("rejected.kept", None), 0) == 100, 20,
+             what="100 refusals kept")
+kept_bytes = int(redis.cmd("GET", key2 + ":bytes") or 0)
+entries2 = int(redis.cmd("LLEN", key2))
+dropped = relay2.stats().get(("rejected.dropped", None), 0)
+tap.ok(0 < kept_bytes <= 4096, "Redis holds at most rejected-max-bytes", kept_bytes)
+tap.eq(entries2 + dropped, 100, "the oldest dropped and counted (%d kept, %d dropped)"
+       % (entries2, dropped))
+tap.ok(redis.cmd("LINDEX", key2, "-1").startswith("put bounded.m%d %d " % (tag, T0 + 99)),
+       "the newest is kept")
+relay2.stop()
+tsd.config(unknown_prefix=None)
+
+# ---- 3. connection reset before the answer ----------------------------------------
+before = tsd.stats()
+tsd.config(reset_requests=5)
+send(["put reset.m%d %d %d host=h%d\n" % (tag, T0 + i // 50, i, i % 50) for i in range(5000)])
+h.wait_until(lambda: tsd.count("reset.m%d" % tag)["distinct"] == 5000, 30,
+             what="reset points stored")
+time.sleep(0.5)
+after = tsd.stats()
+got = tsd.count("reset.m%d" % tag)
+tap.eq(got["distinct"], 5000, "a reset before the answer: every point arrives")
+dups = got["stored"] - got["distinct"]
+lost_pts = after["lost_answers_points"] - before["lost_answers_points"]
+tap.eq(after["resets"] - before["resets"], 5, "five answers lost")
+tap.eq(dups, lost_pts, "the duplicates are the points of the lost answers (%d)" % dups)
+maybe = stat("backend.http.maybe_duplicated")
+tap.ok(dups <= maybe <= 5 * 50, "counted (maybe_duplicated %d) and bounded by 5 requests of "
+       "http-batch points" % maybe)
+
+# ---- 4. sync, storage failures answered 200 with failed > 0 ----------------------
+d0 = stat("backend.http.delivered")
+s0 = tsd.stats()["stored"]
+tsd.config(fail_sync_200=0.1)
+send(["put sync.m%d %d %d host=h%d\n" % (tag, T0 + i // 50, i, i % 50) for i in range(3000)])
+h.wait_until(lambda: tsd.count("sync.m%d" % tag)["distinct"] == 3000, 30,
+             what="sync points stored")
+tsd.config(fail_sync_200=0.0)
+h.wait_until(lambda: relay.stats().get(("points.queued", None), 1) == 0, 10, what="drained")
+got = tsd.count("sync.m%d" % tag)
+tap.eq((got["distinct"], got["stored"]), (3000, 3000), "every point stored, once")
+failed = stat("backend.failed", "backend=tsd reason=storage")
+tap.ok(failed > 200, "storage failures answered 200 were retried (%d)" % failed)
+tap.eq(stat("backend.http.delivered") - d0, tsd.stats()["stored"] - s0,
+       "delivered counts exactly what the TSD stored (never a failed point)")
+
+relay.stop()
+tsd.stop()
+redis.stop()
+tap.done()
