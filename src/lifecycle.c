@@ -33,6 +33,7 @@
 #include "input/client.h"
 #include "input/json.h"
 #include "input/listener.h"
+#include "input/syncwait.h"
 #include "lifecycle.h"
 #include "ops/history.h"
 #include "ops/notify.h"
@@ -132,6 +133,8 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     backend_flush_all(&r->dirty);
     if (r->clients.acking != NULL)
         client_frame_acks(&r->clients);
+    if (r->clients.syncing != NULL)
+        syncwait_poll(&r->clients, client_wake);
 }
 
 static void
@@ -249,6 +252,20 @@ env_fa_safe(void *ctx, const uint64_t *w)
     return delivery_safe(r->backends, r->nbackends, w);
 }
 
+static void
+env_sync_mark(void *ctx, uint64_t *w)
+{
+    struct relay *r = ctx;
+    delivery_sync_mark(r->backends, r->nbackends, w);
+}
+
+static bool
+env_sync_proven(void *ctx, const uint64_t *w)
+{
+    struct relay *r = ctx;
+    return delivery_proven(r->backends, r->nbackends, w);
+}
+
 static int
 start_clients(struct relay *r)
 {
@@ -269,6 +286,8 @@ start_clients(struct relay *r)
         .fa_width = delivery_width(r->backends, r->nbackends),
         .fa_mark = env_fa_mark,
         .fa_safe = env_fa_safe,
+        .sync_mark = env_sync_mark,
+        .sync_proven = env_sync_proven,
     };
     admission_init(&r->adm, &r->pool, 0, 0);
     if (client_set_init(&r->clients, &env) != TS_OK)

@@ -62,6 +62,8 @@ struct relay_stats {
     uint64_t http_requests;
     uint64_t http_errors;
     uint64_t http_details_truncated; /* ?details entries over max-http-body-bytes */
+    uint64_t http_sync_proven;      /* ?sync requests answered once proven */
+    uint64_t http_sync_timeouts;    /* ?sync requests answered with the timeout shape */
     uint64_t clients_rejected;      /* over max-clients and its control slots */
     uint64_t clients_control_slot;  /* taken over max-clients, for stats only */
     uint64_t clients_timed_out;     /* idle or read deadline */

@@ -15,8 +15,11 @@
 #include <time.h>
 
 #include "base/util.h"
+#include "core/delivery.h"
 #include "core/rejects.h"
 #include "core/relay.h"
+#include "input/http.h"
+#include "input/syncwait.h"
 #include "output/backend.h"
 #include "spool/spool.h"
 
@@ -50,12 +53,28 @@ rejects_remember(struct rejects *rj, const struct backend *be, const char *line,
     rj->n = TS_MIN(rj->n + 1, (unsigned)REJECTS_RING);
 }
 
+/* The ?sync requests that wait and may have put this line: it counts
+ * failed for them (may tell one of another client's point; never misses
+ * one of its own). */
+static void
+rejects_tell_waiting(struct relay *r, const struct backend *be, int conn, uint64_t off,
+                     const char *line, size_t len, const char *text, size_t tlen)
+{
+    for (struct client *c = r->clients.syncing; c != NULL; c = c->sw->next) {
+        const struct syncwait *sw = c->sw;
+        if (!sw->waiting || c->http == NULL || sw->width != r->clients.env.fa_width)
+            continue;
+        if (delivery_sync_covers(r->backends, r->nbackends, sw->start, sw->end, be->idx, conn,
+                                 off))
+            http_sync_refused(c->http, line, len, text, tlen);
+    }
+}
+
 void
 rejects_note(struct relay *r, struct backend *be, int conn, uint64_t off, const char *line,
              size_t len, const char *reason, const char *text, size_t tlen)
 {
-    (void)conn;
-    (void)off;
+    rejects_tell_waiting(r, be, conn, off, line, len, text, tlen);
     if (r->rejects != NULL) {
         r->rejects->total++;
         rejects_remember(r->rejects, be, line, len, reason, text, tlen);

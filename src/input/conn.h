@@ -34,6 +34,7 @@
 struct block;
 struct pool;
 struct frameack;
+struct syncwait;
 
 /* What clients need from the relay; lifecycle.c wires it. */
 struct client_env {
@@ -60,6 +61,10 @@ struct client_env {
     size_t fa_width;
     void (*fa_mark)(void *ctx, uint64_t *w);
     bool (*fa_safe)(void *ctx, const uint64_t *w);
+    /* HTTP ?sync: the stricter proof (delivery_sync_mark, delivery_proven)
+     * in marks of fa_width words; NULL: ?sync is answered at acceptance */
+    void (*sync_mark)(void *ctx, uint64_t *w);
+    bool (*sync_proven)(void *ctx, const uint64_t *w);
 };
 
 struct client_set_stats {
@@ -71,6 +76,7 @@ struct client_set {
     struct client_env env;
     struct client *all;
     struct client *acking;           /* clients with frames waiting for "ack N" */
+    struct client *syncing;          /* clients whose ?sync request waits (syncwait.c) */
     uint64_t n;                      /* open */
     uint64_t pending;                /* open, protocol not yet known */
     uint64_t control_only;           /* open in a stats-only slot */
@@ -103,6 +109,7 @@ struct client {
     struct admit_ticket adm;       /* waiting for input memory or queue room */
     bool room_wait;                /* adm is in the room line */
     bool blocked;                  /* the last decode stopped for room */
+    bool sync_parked;              /* a ?sync request waits for its proofs: not reading */
     char *http_body;               /* admitted for an HTTP body, not yet handed over */
     size_t http_body_len;
     struct block *http_body_blk;
@@ -122,6 +129,7 @@ struct client {
                                       the peer closes (or a short deadline) */
     struct client *next, *prev;    /* set->all */
     struct frameack *fa;           /* frame-acks = on, framed */
+    struct syncwait *sw;           /* HTTP ?sync: its wait (syncwait.c), NULL until one */
     uint64_t fa_seen;              /* fio.completed already noted */
     bool fa_listed;                /* on set->acking */
     struct client *fa_next;

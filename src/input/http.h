@@ -53,12 +53,21 @@ struct http_host {
     void (*body_free)(void *ctx, char *buf, size_t len);
     http_endpoint_fn endpoint;
     void *endpoint_ctx;
+    /* ?sync (NULL: answered at acceptance): where a request's points begin
+     * (before its first point), then, once every point was taken, the wait
+     * for their proofs, at most timeout_ms (the client's sync_timeout; 0:
+     * none given): TS_OK, and the host calls http_sync_done (and
+     * http_sync_refused for each of them refused for good meanwhile);
+     * anything else answers at once. */
+    int (*sync_begin)(void *ctx);
+    int (*sync_wait)(void *ctx, uint64_t timeout_ms);
 };
 
 enum http_state {
     HTTP_READY = 0,          /* give it more bytes when they come */
     HTTP_WAIT_BODY,          /* a request waits for body memory */
     HTTP_WAIT_ROOM,          /* a request waits for room in the queues */
+    HTTP_WAIT_SYNC,          /* a ?sync request waits for its points' proofs */
     HTTP_CLOSE,              /* close once the replies are written */
 };
 
@@ -77,6 +86,16 @@ size_t http_feed(struct http_conn *h, const char *buf, size_t len, enum http_sta
 bool http_waiting(const struct http_conn *h);
 /* A request is partly received (for the read deadline). */
 bool http_in_request(const struct http_conn *h);
+
+/* ?sync: the request waits for its proofs (until http_sync_done). */
+bool http_sync_waiting(const struct http_conn *h);
+/* One of its points (a canonical line) was refused for good: counted
+ * failed, listed with ?details. */
+void http_sync_refused(struct http_conn *h, const char *line, size_t len, const char *text,
+                       size_t tlen);
+/* The wait is over: proven (every point stored or refused), or timed out
+ * (the TSD's timeout answer).  Feed the connection to carry on. */
+void http_sync_done(struct http_conn *h, bool proven);
 
 /* The response to the request being served (keep-alive as it asked). */
 void http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len);

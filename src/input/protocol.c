@@ -18,6 +18,7 @@
 #include "input/frameack.h"
 #include "input/protocol.h"
 #include "input/reply.h"
+#include "input/syncwait.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -200,6 +201,8 @@ protocol_set(struct client *c, enum listen_proto proto)
             .body_free = admitted_http_body_free,
             .endpoint = cs->env.endpoint,
             .endpoint_ctx = cs->env.endpoint_ctx,
+            .sync_begin = cs->env.sync_mark != NULL ? syncwait_begin : NULL,
+            .sync_wait = cs->env.sync_mark != NULL ? syncwait_wait : NULL,
         };
         c->http = http_conn_new(&host);
         if (c->http != NULL)
@@ -327,6 +330,8 @@ protocol_decode(struct client *c, const char *buf, size_t len)
         size_t n = http_feed(c->http, buf, len, &st);
         if (st == HTTP_WAIT_ROOM)
             c->blocked = true;
+        else if (st == HTTP_WAIT_SYNC)
+            c->sync_parked = true;
         else if (st == HTTP_CLOSE)
             c->close_after_write = true;
         return n;

@@ -39,7 +39,7 @@
 #include "output/backend_http.h"
 #include "output/httpbatch.h"
 #include "output/httpc.h"
-#include "output/putjson.h"
+#include "base/putjson.h"
 #include "output/throttle.h"
 
 static const struct httpc_req_ops hb_ops;

@@ -24,7 +24,7 @@
 #include "output/backend_http_stats.h"
 #include "output/httpc.h"
 #include "output/putanswer.h"
-#include "output/putjson.h"
+#include "base/putjson.h"
 #include "output/throttle.h"
 
 #define HB_PENDING 1u   /* not done yet */

@@ -39,7 +39,7 @@
 
 #include "base/util.h"
 #include "output/putanswer.h"
-#include "output/putjson.h"
+#include "base/putjson.h"
 
 /* ---- the table ------------------------------------------------------------- */
 

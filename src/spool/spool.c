@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "spool/chain.h"
 #include "spool/evacuate.h"
+#include "spool/proof.h"
 #include "spool/recover.h"
 #include "spool/settle.h"
 #include "spool/spool.h"
@@ -103,6 +104,8 @@ spool_backend_init(struct spool *sp, struct spool_backend *sb, struct backend *b
         return TS_ERROR;
     sb->drain.delivered = settle_entry_delivered;
     sb->drain.delivered_ctx = sb;
+    if (proof_init(sb) != TS_OK)
+        return TS_ERROR;
     be->sp = sb;
     return TS_OK;
 }
@@ -229,6 +232,7 @@ spool_destroy(struct spool *sp)
         chain_free(p, sb->evac_push);
         chain_free(p, sb->unconf_head);
         drain_free(&sb->drain);
+        proof_free(sb);
         if (sb->be != NULL)
             sb->be->sp = NULL;
     }
@@ -248,6 +252,7 @@ spool_tick_backend(struct spool_backend *sb, uint64_t now, bool mine)
     struct spool *sp = sb->sp;
     struct drain *d = &sb->drain;
     settle_direct(sb);
+    proof_tick(sb);
     if (sp->state == SP_READY && !mine) {
         unspool_from_memory(sb); /* the spool is another relay's for now: memory only */
     } else if (sp->state == SP_READY) {
@@ -529,6 +534,30 @@ uint64_t
 spool_backend_stored_lines(const struct backend *be)
 {
     return be->sp ? be->sp->stored_lines : 0;
+}
+
+uint64_t
+spool_backend_intake(const struct backend *be)
+{
+    return be->sp ? be->sp->intake : 0;
+}
+
+uint64_t
+spool_backend_proven(const struct backend *be)
+{
+    return be->sp ? be->sp->proven : 0;
+}
+
+bool
+spool_backend_detached(const struct backend *be, int k, uint64_t *upto, uint64_t *intake)
+{
+    const struct spool_backend *sb = be->sp;
+    if (sb == NULL || sb->proof_off == NULL)
+        return false;
+    size_t nc = (size_t)be->nconns;
+    *upto = sb->proof_off[nc + (size_t)k];
+    *intake = sb->proof_off[2 * nc + (size_t)k];
+    return *intake > 0;
 }
 
 bool

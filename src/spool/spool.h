@@ -113,6 +113,13 @@ uint64_t spool_backlog_age_ms(const struct backend *be);
  * from memory and not yet acknowledged) and no push was lost with a
  * connection. */
 uint64_t spool_backend_staged_lines(const struct backend *be);
+/* For ?sync (proof.c): lines the spool took for be so far, and how many of
+ * them (in order) be itself proved; connection k's queue was last handed
+ * to the spool up to stream offset *upto, its lines then numbered up to
+ * *intake (false: never). */
+uint64_t spool_backend_intake(const struct backend *be);
+uint64_t spool_backend_proven(const struct backend *be);
+bool spool_backend_detached(const struct backend *be, int k, uint64_t *upto, uint64_t *intake);
 uint64_t spool_backend_stored_lines(const struct backend *be);
 bool spool_backend_settled(const struct backend *be);
 

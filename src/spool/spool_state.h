@@ -65,6 +65,12 @@ struct spool_backend {
                                        until it acknowledged all it has */
     uint64_t direct_lines;          /* staged lines that went to the backend from
                                        memory: stored once it acknowledged all it has */
+    /* ?sync's proof of spooled lines (proof.c) */
+    uint64_t intake;                /* lines taken, staged or from a failed connection */
+    uint64_t proven;                /* ... up to this count proven by the backend */
+    bool snap;                      /* a snapshot waits for the backend's acks */
+    uint64_t snap_intake;
+    uint64_t *proof_off;            /* 3 x conns: snapshot ends; detached up to; its intake */
     struct drain drain;
 };
 

@@ -25,7 +25,7 @@
 
 #include "base/util.h"
 #include "output/putanswer.h"
-#include "output/putjson.h"
+#include "base/putjson.h"
 #include "output/throttle.h"
 #include "unit.h"
 

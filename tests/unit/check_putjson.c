@@ -28,7 +28,7 @@
 #include "input/ingest.h"
 #include "input/json.h"
 #include "output/putanswer.h"
-#include "output/putjson.h"
+#include "base/putjson.h"
 #include "unit.h"
 
 static struct point_rules rules;

@@ -19,7 +19,7 @@
 
 #include "base/point.h"
 #include "base/util.h"
-#include "output/putjson.h"
+#include "base/putjson.h"
 
 #define WORDS_MAX (POINT_MAX_TAGS + 8)
 
