@@ -18,7 +18,9 @@
 #include "core/delivery.h"
 #include "core/rejects.h"
 #include "core/relay.h"
+#include "input/frameack.h"
 #include "input/http.h"
+#include "input/protocol.h"
 #include "input/syncwait.h"
 #include "output/backend.h"
 #include "spool/spool.h"
@@ -70,11 +72,39 @@ rejects_tell_waiting(struct relay *r, const struct backend *be, int conn, uint64
     }
 }
 
+/* The framed clients whose frames wait for their ack and may hold this
+ * line: an error frame (the ack does not wait for it: the line is done). */
+static void
+rejects_tell_framed(struct relay *r, const struct backend *be, int conn, uint64_t off,
+                    const char *line, size_t len, const char *text, size_t tlen)
+{
+    for (struct client *c = r->clients.acking; c != NULL; c = c->fa_next) {
+        const struct frameack *fa = c->fa;
+        if (fa == NULL || fa->width != r->clients.env.fa_width || c->lingering)
+            continue;
+        const uint64_t *start, *end;
+        bool covers = false;
+        for (unsigned i = 0; !covers && (end = frameack_mark_at(fa, i, &start)) != NULL; i++)
+            covers = delivery_sync_covers(r->backends, r->nbackends, start, end, be->idx, conn,
+                                          off);
+        if (!covers)
+            continue;
+        char msg[POINT_LINE_MAX + 600];
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        int n = snprintf(msg, sizeof(msg), "error: refused by backend %s: %.*s: %.*s",
+                         be->cfg->name, (int)TS_MIN(tlen, (size_t)300), text,
+                         (int)TS_MIN(len, (size_t)POINT_LINE_MAX), line);
+        protocol_framed_notice(c, msg, (size_t)TS_MIN(n, (int)sizeof(msg) - 1));
+    }
+}
+
 void
 rejects_note(struct relay *r, struct backend *be, int conn, uint64_t off, const char *line,
              size_t len, const char *reason, const char *text, size_t tlen)
 {
     rejects_tell_waiting(r, be, conn, off, line, len, text, tlen);
+    rejects_tell_framed(r, be, conn, off, line, len, text, tlen);
     if (r->rejects != NULL) {
         r->rejects->total++;
         rejects_remember(r->rejects, be, line, len, reason, text, tlen);

@@ -158,6 +158,14 @@ framed_say(struct client *c, const char *text, size_t len)
 }
 
 void
+protocol_framed_notice(struct client *c, const char *text, size_t len)
+{
+    framed_say(c, text, len);
+    if (c->out_len > c->out_off)
+        ev_io_start(conn_loop(c), &c->wio); /* written when the socket takes it */
+}
+
+void
 protocol_set(struct client *c, enum listen_proto proto)
 {
     struct client_set *cs = c->set;
@@ -273,6 +281,8 @@ decode_framed(struct client *c, const char *buf, size_t len)
     enum framed_status st;
     uint32_t bad = 0;
     size_t need = 0;
+    if (c->fa != NULL && !c->fio.blocked) /* (resuming a frame: where it began stays) */
+        frameack_begin(c->fa, c->set->env.fa_mark, c->set->env.ctx);
     size_t n = framed_feed(&c->fio, buf, len, &need, &st, &bad);
     c->need = need;
     c->blocked = c->fio.blocked;

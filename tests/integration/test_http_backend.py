@@ -18,7 +18,11 @@ from the answer.
 4. sync with storage failures answered 200 and failed > 0 (10% of the
    points): they are sent again until stored, all arrive, and the relay
    counts delivered exactly what the TSD stored (never a failed one).
-Duration: about 15 s.
+5. frame-acks = on: a framed client's frames are acknowledged once
+   stored; its two lines the TSD refuses for good do not hold the ack
+   back and come back to it in error: frames, before the ack of their
+   frame, and to no other client.
+Duration: about 20 s.
 """
 
 import json
@@ -109,8 +113,8 @@ tap.eq(code, 404, "replay of an unknown backend: 404")
 
 # ---- 2. the list's bound ------------------------------------------------------------
 tsd.config(unknown_prefix="bounded")
-relay2 = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd.port)], redis=redis, name="relay2",
-                 instance="second", backend_opts=BOPTS,
+relay2 = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd.port, {"conns": "1"})], redis=redis,
+                 name="relay2", instance="second", backend_opts=BOPTS,
                  redis_opts={"rejected-max-bytes": "4K"}).start()
 s = socket.create_connection(("127.0.0.1", relay2.port))
 s.sendall("".join("put bounded.m%d %d 1 host=h\n" % (tag, T0 + i) for i in range(100)).encode())
@@ -124,8 +128,9 @@ dropped = relay2.stats().get(("rejected.dropped", None), 0)
 tap.ok(0 < kept_bytes <= 4096, "Redis holds at most rejected-max-bytes", kept_bytes)
 tap.eq(entries2 + dropped, 100, "the oldest dropped and counted (%d kept, %d dropped)"
        % (entries2, dropped))
-tap.ok(redis.cmd("LINDEX", key2, "-1").startswith("put bounded.m%d %d " % (tag, T0 + 99)),
-       "the newest is kept")
+tap.ok(redis.cmd("LINDEX", key2, "-1").startswith("put bounded.m%d %d " % (tag, T0 + 99)) and
+       redis.cmd("LINDEX", key2, "0").startswith("put bounded.m%d %d " % (tag, T0 + dropped)),
+       "the newest are kept, the oldest went")
 relay2.stop()
 tsd.config(unknown_prefix=None)
 
@@ -162,6 +167,65 @@ failed = stat("backend.failed", "backend=tsd reason=storage")
 tap.ok(failed > 200, "storage failures answered 200 were retried (%d)" % failed)
 tap.eq(stat("backend.http.delivered") - d0, tsd.stats()["stored"] - s0,
        "delivered counts exactly what the TSD stored (never a failed point)")
+
+# ---- 5. frame-acks: refused lines in error frames, the ack not held back ----------
+tsd.config(unknown_prefix="nometric")
+relay5 = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd.port)], name="relay5", instance="fifth",
+                 backend_opts=BOPTS, relay={"frame-acks": "on"}).start()
+
+
+def framed_run(frames):
+    """Sends the frames, reads replies until "ack <len(frames)>"; the reply
+    payloads in order."""
+    s = socket.create_connection(("127.0.0.1", relay5.port))
+    s.sendall(b"".join(h.frame(f) for f in frames))
+    s.settimeout(0.5)
+    buf, replies, deadline = b"", [], time.time() + 20
+    while time.time() < deadline and ("ack %d" % len(frames)) not in replies:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not d:
+            break
+        buf += d
+        while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+            n = int.from_bytes(buf[:4], "big")
+            replies.append(buf[4:4 + n].decode())
+            buf = buf[4 + n:]
+    s.close()
+    return replies
+
+
+frames = []
+for f in range(20):
+    lines = ["fa.m%d %d %d host=h%d" % (tag, T0 + f, i, i) for i in range(10)]
+    if f == 7:
+        lines[3] = "nometric.fa%d %d 1 host=x" % (tag, T0)
+        lines[8] = "nometric.fa%d %d 2 host=y" % (tag, T0)
+    frames.append("\n".join(lines) + "\n")
+other = []
+t = __import__("threading").Thread(target=lambda: other.extend(
+    framed_run(["fa.other%d %d %d host=o\n" % (tag, T0 + i, i) for i in range(30)])))
+t.start()
+replies = framed_run(frames)
+t.join()
+errors = [r.rstrip("\n") for r in replies if r.startswith("error:")]
+acks = [r for r in replies if r.startswith("ack ")]
+tap.ok(acks and acks[-1] == "ack 20", "every frame acknowledged (refused lines do not hold it)",
+       replies[-3:])
+tap.eq(sorted(errors),
+       sorted(["error: refused by backend tsd: Unknown metric: put nometric.fa%d %d %d host=%s"
+               % (tag, T0, v, hv) for v, hv in ((1, "x"), (2, "y"))]),
+       "the two refused lines come back in error frames")
+first_err = min(i for i, r in enumerate(replies) if r.startswith("error:")) if errors \
+    else len(replies)
+ack7 = [i for i, r in enumerate(replies) if r.startswith("ack ") and int(r[4:]) >= 8]
+tap.ok(ack7 and first_err < ack7[0], "... before the ack of their frame", replies)
+tap.ok(not any(r.startswith("error:") for r in other) and other and other[-1] == "ack 30",
+       "another framed client gets none of them", other[-3:])
+tap.eq(tsd.count("fa.m%d" % tag)["distinct"], 198, "its other lines stored")
+relay5.stop()
 
 relay.stop()
 tsd.stop()
