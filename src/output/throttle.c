@@ -5,11 +5,12 @@
  * The rate being sent is measured per whole second (the points handed to
  * requests, retries included).  A throttle answer halves the rate that
  * was being sent (or the limit, when that is lower), at most once per
- * THROTTLE_STEP_MS: the answers of one round trip are one signal.  A
- * second without one doubles the limit (a TSD that throttles a share of
- * the points at any rate drives the limit to its floor; once it stops,
- * the backlog must not take minutes to resume); a limit over twice what
- * is being sent after ten calm seconds is lifted.
+ * THROTTLE_STEP_MS: the answers of a round trip are one signal.  The
+ * floor is a sixteenth of the rate when the episode began: a TSD that
+ * throttles a share of the points at any rate would otherwise drive the
+ * limit to nothing and the backlog would outgrow the episode.  A second
+ * without a throttle doubles the limit (the backlog resumes in seconds);
+ * a limit over twice what is being sent after ten calm seconds is lifted.
  */
 #include "autoconf.h"
 
@@ -22,6 +23,7 @@ void
 throttle_init(struct throttle *t)
 {
     memset(t, 0, sizeof(*t));
+    t->floor = THROTTLE_FLOOR;
 }
 
 static void
@@ -57,7 +59,9 @@ throttle_hit(struct throttle *t, uint64_t now)
         rate = t->limit;
     if (rate == 0)
         rate = t->limit != 0 ? t->limit : 2 * THROTTLE_FLOOR;
-    t->limit = TS_MAX(rate / 2, (uint64_t)THROTTLE_FLOOR);
+    if (t->limit == 0) /* an episode begins */
+        t->floor = TS_MAX(rate / THROTTLE_DEPTH, (uint64_t)THROTTLE_FLOOR);
+    t->limit = TS_MAX(rate / 2, t->floor);
     t->last_down_ms = now;
     t->last_up_ms = now;
     t->downs++;

@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 #define THROTTLE_FLOOR 10          /* points/s the limit never goes under */
-#define THROTTLE_STEP_MS 200       /* at most one step down per this long */
+#define THROTTLE_DEPTH 16          /* ... nor under the episode's first rate / this */
+#define THROTTLE_STEP_MS 500       /* at most one step down per this long */
 #define THROTTLE_RAISE_MS 1000     /* one step up per second without a throttle */
 
 struct throttle {
@@ -28,6 +29,7 @@ struct throttle {
     uint64_t window_ms;      /* when the current second began */
     uint64_t last_down_ms;   /* the last step down */
     uint64_t last_up_ms;     /* the last step up (or down) */
+    uint64_t floor;          /* this episode's floor */
     uint64_t downs;          /* steps down (counted) */
 };
 

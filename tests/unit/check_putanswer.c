@@ -12,9 +12,9 @@
  * ({"error":{...}}), keys in any order, a body that is not JSON -- fed
  * whole and split at every byte; many entries and long texts past the
  * parser's arena (malloc'd, counted, freed).  throttle: unlimited until a
- * throttle; half the rate sent then; one step per 200 ms; doubled each
- * calm second; lifted once well over the rate; never under the floor;
- * max-rate still caps it.
+ * throttle; half the rate sent then; one step per 500 ms; doubled each
+ * calm second; lifted once well over the rate; never under a sixteenth of
+ * the episode's first rate (nor the floor); max-rate still caps it.
  */
 #include "autoconf.h"
 
@@ -238,21 +238,28 @@ START_TEST(test_throttle_steps)
     ck_assert(throttle_hit(&t, now));
     ck_assert_uint_eq(throttle_rate(&t, 0), 5000);
     ck_assert_uint_eq(throttle_rate(&t, 3000), 3000); /* max-rate still caps */
-    ck_assert(!throttle_hit(&t, now + 100));          /* one step per 200 ms */
-    ck_assert(throttle_hit(&t, now + 250));
+    ck_assert(!throttle_hit(&t, now + 400));          /* one step per 500 ms */
+    ck_assert(throttle_hit(&t, now + 550));
     ck_assert_uint_eq(throttle_rate(&t, 0), 2500);
     /* calm seconds: doubled each */
-    now += 250;
+    now += 550;
     for (int s = 1; s <= 3; s++) {
         throttle_sent(&t, 2500, now + 1000 * (uint64_t)s);
         throttle_tick(&t, now + 1000 * (uint64_t)s);
     }
     ck_assert_uint_eq(throttle_rate(&t, 0), 2500 * 8);
-    /* never under the floor */
+    /* never under the episode's floor: its first rate / 16 */
     for (int i = 0; i < 50; i++)
-        throttle_hit(&t, now + 10000 + 300 * (uint64_t)i);
-    ck_assert_uint_eq(throttle_rate(&t, 0), THROTTLE_FLOOR);
-    ck_assert_uint_gt(t.downs, 10);
+        throttle_hit(&t, now + 10000 + 600 * (uint64_t)i);
+    ck_assert_uint_eq(throttle_rate(&t, 0), 10000 / THROTTLE_DEPTH);
+    ck_assert_uint_gt(t.downs, 5);
+    /* a slow backend's floor: THROTTLE_FLOOR */
+    struct throttle u;
+    throttle_init(&u);
+    throttle_sent(&u, 20, 1000);
+    for (int i = 0; i < 20; i++)
+        throttle_hit(&u, 2000 + 600 * (uint64_t)i);
+    ck_assert_uint_eq(throttle_rate(&u, 0), THROTTLE_FLOOR);
 }
 END_TEST
 
