@@ -187,12 +187,12 @@ struct jp {
     enum vkind metric_kind, ts_kind, value_kind;
     bool tags_seen, tags_bad;
     int tag_entries;         /* pairs seen in "tags", converted or not */
-    char tagkey[256];
+    char tagkey[POINT_LINE_MAX * 2]; /* UTF-8 as received (a tag of a 1024-byte line) */
     size_t tagkey_len;       /* SIZE_MAX: too long */
     char metric_raw[POINT_LINE_MAX * 2]; /* UTF-8 as received */
     size_t metric_len;                   /* SIZE_MAX: too long */
     int64_t ts;
-    char value[512];
+    char value[POINT_LINE_MAX + 1]; /* a value as long as a line may hold */
     size_t value_len;
     bool value_unrepresentable;
     size_t nested_start;     /* a nested array in the root array */

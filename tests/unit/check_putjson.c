@@ -179,6 +179,31 @@ START_TEST(test_key_ignores_tag_order_and_value)
 }
 END_TEST
 
+/* Found by fuzz_putjson: input/json.c refused a tag name over 255 bytes of
+ * UTF-8 and a value over 511 characters that telnet (and the TSD) take. */
+START_TEST(test_long_names_and_values_read_back)
+{
+    static char line[2048], json[PUTJSON_MAX];
+    size_t n = (size_t)sprintf(line, "put m 1 1.");
+    memset(line + n, '0', 700);
+    n += 700;
+    n += (size_t)sprintf(line + n, "1 a=b ");
+    memset(line + n, '\xFF', 120); /* 240 bytes of UTF-8 */
+    n += 120;
+    n += (size_t)sprintf(line + n, "c=3\n");
+    struct point pt;
+    struct point_error err;
+    ck_assert_int_eq(point_parse_line(&rules, CMD_PUT, false, line, n - 1, &pt, &err), TS_OK);
+    uint64_t key;
+    size_t jl = putjson_write(line, n, json, sizeof(json), &key);
+    ck_assert_uint_gt(jl, 0);
+    struct json_result res;
+    ck_assert_int_eq(json_ingest(&K.sink, json, jl, &res, &err), TS_OK);
+    ck_assert_msg(K.nemit == 1, "refused: %s", K.err);
+    ck_assert(K.len == n && memcmp(K.line, line, n) == 0);
+}
+END_TEST
+
 /* ---- the round trip on random lines ------------------------------------------------ */
 
 static unsigned long rng = 88172645463325252ul;
@@ -377,6 +402,7 @@ putjson_suite(void)
     tcase_add_test(tc, test_rollup_words);
     tcase_add_test(tc, test_not_taken);
     tcase_add_test(tc, test_key_ignores_tag_order_and_value);
+    tcase_add_test(tc, test_long_names_and_values_read_back);
     tcase_add_test(tc, test_random_lines_round_trip);
     suite_add_tcase(s, tc);
     return s;
