@@ -69,6 +69,7 @@ struct relay_stats {
     uint64_t clients_timed_out;     /* idle or read deadline */
     uint64_t points_dropped;        /* valid points dropped (overflow = drop) */
     uint64_t points_forwarded;      /* lines acknowledged by a backend's TCP */
+    uint64_t points_rejected;       /* lines a backend refused for good (protocol = http) */
     uint64_t points_spooled;        /* lines into the spool */
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
     uint64_t points_taken_over;     /* lines of a dead instance's spool queued here */

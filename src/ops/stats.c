@@ -24,6 +24,7 @@
 #include "ops/history.h"
 #include "base/log.h"
 #include "core/relay.h"
+#include "input/syncwait.h"
 #include "spool/fleet.h"
 #include "spool/rejected.h"
 #include "spool/spool.h"
@@ -221,6 +222,16 @@ collect_clients(struct relay *r, const struct emitter *e)
     emit_untagged(e, "http.errors", "HTTP responses with status >= 400.", COUNTER, g_stats.http_errors);
     emit_untagged(e, "http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
         COUNTER, g_stats.http_details_truncated);
+    uint64_t waiting = 0;
+    for (struct client *c = r->clients.syncing; c != NULL; c = c->sw->next)
+        waiting++;
+    emit_untagged(e, "http.sync_waiting", "/api/put?sync requests waiting for their points' "
+        "proofs.", GAUGE, waiting);
+    emit_untagged(e, "http.sync_proven", "/api/put?sync requests answered once every point was "
+        "proven.", COUNTER, g_stats.http_sync_proven);
+    emit_untagged(e, "http.sync_timeouts", "/api/put?sync requests answered with the TSD's "
+        "timeout answer (sync_timeout or sync-max-wait passed).", COUNTER,
+        g_stats.http_sync_timeouts);
 }
 
 /* ---- points ------------------------------------------------------------- */
@@ -235,6 +246,8 @@ collect_points(struct relay *r, const struct emitter *e)
         g_stats.points_forwarded);
     emit_untagged(e, "points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE,
         queued_lines);
+    emit_untagged(e, "points.rejected", "Lines a backend refused for good (protocol = http: "
+        "Unknown metric, ...; kept, see rejected.*).", COUNTER, g_stats.points_rejected);
     emit_untagged(e, "points.spooled", "Lines that went into the spool.", COUNTER, g_stats.points_spooled);
     emit_untagged(e, "points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
         g_stats.points_unspooled);

@@ -119,6 +119,7 @@ acknowledge(struct bconn *c, uint64_t acked, uint64_t undelivered)
     c->lines_queued -= TS_MIN(lines, c->lines_queued);
     be->st.lines_acked += lines;
     g_stats.points_forwarded += lines - TS_MIN(lines, undelivered);
+    g_stats.points_rejected += TS_MIN(lines, undelivered);
     queue_mark_acked(q, be->env->pool, acked);
     barriers_release(&c->bar, acked);
     progress(c);
