@@ -83,11 +83,28 @@ putjson_lit(struct pj_out *o, const char *s)
     putjson_raw(o, s, strlen(s));
 }
 
+/* Bytes that need more than themselves in a JSON string. */
+static bool
+putjson_plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
+            return false;
+    }
+    return true;
+}
+
 /* ISO-8859-1 bytes as a JSON string (quotes included). */
 static void
 putjson_string(struct pj_out *o, const char *s, size_t n)
 {
     putjson_raw(o, "\"", 1);
+    if (putjson_plain(s, n)) { /* the usual name: as it is */
+        putjson_raw(o, s, n);
+        putjson_raw(o, "\"", 1);
+        return;
+    }
     for (size_t i = 0; i < n && !o->full; i++) {
         unsigned char ch = (unsigned char)s[i];
         char tmp[8];
@@ -191,11 +208,10 @@ putjson_key_tag(uint64_t key, const char *k, size_t klen, const char *v, size_t 
     return key + XXH3_64bits_withSeed(v, vlen, XXH3_64bits(k, klen));
 }
 
-/* "tags":{...} from the words after `first`, adding each to *key. */
+/* "tags":{...} from the words after `first`. */
 static bool
-putjson_tags(struct pj_out *o, const struct pj_words *ws, int first, uint64_t *key)
+putjson_tags(struct pj_out *o, const struct pj_words *ws, int first)
 {
-    char ku[2 * POINT_LINE_MAX], vu[2 * POINT_LINE_MAX];
     putjson_lit(o, ",\"tags\":{");
     for (int i = first; i < ws->count; i++) {
         const char *eq = memchr(ws->w[i], '=', ws->n[i]);
@@ -207,11 +223,38 @@ putjson_tags(struct pj_out *o, const struct pj_words *ws, int first, uint64_t *k
         putjson_string(o, ws->w[i], kl);
         putjson_raw(o, ":", 1);
         putjson_string(o, eq + 1, vl);
-        *key = putjson_key_tag(*key, ku, putjson_utf8(ws->w[i], kl, ku), vu,
-                               putjson_utf8(eq + 1, vl, vu));
     }
     putjson_raw(o, "}", 1);
     return true;
+}
+
+/* The key of a split line: metric, timestamp, tags as UTF-8. */
+static uint64_t
+putjson_words_key(const struct pj_words *ws, int mi, int64_t ts)
+{
+    char ku[2 * POINT_LINE_MAX], vu[2 * POINT_LINE_MAX];
+    uint64_t key = putjson_key_begin(ku, putjson_utf8(ws->w[mi], ws->n[mi], ku), ts);
+    for (int i = mi + 3; i < ws->count; i++) {
+        const char *eq = memchr(ws->w[i], '=', ws->n[i]);
+        size_t kl = eq != NULL ? (size_t)(eq - ws->w[i]) : ws->n[i];
+        size_t vl = eq != NULL ? ws->n[i] - kl - 1 : 0;
+        key = putjson_key_tag(key, ku, putjson_utf8(ws->w[i], kl, ku), vu,
+                              putjson_utf8(ws->w[i] + kl + (eq != NULL), vl, vu));
+    }
+    return key;
+}
+
+uint64_t
+putjson_key(const char *line, size_t len)
+{
+    static struct pj_words ws;
+    enum putjson_kind kind = putjson_kind(line, len);
+    int mi = kind == PJ_ROLLUP ? 2 : 1;
+    int64_t ts;
+    if (kind == PJ_OTHER || !putjson_split(line, len, &ws) || ws.count < mi + 4 ||
+        !putjson_timestamp(ws.w[mi + 1], ws.n[mi + 1], &ts))
+        return 0;
+    return putjson_words_key(&ws, mi, ts);
 }
 
 /* A rollup's word, split as RollupDataPointRpc splits it: "1h-sum" an
@@ -257,14 +300,17 @@ putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key
     int64_t ts;
     if (!putjson_timestamp(ws.w[mi + 1], ws.n[mi + 1], &ts))
         return 0;
-    char mu[2 * POINT_LINE_MAX];
-    *key = putjson_key_begin(mu, putjson_utf8(ws.w[mi], ws.n[mi], mu), ts);
+    if (key != NULL)
+        *key = putjson_words_key(&ws, mi, ts);
     struct pj_out o = { .p = out, .cap = cap };
-    char tsbuf[32];
+    char tsbuf[24];
+    size_t tl = 0;
+    for (uint64_t v = (uint64_t)ts; v > 0 || tl == 0; v /= 10) /* ts > 0 */
+        tsbuf[sizeof(tsbuf) - 1 - tl++] = (char)('0' + v % 10);
     putjson_lit(&o, "{\"metric\":");
     putjson_string(&o, ws.w[mi], ws.n[mi]);
-    putjson_raw(&o, tsbuf, (size_t)snprintf(tsbuf, sizeof(tsbuf), ",\"timestamp\":%lld",
-                                           (long long)ts));
+    putjson_lit(&o, ",\"timestamp\":");
+    putjson_raw(&o, tsbuf + sizeof(tsbuf) - tl, tl);
     putjson_lit(&o, ",\"value\":");
     const char *v = ws.w[mi + 2];
     size_t vn = ws.n[mi + 2];
@@ -272,7 +318,7 @@ putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key
         putjson_raw(&o, v, vn);
     else
         putjson_string(&o, v, vn);
-    if (!putjson_tags(&o, &ws, mi + 3, key))
+    if (!putjson_tags(&o, &ws, mi + 3))
         return 0;
     if (kind == PJ_ROLLUP)
         putjson_rollup_spec(&o, ws.w[1], ws.n[1]);

@@ -32,9 +32,11 @@ enum putjson_kind putjson_kind(const char *line, size_t len);
 
 /* The JSON object of one canonical line (with or without its "\n") into
  * out; returns its length, 0 when the line is not one it knows (PJ_OTHER,
- * or words missing) or cap is too small.  *key: the line's match key
- * (putjson_key_*), to find it in an answer. */
+ * or words missing) or cap is too small.  *key (when key is not NULL):
+ * the line's match key (putjson_key_*), to find it in an answer. */
 size_t putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key);
+/* The match key alone (0 for a line it does not know). */
+uint64_t putjson_key(const char *line, size_t len);
 
 /* The match key of a datapoint: metric, timestamp and tags (in any order),
  * strings as UTF-8.  Built in steps: begin with the metric and timestamp,

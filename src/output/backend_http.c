@@ -239,7 +239,6 @@ hb_submit(struct hb_lane *l, struct hb_batch *b)
     b->body_sent = 0;
     b->status = 0;
     b->matched = b->unmatched = b->nthrottled = 0;
-    httpbatch_sort(b);
     if (httpc_submit(hb->pool, &b->req) != TS_OK)
         return false;
     b->state = HB_SENDING;

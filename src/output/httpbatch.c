@@ -97,13 +97,13 @@ httpbatch_put_point(struct hb_batch *b, struct hb_out *o, const char *line, size
     size_t cap = b->ninreq == 0 ? o->hard : o->cap;
     if (o->len + 2 >= cap)
         return false;
-    uint64_t key;
-    size_t n = putjson_write(line, len, o->p + o->len + 1, cap - o->len - 2, &key);
+    size_t n = putjson_write(line, len, o->p + o->len + 1, cap - o->len - 2, NULL);
     if (n == 0)
         return false;
     o->p[o->len] = b->ninreq == 0 ? '[' : ',';
     o->len += 1 + n;
-    b->kv[b->nkv++] = (struct hb_kv){ .key = key, .idx = idx, .used = 0 };
+    b->kv[b->nkv++] = (struct hb_kv){ .key = 0, .idx = idx, .used = 0 }; /* keyed if asked */
+    b->keyed = false;
     b->bits[idx] |= HB_INREQ;
     b->ninreq++;
     return true;
@@ -225,11 +225,30 @@ httpbatch_kv_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The request's lines' keys, sorted: only once an answer names a failed
+ * point (most answers name none). */
+static void
+httpbatch_key_lines(struct hb_batch *b)
+{
+    struct hb_cursor cu = { .q = &b->lane->c->q, .off = b->start };
+    size_t k = 0;
+    for (uint32_t i = 0; i < b->nlines && k < b->nkv; i++) {
+        const char *line;
+        size_t n = httpbatch_peek(&cu, &line);
+        if (b->kv[k].idx == i)
+            b->kv[k++].key = putjson_key(line, n);
+        httpbatch_skip(&cu, n);
+    }
+    httpbatch_sort(b);
+    b->keyed = true;
+}
 
 /* The request's line with this key no entry took yet, or NULL. */
 struct hb_kv *
 httpbatch_find(struct hb_batch *b, uint64_t key)
 {
+    if (!b->keyed)
+        httpbatch_key_lines(b);
     size_t lo = 0, hi = b->nkv;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

@@ -63,6 +63,7 @@ struct hb_batch {
     uint32_t matched, unmatched;
     uint32_t nthrottled;        /* entries of this answer that said "throttle" */
     bool gzip;                  /* its body is compressed */
+    bool keyed;                 /* kv holds the keys, sorted (httpbatch_find) */
     char target[192];           /* the request's: a reload may change the backend's */
     char headers[128];
     struct putanswer ans;
@@ -101,9 +102,10 @@ void httpbatch_build_new(struct hb_backend *hb, struct hb_lane *l, struct hb_bat
 /* The request of a retry: b's pending lines, at most `most`. */
 void httpbatch_build_retry(struct hb_backend *hb, struct hb_lane *l, struct hb_batch *b,
                            uint32_t most);
-/* The request's lines sorted by key (before it is sent). */
+/* The request's lines sorted by key. */
 void httpbatch_sort(struct hb_batch *b);
-/* The request's line with this key no entry took yet, or NULL. */
+/* The request's line with this key no entry took yet, or NULL (the keys
+ * are computed and sorted at the first call after a request was built). */
 struct hb_kv *httpbatch_find(struct hb_batch *b, uint64_t key);
 /* The lines refused before sending, reported now that the batch stands. */
 void httpbatch_commit_unsupported(struct hb_batch *b);
