@@ -291,28 +291,30 @@ hb_send_new(struct hb_lane *l, struct hb_batch *b)
     return 1;
 }
 
-/* A batch's pending lines again.  false: the pool is down (the lane failed). */
-static bool
+/* A batch's pending lines again.  1: sent; 0: not now (the pacer has not
+ * enough for them; the batch keeps its place); -1: the pool is down (the
+ * lane failed). */
+static int
 hb_send_retry(struct hb_lane *l, struct hb_batch *b)
 {
     struct hb_backend *hb = l->hb;
     uint32_t most = hb_allow(hb);
-    if (most == 0) {
-        hb->be->st.pacing_waits++;
-        return true;
+    if (most == 0 || (most < b->npending && most < hb->batch_cap / 2)) {
+        hb->be->st.pacing_waits++; /* whole, or at least a good part: not a trickle */
+        return 0;
     }
     httpbatch_build_retry(hb, l, b, most);
     TS_ASSERT(b->ninreq > 0); /* a waiting batch has lines pending */
     if (b->ninreq == 0) {
         b->state = HB_DONE;
-        return true;
+        return 1;
     }
     hb->st.retried += b->ninreq;
     if (!hb_submit(l, b)) {
         hb_lane_fail(l, "cannot connect to its HTTP address");
-        return false;
+        return -1;
     }
-    return true;
+    return b->ninreq == b->npending ? 1 : 0; /* a part: the rest after its answer */
 }
 
 /* ---- the answer ----------------------------------------------------------------- */
@@ -522,9 +524,16 @@ hb_flush(struct bconn *c)
         return;
     struct hb_lane *l = &hb->lanes[c->idx];
     uint64_t now = hb_now_ms(hb);
-    for (unsigned i = 0; i < l->n; i++) { /* retries first: older lines before newer */
+    /* retries first, oldest first; nothing newer is sent while an older batch
+     * of the lane waits to be sent again (a series keeps its order) */
+    for (unsigned i = 0; i < l->n; i++) {
         struct hb_batch *b = hb_at(l, i);
-        if (b->state == HB_WAIT && b->retry_at_ms <= now && !hb_send_retry(l, b))
+        if (b->state != HB_WAIT)
+            continue;
+        if (b->retry_at_ms > now)
+            return;
+        int rc = hb_send_retry(l, b);
+        if (rc <= 0)
             return;
     }
     while (l->n < hb->window && queue_unsent(&c->q) > 0) {

@@ -24,7 +24,9 @@ Behaviour, set with POST /fake/config (JSON, merged):
   frozen           true: requests wait (no answer) until it is false, or
                    answer the timeout shape after sync_timeout when given
 GET /fake/stats: stored (points, duplicates included), distinct, duplicates,
-requests, connections, per-second received counts, throttled, unknown.
+requests, connections, per-second received counts, throttled, unknown, and
+per metric "order_violations_<metric>": points stored for the first time
+with a timestamp older than one already stored for their series.
 Stored points: (metric, timestamp, sorted tags) -> times stored.
 """
 
@@ -43,6 +45,7 @@ STATS = {"stored": 0, "requests": 0, "connections": 0, "throttled": 0, "unknown"
          "storage_failed": 0, "resets": 0, "per_second": {}, "lost_answers_points": 0,
          "sync_requests": 0}
 STORE = {}
+LAST = {}      # series -> the newest timestamp stored
 RNG = random.Random(1)
 
 
@@ -176,6 +179,16 @@ class Handler(BaseHTTPRequestHandler):
                     STATS["storage_failed"] += 1
                     continue
                 k = key_of(dp)
+                if k not in STORE:
+                    series = (k[0], k[2])
+                    if series in LAST and k[1] < LAST[series]:
+                        name = "order_violations_" + k[0]
+                        STATS[name] = STATS.get(name, 0) + 1
+                        ex = STATS.setdefault("order_examples", [])
+                        if len(ex) < 5:
+                            ex.append([list(series[1]), k[1], LAST[series], now,
+                                       STATS["requests"]])
+                    LAST[series] = max(LAST.get(series, k[1]), k[1])
                 STORE[k] = STORE.get(k, 0) + 1
                 STATS["stored"] += 1
             reset = CFG["reset_requests"] > 0
