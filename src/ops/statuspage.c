@@ -411,10 +411,12 @@ table_backends(struct page *o, struct relay *r)
         const char *state = backend_state(be);
         str(o, "<tr><td class=\"name\">");
         html(o, be->cfg->name);
+        bool http = be->cfg->protocol == BPROTO_HTTP;
+        const struct cfg_addr *addr = http ? &be->cfg->http_addr : &be->cfg->addr;
         str(o, "</td><td>");
-        html(o, be->cfg->addr.host);
+        html(o, addr->host);
         str(o, ":");
-        html(o, be->cfg->addr.port);
+        html(o, addr->port);
         fmt(o, "</td><td><span class=\"state %s\">%s</span>%s</td>", state, state,
             spool_backend_mode(be) ? " <span class=\"state spooling\">spooling</span>" : "");
         fmt(o, "<td class=\"num\">%d / %d</td>", backend_conns_up(be), be->nconns);
@@ -429,7 +431,8 @@ table_backends(struct page *o, struct relay *r)
         td_count(o, be->st.errors);
         str(o, "<td class=\"err\">");
         html(o, be->st.last_error[0] ? be->st.last_error : "");
-        fmt(o, "</td><td>%s</td></tr>", be->cfg->ack == ACK_VERSION ? "version" : "none");
+        fmt(o, "</td><td>%s</td></tr>", http ? (be->cfg->sync ? "http, stored (sync)" : "http")
+                                     : be->cfg->ack == ACK_VERSION ? "version" : "none");
     }
     str(o, "</tbody></table></section>\n");
 }

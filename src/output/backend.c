@@ -628,6 +628,8 @@ backend_idle(const struct backend *be)
 int
 backend_conns_up(const struct backend *be)
 {
+    if (be->proto != NULL)
+        return be->proto->conns_up(be);
     int n = 0;
     for (int i = 0; i < be->nconns; i++)
         n += be->conns[i].state == BC_UP;

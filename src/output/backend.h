@@ -66,6 +66,7 @@ struct backend_proto {
     void (*quiesce)(struct bconn *c);             /* nothing in flight: c may be rewound */
     void (*reconfigure)(struct backend *be, const struct cfg_backend *old);
     void (*close)(struct backend *be);            /* shutdown: connections closed */
+    int (*conns_up)(const struct backend *be);    /* its connections up now */
 };
 
 enum bconn_state {

@@ -130,7 +130,10 @@ hb_attach(struct backend *be)
     be->proto_state = hb;
     hb->be = be;
     hb->window = (unsigned)TS_MAX(2, 2 * be->cfg->http_pipeline);
-    hb->batch_cap = (uint32_t)be->cfg->http_batch;
+    /* lines a batch can hold: what fits its body (a point's JSON is at
+     * least 32 bytes), at most http-batch */
+    size_t most = be->env->pool->data_size * (be->cfg->http_gzip ? HB_GZIP_RATIO : 1) / 32;
+    hb->batch_cap = (uint32_t)TS_MIN((uint64_t)most, be->cfg->http_batch);
     throttle_init(&hb->thr);
     hb_targets(hb);
     hb->lanes = calloc((size_t)be->nconns, sizeof(*hb->lanes));
@@ -243,6 +246,7 @@ hb_submit(struct hb_lane *l, struct hb_batch *b)
         return false;
     b->state = HB_SENDING;
     hb->st.requests++;
+    be->st.bytes_written += b->body_len;
     if (be->pacer.rate > 0)
         pacer_take(&be->pacer, b->ninreq);
     throttle_sent(&hb->thr, b->ninreq, hb_now_ms(hb));
@@ -633,8 +637,16 @@ hb_close(struct backend *be)
     hb->pool = NULL;
 }
 
+static int
+hb_conns_up(const struct backend *be)
+{
+    const struct hb_backend *hb = hb_of(be);
+    return hb != NULL && hb->pool != NULL ? httpc_pool_conns_open(hb->pool) : 0;
+}
+
 const struct backend_proto backend_http_proto = {
     .attach = hb_attach,
+    .conns_up = hb_conns_up,
     .detach = hb_detach,
     .flush = hb_flush,
     .tick = hb_tick,
@@ -649,21 +661,4 @@ const struct backend_http_stats *
 backend_http_stats(const struct backend *be)
 {
     return be->proto == &backend_http_proto && hb_of(be) != NULL ? &hb_of(be)->st : NULL;
-}
-
-int
-backend_http_conns_open(const struct backend *be)
-{
-    const struct hb_backend *hb = be->proto == &backend_http_proto ? hb_of(be) : NULL;
-    return hb != NULL && hb->pool != NULL ? httpc_pool_conns_open(hb->pool) : 0;
-}
-
-int
-backend_http_in_flight(const struct backend *be)
-{
-    const struct hb_backend *hb = be->proto == &backend_http_proto ? hb_of(be) : NULL;
-    int n = 0;
-    for (size_t i = 0; hb != NULL && i < (size_t)be->nconns * hb->window; i++)
-        n += hb->batches[i].state == HB_SENDING;
-    return n;
 }

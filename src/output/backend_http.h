@@ -37,10 +37,7 @@
 /* What lifecycle.c puts in backend_env.http. */
 extern const struct backend_proto backend_http_proto;
 
-/* Introspection (stats, status page); NULL for a telnet backend. */
+/* Its counters (stats, status page); NULL for a telnet backend. */
 const struct backend_http_stats *backend_http_stats(const struct backend *be);
-int backend_http_conns_open(const struct backend *be);
-/* Requests in flight or waiting for a connection. */
-int backend_http_in_flight(const struct backend *be);
 
 #endif
