@@ -22,7 +22,10 @@ from the answer.
    stored; its two lines the TSD refuses for good do not hold the ack
    back and come back to it in error: frames, before the ack of their
    frame, and to no other client.
-Duration: about 20 s.
+6. SIGHUP: a new http-address takes effect (the next points go to the
+   other TSD), sync = off leaves &sync out of its requests; a change of
+   protocol is kept for a restart, with a warning.
+Duration: about 25 s.
 """
 
 import json
@@ -226,6 +229,30 @@ tap.ok(not any(r.startswith("error:") for r in other) and other and other[-1] ==
        "another framed client gets none of them", other[-3:])
 tap.eq(tsd.count("fa.m%d" % tag)["distinct"], 198, "its other lines stored")
 relay5.stop()
+
+# ---- 6. reload ----------------------------------------------------------------------
+tsd_b = h.FakeHttpTsd(base, name="tsd-b").start()
+opts6 = dict(BOPTS, **{"http-address": "127.0.0.1:%d" % tsd_b.port, "sync": "off"})
+relay.write_conf([("tsd", "127.0.0.1:%d" % tsd.port, opts6)], redis_opts=None)
+relay.reload()
+h.wait_until(lambda: "reloaded" in relay.logtext(), 10, what="reloaded")
+send(["put reload.m%d %d %d host=h\n" % (tag, T0 + i, i) for i in range(200)])
+h.wait_until(lambda: tsd_b.count("reload.m%d" % tag)["distinct"] == 200, 20,
+             what="points at the new address")
+tap.eq((tsd_b.count("reload.m%d" % tag)["distinct"], tsd.count("reload.m%d" % tag)["distinct"]),
+       (200, 0), "a new http-address: the points go to the other TSD")
+tap.eq(tsd_b.stats()["sync_requests"], 0, "sync = off: no &sync")
+relay.write_conf([("tsd", "127.0.0.1:%d" % tsd.port, dict(opts6, protocol="telnet"))],
+                 redis_opts=None)
+relay.reload()
+h.wait_until(lambda: "protocol needs a restart" in relay.logtext(), 10, what="warning")
+tap.ok("protocol needs a restart: keeping http" in relay.logtext(),
+       "a protocol change waits for a restart (warned)")
+send(["put reload.m%d %d %d host=h\n" % (tag, T0 + i, i) for i in range(200, 300)])
+h.wait_until(lambda: tsd_b.count("reload.m%d" % tag)["distinct"] == 300, 20,
+             what="still HTTP")
+tap.eq(tsd_b.count("reload.m%d" % tag)["distinct"], 300, "... and it goes on over HTTP")
+tsd_b.stop()
 
 relay.stop()
 tsd.stop()
