@@ -154,6 +154,9 @@ hb_attach(struct backend *be)
         l->win = &hb->batches[(size_t)i * hb->window];
         for (unsigned k = 0; k < hb->window; k++)
             if (hb_batch_init(hb, &l->win[k], l) != TS_OK) {
+                log_error("backend %s: no memory for its %u request bodies (a block each: "
+                          "conns x 2 x http-pipeline of block-size)", be->cfg->name,
+                          (unsigned)be->nconns * hb->window);
                 hb_detach(be);
                 return TS_ERROR;
             }
