@@ -42,6 +42,7 @@ enum pa_reason putanswer_classify(const char *text, size_t len);
 static inline bool putanswer_final(enum pa_reason r) { return r < PA_FINAL_REASONS; }
 
 #define PA_TEXT_MAX 512      /* error texts kept (longer: cut) */
+#define PA_NAME_MAX 2056     /* a name as UTF-8: a 1,024-byte line's, twice (Latin-1) */
 #define PA_ARENA 6144        /* the parser's memory (more: malloc'd, counted) */
 
 /* One entry of "errors": has_key false when its datapoint was null or not
@@ -70,9 +71,9 @@ struct putanswer {
     uint64_t dp_key;             /* metric and timestamp */
     uint64_t dp_tags;            /* the tags' sum */
     int64_t dp_timestamp;
-    char metric[1024];
+    char metric[PA_NAME_MAX];
     size_t metric_len;
-    char tagk[1024];
+    char tagk[PA_NAME_MAX];
     size_t tagk_len;
     char text[PA_TEXT_MAX];
     size_t text_len;

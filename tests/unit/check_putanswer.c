@@ -224,6 +224,29 @@ START_TEST(test_many_entries_past_the_arena)
 }
 END_TEST
 
+/* Found by fuzz_putjson: names longer than 1,024 bytes of UTF-8 (a line of
+ * Latin-1 letters) were cut, and the key did not match. */
+START_TEST(test_long_names_keep_their_key)
+{
+    static char line[1200], body[4096];
+    size_t n = (size_t)sprintf(line, "put m 1 1 ");
+    memset(line + n, '\xFF', 550);
+    n += 550;
+    n += (size_t)sprintf(line + n, "=v");
+    char dp[PUTJSON_MAX];
+    uint64_t key;
+    size_t dl = putjson_write(line, n, dp, sizeof(dp), &key);
+    ck_assert_uint_gt(dl, 1100);
+    snprintf(body, sizeof(body), "{\"failed\":1,\"errors\":[{\"datapoint\":%.*s,"
+             "\"error\":\"Unknown metric\"}],\"success\":0}", (int)dl, dp);
+    bool ok;
+    parse(body, 100, &ok);
+    ck_assert(ok);
+    ck_assert_int_eq(A.n, 1);
+    ck_assert(A.key[0] == key);
+}
+END_TEST
+
 /* ---- throttle --------------------------------------------------------------------- */
 
 START_TEST(test_throttle_steps)
@@ -293,6 +316,7 @@ putanswer_suite(void)
     tcase_add_test(tc, test_null_datapoint_and_whole_error);
     tcase_add_test(tc, test_not_json);
     tcase_add_test(tc, test_many_entries_past_the_arena);
+    tcase_add_test(tc, test_long_names_keep_their_key);
     tcase_add_test(tc, test_throttle_steps);
     tcase_add_test(tc, test_throttle_lifted_when_calm);
     suite_add_tcase(s, tc);
