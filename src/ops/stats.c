@@ -393,7 +393,8 @@ static const struct field backend_http_fields[] = {
     BH_FIELD("backend.http.maybe_duplicated", "Points sent again after a request the backend "
              "may have executed (sent, not answered).", COUNTER, maybe_duplicated),
     BH_FIELD("backend.http.unmatched", "Answers whose failures named no point of the request "
-             "(its unproven points were all sent again).", COUNTER, unmatched),
+             "(its unproven points were all sent again; after two, one point per request).",
+             COUNTER, unmatched),
     BH_FIELD("backend.http.throttle_steps", "Times the rate stepped down for \"Please "
              "throttle\".", COUNTER, throttle_steps),
     BH_FIELD("backend.http.rate_limit", "The throttle's rate limit now, points/s (0: none).",

@@ -335,6 +335,8 @@ hb_on_entry(void *ctx, bool has_key, uint64_t key, const char *text, size_t len)
     if (why == PA_THROTTLE)
         b->nthrottled++;
     struct hb_kv *kv = has_key ? httpbatch_find(b, key) : NULL;
+    if (kv == NULL && b->nkv == 1 && !b->kv[0].used)
+        kv = &b->kv[0]; /* a request of one point: whatever the echo, the failure is its */
     if (kv == NULL) {
         b->unmatched++;
         LOG_RL(LOG_WARN, "backend %s: a failure in its answer names no point of the request "
@@ -435,6 +437,7 @@ hb_decide(struct hb_batch *b, enum hb_verdict v)
         int64_t expected = a->failed + (a->has_timeouts ? a->timeouts : 0);
         trust = b->unmatched == 0 && (int64_t)b->matched >= expected;
         b->lane->hb->st.unmatched += !trust;
+        b->unmatched_rounds += !trust;
     }
     return httpbatch_decide(b, trust);
 }
@@ -474,6 +477,9 @@ hb_on_done(struct httpc_req *r, enum httpc_result res)
     }
     if (b->npending == 0) {
         b->state = HB_DONE;
+    } else if (done == b->ninreq) { /* the rest were not in this request: on at once */
+        b->state = HB_WAIT;
+        b->retry_at_ms = now;
     } else {
         b->state = HB_WAIT;
         b->attempts++;

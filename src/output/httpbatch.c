@@ -157,6 +157,7 @@ httpbatch_fill_new(struct hb_lane *l, struct hb_batch *b, uint32_t most, struct 
     struct queue *q = &l->c->q;
     struct hb_cursor cu = { .q = q, .off = q->sent };
     httpbatch_reset(b, q->sent);
+    b->unmatched_rounds = 0;
     while (b->nlines < most && b->nlines < l->hb->batch_cap) {
         const char *line;
         size_t n = httpbatch_peek(&cu, &line);
@@ -282,6 +283,8 @@ void
 httpbatch_build_retry(struct hb_backend *hb, struct hb_lane *l, struct hb_batch *b,
                       uint32_t most)
 {
+    if (b->unmatched_rounds >= 2)
+        most = 1; /* answers that name no point: one at a time, each failure its own */
     b->gzip = hb->be->cfg->http_gzip != 0;
     for (;;) {
         struct hb_out o = httpbatch_out_for(hb, b, b->gzip);

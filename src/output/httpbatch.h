@@ -61,6 +61,8 @@ struct hb_batch {
     uint64_t retry_at_ms;
     int status;
     uint32_t matched, unmatched;
+    unsigned unmatched_rounds;  /* answers whose failures named no point: after two, a
+                                   point per request (its failure is then its own) */
     uint32_t nthrottled;        /* entries of this answer that said "throttle" */
     bool gzip;                  /* its body is compressed */
     bool keyed;                 /* kv holds the keys, sorted (httpbatch_find) */

@@ -67,7 +67,7 @@ static char rejected_line[256], rejected_reason[64], rejected_text[256];
 
 /* the script: what the TSD answers to request n (0-based) */
 enum answer { ANS_204 = 0, ANS_THROTTLE_3RD, ANS_UNKNOWN_2ND, ANS_UNMATCHED, ANS_CLOSE,
-              ANS_500, ANS_400_WHOLE, ANS_HOLD };
+              ANS_500, ANS_400_WHOLE, ANS_HOLD, ANS_UNKNOWN_UNNAMED };
 static enum answer script[FHTTP_REQS];
 static struct fhttp_conn *held_conn;   /* ANS_HOLD: answered later */
 static struct fhttp_req *held_req;
@@ -207,6 +207,15 @@ on_request(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
     case ANS_400_WHOLE:
         fhttp_answer(c, 400, "Content-Type: application/json\r\n",
                      "{\"error\":{\"code\":400,\"message\":\"Chunked request not supported.\"}}");
+        break;
+    case ANS_UNKNOWN_UNNAMED: /* point "m.1" refused, named so no key can match */
+        if (strstr(r->body, "\"m.1\"") == NULL) {
+            fhttp_answer(c, 204, NULL, NULL);
+            break;
+        }
+        answer_summary(c, 400, points, "{\"datapoint\":{\"metric\":\"(renamed)\","
+                                       "\"timestamp\":1,\"value\":\"1\",\"tags\":{}},"
+                                       "\"error\":\"Unknown metric\"}");
         break;
     case ANS_HOLD: { /* holds the batch with the first point, answers the others */
         json_t *a = body_json(r);
@@ -440,6 +449,24 @@ START_TEST(test_unmatched_failure_resends_all)
 }
 END_TEST
 
+/* A refusal the answer names so that no point of the request matches it
+ * (an echo tsrelay cannot read): the request goes again, then its points
+ * one by one, and the refused one is found. */
+START_TEST(test_unmatched_refusal_found_point_by_point)
+{
+    for (int i = 0; i < FHTTP_REQS; i++)
+        script[i] = ANS_UNKNOWN_UNNAMED;
+    start();
+    enqueue(0, 4, PUT_FMT);
+    ck_assert(run_until(be_idle, WAIT_MS));
+    ck_assert_int_eq(rejected_calls, 1);
+    ck_assert_str_eq(rejected_line, "put m.1 1700000001 1 host=h\n");
+    ck_assert_uint_eq(st()->delivered, 3);
+    ck_assert_uint_eq(st()->unmatched, 2);
+    ck_assert_int_le(S.nreqs, 3 + 4);
+}
+END_TEST
+
 START_TEST(test_lost_500_and_whole_400_resend)
 {
     script[0] = ANS_CLOSE;
@@ -568,6 +595,7 @@ backend_http_suite(void)
     tcase_add_test(tc, test_throttled_point_sent_again);
     tcase_add_test(tc, test_unknown_metric_refused_for_good);
     tcase_add_test(tc, test_unmatched_failure_resends_all);
+    tcase_add_test(tc, test_unmatched_refusal_found_point_by_point);
     tcase_add_test(tc, test_lost_500_and_whole_400_resend);
     tcase_add_test(tc, test_acknowledged_in_order);
     tcase_add_test(tc, test_refused_connections_fail_the_lane);
