@@ -28,11 +28,13 @@
 #include "base/util.h"
 #include "core/delivery.h"
 #include "core/proxy.h"
+#include "core/rejects.h"
 #include "core/relay.h"
 #include "core/router.h"
 #include "input/client.h"
 #include "input/json.h"
 #include "input/listener.h"
+#include "input/syncwait.h"
 #include "lifecycle.h"
 #include "ops/credentials.h"
 #include "ops/history.h"
@@ -42,6 +44,7 @@
 #include "ops/status.h"
 #include "input/tls_server.h"
 #include "output/backend.h"
+#include "output/backend_http.h"
 #include "spool/spool.h"
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -135,6 +138,8 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     backend_flush_all(&r->dirty);
     if (r->clients.acking != NULL)
         client_frame_acks(&r->clients);
+    if (r->clients.syncing != NULL)
+        syncwait_poll(&r->clients, client_wake);
 }
 
 static void
@@ -271,6 +276,20 @@ env_fa_safe(void *ctx, const uint64_t *w)
     return delivery_safe(r->backends, r->nbackends, w);
 }
 
+static void
+env_sync_mark(void *ctx, uint64_t *w)
+{
+    struct relay *r = ctx;
+    delivery_sync_mark(r->backends, r->nbackends, w);
+}
+
+static bool
+env_sync_proven(void *ctx, const uint64_t *w)
+{
+    struct relay *r = ctx;
+    return delivery_proven(r->backends, r->nbackends, w);
+}
+
 static int
 start_clients(struct relay *r)
 {
@@ -294,6 +313,8 @@ start_clients(struct relay *r)
         .fa_width = delivery_width(r->backends, r->nbackends),
         .fa_mark = env_fa_mark,
         .fa_safe = env_fa_safe,
+        .sync_mark = env_sync_mark,
+        .sync_proven = env_sync_proven,
     };
     admission_init(&r->adm, &r->pool, 0, 0);
     if (client_set_init(&r->clients, &env) != TS_OK)
@@ -309,6 +330,13 @@ env_failed(void *ctx, struct backend *be, struct queue *q, uint64_t *lines_queue
 {
     (void)ctx;
     spool_take_queue(be, q, lines_queued);
+}
+
+static void
+env_rejected(void *ctx, struct backend *be, int conn, uint64_t off, const char *line,
+             size_t len, const char *reason, const char *text, size_t tlen)
+{
+    rejects_note(ctx, be, conn, off, line, len, reason, text, tlen);
 }
 
 static bool
@@ -369,11 +397,14 @@ start_backends(struct relay *r, struct credentials *cr, char *err, size_t errlen
         .running = env_running,
         .on_failed = env_failed,
         .has_backlog = env_backlog,
+        .on_rejected = env_rejected,
+        .http = &backend_http_proto,
         .ctx = r,
     };
     r->nbackends = cfg->nbackends;
     r->backends = calloc(CFG_MAX_BACKENDS, sizeof(*r->backends)); /* a reload may add */
-    if (r->backends == NULL)
+    r->rejects = rejects_new();
+    if (r->backends == NULL || r->rejects == NULL)
         return TS_ERROR;
     for (int i = 0; i < r->nbackends; i++) {
         if (backend_init(&r->backends[i], &r->benv, &cfg->backends[i], i) != TS_OK) {
@@ -507,6 +538,8 @@ lifecycle_free(struct relay *r)
         backend_destroy(&r->backends[i]);
     }
     free(r->backends);
+    rejects_free(r->rejects);
+    r->rejects = NULL;
     router_destroy(&r->router);
     pool_destroy(&r->pool);
     if (r->loop != NULL) {

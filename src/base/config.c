@@ -45,6 +45,7 @@ static const char *const onoff_names[] = { "off", "on", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
 static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
+static const char *const bproto_names[] = { "telnet", "http", NULL };
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -73,6 +74,7 @@ static const struct key keys[] = {
     { S_RELAY, "control-slots", K_INT, R(control_slots), 0, 10000, NULL },
     { S_RELAY, "instance", K_STRING, R(instance), 0, 0, NULL },
     { S_RELAY, "frame-acks", K_ENUM, R(frame_acks), 0, 0, onoff_names },
+    { S_RELAY, "sync-max-wait", K_DURATION, R(sync_max_wait_ms), 100, HOUR_MS, NULL },
     { S_RELAY, "block-size", K_SIZE, R(block_size), 4 * KB, 16 * MB, NULL },
     { S_RELAY, "overflow", K_ENUM, R(overflow), 0, 0, overflow_names },
     { S_RELAY, "shutdown-timeout", K_DURATION, R(shutdown_timeout_ms), 0, HOUR_MS, NULL },
@@ -110,8 +112,15 @@ static const struct key keys[] = {
     { S_BACKEND, "cert", K_STRING, B(cert), 0, 0, NULL },
     { S_BACKEND, "key", K_STRING, B(key), 0, 0, NULL },
     { S_BACKEND, "auth", K_TSD_LINE, B(auth), 0, 0, NULL },
+    { S_BACKEND, "protocol", K_ENUM, B(protocol), 0, 0, bproto_names },
     { S_BACKEND, "http-address", K_ADDR, B(http_addr), 0, 0, NULL },
     { S_BACKEND, "http-conns", K_INT, B(http_conns), 1, CFG_MAX_CONNS, NULL },
+    { S_BACKEND, "http-batch", K_INT, B(http_batch), 1, 100000, NULL },
+    { S_BACKEND, "http-batch-bytes", K_SIZE, B(http_batch_bytes), 1 * KB, 16 * MB, NULL },
+    { S_BACKEND, "http-gzip", K_ENUM, B(http_gzip), 0, 0, onoff_names },
+    { S_BACKEND, "http-pipeline", K_INT, B(http_pipeline), 1, 64, NULL },
+    { S_BACKEND, "sync", K_ENUM, B(sync), 0, 0, onoff_names },
+    { S_BACKEND, "sync-timeout", K_DURATION, B(sync_timeout_ms), 0, HOUR_MS, NULL },
     { S_REDIS, "address", K_ADDR, D(addr), 0, 0, NULL },
     { S_REDIS, "prefix", K_STRING, D(prefix), 0, 0, NULL },
     { S_REDIS, "spool-high", K_SIZE, D(spool_high), 64 * KB, 1024 * GB, NULL },
@@ -134,6 +143,7 @@ static const struct key keys[] = {
     { S_TLS, "min-version", K_ENUM, T(min_version), 0, 0, tls_version_names },
     { S_TLS, "ciphers", K_STRING, T(ciphers), 0, 0, NULL },
     { S_TLS, "max-handshakes", K_INT, T(max_handshakes), 1, 100000, NULL },
+    { S_REDIS, "rejected-max-bytes", K_SIZE, D(rejected_max_bytes), 0, 1024 * GB, NULL },
 };
 _Static_assert(TS_ARRAY_LEN(keys) <= CFG_KEYS_MAX, "config_parse.h: CFG_KEYS_MAX");
 

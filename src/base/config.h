@@ -43,6 +43,7 @@ enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
 enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };
 enum ack_mode { ACK_NONE = 0, ACK_VERSION };
 enum tls_min_version { TLS_MIN_12 = 0, TLS_MIN_13 };
+enum bproto { BPROTO_TELNET = 0, BPROTO_HTTP };
 
 struct cfg_addr {
     char host[CFG_HOST_MAX];
@@ -87,8 +88,16 @@ struct cfg_backend {
     char cert[CFG_PATH_MAX];     /* a client certificate, if the server asks for one */
     char key[CFG_PATH_MAX];
     char auth[CFG_AUTH_MAX];     /* sent first on each connection; "" = none (a secret) */
-    struct cfg_addr http_addr;   /* its HTTP API (the read pass-through); default: addr */
+    int protocol;                /* enum bproto */
+    struct cfg_addr http_addr;   /* its HTTP API: the read pass-through's and, with
+                                    protocol = http, where POST /api/put goes (default: addr) */
     int http_conns;              /* the pass-through's keep-alive connections to it */
+    uint64_t http_batch;         /* points per request at most */
+    uint64_t http_batch_bytes;   /* a request's body at most (before gzip) */
+    int http_gzip;               /* 1: request bodies gzip-compressed */
+    int http_pipeline;           /* requests in flight per connection at most */
+    int sync;                    /* 1: ?sync, an answer proves storage */
+    uint64_t sync_timeout_ms;    /* &sync_timeout= (0: none) */
     bool has_address;
     bool has_http_address;
     int ack_line;
@@ -115,6 +124,7 @@ struct cfg_redis {
     char password[CFG_SECRET_MAX]; /* empty: no AUTH */
     char sentinel_username[CFG_NAME_MAX];
     char sentinel_password[CFG_SECRET_MAX]; /* Sentinels' own AUTH */
+    uint64_t rejected_max_bytes; /* the rejected lists' bound (spool/rejected.c) */
     int line;
 };
 
@@ -138,6 +148,7 @@ struct config {
     uint64_t control_slots;      /* stats-only connections over max-clients */
     char instance[CFG_NAME_MAX * 4]; /* this relay's name in Redis keys; empty: host:port */
     int frame_acks;              /* 1: framed packets are acknowledged (ack N frames) */
+    uint64_t sync_max_wait_ms;   /* ?sync: the longest an answer waits for its proofs */
     uint64_t block_size;
     enum overflow_policy overflow;
     uint64_t shutdown_timeout_ms;

@@ -264,6 +264,11 @@ config_backend_defaults(struct cfg_backend *b)
     b->overflow = -1;
     b->max_queue_bytes = 0;
     b->http_conns = 4;
+    b->http_batch = 50;            /* the TSD's docs: about 50 points a request */
+    b->http_batch_bytes = 8 * KB;  /* a TSD's HTTP decoder takes bodies <= 8K whole */
+    b->http_pipeline = 1;          /* a TSD may answer pipelined requests out of order */
+    b->sync = 1;
+    b->sync_timeout_ms = 10 * 1000;
 }
 
 void
@@ -311,5 +316,7 @@ config_defaults(struct config *cfg)
     cfg->redis.compress_level = 1;
     cfg->redis.takeover_after_ms = 30 * 1000;
     cfg->redis.min_replicas_ack = 0;
+    cfg->redis.rejected_max_bytes = 16 * MB;
+    cfg->sync_max_wait_ms = 30 * 1000;
     cfg->tls.max_handshakes = 64;
 }

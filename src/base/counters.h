@@ -74,11 +74,14 @@ struct relay_stats {
     uint64_t http_requests;
     uint64_t http_errors;
     uint64_t http_details_truncated; /* ?details entries over max-http-body-bytes */
+    uint64_t http_sync_proven;      /* ?sync requests answered once proven */
+    uint64_t http_sync_timeouts;    /* ?sync requests answered with the timeout shape */
     uint64_t clients_rejected;      /* over max-clients and its control slots */
     uint64_t clients_control_slot;  /* taken over max-clients, for stats only */
     uint64_t clients_timed_out;     /* idle or read deadline */
     uint64_t points_dropped;        /* valid points dropped (overflow = drop) */
     uint64_t points_forwarded;      /* lines acknowledged by a backend's TCP */
+    uint64_t points_rejected;       /* lines a backend refused for good (protocol = http) */
     uint64_t points_spooled;        /* lines into the spool */
     uint64_t points_unspooled;      /* lines out of the spool into a backend queue */
     uint64_t points_taken_over;     /* lines of a dead instance's spool queued here */

@@ -99,6 +99,19 @@ queue_iov_limit(const struct queue *q, struct iovec *iov, int max, uint64_t limi
     return n;
 }
 
+size_t
+queue_peek(const struct queue *q, uint64_t off, const char **p)
+{
+    for (const struct block *b = q->head; b != NULL; b = b->next) {
+        if (off < b->base + b->start || off >= b->base + b->len)
+            continue;
+        *p = b->data + (off - b->base);
+        return (size_t)(b->base + b->len - off);
+    }
+    *p = NULL;
+    return 0;
+}
+
 int
 queue_iov(const struct queue *q, struct iovec *iov, int max)
 {

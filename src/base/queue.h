@@ -69,6 +69,9 @@ void queue_prepend_chain(struct queue *q, struct block *first, struct block *las
 /* Takes every block out (the queue is left empty, offsets at its end);
  * *first..*last is the chain, NULL when there was none. */
 void queue_detach_all(struct queue *q, struct block **first, struct block **last);
+/* The bytes at stream offset `off` up to the end of its block: *p and
+ * their length, 0 when the queue holds no byte at off. */
+size_t queue_peek(const struct queue *q, uint64_t off, const char **p);
 /* Number of "\n" bytes at stream offsets [from, to). */
 uint64_t queue_count_lines(const struct queue *q, uint64_t from, uint64_t to);
 

@@ -65,3 +65,55 @@ delivery_safe(const struct backend *bes, int n, const uint64_t *w)
     }
     return true;
 }
+
+/* ---- ?sync ----------------------------------------------------------------- */
+
+void
+delivery_sync_mark(const struct backend *bes, int n, uint64_t *w)
+{
+    for (int i = 0; i < n; i++) {
+        const struct backend *be = &bes[i];
+        for (int k = 0; k < be->nconns; k++)
+            *w++ = be->conns[k].q.appended;
+        *w++ = spool_backend_intake(be);
+    }
+}
+
+/* Connection k's lines before offset `mark` are proven. */
+static bool
+delivery_conn_proven(const struct backend *be, int k, uint64_t mark)
+{
+    uint64_t upto, intake;
+    if (spool_backend_detached(be, k, &upto, &intake) && upto >= mark)
+        return spool_backend_proven(be) >= intake; /* they went to the spool */
+    return be->conns[k].q.acked >= mark;
+}
+
+bool
+delivery_proven(const struct backend *bes, int n, const uint64_t *w)
+{
+    for (int i = 0; i < n; i++) {
+        const struct backend *be = &bes[i];
+        for (int k = 0; k < be->nconns; k++)
+            if (!delivery_conn_proven(be, k, *w++))
+                return false;
+        if (spool_backend_proven(be) < *w++)
+            return false;
+    }
+    return true;
+}
+
+bool
+delivery_sync_covers(const struct backend *bes, int n, const uint64_t *start,
+                     const uint64_t *end, int b, int conn, uint64_t off)
+{
+    size_t at = 0;
+    for (int i = 0; i < b && i < n; i++)
+        at += (size_t)bes[i].nconns + 1;
+    if (b >= n || conn >= bes[b].nconns)
+        return false;
+    size_t c = at + (size_t)conn, intake = at + (size_t)bes[b].nconns;
+    if (off >= start[c] && off < end[c])
+        return true;
+    return end[intake] > start[intake] && off >= end[c]; /* it spooled: maybe drained since */
+}

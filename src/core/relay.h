@@ -28,6 +28,7 @@ struct spool;
 struct history;
 struct listener;
 struct proxy;
+struct rejects;
 
 enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
 
@@ -43,6 +44,7 @@ struct relay {
     struct spool *spool;            /* NULL: memory-only */
     struct proxy *proxy;            /* the read pass-through (core/proxy.c) */
     struct history *history;        /* status-page samples (history.c); NULL: off */
+    struct rejects *rejects;        /* points refused for good (rejects.c) */
     struct listener *listeners;     /* CFG_MAX_LISTEN slots */
     int nlisteners;
     struct client_set clients;      /* all open clients */

@@ -41,6 +41,7 @@
 #include "input/protocol.h"
 #include "input/reply.h"
 #include "input/transport.h"
+#include "input/syncwait.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "base/counters.h"
@@ -152,6 +153,19 @@ park_room(struct client *c)
     c->last_activity = ev_now(conn_loop(c));
     admission_wait_room(c->set->env.adm, &c->adm, c->last_activity);
     return STEP_WAIT;
+}
+
+static int flush_replies(struct client *c, int go);
+
+/* A ?sync request waits for its proofs: nothing more is read (what the
+ * peek left stays in the socket) until syncwait.c wakes the client. */
+static int
+park_sync(struct client *c)
+{
+    stop_reading(c);
+    c->sync_parked = true;
+    c->last_activity = ev_now(conn_loop(c));
+    return flush_replies(c, STEP_WAIT);
 }
 
 /* Waits for input memory (the ticket is in line already). */
@@ -329,6 +343,8 @@ resume_http(struct client *c)
         c->pass_wait = true;
         return park_pass(c);
     }
+    if (st == HTTP_WAIT_SYNC)
+        return park_sync(c);
     if (st == HTTP_CLOSE)
         c->close_after_write = true;
     int go = flush_replies(c, STEP_AGAIN);
@@ -503,6 +519,8 @@ step_boundary(struct client *c)
         return park_pass(c);
     if (c->blocked)
         return hold_for_room(c, &r);
+    if (c->sync_parked)
+        return park_sync(c);
     int go = flush_replies(c, STEP_AGAIN);
     if (go != STEP_AGAIN)
         return go;
@@ -681,6 +699,19 @@ resumed(struct admit_ticket *t, void *ctx)
 }
 
 void
+client_wake(struct client *c)
+{
+    c->sync_parked = false;
+    c->last_activity = ev_now(conn_loop(c));
+    if (!write_now(c))
+        return; /* closed */
+    if (c->lingering || c->close_after_write)
+        return;
+    ev_io_start(conn_loop(c), &c->rio);
+    client_run(c);
+}
+
+void
 client_admission_poll(struct client_set *cs)
 {
     if (cs->env.adm->head == NULL && cs->env.adm->rhead == NULL)
@@ -747,6 +778,7 @@ client_frame_acks_remark(struct client_set *cs, size_t fa_width)
         c->fa = fa;
         cs->connection_bytes += frameack_size(fa->width) - before;
     }
+    syncwait_remark(cs); /* the ?sync waits too */
     return closed;
 }
 
@@ -806,7 +838,8 @@ client_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         client_close(c, "lingering close timed out");
         return;
     }
-    if (c->adm.waiting || c->reading_stopped || c->pass_wait || c->stream_blocked) {
+    if (c->adm.waiting || c->reading_stopped || c->pass_wait || c->stream_blocked ||
+        c->sync_parked) {
         /* it waits for us (memory, room, shutdown): its silence is ours,
          * not idleness, and its partial unit waits for us too */
         c->last_activity = now;
@@ -956,6 +989,7 @@ client_close(struct client *c, const char *why)
         cs->connection_bytes -= frameack_size(c->fa->width);
         frameack_free(c->fa);
     }
+    syncwait_forget(c);
     admitted_release_unit(c);
     if (c->http != NULL) {
         http_conn_free(c->http); /* gives its body back through admitted_http_body_free */

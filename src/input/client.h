@@ -55,6 +55,9 @@ void client_frame_acks(struct client_set *cs);
  * on.  A client whose marks cannot grow (out of memory) is closed: its
  * unacknowledged frames are its to resend.  Returns the clients closed. */
 size_t client_frame_acks_remark(struct client_set *cs, size_t fa_width);
+/* A client that waited for something other than memory (its ?sync
+ * proofs) carries on: its replies written, reading again. */
+void client_wake(struct client *c);
 /* Shutdown: stop reading from every client but the telnet ones (a
  * telnet client may ask `status` while the relay drains; the relay
  * refuses its points); nobody waits any more. */

@@ -36,6 +36,7 @@
 struct block;
 struct pool;
 struct frameack;
+struct syncwait;
 
 /* What clients need from the relay; lifecycle.c wires it. */
 struct client_env {
@@ -67,6 +68,10 @@ struct client_env {
     size_t fa_width;
     void (*fa_mark)(void *ctx, uint64_t *w);
     bool (*fa_safe)(void *ctx, const uint64_t *w);
+    /* HTTP ?sync: the stricter proof (delivery_sync_mark, delivery_proven)
+     * in marks of fa_width words; NULL: ?sync is answered at acceptance */
+    void (*sync_mark)(void *ctx, uint64_t *w);
+    bool (*sync_proven)(void *ctx, const uint64_t *w);
 };
 
 struct client_set_stats {
@@ -80,6 +85,7 @@ struct client_set {
     struct tls_line tls_line;        /* TLS clients waiting for, or holding, a handshake slot */
     struct client *all;
     struct client *acking;           /* clients with frames waiting for "ack N" */
+    struct client *syncing;          /* clients whose ?sync request waits (syncwait.c) */
     uint64_t n;                      /* open */
     uint64_t pending;                /* open, protocol not yet known */
     uint64_t control_only;           /* open in a stats-only slot */
@@ -114,6 +120,7 @@ struct client {
     struct admit_ticket adm;       /* waiting for input memory or queue room */
     bool room_wait;                /* adm is in the room line */
     bool blocked;                  /* the last decode stopped for room */
+    bool sync_parked;              /* a ?sync request waits for its proofs: not reading */
     char *http_body;               /* admitted for an HTTP body, not yet handed over */
     size_t http_body_len;
     struct block *http_body_blk;
@@ -136,6 +143,7 @@ struct client {
     bool write_failed;             /* a streamed write failed: to be closed */
     struct client *next, *prev;    /* set->all */
     struct frameack *fa;           /* frame-acks = on, framed */
+    struct syncwait *sw;           /* HTTP ?sync: its wait (syncwait.c), NULL until one */
     uint64_t fa_seen;              /* fio.completed already noted */
     bool fa_listed;                /* on set->acking */
     struct client *fa_next;

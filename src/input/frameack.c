@@ -15,7 +15,7 @@
 size_t
 frameack_size(size_t width)
 {
-    return sizeof(struct frameack) + FRAMEACK_MARKS * width * sizeof(uint64_t);
+    return sizeof(struct frameack) + (2 * FRAMEACK_MARKS + 1) * width * sizeof(uint64_t);
 }
 
 struct frameack *
@@ -26,6 +26,8 @@ frameack_new(size_t width)
         return NULL;
     fa->width = width;
     fa->w = (uint64_t *)(fa + 1);
+    fa->s = fa->w + FRAMEACK_MARKS * width;
+    fa->begin = fa->s + FRAMEACK_MARKS * width;
     return fa;
 }
 
@@ -33,6 +35,12 @@ void
 frameack_free(struct frameack *fa)
 {
     free(fa);
+}
+
+void
+frameack_begin(struct frameack *fa, frameack_mark_fn mark, void *ctx)
+{
+    mark(ctx, fa->begin);
 }
 
 void
@@ -45,11 +53,22 @@ frameack_note(struct frameack *fa, uint64_t n, frameack_mark_fn mark, void *ctx)
     if (fa->n < FRAMEACK_MARKS) {
         slot = (fa->head + fa->n) % FRAMEACK_MARKS;
         fa->n++;
-    } else { /* full: the newest moves forward */
+        memcpy(fa->s + (size_t)slot * fa->width, fa->begin, fa->width * sizeof(uint64_t));
+    } else { /* full: the newest moves forward (and keeps where it began) */
         slot = (fa->head + fa->n - 1) % FRAMEACK_MARKS;
     }
     fa->frame[slot] = fa->frames;
     mark(ctx, fa->w + (size_t)slot * fa->width);
+}
+
+const uint64_t *
+frameack_mark_at(const struct frameack *fa, unsigned i, const uint64_t **start)
+{
+    if (i >= fa->n)
+        return NULL;
+    size_t slot = (fa->head + i) % FRAMEACK_MARKS;
+    *start = fa->s + slot * fa->width;
+    return fa->w + slot * fa->width;
 }
 
 uint64_t
@@ -85,6 +104,7 @@ frameack_remark(struct frameack *fa, size_t width, frameack_mark_fn mark, void *
         nf->n = 1;
         nf->frame[0] = nf->frames;
         mark(ctx, nf->w);
+        memset(nf->s, 0, nf->width * sizeof(uint64_t)); /* from the start: wider, correct */
     }
     return nf;
 }

@@ -31,6 +31,7 @@
 #include "input/ingest.h"
 #include "input/json.h"
 #include "base/log.h"
+#include "base/putjson.h"
 #include "base/pool.h"
 #include "base/counters.h"
 #include "base/util.h"
@@ -50,6 +51,7 @@ enum wait {
     WAIT_ROOM,
     WAIT_PASS_ROOM,          /* a passed body: no room (the parser is not paused) */
     WAIT_PASS_ANSWER,        /* a passed request, received whole: its answer */
+    WAIT_SYNC,               /* a ?sync request: its points' proofs */
 };
 
 /* /api/put across the passes of one request (a pass ends when the sink
@@ -60,6 +62,12 @@ struct put_state {
     bool checked;              /* gzip: the stream and its size were checked */
     size_t skip;               /* elements handled by earlier passes */
     size_t points, ok, failed;
+    bool sync;                 /* ?sync: answered once the points are proven */
+    bool sync_begun;           /* the host marked where its points begin */
+    bool sync_timeout_given;   /* &sync_timeout= */
+    bool sync_done;            /* the host answered the wait (the answer is out) */
+    uint64_t sync_timeout_ms;
+    size_t sync_failed;        /* points refused for good while it waited */
 };
 
 struct http_conn {
@@ -160,6 +168,28 @@ query_has(const char *url, size_t len, const char *name)
         const char *ke = eq ? eq : e;
         if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0)
             return true;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* ?name=<ms>: true with the number (a value that is not one reads 0, as
+ * the TSD's Integer.parseInt would refuse it: no bound). */
+static bool
+query_ms(const char *url, size_t len, const char *name, uint64_t *ms)
+{
+    const char *q = memchr(url, '?', len);
+    size_t nl = strlen(name);
+    for (const char *p = q ? q + 1 : url + len, *end = url + len; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            uint64_t v = 0;
+            for (const char *d = p + nl + 1; d < e && *d >= '0' && *d <= '9'; d++)
+                v = v < UINT64_MAX / 10 ? v * 10 + (uint64_t)(*d - '0') : v;
+            *ms = v;
+            return true;
+        }
         p = e + 1;
     }
     return false;
@@ -324,6 +354,8 @@ put_pass(struct http_conn *h, int *doc_rc, struct point_error *derr, int *gzip_s
     return TS_OK;
 }
 
+static void put_summary(struct http_conn *h, size_t ok, size_t failed, long timeouts, int code);
+
 static void
 put_answer(struct http_conn *h, int doc_rc, const struct point_error *derr)
 {
@@ -345,8 +377,18 @@ put_answer(struct http_conn *h, int doc_rc, const struct point_error *derr)
             respond(h, 204, NULL, "", 0, false);
         return;
     }
-    char head[96];
-    int k = snprintf(head, sizeof(head), "{\"success\":%zu,\"failed\":%zu", ps->ok, ps->failed);
+    put_summary(h, ps->ok, ps->failed, -1, ps->failed > 0 ? 400 : 200);
+}
+
+/* {"success","failed"[,"timeouts"][,"errors":[...]]} with status code. */
+static void
+put_summary(struct http_conn *h, size_t ok, size_t failed, long timeouts, int code)
+{
+    struct put_state *ps = &h->put;
+    char head[128];
+    int k = snprintf(head, sizeof(head), "{\"success\":%zu,\"failed\":%zu", ok, failed);
+    if (timeouts >= 0)
+        k += snprintf(head + k, sizeof(head) - (size_t)k, ",\"timeouts\":%ld", timeouts);
     size_t n = (size_t)k;
     if (ps->details) {
         /* wrap the entries in place: they were reserved with room to spare */
@@ -358,14 +400,14 @@ put_answer(struct http_conn *h, int doc_rc, const struct point_error *derr)
             memcpy(d, head, n);
             memcpy(d + n, open, sizeof(open) - 1);
             memcpy(d + total - 2, "]}", 2);
-            respond(h, ps->failed > 0 ? 400 : 200, "application/json", d, total, false);
+            respond(h, code, "application/json", d, total, false);
             return;
         }
         g_stats.http_details_truncated += h->details_count;
         n += (size_t)snprintf(head + n, sizeof(head) - n, ",\"errors\":[]");
     }
     head[n++] = '}';
-    respond(h, ps->failed > 0 ? 400 : 200, "application/json", head, n, false);
+    respond(h, code, "application/json", head, n, false);
 }
 
 /* Runs (or carries on with) /api/put.  false: it waits for room. */
@@ -386,6 +428,13 @@ api_put(struct http_conn *h)
         }
         ps->details = query_has(h->url, h->url_len, "details");
         ps->summary = query_has(h->url, h->url_len, "summary");
+        ps->sync = query_has(h->url, h->url_len, "sync") && h->host.sync_wait != NULL;
+        ps->sync_timeout_given = query_ms(h->url, h->url_len, "sync_timeout",
+                                          &ps->sync_timeout_ms) && ps->sync_timeout_ms > 0;
+    }
+    if (ps->sync && !ps->sync_begun) {
+        ps->sync_begun = true; /* the host marks where the request's points begin */
+        ps->sync = h->host.sync_begin(h->host.ctx) == TS_OK;
     }
     if (h->gzip && !ps->checked) {
         int jrc;
@@ -406,9 +455,91 @@ api_put(struct http_conn *h)
     memset(&derr, 0, sizeof(derr));
     if (put_pass(h, &doc_rc, &derr, &gz) == TS_EAGAIN)
         return false;
+    if (ps->sync && doc_rc == TS_OK && ps->ok > 0) {
+        uint64_t wait = ps->sync_timeout_given ? ps->sync_timeout_ms : 0;
+        if (h->host.sync_wait(h->host.ctx, wait) == TS_OK) {
+            h->wait = WAIT_SYNC; /* answered by http_sync_done */
+            return false;
+        }
+    }
     put_answer(h, doc_rc, &derr);
     ps->active = false;
     return true;
+}
+
+/* ---- ?sync -------------------------------------------------------------- */
+
+void
+http_sync_refused(struct http_conn *h, const char *line, size_t len, const char *text,
+                  size_t tlen)
+{
+    struct put_state *ps = &h->put;
+    if (h->wait != WAIT_SYNC || ps->sync_done || ps->sync_failed >= ps->ok)
+        return;
+    ps->sync_failed++;
+    if (!ps->details)
+        return;
+    /* the datapoint as the TSD would echo it, and its words */
+    char dp[PUTJSON_MAX];
+    uint64_t key;
+    size_t n = putjson_write(line, len, dp, sizeof(dp), &key);
+    if (n == 0)
+        n = (size_t)snprintf(dp, sizeof(dp), "null");
+    size_t most = 16 + n + 12 + 6 * tlen + 4;
+    if (h->details.len + most > h->host.max_body || !details_reserve(h, most)) {
+        g_stats.http_details_truncated++;
+        return;
+    }
+    char *o = h->details.p + h->details.len;
+    size_t k = 0;
+    if (h->details_count++ > 0)
+        o[k++] = ',';
+    k += (size_t)snprintf(o + k, most, "{\"datapoint\":%.*s,\"error\":\"", (int)n, dp);
+    k += httpreply_json_escape(text, tlen, false, o + k, 6 * tlen);
+    memcpy(o + k, "\"}", 2);
+    h->details.len += k + 2;
+}
+
+void
+http_sync_done(struct http_conn *h, bool proven)
+{
+    struct put_state *ps = &h->put;
+    if (h->wait != WAIT_SYNC || ps->sync_done)
+        return;
+    ps->sync_done = true;
+    size_t refused = TS_MIN(ps->sync_failed, ps->ok);
+    size_t failed = ps->failed + refused, rest = ps->ok - refused;
+    char msg[200];
+    if (!proven) { /* the TSD's PutTimeout: 400 */
+        g_stats.http_sync_timeouts++;
+        if (ps->summary || ps->details) {
+            put_summary(h, 0, failed, (long)rest, 400);
+            return;
+        }
+        snprintf(msg, sizeof(msg), "The put call has timedout with 0 successful writes, %zu "
+                 "failed writes and %zu timed out writes.", failed, rest);
+        respond_error_as(h, 400, msg,
+                         "Please see the TSD logs or append \"details\" to the put request",
+                         false);
+        return;
+    }
+    g_stats.http_sync_proven++;
+    if (ps->summary || ps->details) { /* storage failures alone: still 200 */
+        put_summary(h, rest, failed, ps->sync_timeout_given ? 0 : -1, ps->failed > 0 ? 400 : 200);
+        return;
+    }
+    if (failed > 0)
+        respond_error_as(h, 400, "One or more data points had errors",
+                         "Please see the TSD logs or append \"details\" to the put request",
+                         false);
+    else
+        respond(h, 204, NULL, "", 0, false);
+}
+
+bool
+http_sync_waiting(const struct http_conn *h)
+{
+    return h->wait == WAIT_SYNC && !h->put.sync_done;
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -746,7 +877,8 @@ on_message_complete(http_parser *p)
     if (h->pass_this)
         return pass_complete(h, p);
     if (!http_dispatch(h)) {
-        h->wait = WAIT_ROOM;
+        if (h->wait == WAIT_NONE)
+            h->wait = WAIT_ROOM;
         http_parser_pause(p, 1);
         return 0;
     }
@@ -853,7 +985,7 @@ resume(struct http_conn *h, enum http_state *state)
         break;
     case WAIT_ROOM:
         if (!http_dispatch(h)) {
-            *state = HTTP_WAIT_ROOM;
+            *state = h->wait == WAIT_SYNC ? HTTP_WAIT_SYNC : HTTP_WAIT_ROOM;
             return false;
         }
         request_done(h);
@@ -874,6 +1006,16 @@ resume(struct http_conn *h, enum http_state *state)
         }
         h->wait = WAIT_NONE;
         pass_finish(h);
+        break;
+    case WAIT_SYNC:
+        if (!h->put.sync_done) {
+            *state = HTTP_WAIT_SYNC;
+            return false;
+        }
+        h->put.active = false; /* answered by http_sync_done */
+        request_done(h);
+        h->wait = WAIT_NONE;
+        stop_if_last(h);
         break;
     case WAIT_NONE:
         return true;
@@ -906,8 +1048,9 @@ after_execute(struct http_conn *h, size_t n, size_t give, enum http_state *state
         return true;
     }
     if (err == HPE_PAUSED) {
-        *state = h->wait == WAIT_BODY ? HTTP_WAIT_BODY
-                 : h->wait == WAIT_ROOM ? HTTP_WAIT_ROOM : HTTP_WAIT_PASS;
+        *state = h->wait == WAIT_BODY   ? HTTP_WAIT_BODY
+                 : h->wait == WAIT_ROOM ? HTTP_WAIT_ROOM
+                 : h->wait == WAIT_SYNC ? HTTP_WAIT_SYNC : HTTP_WAIT_PASS;
         return false;
     }
     if (err != HPE_OK) {

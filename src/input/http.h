@@ -76,6 +76,14 @@ struct http_host {
     /* A waiting request can go on: feed the connection again (from the
      * loop, not from inside this call). */
     void (*wake)(void *ctx);
+    /* ?sync (NULL: answered at acceptance): where a request's points begin
+     * (before its first point), then, once every point was taken, the wait
+     * for their proofs, at most timeout_ms (the client's sync_timeout; 0:
+     * none given): TS_OK, and the host calls http_sync_done (and
+     * http_sync_refused for each of them refused for good meanwhile);
+     * anything else answers at once. */
+    int (*sync_begin)(void *ctx);
+    int (*sync_wait)(void *ctx, uint64_t timeout_ms);
 };
 
 enum http_state {
@@ -84,6 +92,7 @@ enum http_state {
     HTTP_WAIT_ROOM,          /* a request waits for room in the queues */
     HTTP_WAIT_PASS,          /* a passed request waits (room for its body, or its
                                 answer): host.wake says when to feed again */
+    HTTP_WAIT_SYNC,          /* a ?sync request waits for its points' proofs */
     HTTP_CLOSE,              /* close once the replies are written */
 };
 
@@ -106,6 +115,16 @@ bool http_in_request(const struct http_conn *h);
 bool http_passing(const struct http_conn *h);
 /* The client's socket took everything a passed answer offered. */
 void http_writable(struct http_conn *h);
+
+/* ?sync: the request waits for its proofs (until http_sync_done). */
+bool http_sync_waiting(const struct http_conn *h);
+/* One of its points (a canonical line) was refused for good: counted
+ * failed, listed with ?details. */
+void http_sync_refused(struct http_conn *h, const char *line, size_t len, const char *text,
+                       size_t tlen);
+/* The wait is over: proven (every point stored or refused), or timed out
+ * (the TSD's timeout answer).  Feed the connection to carry on. */
+void http_sync_done(struct http_conn *h, bool proven);
 
 /* The response to the request being served (keep-alive as it asked). */
 void http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len);

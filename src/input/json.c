@@ -129,7 +129,7 @@ struct jp {
     enum vkind metric_kind, ts_kind, value_kind;
     bool tags_seen, tags_bad;
     int tag_entries;         /* pairs seen in "tags", converted or not */
-    char tagkey[256];
+    char tagkey[POINT_LINE_MAX * 2]; /* UTF-8 as received (a tag of a 1024-byte line) */
     size_t tagkey_len;       /* SIZE_MAX: too long */
     char metric_raw[POINT_LINE_MAX * 2]; /* UTF-8 as received */
     size_t metric_len;                   /* SIZE_MAX: too long */

@@ -19,6 +19,7 @@
 #include "input/protocol.h"
 #include "input/reply.h"
 #include "base/allow.h"
+#include "input/syncwait.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -182,6 +183,14 @@ protocol_wake(void *ctx)
 }
 
 void
+protocol_framed_notice(struct client *c, const char *text, size_t len)
+{
+    framed_say(c, text, len);
+    if (c->out_len > c->out_off)
+        ev_io_start(conn_loop(c), &c->wio); /* written when the socket takes it */
+}
+
+void
 protocol_set(struct client *c, enum listen_proto proto)
 {
     struct client_set *cs = c->set;
@@ -232,6 +241,8 @@ protocol_set(struct client *c, enum listen_proto proto)
             .max_header = cfg->max_http_header_bytes,
             .stream = reply_stream,
             .wake = protocol_wake,
+            .sync_begin = cs->env.sync_mark != NULL ? syncwait_begin : NULL,
+            .sync_wait = cs->env.sync_mark != NULL ? syncwait_wait : NULL,
         };
         c->http = http_conn_new(&host);
         if (c->http != NULL)
@@ -302,6 +313,8 @@ decode_framed(struct client *c, const char *buf, size_t len)
     enum framed_status st;
     uint32_t bad = 0;
     size_t need = 0;
+    if (c->fa != NULL && !c->fio.blocked) /* (resuming a frame: where it began stays) */
+        frameack_begin(c->fa, c->set->env.fa_mark, c->set->env.ctx);
     size_t n = framed_feed(&c->fio, buf, len, &need, &st, &bad);
     c->need = need;
     c->blocked = c->fio.blocked;
@@ -361,6 +374,8 @@ protocol_decode(struct client *c, const char *buf, size_t len)
             c->blocked = true;
         else if (st == HTTP_WAIT_PASS)
             c->pass_wait = true;
+        else if (st == HTTP_WAIT_SYNC)
+            c->sync_parked = true;
         else if (st == HTTP_CLOSE)
             c->close_after_write = true;
         return n;

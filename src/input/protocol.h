@@ -18,6 +18,9 @@
 
 /* The client speaks proto from now on: its counters and its decoder. */
 void protocol_set(struct client *c, enum listen_proto proto);
+/* A framed client is told something in an error frame of its own, outside
+ * any decoding (a line of its refused for good by a backend). */
+void protocol_framed_notice(struct client *c, const char *text, size_t len);
 /* Decodes the complete units at the start of buf (sniffing first when
  * the protocol is not known yet); returns the bytes consumed.  Sets
  * c->blocked when it stopped for room, c->need to the size of a framed

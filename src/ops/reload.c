@@ -185,6 +185,11 @@ align_backends(struct relay *r, struct config *n, struct plan *p, char *err, siz
                          be->nconns);
                 nb->conns = be->nconns;
             }
+            if (nb->protocol != be->cfg->protocol) {
+                log_warn("reload: backend %s: protocol needs a restart: keeping %s", nb->name,
+                         be->cfg->protocol == BPROTO_HTTP ? "http" : "telnet");
+                nb->protocol = be->cfg->protocol;
+            }
             if (be->retiring || be->retired)
                 p->revived[i] = true;
             else

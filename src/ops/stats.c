@@ -20,11 +20,14 @@
 #include <unistd.h>
 
 #include "output/backend.h"
+#include "output/backend_http.h"
 #include "ops/history.h"
 #include "base/log.h"
 #include "core/proxy.h"
 #include "core/relay.h"
+#include "input/syncwait.h"
 #include "spool/fleet.h"
+#include "spool/rejected.h"
 #include "spool/spool.h"
 #include "base/counters.h"
 #include "ops/stats.h"
@@ -44,6 +47,8 @@ struct sample {
     enum mtype type;
     const char *tagk;   /* NULL: no tag */
     const char *tagv;
+    const char *tagk2;  /* a second tag, NULL: none */
+    const char *tagv2;
     uint64_t value;
     bool ns_as_seconds; /* value is nanoseconds, shown as seconds */
 };
@@ -82,6 +87,17 @@ emit_untagged(const struct emitter *e, const char *name, const char *help, enum 
     uint64_t value)
 {
     emit_tagged(e, name, help, type, NULL, NULL, value);
+}
+
+/* A sample with two tags (backend.rejected{backend,reason}). */
+static void
+emit_tagged2(const struct emitter *e, const char *name, const char *help, enum mtype type,
+             const char *tagk, const char *tagv, const char *tagk2, const char *tagv2,
+             uint64_t value)
+{
+    struct sample s = { .name = name, .help = help, .type = type, .tagk = tagk, .tagv = tagv,
+                        .tagk2 = tagk2, .tagv2 = tagv2, .value = value };
+    e->fn(e->ctx, &s);
 }
 
 /* A duration in nanoseconds, shown as seconds (a gauge). */
@@ -210,6 +226,16 @@ collect_clients(struct relay *r, const struct emitter *e)
     emit_untagged(e, "http.errors", "HTTP responses with status >= 400.", COUNTER, g_stats.http_errors);
     emit_untagged(e, "http.details_truncated", "?details error entries left out (over max-http-body-bytes).",
         COUNTER, g_stats.http_details_truncated);
+    uint64_t waiting = 0;
+    for (struct client *c = r->clients.syncing; c != NULL; c = c->sw->next)
+        waiting++;
+    emit_untagged(e, "http.sync_waiting", "/api/put?sync requests waiting for their points' "
+        "proofs.", GAUGE, waiting);
+    emit_untagged(e, "http.sync_proven", "/api/put?sync requests answered once every point was "
+        "proven.", COUNTER, g_stats.http_sync_proven);
+    emit_untagged(e, "http.sync_timeouts", "/api/put?sync requests answered with the TSD's "
+        "timeout answer (sync_timeout or sync-max-wait passed).", COUNTER,
+        g_stats.http_sync_timeouts);
 }
 
 /* ---- who may come in: TLS, allow-lists, Redis logins -------------------- */
@@ -263,6 +289,8 @@ collect_points(struct relay *r, const struct emitter *e)
         g_stats.points_forwarded);
     emit_untagged(e, "points.queued", "Lines in backend queues, not yet acknowledged.", GAUGE,
         queued_lines);
+    emit_untagged(e, "points.rejected", "Lines a backend refused for good (protocol = http: "
+        "Unknown metric, ...; kept, see rejected.*).", COUNTER, g_stats.points_rejected);
     emit_untagged(e, "points.spooled", "Lines that went into the spool.", COUNTER, g_stats.points_spooled);
     emit_untagged(e, "points.unspooled", "Lines taken out of the spool into a backend queue.", COUNTER,
         g_stats.points_unspooled);
@@ -488,6 +516,95 @@ collect_proxy(struct relay *r, const struct emitter *e)
     }
 }
 
+/* ---- HTTP backends: each point's fate --------------------------------------- */
+
+#define BH_FIELD(n, h, t, member) { n, h, t, offsetof(struct backend_http_stats, member) }
+
+static const struct field backend_http_fields[] = {
+    BH_FIELD("backend.retried", "Points sent again to an HTTP backend (throttled, storage "
+             "exceptions, timeouts, 5xx, lost connections, requests refused whole).", COUNTER,
+             retried),
+    BH_FIELD("backend.throttled", "Points an HTTP backend answered \"Please throttle\".", COUNTER,
+             throttled),
+    BH_FIELD("backend.http.requests", "Requests sent to an HTTP backend (retries included).",
+             COUNTER, requests),
+    BH_FIELD("backend.http.delivered", "Points an HTTP backend's answers proved.", COUNTER,
+             delivered),
+    BH_FIELD("backend.http.request_errors", "Requests an HTTP backend refused whole (400 "
+             "without details, other 4xx): their points are kept and sent again.", COUNTER,
+             request_errors),
+    BH_FIELD("backend.http.server_errors", "5xx answers of an HTTP backend.", COUNTER,
+             server_errors),
+    BH_FIELD("backend.http.lost", "Requests with no complete answer (connection lost, timed "
+             "out).", COUNTER, lost),
+    BH_FIELD("backend.http.maybe_duplicated", "Points sent again after a request the backend "
+             "may have executed (sent, not answered).", COUNTER, maybe_duplicated),
+    BH_FIELD("backend.http.unmatched", "Answers whose failures named no point of the request "
+             "(its unproven points were all sent again; after two, one point per request).",
+             COUNTER, unmatched),
+    BH_FIELD("backend.http.throttle_steps", "Times the rate stepped down for \"Please "
+             "throttle\".", COUNTER, throttle_steps),
+    BH_FIELD("backend.http.rate_limit", "The throttle's rate limit now, points/s (0: none).",
+             GAUGE, rate_limit),
+    BH_FIELD("backend.http.gzip_in_bytes", "Request JSON bytes before gzip.", COUNTER, gzip_in),
+    BH_FIELD("backend.http.gzip_out_bytes", "Request body bytes after gzip.", COUNTER,
+             gzip_out),
+};
+
+static void
+collect_backend_fates(struct relay *r, const struct emitter *e)
+{
+    for (int reason = 0; reason < PA_NREASONS; reason++)
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend_http_stats *hs = backend_http_stats(&r->backends[b]);
+            if (hs != NULL && putanswer_final((enum pa_reason)reason))
+                emit_tagged2(e, "backend.rejected", "Points a backend refused for good, by "
+                             "reason (kept in Redis: see rejected.*).", COUNTER, "backend",
+                             r->backends[b].cfg->name, "reason",
+                             putanswer_reason_name((enum pa_reason)reason),
+                             hs->rejected[reason]);
+        }
+    for (int reason = 0; reason < PA_NREASONS; reason++)
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend_http_stats *hs = backend_http_stats(&r->backends[b]);
+            if (hs != NULL && !putanswer_final((enum pa_reason)reason))
+                emit_tagged2(e, "backend.failed", "Points a backend failed and that were sent "
+                             "again, by reason.", COUNTER, "backend", r->backends[b].cfg->name,
+                             "reason", putanswer_reason_name((enum pa_reason)reason),
+                             hs->failed_lines[reason]);
+        }
+    for (size_t m = 0; m < TS_ARRAY_LEN(backend_http_fields); m++)
+        for (int b = 0; b < r->nbackends; b++) {
+            const struct backend_http_stats *hs = backend_http_stats(&r->backends[b]);
+            if (hs != NULL)
+                emit_tagged(e, backend_http_fields[m].name, backend_http_fields[m].help,
+                            backend_http_fields[m].type, "backend", r->backends[b].cfg->name,
+                            field_value(hs, &backend_http_fields[m]));
+        }
+}
+
+#define REJ_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct rejected_stats, member) }
+
+static const struct field rejected_fields[] = {
+    REJ_FIELD("rejected.kept", "Refused points kept in Redis (<prefix>:<instance>:rejected:"
+              "<backend>).", kept),
+    REJ_FIELD("rejected.dropped", "Kept refused points pushed out past rejected-max-bytes.",
+              dropped),
+    REJ_FIELD("rejected.unkept", "Refused points not kept (Redis away or refusing, too many at "
+              "once): counted and sampled in the log only.", unkept),
+    REJ_FIELD("rejected.replayed", "Kept refused points handed to their backend again.",
+              replayed),
+    REJ_FIELD("rejected.replays", "Replays of kept refused points begun.", replays),
+};
+
+static void
+collect_rejected(struct relay *r, const struct emitter *e)
+{
+    static const struct rejected_stats none;
+    const struct rejected_stats *rs = spool_rejected_stats(r->spool);
+    emit_fields(e, rejected_fields, TS_ARRAY_LEN(rejected_fields), rs != NULL ? rs : &none);
+}
+
 /* ---- the spool and the fleet -------------------------------------------- */
 
 #define FLEET_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct fleet_stats, member) }
@@ -633,8 +750,8 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
  * of a metric name together (Prometheus HELP/TYPE appear once). */
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
     collect_protocols, collect_clients, collect_access, collect_points, collect_backends,
-    collect_proxy,
-    collect_spool, collect_memory, collect_latency_and_log,
+    collect_backend_fates, collect_rejected, collect_proxy, collect_spool, collect_memory,
+    collect_latency_and_log,
 };
 
 static void
@@ -665,6 +782,8 @@ line_sample(void *ctx, const struct sample *s)
          value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
         textout_printf(&o->t, " %s=%s", s->tagk, s->tagv);
+    if (s->tagk2 != NULL)
+        textout_printf(&o->t, " %s=%s", s->tagk2, s->tagv2);
     textout_printf(&o->t, " host=%s\n", o->r->hostname);
 }
 
@@ -702,6 +821,8 @@ json_sample(void *ctx, const struct sample *s)
          value_text(s, v, sizeof(v)));
     if (s->tagk != NULL)
         textout_printf(&o->t, "\"%s\":\"%s\",", s->tagk, s->tagv);
+    if (s->tagk2 != NULL)
+        textout_printf(&o->t, "\"%s\":\"%s\",", s->tagk2, s->tagv2);
     textout_printf(&o->t, "\"host\":\"%s\"}}", o->r->hostname);
 }
 
@@ -734,7 +855,10 @@ prom_sample(void *ctx, const struct sample *s)
     }
     char v[32];
     value_text(s, v, sizeof(v));
-    if (s->tagk != NULL)
+    if (s->tagk2 != NULL)
+        textout_printf(&o->t, "%s{%s=\"%s\",%s=\"%s\"} %s\n", name, s->tagk, s->tagv,
+                       s->tagk2, s->tagv2, v);
+    else if (s->tagk != NULL)
         textout_printf(&o->t, "%s{%s=\"%s\"} %s\n", name, s->tagk, s->tagv, v);
     else
         textout_printf(&o->t, "%s %s\n", name, v);

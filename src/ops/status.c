@@ -28,6 +28,7 @@
 #include "ops/history.h"
 #include "base/allow.h"
 #include "base/counters.h"
+#include "ops/rejected_http.h"
 #include "base/pool.h"
 #include "core/relay.h"
 #include "spool/spool.h"
@@ -221,16 +222,20 @@ status_http(void *ctx, struct http_conn *h, const struct http_request *req)
         http_respond_error(h, 404, "Endpoint not found", NULL);
         return;
     }
-    if (!get) {
-        http_respond_error(h, 405, "Method not allowed", NULL);
-        return;
-    }
     /* the relay's own state (all but the TSD's /api/version, and the
-     * redirect of /) is admin-allow's */
+     * redirect of /) is admin-allow's; so is the replay of refused points */
     bool open = PATH("/api/version") || PATH("/api/version/") || PATH("/");
     if (!open && !allow_match(&r->cfg.admin_allow, req->peer)) {
         g_stats.admin_denied++;
         http_respond_error(h, 403, "Forbidden", "this address is not in admin-allow");
+        return;
+    }
+    if (rejected_http_path(req->path, req->path_len)) { /* GET, and POST .../replay */
+        rejected_http(r, h, req);
+        return;
+    }
+    if (!get) {
+        http_respond_error(h, 405, "Method not allowed", NULL);
         return;
     }
     if (mine && !own_page(r, h, req, req->path + 8, req->path_len - 8))

@@ -24,6 +24,9 @@
 #include "base/allow.h"
 #include "core/relay.h"
 #include "input/tls_server.h"
+#include "core/rejects.h"
+#include "core/relay.h"
+#include "output/backend_http.h"
 #include "spool/spool.h"
 #include "base/counters.h"
 #include "ops/status_assets.h"
@@ -423,10 +426,12 @@ table_backends(struct page *o, struct relay *r)
         const char *state = backend_state(be);
         str(o, "<tr><td class=\"name\">");
         html(o, be->cfg->name);
+        bool http = be->cfg->protocol == BPROTO_HTTP;
+        const struct cfg_addr *addr = http ? &be->cfg->http_addr : &be->cfg->addr;
         str(o, "</td><td>");
-        html(o, be->cfg->addr.host);
+        html(o, addr->host);
         str(o, ":");
-        html(o, be->cfg->addr.port);
+        html(o, addr->port);
         fmt(o, "</td><td><span class=\"state %s\">%s</span>%s</td>", state, state,
             spool_backend_mode(be) ? " <span class=\"state spooling\">spooling</span>" : "");
         fmt(o, "<td class=\"num\">%d / %d</td>", backend_conns_up(be), be->nconns);
@@ -441,7 +446,8 @@ table_backends(struct page *o, struct relay *r)
         td_count(o, be->st.errors);
         str(o, "<td class=\"err\">");
         html(o, be->st.last_error[0] ? be->st.last_error : "");
-        fmt(o, "</td><td>%s</td></tr>", be->cfg->ack == ACK_VERSION ? "version" : "none");
+        fmt(o, "</td><td>%s</td></tr>", http ? (be->cfg->sync ? "http, stored (sync)" : "http")
+                                     : be->cfg->ack == ACK_VERSION ? "version" : "none");
     }
     str(o, "</tbody></table></section>\n");
 }
@@ -532,6 +538,40 @@ table_spool(struct page *o, struct relay *r)
     str(o, "</tr></tbody></table></section>\n");
 }
 
+/* The last points HTTP backends refused for good, newest first. */
+static void
+table_rejects(struct page *o, struct relay *r)
+{
+    bool any_http = false;
+    for (int i = 0; i < r->nbackends; i++)
+        any_http |= backend_http_stats(&r->backends[i]) != NULL;
+    if (!any_http)
+        return;
+    char b[64];
+    str(o, "<section><h2>Refused for good</h2><table id=\"rejects\"><thead><tr><th>time</th>"
+           "<th>backend</th><th>reason</th><th>the TSD's words</th><th>line</th></tr></thead>"
+           "<tbody>");
+    const struct reject_note *n = rejects_at(r->rejects, 0);
+    if (n == NULL)
+        str(o, "<tr><td colspan=\"5\">none</td></tr>");
+    for (unsigned i = 0; (n = rejects_at(r->rejects, i)) != NULL; i++) {
+        fmt(o, "<tr><td>%s</td><td class=\"name\">", utc_text(b, sizeof(b),
+                                                            (time_t)(n->unix_ms / 1000)));
+        html(o, n->backend);
+        str(o, "</td><td>");
+        html(o, n->reason);
+        str(o, "</td><td class=\"err\">");
+        html(o, n->text);
+        str(o, "</td><td class=\"err\">");
+        html(o, n->line);
+        str(o, "</td></tr>");
+    }
+    fmt(o, "</tbody></table><p class=\"what\">%s refused in all; kept in Redis as "
+        "&lt;prefix&gt;:&lt;instance&gt;:rejected:&lt;backend&gt;, sent again with "
+        "POST /tsrelay/rejected/replay?backend=NAME</p></section>\n",
+        count_text(b, sizeof(b), r->rejects != NULL ? r->rejects->total : 0));
+}
+
 static void
 tables(struct page *o, struct relay *r)
 {
@@ -539,6 +579,7 @@ tables(struct page *o, struct relay *r)
     table_memory(o, r);
     table_points(o, r);
     table_backends(o, r);
+    table_rejects(o, r);
     table_clients(o, r);
     table_spool(o, r);
 }

@@ -105,9 +105,10 @@ progress(struct bconn *c)
     }
 }
 
-/* Everything before stream offset `acked` is delivered. */
+/* Everything before stream offset `acked` is delivered (or, for
+ * `undelivered` lines of it, refused for good). */
 static void
-acknowledge(struct bconn *c, uint64_t acked)
+acknowledge(struct bconn *c, uint64_t acked, uint64_t undelivered)
 {
     struct queue *q = &c->q;
     if (acked > q->sent)
@@ -120,7 +121,8 @@ acknowledge(struct bconn *c, uint64_t acked)
     c->acked_on_conn += acked - q->acked;
     c->lines_queued -= TS_MIN(lines, c->lines_queued);
     be->st.lines_acked += lines;
-    g_stats.points_forwarded += lines;
+    g_stats.points_forwarded += lines - TS_MIN(lines, undelivered);
+    g_stats.points_rejected += TS_MIN(lines, undelivered);
     queue_mark_acked(q, be->env->pool, acked);
     barriers_release(&c->bar, acked);
     progress(c);
@@ -140,13 +142,13 @@ ack_poll(struct bconn *c)
         return;
     if (c->tls.ssl != NULL) { /* record bytes: the marks say what they carried */
         if (tls_client_proven(&c->tls, backend_now_ms(c->be)))
-            acknowledge(c, tls_client_acked(&c->tls, (uint64_t)outq));
+            acknowledge(c, tls_client_acked(&c->tls, (uint64_t)outq), 0);
         return;
     }
     uint64_t unacked = (uint64_t)outq;
     if (unacked > q->sent - q->acked)
         unacked = q->sent - q->acked; /* a FIN counts as one */
-    acknowledge(c, q->sent - unacked);
+    acknowledge(c, q->sent - unacked, 0);
 }
 
 /* ---- failure and reconnect -------------------------------------------- */
@@ -436,7 +438,7 @@ static void
 add_barrier(struct bconn *c)
 {
     struct queue *q = &c->q;
-    if (q->appended <= c->barrier_mark || !barriers_room(&c->bar))
+    if (c->be->proto != NULL || q->appended <= c->barrier_mark || !barriers_room(&c->bar))
         return;
     char *dst = queue_reserve(q, c->be->env->pool, POOL_QUEUE, BARRIER_LEN);
     if (dst == NULL)
@@ -479,6 +481,10 @@ static void
 conn_flush(struct bconn *c)
 {
     struct backend *be = c->be;
+    if (be->proto != NULL) {
+        be->proto->flush(c);
+        return;
+    }
     if (c->state == BC_IDLE) {
         if (queue_unsent(&c->q) > 0)
             conn_connect(c, false);
@@ -582,7 +588,7 @@ reply_line(struct bconn *c, const char *line, size_t len)
         uint64_t end = barriers_reply_line(&c->bar, line, len, &error);
         if (end != 0) {
             c->be->st.barriers_answered++;
-            acknowledge(c, end);
+            acknowledge(c, end, 0);
             /* the window moved, or the ring has room for a barrier the
              * last lines still lack */
             if (queue_unsent(&c->q) > 0 || c->q.appended > c->barrier_mark)
@@ -701,12 +707,24 @@ backend_init(struct backend *be, const struct backend_env *env, const struct cfg
     if (be->res == NULL)
         return TS_ERROR;
     (void)resolve(be); /* a name starts resolving now; looked up again on connect */
+    if (cfg->protocol == BPROTO_HTTP) {
+        if (env->http == NULL)
+            return TS_ERROR;
+        be->proto = env->http;
+        if (be->proto->attach(be) != TS_OK) {
+            be->proto = NULL;
+            return TS_ERROR;
+        }
+    }
     return TS_OK;
 }
 
 void
 backend_destroy(struct backend *be)
 {
+    if (be->proto != NULL)
+        be->proto->detach(be);
+    be->proto = NULL;
     resolver_free(be->res);
     be->res = NULL;
     tls_client_free(be->tls);
@@ -767,6 +785,8 @@ backend_idle(const struct backend *be)
 int
 backend_conns_up(const struct backend *be)
 {
+    if (be->proto != NULL)
+        return be->proto->conns_up(be);
     int n = 0;
     for (int i = 0; i < be->nconns; i++)
         n += be->conns[i].state == BC_UP;
@@ -861,6 +881,10 @@ void
 backend_tick(struct backend *be, uint64_t now)
 {
     const struct backend_env *env = be->env;
+    if (be->proto != NULL) {
+        be->proto->tick(be, now);
+        return;
+    }
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
         switch (c->state) {
@@ -918,6 +942,10 @@ backend_reconfigure(struct backend *be, const struct cfg_backend *cfg)
     pacer_init(&be->pacer, cfg->max_rate);
     be->overflow = cfg->overflow >= 0 ? (enum overflow_policy)cfg->overflow
                                       : be->env->cfg->overflow;
+    if (be->proto != NULL) {
+        be->proto->reconfigure(be, old);
+        return;
+    }
     if (!moved && !ack_changed && !tls_changed && !auth_changed)
         return;
     be->resolved = false;
@@ -949,6 +977,8 @@ uint64_t
 backend_hand_over(struct bconn *c, backend_line_fn fn, void *ctx)
 {
     struct backend *be = c->be;
+    if (be->proto != NULL)
+        be->proto->quiesce(c);
     if (c->fd >= 0) {
         stop_io(c);
         tls_client_end(&c->tls, true);
@@ -1000,8 +1030,37 @@ backend_revive(struct backend *be)
 }
 
 void
+backend_quiesce(struct backend *be)
+{
+    if (be->proto == NULL)
+        return;
+    for (int i = 0; i < be->nconns; i++)
+        be->proto->quiesce(&be->conns[i]);
+}
+
+void
+backend_conn_progress(struct bconn *c)
+{
+    progress(c);
+}
+
+void
+backend_conn_acknowledge(struct bconn *c, uint64_t acked, uint64_t undelivered)
+{
+    acknowledge(c, acked, undelivered);
+}
+
+void
+backend_conn_fail(struct bconn *c, const char *what)
+{
+    conn_fail(c, what, 0);
+}
+
+void
 backend_close_all(struct backend *be)
 {
+    if (be->proto != NULL)
+        be->proto->close(be);
     for (int i = 0; i < be->nconns; i++) {
         struct bconn *c = &be->conns[i];
         stop_io(c);

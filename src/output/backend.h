@@ -34,6 +34,7 @@
 struct backend;
 struct bconn;
 struct resolver;
+struct backend_proto;
 
 /* What backends need from the relay (relay.c wires it; shared by all). */
 struct backend_env {
@@ -48,7 +49,29 @@ struct backend_env {
     void (*on_failed)(void *ctx, struct backend *be, struct queue *q, uint64_t *lines_queued);
     /* Data waits for this backend elsewhere (its spool). */
     bool (*has_backlog)(void *ctx, const struct backend *be);
+    /* The TSD refused a line for good (protocol = http): the line (with
+     * its "\n"), where it was in connection conn's stream, why (a counter
+     * label and the TSD's text).  The line is acknowledged after the call:
+     * the callee keeps a copy if it wants one. */
+    void (*on_rejected)(void *ctx, struct backend *be, int conn, uint64_t off, const char *line,
+                        size_t len, const char *reason, const char *text, size_t tlen);
+    /* protocol = http backends (output/backend_http.c); NULL: telnet only */
+    const struct backend_proto *http;
     void *ctx;
+};
+
+/* A backend protocol other than telnet: it takes over a backend's
+ * connections (each one a lane of lines with its queue) and writes them
+ * its own way, acknowledging through backend_conn_acknowledge. */
+struct backend_proto {
+    int (*attach)(struct backend *be);            /* TS_OK or TS_ERROR */
+    void (*detach)(struct backend *be);           /* frees what attach made */
+    void (*flush)(struct bconn *c);               /* write what c's queue has */
+    void (*tick)(struct backend *be, uint64_t now_ms);
+    void (*quiesce)(struct bconn *c);             /* nothing in flight: c may be rewound */
+    void (*reconfigure)(struct backend *be, const struct cfg_backend *old);
+    void (*close)(struct backend *be);            /* shutdown: connections closed */
+    int (*conns_up)(const struct backend *be);    /* its connections up now */
 };
 
 enum bconn_state {
@@ -136,6 +159,8 @@ struct backend {
     int64_t room_cached;        /* relay_begin_batch: bytes left in its share */
     bool retiring;              /* removed by a reload: not routed to, finishing its queue */
     bool retired;               /* ... done: inert until a reload adds it back */
+    const struct backend_proto *proto; /* NULL: telnet */
+    void *proto_state;          /* the protocol's, per backend */
     uint64_t retire_at_ms;      /* retiring: when its queues are handed to the others */
     struct backend_stats st;
 };
@@ -190,5 +215,16 @@ void backend_tick(struct backend *be, uint64_t now_ms);
 void backend_close_all(struct backend *be);
 
 const char *backend_state_name(enum bconn_state s);
+
+/* For protocol modules (backend_proto): c made progress; everything before
+ * stream offset `acked` is done, `undelivered` lines of it were refused
+ * for good (not counted as forwarded); c failed (its undelivered lines go
+ * upward, it backs off -- call quiesce first). */
+void backend_conn_progress(struct bconn *c);
+void backend_conn_acknowledge(struct bconn *c, uint64_t acked, uint64_t undelivered);
+void backend_conn_fail(struct bconn *c, const char *what);
+/* Requests in flight are given up, so every connection may be rewound
+ * (spool evacuation, hand-over).  No-op for telnet. */
+void backend_quiesce(struct backend *be);
 
 #endif

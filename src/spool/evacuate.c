@@ -63,6 +63,7 @@ evacuate_backend(struct spool_backend *sb)
     struct spool *sp = sb->sp;
     struct backend *be = sb->be;
     size_t nblocks = 0;
+    backend_quiesce(be); /* requests in flight given up: the queues may be rewound */
     for (int k = 0; k < be->nconns; k++) {
         queue_rewind(&be->conns[k].q);
         nblocks += be->conns[k].q.nblocks;

@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "spool/chain.h"
 #include "spool/evacuate.h"
+#include "spool/proof.h"
 #include "spool/recover.h"
 #include "spool/settle.h"
 #include "spool/spool.h"
@@ -71,6 +72,14 @@ spool_on_lost(void *ctx)
     }
 }
 
+/* Redis is connected and recovered (the rejected lists may be used). */
+static bool
+spool_ready(void *ctx)
+{
+    const struct spool *sp = ctx;
+    return sp->state == SP_READY;
+}
+
 /* ---- life ------------------------------------------------------------------ */
 
 static int
@@ -95,6 +104,8 @@ spool_backend_init(struct spool *sp, struct spool_backend *sb, struct backend *b
         return TS_ERROR;
     sb->drain.delivered = settle_entry_delivered;
     sb->drain.delivered_ctx = sb;
+    if (proof_init(sb) != TS_OK)
+        return TS_ERROR;
     be->sp = sb;
     return TS_OK;
 }
@@ -159,6 +170,8 @@ spool_create(const struct spool_env *env)
     }
     rconn_init(&sp->rc, env->loop, sp->master, &cfg->redis, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, spool_on_up, spool_on_lost, sp);
+    rejected_init(&sp->rej, &sp->rc, cfg, env->instance, env->backends, &sp->nsb,
+                  spool_ready, sp);
     return sp;
 }
 
@@ -224,6 +237,7 @@ spool_destroy(struct spool *sp)
         chain_free(p, sb->evac_push);
         chain_free(p, sb->unconf_head);
         drain_free(&sb->drain);
+        proof_free(sb);
         if (sb->be != NULL)
             sb->be->sp = NULL;
     }
@@ -243,6 +257,7 @@ spool_tick_backend(struct spool_backend *sb, uint64_t now, bool mine)
     struct spool *sp = sb->sp;
     struct drain *d = &sb->drain;
     settle_direct(sb);
+    proof_tick(sb);
     if (sp->state == SP_READY && !mine) {
         unspool_from_memory(sb); /* the spool is another relay's for now: memory only */
     } else if (sp->state == SP_READY) {
@@ -293,6 +308,7 @@ spool_tick(struct spool *sp, uint64_t now)
     }
     for (int i = 0; i < sp->nsb; i++)
         spool_tick_backend(&sp->sb[i], now, mine);
+    rejected_tick(&sp->rej);
     stage_probe_full(sp, now);
     spool_collect(sp);
 }
@@ -400,6 +416,35 @@ spool_take_queue(struct backend *be, struct queue *q, uint64_t *lines_queued)
     stage_failed_queue(sb, q, lines_queued);
 }
 
+void
+spool_reject_keep(struct spool *sp, struct backend *be, const char *line, size_t len,
+                  const char *reason, const char *text, size_t tlen)
+{
+    if (sp != NULL)
+        rejected_keep(&sp->rej, be, line, len, reason, text, tlen);
+}
+
+int
+spool_reject_replay(struct spool *sp, struct backend *be)
+{
+    return sp != NULL ? rejected_replay(&sp->rej, be) : TS_ERROR;
+}
+
+const struct rejected_stats *
+spool_rejected_stats(const struct spool *sp)
+{
+    return sp != NULL ? &sp->rej.st : NULL;
+}
+
+void
+spool_rejected_key(const struct spool *sp, const struct backend *be, char *out, size_t cap)
+{
+    if (sp == NULL)
+        snprintf(out, cap, "%s", "");
+    else
+        rejected_key(&sp->rej, be, out, cap);
+}
+
 /* ---- introspection ------------------------------------------------------- */
 
 const struct spool_stats *
@@ -500,6 +545,30 @@ uint64_t
 spool_backend_stored_lines(const struct backend *be)
 {
     return be->sp ? be->sp->stored_lines : 0;
+}
+
+uint64_t
+spool_backend_intake(const struct backend *be)
+{
+    return be->sp ? be->sp->intake : 0;
+}
+
+uint64_t
+spool_backend_proven(const struct backend *be)
+{
+    return be->sp ? be->sp->proven : 0;
+}
+
+bool
+spool_backend_detached(const struct backend *be, int k, uint64_t *upto, uint64_t *intake)
+{
+    const struct spool_backend *sb = be->sp;
+    if (sb == NULL || sb->proof_off == NULL)
+        return false;
+    size_t nc = (size_t)be->nconns;
+    *upto = sb->proof_off[nc + (size_t)k];
+    *intake = sb->proof_off[2 * nc + (size_t)k];
+    return *intake > 0;
 }
 
 bool

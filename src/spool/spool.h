@@ -76,6 +76,19 @@ bool spool_quiet(const struct spool *sp);
 /* Reads of the drain still out. */
 bool spool_draining(const struct spool *sp);
 
+/* A point backend be refused for good: kept in its rejected list
+ * (rejected.c), when there is a spool and rejected-max-bytes allows. */
+void spool_reject_keep(struct spool *sp, struct backend *be, const char *line, size_t len,
+                       const char *reason, const char *text, size_t tlen);
+/* Sends be's kept refused points to it again.  TS_OK, TS_EAGAIN (a replay
+ * runs), TS_ERROR (no Redis). */
+int spool_reject_replay(struct spool *sp, struct backend *be);
+struct rejected_stats;
+const struct rejected_stats *spool_rejected_stats(const struct spool *sp);
+/* The rejected list's key for be, "" without a spool. */
+void spool_rejected_key(const struct spool *sp, const struct backend *be, char *out,
+                        size_t cap);
+
 /* Introspection for stats. */
 const struct spool_stats *spool_get_stats(const struct spool *sp);
 /* Times Redis refused the relay's AUTH (or asked for a password). */
@@ -102,6 +115,13 @@ uint64_t spool_backlog_age_ms(const struct backend *be);
  * from memory and not yet acknowledged) and no push was lost with a
  * connection. */
 uint64_t spool_backend_staged_lines(const struct backend *be);
+/* For ?sync (proof.c): lines the spool took for be so far, and how many of
+ * them (in order) be itself proved; connection k's queue was last handed
+ * to the spool up to stream offset *upto, its lines then numbered up to
+ * *intake (false: never). */
+uint64_t spool_backend_intake(const struct backend *be);
+uint64_t spool_backend_proven(const struct backend *be);
+bool spool_backend_detached(const struct backend *be, int k, uint64_t *upto, uint64_t *intake);
 uint64_t spool_backend_stored_lines(const struct backend *be);
 bool spool_backend_settled(const struct backend *be);
 

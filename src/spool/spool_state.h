@@ -28,6 +28,7 @@
 #include "spool/entry.h"
 #include "spool/fleet.h"
 #include "spool/rconn.h"
+#include "spool/rejected.h"
 #include "spool/sentinel.h"
 #include "spool/spool_env.h"
 
@@ -64,6 +65,12 @@ struct spool_backend {
                                        until it acknowledged all it has */
     uint64_t direct_lines;          /* staged lines that went to the backend from
                                        memory: stored once it acknowledged all it has */
+    /* ?sync's proof of spooled lines (proof.c) */
+    uint64_t intake;                /* lines taken, staged or from a failed connection */
+    uint64_t proven;                /* ... up to this count proven by the backend */
+    bool snap;                      /* a snapshot waits for the backend's acks */
+    uint64_t snap_intake;
+    uint64_t *proof_off;            /* 3 x conns: snapshot ends; detached up to; its intake */
     struct drain drain;
 };
 
@@ -91,6 +98,7 @@ struct spool {
     char *scratch;               /* a block's lines without barriers */
     struct spool_backend *sb;
     int nsb;
+    struct rejected rej;         /* points refused for good, kept (rejected.c) */
     struct spool_stats st;
 };
 

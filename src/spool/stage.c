@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "spool/chain.h"
 #include "spool/settle.h"
+#include "spool/proof.h"
 #include "spool/stage.h"
 
 #define FULL_RETRY_MS 1000
@@ -333,6 +334,7 @@ stage_line(struct spool_backend *sb, const char *line, size_t len)
     queue_commit(&sb->staging, len);
     sb->staging.tail->lines++;
     sb->staged_lines++;
+    proof_took(sb, 1);
     g_stats.points_spooled++;
     if (sb->staging.head != sb->staging.tail)
         stage_push_ready(sb, sp_now_ms(sp), false); /* a full block is ready */
@@ -345,6 +347,7 @@ stage_failed_queue(struct spool_backend *sb, struct queue *q, uint64_t *lines_qu
     struct spool *sp = sb->sp;
     struct block *first, *last;
     uint64_t lines = queue_count_lines(q, q->acked, q->appended);
+    proof_took_queue(sb, q, q->appended, lines);
     queue_detach_all(q, &first, &last);
     uint64_t now = sp_now_ms(sp);
     for (struct block *b = first; b != NULL; b = b->next) {

@@ -21,6 +21,11 @@ ratios within one run (these machines are shared and noisy).
 8. TLS against clear text on one relay's listeners, the same Python
    sender into each (ssl's writes are OpenSSL's): points/s, their ratio,
    and tsrelay's CPU seconds per million points for each.
+9. protocol = http against protocol = telnet into victoria-metrics (its
+   OpenTSDB HTTP listener and its telnet listener, the same process, in
+   the same run, alternating, best of two each): end-to-end points/s from
+   the first point sent to the last one counted; goal: http >= 0.5x
+   telnet.
 
 The sink is tests/tools/tssink (counts newlines); the generator is
 tests/tools/tsload.  Results go to stdout and bench-results.json.
@@ -376,6 +381,39 @@ say("\nTLS listener vs plain, the same sender, %d points each (best of 2 alterna
     "%s handshakes" % (n_tls, p_["pts_per_s"], t["pts_per_s"], results["tls"]["ratio"],
                        p_["cpu_s_per_million"], t["cpu_s_per_million"], results["tls"]["cpu_ratio"],
                        st.get(("tls.handshakes", None))))
+
+# ---- 9. protocol = http vs protocol = telnet into victoria-metrics ---------------
+vm = h.Victoria(base, name="vm-http", http_put=True).start()
+n = int(2e6 * SCALE)
+results["http_backend"] = {"points": n}
+for rnd, proto in enumerate(("telnet", "http", "telnet", "http")):
+    if proto == "http":
+        backend = ("vm", "127.0.0.1:%d" % vm.put_port,
+                   {"protocol": "http", "sync": "off", "http-batch": "5000",
+                    "http-batch-bytes": "60K"})
+    else:
+        backend = ("vm", "127.0.0.1:%d" % vm.telnet)
+    r = h.Relay(base, [backend], name="bench-proto-%s-%d" % (proto, rnd),
+                backend_opts={"conns": "2"}).start()
+    metric = "bench.proto.%s.%d" % (proto, rnd)
+    cpu0 = r.cpu_seconds()
+    t0 = time.time()
+    load(r.port, "telnet", n, metric=metric)
+    while vm.count(metric) < n and time.time() - t0 < 300:
+        time.sleep(0.5)  # (a count is a query: not so often that it slows the ingest)
+    run = {"pts_per_s": int(n / (time.time() - t0)),
+           "cpu_s_per_million": round((r.cpu_seconds() - cpu0) / (n / 1e6), 3)}
+    results["http_backend"].setdefault(proto + "_runs", []).append(run)
+    if run["pts_per_s"] > results["http_backend"].get(proto, {}).get("pts_per_s", 0):
+        results["http_backend"][proto] = run
+    r.stop()
+vm.stop()
+hb = results["http_backend"]
+hb["ratio"] = round(hb["http"]["pts_per_s"] / max(hb["telnet"]["pts_per_s"], 1), 3)
+say("\nprotocol = http vs telnet into victoria-metrics, %d points (best of 2 alternating runs "
+    "each): telnet %d pts/s, http %d pts/s, ratio %.3f (goal >= 0.5); CPU s / 1M pts: telnet "
+    "%.3f, http %.3f" % (n, hb["telnet"]["pts_per_s"], hb["http"]["pts_per_s"], hb["ratio"],
+                         hb["telnet"]["cpu_s_per_million"], hb["http"]["cpu_s_per_million"]))
 
 with open("bench-results.json", "w") as f:
     json.dump(results, f, indent=2)

@@ -264,23 +264,27 @@ class Redis:
 
 
 class Victoria:
-    def __init__(self, base, name="vm", telnet_host="127.0.0.1", telnet=None):
+    def __init__(self, base, name="vm", telnet_host="127.0.0.1", telnet=None, http_put=False):
         """telnet_host: another loopback address (127.0.0.2, ...) for tests
-        that move a TSD; telnet: its port (default: a free one)."""
+        that move a TSD; telnet: its port (default: a free one); http_put:
+        also its OpenTSDB HTTP listener (POST /api/put) on self.put_port."""
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.http = free_port()
         self.telnet_host = telnet_host
         self.telnet = telnet or free_port()
+        self.put_port = free_port() if http_put else None
         self.proc = None
 
     def start(self):
-        self.proc = spawn(["victoria-metrics", "-storageDataPath=" + self.dir,
-                           "-httpListenAddr=127.0.0.1:%d" % self.http,
-                           "-opentsdbListenAddr=%s:%d" % (self.telnet_host, self.telnet),
-                           "-retentionPeriod=100y", "-search.latencyOffset=0s",
-                           "-search.disableCache", "-loggerLevel=ERROR"],
-                          os.path.join(self.dir, "vm.log"))
+        args = ["victoria-metrics", "-storageDataPath=" + self.dir,
+                "-httpListenAddr=127.0.0.1:%d" % self.http,
+                "-opentsdbListenAddr=%s:%d" % (self.telnet_host, self.telnet),
+                "-retentionPeriod=100y", "-search.latencyOffset=0s",
+                "-search.disableCache", "-loggerLevel=ERROR"]
+        if self.put_port:
+            args.append("-opentsdbHTTPListenAddr=127.0.0.1:%d" % self.put_port)
+        self.proc = spawn(args, os.path.join(self.dir, "vm.log"))
         wait_until(lambda: http_get(self.url("/health"))[0] == 200, 30, what="victoria health")
         return self
 
@@ -340,12 +344,14 @@ class Victoria:
             time.sleep(settle)
         return self.count(metric)
 
-    def accepts(self):
-        """OpenTSDB telnet connections accepted so far."""
+    def accepts(self, listener="opentsdb"):
+        """Connections accepted so far by a listener: "opentsdb" (telnet),
+        "opentsdbhttp" (POST /api/put)."""
         _, body = http_get(self.url("/metrics"))
         n = 0
         for line in body.decode().splitlines():
-            if line.startswith("vm_tcplistener_accepts_total") and 'name="opentsdb"' in line:
+            if line.startswith("vm_tcplistener_accepts_total") and \
+                    'name="%s"' % listener in line:
                 n += int(float(line.split()[-1]))
         return n
 
@@ -359,6 +365,46 @@ class Victoria:
 
     def thaw(self):
         os.kill(self.proc.pid, signal.SIGCONT)
+
+
+class FakeHttpTsd:
+    """tests/integration/fakehttptsd.py: a scripted TSD answering /api/put
+    as OpenTSDB does (see its docstring); config() changes its behaviour,
+    stats() and count() read what it stored."""
+
+    def __init__(self, base, name="fakehttptsd"):
+        self.port = free_port()
+        self.log = os.path.join(base, "%s-%d.log" % (name, self.port))
+        self.proc = None
+
+    def start(self):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakehttptsd.py")
+        self.proc = spawn([sys.executable, script, str(self.port)], self.log)
+        wait_until(lambda: self._up(), 15, what="fake HTTP TSD up")
+        return self
+
+    def _up(self):
+        try:
+            return http_get(self.url("/fake/stats"), timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def config(self, **kw):
+        http_req(self.url("/fake/config"), body=json.dumps(kw).encode(), method="POST")
+
+    def stats(self):
+        return json.loads(http_get(self.url("/fake/stats"), timeout=10)[1])
+
+    def count(self, prefix=""):
+        return json.loads(http_get(self.url("/fake/count?prefix=" + prefix), timeout=30)[1])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
 
 
 class TsSink:
@@ -629,7 +675,8 @@ class Relay:
             if len(w) < 3 or not w[0].startswith("tsrelay."):
                 continue
             tags = [t for t in w[3:] if not t.startswith("host=")]
-            out[(w[0][8:], tags[0] if tags else None)] = float(w[2]) if "." in w[2] else int(w[2])
+            tag = " ".join(tags) if tags else None  # two tags: "backend=b reason=r"
+            out[(w[0][8:], tag)] = float(w[2]) if "." in w[2] else int(w[2])
         return out
 
     def logtext(self):

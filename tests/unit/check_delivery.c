@@ -15,7 +15,15 @@
  * since; a connection with nothing in it is always safe; only the first
  * n backends are read (n = 0: width 0, always safe); a mark taken later
  * needs the later lines; marking and checking change nothing in the
- * backends.
+ * backends.  ?sync's proof (delivery_sync_mark, delivery_proven), with a
+ * spool's proof state set by hand (spool/proof.c's fields): without a
+ * spool it is the acknowledged offsets; lines a failed connection handed
+ * to the spool (its acknowledged offset jumped past the mark) are proven
+ * only once the spool's proven count reaches their intake; a mark taken
+ * while the spool held lines waits for the proven count to reach the
+ * intake then; delivery_sync_covers: a line in a client's range, past it
+ * when the client's lines went to that backend's spool, and not another
+ * backend's or connection's.
  */
 #include "autoconf.h"
 
@@ -26,6 +34,7 @@
 #include "output/backend.h"
 #include "core/delivery.h"
 #include "spool/spool.h"
+#include "spool/spool_state.h"
 #include "unit.h"
 #include "base/util.h"
 
@@ -54,8 +63,10 @@ setup(void)
 static void
 teardown(void)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         free(B[i].conns);
+        B[i].sp = NULL;
+    }
 }
 
 /* Lines appended to connection k of backend i (offsets only). */
@@ -205,6 +216,97 @@ START_TEST(test_reads_only)
 }
 END_TEST
 
+/* A spool's part for backend i, only what proof.c keeps. */
+static struct spool_backend SB[3];
+static uint64_t proof_off[3][9];
+
+static void
+attach_spool(int i)
+{
+    memset(&SB[i], 0, sizeof(SB[i]));
+    SB[i].be = &B[i];
+    SB[i].proof_off = proof_off[i];
+    memset(proof_off[i], 0, sizeof(proof_off[i]));
+    B[i].sp = &SB[i];
+}
+
+START_TEST(test_sync_proof_without_spool)
+{
+    uint64_t w[9];
+    append(0, 0, 100);
+    append(2, 2, 30);
+    delivery_sync_mark(B, 3, w);
+    ck_assert_uint_eq(w[0], 100);
+    ck_assert_uint_eq(w[2], 0); /* the intake word */
+    ck_assert(!delivery_proven(B, 3, w));
+    ack(0, 0, 100);
+    ck_assert(!delivery_proven(B, 3, w));
+    ack(2, 2, 30);
+    ck_assert(delivery_proven(B, 3, w));
+}
+END_TEST
+
+START_TEST(test_sync_proof_of_lines_handed_to_the_spool)
+{
+    uint64_t w[9];
+    attach_spool(0);
+    append(0, 0, 100);
+    delivery_sync_mark(B, 3, w);
+    /* the connection fails: its lines go to the spool, its offsets jump */
+    SB[0].intake += 7;
+    proof_off[0][2 + 0] = 100;     /* conn 0 detached up to 100 */
+    proof_off[0][2 * 2 + 0] = 7;   /* ... their intake */
+    ack(0, 0, 100);
+    ck_assert(delivery_safe(B, 3, w)); /* frame acks: acknowledged or stored */
+    ck_assert(!delivery_proven(B, 3, w)); /* ?sync: Redis is not proof */
+    SB[0].proven = 6;
+    ck_assert(!delivery_proven(B, 3, w));
+    SB[0].proven = 7; /* the backend proved them after the drain */
+    ck_assert(delivery_proven(B, 3, w));
+}
+END_TEST
+
+START_TEST(test_sync_proof_waits_for_the_spool)
+{
+    uint64_t w[9];
+    attach_spool(1);
+    SB[1].intake = 40; /* staged: in the spool */
+    append(1, 0, 10);
+    delivery_sync_mark(B, 3, w);
+    ck_assert_uint_eq(w[4], 40);
+    ack(1, 0, 10);
+    ck_assert(!delivery_proven(B, 3, w));
+    SB[1].proven = 40;
+    ck_assert(delivery_proven(B, 3, w));
+    SB[1].intake = 50; /* later lines do not matter */
+    ck_assert(delivery_proven(B, 3, w));
+}
+END_TEST
+
+START_TEST(test_sync_covers)
+{
+    uint64_t start[9], end[9];
+    attach_spool(2);
+    append(2, 1, 100);
+    delivery_sync_mark(B, 3, start);
+    append(2, 1, 50); /* the client's lines: [100, 150) on backend 2, conn 1 */
+    append(0, 0, 20); /* and [0, 20) on backend 0 */
+    delivery_sync_mark(B, 3, end);
+    ck_assert(delivery_sync_covers(B, 3, start, end, 2, 1, 120));
+    ck_assert(!delivery_sync_covers(B, 3, start, end, 2, 1, 99));
+    ck_assert(!delivery_sync_covers(B, 3, start, end, 2, 1, 150));
+    ck_assert(!delivery_sync_covers(B, 3, start, end, 2, 0, 120));
+    ck_assert(delivery_sync_covers(B, 3, start, end, 0, 0, 5));
+    ck_assert(!delivery_sync_covers(B, 3, start, end, 1, 0, 5));
+    ck_assert(!delivery_sync_covers(B, 3, start, end, 3, 0, 5)); /* no such backend */
+    /* its lines went to backend 2's spool: what comes back later may be theirs */
+    SB[2].intake = 3;
+    delivery_sync_mark(B, 3, end);
+    ck_assert(delivery_sync_covers(B, 3, start, end, 2, 0, 7000));
+    ck_assert(!delivery_sync_covers(B, 3, start, end, 1, 0, 7000));
+}
+END_TEST
+
 static Suite *
 delivery_suite(void)
 {
@@ -217,6 +319,10 @@ delivery_suite(void)
     tcase_add_test(t, test_each_connection_counts);
     tcase_add_test(t, test_empty_and_first_n);
     tcase_add_test(t, test_reads_only);
+    tcase_add_test(t, test_sync_proof_without_spool);
+    tcase_add_test(t, test_sync_proof_of_lines_handed_to_the_spool);
+    tcase_add_test(t, test_sync_proof_waits_for_the_spool);
+    tcase_add_test(t, test_sync_covers);
     suite_add_tcase(s, t);
     return s;
 }

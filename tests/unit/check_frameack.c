@@ -18,6 +18,8 @@
  * already answered stays; a new width gives a new struct of that width
  * (marks of the new width, frames and acked carried over, the old one
  * freed -- the sanitizer and valgrind runs check that) whose marks work.
+ * Each waiting mark knows where its lines began (frameack_begin before the
+ * read), and the newest of a full ring keeps its beginning.
  */
 #include "autoconf.h"
 
@@ -100,7 +102,9 @@ START_TEST(test_new_is_empty)
     ck_assert_uint_eq(fa->width, 2);
     ck_assert(!frameack_pending(fa));
     ck_assert_uint_eq(ready(), 0);
-    ck_assert_uint_eq(frameack_size(3), sizeof(struct frameack) + FRAMEACK_MARKS * 3 * 8);
+    /* the marks, where each began, and the mark before the read */
+    ck_assert_uint_eq(frameack_size(3),
+                      sizeof(struct frameack) + (2 * FRAMEACK_MARKS + 1) * 3 * 8);
     /* zero frames: no mark */
     frames(0, 5);
     ck_assert_int_eq(F.marks, 0);
@@ -254,6 +258,39 @@ START_TEST(test_random_never_early)
 }
 END_TEST
 
+/* Where each waiting mark's lines began: the mark before the read that
+ * completed its frames (kept when the ring is full: the newest's stays). */
+START_TEST(test_where_marks_began)
+{
+    F.submitted = 10;
+    frameack_begin(fa, fake_mark, &F);
+    frames(1, 5);                       /* lines 10..15 */
+    F.submitted += 100;                 /* another client's */
+    frameack_begin(fa, fake_mark, &F);
+    frames(2, 7);                       /* lines 115..122 */
+    const uint64_t *start, *end;
+    end = frameack_mark_at(fa, 0, &start);
+    ck_assert_ptr_nonnull(end);
+    ck_assert_uint_eq(start[0], 10);
+    ck_assert_uint_eq(end[0], 15);
+    end = frameack_mark_at(fa, 1, &start);
+    ck_assert_uint_eq(start[0], 115);
+    ck_assert_uint_eq(end[0], 122);
+    ck_assert_uint_eq(start[1], 116); /* every word */
+    ck_assert_ptr_null(frameack_mark_at(fa, 2, &start));
+    for (int i = 0; i < FRAMEACK_MARKS + 3; i++) { /* past full: the newest moves on */
+        frameack_begin(fa, fake_mark, &F);
+        frames(1, 1);
+    }
+    end = frameack_mark_at(fa, FRAMEACK_MARKS - 1, &start);
+    ck_assert_ptr_nonnull(end);
+    ck_assert_uint_lt(start[0], end[0] - 1); /* it spans what it took in */
+    F.delivered = F.submitted;
+    ck_assert_uint_gt(ready(), 0);
+    ck_assert_ptr_null(frameack_mark_at(fa, 0, &start));
+}
+END_TEST
+
 START_TEST(test_remark_nothing_pending)
 {
     frames(2, 10);
@@ -368,6 +405,7 @@ frameack_suite(void)
     tcase_add_test(t, test_never_backwards);
     tcase_add_test(t, test_full_ring_moves_the_newest);
     tcase_add_test(t, test_random_never_early);
+    tcase_add_test(t, test_where_marks_began);
     tcase_add_test(t, test_remark_nothing_pending);
     tcase_add_test(t, test_remark_collapses_to_one_fresh_mark);
     tcase_add_test(t, test_remark_new_width);

@@ -5,7 +5,14 @@
  * ?summary and ?details shapes, gzip bodies, the body bound checked on
  * Content-Length before anything is buffered (413, close), 404 / 405,
  * HEAD without a body, keep-alive and close, /health with no backend up,
- * malformed HTTP.  Emitted lines are recorded by a fake sink.
+ * malformed HTTP.  Emitted lines are recorded by a fake sink.  ?sync
+ * (a host that takes waits): the request waits after its last point (the
+ * start marked before its first), the client's sync_timeout handed over;
+ * proven: the TSD's answers (204, summary with "timeouts":0 when a
+ * sync_timeout was given, 400 when a point failed the checks, 200 with
+ * failed > 0 and the TSD's words for a point refused for good); timed
+ * out: the PutTimeout shape and message; a pipelined request waits behind
+ * it; no valid point, or a host without waits: answered at once.
  */
 #include "autoconf.h"
 
@@ -106,6 +113,31 @@ fake_body_free(void *ctx, char *buf, size_t len)
 
 static size_t used_at_start;
 
+/* ?sync: what the host was asked */
+static struct {
+    int begins, waits;
+    int emitted_at_begin;
+    uint64_t timeout_ms;
+} SY;
+
+static int
+fake_sync_begin(void *ctx)
+{
+    (void)ctx;
+    SY.begins++;
+    SY.emitted_at_begin = F.nemit;
+    return TS_OK;
+}
+
+static int
+fake_sync_wait(void *ctx, uint64_t timeout_ms)
+{
+    (void)ctx;
+    SY.waits++;
+    SY.timeout_ms = timeout_ms;
+    return TS_OK;
+}
+
 static void
 setup(void)
 {
@@ -138,6 +170,23 @@ setup(void)
         .body_free = fake_body_free,
         .endpoint = status_http,
         .endpoint_ctx = &R,
+    };
+    H = http_conn_new(&host);
+    ck_assert_ptr_nonnull(H);
+}
+
+/* The same connection, with a host that takes ?sync waits. */
+static void
+setup_sync(void)
+{
+    setup();
+    http_conn_free(H);
+    memset(&SY, 0, sizeof(SY));
+    struct http_host host = {
+        .sink = &SINK, .pool = &R.pool, .max_body = R.cfg.max_http_body_bytes,
+        .data_allowed = true, .reply = fake_reply, .body_alloc = fake_body_alloc,
+        .body_free = fake_body_free, .endpoint = status_http, .endpoint_ctx = &R,
+        .sync_begin = fake_sync_begin, .sync_wait = fake_sync_wait,
     };
     H = http_conn_new(&host);
     ck_assert_ptr_nonnull(H);
@@ -878,6 +927,157 @@ START_TEST(api_stats_is_a_json_array)
 }
 END_TEST
 
+/* A ?sync request fed whole: it must wait (no answer yet). */
+static void
+post_sync(const char *query, const char *body, const char *then)
+{
+    size_t n;
+    char *req = put_request(query, "", body, strlen(body), &n);
+    char buf[1 << 16];
+    memcpy(buf, req, n);
+    size_t tl = then != NULL ? strlen(then) : 0;
+    memcpy(buf + n, then ? then : "", tl);
+    enum http_state st;
+    size_t took = http_feed(H, buf, n + tl, &st);
+    ck_assert_int_eq(st, HTTP_WAIT_SYNC);
+    ck_assert_uint_eq(took, n); /* nothing after it is read */
+    ck_assert(http_sync_waiting(H));
+    ck_assert_uint_eq(F.resp_len, 0);
+    /* fed again while it waits: still waiting, nothing taken */
+    ck_assert_uint_eq(http_feed(H, "", 0, &st), 0);
+    ck_assert_int_eq(st, HTTP_WAIT_SYNC);
+    if (tl > 0) {
+        ck_assert_uint_eq(http_feed(H, then, tl, &st), 0);
+        ck_assert_int_eq(st, HTTP_WAIT_SYNC);
+    }
+}
+
+/* The wait ends: the answer, then whatever was behind it. */
+static void
+sync_done(bool proven, const char *then)
+{
+    http_sync_done(H, proven);
+    ck_assert(!http_sync_waiting(H));
+    enum http_state st;
+    http_feed(H, "", 0, &st);
+    ck_assert_int_eq(st, HTTP_READY);
+    if (then != NULL)
+        feed(then);
+    F.resp[F.resp_len] = '\0';
+}
+
+#define THREE "[{\"metric\":\"m\",\"timestamp\":1,\"value\":1,\"tags\":{\"a\":\"b\"}}," \
+              "{\"metric\":\"m\",\"timestamp\":2,\"value\":2,\"tags\":{\"a\":\"b\"}}," \
+              "{\"metric\":\"m\",\"timestamp\":3,\"value\":3,\"tags\":{\"a\":\"b\"}}]"
+
+START_TEST(sync_waits_then_answers)
+{
+    post_sync("?sync&summary", THREE, NULL);
+    ck_assert_int_eq(SY.begins, 1);
+    ck_assert_int_eq(SY.emitted_at_begin, 0); /* marked before the first point */
+    ck_assert_int_eq(SY.waits, 1);
+    ck_assert_uint_eq(SY.timeout_ms, 0);      /* none given */
+    ck_assert_int_eq(F.nemit, 3);
+    sync_done(true, NULL);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"success\":3,\"failed\":0}");
+    F.resp_len = 0;
+    post_sync("?sync", THREE, NULL); /* no summary: 204 */
+    sync_done(true, NULL);
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 204);
+}
+END_TEST
+
+START_TEST(sync_timeout_shapes)
+{
+    post_sync("?sync&sync_timeout=500&summary", THREE, NULL);
+    ck_assert_uint_eq(SY.timeout_ms, 500);
+    sync_done(false, NULL);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(r.body, "{\"success\":0,\"failed\":0,\"timeouts\":3}");
+    F.resp_len = 0;
+    post_sync("?sync&sync_timeout=500", THREE, NULL);
+    sync_done(false, NULL);
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "The put call has timedout with 0 successful writes, "
+                                         "0 failed writes and 3 timed out writes."));
+    ck_assert_ptr_nonnull(strstr(r.body, "append \\\"details\\\" to the put request"));
+}
+END_TEST
+
+START_TEST(sync_refused_point_and_check_failure)
+{
+    /* a point refused for good while it waits: failed, with the TSD's words; 200 */
+    post_sync("?sync&sync_timeout=5000&details", THREE, NULL);
+    http_sync_refused(H, "put m 2 2 a=b\n", 14, "Unknown metric", 14);
+    sync_done(true, NULL);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    json_error_t err;
+    json_t *j = json_loadb(r.body, r.body_len, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "success")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "failed")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "timeouts")), 0);
+    json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "error")), "Unknown metric");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(e, "datapoint"),
+                                                        "timestamp")), 2);
+    json_decref(j);
+    /* a point that fails the checks: 400 with ?summary, as the TSD */
+    F.resp_len = 0;
+    post_sync("?sync&summary", "[{\"metric\":\"m\",\"timestamp\":1,\"value\":1,"
+              "\"tags\":{\"a\":\"b\"}},{\"metric\":\"\",\"timestamp\":1,\"value\":1,"
+              "\"tags\":{\"a\":\"b\"}}]", NULL);
+    sync_done(true, NULL);
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(r.body, "{\"success\":1,\"failed\":1}");
+}
+END_TEST
+
+START_TEST(sync_pipelined_request_waits_behind)
+{
+    const char *next = "GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n";
+    post_sync("?sync&summary", THREE, next);
+    sync_done(true, next);
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(response(1, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"version\""));
+}
+END_TEST
+
+START_TEST(sync_answered_at_once_without_points)
+{
+    post("?sync&summary", "[{\"metric\":\"\",\"timestamp\":1,\"value\":1,"
+                          "\"tags\":{\"a\":\"b\"}}]");
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_int_eq(SY.waits, 0);
+}
+END_TEST
+
+START_TEST(sync_without_waits_answers_at_acceptance)
+{
+    post("?sync&summary", THREE); /* the plain host: no sync_wait */
+    struct resp r;
+    ck_assert(response(0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"success\":3,\"failed\":0}");
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -916,6 +1116,15 @@ http_suite(void)
     tcase_add_test(t, health_without_backends_is_503);
     tcase_add_test(t, metrics_is_prometheus_text);
     tcase_add_test(t, api_stats_is_a_json_array);
+    tcase_add_test(t, sync_without_waits_answers_at_acceptance);
+    TCase *ts = tcase_create("sync");
+    tcase_add_checked_fixture(ts, setup_sync, teardown);
+    tcase_add_test(ts, sync_waits_then_answers);
+    tcase_add_test(ts, sync_timeout_shapes);
+    tcase_add_test(ts, sync_refused_point_and_check_failure);
+    tcase_add_test(ts, sync_pipelined_request_waits_behind);
+    tcase_add_test(ts, sync_answered_at_once_without_points);
+    suite_add_tcase(s, ts);
     suite_add_tcase(s, t);
     return s;
 }
