@@ -13,7 +13,9 @@
  * write-timeout is lagging (its backend's new data spools) but is kept:
  * its kernel buffers hold bytes the TSD has not read yet.  A barrier
  * unanswered for ack-timeout fails the connection.  Sockets are only ever
- * closed gracefully.
+ * closed gracefully.  Opening a connection (connect, TLS, the auth line)
+ * is bconn_open.c's; a backend with protocol = http hands its connections
+ * to backend_http.c (be->proto).
  */
 #include "autoconf.h"
 
@@ -31,8 +33,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "output/auth.h"
 #include "output/backend.h"
+#include "output/bconn.h"
 #include "base/log.h"
 #include "base/point.h"
 #include "base/resolver.h"
@@ -43,9 +45,6 @@
 #define READ_BUDGET (256 * 1024)  /* bytes read from a TSD per event */
 #define BACKLOG_PROBE_MS 1000     /* a backend with data tries about once a second (jittered) */
 
-static void conn_flush(struct bconn *c);
-static void conn_connect(struct bconn *c, bool probe);
-static void conn_auth_begin(struct bconn *c);
 
 const char *
 backend_state_name(enum bconn_state s)
@@ -61,13 +60,13 @@ backend_state_name(enum bconn_state s)
     return "?";
 }
 
-static struct ev_loop *
+struct ev_loop *
 backend_loop_of(const struct backend *be)
 {
     return be->env->loop;
 }
 
-static uint64_t
+uint64_t
 backend_now_ms(const struct backend *be)
 {
     return (uint64_t)(ev_now(backend_loop_of(be)) * 1000.0);
@@ -76,8 +75,8 @@ backend_now_ms(const struct backend *be)
 /* The backend's address, without blocking (resolver.c): TS_OK with
  * be->addr set, TS_EAGAIN while the name resolves, TS_ERROR (counted)
  * when the lookup failed. */
-static int
-resolve(struct backend *be)
+int
+bconn_resolve(struct backend *be)
 {
     int rc = resolver_lookup(be->res, be->cfg->addr.host, be->cfg->addr.port, &be->addr,
                              &be->addrlen);
@@ -95,8 +94,8 @@ jittered(uint64_t base)
 
 /* ---- acknowledgements -------------------------------------------------- */
 
-static void
-progress(struct bconn *c)
+void
+bconn_progress(struct bconn *c)
 {
     c->last_progress_ms = backend_now_ms(c->be);
     if (c->lagging) {
@@ -125,7 +124,7 @@ acknowledge(struct bconn *c, uint64_t acked, uint64_t undelivered)
     g_stats.points_rejected += TS_MIN(lines, undelivered);
     queue_mark_acked(q, be->env->pool, acked);
     barriers_release(&c->bar, acked);
-    progress(c);
+    bconn_progress(c);
     /* a connection that delivered data has proven itself */
     be->backoff_ms = be->env->cfg->reconnect_min_ms;
 }
@@ -171,8 +170,8 @@ has_backlog(const struct backend *be)
     return be->env->has_backlog != NULL && be->env->has_backlog(be->env->ctx, be);
 }
 
-static void
-conn_fail(struct bconn *c, const char *what, int err)
+void
+bconn_fail(struct bconn *c, const char *what, int err)
 {
     struct backend *be = c->be;
     const struct backend_env *env = be->env;
@@ -221,216 +220,6 @@ conn_fail(struct bconn *c, const char *what, int err)
     be->backoff_ms = TS_MIN(be->backoff_ms * 2, env->cfg->reconnect_max_ms);
 }
 
-static void
-bconn_on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct bconn *c = container_of(w, struct bconn, timer);
-    if (c->state == BC_CONNECTING || c->state == BC_PROBING) {
-        conn_fail(c, c->tls.handshaking ? "TLS handshake timed out (connect-timeout)"
-                                        : "connect timed out", 0);
-    } else if (c->state == BC_AUTH) {
-        c->be->st.auth_failures++;
-        conn_fail(c, "no answer to the auth line within connect-timeout", 0);
-    }
-}
-
-/* Up: written to at once. */
-static void
-conn_up(struct bconn *c)
-{
-    struct backend *be = c->be;
-    struct ev_loop *loop = backend_loop_of(be);
-    ev_timer_stop(loop, &c->timer);
-    ev_io_stop(loop, &c->wio);
-    c->state = BC_UP;
-    c->acked_on_conn = 0;
-    if (c->connects > 1)
-        log_info("backend %s conn %d: connected%s%s", be->cfg->name, c->idx,
-                 c->tls.ssl != NULL ? " over " : "",
-                 c->tls.ssl != NULL ? tls_version_name(c->tls.ssl) : "");
-    ev_io_start(loop, &c->rio);
-    progress(c);
-    conn_flush(c); /* write at once */
-}
-
-/* Connected (and through TLS, when on): the auth line first when there is
- * one, then up. */
-static void
-conn_ready(struct bconn *c)
-{
-    if (c->be->cfg->auth[0] != '\0')
-        conn_auth_begin(c);
-    else
-        conn_up(c);
-}
-
-/* One step of the TLS handshake (the connect timer still runs). */
-static void
-conn_handshake(struct bconn *c)
-{
-    struct ev_loop *loop = backend_loop_of(c->be);
-    char why[300];
-    uint64_t now = backend_now_ms(c->be);
-    switch (tls_client_handshake(&c->tls, now, now - c->connected_ms, why, sizeof(why))) {
-    case TLS_IO_DONE:
-        conn_ready(c);
-        return;
-    case TLS_IO_WANT_READ:
-        ev_io_stop(loop, &c->wio);
-        ev_io_start(loop, &c->rio);
-        return;
-    case TLS_IO_WANT_WRITE:
-        ev_io_start(loop, &c->wio);
-        return;
-    default: {
-        char what[600];
-        snprintf(what, sizeof(what), "TLS handshake with %s failed: %s",
-                 c->be->tls->server_name, why);
-        conn_fail(c, what, 0);
-        return;
-    }
-    }
-}
-
-static void
-connected(struct bconn *c)
-{
-    struct backend *be = c->be;
-    struct ev_loop *loop = backend_loop_of(be);
-    c->connected_ms = backend_now_ms(be);
-    if (c->state != BC_PROBING && be->tls != NULL) {
-        /* TLS first, within what is left of connect-timeout */
-        if (tls_client_begin(&c->tls, be->tls, c->fd) != TS_OK) {
-            conn_fail(c, "TLS: out of memory", 0);
-            return;
-        }
-        be->st.connects++;
-        c->connects++;
-        if (c->connects > 1)
-            be->st.reconnects++;
-        conn_handshake(c);
-        return;
-    }
-    ev_timer_stop(loop, &c->timer);
-    ev_io_stop(loop, &c->wio);
-    be->st.connects++;
-    c->connects++;
-    if (c->connects > 1)
-        be->st.reconnects++;
-    if (c->state == BC_PROBING) {
-        /* nothing to write: a silent connection must not stay open */
-        close(c->fd);
-        c->fd = -1;
-        c->state = BC_IDLE;
-        be->backoff_ms = be->env->cfg->reconnect_min_ms;
-        log_info("backend %s conn %d: reachable again", be->cfg->name, c->idx);
-        uint64_t now = backend_now_ms(be);
-        for (int i = 0; i < be->nconns; i++) /* the others follow at once */
-            if (be->conns[i].state == BC_FAILED)
-                be->conns[i].retry_at_ms = TS_MIN(be->conns[i].retry_at_ms, now);
-        if (!queue_empty(&c->q))
-            backend_mark_dirty(c);
-        return;
-    }
-    conn_ready(c);
-}
-
-static void bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents);
-static void bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents);
-
-/* ---- the auth line (auth.c) -------------------------------------------- */
-
-/* The first bytes of the connection: the auth line; its answer within
- * connect-timeout.  (Written at once: no silent connection stays open.) */
-static void
-conn_auth_begin(struct bconn *c)
-{
-    struct backend *be = c->be;
-    struct ev_loop *loop = backend_loop_of(be);
-    ev_io_stop(loop, &c->wio);
-    ev_io_start(loop, &c->rio);
-    int rc = c->tls.ssl != NULL ? tls_client_write_all(&c->tls, be->cfg->auth, "\n")
-                                : auth_send(c->fd, be->cfg->auth);
-    if (rc != TS_OK) {
-        conn_fail(c, "writing the auth line", errno);
-        return;
-    }
-    c->state = BC_AUTH;
-    ev_timer_stop(loop, &c->timer); /* (a TLS handshake's runs still) */
-    ev_timer_set(&c->timer, (double)be->cfg->connect_timeout_ms / 1000.0, 0.0);
-    ev_timer_start(loop, &c->timer);
-}
-
-/* The TSD's answer to the auth line.  Nothing of it is logged or kept: a
- * TSD that does not authenticate answers "unknown command: <the line's
- * first word>".  false when the connection failed. */
-static bool
-conn_auth_answered(struct bconn *c, const char *line, size_t len)
-{
-    struct backend *be = c->be;
-    enum auth_answer a = auth_answer(line, len);
-    if (a != AUTH_SUCCEEDED) {
-        be->st.auth_failures++;
-        conn_fail(c, a == AUTH_REFUSED
-                         ? "the TSD refused the auth line (AUTH_FAIL); retrying with backoff"
-                         : "the TSD answered the auth line with something else than "
-                           "AUTH_SUCCESS (not shown: it may quote the line); retrying with "
-                           "backoff", 0);
-        return false;
-    }
-    log_debug("backend %s conn %d: authenticated", be->cfg->name, c->idx);
-    conn_up(c);
-    return c->state == BC_UP;
-}
-
-static void
-conn_connect(struct bconn *c, bool probe)
-{
-    struct backend *be = c->be;
-    if (!be->resolved && resolve(be) == TS_EAGAIN)
-        return; /* waits (not up) while the name resolves; the tick comes back */
-    be->st.connect_attempts++;
-    if (!be->resolved) {
-        /* its own rate limit: not hidden behind the connection failures */
-        LOG_RL(LOG_WARN, "backend %s: %s", be->cfg->name, resolver_error(be->res));
-        c->state = BC_IDLE;
-        conn_fail(c, resolver_error(be->res), 0);
-        return;
-    }
-    int fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        conn_fail(c, "socket", errno);
-        return;
-    }
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* Keepalive finds a vanished host in minutes; it never fires on a
-     * frozen-but-alive TSD, whose kernel still answers the probes. */
-    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    int idle = 60, intvl = 10, cnt = 6;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    c->fd = fd;
-    c->state = probe ? BC_PROBING : BC_CONNECTING;
-    ev_io_set(&c->rio, fd, EV_READ);
-    ev_io_set(&c->wio, fd, EV_WRITE);
-    int rc = connect(fd, (struct sockaddr *)&be->addr, be->addrlen);
-    if (rc == 0) {
-        connected(c);
-        return;
-    }
-    if (errno != EINPROGRESS) {
-        conn_fail(c, "connect", errno);
-        return;
-    }
-    ev_io_start(backend_loop_of(be), &c->wio);
-    ev_timer_set(&c->timer, (double)be->cfg->connect_timeout_ms / 1000.0, 0.0);
-    ev_timer_start(backend_loop_of(be), &c->timer);
-}
-
 /* ---- writing ----------------------------------------------------------- */
 
 /* ack = version: a barrier after the lines not yet followed by one. */
@@ -477,8 +266,8 @@ write_limit(struct bconn *c)
     return limit;
 }
 
-static void
-conn_flush(struct bconn *c)
+void
+bconn_flush(struct bconn *c)
 {
     struct backend *be = c->be;
     if (be->proto != NULL) {
@@ -487,7 +276,7 @@ conn_flush(struct bconn *c)
     }
     if (c->state == BC_IDLE) {
         if (queue_unsent(&c->q) > 0)
-            conn_connect(c, false);
+            bconn_connect(c, false);
         return;
     }
     if (c->state != BC_UP)
@@ -511,7 +300,7 @@ conn_flush(struct bconn *c)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            conn_fail(c, "write", errno);
+            bconn_fail(c, "write", errno);
             return;
         }
         queue_mark_sent(&c->q, (size_t)w);
@@ -522,7 +311,7 @@ conn_flush(struct bconn *c)
         }
         c->bytes_written += (uint64_t)w;
         be->st.bytes_written += (uint64_t)w;
-        progress(c);
+        bconn_progress(c);
         if ((size_t)w < total)
             break;
     }
@@ -540,14 +329,14 @@ conn_flush(struct bconn *c)
     ack_poll(c);
 }
 
-static void
+void
 bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct bconn *c = container_of(w, struct bconn, wio);
     if (c->tls.handshaking) {
-        conn_handshake(c);
+        bconn_handshake(c);
         return;
     }
     if (c->state == BC_CONNECTING || c->state == BC_PROBING) {
@@ -556,13 +345,13 @@ bconn_on_writable(struct ev_loop *loop, ev_io *w, int revents)
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
         if (err != 0) {
-            conn_fail(c, "connect", err);
+            bconn_fail(c, "connect", err);
             return;
         }
-        connected(c);
+        bconn_connected(c);
         return;
     }
-    conn_flush(c);
+    bconn_flush(c);
 }
 
 /* ---- what the TSD writes back ----------------------------------------- */
@@ -582,7 +371,7 @@ static bool
 reply_line(struct bconn *c, const char *line, size_t len)
 {
     if (c->state == BC_AUTH)
-        return conn_auth_answered(c, line, len);
+        return bconn_auth_answered(c, line, len);
     if (c->be->cfg->ack == ACK_VERSION) {
         bool error;
         uint64_t end = barriers_reply_line(&c->bar, line, len, &error);
@@ -606,14 +395,14 @@ reply_line(struct bconn *c, const char *line, size_t len)
     return true;
 }
 
-static void
+void
 bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     struct bconn *c = container_of(w, struct bconn, rio);
     struct backend *be = c->be;
     if (c->tls.handshaking) {
-        conn_handshake(c);
+        bconn_handshake(c);
         return;
     }
     char buf[16384];
@@ -622,7 +411,7 @@ bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
         ssize_t n = c->tls.ssl != NULL ? tls_client_read(&c->tls, buf, sizeof(buf))
                                        : read(c->fd, buf, sizeof(buf));
         if (n == 0) {
-            conn_fail(c, "closed by the backend", 0);
+            bconn_fail(c, "closed by the backend", 0);
             return;
         }
         if (n < 0) {
@@ -634,10 +423,10 @@ bconn_on_readable(struct ev_loop *loop, ev_io *w, int revents)
                 char why[300], what[340];
                 snprintf(what, sizeof(what), "TLS: %s",
                          tls_client_error(&c->tls, why, sizeof(why)));
-                conn_fail(c, what, 0);
+                bconn_fail(c, what, 0);
                 return;
             }
-            conn_fail(c, "read", errno);
+            bconn_fail(c, "read", errno);
             return;
         }
         be->st.reply_bytes += (uint64_t)n;
@@ -706,7 +495,7 @@ backend_init(struct backend *be, const struct backend_env *env, const struct cfg
     be->res = resolver_new(env->loop, &ro);
     if (be->res == NULL)
         return TS_ERROR;
-    (void)resolve(be); /* a name starts resolving now; looked up again on connect */
+    (void)bconn_resolve(be); /* a name starts resolving now; looked up again on connect */
     if (cfg->protocol == BPROTO_HTTP) {
         if (env->http == NULL)
             return TS_ERROR;
@@ -873,7 +662,7 @@ backend_flush_all(struct bconn **dirty)
         *dirty = c->next_dirty;
         c->dirty = false;
         c->next_dirty = NULL;
-        conn_flush(c);
+        bconn_flush(c);
     }
 }
 
@@ -903,7 +692,7 @@ backend_tick(struct backend *be, uint64_t now)
             if (be->cfg->ack == ACK_VERSION &&
                 barriers_overdue(&c->bar, now, be->cfg->ack_timeout_ms)) {
                 be->st.ack_timeouts++;
-                conn_fail(c, "a version barrier went unanswered for ack-timeout", 0);
+                bconn_fail(c, "a version barrier went unanswered for ack-timeout", 0);
                 break;
             }
             if (queue_unsent(&c->q) > 0)
@@ -913,9 +702,9 @@ backend_tick(struct backend *be, uint64_t now)
             break;
         case BC_FAILED:
             if (now >= c->retry_at_ms && env->running(env->ctx))
-                conn_connect(c, queue_unsent(&c->q) == 0);
+                bconn_connect(c, queue_unsent(&c->q) == 0);
             else if (now >= c->retry_at_ms && queue_unsent(&c->q) > 0)
-                conn_connect(c, false);
+                bconn_connect(c, false);
             break;
         case BC_IDLE:
             if (queue_unsent(&c->q) > 0)
@@ -957,7 +746,7 @@ backend_reconfigure(struct backend *be, const struct cfg_backend *cfg)
         struct bconn *c = &be->conns[i];
         if (c->state == BC_UP || c->state == BC_CONNECTING || c->state == BC_PROBING ||
             c->state == BC_AUTH)
-            conn_fail(c, why, 0);
+            bconn_fail(c, why, 0);
         c->retry_at_ms = 0; /* reconnect at once */
         if (ack_changed) {
             barriers_clear(&c->bar);
@@ -1041,7 +830,7 @@ backend_quiesce(struct backend *be)
 void
 backend_conn_progress(struct bconn *c)
 {
-    progress(c);
+    bconn_progress(c);
 }
 
 void
@@ -1053,7 +842,7 @@ backend_conn_acknowledge(struct bconn *c, uint64_t acked, uint64_t undelivered)
 void
 backend_conn_fail(struct bconn *c, const char *what)
 {
-    conn_fail(c, what, 0);
+    bconn_fail(c, what, 0);
 }
 
 void
