@@ -4,7 +4,8 @@
  *
  * Owns the global counter block (points, clients, frames, HTTP, reloads),
  * the per-decoder counter structs the decoders are handed, the latency
- * histogram, and the RSS reading.  It sits at the bottom: every layer may
+ * histogram, and the readings of the process's memory outside the pool
+ * (RSS, the C heap).  It sits at the bottom: every layer may
  * include it, and it includes nothing of the relay's.  Rendering the
  * counters (telnet stats, /api/stats, /metrics) is ops/stats.c's, which
  * reads this store and the modules above; this module must never read
@@ -79,5 +80,21 @@ extern struct relay_stats g_stats;
 
 /* Resident set size in bytes (from /proc/self/statm), 0 if unknown. */
 uint64_t stats_rss_bytes(void);
+
+/* The C heap beside the pool, from glibc's mallinfo2() (all zero where
+ * the C library has none): what malloc handed out and did not get back
+ * (in_use, chunk headers included, large mapped chunks too), what its
+ * arenas hold from the OS (arena: in use there plus free chunks kept),
+ * and the large chunks mapped one by one (mmapped, given back on free).
+ * The heap holds arena + mmapped; arena + mmapped - in_use is free memory
+ * malloc keeps.  mallinfo2 walks the free lists: call it for a rendering
+ * or a sample, never per line. */
+struct malloc_reading {
+    uint64_t in_use;
+    uint64_t arena;
+    uint64_t mmapped;
+};
+
+void stats_malloc(struct malloc_reading *m);
 
 #endif

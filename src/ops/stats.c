@@ -439,6 +439,14 @@ collect_memory(struct relay *r, const struct emitter *e)
     put(e, "memory.reserved", "Pool bytes held from the OS (live plus cached free blocks).",
         GAUGE, pool_reserved_bytes(p));
     put(e, "memory.rss", "Resident set size of the process.", GAUGE, stats_rss_bytes());
+    struct malloc_reading m;
+    stats_malloc(&m);
+    put(e, "memory.malloc_in_use", "C heap bytes malloc handed out and did not get back "
+        "(libraries, connections, the history ring; beside the pool).", GAUGE, m.in_use);
+    put(e, "memory.malloc_arena", "C heap bytes malloc's arenas hold from the OS (in use "
+        "there plus free chunks kept).", GAUGE, m.arena);
+    put(e, "memory.malloc_mmapped", "C heap bytes of large chunks mapped one by one (given "
+        "back to the OS when freed).", GAUGE, m.mmapped);
     put_tagged(e, "memory.class", "Pool bytes in use by class: queue (data on its way), input "
                "(units being received, replies), control (stats answers).", GAUGE, "class",
                "queue", p->used[POOL_QUEUE]);
