@@ -53,8 +53,9 @@ struct history {
 };
 
 static const char *const gcol_names[HC_NCOLS] = {
-    "time", "mem_live", "mem_reserved", "mem_rss", "mem_limit", "received",
-    "forwarded", "spooled", "unspooled", "dropped", "invalid",
+    "time", "mem_live", "mem_reserved", "mem_rss", "mem_limit", "mem_malloc",
+    "mem_malloc_held", "received", "forwarded", "spooled", "unspooled", "dropped",
+    "invalid",
 };
 
 static const char *const bcol_names[HB_NCOLS] = {
@@ -227,6 +228,10 @@ history_sample(struct history *h, uint64_t wall_ms, uint64_t mono_ns)
     g[HC_MEM_RESERVED] = (double)pool_reserved_bytes(&r->pool);
     g[HC_MEM_RSS] = (double)stats_rss_bytes();
     g[HC_MEM_LIMIT] = (double)r->pool.limit;
+    struct malloc_reading m;
+    stats_malloc(&m);
+    g[HC_MEM_MALLOC] = (double)m.in_use;
+    g[HC_MEM_MALLOC_HELD] = (double)(m.arena + m.mmapped);
     uint64_t now[NRATES];
     read_counters(now);
     uint64_t dt = mono_ns > h->prev_mono_ns ? mono_ns - h->prev_mono_ns : 0;
