@@ -73,6 +73,9 @@ struct relay_stats {
     uint64_t stats_lines_sent;      /* stats-interval lines (received, proto=internal) */
     uint64_t reloads;               /* SIGHUP: configurations applied */
     uint64_t reload_refusals;       /* SIGHUP: files refused (the running one stays) */
+    uint64_t malloc_trims;          /* heap.c: malloc_trim(0) calls, the heap quiet */
+    uint64_t malloc_trim_ns;        /* time they took */
+    uint64_t malloc_trimmed_bytes;  /* RSS they gave back */
     struct latency_hist latency;    /* read -> write, per backend write */
 };
 

@@ -1,0 +1,58 @@
+/*
+ * heap.h -- the C heap beside the pool: keeping its memory at rest flat.
+ *
+ * What the pool does not hold comes from glibc's malloc: libraries
+ * (hiredis' commands, replies and buffers, c-ares, libev, zstd's
+ * contexts), client structures, the history ring.  Two habits of glibc
+ * make the resident part of that heap creep with every spool outage,
+ * while what is in use stays flat:
+ *
+ *  - a freed chunk larger than the mmap threshold (128 KiB) raises the
+ *    threshold to its size (up to 32 MiB) and the trim threshold to twice
+ *    that, so later buffers of that size -- hiredis' reader and output
+ *    buffers grow by doubling while a long reply or a burst of commands
+ *    passes -- come from the heap instead of a mapping of their own, and
+ *    the heap keeps them when they are freed;
+ *  - free() gives back only the top of the heap: the free pages below the
+ *    highest chunk still in use stay resident.
+ *
+ * This module pins the thresholds (heap_init: large buffers are mapped and
+ * unmapped, as before the first one was freed), and once a second
+ * (heap_tick) looks whether the heap has been quiet -- malloc in use
+ * moved less than HEAP_QUIET_BYTES over the last HEAP_QUIET_TICKS ticks,
+ * so no outage or drain is churning it -- while its arenas keep at least
+ * HEAP_TRIM_MIN free bytes: then it gives the free pages back with
+ * malloc_trim(0), once per quiet spell.  What that cost and returned is
+ * counted in g_stats (memory.malloc_trims, _trimmed_bytes, _trim_seconds).
+ * It reads nothing of the relay's, owns no memory, and never trims while
+ * the heap is busy; without glibc's malloc_trim/mallinfo2 it does nothing.
+ */
+#ifndef TS_HEAP_H
+#define TS_HEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HEAP_MMAP_THRESHOLD (128u * 1024u) /* glibc's default, pinned */
+#define HEAP_QUIET_TICKS 3
+#define HEAP_QUIET_BYTES (16u * 1024u)
+#define HEAP_TRIM_MIN (64u * 1024u)
+
+/* Pins glibc's mmap and trim thresholds.  Call once, early. */
+void heap_init(void);
+/* Once a second: trims when the heap is quiet and holds free memory.
+ * Returns true when it trimmed. */
+bool heap_tick(void);
+
+/* The policy on its own (for tests): in_use and free_bytes as read now;
+ * true when a trim is due.  It keeps the last readings and whether this
+ * quiet spell was trimmed already. */
+struct heap_watch {
+    uint64_t in_use[HEAP_QUIET_TICKS];
+    int n;                  /* readings held, <= HEAP_QUIET_TICKS */
+    bool trimmed;           /* this quiet spell had its trim */
+};
+
+bool heap_trim_due(struct heap_watch *w, uint64_t in_use, uint64_t free_bytes);
+
+#endif
