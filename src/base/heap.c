@@ -15,6 +15,18 @@
 
 static struct heap_watch watch;
 
+/* Moves whenever the heap churns: lines through the spool (Redis commands
+ * and replies), or the arenas growing or shrinking.  Not connections:
+ * a scraper or the status page connects every few seconds, and their
+ * structures come and go from the same free chunks. */
+static uint64_t
+heap_activity(const struct malloc_reading *m)
+{
+    uint64_t lines = g_stats.points_spooled + g_stats.points_unspooled +
+                     g_stats.points_taken_over;
+    return lines * 0x9E3779B97F4A7C15ull ^ m->arena;
+}
+
 void
 heap_init(void)
 {
@@ -26,8 +38,11 @@ heap_init(void)
 }
 
 bool
-heap_trim_due(struct heap_watch *w, uint64_t in_use, uint64_t free_bytes)
+heap_trim_due(struct heap_watch *w, uint64_t in_use, uint64_t free_bytes, uint64_t activity)
 {
+    bool busy = w->n > 0 && activity != w->activity;
+    w->activity = activity;
+    w->since_trim++;
     if (w->n == HEAP_QUIET_TICKS) {
         for (int i = 1; i < HEAP_QUIET_TICKS; i++)
             w->in_use[i - 1] = w->in_use[i];
@@ -39,13 +54,17 @@ heap_trim_due(struct heap_watch *w, uint64_t in_use, uint64_t free_bytes)
         lo = TS_MIN(lo, w->in_use[i]);
         hi = TS_MAX(hi, w->in_use[i]);
     }
-    if (hi - lo >= HEAP_QUIET_BYTES) {
-        w->trimmed = false; /* busy: the next quiet spell may trim again */
+    if (busy || hi - lo >= HEAP_QUIET_BYTES) {
+        w->in_use[0] = in_use; /* the quiet spell starts now */
+        w->n = 1;
+        w->trimmed = false;    /* and may trim again */
+        if (w->since_trim < HEAP_BUSY_TICKS || free_bytes < HEAP_BUSY_TRIM_MIN)
+            return false;
+    } else if (w->n < HEAP_QUIET_TICKS || w->trimmed || free_bytes < HEAP_TRIM_MIN) {
         return false;
     }
-    if (w->n < HEAP_QUIET_TICKS || w->trimmed || free_bytes < HEAP_TRIM_MIN)
-        return false;
     w->trimmed = true;
+    w->since_trim = 0;
     return true;
 }
 
@@ -56,19 +75,23 @@ heap_tick(void)
     struct malloc_reading m;
     stats_malloc(&m);
     uint64_t held = m.arena + m.mmapped;
-    if (!heap_trim_due(&watch, m.in_use, held > m.in_use ? held - m.in_use : 0))
+    if (!heap_trim_due(&watch, m.in_use, held > m.in_use ? held - m.in_use : 0,
+                       heap_activity(&m)))
         return false;
     uint64_t rss0 = stats_rss_bytes();
     uint64_t t0 = ts_now_ns();
     malloc_trim(0);
     uint64_t t1 = ts_now_ns();
     uint64_t rss1 = stats_rss_bytes();
+    stats_malloc(&m); /* the arenas it shrank are not the heap churning */
+    watch.activity = heap_activity(&m);
     g_stats.malloc_trims++;
     g_stats.malloc_trim_ns += t1 - t0;
     g_stats.malloc_trimmed_bytes += rss0 > rss1 ? rss0 - rss1 : 0;
     return true;
 #else
     (void)watch;
+    (void)heap_activity;
     return false;
 #endif
 }

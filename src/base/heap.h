@@ -18,11 +18,17 @@
  *
  * This module pins the thresholds (heap_init: large buffers are mapped and
  * unmapped, as before the first one was freed), and once a second
- * (heap_tick) looks whether the heap has been quiet -- malloc in use
- * moved less than HEAP_QUIET_BYTES over the last HEAP_QUIET_TICKS ticks,
- * so no outage or drain is churning it -- while its arenas keep at least
- * HEAP_TRIM_MIN free bytes: then it gives the free pages back with
- * malloc_trim(0), once per quiet spell.  What that cost and returned is
+ * (heap_tick) looks whether the heap has been quiet over the last
+ * HEAP_QUIET_TICKS ticks -- malloc in use moved less than
+ * HEAP_QUIET_BYTES, the spool moved no line and the arenas kept their size
+ * (what churns the heap is Redis traffic; a burst between two ticks shows
+ * in those even when malloc in use is back where it was) -- while its
+ * arenas keep at least HEAP_TRIM_MIN free bytes: then it gives the free
+ * pages back with malloc_trim(0), once per quiet spell.  A heap that is
+ * never quiet (a backend slower than its input keeps the spool busy) is
+ * trimmed at most every HEAP_BUSY_TICKS ticks, when it keeps at least
+ * HEAP_BUSY_TRIM_MIN free: what the churn left free below the top would
+ * otherwise stay resident and creep with each burst.  What that cost and returned is
  * counted in g_stats (memory.malloc_trims, _trimmed_bytes, _trim_seconds).
  * It reads nothing of the relay's, owns no memory, and never trims while
  * the heap is busy; without glibc's malloc_trim/mallinfo2 it does nothing.
@@ -37,6 +43,8 @@
 #define HEAP_QUIET_TICKS 3
 #define HEAP_QUIET_BYTES (16u * 1024u)
 #define HEAP_TRIM_MIN (64u * 1024u)
+#define HEAP_BUSY_TICKS 60
+#define HEAP_BUSY_TRIM_MIN (256u * 1024u)
 
 /* Pins glibc's mmap and trim thresholds.  Call once, early. */
 void heap_init(void);
@@ -44,15 +52,19 @@ void heap_init(void);
  * Returns true when it trimmed. */
 bool heap_tick(void);
 
-/* The policy on its own (for tests): in_use and free_bytes as read now;
- * true when a trim is due.  It keeps the last readings and whether this
- * quiet spell was trimmed already. */
+/* The policy on its own (for tests): in_use and free_bytes as read now,
+ * activity a number that moves whenever something churns the heap; true
+ * when a trim is due.  It keeps the last readings and whether
+ * this quiet spell was trimmed already. */
 struct heap_watch {
     uint64_t in_use[HEAP_QUIET_TICKS];
     int n;                  /* readings held, <= HEAP_QUIET_TICKS */
+    uint64_t activity;      /* at the last reading */
     bool trimmed;           /* this quiet spell had its trim */
+    unsigned since_trim;    /* ticks since the last trim */
 };
 
-bool heap_trim_due(struct heap_watch *w, uint64_t in_use, uint64_t free_bytes);
+bool heap_trim_due(struct heap_watch *w, uint64_t in_use, uint64_t free_bytes,
+                   uint64_t activity);
 
 #endif

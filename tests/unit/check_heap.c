@@ -2,9 +2,10 @@
  * check_heap.c -- unit tests of the C heap's upkeep (src/base/heap.c).
  *
  * Covers: the policy (heap_trim_due) -- no trim before HEAP_QUIET_TICKS
- * readings, none while malloc in use moves by HEAP_QUIET_BYTES or more,
- * one per quiet spell, another only after the heap was busy again, none
- * with less than HEAP_TRIM_MIN free; and the real thing (heap_init,
+ * readings, none while malloc in use moves by HEAP_QUIET_BYTES or more or
+ * the activity counters move, one per quiet spell, another only after the
+ * heap was busy again, none with less than HEAP_TRIM_MIN free; a heap
+ * never quiet trimmed every HEAP_BUSY_TICKS ticks (with enough free); and the real thing (heap_init,
  * heap_tick) on glibc: after the dynamic mmap threshold would have been
  * raised by a freed large chunk, a large buffer is still mapped (the
  * threshold stays pinned); free pages below a chunk still in use are
@@ -29,19 +30,58 @@ START_TEST(test_policy_quiet_spells)
     struct heap_watch w = { 0 };
     /* the first readings: not enough to call the heap quiet */
     for (int i = 0; i < HEAP_QUIET_TICKS - 1; i++)
-        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB));
-    ck_assert(heap_trim_due(&w, 1000 * KB + 100, 512 * KB)); /* quiet: trim */
+        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 7));
+    ck_assert(heap_trim_due(&w, 1000 * KB + 100, 512 * KB, 7)); /* quiet: trim */
     for (int i = 0; i < 10; i++) /* the same spell: once is enough */
-        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB));
+        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 7));
     /* busy (an outage): never while it moves */
-    ck_assert(!heap_trim_due(&w, 1000 * KB + HEAP_QUIET_BYTES, 512 * KB));
-    ck_assert(!heap_trim_due(&w, 1400 * KB, 900 * KB));
-    ck_assert(!heap_trim_due(&w, 1200 * KB, 900 * KB));
+    ck_assert(!heap_trim_due(&w, 1000 * KB + HEAP_QUIET_BYTES, 512 * KB, 7));
+    ck_assert(!heap_trim_due(&w, 1400 * KB, 900 * KB, 7));
+    ck_assert(!heap_trim_due(&w, 1200 * KB, 900 * KB, 7));
     /* quiet again for HEAP_QUIET_TICKS readings: one more trim */
     for (int i = 0; i < HEAP_QUIET_TICKS - 1; i++)
-        ck_assert(!heap_trim_due(&w, 1010 * KB, 700 * KB));
-    ck_assert(heap_trim_due(&w, 1010 * KB, 700 * KB));
-    ck_assert(!heap_trim_due(&w, 1010 * KB, 700 * KB));
+        ck_assert(!heap_trim_due(&w, 1010 * KB, 700 * KB, 7));
+    ck_assert(heap_trim_due(&w, 1010 * KB, 700 * KB, 7));
+    ck_assert(!heap_trim_due(&w, 1010 * KB, 700 * KB, 7));
+}
+END_TEST
+
+/* A burst between two ticks (a drain, clients connecting) leaves malloc
+ * in use where it was, but moves the activity counters: busy. */
+START_TEST(test_policy_activity)
+{
+    struct heap_watch w = { 0 };
+    for (int i = 0; i < HEAP_QUIET_TICKS - 1; i++)
+        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 7));
+    ck_assert(heap_trim_due(&w, 1000 * KB, 512 * KB, 7));
+    ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 7));
+    ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 9000)); /* lines spooled */
+    for (int i = 0; i < HEAP_QUIET_TICKS - 2; i++)
+        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 9000));
+    ck_assert(heap_trim_due(&w, 1000 * KB, 512 * KB, 9000)); /* quiet again */
+    /* moving every tick: never */
+    for (uint64_t i = 0; i < 10; i++)
+        ck_assert(!heap_trim_due(&w, 1000 * KB, 512 * KB, 9001 + i));
+}
+END_TEST
+
+/* Never quiet: trimmed every HEAP_BUSY_TICKS ticks, when it keeps
+ * HEAP_BUSY_TRIM_MIN free. */
+START_TEST(test_policy_busy)
+{
+    struct heap_watch w = { 0 };
+    int trims = 0;
+    for (uint64_t i = 0; i < 3 * HEAP_BUSY_TICKS; i++)
+        trims += heap_trim_due(&w, 1000 * KB, HEAP_BUSY_TRIM_MIN, i);
+    ck_assert_int_eq(trims, 3);
+    for (uint64_t i = 0; i < 3 * HEAP_BUSY_TICKS; i++)
+        trims += heap_trim_due(&w, 1000 * KB, HEAP_BUSY_TRIM_MIN - 1, 1000 + i);
+    ck_assert_int_eq(trims, 3); /* not enough to give back */
+    /* enough again: trimmed at once (long overdue), and the count restarts */
+    ck_assert(heap_trim_due(&w, 1000 * KB, HEAP_BUSY_TRIM_MIN, 5));
+    for (uint64_t i = 0; i < HEAP_BUSY_TICKS - 1; i++)
+        ck_assert(!heap_trim_due(&w, 1000 * KB, HEAP_BUSY_TRIM_MIN, 6 + i));
+    ck_assert(heap_trim_due(&w, 1000 * KB, HEAP_BUSY_TRIM_MIN, 0));
 }
 END_TEST
 
@@ -49,8 +89,8 @@ START_TEST(test_policy_nothing_to_give)
 {
     struct heap_watch w = { 0 };
     for (int i = 0; i < 5; i++)
-        ck_assert(!heap_trim_due(&w, 1000 * KB, HEAP_TRIM_MIN - 1));
-    ck_assert(heap_trim_due(&w, 1000 * KB, HEAP_TRIM_MIN)); /* now it has */
+        ck_assert(!heap_trim_due(&w, 1000 * KB, HEAP_TRIM_MIN - 1, 7));
+    ck_assert(heap_trim_due(&w, 1000 * KB, HEAP_TRIM_MIN, 7)); /* now it has */
 }
 END_TEST
 
@@ -114,6 +154,8 @@ heap_suite(void)
     Suite *s = suite_create("heap");
     TCase *tc = tcase_create("heap");
     tcase_add_test(tc, test_policy_quiet_spells);
+    tcase_add_test(tc, test_policy_activity);
+    tcase_add_test(tc, test_policy_busy);
     tcase_add_test(tc, test_policy_nothing_to_give);
 #if defined(HAVE_MALLOC_TRIM) && defined(HAVE_MALLINFO2) && defined(HAVE_MALLOPT) && \
     !defined(__SANITIZE_ADDRESS__)
