@@ -14,17 +14,20 @@
 #include "base/util.h"
 
 static struct heap_watch watch;
+static uint64_t arena_peak;     /* the arenas' largest size since the last trim */
 
 /* Moves whenever the heap churns: lines through the spool (Redis commands
- * and replies), or the arenas growing or shrinking.  Not connections:
- * a scraper or the status page connects every few seconds, and their
- * structures come and go from the same free chunks. */
+ * and replies), or the arenas growing past their size at the last trim.
+ * Not connections, nor the arenas shrinking: a scraper or the status page
+ * connects every few seconds, its structures come and go near the top of
+ * the heap, and the top is given back each time (the trim threshold). */
 static uint64_t
 heap_activity(const struct malloc_reading *m)
 {
     uint64_t lines = g_stats.points_spooled + g_stats.points_unspooled +
                      g_stats.points_taken_over;
-    return lines * 0x9E3779B97F4A7C15ull ^ m->arena;
+    arena_peak = TS_MAX(arena_peak, m->arena);
+    return lines * 0x9E3779B97F4A7C15ull ^ arena_peak;
 }
 
 void
@@ -84,6 +87,7 @@ heap_tick(void)
     uint64_t t1 = ts_now_ns();
     uint64_t rss1 = stats_rss_bytes();
     stats_malloc(&m); /* the arenas it shrank are not the heap churning */
+    arena_peak = m.arena;
     watch.activity = heap_activity(&m);
     g_stats.malloc_trims++;
     g_stats.malloc_trim_ns += t1 - t0;
@@ -91,6 +95,7 @@ heap_tick(void)
     return true;
 #else
     (void)watch;
+    (void)arena_peak;
     (void)heap_activity;
     return false;
 #endif

@@ -20,11 +20,12 @@
  * unmapped, as before the first one was freed), and once a second
  * (heap_tick) looks whether the heap has been quiet over the last
  * HEAP_QUIET_TICKS ticks -- malloc in use moved less than
- * HEAP_QUIET_BYTES, the spool moved no line and the arenas kept their size
- * (what churns the heap is Redis traffic; a burst between two ticks shows
- * in those even when malloc in use is back where it was) -- while its
- * arenas keep at least HEAP_TRIM_MIN free bytes: then it gives the free
- * pages back with malloc_trim(0), once per quiet spell.  A heap that is
+ * HEAP_QUIET_BYTES, the spool moved no line and the arenas grew no larger
+ * than at the last trim (what churns the heap is Redis traffic; a burst
+ * between two ticks shows in those even when malloc in use is back where
+ * it was) -- while its arenas keep at least HEAP_TRIM_MIN free bytes:
+ * then it gives the free pages back with malloc_trim(0), once per quiet
+ * spell.  A heap that is
  * never quiet (a backend slower than its input keeps the spool busy) is
  * trimmed at most every HEAP_BUSY_TICKS ticks, when it keeps at least
  * HEAP_BUSY_TRIM_MIN free: what the churn left free below the top would
