@@ -7,7 +7,11 @@
 #include "autoconf.h"
 
 #include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/counters.h"
 #include "base/heap.h"
@@ -28,6 +32,30 @@ heap_activity(const struct malloc_reading *m)
                      g_stats.points_taken_over;
     arena_peak = TS_MAX(arena_peak, m->arena);
     return lines * 0x9E3779B97F4A7C15ull ^ arena_peak;
+}
+
+#define TCACHE_TUNABLE "glibc.malloc.tcache_count"
+
+void
+heap_reexec(char **argv)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (tunables != NULL && strstr(tunables, TCACHE_TUNABLE) != NULL)
+        return; /* done, or the operator's choice */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload != NULL && strstr(preload, "vgpreload") != NULL)
+        return; /* valgrind: an exec would leave it */
+    char v[1024];
+    int n = snprintf(v, sizeof(v), "%s%s" TCACHE_TUNABLE "=0", tunables ? tunables : "",
+                     tunables && *tunables ? ":" : "");
+    if (n < 0 || (size_t)n >= sizeof(v) || setenv("GLIBC_TUNABLES", v, 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: run on with the cache (the variable stays, harmless) */
+#else
+    (void)argv;
+#endif
 }
 
 void

@@ -33,6 +33,17 @@
  * counted in g_stats (memory.malloc_trims, _trimmed_bytes, _trim_seconds).
  * It reads nothing of the relay's, owns no memory, and never trims while
  * the heap is busy; without glibc's malloc_trim/mallinfo2 it does nothing.
+ *
+ * glibc's per-thread cache (tcache) keeps up to 7 freed chunks of each
+ * size up to 1 KiB for reuse; mallinfo2 counts them as in use and
+ * malloc_trim cannot give their pages back.  Each outage leaves a few
+ * more there (the spool's short entries, hiredis' reply strings, of
+ * ever new sizes), up to ~240 KiB scattered over the heap: malloc in use
+ * and RSS at rest creep by ~1 KiB per outage for hundreds of outages.
+ * tsrelay allocates nothing per point, so it needs no such cache:
+ * heap_reexec runs the program again at start with the cache off
+ * (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), unless the environment
+ * already sets that tunable (an operator's choice, or the exec done).
  */
 #ifndef TS_HEAP_H
 #define TS_HEAP_H
@@ -47,6 +58,11 @@
 #define HEAP_BUSY_TICKS 60
 #define HEAP_BUSY_TRIM_MIN (256u * 1024u)
 
+/* glibc only, before anything else is done: executes /proc/self/exe again
+ * with argv and glibc's tcache off (see above).  Returns only when it did
+ * not (already off or set by the operator, not glibc, AddressSanitizer's
+ * allocator, under valgrind, or the exec failed: then the cache stays). */
+void heap_reexec(char **argv);
 /* Pins glibc's mmap and trim thresholds.  Call once, early. */
 void heap_init(void);
 /* Once a second: trims when the heap is quiet and holds free memory.
