@@ -19,7 +19,7 @@ quarantine are not tsrelay's; 8 cycles there unless told otherwise.)
 Two versions (most of a cycle is the pool giving its blocks back, half of
 the idle ones a second):
   make check        20 cycles of ~9 s (~3 minutes), 300,000 points/s for
-                    1.3 s, frozen for 1 s; warm-up 10; slope < 4 KiB/cycle
+                    1.3 s, frozen for 1 s; warm-up 10; slope < 8 KiB/cycle
   make check-long   100 cycles of ~13 s (~25 minutes), 300,000 points/s
                     for 5 s, frozen for 4 s; warm-up 10; slope < 1 KiB/cycle
                     (TSRELAY_SOAK=long; the nightly place for repetitions)
@@ -52,7 +52,10 @@ CYCLES = int(knob("CYCLES", 8 if h.SANITIZED else 20, 100))
 STALL = knob("STALL", 1, 4)
 AFTER = knob("AFTER", 0.3, 1)
 RATE = int(knob("RATE", 300000, 300000))
-SLOPE = knob("SLOPE", 4096, 1024)
+# short: warm-up is not over for every page by cycle 10 (measured 0.9-2.6
+# KiB per cycle after it on the fixed relay): the bound is for gross leaks,
+# the long version's for creep
+SLOPE = knob("SLOPE", 8192, 1024)
 WARMUP = int(knob("WARMUP", 10, 10))
 # the queue a stall fills before it spools: afterwards the pool gives half
 # of its idle blocks back each second, so a short cycle keeps it small
