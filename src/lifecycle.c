@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/counters.h"
+#include "base/heap.h"
 #include "base/log.h"
 #include "base/point.h"
 #include "base/util.h"
@@ -165,6 +166,7 @@ on_trim(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct relay *r = container_of(w, struct relay, trim);
     pool_trim(&r->pool);
+    heap_tick(); /* the C heap's free pages, once it is quiet (base/heap.c) */
 }
 
 static void
@@ -445,6 +447,7 @@ int
 lifecycle_start(struct relay *r, char *err, size_t errlen)
 {
     const struct config *cfg = &r->cfg;
+    heap_init(); /* glibc's thresholds pinned (base/heap.c) */
     r->loop = EV_DEFAULT;
     if (gethostname(r->hostname, sizeof(r->hostname) - 1) != 0)
         snprintf(r->hostname, sizeof(r->hostname), "localhost");
@@ -499,7 +502,8 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
     ev_timer_init(&r->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
     ev_timer_start(r->loop, &r->tick);
     /* each second, free blocks idle for the whole second go half back to
-     * the OS: after a burst, reserved memory follows live memory down */
+     * the OS: after a burst, reserved memory follows live memory down; and
+     * the C heap's free pages once it is quiet */
     ev_timer_init(&r->trim, on_trim, 1.0, 1.0);
     ev_timer_start(r->loop, &r->trim);
     if (cfg->stats_interval_ms > 0) {

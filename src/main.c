@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/heap.h"
 #include "base/log.h"
 #include "base/tls.h"
 #include "input/tls_server.h"
@@ -90,6 +91,8 @@ main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (!test_only)
+        heap_reexec(argv); /* glibc's per-thread cache off (base/heap.h) */
 
     static struct relay relay;
     struct relay *r = &relay;

@@ -32,7 +32,7 @@
  * (history / history-interval), each of CFG_HISTORY_COLS numbers plus
  * CFG_HISTORY_BACKEND_COLS per backend (history.h asserts its layout fits). */
 #define CFG_HISTORY_MAX_SAMPLES 100000u
-#define CFG_HISTORY_COLS 11
+#define CFG_HISTORY_COLS 13
 #define CFG_HISTORY_BACKEND_COLS 4
 #define CFG_HISTORY_SAMPLE_BYTES(nbackends) \
     ((size_t)CFG_HISTORY_COLS * sizeof(double) + \

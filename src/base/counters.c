@@ -6,7 +6,9 @@
 #include "autoconf.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/counters.h"
@@ -74,4 +76,16 @@ stats_rss_bytes(void)
     if (sscanf(buf, "%llu %llu", &size, &rss) != 2)
         return 0;
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void
+stats_malloc(struct malloc_reading *m)
+{
+    memset(m, 0, sizeof(*m));
+#ifdef HAVE_MALLINFO2
+    struct mallinfo2 mi = mallinfo2();
+    m->in_use = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+    m->arena = (uint64_t)mi.arena;
+    m->mmapped = (uint64_t)mi.hblkhd;
+#endif
 }

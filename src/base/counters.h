@@ -4,7 +4,8 @@
  *
  * Owns the global counter block (points, clients, frames, HTTP, reloads),
  * the per-decoder counter structs the decoders are handed, the latency
- * histogram, and the RSS reading.  It sits at the bottom: every layer may
+ * histogram, and the readings of the process's memory outside the pool
+ * (RSS, the C heap).  It sits at the bottom: every layer may
  * include it, and it includes nothing of the relay's.  Rendering the
  * counters (telnet stats, /api/stats, /metrics) is ops/stats.c's, which
  * reads this store and the modules above; this module must never read
@@ -90,6 +91,9 @@ struct relay_stats {
     uint64_t reload_refusals;       /* SIGHUP: files refused (the running one stays) */
     uint64_t admin_denied;          /* stats or status asked from outside admin-allow */
     struct tls_counts tls;
+    uint64_t malloc_trims;          /* heap.c: malloc_trim(0) calls, the heap quiet */
+    uint64_t malloc_trim_ns;        /* time they took */
+    uint64_t malloc_trimmed_bytes;  /* RSS they gave back */
     struct latency_hist latency;    /* read -> write, per backend write */
 };
 
@@ -97,5 +101,21 @@ extern struct relay_stats g_stats;
 
 /* Resident set size in bytes (from /proc/self/statm), 0 if unknown. */
 uint64_t stats_rss_bytes(void);
+
+/* The C heap beside the pool, from glibc's mallinfo2() (all zero where
+ * the C library has none): what malloc handed out and did not get back
+ * (in_use, chunk headers included, large mapped chunks too), what its
+ * arenas hold from the OS (arena: in use there plus free chunks kept),
+ * and the large chunks mapped one by one (mmapped, given back on free).
+ * The heap holds arena + mmapped; arena + mmapped - in_use is free memory
+ * malloc keeps.  mallinfo2 walks the free lists: call it for a rendering
+ * or a sample, never per line. */
+struct malloc_reading {
+    uint64_t in_use;
+    uint64_t arena;
+    uint64_t mmapped;
+};
+
+void stats_malloc(struct malloc_reading *m);
 
 #endif

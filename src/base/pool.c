@@ -2,7 +2,10 @@
  * pool.c -- the memory budget and its fixed-size block pool.
  *
  * Blocks are mapped one at a time with mmap, so reserved bytes are exactly
- * what the OS gave us and a trimmed block really leaves the RSS.  Free
+ * what the OS gave us and a trimmed block really leaves the RSS; mapped
+ * populated, so a block is resident whole from the start (reserved bytes
+ * are resident bytes, and the RSS does not creep as a block kept on the
+ * free list is written further than ever before).  Free
  * blocks are cached on a list; pool_trim() gives back the idle half.
  * Every byte in use is counted in exactly one class.  It must never map
  * past memory-limit.
@@ -127,8 +130,8 @@ take_block(struct pool *p, size_t already_counted)
     /* the counted bytes are part of the reservation already */
     if (make_room(p, p->block_size - TS_MIN(already_counted, p->block_size)) != TS_OK)
         return NULL;
-    void *m = mmap(NULL, p->block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *m = mmap(NULL, p->block_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     p->stats.mapped++;

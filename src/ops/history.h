@@ -23,17 +23,19 @@
  *   {"version":1,"interval":1.000,"capacity":900,"started":1764540000,
  *    "now":1764543210.456,
  *    "columns":["time","mem_live","mem_reserved","mem_rss","mem_limit",
- *               "received","forwarded","spooled","unspooled","dropped",
- *               "invalid"],
+ *               "mem_malloc","mem_malloc_held","received","forwarded",
+ *               "spooled","unspooled","dropped","invalid"],
  *    "samples":[[1764543209.001,1048576,2097152,5242880,134217728,
- *                51234.5,51200,0,0,0,1.5], ...],
+ *                2097152,3145728,51234.5,51200,0,0,0,1.5], ...],
  *    "backends":{"tsd1":{"columns":["queue_bytes","spool_entries",
  *                                   "spool_bytes","backlog_age"],
  *                        "samples":[[65536,0,0,0.012], ...]}}}
  *
  * time: unix seconds (millisecond resolution) when the sample was taken;
  * mem_*: bytes (live = pool_used_bytes, reserved = pool_reserved_bytes,
- * rss, limit = memory-limit); received .. invalid: points per second over
+ * rss, limit = memory-limit, malloc = the C heap in use, malloc_held =
+ * what malloc holds from the OS: its arenas plus its mapped chunks, see
+ * counters.h); received .. invalid: points per second over
  * the interval before the sample; queue_bytes: the backend's connection
  * queues plus its spool staging, bytes; spool_entries / spool_bytes: the
  * backend's entries and bytes in Redis; backlog_age: seconds the oldest
@@ -44,7 +46,7 @@
  * Size: at most HISTORY_JSON_HEAD + nbackends * HISTORY_JSON_BACKEND +
  * n * (HISTORY_JSON_ROW + nbackends * HISTORY_JSON_BROW) bytes for n
  * samples (every number is written in at most HISTORY_VALUE_MAX
- * characters): about 270 + 100 per backend bytes per sample, 333 KB for
+ * characters): about 320 + 100 per backend bytes per sample, 376 KB for
  * the default 15 minutes with one backend (typically a third of that).
  */
 #ifndef TS_HISTORY_H
@@ -65,6 +67,8 @@ enum history_col {
     HC_MEM_RESERVED,
     HC_MEM_RSS,
     HC_MEM_LIMIT,
+    HC_MEM_MALLOC,
+    HC_MEM_MALLOC_HELD,
     HC_RECEIVED,
     HC_FORWARDED,
     HC_SPOOLED,

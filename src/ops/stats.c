@@ -3,11 +3,11 @@
  *
  * One collector walks every counter once (name, help, type, one optional
  * tag), part by part (protocols, clients, points, backends, spool, memory,
- * latency and log; tables where the counters are a struct's fields); the
- * writers format what it yields as TSD stats lines, /api/stats JSON,
- * Prometheus text or put lines.  Samples of one metric name are always
- * yielded together, so Prometheus HELP/TYPE lines appear once.  It reads
- * counters only and never allocates.
+ * the C heap, latency and log; tables where the counters are a struct's
+ * fields); the writers format what it yields as TSD stats lines,
+ * /api/stats JSON, Prometheus text or put lines.  Samples of one metric
+ * name are always yielded together, so Prometheus HELP/TYPE lines appear
+ * once.  It reads counters only and never allocates.
  */
 #include "autoconf.h"
 
@@ -728,6 +728,30 @@ collect_memory(struct relay *r, const struct emitter *e)
         p->stats.get_failures + p->stats.charge_failures);
 }
 
+/* The C heap beside the pool (base/counters.h, base/heap.h): what malloc
+ * holds, and what giving its free pages back at rest did and cost. */
+static void
+collect_heap(struct relay *r, const struct emitter *e)
+{
+    (void)r;
+    struct malloc_reading m;
+    stats_malloc(&m);
+    emit_untagged(e, "memory.malloc_in_use", "C heap bytes malloc handed out and did not get back "
+        "(libraries, connections, the history ring; beside the pool).", GAUGE, m.in_use);
+    emit_untagged(e, "memory.malloc_arena", "C heap bytes malloc's arenas hold from the OS (in use "
+        "there plus free chunks kept).", GAUGE, m.arena);
+    emit_untagged(e, "memory.malloc_mmapped", "C heap bytes of large chunks mapped one by one (given "
+        "back to the OS when freed).", GAUGE, m.mmapped);
+    emit_untagged(e, "memory.malloc_trims", "Times the C heap's free pages were given back to the OS "
+        "(malloc_trim, once the heap was quiet).", COUNTER, g_stats.malloc_trims);
+    emit_untagged(e, "memory.malloc_trimmed_bytes", "RSS those trims gave back.", COUNTER,
+        g_stats.malloc_trimmed_bytes);
+    struct sample trim_time = { .name = "memory.malloc_trim_seconds", .help = "Time spent "
+                                "in those trims.", .type = COUNTER,
+                                .value = g_stats.malloc_trim_ns, .ns_as_seconds = true };
+    e->fn(e->ctx, &trim_time);
+}
+
 static void
 collect_latency_and_log(struct relay *r, const struct emitter *e)
 {
@@ -751,7 +775,7 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
     collect_protocols, collect_clients, collect_access, collect_points, collect_backends,
     collect_backend_fates, collect_rejected, collect_proxy, collect_spool, collect_memory,
-    collect_latency_and_log,
+    collect_heap, collect_latency_and_log,
 };
 
 static void

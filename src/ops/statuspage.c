@@ -338,6 +338,8 @@ table_memory(struct page *o, struct relay *r)
     for (int i = 0; i < r->nbackends; i++)
         queued += backend_queued_bytes(&r->backends[i]) +
                   spool_backend_staged_bytes(&r->backends[i]);
+    struct malloc_reading m;
+    stats_malloc(&m);
     struct {
         const char *id, *name, *what;
         double v;
@@ -354,6 +356,12 @@ table_memory(struct page *o, struct relay *r)
         { "mem-peak", "peak live", "highest live so far", (double)r->pool.peak_used_bytes },
         { "mem-history", "history ring", "this page's samples (fixed, part of live)",
           (double)history_bytes(r->history) },
+        { "mem-malloc", "malloc in use", "the C heap beside the pool: libraries (hiredis, "
+          "c-ares, libev), connections, the history ring", (double)m.in_use },
+        { "mem-malloc-arena", "malloc arena", "heap malloc holds from the OS: in use there "
+          "plus free chunks it keeps", (double)m.arena },
+        { "mem-malloc-mmapped", "malloc mmapped", "large chunks mapped one by one (given "
+          "back when freed)", (double)m.mmapped },
     };
     str(o, "<section><h2>Memory</h2><table class=\"kv\"><tbody>");
     for (size_t i = 0; i < TS_ARRAY_LEN(rows); i++) {
@@ -624,6 +632,10 @@ statuspage_format(struct relay *r, char *out, size_t cap)
                 "</figcaption>"
                 "<div id=\"chart-mem\" class=\"chart\"></div>"
                 "<div id=\"legend-mem\" class=\"legend\"></div></figure>"
+                "<figure><figcaption>Memory trend: RSS, pool and malloc "
+                "<span id=\"trend-mem\" class=\"trend\"></span></figcaption>"
+                "<div id=\"chart-trend\" class=\"chart\"></div>"
+                "<div id=\"legend-trend\" class=\"legend\"></div></figure>"
                 "<figure><figcaption>Points per second</figcaption>"
                 "<div id=\"chart-points\" class=\"chart\"></div>"
                 "<div id=\"legend-points\" class=\"legend\"></div></figure>"

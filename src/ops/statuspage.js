@@ -52,6 +52,27 @@
     return trim(v, 1);
   }
 
+  /* A change per hour in bytes, signed: "+12 KiB/h". */
+  function perHour(v) {
+    if (v === null || isNaN(v)) { return 'n/a'; }
+    return (v < 0 ? '-' : '+') + bytes(Math.abs(v)) + '/h';
+  }
+
+  /* Least-squares slope of column c against time, in units per hour, over
+   * the samples held (null with fewer than two). */
+  function slope(h, c) {
+    var i = h.columns.indexOf(c), n = 0, st = 0, sv = 0, stt = 0, stv = 0;
+    var t0 = h.samples.length ? h.samples[0][0] : 0;
+    h.samples.forEach(function (s) {
+      var v = s[i];
+      if (v === null || v === undefined) { return; }
+      var t = s[0] - t0;
+      n++; st += t; sv += v; stt += t * t; stv += t * v;
+    });
+    var d = n * stt - st * st;
+    return n < 2 || d <= 0 ? null : (n * stv - st * sv) / d * 3600;
+  }
+
   function seconds(v) {
     if (none(v)) { return ''; }
     if (v >= 7200) { return trim(v / 3600, 1) + ' h'; }
@@ -240,6 +261,22 @@
     });
   }
 
+  /* The memory outside the limit's scale: what RSS is made of, and
+   * whether it creeps (the slopes over the window, in the caption). */
+  function drawTrend(h) {
+    draw('trend', el('chart-trend'), rows(h, ['mem_rss', 'mem_reserved', 'mem_live',
+                                              'mem_malloc', 'mem_malloc_held']), {
+      labels: ['time', 'RSS', 'pool reserved', 'pool live', 'malloc in use', 'malloc held'],
+      colors: [OI.orange, OI.green, OI.blue, OI.vermillion, OI.purple],
+      axes: { y: { valueFormatter: bytes, ticker: bytesTicker } }
+    });
+    var span = h.samples.length > 0 ? h.samples[h.samples.length - 1][0] - h.samples[0][0] : 0;
+    el('trend-mem').textContent = '(trend over the last ' +
+      (span < 120 ? Math.round(span) + ' s' : Math.round(span / 60) + ' min') + ': RSS ' +
+      perHour(slope(h, 'mem_rss')) + ', malloc in use ' + perHour(slope(h, 'mem_malloc')) +
+      ', pool reserved ' + perHour(slope(h, 'mem_reserved')) + ')';
+  }
+
   function drawPoints(h) {
     var pts = ['received', 'forwarded', 'spooled', 'unspooled', 'dropped', 'invalid'];
     draw('points', el('chart-points'), rows(h, pts), {
@@ -275,6 +312,7 @@
     var h = S.history;
     if (!charts || !h || h.samples.length < 2) { return; }
     drawMemory(h);
+    drawTrend(h);
     drawPoints(h);
     Object.keys(h.backends).sort().forEach(function (name) { drawBackend(h, name); });
   }

@@ -165,7 +165,8 @@ data = page.eval("""(function () {
   return { t: gcol('time'), spool: col('spool_bytes'), entries: col('spool_entries'),
            age: col('backlog_age'), queue: col('queue_bytes'),
            spooled: gcol('spooled'), unspooled: gcol('unspooled'), received: gcol('received'),
-           live: gcol('mem_live'), limit: gcol('mem_limit') };
+           live: gcol('mem_live'), limit: gcol('mem_limit'), malloc: gcol('mem_malloc'),
+           held: gcol('mem_malloc_held') };
 }())""")
 t = data["t"]
 
@@ -197,6 +198,9 @@ tap.ok(max(data["spooled"]) > 0 and max(data["unspooled"]) > 0,
        % (max(data["spooled"]), max(data["unspooled"])))
 tap.ok(max(data["received"]) > 0 and min(data["limit"]) > 0 and max(data["live"]) > 0,
        "received rate and memory figures are there")
+tap.ok(h.SANITIZED or (min(data["malloc"]) > 0 and
+                       all(m <= k for m, k in zip(data["malloc"], data["held"]))),
+       "malloc in use is sampled, within what malloc holds%s" % h.ASAN_NOTE)
 relay_t = [x[0] for x in json.loads(h.http_get(url + "/tsrelay/api/stats/history")[1])["samples"]]
 tap.ok(t == [x for x in relay_t if t[0] <= x <= t[-1]],
        "the page's 2-second merges lost and repeated no sample (%d samples)" % len(t))
@@ -279,11 +283,14 @@ tap.eq(names, ["tsd"], "the backend table names the backend")
 if charts:
     rows = page.eval("(function () { var c = window.tsrelayStatus.charts; return Object.keys(c)"
                      ".sort().map(function (k) { return k + ':' + c[k].numRows(); }); }())")
-    tap.ok(len(rows) == 4 and all(int(r.rsplit(":", 1)[1]) >= len(t) - 5 for r in rows),
-           "the memory, points, backend queue and spool charts are drawn with the data (%s)"
-           % rows)
+    tap.ok(len(rows) == 5 and all(int(r.rsplit(":", 1)[1]) >= len(t) - 5 for r in rows),
+           "the memory, memory trend, points, backend queue and spool charts are drawn with "
+           "the data (%s)" % rows)
     canvases = page.eval("document.querySelectorAll('#charts canvas').length")
-    tap.ok(canvases >= 4, "the charts have canvases (%d)" % canvases)
+    tap.ok(canvases >= 5, "the charts have canvases (%d)" % canvases)
+    trend = page.eval("document.getElementById('trend-mem').textContent")
+    tap.ok("RSS" in trend and "malloc in use" in trend and "/h" in trend,
+           "the memory trend chart says how RSS and malloc move per hour (%r)" % trend)
     check_rendered_charts(data, peak_age)
 else:
     note = page.eval("document.getElementById('no-charts') && "

@@ -728,7 +728,7 @@ START_TEST(test_history_keys)
                       "NAME:2: [relay] history: keeps 864000 samples");
     /* a ring over a quarter of memory-limit */
     ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 4M\nhistory = 24h\n" BACKEND_OK,
-                      "NAME:3: [relay] history: its ring needs 10368000 bytes for 1 backends");
+                      "NAME:3: [relay] history: its ring needs 11750400 bytes for 1 backends");
 }
 END_TEST
 

@@ -181,6 +181,10 @@ START_TEST(test_rates_and_gauges)
     ck_assert_double_eq(c[HC_MEM_RESERVED], (double)pool_reserved_bytes(&R.pool));
     ck_assert_double_eq(c[HC_MEM_LIMIT], (double)LIMIT);
     ck_assert(c[HC_MEM_RSS] > 0);
+    if (unit_glibc_malloc()) { /* the C heap: in use is part of what malloc holds */
+        ck_assert(c[HC_MEM_MALLOC] > 0);
+        ck_assert(c[HC_MEM_MALLOC] <= c[HC_MEM_MALLOC_HELD]);
+    }
     /* 2 s without change: 0; a counter going backwards (a reset) reads 0 */
     g_stats.points_forwarded = 5;
     history_sample(h, WALL0 + 2500, SEC / 2 + 2 * SEC);
@@ -247,8 +251,9 @@ END_TEST
 /* ---- JSON ---------------------------------------------------------------- */
 
 static const char *const GCOLS[] = { "time", "mem_live", "mem_reserved", "mem_rss",
-                                     "mem_limit", "received", "forwarded", "spooled",
-                                     "unspooled", "dropped", "invalid" };
+                                     "mem_limit", "mem_malloc", "mem_malloc_held",
+                                     "received", "forwarded", "spooled", "unspooled",
+                                     "dropped", "invalid" };
 static const char *const BCOLS[] = { "queue_bytes", "spool_entries", "spool_bytes",
                                      "backlog_age" };
 

@@ -97,6 +97,8 @@ START_TEST(test_self_contained_document)
         has(p, "<script src=\"/tsrelay/dygraph.min.js\"></script>");
         has(p, "/tsrelay/dygraph-LICENSE");
         has(p, "id=\"chart-mem\"");
+        has(p, "id=\"chart-trend\""); /* RSS, pool and malloc together */
+        has(p, "id=\"trend-mem\"");
         lacks(p, "Charts are unavailable");
     } else {
         has(p, "Charts are unavailable");
@@ -123,6 +125,9 @@ START_TEST(test_tables)
     has(p, "id=\"mem-live\"");
     has(p, "id=\"mem-reserved\"");
     has(p, "id=\"mem-rss\"");
+    has(p, "id=\"mem-malloc\"");
+    has(p, "id=\"mem-malloc-arena\"");
+    has(p, "id=\"mem-malloc-mmapped\"");
     char lim[64];
     snprintf(lim, sizeof(lim), "id=\"mem-limit\" data-v=\"%u\"", LIMIT);
     has(p, lim);

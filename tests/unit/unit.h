@@ -6,8 +6,10 @@
 #define TS_UNIT_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Printable form of bytes for failure messages (keeps TAP lines whole). */
 static const char *esc(const char *s, size_t n) __attribute__((unused));
@@ -32,6 +34,22 @@ esc(const char *s, size_t n)
     }
     o[j] = '\0';
     return o;
+}
+
+/* glibc's own malloc serves this process: not AddressSanitizer's, not
+ * valgrind's (which preloads its own) -- mallinfo2 and malloc_trim then
+ * say something about the heap the test made. */
+static bool unit_glibc_malloc(void) __attribute__((unused));
+
+static bool
+unit_glibc_malloc(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || !defined(HAVE_MALLINFO2)
+    return false;
+#else
+    const char *pre = getenv("LD_PRELOAD");
+    return pre == NULL || strstr(pre, "vgpreload") == NULL;
+#endif
 }
 
 #define UNIT_MAIN(suite_fn)                                  \
