@@ -29,6 +29,7 @@
 #include "core/delivery.h"
 #include "core/relay.h"
 #include "core/router.h"
+#include "core/series_guard.h"
 #include "input/client.h"
 #include "input/json.h"
 #include "input/listener.h"
@@ -144,6 +145,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
             backend_tick(&r->backends[i], now);
     reload_tick(r, now); /* removed backends finishing (reload.c) */
     spool_tick(r->spool, now);
+    series_guard_tick(r->guard); /* [limits]: the hour and day move on */
     if (r->phase != PHASE_RUNNING)
         shutdown_step(r);
 }
@@ -375,6 +377,13 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
     }
     point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
     json_init();
+    bool failed;
+    r->guard = series_guard_new(r->loop, &r->pool, &cfg->limits, &failed);
+    if (failed) {
+        snprintf(err, errlen, "cannot set up the new-series guard: no memory for "
+                 "series-memory (%llu bytes)", (unsigned long long)cfg->limits.series_memory);
+        return TS_ERROR;
+    }
 
     if (start_backends(r, err, errlen) != TS_OK)
         return TS_ERROR;
@@ -435,6 +444,8 @@ lifecycle_free(struct relay *r)
     }
     free(r->backends);
     router_destroy(&r->router);
+    series_guard_free(r->guard);
+    r->guard = NULL;
     pool_destroy(&r->pool);
     if (r->loop != NULL) {
         ev_prepare_stop(r->loop, &r->flush_watcher);

@@ -23,7 +23,7 @@
 #include "base/resolver.h"
 #include "base/util.h"
 
-enum sect { S_RELAY, S_BACKEND, S_REDIS };
+enum sect { S_RELAY, S_BACKEND, S_REDIS, S_LIMITS };
 enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR };
 
 struct key {
@@ -42,6 +42,7 @@ static const char *const ack_names[] = { "none", "version", NULL };
 static const char *const onoff_names[] = { "off", "on", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
+static const char *const on_limit_names[] = { "reject", "log", NULL };
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -50,6 +51,8 @@ static const char *const proto_names[] = { "auto", "telnet", "framed", "http", N
 #define R(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define B(f) offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
 #define D(f) offsetof(struct cfg_redis, f), sizeof(((struct cfg_redis *)0)->f)
+#define L(f) offsetof(struct cfg_limits, f), sizeof(((struct cfg_limits *)0)->f)
+#define LIMIT_MAX 1000000000000ull
 
 static const struct key keys[] = {
     { S_RELAY, "listen", K_LISTEN, 0, 0, 0, 0, NULL },
@@ -104,6 +107,13 @@ static const struct key keys[] = {
     { S_REDIS, "master-name", K_STRING, D(master_name), 0, 0, NULL },
     { S_REDIS, "takeover-after", K_DURATION, D(takeover_after_ms), 1000, HOUR_MS, NULL },
     { S_REDIS, "min-replicas-ack", K_INT, D(min_replicas_ack), 0, 16, NULL },
+    { S_LIMITS, "new-series-per-hour", K_INT, L(per_hour), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "new-series-per-day", K_INT, L(per_day), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "new-series-per-metric-per-hour", K_INT, L(per_metric_hour), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "new-series-per-client-per-hour", K_INT, L(per_client_hour), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "max-series-per-metric", K_INT, L(max_per_metric), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "series-memory", K_SIZE, L(series_memory), 0, 4 * GB, NULL },
+    { S_LIMITS, "on-limit", K_ENUM, L(on_limit), 0, 0, on_limit_names },
 };
 
 const char *
@@ -128,7 +138,7 @@ config_key_count(void)
 const char *
 config_key_section(size_t i)
 {
-    static const char *const sect_names[] = { "relay", "backend", "redis" };
+    static const char *const sect_names[] = { "relay", "backend", "redis", "limits" };
     return i < TS_ARRAY_LEN(keys) ? sect_names[keys[i].sect] : NULL;
 }
 
@@ -168,7 +178,8 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
         return false;
     const struct key *k = &keys[i];
     const char *base = k->sect == S_RELAY ? (const char *)cfg
-                       : k->sect == S_REDIS ? (const char *)&cfg->redis : (const char *)b;
+                       : k->sect == S_REDIS ? (const char *)&cfg->redis
+                       : k->sect == S_LIMITS ? (const char *)&cfg->limits : (const char *)b;
     const char *field = base + k->off;
     uint64_t v = 0;
     if (k->type == K_SIZE || k->type == K_DURATION || k->type == K_INT)
@@ -257,6 +268,8 @@ config_defaults(struct config *cfg)
     cfg->redis.compress_level = 1;
     cfg->redis.takeover_after_ms = 30 * 1000;
     cfg->redis.min_replicas_ack = 0;
+    cfg->limits.series_memory = 8 * MB; /* follows a small memory-limit down (validate) */
+    cfg->limits.on_limit = ON_LIMIT_REJECT;
 }
 
 /* ---- text -------------------------------------------------------------- */
@@ -343,6 +356,8 @@ section_header(struct parse_state *ps, const char *text)
     } else if (strcmp(sect, "redis") == 0) {
         cfg->redis.enabled = true;
         cfg->redis.line = ps->line;
+    } else if (strcmp(sect, "limits") == 0) {
+        cfg->limits.line = ps->line;
     } else if (strncmp(sect, "backend", 7) == 0 && (sect[7] == ' ' || sect[7] == '\t')) {
         const char *bname = skip_ws(sect + 7);
         if (!valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
@@ -367,7 +382,7 @@ section_header(struct parse_state *ps, const char *text)
         ps->cur_backend->line = ps->line;
     } else {
         fail(ps, ps->line, sect, NULL,
-             "unknown section (expected [relay], [backend NAME] or [redis])");
+             "unknown section (expected [relay], [backend NAME], [redis] or [limits])");
     }
 }
 
@@ -575,6 +590,9 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (strcmp(section, "redis") == 0) {
         sect = S_REDIS;
         base = &cfg->redis;
+    } else if (strcmp(section, "limits") == 0) {
+        sect = S_LIMITS;
+        base = &cfg->limits;
     } else if (ps->cur_backend != NULL) {
         sect = S_BACKEND;
         base = ps->cur_backend;
@@ -616,7 +634,8 @@ line_of(const struct parse_state *ps, enum sect sect, const char *key, const cha
     k = other ? find_key(sect, other) : NULL;
     if (k != NULL && ps->key_line[k - keys] > 0)
         return ps->key_line[k - keys];
-    return sect == S_REDIS ? ps->cfg->redis.line : ps->relay_line;
+    return sect == S_REDIS ? ps->cfg->redis.line
+           : sect == S_LIMITS ? ps->cfg->limits.line : ps->relay_line;
 }
 
 static bool
@@ -624,6 +643,31 @@ key_set(const struct parse_state *ps, const char *name)
 {
     const struct key *k = find_key(S_RELAY, name);
     return k != NULL && ps->key_line[k - keys] > 0;
+}
+
+/* [limits] series-memory: the new-series guard's share of the budget.
+ * The default (8M) follows a small memory-limit down (a sixteenth); a
+ * value set is 0 (no guard: then no limit may be set) or 256K to a
+ * quarter of memory-limit. */
+static bool
+limits_budget(struct parse_state *ps)
+{
+    struct cfg_limits *l = &ps->cfg->limits;
+    const struct key *k = find_key(S_LIMITS, "series-memory");
+    uint64_t lim = ps->cfg->memory_limit;
+    int line = line_of(ps, S_LIMITS, "series-memory", NULL);
+    if (ps->key_line[k - keys] == 0)
+        l->series_memory = TS_MIN(l->series_memory, lim / 16);
+    else if (l->series_memory != 0 && (l->series_memory < 256 * KB || l->series_memory > lim / 4))
+        return fail(ps, line, "limits", "series-memory",
+                    "must be 0 (no guard) or between 256K and a quarter of memory-limit (%llu)",
+                    (unsigned long long)(lim / 4)) != 0;
+    if (l->series_memory == 0 && (l->per_hour | l->per_day | l->per_metric_hour |
+                                  l->per_client_hour | l->max_per_metric) != 0)
+        return fail(ps, line, "limits", "series-memory",
+                    "is 0 (no new-series guard), so no limit can be kept: set it, or set "
+                    "the limits to 0") != 0;
+    return true;
 }
 
 /* The budget's parts: control reserve, input share, and what the queues
@@ -643,14 +687,16 @@ budget(struct parse_state *ps)
              (unsigned long long)(lim / 4));
         return false;
     }
+    if (!limits_budget(ps))
+        return false;
     uint64_t queue_min = TS_MAX(lim / 8, 8 * bs);
-    uint64_t input_max = lim - cfg->control_reserve - queue_min;
+    uint64_t input_max = lim - cfg->control_reserve - queue_min - cfg->limits.series_memory;
     if (!key_set(ps, "input-memory") || cfg->input_memory == 0)
         cfg->input_memory = input_max;
     if (cfg->input_memory > input_max || cfg->input_memory < 4 * bs) {
         fail(ps, line_of(ps, S_RELAY, "input-memory", "memory-limit"), "relay", "input-memory",
-             "must be between 4 blocks (%llu) and memory-limit less control-reserve less an "
-             "eighth for the queues (%llu)",
+             "must be between 4 blocks (%llu) and memory-limit less control-reserve, "
+             "series-memory and an eighth for the queues (%llu)",
              (unsigned long long)(4 * bs), (unsigned long long)input_max);
         return false;
     }
