@@ -646,9 +646,9 @@ key_set(const struct parse_state *ps, const char *name)
 }
 
 /* [limits] series-memory: the new-series guard's share of the budget.
- * The default (8M) follows a small memory-limit down (a sixteenth); a
- * value set is 0 (no guard: then no limit may be set) or 256K to a
- * quarter of memory-limit. */
+ * The default (8M) follows a small memory-limit down (a sixteenth; under
+ * 256K, no guard unless a limit is set); a value set is 0 (no guard:
+ * then no limit may be set) or 256K to a quarter of memory-limit. */
 static bool
 limits_budget(struct parse_state *ps)
 {
@@ -656,14 +656,17 @@ limits_budget(struct parse_state *ps)
     const struct key *k = find_key(S_LIMITS, "series-memory");
     uint64_t lim = ps->cfg->memory_limit;
     int line = line_of(ps, S_LIMITS, "series-memory", NULL);
-    if (ps->key_line[k - keys] == 0)
+    bool any = (l->per_hour | l->per_day | l->per_metric_hour | l->per_client_hour |
+                l->max_per_metric) != 0;
+    if (ps->key_line[k - keys] == 0) {
         l->series_memory = TS_MIN(l->series_memory, lim / 16);
-    else if (l->series_memory != 0 && (l->series_memory < 256 * KB || l->series_memory > lim / 4))
+        if (l->series_memory < 256 * KB)
+            l->series_memory = any ? 256 * KB : 0;
+    } else if (l->series_memory != 0 && (l->series_memory < 256 * KB || l->series_memory > lim / 4))
         return fail(ps, line, "limits", "series-memory",
                     "must be 0 (no guard) or between 256K and a quarter of memory-limit (%llu)",
                     (unsigned long long)(lim / 4)) != 0;
-    if (l->series_memory == 0 && (l->per_hour | l->per_day | l->per_metric_hour |
-                                  l->per_client_hour | l->max_per_metric) != 0)
+    if (l->series_memory == 0 && any)
         return fail(ps, line, "limits", "series-memory",
                     "is 0 (no new-series guard), so no limit can be kept: set it, or set "
                     "the limits to 0") != 0;
