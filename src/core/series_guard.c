@@ -315,13 +315,14 @@ guard_refusal(const struct series_guard *g, enum guard_limit l, const struct gua
     unsigned long long v = (unsigned long long)series_guard_limit_value(g, l);
     int mlen = (int)TS_MIN(p->metric_len, (size_t)GUARD_NAME_SHOWN);
     if (l == GL_CLIENT_HOUR)
-        n = snprintf(why->msg, sizeof(why->msg), "%s (%llu) reached by client %s",
+        n = snprintf(why->msg, sizeof(why->msg), "new series over %s (%llu) of client %s",
                      limit_names[l], v, origin);
     else if (l == GL_METRIC_HOUR || l == GL_METRIC_SERIES)
-        n = snprintf(why->msg, sizeof(why->msg), "%s (%llu) reached by metric %.*s",
+        n = snprintf(why->msg, sizeof(why->msg), "new series over %s (%llu) of metric %.*s",
                      limit_names[l], v, mlen, p->metric);
     else
-        n = snprintf(why->msg, sizeof(why->msg), "%s (%llu) reached", limit_names[l], v);
+        n = snprintf(why->msg, sizeof(why->msg), "new series over %s (%llu)", limit_names[l],
+                     v);
     why->kind = PE_REFUSED;
     why->cmd = p->cmd;
     why->relay = true;
