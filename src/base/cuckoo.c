@@ -5,14 +5,13 @@
  * searched with a few word operations (SWAR), and both buckets of an
  * item are loaded before either is tested (the two cache misses
  * overlap).  The alternate bucket of fingerprint f in bucket i is
- * (H(f) - i) mod n: applied twice it gives i back, for any n (no power
- * of two needed, so series-memory is used whole).  It must never
- * allocate after cuckoo_init and never drop an item it took.
+ * (H(f) - i) mod n, H(f) in [0, n) by a multiply: applied twice it gives
+ * i back, for any n (no power of two needed, so series-memory is used
+ * whole).  It must never allocate and never drop an item it took.
  */
 #include "autoconf.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/cuckoo.h"
@@ -27,26 +26,14 @@ cuckoo_bytes(size_t bytes)
     return TS_MAX(bytes / CUCKOO_BUCKET_BYTES, 2) * CUCKOO_BUCKET_BYTES;
 }
 
-int
-cuckoo_init(struct cuckoo *c, size_t bytes)
+void
+cuckoo_init(struct cuckoo *c, void *mem, size_t bytes)
 {
     memset(c, 0, sizeof(*c));
+    c->buckets = mem;
     c->nbuckets = cuckoo_bytes(bytes) / CUCKOO_BUCKET_BYTES;
-    c->buckets = calloc(c->nbuckets, CUCKOO_BUCKET_BYTES);
-    if (c->buckets == NULL) {
-        c->nbuckets = 0;
-        return TS_ENOMEM;
-    }
     c->capacity = c->nbuckets * CUCKOO_SLOTS * CUCKOO_LOAD_PCT / 100;
     c->rng = 0x9E3779B9u;
-    return TS_OK;
-}
-
-void
-cuckoo_free(struct cuckoo *c)
-{
-    free(c->buckets);
-    memset(c, 0, sizeof(*c));
 }
 
 void
@@ -77,8 +64,9 @@ cuckoo_first(const struct cuckoo *c, uint64_t hash)
 static inline uint64_t
 cuckoo_other(const struct cuckoo *c, uint64_t i, uint16_t fp)
 {
-    /* H(fp) mod n, then (H - i) mod n: an involution on [0, n) */
-    uint64_t h = (((uint64_t)fp * 0x9E3779B97F4A7C15ull) >> 32) % c->nbuckets;
+    /* H(fp) in [0, n) by a multiply (no division), then (H - i) mod n:
+     * an involution on [0, n) */
+    uint64_t h = ((((uint64_t)fp * 0x9E3779B97F4A7C15ull) >> 32) * c->nbuckets) >> 32;
     return h >= i ? h - i : h + c->nbuckets - i;
 }
 

@@ -14,8 +14,10 @@
  * (the item moved last then waits in the stash, still found): the owner
  * then starts another filter.  An item never inserted is taken for one
  * that was with probability at most 8 x load / 65535 (1.15e-4 at the
- * full load, 94 %).  It knows nothing of series or time; it must never
- * allocate after cuckoo_init, and never lose an item it took.
+ * full load, 94 %).  Its memory is the caller's (who may map it in huge
+ * pages: a lookup is a random read anywhere in it).  It knows nothing of
+ * series or time; it must never allocate, and never lose an item it
+ * took.
  */
 #ifndef TS_CUCKOO_H
 #define TS_CUCKOO_H
@@ -40,14 +42,13 @@ struct cuckoo {
     uint32_t rng;           /* xorshift state for choosing what to move */
 };
 
-/* A filter in `bytes` of memory (rounded down to whole buckets, at least
- * 2).  TS_OK, or TS_ENOMEM (nothing held). */
-int cuckoo_init(struct cuckoo *c, size_t bytes);
-void cuckoo_free(struct cuckoo *c);
-/* Empty again (the memory stays). */
-void cuckoo_clear(struct cuckoo *c);
-/* Bytes the filter of `bytes` holds (whole buckets). */
+/* Bytes a filter given `bytes` uses: whole buckets, at least 2. */
 size_t cuckoo_bytes(size_t bytes);
+/* An empty filter in mem: cuckoo_bytes(bytes) bytes, zeroed, 8-byte
+ * aligned, the caller's until it stops using the filter. */
+void cuckoo_init(struct cuckoo *c, void *mem, size_t bytes);
+/* Empty again. */
+void cuckoo_clear(struct cuckoo *c);
 
 bool cuckoo_contains(const struct cuckoo *c, uint64_t hash);
 /* Takes hash.  TS_OK (held from now on, and the filter may have become

@@ -18,14 +18,19 @@
  * seen since the last rotation are held, older ones come back as new.
  * Memory is split once: an eighth of series-memory for the metrics table
  * and its HyperLogLogs, a thirty-second for the clients table, the rest
- * for the two filters.  It must never refuse a series it holds, never
- * allocate after series_guard_new, and never read a socket.
+ * for the two filters, side by side in one mapping aligned to 2 MiB and
+ * advised into huge pages (a lookup reads a random place in it: with 4K
+ * pages a TLB miss came with every cache miss, and lookups took twice as
+ * long), touched once at start so no page fault comes later.  It must
+ * never refuse a series it holds, never allocate after series_guard_new,
+ * and never read a socket.
  */
 #include "autoconf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "base/log.h"
@@ -33,6 +38,7 @@
 #include "core/series_guard.h"
 
 #define GUARD_MIN_ENTRIES 16
+#define GUARD_HUGE (2u << 20)  /* a huge page */
 #define GUARD_NAME_SHOWN 200  /* bytes of a metric name in a refusal */
 
 /* topk entry user flags: a limit this key is over (logged once) */
@@ -77,11 +83,34 @@ guard_plan(uint64_t memory)
     return p;
 }
 
+/* The filters' memory: `bytes` mapped at a 2 MiB boundary, advised into
+ * huge pages, every page touched.  NULL when the OS refuses. */
+static void *
+guard_map(size_t bytes)
+{
+    size_t span = bytes + GUARD_HUGE;
+    char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *start = (char *)(((uintptr_t)m + GUARD_HUGE - 1) & ~(uintptr_t)(GUARD_HUGE - 1));
+    if (start > m)
+        munmap(m, (size_t)(start - m));
+    size_t tail = (size_t)(m + span - (start + bytes));
+    if (tail > 0)
+        munmap(start + bytes, tail);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(start, bytes, MADV_HUGEPAGE);
+#endif
+    memset(start, 0, bytes); /* the page faults now, not on the data path */
+    return start;
+}
+
 static void
 guard_release(struct series_guard *g)
 {
-    cuckoo_free(&g->f[0]);
-    cuckoo_free(&g->f[1]);
+    if (g->filters != NULL)
+        munmap(g->filters, 2 * g->f[0].nbuckets * CUCKOO_BUCKET_BYTES);
+    g->filters = NULL;
     topk_free(&g->metrics);
     topk_free(&g->clients);
     free(g->hll);
@@ -109,8 +138,12 @@ series_guard_new(struct ev_loop *loop, struct pool *pool, const struct cfg_limit
     g->lim = *lim;
     uint64_t now = guard_now_ms(g);
     g->hll = malloc(p.metrics * sizeof(*g->hll));
-    if (g->hll == NULL || cuckoo_init(&g->f[0], p.filter_bytes) != TS_OK ||
-        cuckoo_init(&g->f[1], p.filter_bytes) != TS_OK ||
+    g->filters = guard_map(2 * p.filter_bytes);
+    if (g->filters != NULL) {
+        cuckoo_init(&g->f[0], g->filters, p.filter_bytes);
+        cuckoo_init(&g->f[1], (char *)g->filters + p.filter_bytes, p.filter_bytes);
+    }
+    if (g->hll == NULL || g->filters == NULL ||
         topk_init(&g->metrics, p.metrics, GUARD_SLOT_MS, now) != TS_OK ||
         topk_init(&g->clients, p.clients, GUARD_SLOT_MS, now) != TS_OK) {
         guard_release(g);

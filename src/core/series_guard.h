@@ -63,6 +63,7 @@ struct series_guard {
     struct pool *pool;
     struct cfg_limits lim;       /* the limits in force */
     size_t bytes;                /* allocated, charged to the pool (POOL_CONTROL) */
+    void *filters;               /* both filters' buckets, one mapping (huge pages) */
     struct cuckoo f[2];          /* f[cur]: the current filter; the other: the previous */
     int cur;
     uint64_t since_ms[2];        /* when each filter began (unix ms) */

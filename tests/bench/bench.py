@@ -18,6 +18,12 @@ ratios within one run (these machines are shared and noisy).
 7. ack = version against ack = none: points/s through tsrelay into a sink
    that answers `version` (both relays write to the same sink, in the
    same run); goal: version >= 0.8x none.
+8. The new-series guard: telnet points/s at 1 million distinct series (6
+   points each, the first of each a new series) with every [limits] limit
+   on (none reached) against the guard off (series-memory = 0) and on
+   without limits (the default), alternating, the best of 2 runs each;
+   goal: limits on >= 0.85x off.  Also the guard's memory and peak RSS.
+   BENCH_ONLY=guard runs this part alone.
 
 The sink is tests/tools/tssink (counts newlines); the generator is
 tests/tools/tsload.  Results go to stdout and bench-results.json.
@@ -84,6 +90,74 @@ def load(port, proto, n, rate=0, conns=2, metric="bench.m"):
     return h.run_tsload(port, n, proto=proto, conns=conns, rate=rate, metric=metric,
                         series=10000)
 
+
+# ---- 8. the new-series guard (a function: BENCH_ONLY=guard runs it alone) -------
+GUARD_LIMITS = {"new-series-per-hour": "100000000", "new-series-per-day": "1000000000",
+                "new-series-per-metric-per-hour": "100000000",
+                "new-series-per-client-per-hour": "100000000",
+                "max-series-per-metric": "100000000", "series-memory": "8M"}
+
+
+def guard_relay(port, name, limits):
+    r = h.Relay(base, [("sink", "127.0.0.1:%d" % port)], name=name,
+                backend_opts={"conns": "2"})
+    r.write_conf([("sink", "127.0.0.1:%d" % port)], backend_opts={"conns": "2"},
+                 extra="\n[limits]\n" + "".join("%s = %s\n" % kv for kv in limits.items()))
+    return r.start()
+
+
+def bench_guard():
+    sink = Sink()
+    n, series = int(6e6 * SCALE), int(1e6 * SCALE)
+    setups = {"off": {"series-memory": "0"}, "tracking": {}, "limits": GUARD_LIMITS}
+    out = {"points": n, "series": series}
+    for rnd in range(2):
+        for mode in ("off", "limits", "tracking"):
+            r = guard_relay(sink.port, "bench-guard-%s-%d" % (mode, rnd), setups[mode])
+            rss = h.RssSampler(r, 0.05)
+            rss.start()
+            start = sink.lines()
+            cpu0 = r.cpu_seconds()
+            t0 = time.time()
+            h.run_tsload(r.port, n, proto="telnet", conns=2, metric="bench.guard.%s%d" % (mode, rnd),
+                         series=series)
+            sink.wait_lines(start + n)
+            took = time.time() - t0
+            st = r.stats()
+            run = {"pts_per_s": int(n / took),
+                   "cpu_s_per_million": round((r.cpu_seconds() - cpu0) / (n / 1e6), 3),
+                   "peak_rss_mib": round(rss.stop() / 1048576.0, 1),
+                   "new_series": st.get(("limits.new_series", None), 0),
+                   "refused": sum(v for (k, _), v in st.items() if k == "limits.refused"),
+                   "guard_bytes": st.get(("limits.memory_bytes", None), 0)}
+            out.setdefault(mode + "_runs", []).append(run)
+            if run["pts_per_s"] > out.get(mode, {}).get("pts_per_s", 0):
+                out[mode] = run
+            r.stop()
+    out["ratio_limits_vs_off"] = round(out["limits"]["pts_per_s"] / max(out["off"]["pts_per_s"], 1), 3)
+    out["ratio_limits_vs_tracking"] = round(out["limits"]["pts_per_s"] /
+                                           max(out["tracking"]["pts_per_s"], 1), 3)
+    results["guard"] = out
+    say("\nnew-series guard, telnet, %d points over %d distinct series (best of 2 alternating "
+        "runs): guard off %d pts/s, on without limits %d pts/s, every limit on %d pts/s; "
+        "limits on / off %.3f (goal >= 0.85), limits on / tracking %.3f; guard memory %.1f MiB "
+        "(series-memory), peak RSS off %.1f / limits %.1f MiB; CPU s / 1M pts off %.3f, "
+        "limits %.3f; new series counted %d, refused %d"
+        % (n, series, out["off"]["pts_per_s"], out["tracking"]["pts_per_s"],
+           out["limits"]["pts_per_s"], out["ratio_limits_vs_off"], out["ratio_limits_vs_tracking"],
+           out["limits"]["guard_bytes"] / 1048576.0, out["off"]["peak_rss_mib"],
+           out["limits"]["peak_rss_mib"], out["off"]["cpu_s_per_million"],
+           out["limits"]["cpu_s_per_million"], out["limits"]["new_series"],
+           out["limits"]["refused"]))
+    sink.proc.kill()
+
+
+if os.environ.get("BENCH_ONLY") == "guard":
+    bench_guard()
+    with open("bench-results.json", "w") as f:
+        json.dump(results, f, indent=2)
+    h._cleanup()
+    sys.exit(0)
 
 # ---- 1. throughput --------------------------------------------------------------
 sink = Sink()
@@ -308,6 +382,8 @@ say("\nack = version vs ack = none into a sink answering version, %d points (bes
                       results["ack"]["version"]["barriers"], ratio,
                       results["ack"]["none"]["cpu_s_per_million"],
                       results["ack"]["version"]["cpu_s_per_million"]))
+
+bench_guard()
 
 with open("bench-results.json", "w") as f:
     json.dump(results, f, indent=2)

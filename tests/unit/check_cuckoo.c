@@ -15,6 +15,7 @@
 
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cuckoo.h"
@@ -22,6 +23,21 @@
 #include "unit.h"
 
 /* splitmix64: distinct, well mixed test hashes from a counter */
+/* A filter in `bytes` of heap memory (cuckoo_init takes the caller's). */
+static void
+init(struct cuckoo *c, size_t bytes)
+{
+    void *mem = calloc(1, cuckoo_bytes(bytes));
+    ck_assert_ptr_nonnull(mem);
+    cuckoo_init(c, mem, bytes);
+}
+
+static void
+done(struct cuckoo *c)
+{
+    free(c->buckets);
+}
+
 static uint64_t
 mix(uint64_t x)
 {
@@ -34,7 +50,7 @@ mix(uint64_t x)
 START_TEST(test_empty_holds_nothing)
 {
     struct cuckoo c;
-    ck_assert_int_eq(cuckoo_init(&c, 64 * 1024), TS_OK);
+    init(&c, 64 * 1024);
     ck_assert_uint_eq(c.nbuckets, 8192);
     ck_assert_uint_eq(c.capacity, 8192 * 4 * 94 / 100);
     for (uint64_t i = 0; i < 100000; i++)
@@ -42,7 +58,7 @@ START_TEST(test_empty_holds_nothing)
     ck_assert_uint_eq(c.count, 0);
     ck_assert(!c.full);
     ck_assert(cuckoo_fpr(&c) == 0.0);
-    cuckoo_free(&c);
+    done(&c);
 }
 END_TEST
 
@@ -51,7 +67,7 @@ static void
 fill_and_check(size_t bytes, uint64_t seed)
 {
     struct cuckoo c;
-    ck_assert_int_eq(cuckoo_init(&c, bytes), TS_OK);
+    init(&c, bytes);
     uint64_t n = 0;
     while (!c.full) {
         ck_assert_int_eq(cuckoo_insert(&c, mix(seed + n)), TS_OK);
@@ -68,7 +84,7 @@ fill_and_check(size_t bytes, uint64_t seed)
     /* full: nothing more, nothing changes */
     ck_assert_int_eq(cuckoo_insert(&c, mix(seed + n)), TS_ENOMEM);
     ck_assert_uint_eq(c.count, n);
-    cuckoo_free(&c);
+    done(&c);
 }
 
 START_TEST(test_no_false_negatives_to_full_load)
@@ -84,7 +100,7 @@ START_TEST(test_tiny_rounds_to_two_buckets)
 {
     struct cuckoo c;
     ck_assert_uint_eq(cuckoo_bytes(1), 16);
-    ck_assert_int_eq(cuckoo_init(&c, 1), TS_OK);
+    init(&c, 1);
     ck_assert_uint_eq(c.nbuckets, 2);
     ck_assert_uint_eq(c.capacity, 7); /* 8 slots x 0.94 */
     for (uint64_t i = 0; i < 7; i++)
@@ -92,7 +108,7 @@ START_TEST(test_tiny_rounds_to_two_buckets)
     ck_assert(c.full);
     for (uint64_t i = 0; i < 7; i++)
         ck_assert(cuckoo_contains(&c, mix(i)));
-    cuckoo_free(&c);
+    done(&c);
 }
 END_TEST
 
@@ -102,7 +118,7 @@ END_TEST
 START_TEST(test_stash_when_moves_find_no_room)
 {
     struct cuckoo c;
-    ck_assert_int_eq(cuckoo_init(&c, 1 << 16), TS_OK);
+    init(&c, 1 << 16);
     uint64_t h = mix(42);
     for (int i = 0; i < 8; i++) {
         ck_assert_int_eq(cuckoo_insert(&c, h), TS_OK);
@@ -120,14 +136,14 @@ START_TEST(test_stash_when_moves_find_no_room)
     ck_assert(!c.full);
     ck_assert(!cuckoo_contains(&c, h));
     ck_assert_int_eq(cuckoo_insert(&c, mix(43)), TS_OK);
-    cuckoo_free(&c);
+    done(&c);
 }
 END_TEST
 
 START_TEST(test_clear_empties)
 {
     struct cuckoo c;
-    ck_assert_int_eq(cuckoo_init(&c, 4096), TS_OK);
+    init(&c, 4096);
     for (uint64_t i = 0; !c.full; i++)
         cuckoo_insert(&c, mix(i));
     cuckoo_clear(&c);
@@ -135,7 +151,7 @@ START_TEST(test_clear_empties)
     ck_assert(!c.full);
     for (uint64_t i = 0; i < 10000; i++)
         ck_assert(!cuckoo_contains(&c, mix(i)));
-    cuckoo_free(&c);
+    done(&c);
 }
 END_TEST
 
@@ -147,7 +163,7 @@ END_TEST
 START_TEST(test_false_positive_rate_at_full_load)
 {
     struct cuckoo c;
-    ck_assert_int_eq(cuckoo_init(&c, 4 << 20), TS_OK);
+    init(&c, 4 << 20);
     uint64_t n = 0;
     while (!c.full)
         cuckoo_insert(&c, mix(n++));
@@ -165,19 +181,19 @@ START_TEST(test_false_positive_rate_at_full_load)
                   "rate %.3g over the bound %.3g", rate, bound);
     ck_assert_msg(rate >= bound / 2, "rate %.3g: not full?", rate);
     ck_assert(cuckoo_fpr(&c) <= bound * 1.001 && cuckoo_fpr(&c) >= bound * 0.99);
-    cuckoo_free(&c);
+    done(&c);
 }
 END_TEST
 
 START_TEST(test_fpr_follows_the_load)
 {
     struct cuckoo c;
-    ck_assert_int_eq(cuckoo_init(&c, 80000), TS_OK); /* 10000 buckets, 40000 slots */
+    init(&c, 80000); /* 10000 buckets, 40000 slots */
     for (uint64_t i = 0; i < 20000; i++)
         cuckoo_insert(&c, mix(i));
     double half = 1.0 - __builtin_pow(1.0 - 1.0 / 65535.0, 8.0 * 0.5);
     ck_assert(cuckoo_fpr(&c) > half * 0.999 && cuckoo_fpr(&c) < half * 1.001);
-    cuckoo_free(&c);
+    done(&c);
 }
 END_TEST
 

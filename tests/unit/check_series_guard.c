@@ -147,7 +147,7 @@ START_TEST(test_counts_near_the_limit)
     ck_assert_uint_eq(offer_range(g, "10.0.0.1", "m", 0, 99), 99);
     ck_assert_int_eq(offer(g, "10.0.0.1", "m", 99), TS_OK);      /* the 100th */
     ck_assert_int_eq(offer(g, "10.0.0.1", "m", 100), TS_REFUSED); /* the 101st */
-    ck_assert_str_eq(reply, "put: refused: new-series-per-hour (100) reached");
+    ck_assert_str_eq(reply, "put: refused: new series over new-series-per-hour (100)");
     ck_assert_int_eq(offer(g, "10.0.0.1", "m", 100), TS_REFUSED); /* final: again */
     ck_assert_uint_eq(g->st.new_series, 100);
     ck_assert_uint_eq(g->st.refused[GL_HOUR], 2);
@@ -186,7 +186,7 @@ START_TEST(test_hour_slides_by_minutes)
     ck_assert_uint_eq(g->last_hour, 40);
     /* the day has 50 left of 150 */
     ck_assert_uint_eq(offer_range(g, "a", "m", 300, 400), 50);
-    ck_assert_str_eq(reply, "put: refused: new-series-per-day (150) reached");
+    ck_assert_str_eq(reply, "put: refused: new series over new-series-per-day (150)");
     ck_assert_uint_eq(g->st.refused[GL_DAY], 50);
     now_ms = t0 + 1439 * MIN_MS;
     ck_assert_uint_eq(offer_range(g, "a", "m", 400, 410), 0);
@@ -209,8 +209,8 @@ START_TEST(test_per_client)
 {
     struct series_guard *g = guard((struct cfg_limits){ .per_client_hour = 10 });
     ck_assert_uint_eq(offer_range(g, "10.0.0.1", "m", 0, 100), 10);
-    ck_assert_str_eq(reply, "put: refused: new-series-per-client-per-hour (10) reached by "
-                            "client 10.0.0.1");
+    ck_assert_str_eq(reply, "put: refused: new series over new-series-per-client-per-hour "
+                            "(10) of client 10.0.0.1");
     ck_assert_uint_eq(offer_range(g, "10.0.0.2", "m", 1000, 1005), 5);
     ck_assert_uint_eq(g->st.refused[GL_CLIENT_HOUR], 90);
     /* the table names the offender first: 100 attempts, 10 let through */
@@ -236,8 +236,8 @@ START_TEST(test_per_metric)
 {
     struct series_guard *g = guard((struct cfg_limits){ .per_metric_hour = 20 });
     ck_assert_uint_eq(offer_range(g, "a", "app.req", 0, 1000), 20);
-    ck_assert_str_eq(reply, "put: refused: new-series-per-metric-per-hour (20) reached by "
-                            "metric app.req");
+    ck_assert_str_eq(reply, "put: refused: new series over new-series-per-metric-per-hour "
+                            "(20) of metric app.req");
     ck_assert_uint_eq(offer_range(g, "a", "sys.cpu", 0, 20), 20);
     ck_assert_uint_eq(offer_range(g, "a", "sys.mem", 0, 19), 19);
     ck_assert_uint_eq(g->st.refused[GL_METRIC_HOUR], 980);
@@ -255,7 +255,7 @@ START_TEST(test_max_series_per_metric)
     fprintf(stderr, "# max-series-per-metric 3000: %llu passed\n", (unsigned long long)passed);
     ck_assert_uint_ge(passed, 3000 * (1 - 3 * hll_error()));
     ck_assert_uint_le(passed, 3000 * (1 + 3 * hll_error()));
-    ck_assert(strstr(reply, "max-series-per-metric (3000) reached by metric app.req") != NULL);
+    ck_assert(strstr(reply, "new series over max-series-per-metric (3000) of metric app.req") != NULL);
     ck_assert_uint_eq(offer_range(g, "a", "other", 0, 2000), 2000);
     ck_assert_uint_eq(offer_range(g, "a", "app.req", 0, passed), passed);
     series_guard_free(g);
@@ -326,16 +326,16 @@ START_TEST(test_rollup_and_histogram)
                                         &why), TS_REFUSED);
     size_t k = point_error_format(&why, reply, sizeof(reply) - 1);
     reply[k] = '\0';
-    ck_assert_str_eq(reply, "rollup: refused: new-series-per-metric-per-hour (1) reached by "
-                            "metric app.x");
+    ck_assert_str_eq(reply, "rollup: refused: new series over new-series-per-metric-per-hour "
+                            "(1) of metric app.x");
     ck_assert_int_eq(series_guard_admit(g, "o", l3, strlen(l3), point_line_hash(l3, strlen(l3)),
                                         &why), TS_OK);
     ck_assert_int_eq(series_guard_admit(g, "o", l4, strlen(l4), point_line_hash(l4, strlen(l4)),
                                         &why), TS_REFUSED);
     k = point_error_format(&why, reply, sizeof(reply) - 1);
     reply[k] = '\0';
-    ck_assert_str_eq(reply, "histogram: refused: new-series-per-metric-per-hour (1) reached by "
-                            "metric app.y");
+    ck_assert_str_eq(reply, "histogram: refused: new series over new-series-per-metric-per-hour "
+                            "(1) of metric app.y");
     series_guard_free(g);
 }
 END_TEST
