@@ -30,6 +30,7 @@
 #include "core/relay.h"
 #include "core/router.h"
 #include "core/series_guard.h"
+#include "core/series_snapshot.h"
 #include "input/client.h"
 #include "input/json.h"
 #include "input/listener.h"
@@ -112,6 +113,8 @@ shutdown_step(struct relay *r)
                           (unsigned long long)left);
             else
                 log_info("shutdown complete: everything delivered or spooled");
+            /* [limits]: what the guard remembers, for the next start */
+            series_snapshot_save(r->guard, &r->cfg.redis, r->instance);
             r->phase = PHASE_DONE;
             ev_break(r->loop, EVBREAK_ALL);
         }
@@ -387,6 +390,8 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
 
     if (start_backends(r, err, errlen) != TS_OK)
         return TS_ERROR;
+    /* [limits]: what the guard remembered when it last stopped */
+    series_snapshot_load(r->guard, &cfg->redis, r->instance);
     if (start_clients(r) != TS_OK) {
         snprintf(err, errlen, "cannot set up the clients");
         return TS_ERROR;

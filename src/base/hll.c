@@ -80,6 +80,19 @@ hll_add(struct hll *h, uint64_t hash)
     return true;
 }
 
+void
+hll_merge_registers(struct hll *h, const uint8_t reg[HLL_M])
+{
+    memset(h->hist, 0, sizeof(h->hist));
+    for (uint32_t j = 0; j < HLL_M; j++) {
+        uint8_t v = reg[j] > HLL_Q + 1 ? HLL_Q + 1 : reg[j];
+        if (v > h->reg[j])
+            h->reg[j] = v;
+        h->hist[h->reg[j]]++;
+    }
+    h->estimate = hll_compute(h);
+}
+
 uint64_t
 hll_estimate(const struct hll *h)
 {

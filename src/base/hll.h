@@ -30,6 +30,10 @@ struct hll {
 void hll_clear(struct hll *h);
 /* Adds a (well mixed) hash: true when a register changed. */
 bool hll_add(struct hll *h, uint64_t hash);
+/* Takes registers from elsewhere (a snapshot): each register becomes the
+ * larger of its own and reg's (values past HLL_Q + 1 taken as that); the
+ * histogram and the estimate are recomputed. */
+void hll_merge_registers(struct hll *h, const uint8_t reg[HLL_M]);
 /* The estimated number of distinct hashes added. */
 uint64_t hll_estimate(const struct hll *h);
 /* The relative standard error of the estimate (0.0325). */

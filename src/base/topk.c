@@ -241,6 +241,30 @@ topk_add(struct topk *t, uint64_t key, const char *name, size_t name_len, uint32
     return i;
 }
 
+int
+topk_rebuild(struct topk *t, size_t n, uint64_t cur_slot)
+{
+    if (n > t->cap)
+        return TS_ERROR;
+    t->n = n;
+    t->cur_slot = cur_slot;
+    memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
+    for (size_t i = 0; i < n; i++) {
+        struct topk_entry *e = &t->e[i];
+        e->total = 0; /* recounted: the entries are trusted for nothing */
+        for (size_t s = 0; s < TOPK_SLOTS; s++) {
+            e->kept[s] = TS_MIN(e->kept[s], e->count[s]);
+            e->total += (uint64_t)e->count[s] + e->err[s];
+        }
+        e->name_len = (uint16_t)TS_MIN(e->name_len, TOPK_NAME_MAX);
+        topk_index_put(t, e->key, i);
+        topk_heap_set(t, i, (uint32_t)i);
+    }
+    for (size_t pos = n / 2; pos-- > 0;)
+        topk_sift_down(t, pos);
+    return TS_OK;
+}
+
 uint64_t
 topk_upper(const struct topk *t, size_t i)
 {

@@ -75,6 +75,12 @@ uint64_t topk_upper(const struct topk *t, size_t i);
 uint64_t topk_lower(const struct topk *t, size_t i);
 uint64_t topk_kept(const struct topk *t, size_t i);
 
+/* After the first n entries were written back as they were (a snapshot
+ * of the same capacity): the index and the heap rebuilt, the clock at
+ * cur_slot (topk_advance then ages them).  n > capacity: TS_ERROR,
+ * nothing changed. */
+int topk_rebuild(struct topk *t, size_t n, uint64_t cur_slot);
+
 /* The indexes of the (at most) n entries of the largest counts, largest
  * first, entries of count 0 left out.  Returns how many. */
 size_t topk_top(const struct topk *t, size_t *out, size_t n);
