@@ -8,8 +8,8 @@ days).  Started again, it restores it: the same 3,000 series are not new
 (3,000 of 5,000: of 3,000 more new series exactly 2,000 pass), and the
 status page still names the client.  A SIGKILL writes nothing: the next
 start restores the snapshot of the last clean stop.  Started with another
-series-memory, the snapshot is ignored, the log says why, and the guard
-starts empty.
+series-memory, or damaged, the snapshot is ignored, the log says why,
+and the guard starts empty.
 
 Without Redis: the same 3,000 series after a restart are new again
 (counted, and refused past the budget): the window starts empty.  Every
@@ -89,6 +89,11 @@ r2.start()
 tap.ok("limits: the snapshot at %s is ignored (of another series-memory)" % key in r2.logtext(),
        "another series-memory: the snapshot is ignored, and the log says why")
 tap.eq(len(put(r2, 0, 6000, T0 + 3)), 1000, "the guard starts empty: 5,000 of 6,000 pass")
+tap.ok(r2.stop() == 0, "tsrelay exits 0")
+redis.cmd("HSET", key, "meta", "not a snapshot")
+r2.start()
+tap.ok("limits: the snapshot at %s is ignored (its description is not this build's)" % key
+       in r2.logtext(), "a damaged snapshot is ignored, and the log says why")
 tap.ok(r2.stop() == 0, "tsrelay exits 0")
 
 # ---- without Redis ---------------------------------------------------------------------

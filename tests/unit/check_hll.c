@@ -8,7 +8,9 @@
  * duplicates change nothing (hll_add false, same estimate); the running
  * sum equals a fresh pass over the registers after a million adds; the
  * rank of a hash whose low bits are all zero stays within its register's
- * range; clear starts again.
+ * range; clear starts again; registers merged from a snapshot give the
+ * sketch's estimate, of two sketches the union's, and values out of range
+ * are clamped.
  */
 #include "autoconf.h"
 
@@ -148,6 +150,38 @@ START_TEST(test_rank_bounds)
 }
 END_TEST
 
+/* Registers from a snapshot: the same estimate as the sketch they came
+ * from; merged with another sketch's, the union's; values past the
+ * largest are taken as the largest. */
+START_TEST(test_merge_registers)
+{
+    static struct hll a, b, u, r;
+    hll_clear(&a);
+    hll_clear(&b);
+    hll_clear(&u);
+    for (uint64_t i = 0; i < 50000; i++) {
+        hll_add(&a, mix(i));
+        hll_add(&u, mix(i));
+    }
+    for (uint64_t i = 30000; i < 90000; i++) {
+        hll_add(&b, mix(i));
+        hll_add(&u, mix(i));
+    }
+    hll_clear(&r);
+    hll_merge_registers(&r, a.reg);
+    ck_assert_uint_eq(hll_estimate(&r), hll_estimate(&a));
+    hll_merge_registers(&r, b.reg);
+    ck_assert_uint_eq(hll_estimate(&r), hll_estimate(&u));
+    ck_assert(memcmp(r.hist, u.hist, sizeof(r.hist)) == 0);
+    uint8_t bad[HLL_M];
+    memset(bad, 200, sizeof(bad));
+    hll_clear(&r);
+    hll_merge_registers(&r, bad);
+    ck_assert_uint_eq(r.reg[0], HLL_Q + 1);
+    ck_assert_uint_eq(r.hist[HLL_Q + 1], HLL_M);
+}
+END_TEST
+
 static Suite *
 hll_suite(void)
 {
@@ -161,6 +195,7 @@ hll_suite(void)
     tcase_add_test(tc, test_duplicates_change_nothing);
     tcase_add_test(tc, test_histogram_is_exact);
     tcase_add_test(tc, test_rank_bounds);
+    tcase_add_test(tc, test_merge_registers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,7 +14,9 @@
  * clears everything, the clock never runs backwards; kept ages with its
  * slot and is part of the key's own count only; names are kept (and cut
  * at TOPK_NAME_MAX, flagged); user flags are 0 for a key new to an
- * entry; the heap stays a heap after aging.
+ * entry; the heap stays a heap after aging; a table rebuilt from its
+ * entries (a snapshot) finds, counts and ranks as the original, trusting
+ * no total, kept or name length it was given.
  */
 #include "autoconf.h"
 
@@ -240,6 +242,45 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* A snapshot's entries written back: same finds, counts, order; totals
+ * recounted from the slots (a damaged total is not trusted), kept never
+ * over count, names cut to TOPK_NAME_MAX; more entries than the table
+ * holds is refused. */
+START_TEST(test_rebuild_from_entries)
+{
+    struct topk a, b;
+    ck_assert_int_eq(topk_init(&a, 50, SLOT, T0), TS_OK);
+    ck_assert_int_eq(topk_init(&b, 50, SLOT, T0), TS_OK);
+    srand(11);
+    for (int i = 0; i < 5000; i++)
+        add(&a, (uint64_t)(rand() % 200), 1, (uint32_t)(rand() % 2), T0 + (uint64_t)(i % 7) * SLOT);
+    memcpy(b.e, a.e, a.n * sizeof(a.e[0]));
+    b.e[0].total = 1;                   /* damaged */
+    b.e[1].kept[0] = b.e[1].count[0] + 5;
+    b.e[2].name_len = 5000;
+    ck_assert_int_eq(topk_rebuild(&b, a.n, a.cur_slot), TS_OK);
+    heap_ok(&b);
+    for (size_t i = 0; i < a.n; i++) {
+        ck_assert_int_eq(topk_find(&b, a.e[i].key), (long)i);
+        ck_assert_uint_eq(topk_upper(&b, i), topk_upper(&a, i));
+        ck_assert_uint_eq(topk_lower(&b, i), topk_lower(&a, i));
+    }
+    ck_assert_uint_le(topk_kept(&b, 1), topk_lower(&b, 1));
+    ck_assert_uint_eq(b.e[2].name_len, TOPK_NAME_MAX);
+    size_t ta[10], tb[10];
+    ck_assert_uint_eq(topk_top(&a, ta, 10), topk_top(&b, tb, 10));
+    for (int i = 0; i < 10; i++)
+        ck_assert_uint_eq(topk_upper(&a, ta[i]), topk_upper(&b, tb[i]));
+    /* it goes on counting and aging as the original would */
+    add(&a, 7, 3, 3, T0 + 20 * SLOT);
+    add(&b, 7, 3, 3, T0 + 20 * SLOT);
+    ck_assert_uint_eq(topk_upper(&a, (size_t)topk_find(&a, 7)), topk_upper(&b, (size_t)topk_find(&b, 7)));
+    ck_assert_int_eq(topk_rebuild(&b, 51, a.cur_slot), TS_ERROR);
+    topk_free(&a);
+    topk_free(&b);
+}
+END_TEST
+
 static Suite *
 topk_suite(void)
 {
@@ -254,6 +295,7 @@ topk_suite(void)
     tcase_add_test(tc, test_error_ages_with_its_slot);
     tcase_add_test(tc, test_heap_after_aging);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_rebuild_from_entries);
     suite_add_tcase(s, tc);
     return s;
 }
