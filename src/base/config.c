@@ -658,7 +658,8 @@ limits_budget(struct parse_state *ps)
     int line = line_of(ps, S_LIMITS, "series-memory", NULL);
     bool any = (l->per_hour | l->per_day | l->per_metric_hour | l->per_client_hour |
                 l->max_per_metric) != 0;
-    if (ps->key_line[k - keys] == 0) {
+    l->series_memory_set = ps->key_line[k - keys] > 0;
+    if (!l->series_memory_set) {
         l->series_memory = TS_MIN(l->series_memory, lim / 16);
         if (l->series_memory < 256 * KB)
             l->series_memory = any ? 256 * KB : 0;

@@ -95,6 +95,7 @@ struct cfg_limits {
     uint64_t max_per_metric;     /* max-series-per-metric (an estimate) */
     uint64_t series_memory;      /* the guard's memory; 0: no guard */
     int on_limit;                /* enum on_limit */
+    bool series_memory_set;      /* given in the file (not the default) */
     int line;                    /* of [limits], 0 if absent */
 };
 

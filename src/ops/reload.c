@@ -82,12 +82,22 @@ relay_key_text(const struct config *n, const char *key, char *buf, size_t len)
 }
 
 /* [limits] series-memory sizes what the new-series guard built at start:
- * it stays (and with it everything the guard remembers). */
+ * it stays (and with it everything the guard remembers); a default that
+ * followed a new memory-limit stays silently. */
 static int
 keep_series_memory(struct config *n, const struct config *c)
 {
-    if (n->limits.series_memory == c->limits.series_memory)
+    const struct cfg_limits *l = &n->limits;
+    if (c->limits.series_memory == 0 &&
+        (l->per_hour | l->per_day | l->per_metric_hour | l->per_client_hour |
+         l->max_per_metric) != 0)
+        log_warn("reload: [limits] the limits need the new-series guard, which is off "
+                 "(series-memory was 0 at start): they apply after a restart");
+    if (n->limits.series_memory == c->limits.series_memory || !n->limits.series_memory_set) {
+        n->limits.series_memory = c->limits.series_memory;
+        n->limits.series_memory_set = c->limits.series_memory_set;
         return 0;
+    }
     char want[32], have[32];
     log_warn("reload: [limits] series-memory needs a restart: keeping %s (the file says %s)%s",
              section_key_text(c, "limits", "series-memory", have, sizeof(have)),
