@@ -268,7 +268,8 @@ struct guard_point {
 };
 
 /* The command and metric of a canonical line ("put M ...", "rollup SPEC
- * M ...", "histogram M ..."): single spaces, so words are plain. */
+ * M ...", "histogram M ..."; single spaces, so words are plain), and the
+ * keys of the metric and of origin (none when NULL). */
 static void
 guard_parse(struct guard_point *p, const char *origin, const char *line, size_t len)
 {
@@ -283,7 +284,7 @@ guard_parse(struct guard_point *p, const char *origin, const char *line, size_t 
     p->metric = w;
     p->metric_len = (size_t)((sp != NULL ? sp : end) - w);
     p->mkey = XXH3_64bits(p->metric, p->metric_len);
-    p->ckey = XXH3_64bits(origin, strlen(origin));
+    p->ckey = origin != NULL ? XXH3_64bits(origin, strlen(origin)) : 0;
 }
 
 /* ---- the limits ---------------------------------------------------------- */
@@ -474,7 +475,7 @@ static void
 guard_keep(struct series_guard *g, const char *line, size_t len, uint64_t hash)
 {
     struct guard_point p;
-    guard_parse(&p, "", line, len);
+    guard_parse(&p, NULL, line, len);
     long mi = topk_find(&g->metrics, p.mkey);
     if (mi >= 0)
         hll_add(&g->hll[mi], hash);
