@@ -111,7 +111,7 @@ def bench_guard():
     n, series = int(6e6 * SCALE), int(1e6 * SCALE)
     setups = {"off": {"series-memory": "0"}, "tracking": {}, "limits": GUARD_LIMITS}
     out = {"points": n, "series": series}
-    for rnd in range(2):
+    for rnd in range(3):
         for mode in ("off", "limits", "tracking"):
             r = guard_relay(sink.port, "bench-guard-%s-%d" % (mode, rnd), setups[mode])
             rss = h.RssSampler(r, 0.05)
@@ -138,7 +138,7 @@ def bench_guard():
     out["ratio_limits_vs_tracking"] = round(out["limits"]["pts_per_s"] /
                                            max(out["tracking"]["pts_per_s"], 1), 3)
     results["guard"] = out
-    say("\nnew-series guard, telnet, %d points over %d distinct series (best of 2 alternating "
+    say("\nnew-series guard, telnet, %d points over %d distinct series (best of 3 alternating "
         "runs): guard off %d pts/s, on without limits %d pts/s, every limit on %d pts/s; "
         "limits on / off %.3f (goal >= 0.85), limits on / tracking %.3f; guard memory %.1f MiB "
         "(series-memory), peak RSS off %.1f / limits %.1f MiB; CPU s / 1M pts off %.3f, "
