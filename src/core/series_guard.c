@@ -489,7 +489,9 @@ series_guard_admit(struct series_guard *g, const char *origin, const char *line,
 {
     if (g == NULL || cuckoo_contains(&g->f[g->cur], hash))
         return TS_OK;
-    if (cuckoo_contains(&g->f[g->cur ^ 1], hash)) {
+    /* an empty previous filter (no rotation yet) is not read: its pages
+     * would cost a cache miss for nothing */
+    if (g->f[g->cur ^ 1].count > 0 && cuckoo_contains(&g->f[g->cur ^ 1], hash)) {
         guard_keep(g, line, len, hash);
         return TS_OK;
     }
