@@ -2,9 +2,11 @@
  * cuckoo.c -- a cuckoo filter of 64-bit hashes (see cuckoo.h).
  *
  * A bucket is one 64-bit word of four 16-bit fingerprints, so a bucket is
- * searched with a few word operations (SWAR), and both buckets of an
- * item are loaded before either is tested (the two cache misses
- * overlap).  The alternate bucket of fingerprint f in bucket i is
+ * searched with a few word operations (SWAR); a lookup reads the second
+ * bucket only when the first does not hold the item (an insert fills the
+ * first when it can, so most lookups of a held item read one cache line:
+ * fewer lines pulled through the caches, less of the relay's own data
+ * pushed out).  The alternate bucket of fingerprint f in bucket i is
  * (H(f) - i) mod n, H(f) in [0, n) by a multiply: applied twice it gives
  * i back, for any n (no power of two needed, so series-memory is used
  * whole).  It must never allocate and never drop an item it took.
@@ -110,9 +112,10 @@ cuckoo_contains(const struct cuckoo *c, uint64_t hash)
 {
     uint16_t fp = cuckoo_fingerprint(hash);
     uint64_t i1 = cuckoo_first(c, hash);
+    if (cuckoo_has(c->buckets[i1], fp))
+        return true; /* most items are in their first bucket: one line read */
     uint64_t i2 = cuckoo_other(c, i1, fp);
-    uint64_t b1 = c->buckets[i1], b2 = c->buckets[i2]; /* both loads first */
-    if (cuckoo_has(b1, fp) || cuckoo_has(b2, fp))
+    if (cuckoo_has(c->buckets[i2], fp))
         return true;
     return c->stash_fp == fp && (c->stash_bucket == i1 || c->stash_bucket == i2);
 }

@@ -7,8 +7,9 @@
  * first bucket, the top 16 its fingerprint (never 0: 0 marks a free slot);
  * its second bucket follows from the first and the fingerprint alone
  * (partial-key cuckoo hashing), so an item can move between its two
- * buckets without its hash.  A lookup reads its two buckets (no third
- * place but a one-item stash); an insert that finds both full moves up to
+ * buckets without its hash.  A lookup reads its first bucket, and its
+ * second only when the first does not hold it (no third place but a
+ * one-item stash); an insert that finds both full moves up to
  * CUCKOO_MAX_KICKS items.  The filter counts itself full at
  * CUCKOO_LOAD_PCT % of its slots, or when a chain of moves found no room
  * (the item moved last then waits in the stash, still found): the owner
