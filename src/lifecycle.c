@@ -1,8 +1,9 @@
 /*
  * lifecycle.c -- the wiring of the modules into one relay, and its life.
  *
- * Builds the relay (pool, backends, router, spool, clients, history,
- * listeners) and fills the callback structs through which lower modules
+ * Builds the relay (pool, the new-series guard and its snapshot,
+ * backends, router, spool, clients, history, listeners) and fills the
+ * callback structs through which lower modules
  * report upward (client_env, backend_env, spool_env); runs the per-loop
  * flush and the housekeeping tick; and drives shutdown: on SIGTERM/SIGINT
  * stop accepting and reading, let healthy backends take what they can
