@@ -12,7 +12,7 @@ compared with what the stated rate predicts for this run, point by point
 from the filters' loads (8 x load / 65535 per filter), within 4 standard
 deviations, and with the bound stated for full filters (0.023 %).
 TSRELAY_SERIES_POINTS sets the number of points; make check-long
-(TSRELAY_LONG=1) runs 100 million (about 2 minutes).  About 11 s.
+(TSRELAY_LONG=1) runs 100 million (about 45 s).  About 10 s.
 """
 
 import math
