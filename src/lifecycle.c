@@ -1,8 +1,9 @@
 /*
  * lifecycle.c -- the wiring of the modules into one relay, and its life.
  *
- * Builds the relay (pool, backends, router, spool, clients, history,
- * listeners) and fills the callback structs through which lower modules
+ * Builds the relay (pool, the new-series guard and its snapshot,
+ * backends, router, spool, clients, history, listeners) and fills the
+ * callback structs through which lower modules
  * report upward (client_env, backend_env, spool_env); runs the per-loop
  * flush and the housekeeping tick; and drives shutdown: on SIGTERM/SIGINT
  * stop accepting and reading, let healthy backends take what they can
@@ -32,6 +33,8 @@
 #include "core/rejects.h"
 #include "core/relay.h"
 #include "core/router.h"
+#include "core/series_guard.h"
+#include "core/series_snapshot.h"
 #include "input/client.h"
 #include "input/json.h"
 #include "input/listener.h"
@@ -120,6 +123,8 @@ shutdown_step(struct relay *r)
                           (unsigned long long)left);
             else
                 log_info("shutdown complete: everything delivered or spooled");
+            /* [limits]: what the guard remembers, for the next start */
+            series_snapshot_save(r->guard, &r->cfg.redis, r->instance);
             r->phase = PHASE_DONE;
             ev_break(r->loop, EVBREAK_ALL);
         }
@@ -155,6 +160,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
             backend_tick(&r->backends[i], now);
     reload_tick(r, now); /* removed backends finishing (reload.c) */
     spool_tick(r->spool, now);
+    series_guard_tick(r->guard); /* [limits]: the hour and day move on */
     if (r->phase != PHASE_RUNNING)
         shutdown_step(r);
 }
@@ -443,6 +449,37 @@ start_backends(struct relay *r, struct credentials *cr, char *err, size_t errlen
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* The loop's watchers: the flush before each wait, the housekeeping tick,
+ * pool trimming, stats-interval, and the signals. */
+static void
+start_watchers(struct relay *r)
+{
+    const struct config *cfg = &r->cfg;
+    ev_prepare_init(&r->flush_watcher, on_prepare);
+    ev_prepare_start(r->loop, &r->flush_watcher);
+    ev_timer_init(&r->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
+    ev_timer_start(r->loop, &r->tick);
+    /* each second, free blocks idle for the whole second go half back to
+     * the OS: after a burst, reserved memory follows live memory down; and
+     * the C heap's free pages once it is quiet */
+    ev_timer_init(&r->trim, on_trim, 1.0, 1.0);
+    ev_timer_start(r->loop, &r->trim);
+    if (cfg->stats_interval_ms > 0) {
+        double iv = (double)cfg->stats_interval_ms / 1000.0;
+        ev_timer_init(&r->stats_timer, on_stats_timer, iv, iv);
+        ev_timer_start(r->loop, &r->stats_timer);
+    }
+    ev_signal_init(&r->sigterm, on_signal, SIGTERM);
+    ev_signal_init(&r->sigint, on_signal, SIGINT);
+    ev_signal_init(&r->sighup, on_signal, SIGHUP);
+    ev_signal_init(&r->sigusr1, on_signal, SIGUSR1);
+    r->sigterm.data = r->sigint.data = r->sighup.data = r->sigusr1.data = r;
+    ev_signal_start(r->loop, &r->sigterm);
+    ev_signal_start(r->loop, &r->sigint);
+    ev_signal_start(r->loop, &r->sighup);
+    ev_signal_start(r->loop, &r->sigusr1);
+}
+
 int
 lifecycle_start(struct relay *r, char *err, size_t errlen)
 {
@@ -463,6 +500,13 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
     }
     point_rules_init(&r->rules, cfg->max_tags, cfg->allow_specialchars);
     json_init();
+    bool failed;
+    r->guard = series_guard_new(r->loop, &r->pool, &cfg->limits, &failed);
+    if (failed) {
+        snprintf(err, errlen, "cannot set up the new-series guard: no memory for "
+                 "series-memory (%llu bytes)", (unsigned long long)cfg->limits.series_memory);
+        return TS_ERROR;
+    }
 
     struct credentials cr;
     if (start_credentials(r, &cr, err, errlen) != TS_OK)
@@ -471,6 +515,8 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
         credentials_free(&cr);
         return TS_ERROR;
     }
+    /* [limits]: what the guard remembered when it last stopped */
+    series_snapshot_load(r->guard, &cfg->redis, r->instance);
     r->proxy = proxy_new(r->loop, &r->pool, &r->cfg); /* before the clients: they pass to it */
     if (r->proxy == NULL) {
         snprintf(err, errlen, "cannot set up the read pass-through");
@@ -497,29 +543,7 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
         log_info("listening on %s", r->listeners[i].name);
     }
 
-    ev_prepare_init(&r->flush_watcher, on_prepare);
-    ev_prepare_start(r->loop, &r->flush_watcher);
-    ev_timer_init(&r->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
-    ev_timer_start(r->loop, &r->tick);
-    /* each second, free blocks idle for the whole second go half back to
-     * the OS: after a burst, reserved memory follows live memory down; and
-     * the C heap's free pages once it is quiet */
-    ev_timer_init(&r->trim, on_trim, 1.0, 1.0);
-    ev_timer_start(r->loop, &r->trim);
-    if (cfg->stats_interval_ms > 0) {
-        double iv = (double)cfg->stats_interval_ms / 1000.0;
-        ev_timer_init(&r->stats_timer, on_stats_timer, iv, iv);
-        ev_timer_start(r->loop, &r->stats_timer);
-    }
-    ev_signal_init(&r->sigterm, on_signal, SIGTERM);
-    ev_signal_init(&r->sigint, on_signal, SIGINT);
-    ev_signal_init(&r->sighup, on_signal, SIGHUP);
-    ev_signal_init(&r->sigusr1, on_signal, SIGUSR1);
-    r->sigterm.data = r->sigint.data = r->sighup.data = r->sigusr1.data = r;
-    ev_signal_start(r->loop, &r->sigterm);
-    ev_signal_start(r->loop, &r->sigint);
-    ev_signal_start(r->loop, &r->sighup);
-    ev_signal_start(r->loop, &r->sigusr1);
+    start_watchers(r);
     return TS_OK;
 }
 
@@ -545,6 +569,8 @@ lifecycle_free(struct relay *r)
     rejects_free(r->rejects);
     r->rejects = NULL;
     router_destroy(&r->router);
+    series_guard_free(r->guard);
+    r->guard = NULL;
     pool_destroy(&r->pool);
     if (r->loop != NULL) {
         ev_prepare_stop(r->loop, &r->flush_watcher);

@@ -3,8 +3,10 @@
  *
  * One typed table drives every key: name, section, type, bounds, offset.
  * libinih does the INI syntax; a counting reader gives us the line of each
- * key, so every error reads "FILE:LINE: [section] key: reason".  It must
- * never touch sockets or the loop.
+ * key, so every error reads "FILE:LINE: [section] key: reason".  The
+ * units a value is written in are config_values.c's, the checks that need
+ * the whole file config_check.c's.  It must never touch sockets or the
+ * loop.
  */
 #include "autoconf.h"
 
@@ -46,6 +48,7 @@ static const char *const level_names[] = { "error", "warn", "info", "debug", NUL
 static const char *const proto_names[] = { "auto", "telnet", "framed", "http", NULL };
 static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
 static const char *const bproto_names[] = { "telnet", "http", NULL };
+static const char *const on_limit_names[] = { "reject", "log", NULL };
 
 #define KB 1024ull
 #define MB (1024ull * 1024)
@@ -55,6 +58,8 @@ static const char *const bproto_names[] = { "telnet", "http", NULL };
 #define B(f) offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
 #define D(f) offsetof(struct cfg_redis, f), sizeof(((struct cfg_redis *)0)->f)
 #define T(f) offsetof(struct cfg_tls, f), sizeof(((struct cfg_tls *)0)->f)
+#define L(f) offsetof(struct cfg_limits, f), sizeof(((struct cfg_limits *)0)->f)
+#define LIMIT_MAX 1000000000000ull
 
 static const struct key keys[] = {
     { S_RELAY, "listen", K_LISTEN, 0, 0, 0, 0, NULL },
@@ -144,6 +149,13 @@ static const struct key keys[] = {
     { S_TLS, "ciphers", K_STRING, T(ciphers), 0, 0, NULL },
     { S_TLS, "max-handshakes", K_INT, T(max_handshakes), 1, 100000, NULL },
     { S_REDIS, "rejected-max-bytes", K_SIZE, D(rejected_max_bytes), 0, 1024 * GB, NULL },
+    { S_LIMITS, "new-series-per-hour", K_INT, L(per_hour), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "new-series-per-day", K_INT, L(per_day), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "new-series-per-metric-per-hour", K_INT, L(per_metric_hour), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "new-series-per-client-per-hour", K_INT, L(per_client_hour), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "max-series-per-metric", K_INT, L(max_per_metric), 0, LIMIT_MAX, NULL },
+    { S_LIMITS, "series-memory", K_SIZE, L(series_memory), 0, 4 * GB, NULL },
+    { S_LIMITS, "on-limit", K_ENUM, L(on_limit), 0, 0, on_limit_names },
 };
 _Static_assert(TS_ARRAY_LEN(keys) <= CFG_KEYS_MAX, "config_parse.h: CFG_KEYS_MAX");
 
@@ -169,7 +181,7 @@ config_key_count(void)
 const char *
 config_key_section(size_t i)
 {
-    static const char *const sect_names[] = { "relay", "backend", "redis", "tls" };
+    static const char *const sect_names[] = { "relay", "backend", "redis", "tls", "limits" };
     return i < TS_ARRAY_LEN(keys) ? sect_names[keys[i].sect] : NULL;
 }
 
@@ -188,6 +200,7 @@ key_field(const struct key *k, const struct config *cfg, const struct cfg_backen
     case S_RELAY: return (const char *)cfg + k->off;
     case S_REDIS: return (const char *)&cfg->redis + k->off;
     case S_TLS: return (const char *)&cfg->tls + k->off;
+    case S_LIMITS: return (const char *)&cfg->limits + k->off;
     case S_BACKEND: break;
     }
     return (const char *)b + k->off;
@@ -354,6 +367,8 @@ section_header(struct parse_state *ps, const char *text)
         cfg->redis.line = ps->line;
     } else if (strcmp(sect, "tls") == 0) {
         cfg->tls.line = ps->line;
+    } else if (strcmp(sect, "limits") == 0) {
+        cfg->limits.line = ps->line;
     } else if (strncmp(sect, "backend", 7) == 0 && (sect[7] == ' ' || sect[7] == '\t')) {
         const char *bname = skip_ws(sect + 7);
         if (!cfg_valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
@@ -378,7 +393,7 @@ section_header(struct parse_state *ps, const char *text)
         ps->cur_backend->line = ps->line;
     } else {
         cfg_fail(ps, ps->line, sect, NULL,
-             "unknown section (expected [relay], [backend NAME], [redis] or [tls])");
+             "unknown section (expected [relay], [backend NAME], [redis], [tls] or [limits])");
     }
 }
 
@@ -577,6 +592,9 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (strcmp(section, "tls") == 0) {
         sect = S_TLS;
         base = &cfg->tls;
+    } else if (strcmp(section, "limits") == 0) {
+        sect = S_LIMITS;
+        base = &cfg->limits;
     } else if (ps->cur_backend != NULL) {
         sect = S_BACKEND;
         base = ps->cur_backend;
@@ -620,13 +638,15 @@ cfg_line_of(const struct parse_state *ps, enum cfg_sect sect, const char *key, c
         return ps->key_line[k - keys];
     if (sect == S_TLS)
         return ps->cfg->tls.line;
+    if (sect == S_LIMITS)
+        return ps->cfg->limits.line;
     return sect == S_REDIS ? ps->cfg->redis.line : ps->relay_line;
 }
 
 bool
-cfg_key_set(const struct parse_state *ps, const char *name)
+cfg_key_set_in(const struct parse_state *ps, enum cfg_sect sect, const char *name)
 {
-    const struct key *k = find_key(S_RELAY, name);
+    const struct key *k = find_key(sect, name);
     return k != NULL && ps->key_line[k - keys] > 0;
 }
 

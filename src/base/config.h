@@ -128,6 +128,21 @@ struct cfg_redis {
     int line;
 };
 
+enum on_limit { ON_LIMIT_REJECT = 0, ON_LIMIT_LOG };
+
+/* [limits]: the new-series guard (core/series_guard.c); 0 = unlimited. */
+struct cfg_limits {
+    uint64_t per_hour;           /* new-series-per-hour */
+    uint64_t per_day;            /* new-series-per-day */
+    uint64_t per_metric_hour;    /* new-series-per-metric-per-hour */
+    uint64_t per_client_hour;    /* new-series-per-client-per-hour */
+    uint64_t max_per_metric;     /* max-series-per-metric (an estimate) */
+    uint64_t series_memory;      /* the guard's memory; 0: no guard */
+    int on_limit;                /* enum on_limit */
+    bool series_memory_set;      /* given in the file (not the default) */
+    int line;                    /* of [limits], 0 if absent */
+};
+
 struct config {
     char path[1024];
     struct cfg_listen listen[CFG_MAX_LISTEN];
@@ -178,6 +193,7 @@ struct config {
     uint64_t proxy_timeout_ms;       /* no progress either way */
     uint64_t proxy_queue_timeout_ms; /* a request waits this long for a free connection */
     struct cfg_redis redis;
+    struct cfg_limits limits;
 };
 
 /* Fills cfg with defaults (no backends, one listener on 0.0.0.0:4242). */
@@ -204,7 +220,7 @@ const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);
 
 /* The key table, read-only: its size, and key i's section ("relay",
- * "backend", "redis" or "tls"; NULL past the end) and name. */
+ * "backend", "redis", "tls" or "limits"; NULL past the end) and name. */
 size_t config_key_count(void);
 const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
@@ -219,7 +235,8 @@ bool config_key_equal(size_t i, const struct config *a, const struct cfg_backend
 bool config_uses_tls(const struct config *cfg);
 /* Key i's value as a file gives it ("128M", "5m", "hash",
  * "127.0.0.1:4243"; a secret as "(set)" or ""): from cfg for [relay],
- * [redis] and [tls] keys, from b for [backend] keys.  false for a key of no single value (listen), or a
+ * [redis], [tls] and [limits] keys, from b for [backend] keys.  false for
+ * a key of no single value (listen), or a
  * [backend] key without b. */
 bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
                        char *buf, size_t len);

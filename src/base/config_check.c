@@ -28,6 +28,34 @@ check_skip_ws(const char *s)
     return s;
 }
 
+/* [limits] series-memory: the new-series guard's share of the budget.
+ * The default (8M) follows a small memory-limit down (a sixteenth; under
+ * 256K, no guard unless a limit is set); a value set is 0 (no guard:
+ * then no limit may be set) or 256K to a quarter of memory-limit. */
+static bool
+limits_budget(struct parse_state *ps)
+{
+    struct cfg_limits *l = &ps->cfg->limits;
+    uint64_t lim = ps->cfg->memory_limit;
+    int line = cfg_line_of(ps, S_LIMITS, "series-memory", NULL);
+    bool any = (l->per_hour | l->per_day | l->per_metric_hour | l->per_client_hour |
+                l->max_per_metric) != 0;
+    l->series_memory_set = cfg_key_set_in(ps, S_LIMITS, "series-memory");
+    if (!l->series_memory_set) {
+        l->series_memory = TS_MIN(l->series_memory, lim / 16);
+        if (l->series_memory < 256 * KB)
+            l->series_memory = any ? 256 * KB : 0;
+    } else if (l->series_memory != 0 && (l->series_memory < 256 * KB || l->series_memory > lim / 4))
+        return cfg_fail(ps, line, "limits", "series-memory",
+                        "must be 0 (no guard) or between 256K and a quarter of memory-limit "
+                        "(%llu)", (unsigned long long)(lim / 4)) != 0;
+    if (l->series_memory == 0 && any)
+        return cfg_fail(ps, line, "limits", "series-memory",
+                        "is 0 (no new-series guard), so no limit can be kept: set it, or set "
+                        "the limits to 0") != 0;
+    return true;
+}
+
 /* The budget's parts: control reserve, input share, and what the queues
  * keep at least; the largest units must fit the input share (a unit that
  * could never be admitted would wait forever).  Defaults follow a small
@@ -45,8 +73,10 @@ budget(struct parse_state *ps)
              (unsigned long long)(lim / 4));
         return false;
     }
+    if (!limits_budget(ps))
+        return false;
     uint64_t queue_min = TS_MAX(lim / 8, 8 * bs);
-    uint64_t input_max = lim - cfg->control_reserve - queue_min;
+    uint64_t input_max = lim - cfg->control_reserve - queue_min - cfg->limits.series_memory;
     if (!cfg_key_set(ps, "input-memory") || cfg->input_memory == 0)
         cfg->input_memory = input_max;
     if (cfg->input_memory > input_max || cfg->input_memory < 4 * bs) {

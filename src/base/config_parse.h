@@ -14,7 +14,7 @@
 struct config;
 struct cfg_backend;
 
-enum cfg_sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS };
+enum cfg_sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS, S_LIMITS };
 
 #define CFG_KEYS_MAX 160      /* config.c's key table fits (asserted there) */
 
@@ -46,8 +46,9 @@ int cfg_line_of(const struct parse_state *ps, enum cfg_sect sect, const char *ke
                 const char *other);
 /* A name of [A-Za-z0-9._-], not empty (backends, master-name). */
 bool cfg_valid_name(const char *s);
-/* Whether the [relay] key was set in the file. */
-bool cfg_key_set(const struct parse_state *ps, const char *name);
+/* Whether the key of sect was set in the file (cfg_key_set: of [relay]). */
+bool cfg_key_set_in(const struct parse_state *ps, enum cfg_sect sect, const char *name);
+#define cfg_key_set(ps, name) cfg_key_set_in(ps, S_RELAY, name)
 
 /* The checks that need the whole file (config_check.c): 1, or 0 with
  * ps->err set. */

@@ -317,6 +317,8 @@ config_defaults(struct config *cfg)
     cfg->redis.takeover_after_ms = 30 * 1000;
     cfg->redis.min_replicas_ack = 0;
     cfg->redis.rejected_max_bytes = 16 * MB;
+    cfg->limits.series_memory = 8 * MB; /* follows a small memory-limit down (config_check.c) */
+    cfg->limits.on_limit = ON_LIMIT_REJECT;
     cfg->sync_max_wait_ms = 30 * 1000;
     cfg->tls.max_handshakes = 64;
 }

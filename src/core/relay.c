@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "core/relay.h"
 #include "core/router.h"
+#include "core/series_guard.h"
 #include "output/backend.h"
 #include "spool/spool.h"
 
@@ -71,8 +72,10 @@ int
 relay_submit_point(struct relay *r, const char *origin, const char *line, size_t len,
                    uint64_t hash, struct point_error *why)
 {
-    (void)origin;
-    (void)why;
+    /* the new-series guard: [limits] */
+    int rc = series_guard_admit(r->guard, origin, line, len, hash, why);
+    if (rc != TS_OK)
+        return rc;
     return relay_submit_line(r, line, len, hash);
 }
 

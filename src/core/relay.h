@@ -29,6 +29,7 @@ struct history;
 struct listener;
 struct proxy;
 struct rejects;
+struct series_guard;
 
 enum relay_phase { PHASE_RUNNING = 0, PHASE_FLUSHING, PHASE_SPOOLING, PHASE_DONE };
 
@@ -45,6 +46,7 @@ struct relay {
     struct proxy *proxy;            /* the read pass-through (core/proxy.c) */
     struct history *history;        /* status-page samples (history.c); NULL: off */
     struct rejects *rejects;        /* points refused for good (rejects.c) */
+    struct series_guard *guard;     /* [limits] (series_guard.c); NULL: series-memory 0 */
     struct listener *listeners;     /* CFG_MAX_LISTEN slots */
     int nlisteners;
     struct client_set clients;      /* all open clients */
@@ -69,9 +71,10 @@ struct relay {
 #define TICK_MS 20
 
 /* A client's valid point, as a canonical line, on its way in: the stage
- * where the relay's rules and limits act (none yet: it is routed as it
- * is), then routed.  origin is the client's source address.  What
- * relay_submit_line returns, or TS_REFUSED with why filled. */
+ * where the relay's rules and limits act (the new-series guard, on the
+ * series as it will reach the TSD), then routed.  origin is the client's
+ * source address.  What relay_submit_line returns, or TS_REFUSED with why
+ * filled. */
 int relay_submit_point(struct relay *r, const char *origin, const char *line, size_t len,
                        uint64_t hash, struct point_error *why);
 /* Routes a canonical line to its backend(s) (router + spool).  TS_OK;

@@ -14,7 +14,10 @@
  *   - listeners are matched by address: kept sockets are never closed,
  *     removed ones are (their clients stay), added ones are bound;
  *   - routing, limits, the Redis address and timeouts, log level and
- *     stats interval follow the file; frame-ack marks are taken again.
+ *     stats interval follow the file; frame-ack marks are taken again;
+ *   - the new-series budgets of [limits] and on-limit apply at once, and
+ *     the guard keeps every series it remembers and every count (its
+ *     series-memory needs a restart).
  * Keys that need a restart keep their running value, with a warning.
  * It must never drop a line and never close a client.
  */
@@ -33,6 +36,7 @@
 #include "base/log.h"
 #include "base/point.h"
 #include "core/relay.h"
+#include "core/series_guard.h"
 #include "ops/reload.h"
 #include "spool/spool.h"
 #include "input/tls_server.h"
@@ -69,15 +73,48 @@ keep_str(char *next, const char *cur, size_t cap, const char *key)
     return 1;
 }
 
-/* A [relay] key's value in n as a file gives it ("64K", "15m"). */
+/* A [relay] (or [sect]) key's value in n as a file gives it ("64K", "15m"). */
 static const char *
-relay_key_text(const struct config *n, const char *key, char *buf, size_t len)
+section_key_text(const struct config *n, const char *sect, const char *key, char *buf,
+                 size_t len)
 {
     for (size_t i = 0; i < config_key_count(); i++)
-        if (strcmp(config_key_section(i), "relay") == 0 &&
+        if (strcmp(config_key_section(i), sect) == 0 &&
             strcmp(config_key_name(i), key) == 0 && config_key_format(i, n, NULL, buf, len))
             return buf;
     return "?";
+}
+
+static const char *
+relay_key_text(const struct config *n, const char *key, char *buf, size_t len)
+{
+    return section_key_text(n, "relay", key, buf, len);
+}
+
+/* [limits] series-memory sizes what the new-series guard built at start:
+ * it stays (and with it everything the guard remembers); a default that
+ * followed a new memory-limit stays silently. */
+static int
+keep_series_memory(struct config *n, const struct config *c)
+{
+    const struct cfg_limits *l = &n->limits;
+    if (c->limits.series_memory == 0 &&
+        (l->per_hour | l->per_day | l->per_metric_hour | l->per_client_hour |
+         l->max_per_metric) != 0)
+        log_warn("reload: [limits] the limits need the new-series guard, which is off "
+                 "(series-memory was 0 at start): they apply after a restart");
+    if (n->limits.series_memory == c->limits.series_memory || !n->limits.series_memory_set) {
+        n->limits.series_memory = c->limits.series_memory;
+        n->limits.series_memory_set = c->limits.series_memory_set;
+        return 0;
+    }
+    char want[32], have[32];
+    log_warn("reload: [limits] series-memory needs a restart: keeping %s (the file says %s)%s",
+             section_key_text(c, "limits", "series-memory", have, sizeof(have)),
+             section_key_text(n, "limits", "series-memory", want, sizeof(want)),
+             c->limits.series_memory == 0 ? "; there is no guard, so no limit applies" : "");
+    n->limits.series_memory = c->limits.series_memory;
+    return 1;
 }
 
 /* A [relay] number field of n (next) that must keep c's (cur) value. */
@@ -109,6 +146,7 @@ keep_restart_only(struct config *n, const struct config *c)
     kept += keep_str(n->log_file, c->log_file, sizeof(n->log_file), "log-file");
     kept += keep_u64(n, c, &n->log_buffer_bytes, c->log_buffer_bytes, "log-buffer-bytes");
     kept += keep_str(n->dns_servers, c->dns_servers, sizeof(n->dns_servers), "dns-servers");
+    kept += keep_series_memory(n, c);
     kept += keep_u64(n, c, &n->resolve_timeout_ms, c->resolve_timeout_ms, "resolve-timeout");
     if (n->redis.enabled != c->redis.enabled) {
         log_warn("reload: [redis] on or off needs a restart: keeping it %s",
@@ -470,6 +508,7 @@ reload_config(struct relay *r)
         log_error("reload: cannot build the router: routing as before");
     relay_apply_limits(r);
     point_rules_init(&r->rules, r->cfg.max_tags, r->cfg.allow_specialchars);
+    series_guard_set_limits(r->guard, &r->cfg.limits); /* what it saw stays */
     enum log_level level;
     if (log_parse_level(r->cfg.log_level, &level) == TS_OK)
         log_set_level(level);

@@ -2,12 +2,12 @@
  * stats.c -- the relay's counters and their renderings.
  *
  * One collector walks every counter once (name, help, type, one optional
- * tag), part by part (protocols, clients, points, backends, spool, memory,
- * the C heap, latency and log; tables where the counters are a struct's
- * fields); the writers format what it yields as TSD stats lines,
- * /api/stats JSON, Prometheus text or put lines.  Samples of one metric
- * name are always yielded together, so Prometheus HELP/TYPE lines appear
- * once.  It reads counters only and never allocates.
+ * tag), part by part (protocols, clients, points, backends, spool, the
+ * new-series guard, memory, the C heap, latency and log; tables where the
+ * counters are a struct's fields); the writers format what it yields as TSD
+ * stats lines, /api/stats JSON, Prometheus text or put lines.  Samples of
+ * one metric name are always yielded together, so Prometheus HELP/TYPE
+ * lines appear once.  It reads counters only and never allocates.
  */
 #include "autoconf.h"
 
@@ -26,6 +26,7 @@
 #include "core/proxy.h"
 #include "core/relay.h"
 #include "input/syncwait.h"
+#include "core/series_guard.h"
 #include "spool/fleet.h"
 #include "spool/rejected.h"
 #include "spool/spool.h"
@@ -688,6 +689,97 @@ collect_spool(struct relay *r, const struct emitter *e)
     emit_fields(e, spool_fields, TS_ARRAY_LEN(spool_fields), ss);
 }
 
+/* ---- the new-series guard ([limits]) -------------------------------------- */
+
+#define LIMITS_TOP 10   /* entries of each table shown */
+
+/* A client's address or a metric's name as a tag value every writer can
+ * take (a TSD tag, JSON, a Prometheus label): bytes other than
+ * [A-Za-z0-9._/-] become '_' (an IPv6 address's ':' too); the status page
+ * shows names as they are. */
+static const char *
+limits_tag(const char *name, size_t len, char *buf, size_t cap)
+{
+    size_t n = TS_MIN(len, cap - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '/' || c == '-';
+        buf[i] = ok ? (char)c : '_';
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The top entries of one table: their new series in the last hour
+ * (attempts, refused ones included) and those let through. */
+static void
+collect_limits_top(const struct emitter *e, const struct topk *t, const char *tagk,
+                   const char *attempts, const char *kept)
+{
+    size_t top[LIMITS_TOP];
+    size_t n = topk_top(t, top, LIMITS_TOP);
+    char buf[TOPK_NAME_MAX + 1];
+    for (size_t i = 0; i < n; i++)
+        emit_tagged(e, attempts, "New series in the last hour, refused ones included (an "
+                    "upper bound; the table keeps the heaviest).", GAUGE, tagk,
+                    limits_tag(t->e[top[i]].name, t->e[top[i]].name_len, buf, sizeof(buf)),
+                    topk_upper(t, top[i]));
+    for (size_t i = 0; i < n; i++)
+        emit_tagged(e, kept, "New series let through in the last hour.", GAUGE, tagk,
+                    limits_tag(t->e[top[i]].name, t->e[top[i]].name_len, buf, sizeof(buf)),
+                    topk_kept(t, top[i]));
+}
+
+static void
+collect_limits(struct relay *r, const struct emitter *e)
+{
+    static const struct series_guard_stats none;
+    const struct series_guard *g = r->guard;
+    const struct series_guard_stats *st = g != NULL ? &g->st : &none;
+    emit_untagged(e, "limits.new_series", "New series let through (not seen in the window).",
+        COUNTER, st->new_series);
+    emit_untagged(e, "limits.new_series_last_hour", "New series let through in the last hour.",
+        GAUGE, g != NULL ? g->last_hour : 0);
+    emit_untagged(e, "limits.new_series_last_day", "New series let through in the last 24 hours.",
+        GAUGE, g != NULL ? g->last_day : 0);
+    for (int l = 0; l < GL_COUNT; l++)
+        emit_tagged(e, "limits.refused", "Points of new series refused, by the limit that "
+                    "refused them.", COUNTER, "limit", series_guard_limit_name(l),
+                    st->refused[l]);
+    for (int l = 0; l < GL_COUNT; l++)
+        emit_tagged(e, "limits.logged", "Points of new series over a limit let through "
+                    "(on-limit = log).", COUNTER, "limit", series_guard_limit_name(l),
+                    st->logged[l]);
+    for (int l = 0; l < GL_COUNT; l++)
+        emit_tagged(e, "limits.limit", "The limit in force (0: unlimited).", GAUGE, "limit",
+                    series_guard_limit_name(l), g != NULL ? series_guard_limit_value(g, l) : 0);
+    emit_tagged(e, "limits.series_tracked", "Series remembered, by filter (a series seen in "
+                "both windows is in both).", GAUGE, "filter", "current",
+                g != NULL ? series_guard_tracked(g, false) : 0);
+    emit_tagged(e, "limits.series_tracked", "", GAUGE, "filter", "previous",
+                g != NULL ? series_guard_tracked(g, true) : 0);
+    emit_untagged(e, "limits.series_capacity", "Series one filter holds before the filters rotate.",
+        GAUGE, g != NULL ? series_guard_capacity(g) : 0);
+    emit_untagged(e, "limits.rotations", "Times the current filter was full and a new one began.",
+        COUNTER, st->rotations);
+    emit_untagged(e, "limits.kept_from_previous", "Series found in the previous filter only, "
+        "copied to the current one (not new).", COUNTER, st->kept_from_previous);
+    emit_untagged(e, "limits.window_seconds", "How far back the memory of seen series reaches.",
+        GAUGE, g != NULL ? series_guard_window_s(g) : 0);
+    emit_untagged(e, "limits.false_positive_ppm", "Chance now, per million, that a new series "
+        "is taken for a seen one (and let through uncounted).", GAUGE,
+        g != NULL ? (uint64_t)(series_guard_fpr(g) * 1e6 + 0.5) : 0);
+    emit_untagged(e, "limits.memory_bytes", "series-memory in use (filters and tables, in "
+        "memory.live).", GAUGE, g != NULL ? g->bytes : 0);
+    if (g == NULL)
+        return;
+    collect_limits_top(e, &g->clients, "client", "limits.top_client_new_series",
+                       "limits.top_client_let_through");
+    collect_limits_top(e, &g->metrics, "metric", "limits.top_metric_new_series",
+                       "limits.top_metric_let_through");
+}
+
 /* ---- memory, latency, the log ------------------------------------------- */
 
 static void
@@ -774,8 +866,8 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
  * of a metric name together (Prometheus HELP/TYPE appear once). */
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
     collect_protocols, collect_clients, collect_access, collect_points, collect_backends,
-    collect_backend_fates, collect_rejected, collect_proxy, collect_spool, collect_memory,
-    collect_heap, collect_latency_and_log,
+    collect_backend_fates, collect_rejected, collect_proxy, collect_spool, collect_limits,
+    collect_memory, collect_heap, collect_latency_and_log,
 };
 
 static void
@@ -823,6 +915,10 @@ static void
 put_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
+    /* the top tables name clients and metrics that come and go: written
+     * to the TSD they would be new series of their own, every hour */
+    if (strncmp(s->name, "limits.top_", 11) == 0)
+        return;
     textout_printf(&o->t, "put ");
     line_sample(ctx, s);
 }

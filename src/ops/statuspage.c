@@ -27,6 +27,7 @@
 #include "core/rejects.h"
 #include "core/relay.h"
 #include "output/backend_http.h"
+#include "core/series_guard.h"
 #include "spool/spool.h"
 #include "base/counters.h"
 #include "ops/status_assets.h"
@@ -580,6 +581,107 @@ table_rejects(struct page *o, struct relay *r)
         count_text(b, sizeof(b), r->rejects != NULL ? r->rejects->total : 0));
 }
 
+/* ---- the new-series guard ------------------------------------------------ */
+
+#define LIMITS_ROWS 20  /* rows of each top table */
+
+/* "1,234 of 10,000" or "1,234 (unlimited)". */
+static void
+limits_used(struct page *o, const char *name, uint64_t used, uint64_t limit, const char *what)
+{
+    char a[48], b[48];
+    fmt(o, "<tr><th>%s</th><td class=\"num\" data-v=\"%llu\">%s", name,
+        (unsigned long long)used, count_text(a, sizeof(a), used));
+    if (limit > 0)
+        fmt(o, " of %s", count_text(b, sizeof(b), limit));
+    else
+        str(o, " (unlimited)");
+    fmt(o, "</td><td class=\"what\">%s</td></tr>", what);
+}
+
+static void
+limits_summary(struct page *o, const struct series_guard *g)
+{
+    char a[48], b[48];
+    const struct series_guard_stats *st = &g->st;
+    limits_used(o, "new series, last hour", g->last_hour,
+                series_guard_limit_value(g, GL_HOUR), "new-series-per-hour");
+    limits_used(o, "new series, last 24 h", g->last_day,
+                series_guard_limit_value(g, GL_DAY), "new-series-per-day");
+    for (int l = GL_CLIENT_HOUR; l <= GL_METRIC_SERIES; l++) {
+        uint64_t v = series_guard_limit_value(g, (enum guard_limit)l);
+        fmt(o, "<tr><th>%s</th><td class=\"num\">%s</td><td></td></tr>",
+            series_guard_limit_name((enum guard_limit)l),
+            v > 0 ? count_text(a, sizeof(a), v) : "unlimited");
+    }
+    uint64_t refused = 0, logged = 0;
+    for (int l = 0; l < GL_COUNT; l++) {
+        refused += st->refused[l];
+        logged += st->logged[l];
+    }
+    fmt(o, "<tr><th>on limit</th><td>%s</td><td class=\"what\">points refused: %s; over a "
+        "limit and let through (log): ", g->lim.on_limit == ON_LIMIT_LOG ? "log" : "reject",
+        count_text(a, sizeof(a), refused));
+    fmt(o, "%s</td></tr>", count_text(b, sizeof(b), logged));
+    fmt(o, "<tr><th>series remembered</th><td class=\"num\">%s",
+        count_text(a, sizeof(a), series_guard_tracked(g, false)));
+    fmt(o, " + %s</td>", count_text(b, sizeof(b), series_guard_tracked(g, true)));
+    fmt(o, "<td class=\"what\">current + previous filter, of %s each; ",
+        count_text(a, sizeof(a), series_guard_capacity(g)));
+    fmt(o, "rotations: %s; ", count_text(b, sizeof(b), st->rotations));
+    fmt(o, "false positives now %.4f %%</td></tr>", 100.0 * series_guard_fpr(g));
+    fmt(o, "<tr><th>window</th><td class=\"num\">%s</td><td class=\"what\">how far back "
+        "the memory of series reaches</td></tr>",
+        duration_text(a, sizeof(a), (double)series_guard_window_s(g)));
+}
+
+/* The heaviest entries of one table, with what they were let through. */
+static void
+limits_top(struct page *o, const struct series_guard *g, bool metrics)
+{
+    const struct topk *t = metrics ? &g->metrics : &g->clients;
+    size_t top[LIMITS_ROWS];
+    size_t n = topk_top(t, top, LIMITS_ROWS);
+    fmt(o, "<h3>Top %s by new series, last hour</h3><table id=\"top-%s\"><thead><tr>"
+        "<th>%s</th><th>new series</th><th>let through</th>%s<th>state</th></tr></thead>"
+        "<tbody>", metrics ? "metrics" : "clients", metrics ? "metrics" : "clients",
+        metrics ? "metric" : "client", metrics ? "<th>series (est.)</th>" : "");
+    if (n == 0)
+        fmt(o, "<tr><td colspan=\"%d\">no new series in the last hour</td></tr>",
+            metrics ? 5 : 4);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = top[i];
+        bool limited = series_guard_entry_limited(g, metrics, k);
+        str(o, "<tr><td class=\"name\">");
+        html_n(o, t->e[k].name, t->e[k].name_len);
+        str(o, t->e[k].truncated ? "&hellip;</td>" : "</td>");
+        td_count(o, topk_upper(t, k));
+        td_count(o, topk_kept(t, k));
+        if (metrics)
+            td_count(o, series_guard_metric_series(g, k));
+        fmt(o, "<td><span class=\"state %s\">%s</span></td></tr>", limited ? "failed" : "up",
+            limited ? "over a limit" : "ok");
+    }
+    str(o, "</tbody></table>");
+}
+
+static void
+table_limits(struct page *o, struct relay *r)
+{
+    const struct series_guard *g = r->guard;
+    str(o, "<section><h2>New series</h2><table class=\"kv\" id=\"limits\"><tbody>");
+    if (g == NULL) {
+        str(o, "<tr><th>guard</th><td>off (series-memory = 0)</td></tr>"
+               "</tbody></table></section>\n");
+        return;
+    }
+    limits_summary(o, g);
+    str(o, "</tbody></table>");
+    limits_top(o, g, true);
+    limits_top(o, g, false);
+    str(o, "</section>\n");
+}
+
 static void
 tables(struct page *o, struct relay *r)
 {
@@ -590,6 +692,7 @@ tables(struct page *o, struct relay *r)
     table_rejects(o, r);
     table_clients(o, r);
     table_spool(o, r);
+    table_limits(o, r); /* the new-series guard */
 }
 
 /* ---- the page ---------------------------------------------------------- */

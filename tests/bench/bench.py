@@ -18,10 +18,16 @@ ratios within one run (these machines are shared and noisy).
 7. ack = version against ack = none: points/s through tsrelay into a sink
    that answers `version` (both relays write to the same sink, in the
    same run); goal: version >= 0.8x none.
-8. TLS against clear text on one relay's listeners, the same Python
+8. The new-series guard: telnet points/s at 1 million distinct series (6
+   points each, the first of each a new series) with every [limits] limit
+   on (none reached) against the guard off (series-memory = 0) and on
+   without limits (the default), alternating, the best of 2 runs each;
+   goal: limits on >= 0.85x off.  Also the guard's memory and peak RSS.
+   BENCH_ONLY=guard runs this part alone.
+9. TLS against clear text on one relay's listeners, the same Python
    sender into each (ssl's writes are OpenSSL's): points/s, their ratio,
    and tsrelay's CPU seconds per million points for each.
-9. protocol = http against protocol = telnet into victoria-metrics (its
+10. protocol = http against protocol = telnet into victoria-metrics (its
    OpenTSDB HTTP listener and its telnet listener, the same process, in
    the same run, alternating, best of two each): end-to-end points/s from
    the first point sent to the last one counted; goal: http >= 0.5x
@@ -92,6 +98,74 @@ def load(port, proto, n, rate=0, conns=2, metric="bench.m"):
     return h.run_tsload(port, n, proto=proto, conns=conns, rate=rate, metric=metric,
                         series=10000)
 
+
+# ---- 8. the new-series guard (a function: BENCH_ONLY=guard runs it alone) -------
+GUARD_LIMITS = {"new-series-per-hour": "100000000", "new-series-per-day": "1000000000",
+                "new-series-per-metric-per-hour": "100000000",
+                "new-series-per-client-per-hour": "100000000",
+                "max-series-per-metric": "100000000", "series-memory": "8M"}
+
+
+def guard_relay(port, name, limits):
+    r = h.Relay(base, [("sink", "127.0.0.1:%d" % port)], name=name,
+                backend_opts={"conns": "2"})
+    r.write_conf([("sink", "127.0.0.1:%d" % port)], backend_opts={"conns": "2"},
+                 extra="\n[limits]\n" + "".join("%s = %s\n" % kv for kv in limits.items()))
+    return r.start()
+
+
+def bench_guard():
+    sink = Sink()
+    n, series = int(6e6 * SCALE), int(1e6 * SCALE)
+    setups = {"off": {"series-memory": "0"}, "tracking": {}, "limits": GUARD_LIMITS}
+    out = {"points": n, "series": series}
+    for rnd in range(3):
+        for mode in ("off", "limits", "tracking"):
+            r = guard_relay(sink.port, "bench-guard-%s-%d" % (mode, rnd), setups[mode])
+            rss = h.RssSampler(r, 0.05)
+            rss.start()
+            start = sink.lines()
+            cpu0 = r.cpu_seconds()
+            t0 = time.time()
+            h.run_tsload(r.port, n, proto="telnet", conns=2, metric="bench.guard.%s%d" % (mode, rnd),
+                         series=series)
+            sink.wait_lines(start + n)
+            took = time.time() - t0
+            st = r.stats()
+            run = {"pts_per_s": int(n / took),
+                   "cpu_s_per_million": round((r.cpu_seconds() - cpu0) / (n / 1e6), 3),
+                   "peak_rss_mib": round(rss.stop() / 1048576.0, 1),
+                   "new_series": st.get(("limits.new_series", None), 0),
+                   "refused": sum(v for (k, _), v in st.items() if k == "limits.refused"),
+                   "guard_bytes": st.get(("limits.memory_bytes", None), 0)}
+            out.setdefault(mode + "_runs", []).append(run)
+            if run["pts_per_s"] > out.get(mode, {}).get("pts_per_s", 0):
+                out[mode] = run
+            r.stop()
+    out["ratio_limits_vs_off"] = round(out["limits"]["pts_per_s"] / max(out["off"]["pts_per_s"], 1), 3)
+    out["ratio_limits_vs_tracking"] = round(out["limits"]["pts_per_s"] /
+                                           max(out["tracking"]["pts_per_s"], 1), 3)
+    results["guard"] = out
+    say("\nnew-series guard, telnet, %d points over %d distinct series (best of 3 alternating "
+        "runs): guard off %d pts/s, on without limits %d pts/s, every limit on %d pts/s; "
+        "limits on / off %.3f (goal >= 0.85), limits on / tracking %.3f; guard memory %.1f MiB "
+        "(series-memory), peak RSS off %.1f / limits %.1f MiB; CPU s / 1M pts off %.3f, "
+        "limits %.3f; new series counted %d, refused %d"
+        % (n, series, out["off"]["pts_per_s"], out["tracking"]["pts_per_s"],
+           out["limits"]["pts_per_s"], out["ratio_limits_vs_off"], out["ratio_limits_vs_tracking"],
+           out["limits"]["guard_bytes"] / 1048576.0, out["off"]["peak_rss_mib"],
+           out["limits"]["peak_rss_mib"], out["off"]["cpu_s_per_million"],
+           out["limits"]["cpu_s_per_million"], out["limits"]["new_series"],
+           out["limits"]["refused"]))
+    sink.proc.kill()
+
+
+if os.environ.get("BENCH_ONLY") == "guard":
+    bench_guard()
+    with open("bench-results.json", "w") as f:
+        json.dump(results, f, indent=2)
+    h._cleanup()
+    sys.exit(0)
 
 # ---- 1. throughput --------------------------------------------------------------
 sink = Sink()
@@ -317,7 +391,9 @@ say("\nack = version vs ack = none into a sink answering version, %d points (bes
                       results["ack"]["none"]["cpu_s_per_million"],
                       results["ack"]["version"]["cpu_s_per_million"]))
 
-# ---- 8. TLS on a listener vs clear text ---------------------------------------------
+bench_guard()
+
+# ---- 9. TLS on a listener vs clear text ---------------------------------------------
 # One relay, one TLS listener beside its plain one; the same Python sender
 # (two connections, pre-built 1 MB buffers; ssl's writes are OpenSSL's)
 # into each, alternating, best of two: the ratio is the cost of TLS in the
@@ -382,7 +458,7 @@ say("\nTLS listener vs plain, the same sender, %d points each (best of 2 alterna
                        p_["cpu_s_per_million"], t["cpu_s_per_million"], results["tls"]["cpu_ratio"],
                        st.get(("tls.handshakes", None))))
 
-# ---- 9. protocol = http vs protocol = telnet into victoria-metrics ---------------
+# ---- 10. protocol = http vs protocol = telnet into victoria-metrics ---------------
 vm = h.Victoria(base, name="vm-http", http_put=True).start()
 n = int(2e6 * SCALE)
 results["http_backend"] = {"points": n}

@@ -118,7 +118,7 @@ def conf_values(t):
     out, sect = {}, None
     for line in t.splitlines():
         s = line.strip()
-        m = re.match(r"^;?\s*\[(relay|redis|backend)\b", s)
+        m = re.match(r"^;?\s*\[(relay|redis|backend|limits)\b", s)
         if m:
             sect = m.group(1)
             continue
@@ -134,7 +134,7 @@ rows = [l for l in table.splitlines() if l.startswith("| `")]
 bad, sect = [], "relay"
 for row in rows:
     cells = [c.strip() for c in row.strip("|").split("|")]
-    m = re.match(r"`\[(relay|redis|backend)[^\]]*\]", cells[0])
+    m = re.match(r"`\[(relay|redis|backend|limits)[^\]]*\]", cells[0])
     if m:
         sect = m.group(1)
     keys = [re.sub(r"^\[[^\]]*\]\s*", "", k) for k in re.findall(r"`([^`]+)`", cells[0])]

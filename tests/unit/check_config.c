@@ -844,14 +844,17 @@ START_TEST(test_budget_parts)
 {
     ASSERT_OK("[relay]\nmemory-limit = 16M\n" BACKEND_OK);
     ck_assert_uint_eq(cfg.control_reserve, 1u << 20);             /* limit / 16 */
-    ck_assert_uint_eq(cfg.input_memory, 16u * 1048576 - 1048576 - 2097152);
+    ck_assert_uint_eq(cfg.limits.series_memory, 1u << 20);       /* limit / 16 */
+    /* less the reserve, an eighth for the queues and series-memory */
+    ck_assert_uint_eq(cfg.input_memory, 16u * 1048576 - 1048576 - 2097152 - 1048576);
     ck_assert_uint_eq(cfg.control_slots, 8);
     ck_assert_uint_eq(cfg.max_frame_bytes, 1u << 20);             /* fits: kept */
     /* 8M would leave no room for a second body: half the share */
-    ck_assert_uint_eq(cfg.max_http_body_bytes, (13u * 1048576 - 65536) / 2);
+    ck_assert_uint_eq(cfg.max_http_body_bytes, (12u * 1048576 - 65536) / 2);
     /* a small budget: the reserve has a floor, the unit bounds shrink */
     ASSERT_OK("[relay]\nmemory-limit = 1M\n" BACKEND_OK);
     ck_assert_uint_eq(cfg.control_reserve, 256u << 10);
+    ck_assert_uint_eq(cfg.limits.series_memory, 0);               /* under 256K: no guard */
     ck_assert_uint_eq(cfg.input_memory, 256u << 10);             /* 1M - 256K - 512K */
     ck_assert_uint_eq(cfg.max_frame_bytes, (256u << 10) / 2 - 32768 - 4);
     ck_assert_uint_eq(cfg.max_http_body_bytes, (256u << 10) / 2 - 32768);
@@ -1052,15 +1055,16 @@ START_TEST(test_key_format_round_trip)
 {
     ASSERT_OK("[relay]\nidle-timeout = 90s\nmemory-limit = 1536M\ninstance = x:1\n"
               "[backend b1]\naddress = 127.0.0.1:4243\nack = version\noverflow = drop\n"
-              "[redis]\nsentinels = 127.0.0.1:26379\nmaster-name = m\n");
+              "[redis]\nsentinels = 127.0.0.1:26379\nmaster-name = m\n"
+              "[limits]\nnew-series-per-hour = 5000\nseries-memory = 24M\non-limit = log\n");
     static struct config first;
     first = cfg;
     static char text[16384];
     size_t n = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        static const char *const sects[] = { "relay", "backend", "redis" };
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
-                              pass == 0 ? "[relay]\n" : pass == 1 ? "[backend b1]\n" : "[redis]\n");
+    for (int pass = 0; pass < 4; pass++) {
+        static const char *const sects[] = { "relay", "backend", "redis", "limits" };
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "[%s%s]\n", sects[pass],
+                              pass == 1 ? " b1" : "");
         for (size_t i = 0; i < config_key_count(); i++) {
             char v[CFG_HOST_MAX + 16];
             if (strcmp(config_key_section(i), sects[pass]) != 0 ||
@@ -1280,6 +1284,52 @@ START_TEST(test_tcp_keepalive)
 }
 END_TEST
 
+/* [limits]: the new-series guard's keys, their defaults and bounds. */
+START_TEST(test_limits_section)
+{
+    ASSERT_OK("[relay]\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.limits.series_memory, 8u << 20);
+    ck_assert_uint_eq(cfg.limits.per_hour | cfg.limits.per_day | cfg.limits.per_metric_hour |
+                      cfg.limits.per_client_hour | cfg.limits.max_per_metric, 0);
+    ck_assert_int_eq(cfg.limits.on_limit, ON_LIMIT_REJECT);
+    ck_assert_int_eq(cfg.limits.line, 0);
+    ASSERT_OK(BACKEND_OK "[limits]\nnew-series-per-hour = 10000\nnew-series-per-day = 100000\n"
+              "new-series-per-metric-per-hour = 1000\nnew-series-per-client-per-hour = 2000\n"
+              "max-series-per-metric = 50000\nseries-memory = 16M\non-limit = LOG\n");
+    ck_assert_uint_eq(cfg.limits.per_hour, 10000);
+    ck_assert_uint_eq(cfg.limits.per_day, 100000);
+    ck_assert_uint_eq(cfg.limits.per_metric_hour, 1000);
+    ck_assert_uint_eq(cfg.limits.per_client_hour, 2000);
+    ck_assert_uint_eq(cfg.limits.max_per_metric, 50000);
+    ck_assert_uint_eq(cfg.limits.series_memory, 16u << 20);
+    ck_assert_int_eq(cfg.limits.on_limit, ON_LIMIT_LOG);
+    ck_assert_int_eq(cfg.limits.line, 3);
+    /* the input share leaves series-memory out */
+    ck_assert_uint_eq(cfg.input_memory, (128u << 20) - (4u << 20) - (16u << 20) - (16u << 20));
+    ASSERT_ERR_PREFIX(BACKEND_OK "[limits]\non-limit = drop\n",
+                      "NAME:4: [limits] on-limit: 'drop' is not one of: reject, log");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[limits]\nnew-series-per-hour = -1\n",
+                      "NAME:4: [limits] new-series-per-hour: '-1' is not a number");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[limits]\nseries-memory = 100K\n",
+                      "NAME:4: [limits] series-memory: must be 0 (no guard) or between 256K");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 16M\n" BACKEND_OK "[limits]\nseries-memory = 8M\n",
+                      "NAME:6: [limits] series-memory: must be 0 (no guard) or between 256K "
+                      "and a quarter of memory-limit (4194304)");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[limits]\nseries-memory = 0\nmax-series-per-metric = 5\n",
+                      "NAME:4: [limits] series-memory: is 0 (no new-series guard)");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[limits]\nlisten = 1\n", "NAME:4: [limits] listen: unknown key");
+    ASSERT_ERR_PREFIX(BACKEND_OK "[limit]\n", "NAME:3: [limit]: unknown section (expected "
+                      "[relay], [backend NAME], [redis], [tls] or [limits])");
+    /* 0 turns the guard off; a small memory-limit takes a sixteenth */
+    ASSERT_OK(BACKEND_OK "[limits]\nseries-memory = 0\n");
+    ck_assert_uint_eq(cfg.limits.series_memory, 0);
+    ASSERT_OK("[relay]\nmemory-limit = 32M\n" BACKEND_OK);
+    ck_assert_uint_eq(cfg.limits.series_memory, 2u << 20);
+    ASSERT_OK("[relay]\nmemory-limit = 2M\n" BACKEND_OK "[limits]\nnew-series-per-hour = 1\n");
+    ck_assert_uint_eq(cfg.limits.series_memory, 256u << 10); /* the floor, with a limit */
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1321,6 +1371,7 @@ config_suite(void)
     tcase_add_test(tc, test_max_line_fits_block);
     tcase_add_test(tc, test_block_size_power_of_two);
     tcase_add_test(tc, test_budget_parts);
+    tcase_add_test(tc, test_limits_section);
     tcase_add_test(tc, test_inline_comments);
     tcase_add_test(tc, test_indented_keys);
     tcase_add_test(tc, test_empty_values);

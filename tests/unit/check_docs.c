@@ -31,7 +31,7 @@
 #define REPORT_MAX 4096
 
 struct entry {
-    char sect[16];      /* relay, backend, redis, tls, or "" outside them */
+    char sect[16];      /* relay, backend, redis, tls, limits, or "" outside them */
     char key[KEY_MAX];
     bool planned;
 };
@@ -61,8 +61,8 @@ read_file(const char *path, char *buf, size_t cap)
 static const char *
 sect_of(const char *s, size_t len)
 {
-    static const char *const names[] = { "relay", "backend", "redis", "tls" };
-    static const char *const marks[] = { "[relay]", "[backend", "[redis]", "[tls]" };
+    static const char *const names[] = { "relay", "backend", "redis", "tls", "limits" };
+    static const char *const marks[] = { "[relay]", "[backend", "[redis]", "[tls]", "[limits]" };
     for (size_t i = 0; i < TS_ARRAY_LEN(marks); i++) {
         size_t ml = strlen(marks[i]);
         for (size_t k = 0; k + ml <= len; k++)
@@ -260,7 +260,8 @@ START_TEST(test_table_accessor)
         const char *s = config_key_section(i);
         ck_assert_ptr_nonnull(s);
         ck_assert_msg(strcmp(s, "relay") == 0 || strcmp(s, "backend") == 0 ||
-                          strcmp(s, "redis") == 0 || strcmp(s, "tls") == 0,
+                          strcmp(s, "redis") == 0 || strcmp(s, "tls") == 0 ||
+                          strcmp(s, "limits") == 0,
                       "key %zu has section '%s'", i, s);
         ck_assert_ptr_nonnull(config_key_name(i));
     }

@@ -34,6 +34,7 @@
 #include "base/pool.h"
 #include "core/relay.h"
 #include "core/router.h"
+#include "core/series_guard.h"
 #include "base/counters.h"
 #include "ops/stats.h"
 #include "base/util.h"
@@ -627,6 +628,53 @@ START_TEST(test_truncation)
 }
 END_TEST
 
+/* The new-series guard's part: refusals per limit, the limits in force,
+ * series remembered, memory, and the heaviest client and metric, their
+ * names written as tag values every rendering takes (an IPv6 address's
+ * ':' as '_'); the top lists are left out of the put lines (they would
+ * be new series of their own). */
+START_TEST(test_limits_samples)
+{
+    struct cfg_limits lim = { .per_client_hour = 3, .series_memory = 256 * 1024 };
+    bool failed;
+    R.guard = series_guard_new(R.loop, &R.pool, &lim, &failed);
+    ck_assert_ptr_nonnull(R.guard);
+    for (int i = 0; i < 5; i++) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "put app.req 1700000000 1 req=%d\n", i);
+        struct point_error why;
+        int rc = series_guard_admit(R.guard, "2001:db8::1", line, (size_t)n,
+                                    point_line_hash(line, (size_t)n), &why);
+        ck_assert_int_eq(rc, i < 3 ? TS_OK : TS_REFUSED);
+    }
+    render_telnet();
+    ck_assert_uint_eq(value_of("tsrelay.limits.refused", "limit",
+                               "new-series-per-client-per-hour"), 2);
+    ck_assert_uint_eq(value_of("tsrelay.limits.refused", "limit", "new-series-per-hour"), 0);
+    ck_assert_uint_eq(value_of("tsrelay.limits.limit", "limit",
+                               "new-series-per-client-per-hour"), 3);
+    ck_assert_uint_eq(value_of("tsrelay.limits.new_series", NULL, NULL), 3);
+    ck_assert_uint_eq(value_of("tsrelay.limits.new_series_last_hour", NULL, NULL), 3);
+    ck_assert_uint_eq(value_of("tsrelay.limits.series_tracked", "filter", "current"), 3);
+    ck_assert_uint_eq(value_of("tsrelay.limits.memory_bytes", NULL, NULL), R.guard->bytes);
+    ck_assert_uint_eq(value_of("tsrelay.limits.top_client_new_series", "client", "2001_db8__1"),
+                      5);
+    ck_assert_uint_eq(value_of("tsrelay.limits.top_client_let_through", "client",
+                               "2001_db8__1"), 3);
+    ck_assert_uint_eq(value_of("tsrelay.limits.top_metric_new_series", "metric", "app.req"), 5);
+    size_t n = stats_format_puts(&R, out, sizeof(out));
+    ck_assert_uint_lt(n, sizeof(out) - 1);
+    ck_assert_ptr_null(strstr(out, "limits.top_"));
+    ck_assert_ptr_nonnull(strstr(out, "put tsrelay.limits.refused "));
+    series_guard_free(R.guard);
+    R.guard = NULL;
+    /* no guard: the counters are there, at 0, and no top list */
+    render_telnet();
+    ck_assert_uint_eq(value_of("tsrelay.limits.new_series", NULL, NULL), 0);
+    ck_assert_ptr_null(find("tsrelay.limits.top_client_new_series", "client", "2001_db8__1"));
+}
+END_TEST
+
 static Suite *
 stats_suite(void)
 {
@@ -641,6 +689,7 @@ stats_suite(void)
     tcase_add_test(tc, test_renderings_agree);
     tcase_add_test(tc, test_malloc_figures);
     tcase_add_test(tc, test_truncation);
+    tcase_add_test(tc, test_limits_samples);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -28,6 +28,7 @@
 #include "core/relay.h"
 #include "base/counters.h"
 #include "ops/statuspage.h"
+#include "core/series_guard.h"
 #include "base/util.h"
 #include "unit.h"
 #include "unit_relay.h"
@@ -172,6 +173,45 @@ START_TEST(test_escaping)
 }
 END_TEST
 
+/* The new-series section: budgets, the top clients and metrics with the
+ * offender first and marked, names escaped; off without a guard. */
+START_TEST(test_new_series_section)
+{
+    const char *p = page();
+    has(p, "<h2>New series</h2>");
+    has(p, "off (series-memory = 0)");
+    struct cfg_limits lim = { .per_client_hour = 3, .per_hour = 1000,
+                              .series_memory = 256 * 1024 };
+    bool failed;
+    R.guard = series_guard_new(R.loop, &R.pool, &lim, &failed);
+    ck_assert_ptr_nonnull(R.guard);
+    static const char *const who[2] = { "10.0.0.5", "10.0.0.6" };
+    for (int c = 0; c < 2; c++) {
+        for (int i = 0; i < (c == 0 ? 6 : 2); i++) {
+            char line[64];
+            int n = snprintf(line, sizeof(line), "put a<b>%d 1700000000 1 req=%d\n", c, i);
+            struct point_error why;
+            series_guard_admit(R.guard, who[c], line, (size_t)n,
+                               point_line_hash(line, (size_t)n), &why);
+        }
+    }
+    p = page();
+    has(p, "<td class=\"num\" data-v=\"5\">5 of 1,000</td>");
+    has(p, "<table id=\"top-clients\">");
+    const char *clients = strstr(p, "<table id=\"top-clients\">");
+    const char *first = strstr(clients, "<td class=\"name\">");
+    ck_assert_ptr_nonnull(first);
+    ck_assert(strncmp(first, "<td class=\"name\">10.0.0.5</td><td class=\"num\" data-v=\"6\">6"
+                             "</td><td class=\"num\" data-v=\"3\">3</td><td><span class=\"state "
+                             "failed\">over a limit</span>", 130) == 0);
+    has(clients, "<td class=\"name\">10.0.0.6</td>");
+    has(p, "<td class=\"name\">a&lt;b&gt;0</td>");
+    lacks(p, "a<b>");
+    series_guard_free(R.guard);
+    R.guard = NULL;
+}
+END_TEST
+
 START_TEST(test_redis_shows_address_only)
 {
     R.cfg.redis.enabled = true;
@@ -231,6 +271,7 @@ statuspage_suite(void)
     tcase_add_test(tc, test_tables);
     tcase_add_test(tc, test_history_figures);
     tcase_add_test(tc, test_escaping);
+    tcase_add_test(tc, test_new_series_section);
     tcase_add_test(tc, test_redis_shows_address_only);
     tcase_add_test(tc, test_short_buffer);
     tcase_add_test(tc, test_assets);

@@ -1,0 +1,316 @@
+/*
+ * series_snapshot.c -- the new-series guard kept in Redis across a
+ * restart (see series_snapshot.h).
+ *
+ * The hash <prefix>:<instance>:series has six fields, written by one
+ * HSET (atomic) and read by one HMGET:
+ *
+ *   meta      the shape (a magic word, the byte order, the sizes of an
+ *             entry, a HyperLogLog and a filter, the tables' capacities)
+ *             and the guard's scalars (which filter is current, their
+ *             counts, starts and stashes, the minute of the last count)
+ *   filters   both filters' buckets, as the mapping holds them
+ *   minutes   the new series let through per minute, the last 1,440
+ *   metrics   the metrics table's entries in use, then hll their
+ *   hll       HyperLogLogs (registers only are trusted: the rest is
+ *             recomputed)
+ *   clients   the clients table's entries in use
+ *
+ * Everything read is checked against the running guard's shape before
+ * anything is copied; sums, heaps and indexes are rebuilt, not read.  It
+ * must never run while clients are served and never keep a connection.
+ */
+#include "autoconf.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "core/series_snapshot.h"
+
+#define SNAP_MAGIC "tsrelay-series-1"
+#define SNAP_ORDER 0x01020304u
+#define SNAP_FIELDS 6
+#define SNAP_REPLY_TIMEOUT_MS 10000
+
+struct snap_meta {
+    char magic[16];
+    uint32_t order;
+    uint32_t entry_bytes, hll_bytes, minutes;
+    uint64_t filter_bytes;          /* each of the two */
+    uint64_t metrics_cap, clients_cap, metrics_n, clients_n;
+    uint64_t metrics_slot, clients_slot;
+    uint64_t saved_ms;
+    uint64_t since_ms[2], count[2], stash_bucket[2];
+    uint64_t cur_minute;
+    uint16_t stash_fp[2];
+    uint8_t full[2];
+    uint8_t cur, rotated;
+    uint8_t pad[2];
+};
+
+static const char *const snap_field[SNAP_FIELDS] = {
+    "meta", "filters", "minutes", "metrics", "hll", "clients",
+};
+
+/* ---- the connection ------------------------------------------------------- */
+
+static struct timeval
+snap_tv(uint64_t ms)
+{
+    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+    return tv;
+}
+
+/* A connection to host:port, NULL (logged) when there is none. */
+static redisContext *
+snap_dial(const char *host, int port, const struct cfg_redis *rc)
+{
+    redisContext *c = redisConnectWithTimeout(host, port, snap_tv(rc->connect_timeout_ms));
+    if (c == NULL || c->err) {
+        log_warn("limits: snapshot: cannot connect to Redis at %s:%d: %s", host, port,
+                 c != NULL ? c->errstr : "out of memory");
+        if (c != NULL)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, snap_tv(SNAP_REPLY_TIMEOUT_MS));
+    return c;
+}
+
+/* The master the first Sentinel that knows it names. */
+static redisContext *
+snap_via_sentinels(const struct cfg_redis *rc)
+{
+    for (int i = 0; i < rc->nsentinels; i++) {
+        redisContext *s = snap_dial(rc->sentinels[i].host, atoi(rc->sentinels[i].port), rc);
+        if (s == NULL)
+            continue;
+        redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", rc->master_name);
+        char host[CFG_HOST_MAX] = "";
+        int port = 0;
+        if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+            snprintf(host, sizeof(host), "%s", r->element[0]->str);
+            port = atoi(r->element[1]->str);
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+        redisFree(s);
+        if (port > 0)
+            return snap_dial(host, port, rc);
+    }
+    log_warn("limits: snapshot: no Sentinel named the master %s", rc->master_name);
+    return NULL;
+}
+
+static redisContext *
+snap_connect(const struct cfg_redis *rc)
+{
+    if (rc->nsentinels > 0)
+        return snap_via_sentinels(rc);
+    return snap_dial(rc->addr.host, atoi(rc->addr.port), rc);
+}
+
+static void
+snap_key(const struct cfg_redis *rc, const char *instance, char *key, size_t cap)
+{
+    snprintf(key, cap, "%s:%s:series", rc->prefix, instance);
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static void
+snap_describe(const struct series_guard *g, uint64_t now, struct snap_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    memcpy(m->magic, SNAP_MAGIC, sizeof(m->magic));
+    m->order = SNAP_ORDER;
+    m->entry_bytes = sizeof(struct topk_entry);
+    m->hll_bytes = sizeof(struct hll);
+    m->minutes = GUARD_MINUTES;
+    m->filter_bytes = g->f[0].nbuckets * CUCKOO_BUCKET_BYTES;
+    m->metrics_cap = g->metrics.cap;
+    m->clients_cap = g->clients.cap;
+    m->metrics_n = g->metrics.n;
+    m->clients_n = g->clients.n;
+    m->metrics_slot = g->metrics.cur_slot;
+    m->clients_slot = g->clients.cur_slot;
+    m->saved_ms = now;
+    for (int i = 0; i < 2; i++) {
+        m->since_ms[i] = g->since_ms[i];
+        m->count[i] = g->f[i].count;
+        m->stash_bucket[i] = g->f[i].stash_bucket;
+        m->stash_fp[i] = g->f[i].stash_fp;
+        m->full[i] = g->f[i].full;
+    }
+    m->cur_minute = g->cur_minute;
+    m->cur = (uint8_t)g->cur;
+    m->rotated = g->rotated;
+}
+
+int
+series_snapshot_save(const struct series_guard *g, const struct cfg_redis *rc,
+                     const char *instance)
+{
+    if (g == NULL || !rc->enabled)
+        return TS_OK;
+    struct snap_meta m;
+    snap_describe(g, g->clock(g), &m);
+    char key[CFG_NAME_MAX * 6];
+    snap_key(rc, instance, key, sizeof(key));
+    const void *val[SNAP_FIELDS] = { &m, g->filters, g->minute, g->metrics.e, g->hll,
+                                     g->clients.e };
+    size_t vlen[SNAP_FIELDS] = { sizeof(m), 2 * m.filter_bytes, sizeof(g->minute),
+                                 m.metrics_n * sizeof(struct topk_entry),
+                                 m.metrics_n * sizeof(struct hll),
+                                 m.clients_n * sizeof(struct topk_entry) };
+    const char *argv[2 + 2 * SNAP_FIELDS];
+    size_t argl[2 + 2 * SNAP_FIELDS];
+    argv[0] = "HSET", argl[0] = 4;
+    argv[1] = key, argl[1] = strlen(key);
+    for (int i = 0; i < SNAP_FIELDS; i++) {
+        argv[2 + 2 * i] = snap_field[i], argl[2 + 2 * i] = strlen(snap_field[i]);
+        argv[3 + 2 * i] = val[i], argl[3 + 2 * i] = vlen[i];
+    }
+    redisContext *c = snap_connect(rc);
+    if (c == NULL)
+        return TS_ERROR;
+    redisReply *r = redisCommandArgv(c, 2 + 2 * SNAP_FIELDS, argv, argl);
+    bool ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        log_warn("limits: snapshot: writing %s failed: %s", key,
+                 r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+    if (r != NULL)
+        freeReplyObject(r);
+    r = ok ? redisCommand(c, "PEXPIRE %s %llu", key, (unsigned long long)SNAPSHOT_TTL_MS) : NULL;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    if (ok)
+        log_info("limits: snapshot of the new-series guard written to %s (%llu + %llu series "
+                 "remembered, %zu bytes)", key, (unsigned long long)m.count[m.cur],
+                 (unsigned long long)m.count[m.cur ^ 1], (size_t)(2 * m.filter_bytes));
+    return ok ? TS_OK : TS_ERROR;
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+/* Why the snapshot r cannot be restored into g, or NULL when it can. */
+static const char *
+snap_check(const struct series_guard *g, const redisReply *r, const struct snap_meta *m)
+{
+    if (r->element[0]->len != sizeof(*m))
+        return "its description is not this build's";
+    if (memcmp(m->magic, SNAP_MAGIC, sizeof(m->magic)) != 0 || m->order != SNAP_ORDER ||
+        m->entry_bytes != sizeof(struct topk_entry) || m->hll_bytes != sizeof(struct hll) ||
+        m->minutes != GUARD_MINUTES)
+        return "written by another build";
+    if (m->filter_bytes != g->f[0].nbuckets * CUCKOO_BUCKET_BYTES ||
+        m->metrics_cap != g->metrics.cap || m->clients_cap != g->clients.cap)
+        return "of another series-memory";
+    if (m->metrics_n > m->metrics_cap || m->clients_n > m->clients_cap || m->cur > 1)
+        return "damaged (tables)";
+    size_t want[SNAP_FIELDS] = { sizeof(*m), 2 * m->filter_bytes, sizeof(g->minute),
+                                 m->metrics_n * sizeof(struct topk_entry),
+                                 m->metrics_n * sizeof(struct hll),
+                                 m->clients_n * sizeof(struct topk_entry) };
+    for (int i = 1; i < SNAP_FIELDS; i++)
+        if (r->element[i]->len != want[i])
+            return "damaged (a field's length)";
+    for (int i = 0; i < 2; i++)
+        if (m->count[i] > g->f[i].capacity + 1 || m->stash_bucket[i] >= g->f[i].nbuckets)
+            return "damaged (filters)";
+    return NULL;
+}
+
+/* The per-minute ring and its sums over the hour and the day. */
+static void
+snap_restore_minutes(struct series_guard *g, const char *data, uint64_t cur_minute)
+{
+    memcpy(g->minute, data, sizeof(g->minute));
+    g->cur_minute = cur_minute;
+    g->last_hour = g->last_day = 0;
+    for (uint64_t k = 0; k < GUARD_MINUTES; k++) {
+        g->last_day += g->minute[k];
+        if (k < 60)
+            g->last_hour += g->minute[(cur_minute - k) % GUARD_MINUTES];
+    }
+}
+
+static void
+snap_restore(struct series_guard *g, const redisReply *r, const struct snap_meta *m)
+{
+    memcpy(g->filters, r->element[1]->str, 2 * m->filter_bytes);
+    for (int i = 0; i < 2; i++) {
+        g->since_ms[i] = m->since_ms[i];
+        g->f[i].count = m->count[i];
+        g->f[i].stash_bucket = m->stash_bucket[i];
+        g->f[i].stash_fp = m->stash_fp[i];
+        g->f[i].full = m->full[i] || m->count[i] >= g->f[i].capacity || m->stash_fp[i] != 0;
+    }
+    g->cur = m->cur;
+    g->rotated = m->rotated;
+    snap_restore_minutes(g, r->element[2]->str, m->cur_minute);
+    memcpy(g->metrics.e, r->element[3]->str, r->element[3]->len);
+    topk_rebuild(&g->metrics, m->metrics_n, m->metrics_slot);
+    for (size_t i = 0; i < m->metrics_n; i++) {
+        const struct hll *h = (const struct hll *)(const void *)
+            (r->element[4]->str + i * sizeof(struct hll));
+        hll_clear(&g->hll[i]);
+        hll_merge_registers(&g->hll[i], h->reg);
+    }
+    memcpy(g->clients.e, r->element[5]->str, r->element[5]->len);
+    topk_rebuild(&g->clients, m->clients_n, m->clients_slot);
+}
+
+int
+series_snapshot_load(struct series_guard *g, const struct cfg_redis *rc, const char *instance)
+{
+    if (g == NULL || !rc->enabled)
+        return TS_ERROR;
+    char key[CFG_NAME_MAX * 6];
+    snap_key(rc, instance, key, sizeof(key));
+    redisContext *c = snap_connect(rc);
+    if (c == NULL)
+        return TS_ERROR;
+    redisReply *r = redisCommand(c, "HMGET %s %s %s %s %s %s %s", key, snap_field[0],
+                                 snap_field[1], snap_field[2], snap_field[3], snap_field[4],
+                                 snap_field[5]);
+    const char *why = NULL;
+    struct snap_meta m;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != SNAP_FIELDS) {
+        why = r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no answer";
+    } else if (r->element[0]->type != REDIS_REPLY_STRING) {
+        log_info("limits: no snapshot at %s: the new-series guard starts empty", key);
+        freeReplyObject(r);
+        redisFree(c);
+        return TS_ERROR;
+    } else {
+        for (int i = 0; i < SNAP_FIELDS && why == NULL; i++)
+            if (r->element[i]->type != REDIS_REPLY_STRING)
+                why = "damaged (a field is missing)";
+        memcpy(&m, r->element[0]->str, TS_MIN(sizeof(m), r->element[0]->len));
+        why = why != NULL ? why : snap_check(g, r, &m);
+    }
+    if (why == NULL) {
+        snap_restore(g, r, &m);
+        uint64_t now = g->clock(g);
+        log_info("limits: the new-series guard restored from %s, written %llu s ago: %llu + "
+                 "%llu series remembered, %llu new series in the last hour", key,
+                 (unsigned long long)(now > m.saved_ms ? (now - m.saved_ms) / 1000 : 0),
+                 (unsigned long long)m.count[m.cur], (unsigned long long)m.count[m.cur ^ 1],
+                 (unsigned long long)g->last_hour);
+    } else {
+        log_warn("limits: the snapshot at %s is ignored (%s): the new-series guard starts "
+                 "empty", key, why);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return why == NULL ? TS_OK : TS_ERROR;
+}
