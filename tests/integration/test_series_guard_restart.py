@@ -72,7 +72,7 @@ tap.eq(st.get(("limits.new_series", None)), 0, "... and are not new: remembered 
 tap.eq(st.get(("limits.new_series_last_hour", None)), 3000, "the hour's count carried over")
 rep = put(r, 3000, 6000, T0)
 tap.eq(len(rep), 1000, "of 3,000 more new series exactly 2,000 pass (5,000 in the hour)")
-_, page = h.http_get("http://127.0.0.1:%d/status/tables" % r.port)
+_, page = h.http_get("http://127.0.0.1:%d/tsrelay/tables" % r.port)
 tap.ok(b'<td class="name">127.0.0.1</td>' in page, "the status page still names the client")
 
 r.kill()
