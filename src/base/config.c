@@ -19,11 +19,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/point.h"
 #include "base/resolver.h"
+#include "base/units.h"
 #include "base/util.h"
 
-enum sect { S_RELAY, S_BACKEND, S_REDIS };
-enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR };
+enum sect { S_RELAY, S_BACKEND, S_REDIS, S_GROUP, S_RULE };
+/* K_RULE: a [group] or [rule] key, kept by rulecfg.c */
+enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_RULE };
 
 struct key {
     enum sect sect;
@@ -78,6 +81,9 @@ static const struct key keys[] = {
     { S_RELAY, "dns-servers", K_STRING, R(dns_servers), 0, 0, NULL },
     { S_RELAY, "max-tags", K_INT, R(max_tags), 1, 64, NULL },
     { S_RELAY, "allow-specialchars", K_STRING, R(allow_specialchars), 0, 0, NULL },
+    { S_RELAY, "default-group", K_STRING, R(default_group), 0, 0, NULL },
+    { S_RELAY, "rule-cache", K_SIZE, R(rule_cache_bytes), 0, 256 * MB, NULL },
+    { S_RELAY, "rule-match-limit", K_INT, R(rule_match_limit), 100, 100000000, NULL },
     { S_RELAY, "log-level", K_ENUM, R(log_level), 0, 0, level_names },
     { S_RELAY, "log-file", K_STRING, R(log_file), 0, 0, NULL },
     { S_RELAY, "log-buffer-bytes", K_SIZE, R(log_buffer_bytes), 4 * KB, 64 * MB, NULL },
@@ -103,6 +109,16 @@ static const struct key keys[] = {
     { S_REDIS, "master-name", K_STRING, D(master_name), 0, 0, NULL },
     { S_REDIS, "takeover-after", K_DURATION, D(takeover_after_ms), 1000, HOUR_MS, NULL },
     { S_REDIS, "min-replicas-ack", K_INT, D(min_replicas_ack), 0, 16, NULL },
+    { S_GROUP, "backends", K_RULE, 0, 0, 0, 0, NULL },
+    { S_GROUP, "routing", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "match", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "tag", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "action", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "metric", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "tags", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "keys", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "to", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "stop", K_RULE, 0, 0, 0, 0, NULL },
 };
 
 const char *
@@ -127,7 +143,7 @@ config_key_count(void)
 const char *
 config_key_section(size_t i)
 {
-    static const char *const sect_names[] = { "relay", "backend", "redis" };
+    static const char *const sect_names[] = { "relay", "backend", "redis", "group", "rule" };
     return i < TS_ARRAY_LEN(keys) ? sect_names[keys[i].sect] : NULL;
 }
 
@@ -137,32 +153,11 @@ config_key_name(size_t i)
     return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
 }
 
-/* A size or a duration the way a file would give it: the largest unit
- * that divides it ("128M", "5m", "100ms"); 0 as "0". */
-static void
-format_with_unit(uint64_t v, bool duration, char *buf, size_t len)
-{
-    static const struct { uint64_t mult; const char *name; } sizes[] = {
-        { 1024 * GB, "T" }, { GB, "G" }, { MB, "M" }, { KB, "K" }, { 1, "" },
-    }, durations[] = {
-        { HOUR_MS, "h" }, { 60 * 1000, "m" }, { 1000, "s" }, { 1, "ms" },
-    };
-    const size_t n = duration ? TS_ARRAY_LEN(durations) : TS_ARRAY_LEN(sizes);
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t mult = duration ? durations[i].mult : sizes[i].mult;
-        if (v == 0 || v % mult == 0 || i == n - 1) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(v / mult),
-                     v == 0 ? "" : duration ? durations[i].name : sizes[i].name);
-            return;
-        }
-    }
-}
-
 bool
 config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b, char *buf,
                   size_t len)
 {
-    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN || keys[i].type == K_RULE ||
         (keys[i].sect == S_BACKEND && b == NULL))
         return false;
     const struct key *k = &keys[i];
@@ -176,7 +171,7 @@ config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *
     switch (k->type) {
     case K_SIZE:
     case K_DURATION:
-        format_with_unit(v, k->type == K_DURATION, buf, len);
+        units_format(v, k->type == K_DURATION, buf, len);
         break;
     case K_INT:
         snprintf(buf, len, "%llu", (unsigned long long)v);
@@ -242,6 +237,9 @@ config_defaults(struct config *cfg)
     cfg->reconnect_max_ms = 10 * 1000;
     cfg->resolve_timeout_ms = 5 * 1000;
     cfg->max_tags = 8;
+    snprintf(cfg->default_group, sizeof(cfg->default_group), "default");
+    cfg->rule_cache_bytes = 1 * MB;
+    cfg->rule_match_limit = 100000;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
     cfg->log_buffer_bytes = 256 * KB;
     cfg->redis.enabled = false;
@@ -258,7 +256,7 @@ config_defaults(struct config *cfg)
     cfg->redis.min_replicas_ack = 0;
 }
 
-/* ---- unit parsers ------------------------------------------------------ */
+/* ---- addresses --------------------------------------------------------- */
 
 static const char *
 skip_ws(const char *s)
@@ -266,77 +264,6 @@ skip_ws(const char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     return s;
-}
-
-/* A size's unit: "", B, K/KB/KiB, M.., G.., T..; 0 when it is none. */
-static uint64_t
-size_unit(const char *u)
-{
-    uint64_t mult;
-    switch (toupper((unsigned char)*u)) {
-    case '\0': return 1;
-    case 'B': mult = 1; break;
-    case 'K': mult = KB; break;
-    case 'M': mult = MB; break;
-    case 'G': mult = GB; break;
-    case 'T': mult = 1024 * GB; break;
-    default: return 0;
-    }
-    u++;
-    if (mult > 1) { /* accept K, KB, KiB */
-        if (*u == 'i' || *u == 'I')
-            u++;
-        if (*u == 'b' || *u == 'B')
-            u++;
-    }
-    return *skip_ws(u) == '\0' ? mult : 0;
-}
-
-/* A duration's unit in ms: "" (seconds), s, ms, m/min, h; 0 when none. */
-static uint64_t
-duration_unit(const char *u)
-{
-    if (*u == '\0' || strcasecmp(u, "s") == 0)
-        return 1000; /* a bare number is seconds */
-    if (strcasecmp(u, "ms") == 0)
-        return 1;
-    if (strcasecmp(u, "m") == 0 || strcasecmp(u, "min") == 0)
-        return 60 * 1000;
-    if (strcasecmp(u, "h") == 0)
-        return HOUR_MS;
-    return 0;
-}
-
-/* A whole number followed by a unit that unit() turns into a multiplier
- * (0: not a unit); the product must fit in 64 bits. */
-static int
-parse_number_with_unit(const char *s, uint64_t (*unit)(const char *), uint64_t *out)
-{
-    s = skip_ws(s);
-    if (!isdigit((unsigned char)*s))
-        return TS_ERROR;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return TS_ERROR;
-    uint64_t mult = unit(skip_ws(end));
-    if (mult == 0 || (v != 0 && mult > UINT64_MAX / v))
-        return TS_ERROR;
-    *out = (uint64_t)v * mult;
-    return TS_OK;
-}
-
-int
-config_parse_size(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, size_unit, out);
-}
-
-int
-config_parse_duration_ms(const char *s, uint64_t *out)
-{
-    return parse_number_with_unit(s, duration_unit, out);
 }
 
 /* "host:port", "[v6]:port" or ":port" (all addresses). */
@@ -454,6 +381,9 @@ section_header(struct parse_state *ps, const char *text)
     memcpy(sect, text + 1, n);
     sect[n] = '\0';
     ps->cur_backend = NULL;
+    cfg->rules.cur_kind = 0;
+    int taken = TS_OK;
+    struct rulecfg_err re = { ps->name, ps->err, ps->errlen };
     if (strcmp(sect, "relay") == 0) {
         ps->relay_line = ps->line;
     } else if (strcmp(sect, "redis") == 0) {
@@ -481,9 +411,11 @@ section_header(struct parse_state *ps, const char *text)
         backend_defaults(ps->cur_backend);
         snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
         ps->cur_backend->line = ps->line;
+    } else if (rulecfg_header(&cfg->rules, sect, ps->line, &re, &taken)) {
+        ps->failed = ps->failed || taken != TS_OK;
     } else {
-        fail(ps, ps->line, sect, NULL,
-             "unknown section (expected [relay], [backend NAME] or [redis])");
+        fail(ps, ps->line, sect, NULL, "unknown section (expected [relay], [backend NAME], "
+             "[redis], [group NAME] or [rule NAME])");
     }
 }
 
@@ -598,12 +530,12 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
     uint64_t v;
     switch (k->type) {
     case K_SIZE:
-        if (config_parse_size(value, &v) != TS_OK)
+        if (units_parse_size(value, &v) != TS_OK)
             return fail(ps, ps->line, section, k->name,
                         "'%s' is not a size (e.g. 512K, 64M, 4G)", value);
         goto bounds;
     case K_DURATION:
-        if (config_parse_duration_ms(value, &v) != TS_OK)
+        if (units_parse_duration_ms(value, &v) != TS_OK)
             return fail(ps, ps->line, section, k->name,
                         "'%s' is not a duration (e.g. 100ms, 10s, 5m)", value);
         goto bounds;
@@ -649,6 +581,11 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
         return 1;
     case K_LISTEN:
         return set_listen(ps, section, value);
+    case K_RULE: {
+        struct rulecfg_err re = { ps->name, ps->err, ps->errlen };
+        ps->failed = rulecfg_set(&ps->cfg->rules, k->name, value, ps->line, &re) != TS_OK;
+        return ps->failed ? 0 : 1;
+    }
     }
     return 1;
 
@@ -694,6 +631,9 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (ps->cur_backend != NULL) {
         sect = S_BACKEND;
         base = ps->cur_backend;
+    } else if (cfg->rules.cur_kind != 0) {
+        sect = cfg->rules.cur_kind == 'g' ? S_GROUP : S_RULE;
+        base = NULL;
     } else {
         return 1; /* an unknown section: the reader reported it */
     }
@@ -840,6 +780,28 @@ sentinels(struct parse_state *ps)
     return true;
 }
 
+_Static_assert(CFG_GROUP_MEMBERS == CFG_MAX_BACKENDS, "a group can hold every backend");
+
+/* The [group] and [rule] sections (rulecfg.c). */
+static bool
+rules(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    const char *names[CFG_MAX_BACKENDS];
+    int lines[CFG_MAX_BACKENDS];
+    for (int i = 0; i < cfg->nbackends; i++) {
+        names[i] = cfg->backends[i].name;
+        lines[i] = cfg->backends[i].line;
+    }
+    struct point_rules pr;
+    point_rules_init(&pr, cfg->max_tags, cfg->allow_specialchars);
+    struct rulecfg_err re = { ps->name, ps->err, ps->errlen };
+    ps->failed = rulecfg_validate(&cfg->rules, names, lines, cfg->nbackends, cfg->default_group,
+                                  line_of(ps, S_RELAY, "default-group", NULL), pr.name_ok,
+                                  &re) != TS_OK;
+    return !ps->failed;
+}
+
 static int
 validate(struct parse_state *ps)
 {
@@ -914,7 +876,7 @@ validate(struct parse_state *ps)
             return fail(ps, line_of(ps, S_REDIS, "prefix", NULL), "redis", "prefix",
                         "must not be empty");
     }
-    return 1;
+    return rules(ps) ? 1 : 0;
 }
 
 static int

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/rulecfg.h"
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_BACKENDS 64
 #define CFG_MAX_CONNS 64
@@ -114,12 +116,16 @@ struct config {
     char dns_servers[512];       /* "IP[:PORT],...": "" = the system's resolv.conf */
     int max_tags;
     char allow_specialchars[64];
+    char default_group[CFG_RULE_NAME_MAX]; /* where points no send rule routes go */
+    uint64_t rule_cache_bytes;   /* the rules' metric cache (core/matchcache.c), 0 = off */
+    uint64_t rule_match_limit;   /* PCRE2 match limit of one pattern on one point */
     char log_level[16];
     char log_file[1024];
     uint64_t log_buffer_bytes;
     struct cfg_backend backends[CFG_MAX_BACKENDS];
     int nbackends;
     struct cfg_redis redis;
+    struct cfg_rules rules;      /* [group NAME] and [rule NAME] sections (rulecfg.h) */
 };
 
 /* Fills cfg with defaults (no backends, one listener on 0.0.0.0:4242). */
@@ -131,23 +137,22 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_load_string(struct config *cfg, const char *name, const char *text,
                        char *err, size_t errlen);
 
-/* Unit parsers, exposed for tests.  Return TS_OK or TS_ERROR. */
-int config_parse_size(const char *s, uint64_t *out);
-int config_parse_duration_ms(const char *s, uint64_t *out);
+/* "host:port", "[v6]:port" or ":port" (sizes and durations: base/units.h).
+ * TS_OK or TS_ERROR. */
 int config_parse_addr(const char *s, struct cfg_addr *out);
 
 const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);
 
 /* The key table, read-only: its size, and key i's section ("relay",
- * "backend" or "redis"; NULL past the end) and name. */
+ * "backend", "redis", "group" or "rule"; NULL past the end) and name. */
 size_t config_key_count(void);
 const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
 /* Key i's value as a file gives it ("128M", "5m", "hash",
  * "127.0.0.1:4243"): from cfg for [relay] and [redis] keys, from b for
- * [backend] keys.  false for a key of no single value (listen), or a
- * [backend] key without b. */
+ * [backend] keys.  false for a key of no single value (listen, the
+ * [group] and [rule] keys), or a [backend] key without b. */
 bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
                        char *buf, size_t len);
 

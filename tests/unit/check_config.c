@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/config.h"
+#include "base/units.h"
 #include "base/util.h"
 #include "unit.h"
 
@@ -299,13 +300,13 @@ START_TEST(test_sizes)
     };
     for (size_t i = 0; i < TS_ARRAY_LEN(good); i++) {
         uint64_t v = 12345;
-        ck_assert_msg(config_parse_size(good[i].s, &v) == TS_OK, "'%s' rejected", good[i].s);
+        ck_assert_msg(units_parse_size(good[i].s, &v) == TS_OK, "'%s' rejected", good[i].s);
         ck_assert_msg(v == good[i].v, "'%s' = %llu, expected %llu", good[i].s,
                       (unsigned long long)v, (unsigned long long)good[i].v);
     }
     for (size_t i = 0; i < TS_ARRAY_LEN(bad); i++) {
         uint64_t v = 12345;
-        ck_assert_msg(config_parse_size(bad[i], &v) == TS_ERROR, "'%s' accepted as %llu",
+        ck_assert_msg(units_parse_size(bad[i], &v) == TS_ERROR, "'%s' accepted as %llu",
                       bad[i], (unsigned long long)v);
         ck_assert_msg(v == 12345, "'%s' wrote the output on error", bad[i]);
     }
@@ -326,14 +327,14 @@ START_TEST(test_durations)
     };
     for (size_t i = 0; i < TS_ARRAY_LEN(good); i++) {
         uint64_t v = 12345;
-        ck_assert_msg(config_parse_duration_ms(good[i].s, &v) == TS_OK, "'%s' rejected",
+        ck_assert_msg(units_parse_duration_ms(good[i].s, &v) == TS_OK, "'%s' rejected",
                       good[i].s);
         ck_assert_msg(v == good[i].v, "'%s' = %llu ms, expected %llu", good[i].s,
                       (unsigned long long)v, (unsigned long long)good[i].v);
     }
     for (size_t i = 0; i < TS_ARRAY_LEN(bad); i++) {
         uint64_t v = 12345;
-        ck_assert_msg(config_parse_duration_ms(bad[i], &v) == TS_ERROR,
+        ck_assert_msg(units_parse_duration_ms(bad[i], &v) == TS_ERROR,
                       "'%s' accepted as %llu ms", bad[i], (unsigned long long)v);
     }
 }
