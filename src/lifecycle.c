@@ -28,7 +28,7 @@
 #include "base/util.h"
 #include "core/delivery.h"
 #include "core/relay.h"
-#include "core/router.h"
+#include "core/flow.h"
 #include "input/client.h"
 #include "input/json.h"
 #include "input/listener.h"
@@ -329,10 +329,8 @@ start_backends(struct relay *r, char *err, size_t errlen)
             return TS_ERROR;
         }
     }
-    if (relay_route_backends(r) != TS_OK) {
-        snprintf(err, errlen, "cannot set up the router");
+    if (relay_build_flow(r, err, errlen) != TS_OK) /* groups and rules (core/flow.c) */
         return TS_ERROR;
-    }
     if (!cfg->redis.enabled)
         return TS_OK;
     name_instance(r);
@@ -434,7 +432,8 @@ lifecycle_free(struct relay *r)
         backend_destroy(&r->backends[i]);
     }
     free(r->backends);
-    router_destroy(&r->router);
+    flow_free(r->flow);
+    r->flow = NULL;
     pool_destroy(&r->pool);
     if (r->loop != NULL) {
         ev_prepare_stop(r->loop, &r->flush_watcher);

@@ -31,6 +31,7 @@
 #include "input/listener.h"
 #include "base/log.h"
 #include "base/point.h"
+#include "core/flow.h"
 #include "core/relay.h"
 #include "ops/reload.h"
 #include "spool/spool.h"
@@ -127,6 +128,7 @@ keep_restart_only(struct config *n, const struct config *c)
 
 struct plan {
     int nslots;
+    bool named[CFG_MAX_BACKENDS];    /* in the file: routed to by its groups */
     bool added[CFG_MAX_BACKENDS];    /* a new slot */
     bool revived[CFG_MAX_BACKENDS];  /* a retiring or retired slot the file names again */
     bool removed[CFG_MAX_BACKENDS];  /* routed to until now, not in the file */
@@ -191,12 +193,39 @@ align_backends(struct relay *r, struct config *n, struct plan *p, char *err, siz
     }
     memcpy(n->backends, slots, sizeof(slots[0]) * (size_t)p->nslots);
     n->nbackends = p->nslots;
+    memcpy(p->named, named, sizeof(named));
     return TS_OK;
+}
+
+/* The file's groups and rules over the planned slots; NULL with err
+ * written (a rule that does not compile refuses the whole file). */
+static struct flow *
+plan_flow(const struct config *n, const struct plan *p, char *err, size_t errlen)
+{
+    const char *names[CFG_MAX_BACKENDS];
+    for (int i = 0; i < p->nslots; i++)
+        names[i] = n->backends[i].name;
+    return flow_build(n, names, p->named, p->nslots, err, errlen);
+}
+
+/* A removed backend's lines go, after shutdown-timeout, to the group it
+ * was in (the first, in the file's order) if the new file still has one
+ * of that name, else to the default group. */
+static void
+note_handover_group(struct relay *r, int slot)
+{
+    const struct groups *gs = &r->flow->groups;
+    r->handover[slot][0] = '\0';
+    for (int g = 0; g < gs->n && r->handover[slot][0] == '\0'; g++)
+        for (int k = 0; k < gs->g[g].n; k++)
+            if (gs->g[g].slot[k] == slot)
+                snprintf(r->handover[slot], sizeof(r->handover[slot]), "%s", gs->g[g].name);
 }
 
 static void
 retire(struct relay *r, struct backend *be)
 {
+    note_handover_group(r, be->idx);
     be->retiring = true;
     be->retire_at_ms = reload_now_ms(r) + r->cfg.shutdown_timeout_ms;
     log_info("backend %s: removed: no new data; %llu lines queued get %llu ms to be "
@@ -394,9 +423,15 @@ reload_config(struct relay *r)
         reload_refuse(r, err);
         return;
     }
+    struct flow *flow = plan_flow(&next_cfg, &p, err, sizeof(err));
+    if (flow == NULL) {
+        reload_refuse(r, err);
+        return;
+    }
     struct listener *ls = NULL;
     bool taken[CFG_MAX_LISTEN] = { false };
     if (open_listeners(r, &next_cfg, &ls, taken, &p, err, sizeof(err)) != TS_OK) {
+        flow_free(flow);
         reload_refuse(r, err);
         return;
     }
@@ -412,8 +447,7 @@ reload_config(struct relay *r)
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
                         r->cfg.input_memory) != TS_OK)
         log_error("reload: the memory limits do not fit the pool: keeping the old ones");
-    if (relay_route_backends(r) != TS_OK)
-        log_error("reload: cannot build the router: routing as before");
+    relay_set_flow(r, flow); /* the next point follows the new groups and rules */
     relay_apply_limits(r);
     point_rules_init(&r->rules, r->cfg.max_tags, r->cfg.allow_specialchars);
     enum log_level level;
@@ -443,10 +477,27 @@ reload_config(struct relay *r)
 
 /* ---- retiring backends ------------------------------------------------------ */
 
+struct handing {
+    struct relay *r;
+    uint64_t groups;
+};
+
 static int
 hand_line(void *ctx, const char *line, size_t len, uint64_t hash)
 {
-    return relay_submit_line(ctx, line, len, hash);
+    struct handing *h = ctx;
+    return relay_submit_to(h->r, h->groups, line, len, hash);
+}
+
+/* The groups a removed backend's lines go to now (not through the rules
+ * again: they went through them when they came). */
+static struct handing
+handing_for(struct relay *r, const struct backend *be)
+{
+    int g = groups_find(&r->flow->groups, r->handover[be->idx]);
+    if (g < 0)
+        g = r->flow->rules->default_group;
+    return (struct handing){ r, 1ull << g };
 }
 
 /* Nothing of be waits in memory: its queues, and what its spool holds
@@ -461,8 +512,9 @@ quiet(const struct backend *be)
 static void
 reload_finish(struct relay *r, struct backend *be, uint64_t handed)
 {
+    struct handing h = handing_for(r, be);
     for (int k = 0; k < be->nconns; k++)
-        handed += backend_hand_over(&be->conns[k], hand_line, r); /* closes it */
+        handed += backend_hand_over(&be->conns[k], hand_line, &h); /* closes it */
     be->retiring = false;
     be->retired = true;
     uint64_t left = spool_backend_entries(be);
@@ -491,11 +543,12 @@ reload_tick(struct relay *r, uint64_t now)
         uint64_t handed = 0;
         bool all = true;
         relay_begin_batch(r);
+        struct handing h = handing_for(r, be);
         for (int k = 0; k < be->nconns; k++) {
             struct bconn *c = &be->conns[k];
             if (queue_empty(&c->q) && c->fd < 0)
                 continue;
-            handed += backend_hand_over(c, hand_line, r);
+            handed += backend_hand_over(c, hand_line, &h);
             if (!queue_empty(&c->q) && queue_unsent(&c->q) > 0)
                 all = false; /* no room now: next tick */
         }

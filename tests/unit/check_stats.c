@@ -56,7 +56,6 @@ setup(void)
     static const char *const names[2] = { "tsd1", "tsd2" };
     static const int conns[2] = { 2, 1 };
     unit_relay_build(&R, names, conns, 2, 2, BS, LIMIT);
-    ck_assert_int_eq(router_init(&R.router, ROUTE_HASH, names, 2), TS_OK);
     snprintf(R.hostname, sizeof(R.hostname), HOST);
     g_stats.start_time = (uint64_t)time(NULL) - UPTIME;
 }
@@ -64,7 +63,6 @@ setup(void)
 static void
 teardown(void)
 {
-    router_destroy(&R.router);
     unit_relay_free(&R);
 }
 
