@@ -1,8 +1,10 @@
 /*
- * main.c -- tsrelay's command line: -c FILE, -t, -V, -h.
+ * main.c -- tsrelay's command line: -c FILE, -t, -T, -V, -h.
  *
- * Loads and checks the configuration, opens the log, builds the relay and
- * runs its loop until shutdown completes.  It owns no data-path logic.
+ * Loads and checks the configuration (its rules compiled too), opens the
+ * log, builds the relay and runs its loop until shutdown completes; or,
+ * with -T, runs the route test (ops/routetest.c) on stdin.  It owns no
+ * data-path logic.
  */
 #include "autoconf.h"
 
@@ -17,6 +19,7 @@
 
 #include "base/log.h"
 #include "ops/notify.h"
+#include "ops/routetest.h"
 #include "core/relay.h"
 #include "lifecycle.h"
 #include "base/util.h"
@@ -27,9 +30,11 @@
 #endif
 
 static const char usage[] =
-    "usage: tsrelay [-c FILE] [-t] [-V] [-h]\n"
+    "usage: tsrelay [-c FILE] [-t | -T] [-V] [-h]\n"
     "  -c FILE  configuration file (default " TSRELAY_CONF ")\n"
     "  -t       check the configuration and exit (0 = valid)\n"
+    "  -T       route test: read put lines on stdin, print the rules each matched,\n"
+    "           the line that would leave and its group(s) and backend(s); start nothing\n"
     "  -V       print the version and exit\n"
     "  -h       this help\n";
 
@@ -37,12 +42,13 @@ int
 main(int argc, char **argv)
 {
     const char *path = TSRELAY_CONF;
-    bool test_only = false;
+    bool test_only = false, route_test = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTVh")) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 't': test_only = true; break;
+        case 'T': route_test = true; break;
         case 'V': printf("tsrelay %s (revision %s)\n", PACKAGE_VERSION, TSRELAY_REVISION);
                   return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -57,13 +63,22 @@ main(int argc, char **argv)
     static struct relay relay;
     struct relay *r = &relay;
     char err[CFG_ERR_MAX];
-    if (config_load(&r->cfg, path, err, sizeof(err)) != TS_OK) {
+    if (config_load(&r->cfg, path, err, sizeof(err)) != TS_OK ||
+        routetest_check(&r->cfg, err, sizeof(err)) != TS_OK) {
         fprintf(stderr, "tsrelay: configuration error: %s\n", err);
         return 1;
     }
+    if (route_test) {
+        int rc = routetest_run(&r->cfg, stdin, stdout, err, sizeof(err));
+        if (rc != TS_OK)
+            fprintf(stderr, "tsrelay: %s\n", err);
+        return rc == TS_OK && fflush(stdout) == 0 ? 0 : 1;
+    }
     if (test_only) {
-        printf("tsrelay: configuration %s is valid (%d listeners, %d backends, %s)\n", path,
-               r->cfg.nlisten, r->cfg.nbackends,
+        const struct cfg_rules *rc = &r->cfg.rules;
+        printf("tsrelay: configuration %s is valid (%d listeners, %d backends, %d groups, "
+               "%d rules, %s)\n", path, r->cfg.nlisten, r->cfg.nbackends,
+               rc->ngroups > 0 ? rc->ngroups : 1, rc->nrules,
                r->cfg.redis.enabled ? "Redis spool" : "memory-only");
         return 0;
     }

@@ -22,6 +22,7 @@
 #include "output/backend.h"
 #include "ops/history.h"
 #include "base/log.h"
+#include "core/flow.h"
 #include "core/relay.h"
 #include "spool/fleet.h"
 #include "spool/spool.h"
@@ -230,6 +231,45 @@ collect_points(struct relay *r, const struct emitter *e)
             ? g_stats.points_spooled - g_stats.points_unspooled : 0);
     emit_untagged(e, "points.dropped", "Valid lines dropped (overflow = drop, or out of memory).", COUNTER,
         g_stats.points_dropped);
+    emit_untagged(e, "points.rule_dropped", "Valid points a rule dropped (action = drop).", COUNTER,
+        g_stats.points_rule_dropped);
+    emit_untagged(e, "points.copies", "Lines beyond the first when a point went to more than one "
+        "backend (routing = all, send to several groups).", COUNTER, g_stats.points_copies);
+}
+
+/* ---- rules and groups ---------------------------------------------------- */
+
+#define RULE_FIELD(n, h, member) { n, h, COUNTER, offsetof(struct rule_stats, member) }
+
+static const struct field rule_fields[] = {
+    RULE_FIELD("rule.matched", "Points a rule's conditions held for (its action ran).", matched),
+    RULE_FIELD("rule.dropped", "Points a rule dropped (action = drop).", dropped),
+    RULE_FIELD("rule.refused", "Points a rule changed into one the TSD would refuse (refused, "
+               "answered as invalid).", refused),
+    RULE_FIELD("rule.errors", "Pattern runs of a rule that PCRE2 gave up on (rule-match-limit): "
+               "taken as no match.", errors),
+};
+
+static void
+collect_rules(struct relay *r, const struct emitter *e)
+{
+    const struct ruleset *rs = r->flow->rules;
+    for (size_t f = 0; f < TS_ARRAY_LEN(rule_fields); f++)
+        for (int i = 0; i < rs->nrules; i++)
+            emit_tagged(e, rule_fields[f].name, rule_fields[f].help, COUNTER, "rule",
+                        rs->rules[i].name, field_value(&rs->rules[i].st, &rule_fields[f]));
+    const struct groups *gs = &r->flow->groups;
+    for (int g = 0; g < gs->n; g++)
+        emit_tagged(e, "group.points", "Points sent to a group (each goes to its backend(s) by "
+                    "the group's routing).", COUNTER, "group", gs->g[g].name, gs->g[g].points);
+    emit_untagged(e, "rules.cache_hits", "Metric names the rules' cache knew (their match "
+        "patterns not run again).", COUNTER, rs->cache.hits);
+    emit_untagged(e, "rules.cache_misses", "Metric names the rules' cache did not know (every match "
+        "pattern ran once, remembered).", COUNTER, rs->cache.misses);
+    emit_untagged(e, "rules.cache_uncached", "Metric names too long for the rules' cache, or "
+        "rule-cache = 0 (patterns ran each time).", COUNTER, rs->cache.uncached);
+    emit_untagged(e, "memory.rules", "Bytes of the rules' buffers and metric cache (rule-cache), "
+        "accounted apart from memory-limit.", GAUGE, rules_bytes(rs));
 }
 
 /* ---- backends ----------------------------------------------------------- */
@@ -485,7 +525,7 @@ collect_latency_and_log(struct relay *r, const struct emitter *e)
 /* The parts, in the order they are rendered.  A part yields every sample
  * of a metric name together (Prometheus HELP/TYPE appear once). */
 static void (*const collectors[])(struct relay *r, const struct emitter *e) = {
-    collect_protocols, collect_clients, collect_points, collect_backends,
+    collect_protocols, collect_clients, collect_points, collect_rules, collect_backends,
     collect_spool, collect_memory, collect_latency_and_log,
 };
 
