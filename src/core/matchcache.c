@@ -4,22 +4,19 @@
  *
  * An entry is the name's hash, its length (0: empty), its bytes, then
  * the mask words; entries are laid out in one block, stride bytes apart.
- * The slot is the hash's low bits.  It must never allocate after init.
+ * Two-way: a name may sit in either entry of the pair its hash's low
+ * bits pick (a new name takes an empty one, else the one not taken
+ * last), so two busy names that share a pair do not evict each other on
+ * every point.  It must never allocate after init.
  */
 #include "autoconf.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
 #include "core/matchcache.h"
-
-struct mc_entry {
-    uint64_t hash;
-    uint16_t len;                      /* 0: empty */
-    char name[MATCHCACHE_NAME_MAX];
-    uint64_t mask[];
-};
 
 int
 matchcache_init(struct matchcache *mc, size_t bytes, int nbits)
@@ -29,11 +26,11 @@ matchcache_init(struct matchcache *mc, size_t bytes, int nbits)
     if (mc->words == 0)
         mc->words = 1;
     mc->stride = sizeof(struct mc_entry) + (size_t)mc->words * sizeof(uint64_t);
-    size_t n = 1;
+    size_t n = 2;
     while (n * 2 * mc->stride <= bytes)
         n *= 2;
     if (n * mc->stride > bytes)
-        return TS_OK; /* off */
+        return TS_OK; /* off: not even one pair */
     mc->mem = calloc(n, mc->stride);
     if (mc->mem == NULL)
         return TS_ERROR;
@@ -55,34 +52,15 @@ matchcache_bytes(const struct matchcache *mc)
     return mc->nslots * mc->stride;
 }
 
-static inline struct mc_entry *
-matchcache_slot(const struct matchcache *mc, uint64_t h)
-{
-    return (struct mc_entry *)(void *)(mc->mem + (h & (mc->nslots - 1)) * mc->stride);
-}
-
-const uint64_t *
-matchcache_get(struct matchcache *mc, const char *name, size_t n, uint64_t h)
-{
-    if (mc->nslots == 0 || n > MATCHCACHE_NAME_MAX) {
-        mc->uncached++;
-        return NULL;
-    }
-    struct mc_entry *e = matchcache_slot(mc, h);
-    if (e->len == n && e->hash == h && memcmp(e->name, name, n) == 0) {
-        mc->hits++;
-        return e->mask;
-    }
-    mc->misses++;
-    return NULL;
-}
-
 uint64_t *
 matchcache_put(struct matchcache *mc, const char *name, size_t n, uint64_t h)
 {
     if (mc->nslots == 0 || n == 0 || n > MATCHCACHE_NAME_MAX)
         return NULL;
-    struct mc_entry *e = matchcache_slot(mc, h);
+    struct mc_entry *first = matchcache_entry(mc, h, 0);
+    size_t k = first->len == 0 ? 0 : matchcache_entry(mc, h, 1)->len == 0 ? 1 : !first->newer;
+    first->newer = (uint8_t)k;
+    struct mc_entry *e = matchcache_entry(mc, h, k);
     e->hash = h;
     e->len = (uint16_t)n;
     memcpy(e->name, name, n);

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* the metric cache hashes every point's metric: inlined, not a library call */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "base/javanum.h"
@@ -37,8 +39,11 @@
 struct rule_work {
     enum point_cmd cmd;
     const char *line;            /* the point as it came */
+    const char *end;             /* its end, before the "\n" */
+    const char *metric_end;      /* of its metric */
     size_t head_len;             /* "put " or "rollup SPEC ": before the metric */
-    const char *mid;             /* " TS VALUE" (codec id too): after the metric */
+    const char *mid;             /* " TS VALUE" (codec id too): after the metric; NULL:
+                                    not read yet */
     size_t mid_len;
     const char *tagtext;         /* "k=v k=v", without the "\n" */
     size_t taglen;
@@ -220,6 +225,7 @@ rules_prepare(struct ruleset *rs, const struct config *cfg, char *err, size_t er
         snprintf(err, errlen, "%s: out of memory for the rules", cfg->path);
         return TS_ERROR;
     }
+    rs->cached = rs->cache.nslots > 0;
     return TS_OK;
 }
 
@@ -308,20 +314,55 @@ rules_out_bound(const struct ruleset *rs, size_t in_bytes)
 
 /* ---- the point, opened in place ---------------------------------------- */
 
-/* Next word of [p, end) up to a space: its end. */
+/* A space among the 8 bytes of x (little-endian: the byte at the lowest
+ * address first): its index, or 8. */
+static inline int
+rules_space_in(uint64_t x)
+{
+    x ^= 0x2020202020202020ull;
+    uint64_t z = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+    return z != 0 ? __builtin_ctzll(z) >> 3 : 8;
+}
+
+/* Next word of [p, end) up to a space: its end.  Eight bytes at a time
+ * (a zero byte of x ^ "        " is a space; the lowest one is the
+ * first), the last few as the 8 bytes that end at end, shifted: a line
+ * has at least 8 bytes before its end (rules_open checks), so nothing
+ * outside it is ever read. */
 static inline const char *
 rules_word_end(const char *p, const char *end)
 {
-    const char *s = memchr(p, ' ', (size_t)(end - p));
-    return s != NULL ? s : end;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t x;
+    while (end - p >= 8) {
+        memcpy(&x, p, 8);
+        int k = rules_space_in(x);
+        if (k < 8)
+            return p + k;
+        p += 8;
+    }
+    if (p >= end)
+        return end;
+    memcpy(&x, end - 8, 8);
+    x >>= 8 * (8 - (end - p)); /* p's byte first; zeros (not spaces) above */
+    int k = rules_space_in(x);
+    return k < end - p ? p + k : end;
+#else
+    while (p < end && *p != ' ')
+        p++;
+    return p;
+#endif
 }
 
-/* The command, the metric and the words up to the tags of a canonical
- * line.  false when it does not read as one (cannot happen). */
+/* The command and the metric of a canonical line (the rest is read when
+ * a rule needs it: rules_open_mid).  false when it does not read as one
+ * (cannot happen). */
 static bool
 rules_open(struct rule_work *w, const char *line, size_t len)
 {
     const char *end = line + len - (len > 0 && line[len - 1] == '\n');
+    if (end - line < 13) /* "put m 1 1 a=b": rules_word_end reads 8 bytes back */
+        return false;
     const char *p = rules_word_end(line, end);
     size_t cl = (size_t)(p - line);
     w->cmd = cl == 6 ? CMD_ROLLUP : cl == 9 ? CMD_HISTOGRAM : CMD_PUT;
@@ -330,15 +371,31 @@ rules_open(struct rule_work *w, const char *line, size_t len)
     if (w->cmd == CMD_ROLLUP && (p = rules_word_end(p + 1, end)) == end)
         return false;
     w->line = line;
+    w->end = end;
     w->metric = p + 1;
     w->head_len = (size_t)(w->metric - line);
-    p = rules_word_end(w->metric, end);
-    w->mlen = (size_t)(p - w->metric);
+    w->mlen = (size_t)(rules_word_end(w->metric, end) - w->metric);
+    w->metric_end = w->metric + w->mlen;
+    w->mid = NULL;
+    w->tags_open = false;
+    w->changed = false;
+    w->mask_ready = false;
+    w->mcur = 0;
+    return true;
+}
+
+/* The words between the metric and the tags (timestamp, a histogram's
+ * codec id, value) and where the tags start. */
+static void
+rules_open_mid(struct rule_work *w)
+{
+    if (w->mid != NULL)
+        return;
+    const char *end = w->end;
+    const char *p = w->metric_end; /* of the metric as it came */
     w->mid = p;
     int words = 2;
-    for (int k = 0; k < words; k++) {
-        if (p == end)
-            return false;
+    for (int k = 0; k < words && p < end; k++) {
         const char *q = rules_word_end(p + 1, end);
         if (k == 1 && w->cmd == CMD_HISTOGRAM && javanum_is_int(p + 1, (size_t)(q - p - 1)))
             words = 3; /* a codec id before the value */
@@ -347,12 +404,6 @@ rules_open(struct rule_work *w, const char *line, size_t len)
     w->mid_len = (size_t)(p - w->mid);
     w->tagtext = p < end ? p + 1 : end;
     w->taglen = (size_t)(end - w->tagtext);
-    w->tags_open = false;
-    w->changed = false;
-    w->mask_ready = false;
-    w->mcur = 0;
-    w->nmatched = 0;
-    return true;
 }
 
 static void
@@ -360,13 +411,16 @@ rules_open_tags(struct rule_work *w)
 {
     if (w->tags_open)
         return;
+    rules_open_mid(w);
     w->tags_open = true;
     w->ntags = 0;
     const char *p = w->tagtext, *end = w->tagtext + w->taglen;
     while (p < end && w->ntags < POINT_MAX_TAGS) {
         const char *q = rules_word_end(p, end);
-        const char *eq = memchr(p, '=', (size_t)(q - p));
-        if (eq != NULL)
+        const char *eq = p;
+        while (eq < q && *eq != '=')
+            eq++;
+        if (eq < q)
             w->tags[w->ntags++] = (struct rule_kv){ p, eq + 1, (size_t)(eq - p),
                                                     (size_t)(q - eq - 1) };
         p = q + 1;
@@ -398,30 +452,84 @@ rules_fill_mask(struct ruleset *rs, struct rule_work *w, uint64_t *mask)
     }
 }
 
-/* Whether rule i's match holds for the metric. */
+/* The cache's answer for the current metric (computed and remembered on
+ * a miss); NULL when the metric is not cached. */
+static void
+rules_get_mask(struct ruleset *rs, struct rule_work *w)
+{
+    w->mask_ready = true;
+    w->mask = NULL;
+    if (!rs->cached)
+        return;
+    uint64_t h = XXH3_64bits(w->metric, w->mlen);
+    w->mask = matchcache_get(&rs->cache, w->metric, w->mlen, h);
+    if (w->mask != NULL)
+        return;
+    uint64_t *slot = matchcache_put(&rs->cache, w->metric, w->mlen, h);
+    if (slot != NULL)
+        rules_fill_mask(rs, w, slot);
+    w->mask = slot;
+}
+
+/* The first rule from `from` on that may hold: with the cache's mask,
+ * the next whose match held (or that has none); without, from itself. */
+static inline int
+rules_next(struct ruleset *rs, struct rule_work *w, int from)
+{
+    if (!w->mask_ready)
+        rules_get_mask(rs, w);
+    if (w->mask == NULL || from >= rs->nrules)
+        return from;
+    int k = from / 64;
+    uint64_t bits = w->mask[k] & (~0ull << (from % 64));
+    while (bits == 0) {
+        if (++k * 64 >= rs->nrules)
+            return rs->nrules;
+        bits = w->mask[k];
+    }
+    return k * 64 + __builtin_ctzll(bits);
+}
+
+/* Whether rule i's match holds for the metric (known from the mask when
+ * rules_next chose i with one). */
 static bool
 rules_metric_holds(struct ruleset *rs, struct rule_work *w, int i)
 {
     struct rule *ru = &rs->rules[i];
-    if (!ru->has_match)
+    if (!ru->has_match || w->mask != NULL)
         return true;
-    if (!w->mask_ready) {
-        uint64_t h = XXH3_64bits(w->metric, w->mlen);
-        w->mask = matchcache_get(&rs->cache, w->metric, w->mlen, h);
-        if (w->mask == NULL) {
-            uint64_t *slot = matchcache_put(&rs->cache, w->metric, w->mlen, h);
-            if (slot != NULL)
-                rules_fill_mask(rs, w, slot);
-            w->mask = slot;
-        }
-        w->mask_ready = true;
-    }
-    if (w->mask != NULL)
-        return (w->mask[i / 64] >> (i % 64)) & 1;
     int m = pattern_match(&ru->match, &rs->pc, w->metric, w->mlen);
     if (m < 0)
         ru->st.errors++;
     return m == 1;
+}
+
+/* Tag k of the point as it came, found without opening the tags: in a
+ * put or rollup line only a tag word holds a '=' after a space.  A
+ * histogram's value may ("u=1:o=0:..."): there, and once the tags are
+ * open (they may have changed), the opened ones are read. */
+static bool
+rules_tag_value(struct rule_work *w, const char *k, size_t kl, const char **v, size_t *vn)
+{
+    if (w->tags_open || w->cmd == CMD_HISTOGRAM) {
+        rules_open_tags(w);
+        int t = rules_find_tag(w, k, kl);
+        if (t < 0)
+            return false;
+        *v = w->tags[t].v;
+        *vn = w->tags[t].vlen;
+        return true;
+    }
+    const char *end = w->end;
+    for (const char *p = w->metric_end; p < end; p = rules_word_end(p + 1, end)) {
+        if ((size_t)(end - p) > kl + 1 && p[1] == k[0] && p[1 + kl] == '=' &&
+            memcmp(p + 1, k, kl) == 0) {
+            *v = p + 2 + kl;
+            *vn = (size_t)(rules_word_end(*v, end) - *v);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Its conditions hold (for a rewrite with groups, the match runs last,
@@ -432,13 +540,12 @@ rules_holds(struct ruleset *rs, struct rule_work *w, int i)
     struct rule *ru = &rs->rules[i];
     if (!rules_metric_holds(rs, w, i))
         return false;
-    if (ru->nconds > 0)
-        rules_open_tags(w);
     for (int c = 0; c < ru->nconds; c++) {
-        int t = rules_find_tag(w, ru->cond[c].key, ru->cond[c].klen);
-        if (t < 0)
+        const char *v;
+        size_t vn;
+        if (!rules_tag_value(w, ru->cond[c].key, ru->cond[c].klen, &v, &vn))
             return false;
-        int m = pattern_match(&ru->cond[c].pat, &rs->pc, w->tags[t].v, w->tags[t].vlen);
+        int m = pattern_match(&ru->cond[c].pat, &rs->pc, v, vn);
         if (m < 0)
             ru->st.errors++;
         if (m != 1)
@@ -540,6 +647,29 @@ rules_listed(const struct rule *ru, const struct rule_kv *t)
     return false;
 }
 
+/* Whether the point has one of the rule's tag keys (as rules_tag_value
+ * finds them: one pass over the line for them all). */
+static bool
+rules_any_tag(struct rule_work *w, const struct rule *ru)
+{
+    if (w->tags_open || w->cmd == CMD_HISTOGRAM) {
+        rules_open_tags(w);
+        for (int t = 0; t < w->ntags; t++)
+            if (rules_listed(ru, &w->tags[t]))
+                return true;
+        return false;
+    }
+    const char *end = w->end;
+    for (const char *p = w->metric_end; p < end; p = rules_word_end(p + 1, end))
+        for (int k = 0; k < ru->nkv; k++) {
+            size_t kl = ru->kv[k].klen;
+            if ((size_t)(end - p) > kl + 1 && p[1] == ru->kv[k].k[0] && p[1 + kl] == '=' &&
+                memcmp(p + 1, ru->kv[k].k, kl) == 0)
+                return true;
+        }
+    return false;
+}
+
 /* drop-tags: the listed keys go; keep-tags: the others go. */
 static void
 rules_trim_tags(struct ruleset *rs, int i)
@@ -547,6 +677,8 @@ rules_trim_tags(struct ruleset *rs, int i)
     struct rule_work *w = rs->w;
     const struct rule *ru = &rs->rules[i];
     bool keep = ru->action == RULE_KEEP_TAGS;
+    if (!keep && !rules_any_tag(w, ru)) /* most points have none of the keys */
+        return;
     rules_open_tags(w);
     for (int t = w->ntags - 1; t >= 0; t--) {
         if (rules_listed(ru, &w->tags[t]) == keep)
@@ -598,6 +730,7 @@ static int
 rules_finish(struct ruleset *rs, struct rules_verdict *v, struct point_error *why)
 {
     struct rule_work *w = rs->w;
+    rules_open_tags(w); /* and the words before them */
     size_t need = w->head_len + w->mlen + w->mid_len;
     for (int t = 0; t < w->ntags; t++)
         need += 2 + w->tags[t].klen + w->tags[t].vlen;
@@ -651,7 +784,7 @@ rules_apply(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
     if (!opened)
         return TS_OK;
     bool routed = false;
-    for (int i = 0; i < rs->nrules; i++) {
+    for (int i = rules_next(rs, w, 0); i < rs->nrules; i = rules_next(rs, w, i + 1)) {
         if (!rules_holds(rs, w, i))
             continue;
         w->matched[w->nmatched++] = i;
