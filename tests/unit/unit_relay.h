@@ -19,6 +19,7 @@
 #include "base/pool.h"
 #include "core/relay.h"
 #include "base/counters.h"
+#include "base/util.h"
 
 static bool
 unit_running(void *ctx)
