@@ -29,6 +29,7 @@
 #include <xxhash.h>
 
 #include "base/javanum.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "core/rules.h"
 
@@ -438,6 +439,16 @@ rules_find_tag(const struct rule_work *w, const char *k, size_t kl)
 
 /* ---- conditions -------------------------------------------------------- */
 
+/* A pattern of ru that PCRE2 gave up on (rule-match-limit, the JIT
+ * stack): no match, counted, logged (rate-limited). */
+static void
+rules_gave_up(struct rule *ru)
+{
+    ru->st.errors++;
+    LOG_RL(LOG_WARN, "rule %s: a pattern gave up (over rule-match-limit): taken as no match",
+           ru->name);
+}
+
 /* Every match pattern on the metric, remembered in the cache's entry. */
 static void
 rules_fill_mask(struct ruleset *rs, struct rule_work *w, uint64_t *mask)
@@ -446,7 +457,7 @@ rules_fill_mask(struct ruleset *rs, struct rule_work *w, uint64_t *mask)
         struct rule *ru = &rs->rules[i];
         int m = ru->has_match ? pattern_match(&ru->match, &rs->pc, w->metric, w->mlen) : 1;
         if (m < 0)
-            ru->st.errors++;
+            rules_gave_up(ru);
         if (m == 1)
             mask[i / 64] |= 1ull << (i % 64);
     }
@@ -500,7 +511,7 @@ rules_metric_holds(struct ruleset *rs, struct rule_work *w, int i)
         return true;
     int m = pattern_match(&ru->match, &rs->pc, w->metric, w->mlen);
     if (m < 0)
-        ru->st.errors++;
+        rules_gave_up(ru);
     return m == 1;
 }
 
@@ -547,14 +558,14 @@ rules_holds(struct ruleset *rs, struct rule_work *w, int i)
             return false;
         int m = pattern_match(&ru->cond[c].pat, &rs->pc, v, vn);
         if (m < 0)
-            ru->st.errors++;
+            rules_gave_up(ru);
         if (m != 1)
             return false;
     }
     if (ru->action == RULE_REWRITE && ru->match.captures > 0) {
         int m = pattern_match(&ru->match, &rs->pc, w->metric, w->mlen);
         if (m < 0)
-            ru->st.errors++;
+            rules_gave_up(ru);
         return m == 1;
     }
     return true;
