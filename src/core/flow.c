@@ -68,8 +68,8 @@ flow_carry(struct flow *next, const struct flow *prev)
 }
 
 int
-flow_targets(struct flow *f, uint64_t groups, uint64_t hash, const struct backend *bes,
-             int *out)
+flow_targets_many(struct flow *f, uint64_t groups, uint64_t hash, const struct backend *bes,
+                  int *out)
 {
     int n = 0;
     for (int g = 0; g < f->groups.n; g++)
@@ -79,7 +79,7 @@ flow_targets(struct flow *f, uint64_t groups, uint64_t hash, const struct backen
 }
 
 void
-flow_count(struct flow *f, uint64_t groups)
+flow_count_many(struct flow *f, uint64_t groups)
 {
     for (int g = 0; g < f->groups.n; g++)
         if ((groups >> g) & 1)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "base/util.h"
 #include "core/groups.h"
 #include "core/rules.h"
 
@@ -41,12 +42,32 @@ void flow_free(struct flow *f);
  * names. */
 void flow_carry(struct flow *next, const struct flow *prev);
 
+int flow_targets_many(struct flow *f, uint64_t groups, uint64_t hash,
+                      const struct backend *bes, int *out);
+void flow_count_many(struct flow *f, uint64_t groups);
+
 /* The backend slots of the groups of mask for a series hash (each once);
- * returns how many.  bes: see groups_pick. */
-int flow_targets(struct flow *f, uint64_t groups, uint64_t hash, const struct backend *bes,
-                 int *out);
+ * returns how many.  bes: see groups_pick.  (Every point asks: the one
+ * group of most points is inline.) */
+static inline int
+flow_targets(struct flow *f, uint64_t groups, uint64_t hash, const struct backend *bes,
+             int *out)
+{
+    TS_ASSERT(groups != 0); /* a point goes to a group at least */
+    if ((groups & (groups - 1)) == 0)
+        return groups_pick(&f->groups, __builtin_ctzll(groups), hash, bes, out, 0);
+    return flow_targets_many(f, groups, hash, bes, out);
+}
+
 /* A point went to the groups of mask. */
-void flow_count(struct flow *f, uint64_t groups);
+static inline void
+flow_count(struct flow *f, uint64_t groups)
+{
+    if ((groups & (groups - 1)) == 0)
+        f->groups.g[__builtin_ctzll(groups)].points++;
+    else
+        flow_count_many(f, groups);
+}
 
 /* The most backends one point may be sent to, and the most connections
  * one read's points may reach (for the clients' read bound); bes gives

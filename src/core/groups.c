@@ -113,6 +113,10 @@ groups_pick(struct groups *gs, int gi, uint64_t hash, const struct backend *bes,
     struct groups_avail_ctx ctx = { g, bes };
     int picked[CFG_MAX_BACKENDS];
     int k = router_pick(&g->router, hash, bes ? groups_avail : NULL, &ctx, picked);
+    if (n == 0 && k == 1) { /* one target, nothing to merge with: most points */
+        out[0] = g->slot[picked[0]];
+        return 1;
+    }
     for (int i = 0; i < k; i++) {
         int slot = g->slot[picked[i]];
         bool seen = false;

@@ -147,6 +147,7 @@ pattern_has_prefix(const struct pattern *p, const char *s, size_t n)
 int
 pattern_match(const struct pattern *p, struct pattern_ctx *c, const char *s, size_t n)
 {
+    c->groups = 0; /* a shortcut sets none */
     switch (p->kind) {
     case PAT_ANY:
         return 1;
@@ -163,6 +164,7 @@ pattern_match(const struct pattern *p, struct pattern_ctx *c, const char *s, siz
     }
     int rc = p->jit ? pcre2_jit_match(p->code, (PCRE2_SPTR)s, n, 0, 0, c->md, c->mc)
                     : pcre2_match(p->code, (PCRE2_SPTR)s, n, 0, 0, c->md, c->mc);
+    c->groups = rc > 0 ? rc : 0;
     if (rc > 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
@@ -177,7 +179,7 @@ pattern_group(const struct pattern_ctx *c, const char *s, uint32_t k, const char
 {
     *out = s;
     *n = 0;
-    if (k >= pcre2_get_ovector_count(c->md))
+    if (k >= (uint32_t)c->groups) /* past the last group the match set: unset */
         return;
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
     if (ov[2 * k] == PCRE2_UNSET || ov[2 * k + 1] < ov[2 * k])

@@ -44,6 +44,7 @@ struct pattern_ctx {
     pcre2_match_data *md;
     pcre2_match_context *mc;
     pcre2_jit_stack *stack;
+    int groups;              /* the last match: 1 + its highest group set */
 };
 
 /* Compiles src (len bytes).  TS_OK, or TS_ERROR with "<PCRE2's message>
