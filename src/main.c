@@ -99,10 +99,16 @@ main(int argc, char **argv)
         return 1;
     }
     log_attach_loop(r->loop);
-    log_info("tsrelay %s started: %d backends (%s routing), memory-limit %llu bytes, %s",
-             PACKAGE_VERSION, r->nbackends, config_routing_name(r->cfg.routing),
-             (unsigned long long)r->cfg.memory_limit,
-             r->cfg.redis.enabled ? "Redis spool" : "memory-only");
+    if (r->cfg.rules.ngroups == 0)
+        log_info("tsrelay %s started: %d backends (%s routing), %d rules, memory-limit %llu "
+                 "bytes, %s", PACKAGE_VERSION, r->nbackends, config_routing_name(r->cfg.routing),
+                 r->cfg.rules.nrules, (unsigned long long)r->cfg.memory_limit,
+                 r->cfg.redis.enabled ? "Redis spool" : "memory-only");
+    else
+        log_info("tsrelay %s started: %d backends in %d groups, %d rules, memory-limit %llu "
+                 "bytes, %s", PACKAGE_VERSION, r->nbackends, r->cfg.rules.ngroups,
+                 r->cfg.rules.nrules, (unsigned long long)r->cfg.memory_limit,
+                 r->cfg.redis.enabled ? "Redis spool" : "memory-only");
     notify_ready(r); /* systemd: READY=1, STATUS=, WATCHDOG=1 (no-op without NOTIFY_SOCKET) */
     ev_run(r->loop, 0);
     notify_close();

@@ -392,6 +392,44 @@ log_changes(const struct config *n)
     return changed;
 }
 
+/* Names in a that b lacks, comma-separated into buf ("" for none). */
+static const char *
+names_missing(const char *const *a, int na, const char *const *b, int nb, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < na && o + 1 < cap; i++) {
+        bool found = false;
+        for (int k = 0; k < nb && !found; k++)
+            found = strcmp(a[i], b[k]) == 0;
+        if (!found)
+            o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", a[i]);
+    }
+    return buf;
+}
+
+/* The groups and the rules the reload added and removed, by name (a rule
+ * of the same name that changed is replaced, its counters go on). */
+static void
+log_flow_changes(const struct flow *was, const struct flow *is)
+{
+    static const char *wn[CFG_MAX_RULES], *in[CFG_MAX_RULES];
+    char add[512], del[512];
+    for (int kind = 0; kind < 2; kind++) {
+        int nw = kind ? was->rules->nrules : was->groups.n;
+        int ni = kind ? is->rules->nrules : is->groups.n;
+        for (int i = 0; i < nw; i++)
+            wn[i] = kind ? was->rules->rules[i].name : was->groups.g[i].name;
+        for (int i = 0; i < ni; i++)
+            in[i] = kind ? is->rules->rules[i].name : is->groups.g[i].name;
+        names_missing(in, ni, wn, nw, add, sizeof(add));
+        names_missing(wn, nw, in, ni, del, sizeof(del));
+        if (add[0] != '\0' || del[0] != '\0')
+            log_info("reload: %s added: %s; removed: %s", kind ? "rules" : "groups",
+                     add[0] ? add : "none", del[0] ? del : "none");
+    }
+}
+
 /* "1 key needs", "2 keys need" */
 static const char *
 plural(int k, const char *one, const char *many)
@@ -447,6 +485,7 @@ reload_config(struct relay *r)
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
                         r->cfg.input_memory) != TS_OK)
         log_error("reload: the memory limits do not fit the pool: keeping the old ones");
+    log_flow_changes(r->flow, flow);
     relay_set_flow(r, flow); /* the next point follows the new groups and rules */
     relay_apply_limits(r);
     point_rules_init(&r->rules, r->cfg.max_tags, r->cfg.allow_specialchars);
@@ -469,9 +508,11 @@ reload_config(struct relay *r)
                  "acknowledgements (they resend what was not acknowledged)", closed);
     g_stats.reloads++;
     log_info("SIGHUP: %s reloaded: %d %s changed; backends %d kept, %d added, %d removed; "
-             "listeners %d added, %d removed; %d %s a restart (running values kept)",
-             r->cfg.path, changed, plural(changed, "value", "values"), p.nkept, p.nadded,
-             p.nremoved, p.nlisten_added, p.nlisten_removed, kept,
+             "listeners %d added, %d removed; %d %s, %d %s; %d %s a restart (running values "
+             "kept)", r->cfg.path, changed, plural(changed, "value", "values"), p.nkept,
+             p.nadded, p.nremoved, p.nlisten_added, p.nlisten_removed, r->flow->groups.n,
+             plural(r->flow->groups.n, "group", "groups"), r->flow->rules->nrules,
+             plural(r->flow->rules->nrules, "rule", "rules"), kept,
              plural(kept, "key needs", "keys need"));
 }
 
