@@ -115,7 +115,8 @@ relay_submit_to(struct relay *r, uint64_t groups, const char *line, size_t len, 
     int rc = TS_OK;
     for (int i = 0; i < n; i++) {
         struct backend *be = &r->backends[targets[i]];
-        if (be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) {
+        if ((be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) ||
+            ts_unlikely(be->nconns == 0)) { /* a slot a reload could not set up */
             drop_line(r, be);
             rc = TS_ENOMEM;
             continue;

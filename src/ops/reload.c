@@ -266,6 +266,32 @@ apply_backends(struct relay *r, const struct plan *p)
     }
 }
 
+/* An added backend that could not be set up (out of memory) is routed
+ * to by no group: the flow is built again without it (the old one stays
+ * when that leaves a group with no backend). */
+static struct flow *
+replan_without_failed(struct relay *r, struct plan *p, struct flow *flow)
+{
+    bool failed = false;
+    for (int i = 0; i < p->nslots; i++) {
+        if (p->added[i] && r->backends[i].retired) {
+            p->named[i] = false;
+            failed = true;
+        }
+    }
+    if (!failed)
+        return flow;
+    char err[CFG_ERR_MAX];
+    struct flow *again = plan_flow(&r->cfg, p, err, sizeof(err));
+    if (again == NULL) {
+        log_error("reload: without the backends that could not be set up: %s; their lines "
+                  "are dropped (counted) until the next reload", err);
+        return flow;
+    }
+    flow_free(flow);
+    return again;
+}
+
 /* ---- listeners ------------------------------------------------------------ */
 
 static int
@@ -485,6 +511,7 @@ reload_config(struct relay *r)
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
                         r->cfg.input_memory) != TS_OK)
         log_error("reload: the memory limits do not fit the pool: keeping the old ones");
+    flow = replan_without_failed(r, &p, flow);
     log_flow_changes(r->flow, flow);
     relay_set_flow(r, flow); /* the next point follows the new groups and rules */
     relay_apply_limits(r);
