@@ -21,6 +21,7 @@
 #include "autoconf.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,29 +316,31 @@ rules_out_bound(const struct ruleset *rs, size_t in_bytes)
 
 /* ---- the point, opened in place ---------------------------------------- */
 
-/* A space among the 8 bytes of x (little-endian: the byte at the lowest
- * address first): its index, or 8. */
+#define RULES_ONES 0x0101010101010101ull
+
+/* Byte c among the 8 bytes of x (little-endian: the byte at the lowest
+ * address first): its index, or 8.  (A zero byte of x ^ cccccccc is a c;
+ * the lowest one found is the first.) */
 static inline int
-rules_space_in(uint64_t x)
+rules_byte_in(uint64_t x, unsigned char c)
 {
-    x ^= 0x2020202020202020ull;
-    uint64_t z = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+    x ^= RULES_ONES * c;
+    uint64_t z = (x - RULES_ONES) & ~x & (RULES_ONES << 7);
     return z != 0 ? __builtin_ctzll(z) >> 3 : 8;
 }
 
-/* Next word of [p, end) up to a space: its end.  Eight bytes at a time
- * (a zero byte of x ^ "        " is a space; the lowest one is the
- * first), the last few as the 8 bytes that end at end, shifted: a line
- * has at least 8 bytes before its end (rules_open checks), so nothing
- * outside it is ever read. */
+/* The first byte c of [p, end), or end.  Eight bytes at a time; the last
+ * few as the 8 bytes that end at end, shifted: a line has at least 8
+ * bytes before its end (rules_open checks), so nothing outside it is ever
+ * read. */
 static inline const char *
-rules_word_end(const char *p, const char *end)
+rules_find(const char *p, const char *end, unsigned char c)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     uint64_t x;
     while (end - p >= 8) {
         memcpy(&x, p, 8);
-        int k = rules_space_in(x);
+        int k = rules_byte_in(x, c);
         if (k < 8)
             return p + k;
         p += 8;
@@ -345,14 +348,22 @@ rules_word_end(const char *p, const char *end)
     if (p >= end)
         return end;
     memcpy(&x, end - 8, 8);
-    x >>= 8 * (8 - (end - p)); /* p's byte first; zeros (not spaces) above */
-    int k = rules_space_in(x);
+    /* p's byte first; the bytes shifted in are zeros: c is not 0 */
+    x >>= 8 * (8 - (end - p));
+    int k = rules_byte_in(x, c);
     return k < end - p ? p + k : end;
 #else
-    while (p < end && *p != ' ')
+    while (p < end && (unsigned char)*p != c)
         p++;
     return p;
 #endif
+}
+
+/* Next word of [p, end) up to a space: its end. */
+static inline const char *
+rules_word_end(const char *p, const char *end)
+{
+    return rules_find(p, end, ' ');
 }
 
 /* The command and the metric of a canonical line (the rest is read when
@@ -515,8 +526,16 @@ rules_metric_holds(struct ruleset *rs, struct rule_work *w, int i)
     return m == 1;
 }
 
+/* Whether the '=' at e ends tag key k (kl bytes): " k=" in the line. */
+static inline bool
+rules_key_before(const struct rule_work *w, const char *e, const char *k, size_t kl)
+{
+    return (size_t)(e - w->metric_end) > kl && e[-1] == k[kl - 1] &&
+           e[-(ptrdiff_t)kl - 1] == ' ' && memcmp(e - kl, k, kl) == 0;
+}
+
 /* Tag k of the point as it came, found without opening the tags: in a
- * put or rollup line only a tag word holds a '=' after a space.  A
+ * put or rollup line a '=' is always a tag's, after its key.  A
  * histogram's value may ("u=1:o=0:..."): there, and once the tags are
  * open (they may have changed), the opened ones are read. */
 static bool
@@ -532,14 +551,12 @@ rules_tag_value(struct rule_work *w, const char *k, size_t kl, const char **v, s
         return true;
     }
     const char *end = w->end;
-    for (const char *p = w->metric_end; p < end; p = rules_word_end(p + 1, end)) {
-        if ((size_t)(end - p) > kl + 1 && p[1] == k[0] && p[1 + kl] == '=' &&
-            memcmp(p + 1, k, kl) == 0) {
-            *v = p + 2 + kl;
+    for (const char *e = w->metric_end; (e = rules_find(e + 1, end, '=')) < end;)
+        if (rules_key_before(w, e, k, kl)) {
+            *v = e + 1;
             *vn = (size_t)(rules_word_end(*v, end) - *v);
             return true;
         }
-    }
     return false;
 }
 
@@ -671,13 +688,10 @@ rules_any_tag(struct rule_work *w, const struct rule *ru)
         return false;
     }
     const char *end = w->end;
-    for (const char *p = w->metric_end; p < end; p = rules_word_end(p + 1, end))
-        for (int k = 0; k < ru->nkv; k++) {
-            size_t kl = ru->kv[k].klen;
-            if ((size_t)(end - p) > kl + 1 && p[1] == ru->kv[k].k[0] && p[1 + kl] == '=' &&
-                memcmp(p + 1, ru->kv[k].k, kl) == 0)
+    for (const char *e = w->metric_end; (e = rules_find(e + 1, end, '=')) < end;)
+        for (int k = 0; k < ru->nkv; k++)
+            if (rules_key_before(w, e, ru->kv[k].k, ru->kv[k].klen))
                 return true;
-        }
     return false;
 }
 

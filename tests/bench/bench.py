@@ -425,6 +425,35 @@ say("\nrules: telnet through 20 rules (2 rewrites touching 1/4 of the points, 1 
                                   results["rules"]["rules20"]["pts_per_s"], ratio,
                                   results["rules"]["none"]["cpu_s_per_million"],
                                   results["rules"]["rules20"]["cpu_s_per_million"]))
+# allocations per point through the 20 rules (the malloc counter of part 3)
+if os.path.exists(MALLOC_SO):
+    count_file = os.path.join(base, "mallocs-rules")
+    env = dict(os.environ, LD_PRELOAD=MALLOC_SO, MALLOC_COUNT_FILE=count_file)
+    r = h.Relay(base, RULE_BACKENDS, name="bench-rules-malloc", backend_opts={"conns": "2"})
+    r.write_conf(RULE_BACKENDS, backend_opts={"conns": "2"}, extra=RULES_20)
+    r.proc = subprocess.Popen([h.TSRELAY, "-c", r.conf], stdout=subprocess.DEVNULL,
+                              stderr=open(r.log, "ab"), env=env)
+    h._procs.append(r.proc)
+    h.wait_until(lambda: r._can_connect(r.port), 15, what="tsrelay")
+
+    def rule_mallocs():
+        os.kill(r.proc.pid, signal.SIGUSR2)
+        time.sleep(0.2)
+        with open(count_file) as f:
+            return int(f.read())
+    h.run_tsload(r.port, 100000, proto="telnet", conns=2, series=10000, metric="warm",
+                 extra=["--metrics", RULE_METRICS])
+    before_calls = rule_mallocs()
+    n = 1000000
+    h.run_tsload(r.port, n, proto="telnet", conns=2, series=10000, metric="bench.m",
+                 extra=["--metrics", RULE_METRICS])
+    h.wait_until(lambda: r.stats().get(("points.queued", None), 1) == 0, 60, what="delivered")
+    calls = rule_mallocs() - before_calls
+    r.stop()
+    results["rules"]["mallocs"] = {"calls": calls, "points": n, "per_point": calls / n}
+    say("rules: malloc calls for %d points through the 20 rules: %d (%.7f per point)"
+        % (n, calls, calls / n))
+
 before = os.environ.get("BENCH_BASELINE_TSRELAY")
 if before:
     one = RULE_BACKENDS[:1]
