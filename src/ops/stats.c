@@ -253,6 +253,8 @@ static const struct field rule_fields[] = {
 static void
 collect_rules(struct relay *r, const struct emitter *e)
 {
+    if (r->flow == NULL)
+        return; /* not built yet (a relay without backends) */
     const struct ruleset *rs = r->flow->rules;
     for (size_t f = 0; f < TS_ARRAY_LEN(rule_fields); f++)
         for (int i = 0; i < rs->nrules; i++)

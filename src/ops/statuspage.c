@@ -438,6 +438,8 @@ table_backends(struct page *o, struct relay *r)
 static void
 table_rules(struct page *o, struct relay *r)
 {
+    if (r->flow == NULL)
+        return; /* not built yet (a relay without backends) */
     const struct groups *gs = &r->flow->groups;
     const struct ruleset *rs = r->flow->rules;
     str(o, "<section><h2>Groups and rules</h2><table id=\"groups\"><thead><tr><th>group</th>"
