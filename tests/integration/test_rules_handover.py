@@ -9,7 +9,9 @@ waiting lines are handed over: to g's remaining backend b (which then has
 every point twice: once as g's, once handed over), never to c.  The
 counters say so: backend.handed_over{down}, group.points{g}, and the
 identity (the hand-over adds lines to g: group.points grows by them).
-About 10 s.  (b and c are tssink, counting lines; a scripted sink is
+Then a reload with a rule that does not compile is refused with
+FILE:LINE: [rule NAME] match: <PCRE2's message at offset N>, and the
+running rules stay.  About 10 s.  (b and c are tssink, counting lines; a scripted sink is
 enough here: the point is where lines go, not what a TSD does.)
 """
 
@@ -85,5 +87,25 @@ rhs = (g("points.forwarded") + g("points.queued") + g("points.spool_pending") +
 tap.eq(received + g("points.taken_over") + g("points.copies"), rhs, "the accounting identity")
 tap.ok("reload: groups" not in relay.logtext() and "reload: rules" not in relay.logtext(),
        "the reload kept the groups and the rule (no group or rule added or removed)")
+
+# a rule that does not compile refuses the whole file; the running rules stay
+bad = (RULES % "b") + "\n[rule broken]\nmatch = ^a(b\naction = drop\n"
+relay.write_conf(both[1:], relay={"reconnect-max": "200ms"}, extra=bad)
+with open(relay.conf) as f:
+    line = next(i + 1 for i, t in enumerate(f.read().splitlines()) if t == "match = ^a(b")
+mark = len(relay.logtext())
+relay.reload()
+h.wait_until(lambda: "refused" in relay.logtext()[mark:], 10, what="the refusal")
+want = "SIGHUP: %s refused: %s:%d: [rule broken] match: missing closing parenthesis at " \
+       "offset 4; running the last good configuration" % (relay.conf, relay.conf, line)
+tap.ok(want in relay.logtext()[mark:], "a reload with a rule that does not compile is refused: "
+       "FILE:LINE: [rule broken] match: <PCRE2's message> at offset N", relay.logtext()[mark:])
+s = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+s.sendall(b"put ho.after 1700000000 1 host=a\n")
+s.close()
+h.wait_until(lambda: b.stats().get("lines", 0) >= 2 * N + 1, 10, what="a point after it")
+st = relay.stats()
+tap.ok(st.get(("config.reload_refusals", None)) == 1 and b.stats().get("lines") == 2 * N + 1 and
+       c.stats().get("lines", 0) == 0, "the running rules stayed: the next point went to g's b")
 tap.eq(relay.stop(), 0, "tsrelay exits 0")
 tap.done()
