@@ -784,7 +784,7 @@ _Static_assert(CFG_GROUP_MEMBERS == CFG_MAX_BACKENDS, "a group can hold every ba
 
 /* The [group] and [rule] sections (rulecfg.c). */
 static bool
-rules(struct parse_state *ps)
+rule_sections(struct parse_state *ps)
 {
     struct config *cfg = ps->cfg;
     const char *names[CFG_MAX_BACKENDS];
@@ -876,7 +876,7 @@ validate(struct parse_state *ps)
             return fail(ps, line_of(ps, S_REDIS, "prefix", NULL), "redis", "prefix",
                         "must not be empty");
     }
-    return rules(ps) ? 1 : 0;
+    return rule_sections(ps) ? 1 : 0;
 }
 
 static int

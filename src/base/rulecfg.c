@@ -94,13 +94,13 @@ rulecfg_trim(const char *s, size_t *n)
 /* ---- headers ----------------------------------------------------------- */
 
 static struct cfg_group *
-cur_group(struct cfg_rules *rc)
+rulecfg_cur_group(struct cfg_rules *rc)
 {
     return rc->cur_kind == 'g' ? &rc->groups[rc->ngroups - 1] : NULL;
 }
 
 static struct cfg_rule *
-cur_rule(struct cfg_rules *rc)
+rulecfg_cur_rule(struct cfg_rules *rc)
 {
     return rc->cur_kind == 'r' ? &rc->rules[rc->nrules - 1] : NULL;
 }
@@ -124,7 +124,7 @@ rulecfg_rule_index(const struct cfg_rules *rc, const char *name)
 }
 
 static int
-new_group(struct cfg_rules *rc, const char *name, int line, const struct rulecfg_err *e)
+rulecfg_new_group(struct cfg_rules *rc, const char *name, int line, const struct rulecfg_err *e)
 {
     int dup = rulecfg_group_index(rc, name);
     if (dup >= 0)
@@ -143,7 +143,7 @@ new_group(struct cfg_rules *rc, const char *name, int line, const struct rulecfg
 }
 
 static int
-new_rule(struct cfg_rules *rc, const char *name, int line, const struct rulecfg_err *e)
+rulecfg_new_rule(struct cfg_rules *rc, const char *name, int line, const struct rulecfg_err *e)
 {
     int dup = rulecfg_rule_index(rc, name);
     if (dup >= 0)
@@ -182,7 +182,8 @@ rulecfg_header(struct cfg_rules *rc, const char *sect, int line, const struct ru
     char nm[CFG_RULE_NAME_MAX];
     memcpy(nm, name, n);
     nm[n] = '\0';
-    *result = kind[0] == 'g' ? new_group(rc, nm, line, e) : new_rule(rc, nm, line, e);
+    *result = kind[0] == 'g' ? rulecfg_new_group(rc, nm, line, e)
+                             : rulecfg_new_rule(rc, nm, line, e);
     return 1;
 }
 
@@ -191,8 +192,8 @@ rulecfg_header(struct cfg_rules *rc, const char *sect, int line, const struct ru
 /* Splits a comma list into pairs; with eq, each entry is a=b (split at
  * its first '='), else a alone.  TS_OK, or TS_ERROR with why set. */
 static int
-split_list(struct cfg_rules *rc, const char *value, bool eq, struct cfg_pair *out, int cap,
-           int *count, const char **why)
+rulecfg_split_list(struct cfg_rules *rc, const char *value, bool eq, struct cfg_pair *out, int cap,
+                   int *count, const char **why)
 {
     int n = 0;
     const char *p = value;
@@ -222,7 +223,7 @@ split_list(struct cfg_rules *rc, const char *value, bool eq, struct cfg_pair *ou
 }
 
 static int
-pick(const char *const *names, const char *value)
+rulecfg_pick(const char *const *names, const char *value)
 {
     for (int i = 0; names[i] != NULL; i++)
         if (strcasecmp(names[i], value) == 0)
@@ -231,11 +232,11 @@ pick(const char *const *names, const char *value)
 }
 
 static int
-set_group_key(struct cfg_rules *rc, struct cfg_group *g, const char *name, const char *value,
-              int line, const struct rulecfg_err *e)
+rulecfg_set_group_key(struct cfg_rules *rc, struct cfg_group *g, const char *name,
+                      const char *value, int line, const struct rulecfg_err *e)
 {
     if (strcmp(name, "routing") == 0) {
-        int r = pick(route_names, value);
+        int r = rulecfg_pick(route_names, value);
         if (r < 0)
             return rulecfg_fail(e, line, "group", g->name, name,
                                 "'%s' is not one of: hash, roundrobin, failover, all", value);
@@ -246,7 +247,7 @@ set_group_key(struct cfg_rules *rc, struct cfg_group *g, const char *name, const
     TS_ASSERT(strcmp(name, "backends") == 0); /* config.c's table knows the names */
     struct cfg_pair items[CFG_GROUP_MEMBERS];
     const char *why = NULL;
-    if (split_list(rc, value, false, items, CFG_GROUP_MEMBERS, &g->nmembers, &why) != TS_OK)
+    if (rulecfg_split_list(rc, value, false, items, CFG_GROUP_MEMBERS, &g->nmembers, &why) != TS_OK)
         return rulecfg_fail(e, line, "group", g->name, name, "%s", why);
     for (int i = 0; i < g->nmembers; i++)
         g->members[i] = items[i].a;
@@ -256,16 +257,16 @@ set_group_key(struct cfg_rules *rc, struct cfg_group *g, const char *name, const
 
 /* tags, keys, to: one list per rule, for its action. */
 static int
-set_rule_list(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const char *value,
-              int line, const struct rulecfg_err *e)
+rulecfg_set_rule_list(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const char *value,
+                      int line, const struct rulecfg_err *e)
 {
     if (r->items_key[0] != '\0' && strcmp(r->items_key, name) != 0)
         return rulecfg_fail(e, line, "rule", r->name, name,
                             "a rule has one list: '%s' was given at line %d", r->items_key,
                             r->items_line);
     const char *why = NULL;
-    if (split_list(rc, value, strcmp(name, "tags") == 0, r->items, CFG_RULE_ITEMS, &r->nitems,
-                   &why) != TS_OK)
+    if (rulecfg_split_list(rc, value, strcmp(name, "tags") == 0, r->items, CFG_RULE_ITEMS,
+                           &r->nitems, &why) != TS_OK)
         return rulecfg_fail(e, line, "rule", r->name, name, "%s", why);
     snprintf(r->items_key, sizeof(r->items_key), "%s", name);
     r->items_line = line;
@@ -273,8 +274,8 @@ set_rule_list(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const 
 }
 
 static int
-set_rule_tag(struct cfg_rules *rc, struct cfg_rule *r, const char *value, int line,
-             const struct rulecfg_err *e)
+rulecfg_set_rule_tag(struct cfg_rules *rc, struct cfg_rule *r, const char *value, int line,
+                     const struct rulecfg_err *e)
 {
     const char *eq = strchr(value, '=');
     if (eq == NULL || eq == value)
@@ -295,8 +296,8 @@ set_rule_tag(struct cfg_rules *rc, struct cfg_rule *r, const char *value, int li
 }
 
 static int
-set_rule_key(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const char *value,
-             int line, const struct rulecfg_err *e)
+rulecfg_set_rule_key(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const char *value,
+                     int line, const struct rulecfg_err *e)
 {
     if (strcmp(name, "match") == 0 || strcmp(name, "metric") == 0) {
         bool m = name[1] == 'a';
@@ -307,9 +308,9 @@ set_rule_key(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const c
         return TS_OK;
     }
     if (strcmp(name, "tag") == 0)
-        return set_rule_tag(rc, r, value, line, e);
+        return rulecfg_set_rule_tag(rc, r, value, line, e);
     if (strcmp(name, "action") == 0) {
-        int a = pick(action_names + 1, value);
+        int a = rulecfg_pick(action_names + 1, value);
         if (a < 0)
             return rulecfg_fail(e, line, "rule", r->name, name, "'%s' is not one of: drop, "
                                 "rewrite, set-tags, drop-tags, keep-tags, send", value);
@@ -319,7 +320,7 @@ set_rule_key(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const c
     }
     if (strcmp(name, "stop") == 0) {
         static const char *const yn[] = { "no", "yes", NULL };
-        int s = pick(yn, value);
+        int s = rulecfg_pick(yn, value);
         if (s < 0)
             return rulecfg_fail(e, line, "rule", r->name, name, "'%s' is not yes or no", value);
         r->stop = s == 1;
@@ -327,27 +328,27 @@ set_rule_key(struct cfg_rules *rc, struct cfg_rule *r, const char *name, const c
         return TS_OK;
     }
     TS_ASSERT(strcmp(name, "tags") == 0 || strcmp(name, "keys") == 0 || strcmp(name, "to") == 0);
-    return set_rule_list(rc, r, name, value, line, e);
+    return rulecfg_set_rule_list(rc, r, name, value, line, e);
 }
 
 int
 rulecfg_set(struct cfg_rules *rc, const char *name, const char *value, int line,
             const struct rulecfg_err *e)
 {
-    struct cfg_group *g = cur_group(rc);
+    struct cfg_group *g = rulecfg_cur_group(rc);
     if (g != NULL)
-        return set_group_key(rc, g, name, value, line, e);
-    struct cfg_rule *r = cur_rule(rc);
+        return rulecfg_set_group_key(rc, g, name, value, line, e);
+    struct cfg_rule *r = rulecfg_cur_rule(rc);
     TS_ASSERT(r != NULL); /* config.c calls only within these sections */
     if (r == NULL)
         return TS_ERROR;
-    return set_rule_key(rc, r, name, value, line, e);
+    return rulecfg_set_rule_key(rc, r, name, value, line, e);
 }
 
 /* ---- the whole file ------------------------------------------------------ */
 
 static int
-bad_byte(const uint8_t *name_ok, const char *s, size_t n)
+rulecfg_bad_byte(const uint8_t *name_ok, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!name_ok[(unsigned char)s[i]])
@@ -356,8 +357,8 @@ bad_byte(const uint8_t *name_ok, const char *s, size_t n)
 }
 
 static int
-check_groups(struct cfg_rules *rc, const char *const *backends, const int *backend_lines,
-             int nbackends, const struct rulecfg_err *e)
+rulecfg_check_groups(struct cfg_rules *rc, const char *const *backends, const int *backend_lines,
+                     int nbackends, const struct rulecfg_err *e)
 {
     bool used[CFG_GROUP_MEMBERS] = { false };
     for (int i = 0; i < rc->ngroups; i++) {
@@ -390,8 +391,8 @@ check_groups(struct cfg_rules *rc, const char *const *backends, const int *backe
 
 /* The template: bytes the TSD accepts in a metric, and \1..\9. */
 static int
-check_template(const struct cfg_rules *rc, const struct cfg_rule *r, const uint8_t *name_ok,
-               const struct rulecfg_err *e)
+rulecfg_check_template(const struct cfg_rules *rc, const struct cfg_rule *r, const uint8_t *name_ok,
+                       const struct rulecfg_err *e)
 {
     const char *t = rulecfg_str(rc, r->metric);
     bool refs = false;
@@ -416,8 +417,8 @@ check_template(const struct cfg_rules *rc, const struct cfg_rule *r, const uint8
 /* The list of the action: the key it takes, its entries' bytes, and for
  * send the groups. */
 static int
-check_list(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
-           const struct rulecfg_err *e)
+rulecfg_check_list(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
+                   const struct rulecfg_err *e)
 {
     const char *want = r->action == RULE_SET_TAGS ? "tags"
                        : r->action == RULE_SEND   ? "to"
@@ -446,8 +447,8 @@ check_list(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
             continue;
         }
         const char *b = r->items[i].b.len ? rulecfg_str(rc, r->items[i].b) : "";
-        int bad = bad_byte(name_ok, a, r->items[i].a.len);
-        int badv = bad_byte(name_ok, b, r->items[i].b.len);
+        int bad = rulecfg_bad_byte(name_ok, a, r->items[i].a.len);
+        int badv = rulecfg_bad_byte(name_ok, b, r->items[i].b.len);
         if (bad >= 0 || badv >= 0)
             return rulecfg_fail(e, r->items_line, "rule", r->name, want, "'%c' in '%s' is a "
                                 "byte the TSD refuses in a tag", bad >= 0 ? a[bad] : b[badv],
@@ -461,8 +462,8 @@ check_list(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
 }
 
 static int
-check_rule(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
-           const struct rulecfg_err *e)
+rulecfg_check_rule(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
+                   const struct rulecfg_err *e)
 {
     if (r->action == RULE_NONE)
         return rulecfg_fail(e, r->line, "rule", r->name, "action", "missing (drop, rewrite, "
@@ -473,7 +474,7 @@ check_rule(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
     if (r->action != RULE_REWRITE && r->metric_line != 0)
         return rulecfg_fail(e, r->metric_line, "rule", r->name, "metric",
                             "not a key of action = %s", rulecfg_action_name(r->action));
-    if (r->action == RULE_REWRITE && check_template(rc, r, name_ok, e) != TS_OK)
+    if (r->action == RULE_REWRITE && rulecfg_check_template(rc, r, name_ok, e) != TS_OK)
         return TS_ERROR;
     if (r->action == RULE_DROP && r->stop_line != 0 && !r->stop)
         return rulecfg_fail(e, r->stop_line, "rule", r->name, "stop",
@@ -481,12 +482,12 @@ check_rule(struct cfg_rules *rc, struct cfg_rule *r, const uint8_t *name_ok,
     if (r->stop_line == 0)
         r->stop = r->action == RULE_SEND || r->action == RULE_DROP;
     for (int i = 0; i < r->ntags; i++) {
-        int bad = bad_byte(name_ok, rulecfg_str(rc, r->tags[i].a), r->tags[i].a.len);
+        int bad = rulecfg_bad_byte(name_ok, rulecfg_str(rc, r->tags[i].a), r->tags[i].a.len);
         if (bad >= 0)
             return rulecfg_fail(e, r->tag_line[i], "rule", r->name, "tag", "'%c' is a byte "
                                 "the TSD refuses in a tag key", rulecfg_str(rc, r->tags[i].a)[bad]);
     }
-    return check_list(rc, r, name_ok, e);
+    return rulecfg_check_list(rc, r, name_ok, e);
 }
 
 int
@@ -494,7 +495,7 @@ rulecfg_validate(struct cfg_rules *rc, const char *const *backends, const int *b
                  int nbackends, const char *default_group, int default_group_line,
                  const uint8_t *name_ok, const struct rulecfg_err *e)
 {
-    if (check_groups(rc, backends, backend_lines, nbackends, e) != TS_OK)
+    if (rulecfg_check_groups(rc, backends, backend_lines, nbackends, e) != TS_OK)
         return TS_ERROR;
     if (rc->ngroups == 0 && strcmp(default_group, "default") != 0)
         return rulecfg_fail(e, default_group_line, "relay", "", "default-group",
@@ -506,7 +507,7 @@ rulecfg_validate(struct cfg_rules *rc, const char *const *backends, const int *b
                             "takes what no send rule routes must be one of them",
                             default_group);
     for (int i = 0; i < rc->nrules; i++)
-        if (check_rule(rc, &rc->rules[i], name_ok, e) != TS_OK)
+        if (rulecfg_check_rule(rc, &rc->rules[i], name_ok, e) != TS_OK)
             return TS_ERROR;
     return TS_OK;
 }

@@ -174,8 +174,7 @@ pattern_match(const struct pattern *p, struct pattern_ctx *c, const char *s, siz
 }
 
 void
-pattern_group(const struct pattern_ctx *c, const char *s, uint32_t k, const char **out,
-              size_t *n)
+pattern_group(const struct pattern_ctx *c, const char *s, uint32_t k, const char **out, size_t *n)
 {
     *out = s;
     *n = 0;
@@ -216,7 +215,7 @@ enum open_kind { OPEN_CAPTURE, OPEN_GROUP, OPEN_LOOK, OPEN_SKIP, OPEN_UNKNOWN };
  * group).  Only options that change neither how the pattern reads (x)
  * nor which groups capture (n) are known. */
 static enum open_kind
-proof_options(const char *s, size_t n, size_t i, size_t *next)
+pattern_proof_options(const char *s, size_t n, size_t i, size_t *next)
 {
     size_t j = i + 2;
     while (j < n && s[j] != '\0' && strchr("imsJU^-", s[j]) != NULL)
@@ -230,7 +229,7 @@ proof_options(const char *s, size_t n, size_t i, size_t *next)
 
 /* A named group "(?<name>", "(?'name'" or "(?P<name>": its body's start. */
 static enum open_kind
-proof_named(const char *s, size_t n, size_t from, char close, size_t *next)
+pattern_proof_named(const char *s, size_t n, size_t from, char close, size_t *next)
 {
     const char *e = memchr(s + from, close, n - from);
     if (e == NULL)
@@ -241,7 +240,7 @@ proof_named(const char *s, size_t n, size_t from, char close, size_t *next)
 
 /* What opens at s[i] == '(' and where its body starts. */
 static enum open_kind
-proof_open(const char *s, size_t n, size_t i, size_t *next)
+pattern_proof_open(const char *s, size_t n, size_t i, size_t *next)
 {
     char a = i + 1 < n ? s[i + 1] : 0, b = i + 2 < n ? s[i + 2] : 0;
     char c = i + 3 < n ? s[i + 3] : 0;
@@ -260,20 +259,20 @@ proof_open(const char *s, size_t n, size_t i, size_t *next)
         return OPEN_LOOK;
     }
     if (b == '<' || b == '\'')
-        return proof_named(s, n, i + 3, b == '<' ? '>' : '\'', next);
+        return pattern_proof_named(s, n, i + 3, b == '<' ? '>' : '\'', next);
     if (b == 'P' && c == '<')
-        return proof_named(s, n, i + 4, '>', next);
+        return pattern_proof_named(s, n, i + 4, '>', next);
     if (b == '#') {
         const char *e = memchr(s + i, ')', n - i);
         *next = e ? (size_t)(e - s) + 1 : n;
         return OPEN_SKIP;
     }
-    return proof_options(s, n, i, next);
+    return pattern_proof_options(s, n, i, next);
 }
 
 /* Past a character class starting at s[i] == '['. */
 static size_t
-proof_class(const char *s, size_t n, size_t i)
+pattern_proof_class(const char *s, size_t n, size_t i)
 {
     size_t j = i + 1;
     if (j < n && s[j] == '^')
@@ -297,7 +296,7 @@ proof_class(const char *s, size_t n, size_t i)
 
 /* Past an escape at s[i] == '\\' (\Q...\E whole). */
 static size_t
-proof_escape(const char *s, size_t n, size_t i)
+pattern_proof_escape(const char *s, size_t n, size_t i)
 {
     if (i + 1 < n && s[i + 1] == 'Q') {
         for (size_t j = i + 2; j + 1 < n; j++)
@@ -310,7 +309,7 @@ proof_escape(const char *s, size_t n, size_t i)
 
 /* Whether a quantifier at s[i] lets the atom before it match 0 times. */
 static bool
-proof_min_zero(const char *s, size_t n, size_t i)
+pattern_proof_min_zero(const char *s, size_t n, size_t i)
 {
     if (i >= n)
         return false;
@@ -321,12 +320,13 @@ proof_min_zero(const char *s, size_t n, size_t i)
     size_t j = i + 1;
     while (j < n && s[j] == ' ')
         j++;
-    return j >= n || s[j] == ',' || (s[j] == '0' && (j + 1 >= n || !isdigit((unsigned char)s[j + 1])));
+    return j >= n || s[j] == ',' ||
+           (s[j] == '0' && (j + 1 >= n || !isdigit((unsigned char)s[j + 1])));
 }
 
 /* The nesting of the pattern's parentheses; false at what it does not read. */
 static bool
-proof_scan(struct proof *pf)
+pattern_proof_scan(struct proof *pf)
 {
     const char *s = pf->s;
     size_t n = pf->n, i = 0;
@@ -336,9 +336,9 @@ proof_scan(struct proof *pf)
     pf->f[0].parent = -1;
     while (i < n) {
         if (s[i] == '\\') {
-            i = proof_escape(s, n, i);
+            i = pattern_proof_escape(s, n, i);
         } else if (s[i] == '[') {
-            i = proof_class(s, n, i);
+            i = pattern_proof_class(s, n, i);
         } else if (s[i] == '|') {
             pf->f[cur].alt = true;
             i++;
@@ -346,12 +346,12 @@ proof_scan(struct proof *pf)
             if (cur == 0)
                 return false;
             pf->f[cur].close = i;
-            pf->f[cur].optional = proof_min_zero(s, n, i + 1);
+            pf->f[cur].optional = pattern_proof_min_zero(s, n, i + 1);
             cur = pf->f[cur].parent;
             i++;
         } else if (s[i] == '(') {
             size_t next;
-            enum open_kind k = proof_open(s, n, i, &next);
+            enum open_kind k = pattern_proof_open(s, n, i, &next);
             if (k == OPEN_UNKNOWN || pf->nf == PROOF_FRAMES)
                 return false;
             if (k != OPEN_SKIP) {
@@ -378,7 +378,7 @@ pattern_group_nonempty(const char *src, size_t len, uint32_t k)
     memset(&pf, 0, sizeof(pf));
     pf.s = src;
     pf.n = len;
-    if (k == 0 || !proof_scan(&pf))
+    if (k == 0 || !pattern_proof_scan(&pf))
         return false;
     int g = 1;
     while (g < pf.nf && pf.f[g].cap != k)

@@ -200,7 +200,7 @@ align_backends(struct relay *r, struct config *n, struct plan *p, char *err, siz
 /* The file's groups and rules over the planned slots; NULL with err
  * written (a rule that does not compile refuses the whole file). */
 static struct flow *
-plan_flow(const struct config *n, const struct plan *p, char *err, size_t errlen)
+reload_plan_flow(const struct config *n, const struct plan *p, char *err, size_t errlen)
 {
     const char *names[CFG_MAX_BACKENDS];
     for (int i = 0; i < p->nslots; i++)
@@ -212,7 +212,7 @@ plan_flow(const struct config *n, const struct plan *p, char *err, size_t errlen
  * was in (the first, in the file's order) if the new file still has one
  * of that name, else to the default group. */
 static void
-note_handover_group(struct relay *r, int slot)
+reload_note_handover_group(struct relay *r, int slot)
 {
     const struct groups *gs = &r->flow->groups;
     r->handover[slot][0] = '\0';
@@ -225,7 +225,7 @@ note_handover_group(struct relay *r, int slot)
 static void
 retire(struct relay *r, struct backend *be)
 {
-    note_handover_group(r, be->idx);
+    reload_note_handover_group(r, be->idx);
     be->retiring = true;
     be->retire_at_ms = reload_now_ms(r) + r->cfg.shutdown_timeout_ms;
     log_info("backend %s: removed: no new data; %llu lines queued get %llu ms to be "
@@ -270,7 +270,7 @@ apply_backends(struct relay *r, const struct plan *p)
  * to by no group: the flow is built again without it (the old one stays
  * when that leaves a group with no backend). */
 static struct flow *
-replan_without_failed(struct relay *r, struct plan *p, struct flow *flow)
+reload_replan_without_failed(struct relay *r, struct plan *p, struct flow *flow)
 {
     bool failed = false;
     for (int i = 0; i < p->nslots; i++) {
@@ -282,7 +282,7 @@ replan_without_failed(struct relay *r, struct plan *p, struct flow *flow)
     if (!failed)
         return flow;
     char err[CFG_ERR_MAX];
-    struct flow *again = plan_flow(&r->cfg, p, err, sizeof(err));
+    struct flow *again = reload_plan_flow(&r->cfg, p, err, sizeof(err));
     if (again == NULL) {
         log_error("reload: without the backends that could not be set up: %s; their lines "
                   "are dropped (counted) until the next reload", err);
@@ -420,7 +420,8 @@ log_changes(const struct config *n)
 
 /* Names in a that b lacks, comma-separated into buf ("" for none). */
 static const char *
-names_missing(const char *const *a, int na, const char *const *b, int nb, char *buf, size_t cap)
+reload_names_missing(const char *const *a, int na, const char *const *b, int nb, char *buf,
+                     size_t cap)
 {
     size_t o = 0;
     buf[0] = '\0';
@@ -437,7 +438,7 @@ names_missing(const char *const *a, int na, const char *const *b, int nb, char *
 /* The groups and the rules the reload added and removed, by name (a rule
  * of the same name that changed is replaced, its counters go on). */
 static void
-log_flow_changes(const struct flow *was, const struct flow *is)
+reload_log_flow_changes(const struct flow *was, const struct flow *is)
 {
     static const char *wn[CFG_MAX_RULES], *in[CFG_MAX_RULES];
     char add[512], del[512];
@@ -448,8 +449,8 @@ log_flow_changes(const struct flow *was, const struct flow *is)
             wn[i] = kind ? was->rules->rules[i].name : was->groups.g[i].name;
         for (int i = 0; i < ni; i++)
             in[i] = kind ? is->rules->rules[i].name : is->groups.g[i].name;
-        names_missing(in, ni, wn, nw, add, sizeof(add));
-        names_missing(wn, nw, in, ni, del, sizeof(del));
+        reload_names_missing(in, ni, wn, nw, add, sizeof(add));
+        reload_names_missing(wn, nw, in, ni, del, sizeof(del));
         if (add[0] != '\0' || del[0] != '\0')
             log_info("reload: %s added: %s; removed: %s", kind ? "rules" : "groups",
                      add[0] ? add : "none", del[0] ? del : "none");
@@ -487,7 +488,7 @@ reload_config(struct relay *r)
         reload_refuse(r, err);
         return;
     }
-    struct flow *flow = plan_flow(&next_cfg, &p, err, sizeof(err));
+    struct flow *flow = reload_plan_flow(&next_cfg, &p, err, sizeof(err));
     if (flow == NULL) {
         reload_refuse(r, err);
         return;
@@ -511,8 +512,8 @@ reload_config(struct relay *r)
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
                         r->cfg.input_memory) != TS_OK)
         log_error("reload: the memory limits do not fit the pool: keeping the old ones");
-    flow = replan_without_failed(r, &p, flow);
-    log_flow_changes(r->flow, flow);
+    flow = reload_replan_without_failed(r, &p, flow);
+    reload_log_flow_changes(r->flow, flow);
     relay_set_flow(r, flow); /* the next point follows the new groups and rules */
     relay_apply_limits(r);
     point_rules_init(&r->rules, r->cfg.max_tags, r->cfg.allow_specialchars);
@@ -560,7 +561,7 @@ hand_line(void *ctx, const char *line, size_t len, uint64_t hash)
 /* The groups a removed backend's lines go to now (not through the rules
  * again: they went through them when they came). */
 static struct handing
-handing_for(struct relay *r, const struct backend *be)
+reload_handing_for(struct relay *r, const struct backend *be)
 {
     int g = groups_find(&r->flow->groups, r->handover[be->idx]);
     if (g < 0)
@@ -580,7 +581,7 @@ quiet(const struct backend *be)
 static void
 reload_finish(struct relay *r, struct backend *be, uint64_t handed)
 {
-    struct handing h = handing_for(r, be);
+    struct handing h = reload_handing_for(r, be);
     for (int k = 0; k < be->nconns; k++)
         handed += backend_hand_over(&be->conns[k], hand_line, &h); /* closes it */
     be->retiring = false;
@@ -611,7 +612,7 @@ reload_tick(struct relay *r, uint64_t now)
         uint64_t handed = 0;
         bool all = true;
         relay_begin_batch(r);
-        struct handing h = handing_for(r, be);
+        struct handing h = reload_handing_for(r, be);
         for (int k = 0; k < be->nconns; k++) {
             struct bconn *c = &be->conns[k];
             if (queue_empty(&c->q) && c->fd < 0)
