@@ -78,14 +78,14 @@ relay_submit_point(struct relay *r, const char *origin, const char *line, size_t
                    uint64_t hash, struct point_error *why)
 {
     (void)origin;
-    struct ruleset *rs = r->flow->rules;
-    if (rs->nrules == 0) /* no rule: the default group, as it came */
-        return relay_submit_to(r, 1ull << rs->default_group, line, len, hash);
     /* the rules: drop, rewrite (into their buffer), the groups */
+    struct ruleset *rs = r->flow->rules;
     struct rules_verdict v;
     int rc = rules_apply(rs, line, len, hash, &v, why);
     if (rc != TS_OK || v.drop_rule >= 0)
         return relay_rules_final(r, &v, rc);
+    /* what leaves the rules, the series as it will reach the TSD: v.line,
+     * v.len, v.hash; then routing to v.groups */
     rc = relay_submit_to(r, v.groups, v.line, v.len, v.hash);
     if (rc != TS_EAGAIN) /* taken (or dropped by overflow): counted once */
         rules_commit(rs, &v);

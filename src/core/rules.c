@@ -792,18 +792,12 @@ rules_finish(struct ruleset *rs, struct rules_verdict *v, struct point_error *wh
 /* ---- applying ---------------------------------------------------------- */
 
 int
-rules_apply(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
-            struct rules_verdict *v, struct point_error *why)
+rules_run(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
+          struct rules_verdict *v, struct point_error *why)
 {
-    v->line = line;
-    v->len = len;
-    v->hash = hash;
-    v->groups = 1ull << rs->default_group;
-    v->drop_rule = v->refuse_rule = -1;
+    (void)hash;
     struct rule_work *w = rs->w;
     w->nmatched = 0;
-    if (rs->nrules == 0)
-        return TS_OK;
     bool opened = rules_open(w, line, len);
     TS_ASSERT(opened); /* a canonical line */
     if (!opened)
@@ -823,7 +817,7 @@ rules_apply(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
 }
 
 void
-rules_commit(struct ruleset *rs, const struct rules_verdict *v)
+rules_count(struct ruleset *rs, const struct rules_verdict *v)
 {
     const struct rule_work *w = rs->w;
     for (int k = 0; k < w->nmatched; k++)

@@ -26,6 +26,7 @@
 
 #include "base/config.h"
 #include "base/point.h"
+#include "base/util.h"
 #include "core/matchcache.h"
 #include "core/pattern.h"
 
@@ -110,16 +111,36 @@ void rules_free(struct ruleset *rs);
 /* Bytes it holds apart from the heap's bookkeeping (cache and buffers). */
 size_t rules_bytes(const struct ruleset *rs);
 
+int rules_run(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
+              struct rules_verdict *v, struct point_error *why);
+void rules_count(struct ruleset *rs, const struct rules_verdict *v);
+
 /* Applies the rules to a canonical line (len bytes with its "\n") of
  * series hash hash.  TS_OK with v filled (v->drop_rule >= 0: dropped), or
  * TS_REFUSED with why filled (PE_REFUSED, the rule named).  Nothing is
  * counted until rules_commit: a point the queues had no room for comes
- * again.  v->line stays valid until the next call. */
-int rules_apply(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
-                struct rules_verdict *v, struct point_error *why);
+ * again.  v->line stays valid until the next call.  (Every point comes
+ * here: without rules it is inline and costs nothing.) */
+static inline int
+rules_apply(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
+            struct rules_verdict *v, struct point_error *why)
+{
+    v->line = line;
+    v->len = len;
+    v->hash = hash;
+    v->groups = 1ull << rs->default_group;
+    v->drop_rule = v->refuse_rule = -1;
+    return rs->nrules == 0 ? TS_OK : rules_run(rs, line, len, hash, v, why);
+}
+
 /* Counts what rules_apply decided (the last call), once the point is
  * taken, dropped or refused for good. */
-void rules_commit(struct ruleset *rs, const struct rules_verdict *v);
+static inline void
+rules_commit(struct ruleset *rs, const struct rules_verdict *v)
+{
+    if (rs->nrules > 0)
+        rules_count(rs, v);
+}
 /* The names of the rules whose conditions held in the last call, in
  * order, for the route test: fills idx[] (at most cap), returns how
  * many. */
