@@ -633,7 +633,7 @@ handler(void *user, const char *section, const char *name, const char *value)
         base = ps->cur_backend;
     } else if (cfg->rules.cur_kind != 0) {
         sect = cfg->rules.cur_kind == 'g' ? S_GROUP : S_RULE;
-        base = NULL;
+        base = &cfg->rules; /* K_RULE: rulecfg.c keeps the value */
     } else {
         return 1; /* an unknown section: the reader reported it */
     }
