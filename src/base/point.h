@@ -77,8 +77,12 @@ int point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool impli
                      const char *line, size_t len, struct point *p, struct point_error *err);
 
 /* Checks 8..14 of table 2.1 on a point whose fields are already split (the
- * JSON path); sorts its tags.  TS_OK or TS_ERROR. */
+ * JSON path, a point the relay's rules changed); sorts its tags.  TS_OK or
+ * TS_ERROR. */
 int point_check(const struct point_rules *r, struct point *p, struct point_error *err);
+/* Check 3 of table 2.1: a timestamp word as the TSD reads it (every '.'
+ * removed, then a Java long).  TS_OK or TS_ERROR with err filled. */
+int point_parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err);
 
 /* Canonical line length including the final "\n". */
 size_t point_canonical_len(const struct point *p);

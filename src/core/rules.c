@@ -11,10 +11,12 @@
  * point); its tag = conditions run on the tag values.  Changes are made
  * to that view: a rewritten metric goes to one of two fixed buffers,
  * tags are pointers into the line or into the rule set's own text.  A
- * changed point is written out once, at the end, into the fixed build
- * buffer, and parsed again by point_parse_line (the TSD's checks, its
- * error text); the canonical line it gives is what leaves, with its new
- * series hash.  Counts wait for rules_commit: a point the queues had no
+ * changed point is checked once, at the end, by the TSD's rules as a
+ * point whose fields are split (those of its text, then point_check:
+ * the JSON path's checks, with the TSD's error text), and written out
+ * canonical into the fixed output buffer, with its new series hash; debug
+ * builds (and the fuzzers) also parse that line again as text and
+ * require it to read back as itself.  Counts wait for rules_commit: a point the queues had no
  * room for is offered again and must not be counted twice.  It must
  * never allocate per point.
  */
@@ -34,7 +36,6 @@
 #include "base/util.h"
 #include "core/rules.h"
 
-#define RULE_BUILD_MAX 4096      /* a changed point, written out before its check */
 #define RULE_MIN_LINE 10         /* the shortest canonical input: framed "m 1 1 a=b\n" */
 
 /* The fixed per-point state of a rule set. */
@@ -62,9 +63,9 @@ struct rule_work {
     int last_changer;
     int matched[CFG_MAX_RULES];
     int nmatched;
-    char build[RULE_BUILD_MAX];
     char out[POINT_LINE_MAX + 2];
-    struct point p;
+    struct point p;              /* the changed point, for point_check */
+    struct point reparse;        /* debug builds: what leaves, parsed again */
     struct point_error perr;
 };
 
@@ -751,41 +752,110 @@ rules_kind(enum point_err_kind k)
     return k == PE_INVALID_VALUE ? "invalid value" : "illegal argument";
 }
 
+/* The point as its fields now are, in the form the TSD's checks of a
+ * point already split take (point_check: the JSON path): the command
+ * (and a rollup's spec), the metric, the words after it (timestamp, a
+ * histogram's codec id, value) read from the line, the tags. */
+static void
+rules_fill_point(struct rule_work *w, struct point *p)
+{
+    p->cmd = w->cmd;
+    p->spec = w->cmd == CMD_ROLLUP ? w->line + 7 : NULL;
+    p->spec_len = w->cmd == CMD_ROLLUP ? w->head_len - 8 : 0;
+    p->metric = w->metric;
+    p->metric_len = w->mlen;
+    const char *end = w->mid + w->mid_len, *q = w->mid;
+    const char *s[3] = { end, end, end };
+    size_t n[3] = { 0, 0, 0 };
+    int k = 0;
+    while (q < end && k < 3) {
+        s[k] = q + 1;
+        q = rules_word_end(s[k], end);
+        n[k] = (size_t)(q - s[k]);
+        k++;
+    }
+    TS_ASSERT(k == 2 || (k == 3 && w->cmd == CMD_HISTOGRAM)); /* rules_open_mid read them */
+    k = k < 2 ? 2 : k; /* (cannot be: then an empty value, refused by point_check) */
+    p->ts = s[0];
+    p->ts_len = n[0];
+    p->codec = k == 3 ? s[1] : NULL;
+    p->codec_len = k == 3 ? n[1] : 0;
+    p->value = s[k - 1];
+    p->value_len = n[k - 1];
+    p->ntags = p->ntag_words = w->ntags;
+    for (int t = 0; t < w->ntags; t++)
+        p->tags[t] = (struct point_tag){ w->tags[t].k, w->tags[t].v, (uint32_t)w->tags[t].klen,
+                                         (uint32_t)w->tags[t].vlen };
+    p->tags_checked = false;
+    p->canon_len = p->tags_bytes = 0;
+}
+
+/* The TSD's checks of a text line a point's fields cannot show once split
+ * (table 2.1, checks 2, 3, 6 and 7: a metric, a timestamp, tags k=v with
+ * both sides, a key once); the rules make none of these wrong, this says
+ * so.  TS_OK, or TS_ERROR with err filled. */
+static int
+rules_check_text(struct point *p, struct point_error *err)
+{
+    err->kind = PE_ILLEGAL_ARGUMENT;
+    err->cmd = p->cmd;
+    err->relay = false;
+    const char *what = p->metric_len == 0 ? "empty metric name" : NULL;
+    if (point_parse_timestamp(p->ts, p->ts_len, &p->timestamp, err) != TS_OK)
+        return TS_ERROR;
+    for (int t = 0; t < p->ntags && what == NULL; t++) {
+        if (p->tags[t].klen == 0 || p->tags[t].vlen == 0)
+            what = "invalid tag";
+        for (int u = 0; u < t && what == NULL; u++)
+            if (p->tags[u].klen == p->tags[t].klen &&
+                memcmp(p->tags[u].k, p->tags[t].k, p->tags[t].klen) == 0)
+                what = "duplicate tag";
+    }
+    TS_ASSERT(what == NULL); /* the rules make a metric, tags k=v, each key once */
+    if (what == NULL)
+        return TS_OK;
+    err->len = (size_t)snprintf(err->msg, sizeof(err->msg), "%s", what);
+    return TS_ERROR;
+}
+
+/* Debug builds: what leaves reads back, by the text parser, as itself. */
+static void
+rules_assert_reparses(struct ruleset *rs, const char *out, size_t n)
+{
+#ifdef TS_ASSERTS
+    struct rule_work *w = rs->w;
+    int rc = point_parse_line(&rs->prules, w->cmd, false, out, n - 1, &w->reparse, &w->perr);
+    TS_ASSERT(rc == TS_OK);
+    char again[POINT_LINE_MAX + 2];
+    TS_ASSERT(point_format(&w->reparse, again, sizeof(again)) == n && memcmp(again, out, n) == 0);
+#else
+    (void)rs;
+    (void)out;
+    (void)n;
+#endif
+}
+
+/* The changed point, checked by the TSD's rules (those of its text, then
+ * point_check's: value, timestamp range, tag count, characters, the
+ * 1024-byte line) and written out canonical.  TS_OK, or TS_REFUSED
+ * counted under the rule that changed it last. */
 static int
 rules_finish(struct ruleset *rs, struct rules_verdict *v, struct point_error *why)
 {
     struct rule_work *w = rs->w;
     rules_open_tags(w); /* and the words before them */
-    size_t need = w->head_len + w->mlen + w->mid_len;
-    for (int t = 0; t < w->ntags; t++)
-        need += 2 + w->tags[t].klen + w->tags[t].vlen;
-    if (need > sizeof(w->build))
-        return rules_refuse(rs, w->last_changer, v, why, "made a line of %zu bytes: over "
-                            "the TSD's limit of 1024", need);
-    char *o = w->build;
-    memcpy(o, w->line, w->head_len);
-    o += w->head_len;
-    memcpy(o, w->metric, w->mlen);
-    o += w->mlen;
-    memcpy(o, w->mid, w->mid_len);
-    o += w->mid_len;
-    for (int t = 0; t < w->ntags; t++) {
-        *o++ = ' ';
-        memcpy(o, w->tags[t].k, w->tags[t].klen);
-        o += w->tags[t].klen;
-        *o++ = '=';
-        memcpy(o, w->tags[t].v, w->tags[t].vlen);
-        o += w->tags[t].vlen;
-    }
-    if (point_parse_line(&rs->prules, w->cmd, false, w->build, (size_t)(o - w->build), &w->p,
-                         &w->perr) != TS_OK)
+    struct point *p = &w->p;
+    rules_fill_point(w, p);
+    if (rules_check_text(p, &w->perr) != TS_OK ||
+        point_check(&rs->prules, p, &w->perr) != TS_OK)
         return rules_refuse(rs, w->last_changer, v, why, "made a point the TSD refuses: %s: "
                             "%.*s", rules_kind(w->perr.kind), (int)w->perr.len, w->perr.msg);
-    size_t n = point_format(&w->p, w->out, sizeof(w->out));
-    TS_ASSERT(n > 0); /* point_parse_line bounded the canonical line */
+    size_t n = point_format(p, w->out, sizeof(w->out));
+    TS_ASSERT(n > 0); /* point_check bounded the canonical line */
+    rules_assert_reparses(rs, w->out, n);
     v->line = w->out;
     v->len = n;
-    v->hash = point_output_hash(&w->p, w->out, n);
+    v->hash = point_output_hash(p, w->out, n);
     return TS_OK;
 }
 

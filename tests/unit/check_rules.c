@@ -178,7 +178,7 @@ START_TEST(test_tags_actions)
     ck_assert_int_eq(why.kind, PE_REFUSED);
     ck_assert_int_eq(v.refuse_rule, 0);
     ck_assert_msg(strstr(why.msg, "rule keep made a point the TSD refuses: illegal argument: "
-                         "not enough arguments") != NULL, "%s", why.msg);
+                         "Need at least one tag (metric=m, tags={})") != NULL, "%s", why.msg);
     ck_assert_uint_eq(st(0)->refused, 1);
 }
 END_TEST
