@@ -9,10 +9,10 @@
  * metric from a template with \1..\9), set-tags, drop-tags, keep-tags, or
  * send (to groups; it stops by default, the others go on; stop = yes|no
  * says otherwise).  A point no send rule routes goes to the default
- * group.  A changed point is written again in a fixed buffer of the rule
- * set and checked by the TSD's own rules (base/point.c): one the TSD
- * would refuse is refused here, counted under the rule that changed it
- * last.  Counters per rule: matched, dropped, refused, errors.  Lines of
+ * group.  A changed point is checked again by the TSD's own rules
+ * (base/point.c) and written out canonical in a fixed buffer of the rule
+ * set: one the TSD would refuse is refused here, counted under the rule
+ * that changed it last.  Counters per rule: matched, dropped, refused, errors.  Lines of
  * no client (the spool's drain, a removed backend's hand-over, the
  * stats-interval lines) never come here.  It must never allocate per
  * point, and never keep a pointer to a line past the call.
