@@ -9,11 +9,12 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 # libjs-dygraphs: the status page's charts, compiled in when found;
 # libc-ares-dev: host names resolved without blocking the loop;
-# libssl-dev: TLS on listeners and to backends (OpenSSL 3)
+# libssl-dev: TLS on listeners and to backends (OpenSSL 3);
+# libpcre2-dev: the rules' patterns ([rule] match and tag)
 build="build-essential autoconf automake libtool pkg-config
        libev-dev libhiredis-dev libinih-dev libyajl-dev libhttp-parser-dev
        libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev libjs-dygraphs
-       libc-ares-dev libssl-dev"
+       libc-ares-dev libssl-dev libpcre2-dev"
 run="redis-server redis-tools victoria-metrics curl ca-certificates procps"
 # check: unit tests; python3: integration tests; valgrind: leak checks;
 # clang + libclang-rt: libFuzzer targets; prometheus: promtool for /metrics;

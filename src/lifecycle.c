@@ -32,7 +32,7 @@
 #include "core/proxy.h"
 #include "core/rejects.h"
 #include "core/relay.h"
-#include "core/router.h"
+#include "core/flow.h"
 #include "core/series_guard.h"
 #include "core/series_snapshot.h"
 #include "input/client.h"
@@ -422,10 +422,8 @@ start_backends(struct relay *r, struct credentials *cr, char *err, size_t errlen
         backend_set_tls(&r->backends[i], cr->backend[i]);
         cr->backend[i] = NULL;
     }
-    if (relay_route_backends(r) != TS_OK) {
-        snprintf(err, errlen, "cannot set up the router");
+    if (relay_build_flow(r, err, errlen) != TS_OK) /* groups and rules (core/flow.c) */
         return TS_ERROR;
-    }
     if (!cfg->redis.enabled)
         return TS_OK;
     name_instance(r);
@@ -568,7 +566,8 @@ lifecycle_free(struct relay *r)
     free(r->backends);
     rejects_free(r->rejects);
     r->rejects = NULL;
-    router_destroy(&r->router);
+    flow_free(r->flow);
+    r->flow = NULL;
     series_guard_free(r->guard);
     r->guard = NULL;
     pool_destroy(&r->pool);

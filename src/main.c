@@ -1,8 +1,10 @@
 /*
- * main.c -- tsrelay's command line: -c FILE, -t, -V, -h.
+ * main.c -- tsrelay's command line: -c FILE, -t, -T, -V, -h.
  *
- * Loads and checks the configuration, opens the log, builds the relay and
- * runs its loop until shutdown completes.  It owns no data-path logic.
+ * Loads and checks the configuration (its rules compiled too), opens the
+ * log, builds the relay and runs its loop until shutdown completes; or,
+ * with -T, runs the route test (ops/routetest.c) on stdin.  It owns no
+ * data-path logic.
  */
 #include "autoconf.h"
 
@@ -21,6 +23,7 @@
 #include "input/tls_server.h"
 #include "ops/credentials.h"
 #include "ops/notify.h"
+#include "ops/routetest.h"
 #include "core/relay.h"
 #include "lifecycle.h"
 #include "base/util.h"
@@ -31,9 +34,11 @@
 #endif
 
 static const char usage[] =
-    "usage: tsrelay [-c FILE] [-t] [-V] [-h]\n"
+    "usage: tsrelay [-c FILE] [-t | -T] [-V] [-h]\n"
     "  -c FILE  configuration file (default " TSRELAY_CONF ")\n"
     "  -t       check the configuration and exit (0 = valid)\n"
+    "  -T       route test: read put lines on stdin, print the rules each matched,\n"
+    "           the line that would leave and its group(s) and backend(s); start nothing\n"
     "  -V       print the version and exit\n"
     "  -h       this help\n";
 
@@ -58,8 +63,11 @@ check_only(const struct config *cfg, const char *path)
     int tls_backends = 0;
     for (int i = 0; i < cfg->nbackends; i++)
         tls_backends += cr.backend[i] != NULL;
-    printf("tsrelay: configuration %s is valid (%d listeners, %d backends, %s)\n", path,
-           cfg->nlisten, cfg->nbackends, cfg->redis.enabled ? "Redis spool" : "memory-only");
+    const struct cfg_rules *rc = &cfg->rules;
+    printf("tsrelay: configuration %s is valid (%d listeners, %d backends, %d groups, "
+           "%d rules, %s)\n", path, cfg->nlisten, cfg->nbackends,
+           rc->ngroups > 0 ? rc->ngroups : 1, rc->nrules,
+           cfg->redis.enabled ? "Redis spool" : "memory-only");
     if (cr.server != NULL)
         printf("tsrelay: TLS listeners: certificate %s%s\n", cr.server->describe,
                cr.server->mtls ? "; client certificates required" : "");
@@ -75,12 +83,13 @@ main(int argc, char **argv)
 {
     tls_library_init(); /* before anything allocates through OpenSSL */
     const char *path = TSRELAY_CONF;
-    bool test_only = false;
+    bool test_only = false, route_test = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTVh")) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 't': test_only = true; break;
+        case 'T': route_test = true; break;
         case 'V': printf("tsrelay %s (revision %s)\n", PACKAGE_VERSION, TSRELAY_REVISION);
                   return 0;
         case 'h': fputs(usage, stdout); return 0;
@@ -97,9 +106,16 @@ main(int argc, char **argv)
     static struct relay relay;
     struct relay *r = &relay;
     char err[CFG_ERR_MAX];
-    if (config_load(&r->cfg, path, err, sizeof(err)) != TS_OK) {
+    if (config_load(&r->cfg, path, err, sizeof(err)) != TS_OK ||
+        routetest_check(&r->cfg, err, sizeof(err)) != TS_OK) {
         fprintf(stderr, "tsrelay: configuration error: %s\n", err);
         return 1;
+    }
+    if (route_test) {
+        int rc = routetest_run(&r->cfg, stdin, stdout, err, sizeof(err));
+        if (rc != TS_OK)
+            fprintf(stderr, "tsrelay: %s\n", err);
+        return rc == TS_OK && fflush(stdout) == 0 ? 0 : 1;
     }
     if (test_only)
         return check_only(&r->cfg, path);
@@ -120,10 +136,16 @@ main(int argc, char **argv)
         return 1;
     }
     log_attach_loop(r->loop);
-    log_info("tsrelay %s started: %d backends (%s routing), memory-limit %llu bytes, %s",
-             PACKAGE_VERSION, r->nbackends, config_routing_name(r->cfg.routing),
-             (unsigned long long)r->cfg.memory_limit,
-             r->cfg.redis.enabled ? "Redis spool" : "memory-only");
+    if (r->cfg.rules.ngroups == 0)
+        log_info("tsrelay %s started: %d backends (%s routing), %d rules, memory-limit %llu "
+                 "bytes, %s", PACKAGE_VERSION, r->nbackends, config_routing_name(r->cfg.routing),
+                 r->cfg.rules.nrules, (unsigned long long)r->cfg.memory_limit,
+                 r->cfg.redis.enabled ? "Redis spool" : "memory-only");
+    else
+        log_info("tsrelay %s started: %d backends in %d groups, %d rules, memory-limit %llu "
+                 "bytes, %s", PACKAGE_VERSION, r->nbackends, r->cfg.rules.ngroups,
+                 r->cfg.rules.nrules, (unsigned long long)r->cfg.memory_limit,
+                 r->cfg.redis.enabled ? "Redis spool" : "memory-only");
     notify_ready(r); /* systemd: READY=1, STATUS=, WATCHDOG=1 (no-op without NOTIFY_SOCKET) */
     ev_run(r->loop, 0);
     notify_close();

@@ -24,7 +24,9 @@
 #include "base/config_parse.h"
 #include "base/util.h"
 
-enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_SECRET, K_TSD_LINE };
+/* K_RULE: a [group] or [rule] key, kept by rulecfg.c */
+enum ktype { K_SIZE, K_DURATION, K_INT, K_STRING, K_ENUM, K_LISTEN, K_ADDR, K_SECRET, K_TSD_LINE,
+             K_RULE };
 
 struct key {
     enum cfg_sect sect;
@@ -92,6 +94,9 @@ static const struct key keys[] = {
     { S_RELAY, "dns-servers", K_STRING, R(dns_servers), 0, 0, NULL },
     { S_RELAY, "max-tags", K_INT, R(max_tags), 1, 64, NULL },
     { S_RELAY, "allow-specialchars", K_STRING, R(allow_specialchars), 0, 0, NULL },
+    { S_RELAY, "default-group", K_STRING, R(default_group), 0, 0, NULL },
+    { S_RELAY, "rule-cache", K_SIZE, R(rule_cache_bytes), 0, 256 * MB, NULL },
+    { S_RELAY, "rule-match-limit", K_INT, R(rule_match_limit), 100, 100000000, NULL },
     { S_RELAY, "log-level", K_ENUM, R(log_level), 0, 0, level_names },
     { S_RELAY, "log-file", K_STRING, R(log_file), 0, 0, NULL },
     { S_RELAY, "log-buffer-bytes", K_SIZE, R(log_buffer_bytes), 4 * KB, 64 * MB, NULL },
@@ -156,6 +161,16 @@ static const struct key keys[] = {
     { S_LIMITS, "max-series-per-metric", K_INT, L(max_per_metric), 0, LIMIT_MAX, NULL },
     { S_LIMITS, "series-memory", K_SIZE, L(series_memory), 0, 4 * GB, NULL },
     { S_LIMITS, "on-limit", K_ENUM, L(on_limit), 0, 0, on_limit_names },
+    { S_GROUP, "backends", K_RULE, 0, 0, 0, 0, NULL },
+    { S_GROUP, "routing", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "match", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "tag", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "action", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "metric", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "tags", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "keys", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "to", K_RULE, 0, 0, 0, 0, NULL },
+    { S_RULE, "stop", K_RULE, 0, 0, 0, 0, NULL },
 };
 _Static_assert(TS_ARRAY_LEN(keys) <= CFG_KEYS_MAX, "config_parse.h: CFG_KEYS_MAX");
 
@@ -181,7 +196,8 @@ config_key_count(void)
 const char *
 config_key_section(size_t i)
 {
-    static const char *const sect_names[] = { "relay", "backend", "redis", "tls", "limits" };
+    static const char *const sect_names[] = { "relay", "backend", "redis", "tls", "limits",
+                                              "group", "rule" };
     return i < TS_ARRAY_LEN(keys) ? sect_names[keys[i].sect] : NULL;
 }
 
@@ -191,8 +207,8 @@ config_key_name(size_t i)
     return i < TS_ARRAY_LEN(keys) ? keys[i].name : NULL;
 }
 
-/* Where key k's value is: in cfg (its [relay], [redis] or [tls] part) or
- * in the backend b. */
+/* Where key k's value is: in cfg (its [relay], [redis], [tls] or [limits]
+ * part) or in the backend b; NULL for a [group] or [rule] key. */
 static const char *
 key_field(const struct key *k, const struct config *cfg, const struct cfg_backend *b)
 {
@@ -201,16 +217,17 @@ key_field(const struct key *k, const struct config *cfg, const struct cfg_backen
     case S_REDIS: return (const char *)&cfg->redis + k->off;
     case S_TLS: return (const char *)&cfg->tls + k->off;
     case S_LIMITS: return (const char *)&cfg->limits + k->off;
+    case S_GROUP:
+    case S_RULE: return NULL;
     case S_BACKEND: break;
     }
     return (const char *)b + k->off;
 }
-
 bool
 config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b, char *buf,
                   size_t len)
 {
-    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN || keys[i].type == K_RULE ||
         (keys[i].sect == S_BACKEND && b == NULL))
         return false;
     const struct key *k = &keys[i];
@@ -261,7 +278,7 @@ bool
 config_key_equal(size_t i, const struct config *a, const struct cfg_backend *ab,
                  const struct config *b, const struct cfg_backend *bb)
 {
-    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN ||
+    if (i >= TS_ARRAY_LEN(keys) || keys[i].type == K_LISTEN || keys[i].type == K_RULE ||
         (keys[i].sect == S_BACKEND && (ab == NULL || bb == NULL)))
         return true;
     const struct key *k = &keys[i];
@@ -360,6 +377,9 @@ section_header(struct parse_state *ps, const char *text)
     memcpy(sect, text + 1, n);
     sect[n] = '\0';
     ps->cur_backend = NULL;
+    cfg->rules.cur_kind = 0;
+    int taken = TS_OK;
+    struct rulecfg_err re = { ps->name, ps->err, ps->errlen };
     if (strcmp(sect, "relay") == 0) {
         ps->relay_line = ps->line;
     } else if (strcmp(sect, "redis") == 0) {
@@ -391,9 +411,11 @@ section_header(struct parse_state *ps, const char *text)
         config_backend_defaults(ps->cur_backend);
         snprintf(ps->cur_backend->name, sizeof(ps->cur_backend->name), "%s", bname);
         ps->cur_backend->line = ps->line;
+    } else if (rulecfg_header(&cfg->rules, sect, ps->line, &re, &taken)) {
+        ps->failed = ps->failed || taken != TS_OK;
     } else {
-        cfg_fail(ps, ps->line, sect, NULL,
-             "unknown section (expected [relay], [backend NAME], [redis], [tls] or [limits])");
+        cfg_fail(ps, ps->line, sect, NULL, "unknown section (expected [relay], [backend NAME], "
+                 "[redis], [tls], [limits], [group NAME] or [rule NAME])");
     }
 }
 
@@ -547,6 +569,11 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
         return 1;
     case K_LISTEN:
         return set_listen(ps, section, value);
+    case K_RULE: {
+        struct rulecfg_err re = { ps->name, ps->err, ps->errlen };
+        ps->failed = rulecfg_set(&ps->cfg->rules, k->name, value, ps->line, &re) != TS_OK;
+        return ps->failed ? 0 : 1;
+    }
     }
     return 1;
 
@@ -598,6 +625,9 @@ handler(void *user, const char *section, const char *name, const char *value)
     } else if (ps->cur_backend != NULL) {
         sect = S_BACKEND;
         base = ps->cur_backend;
+    } else if (cfg->rules.cur_kind != 0) {
+        sect = cfg->rules.cur_kind == 'g' ? S_GROUP : S_RULE;
+        base = &cfg->rules; /* K_RULE: rulecfg.c keeps the value */
     } else {
         return 1; /* an unknown section: the reader reported it */
     }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/allow.h"
+#include "base/rulecfg.h"
 
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_BACKENDS 64
@@ -176,6 +177,9 @@ struct config {
     char dns_servers[512];       /* "IP[:PORT],...": "" = the system's resolv.conf */
     int max_tags;
     char allow_specialchars[64];
+    char default_group[CFG_RULE_NAME_MAX]; /* where points no send rule routes go */
+    uint64_t rule_cache_bytes;   /* the rules' metric cache (core/matchcache.c), 0 = off */
+    uint64_t rule_match_limit;   /* PCRE2 match limit of one pattern on one point */
     char log_level[16];
     char log_file[1024];
     uint64_t log_buffer_bytes;
@@ -194,6 +198,7 @@ struct config {
     uint64_t proxy_queue_timeout_ms; /* a request waits this long for a free connection */
     struct cfg_redis redis;
     struct cfg_limits limits;
+    struct cfg_rules rules;      /* [group NAME] and [rule NAME] sections (rulecfg.h) */
 };
 
 /* Fills cfg with defaults (no backends, one listener on 0.0.0.0:4242). */
@@ -207,7 +212,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 int config_load_string(struct config *cfg, const char *name, const char *text,
                        char *err, size_t errlen);
 
-/* Unit parsers, exposed for tests.  Return TS_OK or TS_ERROR. */
+/* Unit parsers (rulecfg.c's too).  Return TS_OK or TS_ERROR. */
 int config_parse_size(const char *s, uint64_t *out);
 int config_parse_duration_ms(const char *s, uint64_t *out);
 int config_parse_addr(const char *s, struct cfg_addr *out);
@@ -220,7 +225,8 @@ const char *config_proto_name(enum listen_proto p);
 const char *config_routing_name(enum routing r);
 
 /* The key table, read-only: its size, and key i's section ("relay",
- * "backend", "redis", "tls" or "limits"; NULL past the end) and name. */
+ * "backend", "redis", "tls", "limits", "group" or "rule"; NULL past the
+ * end) and name. */
 size_t config_key_count(void);
 const char *config_key_section(size_t i);
 const char *config_key_name(size_t i);
@@ -236,7 +242,7 @@ bool config_uses_tls(const struct config *cfg);
 /* Key i's value as a file gives it ("128M", "5m", "hash",
  * "127.0.0.1:4243"; a secret as "(set)" or ""): from cfg for [relay],
  * [redis], [tls] and [limits] keys, from b for [backend] keys.  false for
- * a key of no single value (listen), or a
+ * a key of no single value (listen, the [group] and [rule] keys), or a
  * [backend] key without b. */
 bool config_key_format(size_t i, const struct config *cfg, const struct cfg_backend *b,
                        char *buf, size_t len);

@@ -14,6 +14,7 @@
 #include "base/allow.h"
 #include "base/config.h"
 #include "base/config_parse.h"
+#include "base/point.h"
 #include "base/resolver.h"
 #include "base/util.h"
 
@@ -377,6 +378,28 @@ redis_check(struct parse_state *ps)
     return true;
 }
 
+_Static_assert(CFG_GROUP_MEMBERS == CFG_MAX_BACKENDS, "a group can hold every backend");
+
+/* The [group] and [rule] sections (rulecfg.c), against the backends. */
+static bool
+rule_sections(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    const char *names[CFG_MAX_BACKENDS];
+    int lines[CFG_MAX_BACKENDS];
+    for (int i = 0; i < cfg->nbackends; i++) {
+        names[i] = cfg->backends[i].name;
+        lines[i] = cfg->backends[i].line;
+    }
+    struct point_rules pr;
+    point_rules_init(&pr, cfg->max_tags, cfg->allow_specialchars);
+    struct rulecfg_err re = { ps->name, ps->err, ps->errlen };
+    ps->failed = rulecfg_validate(&cfg->rules, names, lines, cfg->nbackends, cfg->default_group,
+                                  cfg_line_of(ps, S_RELAY, "default-group", NULL), pr.name_ok,
+                                  &re) != TS_OK;
+    return !ps->failed;
+}
+
 int
 config_check(struct parse_state *ps)
 {
@@ -405,5 +428,5 @@ config_check(struct parse_state *ps)
                         "dns-servers", "%s", why);
     if (!redis_check(ps) || !tls_settings(ps) || !access_settings(ps))
         return 0;
-    return 1;
+    return rule_sections(ps) ? 1 : 0;
 }

@@ -14,7 +14,7 @@
 struct config;
 struct cfg_backend;
 
-enum cfg_sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS, S_LIMITS };
+enum cfg_sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS, S_LIMITS, S_GROUP, S_RULE };
 
 #define CFG_KEYS_MAX 160      /* config.c's key table fits (asserted there) */
 

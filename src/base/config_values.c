@@ -300,6 +300,9 @@ config_defaults(struct config *cfg)
     cfg->resolve_timeout_ms = 5 * 1000;
     cfg->max_tags = 8;
     snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    snprintf(cfg->default_group, sizeof(cfg->default_group), "default");
+    cfg->rule_cache_bytes = 1 * MB;
+    cfg->rule_match_limit = 100000;
     cfg->log_buffer_bytes = 256 * KB;
     cfg->proxy_connect_timeout_ms = 5 * 1000;
     cfg->proxy_timeout_ms = 2 * 60 * 1000;

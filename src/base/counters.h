@@ -81,6 +81,9 @@ struct relay_stats {
     uint64_t clients_control_slot;  /* taken over max-clients, for stats only */
     uint64_t clients_timed_out;     /* idle or read deadline */
     uint64_t points_dropped;        /* valid points dropped (overflow = drop) */
+    uint64_t points_rule_dropped;   /* valid points a rule dropped (action = drop) */
+    uint64_t points_copies;         /* lines beyond the first when a point goes to more
+                                       than one backend (routing = all, send to groups) */
     uint64_t points_forwarded;      /* lines acknowledged by a backend's TCP */
     uint64_t points_rejected;       /* lines a backend refused for good (protocol = http) */
     uint64_t points_spooled;        /* lines into the spool */

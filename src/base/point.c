@@ -241,6 +241,12 @@ parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err)
     return point_parse_long(s, n, ts, err);
 }
 
+int
+point_parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err)
+{
+    return parse_timestamp(s, n, ts, err);
+}
+
 /* The words of a line up to its tags. */
 struct line_words {
     struct words w;

@@ -68,9 +68,13 @@ struct point_value {
 int point_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
                      const char *line, size_t len, struct point *p, struct point_error *err);
 
-/* Checks 8..14 of table 2.1 on a put whose fields are already split (the
- * JSON path), then point_finish.  TS_OK or TS_ERROR. */
+/* Checks 8..14 of table 2.1 on a point whose fields are already split (the
+ * JSON path, a point the relay's rules changed), then point_finish (which
+ * sorts its tags).  TS_OK or TS_ERROR. */
 int point_check(const struct point_rules *r, struct point *p, struct point_error *err);
+/* Check 3 of table 2.1: a timestamp word as the TSD reads it (every '.'
+ * removed, then a Java long).  TS_OK or TS_ERROR with err filled. */
+int point_parse_timestamp(const char *s, size_t n, int64_t *ts, struct point_error *err);
 
 /* The steps the checks of all three commands are built of, in the TSD's
  * order of table 2.1:

@@ -1,8 +1,9 @@
 /*
- * relay.c -- the data path's core: a canonical line routed to its
- * backend(s), into their queues or the spool, within each backend's share
- * of the memory budget; and what follows from the limits and the set of
- * backends (routing, shares, the room a line needs).
+ * relay.c -- the data path's core: a client's point through the rules
+ * (core/rules.c), a canonical line routed to the backend(s) of its groups
+ * (core/flow.c), into their queues or the spool, within each backend's
+ * share of the memory budget; and what follows from the limits and the
+ * set of backends (the flow, shares, the room a line needs).
  *
  * Called by the clients (through the env the wiring fills), by reload and
  * by the stats timer.  It must never read a socket, never block, and never
@@ -15,20 +16,15 @@
 #include "base/counters.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "core/flow.h"
 #include "core/relay.h"
 #include "core/router.h"
 #include "core/series_guard.h"
+#include "core/rules.h"
 #include "output/backend.h"
 #include "spool/spool.h"
 
 /* ---- data path glue ---------------------------------------------------- */
-
-static bool
-avail(void *ctx, int b)
-{
-    struct relay *r = ctx;
-    return r->backends[r->route_slot[b]].avail_cached;
-}
 
 /* Bytes a backend holds in memory: its queues and what waits for Redis. */
 static uint64_t
@@ -68,34 +64,63 @@ drop_line(struct relay *r, struct backend *be)
     (void)r;
 }
 
+/* The rules were final for this point: dropped (counted, TS_OK) or
+ * refused (TS_REFUSED, why filled). */
+static int
+relay_rules_final(struct relay *r, const struct rules_verdict *v, int rc)
+{
+    rules_commit(r->flow->rules, v);
+    if (v->drop_rule >= 0)
+        g_stats.points_rule_dropped++;
+    return rc;
+}
+
 int
 relay_submit_point(struct relay *r, const char *origin, const char *line, size_t len,
                    uint64_t hash, struct point_error *why)
 {
-    /* the new-series guard: [limits] */
-    int rc = series_guard_admit(r->guard, origin, line, len, hash, why);
+    /* the rules: drop, rewrite (into their buffer), the groups */
+    struct ruleset *rs = r->flow->rules;
+    struct rules_verdict v;
+    int rc = rules_apply(rs, line, len, hash, &v, why);
+    if (rc != TS_OK || v.drop_rule >= 0)
+        return relay_rules_final(r, &v, rc);
+    /* what leaves the rules is the series as it will reach the TSD: the
+     * new-series guard ([limits]) counts v.line, v.len, v.hash */
+    rc = series_guard_admit(r->guard, origin, v.line, v.len, v.hash, why);
     if (rc != TS_OK)
-        return rc;
-    return relay_submit_line(r, line, len, hash);
+        return relay_rules_final(r, &v, rc);
+    rc = relay_submit_to(r, v.groups, v.line, v.len, v.hash);
+    if (rc != TS_EAGAIN) /* taken (or dropped by overflow): counted once */
+        rules_commit(rs, &v);
+    return rc;
 }
 
 int
 relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
 {
+    return relay_submit_to(r, 1ull << r->flow->rules->default_group, line, len, h);
+}
+
+int
+relay_submit_to(struct relay *r, uint64_t groups, const char *line, size_t len, uint64_t h)
+{
     int targets[CFG_MAX_BACKENDS];
-    int n = router_pick(&r->router, h, avail, r, targets);
+    int n = flow_targets(r->flow, groups, h, r->backends, targets);
+    TS_ASSERT(n >= 1); /* a group has a backend, a point a group */
     /* a target under overflow = block takes the line only when it has room
      * for it; otherwise nothing is done and the decoder comes back with it.
      * A target under overflow = drop loses it alone, counted. */
     for (int i = 0; i < n; i++) {
-        struct backend *be = &r->backends[r->route_slot[targets[i]]];
+        struct backend *be = &r->backends[targets[i]];
         if (be->overflow == OVERFLOW_BLOCK && !has_room(r, be, len))
             return TS_EAGAIN;
     }
     int rc = TS_OK;
     for (int i = 0; i < n; i++) {
-        struct backend *be = &r->backends[r->route_slot[targets[i]]];
-        if (be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) {
+        struct backend *be = &r->backends[targets[i]];
+        if ((be->overflow == OVERFLOW_DROP && !has_room(r, be, len)) ||
+            ts_unlikely(be->nconns == 0)) { /* a slot a reload could not set up */
             drop_line(r, be);
             rc = TS_ENOMEM;
             continue;
@@ -111,24 +136,23 @@ relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t h)
         }
         be->room_cached -= (int64_t)len;
     }
+    flow_count(r->flow, groups);
+    g_stats.points_copies += (uint64_t)(n > 1 ? n - 1 : 0);
     return rc;
 }
 
 /* Queue bytes one read of a block may need at most: its lines (framed
- * text grows by "put " per line: 1.5x), to every target, plus a fresh
- * block per connection and a spool entry per target. */
+ * text grows by "put " per line: 1.5x; the rules may add to a line), to
+ * every target a point may have, plus a fresh block per connection and a
+ * spool entry per target. */
 size_t
 relay_read_out_bound(const struct relay *r)
 {
-    size_t routed = (size_t)r->router.nbackends;
-    size_t targets = r->cfg.routing == ROUTE_ALL ? routed : 1;
-    size_t conns = 0;
-    for (size_t i = 0; i < routed; i++)
-        conns += (size_t)r->backends[r->route_slot[i]].nconns;
-    if (r->cfg.routing != ROUTE_ALL)
-        conns = conns / routed + 1;
+    size_t targets = flow_max_targets(r->flow);
+    size_t conns = flow_max_conns(r->flow, r->backends);
     size_t bs = r->pool.block_size;
-    return targets * (r->pool.data_size * 3 / 2 + 2 * bs) + conns * bs;
+    size_t lines = rules_out_bound(r->flow->rules, r->pool.data_size * 3 / 2);
+    return targets * (lines + 2 * bs) + conns * bs;
 }
 
 void
@@ -138,10 +162,10 @@ relay_apply_limits(struct relay *r)
     /* each backend's share of the queues: its own key, or an equal part
      * (a retiring backend keeps the share it had) */
     uint64_t queues = r->pool.limit - r->pool.control_reserve;
-    int routed = r->router.nbackends;
+    int routed = r->flow->nrouted;
     int most_conns = 0;
     for (int i = 0; i < routed; i++) {
-        struct backend *be = &r->backends[r->route_slot[i]];
+        struct backend *be = &r->backends[r->flow->routed[i]];
         be->max_queue_bytes = be->cfg->max_queue_bytes > 0 ? be->cfg->max_queue_bytes
                                                            : queues / (uint64_t)routed;
         most_conns = TS_MAX(most_conns, be->nconns);
@@ -161,23 +185,18 @@ relay_apply_limits(struct relay *r)
 }
 
 int
-relay_route_backends(struct relay *r)
+relay_build_flow(struct relay *r, char *err, size_t errlen)
 {
     const char *names[CFG_MAX_BACKENDS];
-    int slot[CFG_MAX_BACKENDS];
-    int n = 0;
+    bool routable[CFG_MAX_BACKENDS];
     for (int i = 0; i < r->nbackends; i++) {
-        if (r->backends[i].retiring || r->backends[i].retired)
-            continue;
-        names[n] = r->backends[i].cfg->name;
-        slot[n++] = i;
+        names[i] = r->backends[i].cfg->name;
+        routable[i] = !r->backends[i].retiring && !r->backends[i].retired;
     }
-    struct router next;
-    if (router_init(&next, r->cfg.routing, names, n) != TS_OK)
+    struct flow *f = flow_build(&r->cfg, names, routable, r->nbackends, err, errlen);
+    if (f == NULL)
         return TS_ERROR;
-    router_destroy(&r->router);
-    r->router = next;
-    memcpy(r->route_slot, slot, sizeof(slot[0]) * (size_t)n);
+    relay_set_flow(r, f);
     return TS_OK;
 }
 
@@ -199,4 +218,12 @@ relay_status_word(const struct relay *r)
     if (up > 0 || spool_usable(r->spool))
         return "partial";
     return "error";
+}
+
+void
+relay_set_flow(struct relay *r, struct flow *f)
+{
+    flow_carry(f, r->flow);
+    flow_free(r->flow);
+    r->flow = f;
 }

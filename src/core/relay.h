@@ -22,7 +22,7 @@
 #include "base/config.h"
 #include "base/point.h"
 #include "base/pool.h"
-#include "core/router.h"
+#include "core/flow.h"
 
 struct spool;
 struct history;
@@ -40,8 +40,8 @@ struct relay {
     struct point_rules rules;
     struct backend *backends;       /* CFG_MAX_BACKENDS slots: a reload adds, retires */
     int nbackends;                  /* slots in use (retired ones too) */
-    struct router router;           /* over the slots routed to: */
-    int route_slot[CFG_MAX_BACKENDS]; /* router index -> slot */
+    struct flow *flow;              /* groups and rules: where points go (flow.h) */
+    char handover[CFG_MAX_BACKENDS][CFG_RULE_NAME_MAX]; /* a removed slot's group */
     struct spool *spool;            /* NULL: memory-only */
     struct proxy *proxy;            /* the read pass-through (core/proxy.c) */
     struct history *history;        /* status-page samples (history.c); NULL: off */
@@ -71,23 +71,34 @@ struct relay {
 #define TICK_MS 20
 
 /* A client's valid point, as a canonical line, on its way in: the stage
- * where the relay's rules and limits act (the new-series guard, on the
- * series as it will reach the TSD), then routed.  origin is the client's
- * source address.  What relay_submit_line returns, or TS_REFUSED with why
- * filled. */
+ * where the relay's rules (core/rules.c: drop, rewrite, the groups) and
+ * limits (the new-series guard, on the series as it will reach the TSD)
+ * act, then routed.  origin is the client's source address.  What
+ * relay_submit_to returns (a point a rule dropped: TS_OK, counted as
+ * points.rule_dropped), or TS_REFUSED with why filled. */
 int relay_submit_point(struct relay *r, const char *origin, const char *line, size_t len,
                        uint64_t hash, struct point_error *why);
-/* Routes a canonical line to its backend(s) (router + spool).  TS_OK;
- * TS_ENOMEM when it was dropped (overflow = drop, counted); TS_EAGAIN when
- * the queues have no room for it now (overflow = block): nothing was done. */
+/* Routes a canonical line to the backend(s) of the groups of mask
+ * groups (the flow's groups + spool).  TS_OK; TS_ENOMEM when it was
+ * dropped (overflow = drop, counted); TS_EAGAIN when the queues have no
+ * room for it now (overflow = block): nothing was done.  Lines of no
+ * client (the stats-interval lines, a removed backend's hand-over) come
+ * here or to relay_submit_line, never through the rules. */
+int relay_submit_to(struct relay *r, uint64_t groups, const char *line, size_t len,
+                    uint64_t hash);
+/* relay_submit_to the default group. */
 int relay_submit_line(struct relay *r, const char *line, size_t len, uint64_t hash);
 /* Caches per-backend routing facts (available, spooling) for the lines of
  * one client read; call before decoding it. */
 void relay_begin_batch(struct relay *r);
 
-/* The router over the backends not retiring (at start and on reload).
- * TS_OK, or TS_ERROR (the old router stays). */
-int relay_route_backends(struct relay *r);
+/* The flow (groups and rules) of r->cfg over the backends not retiring
+ * (at start).  TS_OK, or TS_ERROR with err written. */
+int relay_build_flow(struct relay *r, char *err, size_t errlen);
+/* f becomes the relay's flow (counters of the same names go on); the
+ * old one is freed.  Between two points: each point follows the rules in
+ * force when it was decoded. */
+void relay_set_flow(struct relay *r, struct flow *f);
 /* Recomputes what follows from the limits and the backends: each
  * backend's share of the queues, the room a line and the spool's drain
  * need, the admission thresholds, the read bound (start and reload). */

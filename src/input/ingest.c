@@ -8,25 +8,8 @@
 #include "autoconf.h"
 
 #include "input/ingest.h"
-#include "base/histogram.h"
-#include "base/rollup.h"
+#include "base/pointline.h"
 #include "base/util.h"
-
-/* The TSD's rules for a line of cmd. */
-static int
-ingest_parse(const struct point_rules *r, enum point_cmd cmd, bool implicit_put,
-             const char *line, size_t len, struct point *p, struct point_error *err)
-{
-    switch (cmd) {
-    case CMD_ROLLUP:
-        return rollup_parse_line(r, line, len, p, err);
-    case CMD_HISTOGRAM:
-        return histogram_parse_line(r, line, len, p, err);
-    case CMD_PUT:
-        break;
-    }
-    return point_parse_line(r, CMD_PUT, implicit_put, line, len, p, err);
-}
 
 int
 ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *line,
@@ -35,7 +18,7 @@ ingest_line(struct sink *s, enum point_cmd cmd, bool implicit_put, const char *l
     struct point p;
     struct point_error err;
     s->stats->received++;
-    if (ingest_parse(s->rules, cmd, implicit_put, line, len, &p, &err) != TS_OK) {
+    if (pointline_parse(s->rules, cmd, implicit_put, line, len, &p, &err) != TS_OK) {
         ingest_reject(s, &err, line, len, NULL);
         return TS_ERROR;
     }

@@ -35,6 +35,7 @@
 #include "input/listener.h"
 #include "base/log.h"
 #include "base/point.h"
+#include "core/flow.h"
 #include "core/relay.h"
 #include "core/series_guard.h"
 #include "ops/reload.h"
@@ -178,7 +179,8 @@ struct plan {
     bool added[CFG_MAX_BACKENDS];    /* a new slot */
     bool revived[CFG_MAX_BACKENDS];  /* a retiring or retired slot the file names again */
     bool removed[CFG_MAX_BACKENDS];  /* routed to until now, not in the file */
-    bool named[CFG_MAX_BACKENDS];    /* in the file (its TLS context is built anew) */
+    bool named[CFG_MAX_BACKENDS];    /* in the file: routed to by its groups, its TLS
+                                        context built anew */
     int nadded, nremoved, nkept;
     int nlisten_added, nlisten_removed;
 };
@@ -249,9 +251,35 @@ align_backends(struct relay *r, struct config *n, struct plan *p, char *err, siz
     return TS_OK;
 }
 
+/* The file's groups and rules over the planned slots; NULL with err
+ * written (a rule that does not compile refuses the whole file). */
+static struct flow *
+reload_plan_flow(const struct config *n, const struct plan *p, char *err, size_t errlen)
+{
+    const char *names[CFG_MAX_BACKENDS];
+    for (int i = 0; i < p->nslots; i++)
+        names[i] = n->backends[i].name;
+    return flow_build(n, names, p->named, p->nslots, err, errlen);
+}
+
+/* A removed backend's lines go, after shutdown-timeout, to the group it
+ * was in (the first, in the file's order) if the new file still has one
+ * of that name, else to the default group. */
+static void
+reload_note_handover_group(struct relay *r, int slot)
+{
+    const struct groups *gs = &r->flow->groups;
+    r->handover[slot][0] = '\0';
+    for (int g = 0; g < gs->n && r->handover[slot][0] == '\0'; g++)
+        for (int k = 0; k < gs->g[g].n; k++)
+            if (gs->g[g].slot[k] == slot)
+                snprintf(r->handover[slot], sizeof(r->handover[slot]), "%s", gs->g[g].name);
+}
+
 static void
 retire(struct relay *r, struct backend *be)
 {
+    reload_note_handover_group(r, be->idx);
     be->retiring = true;
     be->retire_at_ms = reload_now_ms(r) + r->cfg.shutdown_timeout_ms;
     log_info("backend %s: removed: no new data; %llu lines queued get %llu ms to be "
@@ -290,6 +318,32 @@ apply_backends(struct relay *r, const struct plan *p)
         if (p->removed[i])
             retire(r, be);
     }
+}
+
+/* An added backend that could not be set up (out of memory) is routed
+ * to by no group: the flow is built again without it (the old one stays
+ * when that leaves a group with no backend). */
+static struct flow *
+reload_replan_without_failed(struct relay *r, struct plan *p, struct flow *flow)
+{
+    bool failed = false;
+    for (int i = 0; i < p->nslots; i++) {
+        if (p->added[i] && r->backends[i].retired) {
+            p->named[i] = false;
+            failed = true;
+        }
+    }
+    if (!failed)
+        return flow;
+    char err[CFG_ERR_MAX];
+    struct flow *again = reload_plan_flow(&r->cfg, p, err, sizeof(err));
+    if (again == NULL) {
+        log_error("reload: without the backends that could not be set up: %s; their lines "
+                  "are dropped (counted) until the next reload", err);
+        return flow;
+    }
+    flow_free(flow);
+    return again;
 }
 
 /* ---- listeners ------------------------------------------------------------ */
@@ -447,6 +501,45 @@ log_changes(const struct config *n)
     return changed;
 }
 
+/* Names in a that b lacks, comma-separated into buf ("" for none). */
+static const char *
+reload_names_missing(const char *const *a, int na, const char *const *b, int nb, char *buf,
+                     size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < na && o + 1 < cap; i++) {
+        bool found = false;
+        for (int k = 0; k < nb && !found; k++)
+            found = strcmp(a[i], b[k]) == 0;
+        if (!found)
+            o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", a[i]);
+    }
+    return buf;
+}
+
+/* The groups and the rules the reload added and removed, by name (a rule
+ * of the same name that changed is replaced, its counters go on). */
+static void
+reload_log_flow_changes(const struct flow *was, const struct flow *is)
+{
+    static const char *wn[CFG_MAX_RULES], *in[CFG_MAX_RULES];
+    char add[512], del[512];
+    for (int kind = 0; kind < 2; kind++) {
+        int nw = kind ? was->rules->nrules : was->groups.n;
+        int ni = kind ? is->rules->nrules : is->groups.n;
+        for (int i = 0; i < nw; i++)
+            wn[i] = kind ? was->rules->rules[i].name : was->groups.g[i].name;
+        for (int i = 0; i < ni; i++)
+            in[i] = kind ? is->rules->rules[i].name : is->groups.g[i].name;
+        reload_names_missing(in, ni, wn, nw, add, sizeof(add));
+        reload_names_missing(wn, nw, in, ni, del, sizeof(del));
+        if (add[0] != '\0' || del[0] != '\0')
+            log_info("reload: %s added: %s; removed: %s", kind ? "rules" : "groups",
+                     add[0] ? add : "none", del[0] ? del : "none");
+    }
+}
+
 /* "1 key needs", "2 keys need" */
 static const char *
 plural(int k, const char *one, const char *many)
@@ -484,10 +577,17 @@ reload_config(struct relay *r)
         reload_refuse(r, err);
         return;
     }
+    struct flow *flow = reload_plan_flow(&next_cfg, &p, err, sizeof(err));
+    if (flow == NULL) {
+        credentials_free(&cr);
+        reload_refuse(r, err);
+        return;
+    }
     struct listener *ls = NULL;
     bool taken[CFG_MAX_LISTEN] = { false };
     if (open_listeners(r, &next_cfg, &ls, taken, &p, err, sizeof(err)) != TS_OK) {
         credentials_free(&cr);
+        flow_free(flow);
         reload_refuse(r, err);
         return;
     }
@@ -504,8 +604,9 @@ reload_config(struct relay *r)
     if (pool_set_limits(&r->pool, r->cfg.memory_limit, r->cfg.control_reserve,
                         r->cfg.input_memory) != TS_OK)
         log_error("reload: the memory limits do not fit the pool: keeping the old ones");
-    if (relay_route_backends(r) != TS_OK)
-        log_error("reload: cannot build the router: routing as before");
+    flow = reload_replan_without_failed(r, &p, flow);
+    reload_log_flow_changes(r->flow, flow);
+    relay_set_flow(r, flow); /* the next point follows the new groups and rules */
     relay_apply_limits(r);
     point_rules_init(&r->rules, r->cfg.max_tags, r->cfg.allow_specialchars);
     series_guard_set_limits(r->guard, &r->cfg.limits); /* what it saw stays */
@@ -529,18 +630,37 @@ reload_config(struct relay *r)
                  "acknowledgements (they resend what was not acknowledged)", closed);
     g_stats.reloads++;
     log_info("SIGHUP: %s reloaded: %d %s changed; backends %d kept, %d added, %d removed; "
-             "listeners %d added, %d removed; %d %s a restart (running values kept)",
-             r->cfg.path, changed, plural(changed, "value", "values"), p.nkept, p.nadded,
-             p.nremoved, p.nlisten_added, p.nlisten_removed, kept,
+             "listeners %d added, %d removed; %d %s, %d %s; %d %s a restart (running values "
+             "kept)", r->cfg.path, changed, plural(changed, "value", "values"), p.nkept,
+             p.nadded, p.nremoved, p.nlisten_added, p.nlisten_removed, r->flow->groups.n,
+             plural(r->flow->groups.n, "group", "groups"), r->flow->rules->nrules,
+             plural(r->flow->rules->nrules, "rule", "rules"), kept,
              plural(kept, "key needs", "keys need"));
 }
 
 /* ---- retiring backends ------------------------------------------------------ */
 
+struct handing {
+    struct relay *r;
+    uint64_t groups;
+};
+
 static int
 hand_line(void *ctx, const char *line, size_t len, uint64_t hash)
 {
-    return relay_submit_line(ctx, line, len, hash);
+    struct handing *h = ctx;
+    return relay_submit_to(h->r, h->groups, line, len, hash);
+}
+
+/* The groups a removed backend's lines go to now (not through the rules
+ * again: they went through them when they came). */
+static struct handing
+reload_handing_for(struct relay *r, const struct backend *be)
+{
+    int g = groups_find(&r->flow->groups, r->handover[be->idx]);
+    if (g < 0)
+        g = r->flow->rules->default_group;
+    return (struct handing){ r, 1ull << g };
 }
 
 /* Nothing of be waits in memory: its queues, and what its spool holds
@@ -555,8 +675,9 @@ quiet(const struct backend *be)
 static void
 reload_finish(struct relay *r, struct backend *be, uint64_t handed)
 {
+    struct handing h = reload_handing_for(r, be);
     for (int k = 0; k < be->nconns; k++)
-        handed += backend_hand_over(&be->conns[k], hand_line, r); /* closes it */
+        handed += backend_hand_over(&be->conns[k], hand_line, &h); /* closes it */
     be->retiring = false;
     be->retired = true;
     uint64_t left = spool_backend_entries(be);
@@ -585,11 +706,12 @@ reload_tick(struct relay *r, uint64_t now)
         uint64_t handed = 0;
         bool all = true;
         relay_begin_batch(r);
+        struct handing h = reload_handing_for(r, be);
         for (int k = 0; k < be->nconns; k++) {
             struct bconn *c = &be->conns[k];
             if (queue_empty(&c->q) && c->fd < 0)
                 continue;
-            handed += backend_hand_over(c, hand_line, r);
+            handed += backend_hand_over(c, hand_line, &h);
             if (!queue_empty(&c->q) && queue_unsent(&c->q) > 0)
                 all = false; /* no room now: next tick */
         }

@@ -22,6 +22,7 @@
 #include "ops/history.h"
 #include "base/pool.h"
 #include "base/allow.h"
+#include "core/flow.h"
 #include "core/relay.h"
 #include "input/tls_server.h"
 #include "core/rejects.h"
@@ -461,6 +462,50 @@ table_backends(struct page *o, struct relay *r)
     str(o, "</tbody></table></section>\n");
 }
 
+/* The groups (their backends and points) and the rules, in file order,
+ * with their counts. */
+static void
+table_rules(struct page *o, struct relay *r)
+{
+    if (r->flow == NULL)
+        return; /* not built yet (a relay without backends) */
+    const struct groups *gs = &r->flow->groups;
+    const struct ruleset *rs = r->flow->rules;
+    str(o, "<section><h2>Groups and rules</h2><table id=\"groups\"><thead><tr><th>group</th>"
+           "<th>routing</th><th>backends</th><th>points</th></tr></thead><tbody>");
+    for (int g = 0; g < gs->n; g++) {
+        str(o, "<tr><td class=\"name\">");
+        html(o, gs->g[g].name);
+        fmt(o, "%s</td><td>%s</td><td>", g == rs->default_group ? " (default)" : "",
+            config_routing_name(gs->g[g].policy));
+        for (int k = 0; k < gs->g[g].n; k++) {
+            str(o, k ? ", " : "");
+            html(o, r->backends[gs->g[g].slot[k]].cfg->name);
+        }
+        str(o, "</td>");
+        td_count(o, gs->g[g].points);
+        str(o, "</tr>");
+    }
+    str(o, "</tbody></table><table id=\"rules\"><thead><tr><th>rule</th><th>action</th>"
+           "<th>matched</th><th>dropped</th><th>refused</th><th>errors</th></tr></thead><tbody>");
+    if (rs->nrules == 0)
+        str(o, "<tr><td colspan=\"6\">no rule: every point goes to the default group as "
+               "it came</td></tr>");
+    for (int i = 0; i < rs->nrules; i++) {
+        const struct rule *ru = &rs->rules[i];
+        str(o, "<tr><td class=\"name\">");
+        html(o, ru->name);
+        fmt(o, "</td><td>%s%s</td>", rulecfg_action_name(ru->action),
+            ru->action == RULE_SEND && !ru->stop ? " (stop = no)" : "");
+        td_count(o, ru->st.matched);
+        td_count(o, ru->st.dropped);
+        td_count(o, ru->st.refused);
+        td_count(o, ru->st.errors);
+        str(o, "</tr>");
+    }
+    str(o, "</tbody></table></section>\n");
+}
+
 static void
 table_clients(struct page *o, struct relay *r)
 {
@@ -690,6 +735,7 @@ tables(struct page *o, struct relay *r)
     table_points(o, r);
     table_backends(o, r);
     table_rejects(o, r);
+    table_rules(o, r);
     table_clients(o, r);
     table_spool(o, r);
     table_limits(o, r); /* the new-series guard */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "base/pointline.h"
 #include "base/point.h"
 #include "base/putjson.h"
 #include "base/util.h"
@@ -148,7 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0; /* the decoders split on "\n" first */
     struct point p;
     struct point_error err;
-    if (point_parse_line(r, cmd, false, line, len, &p, &err) != TS_OK)
+    if (pointline_parse(r, cmd, false, line, len, &p, &err) != TS_OK)
         return 0;
     char canon[POINT_LINE_MAX + 64];
     size_t clen = point_format(&p, canon, sizeof(canon));

@@ -1,6 +1,7 @@
 """Counters tell the truth: drive tsrelay through backend up -> down ->
 spooling -> drained and check, at each quiet moment,
-  received = forwarded + queued + spool_pending + invalid + dropped
+  received + taken_over + copies = forwarded + queued + spool_pending
+      + invalid + refused + rule_dropped + dropped
 exactly, with the gauges and states that go with each step.  Then
 stats-interval: tsrelay's own counters arrive in the TSD, tagged host."""
 
@@ -56,10 +57,12 @@ def check(step, st):
     g = lambda k: st.get((k, None), 0)
     received = sum(v for (k, t), v in st.items() if k == "points.received")
     invalid = sum(v for (k, t), v in st.items() if k == "points.invalid")
+    refused = sum(v for (k, t), v in st.items() if k == "points.refused")
     rhs = g("points.forwarded") + g("points.queued") + g("points.spool_pending") + invalid + \
-        g("points.dropped")
-    tap.eq(received, rhs, "%s: received = forwarded + queued + spool_pending + invalid + dropped"
-           % step)
+        refused + g("points.rule_dropped") + g("points.dropped")
+    tap.eq(received + g("points.taken_over") + g("points.copies"), rhs,
+           "%s: received + taken_over + copies = forwarded + queued + spool_pending + invalid "
+           "+ refused + rule_dropped + dropped" % step)
     tap.eq((received, invalid), (sent_valid + sent_invalid, sent_invalid),
            "%s: received and invalid match what was sent" % step)
 

@@ -25,8 +25,10 @@ of times a typical run, so that load alone cannot fail it); points.dropped = 0,
 memory.input_forced = 0, points.invalid = the invalid points some clients
 mix in (each answered by one error reply, or the reply dropped for want of
 input memory and counted in replies.dropped_bytes), nobody left waiting and
-no input memory left charged, received (all protos) = forwarded + queued +
-spool_pending + invalid + dropped with queued = spool_pending = 0, and the
+no input memory left charged, received (all protos) + copies = forwarded +
+queued + spool_pending + invalid + refused + rule_dropped + dropped with
+queued = spool_pending = 0 (no rules here: copies, refused and
+rule_dropped are 0), and the
 relay exits 0 on SIGTERM.  At the end every expected point of every run is
 in victoria-metrics exactly once (a distinct metric per run).
 
@@ -624,15 +626,18 @@ def do_run(idx):
         spool = st.get(("points.spool_pending", None))
         invalid = stats_sum(st, "points.invalid")
         dropped = st.get(("points.dropped", None))
+        others = (stats_sum(st, "points.refused") + (st.get(("points.rule_dropped", None)) or 0) -
+                  (st.get(("points.copies", None)) or 0))
         forced = st.get(("memory.input_forced", None))
         checks = [("points.forwarded", fwd, want),
                   ("points.received", recv, want + want_invalid),
                   ("points.dropped", dropped, 0), ("memory.input_forced", forced, 0),
                   ("points.invalid", invalid, want_invalid), ("points.queued", queued, 0),
                   ("points.spool_pending", spool, 0),
-                  ("received - (forwarded + queued + spool_pending + invalid + dropped)",
-                   recv - (fwd or 0) - (queued or 0) - (spool or 0) - invalid - (dropped or 0),
-                   0),
+                  ("received + copies - (forwarded + queued + spool_pending + invalid + "
+                   "refused + rule_dropped + dropped)",
+                   recv - (fwd or 0) - (queued or 0) - (spool or 0) - invalid - (dropped or 0) -
+                   others, 0),
                   ("clients.waiting_memory", st.get(("clients.waiting_memory", None)), 0),
                   ("clients.waiting_room", st.get(("clients.waiting_room", None)), 0),
                   ("memory.class{class=input}", st.get(("memory.class", "class=input")), 0)]

@@ -8,7 +8,9 @@
  * exactly one JSON result line on stdout.
  *
  * Data model: point i in [0, points): series s = i % S, timestamp (seconds)
- * = T0 + i / S, value = i (or i + 0.5), tags host=h<s % 1000> series=s<s>.
+ * = T0 + i / S, value = i (or i + 0.5), tags host=h<s % 1000> series=s<s>;
+ * its metric is --metric, or with --metrics A,B,... the (s % K)-th of the K
+ * names.
  * Connection c sends the points with i % conns == c, in increasing order.
  *
  * It must never: depend on anything beyond libc and libm, issue a syscall per
@@ -54,6 +56,7 @@
 #define EXIT_INTR      5
 
 #define MAX_METRIC     256          /* bytes of --metric */
+#define MAX_METRICS    64           /* names of --metrics */
 #define MAX_BATCH      100000       /* points per frame/request/write */
 #define MAX_MARKS      1024         /* batches per send buffer */
 #define HTTP_HDR_MAX   1024         /* room reserved for the request header */
@@ -144,9 +147,11 @@ static struct {
 	int write_size_given;
 	int sndbuf;
 	int framed_put;
+	const char *metrics;        /* --metrics A,B,...: NULL for --metric alone */
 	/* derived */
-	char pre[MAX_METRIC * 6 + 64];   /* per-point prefix */
-	size_t prelen;
+	char pre[MAX_METRICS][MAX_METRIC * 6 + 64];   /* per-point prefix, per metric */
+	size_t prelen[MAX_METRICS];
+	int nmetrics;
 	size_t maxpt;               /* upper bound of one formatted point */
 	size_t bufcap;
 	double rate_c;              /* per connection */
@@ -213,8 +218,9 @@ static char *u64dec(char *p, uint64_t v)
 static char *fmt_text(char *p, uint64_t i)
 {
 	uint64_t s = i % g.series;
-	memcpy(p, g.pre, g.prelen);
-	p += g.prelen;
+	int m = (int)(s % (uint64_t)g.nmetrics);
+	memcpy(p, g.pre[m], g.prelen[m]);
+	p += g.prelen[m];
 	p = u64dec(p, g.start_ts + i / g.series);
 	*p++ = ' ';
 	p = u64dec(p, i);
@@ -232,8 +238,9 @@ static char *fmt_text(char *p, uint64_t i)
 static char *fmt_json(char *p, uint64_t i)
 {
 	uint64_t s = i % g.series;
-	memcpy(p, g.pre, g.prelen);           /* {"metric":"M","timestamp": */
-	p += g.prelen;
+	int m = (int)(s % (uint64_t)g.nmetrics);
+	memcpy(p, g.pre[m], g.prelen[m]);     /* {"metric":"M","timestamp": */
+	p += g.prelen[m];
 	p = u64dec(p, g.start_ts + i / g.series);
 	PUT_LIT(p, ",\"value\":");
 	p = u64dec(p, i);
@@ -925,6 +932,7 @@ static void usage(FILE *f)
 "  --series S               distinct series (default 1000)\n"
 "  --start-ts T0            first timestamp, seconds (default now - points/series - 60)\n"
 "  --metric M               metric name (default tsload.m)\n"
+"  --metrics A,B,...        metric names instead: series s has the (s %% K)-th of K (<= 64)\n"
 "  --float-values           value = i + 0.5 instead of i\n"
 "  --duration-limit SEC     give up after SEC seconds, exit 3 (default 600)\n"
 "  --report-stall-ms M      sample SIOCOUTQ and log write stalls >= M ms (default 0 = off)\n"
@@ -975,7 +983,8 @@ static int parse_dbl(const char *s, double max, double *out)
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_PROTO, OPT_CONNS, OPT_POINTS, OPT_RATE, OPT_BATCH, OPT_SERIES,
 	OPT_START, OPT_FLOAT, OPT_METRIC, OPT_DURATION, OPT_STALL, OPT_LINGER, OPT_DRAIN, OPT_PRINT,
-	OPT_RETRY, OPT_GRACE, OPT_PATH, OPT_PIPE, OPT_WSIZE, OPT_SNDBUF, OPT_FPUT, OPT_HELP
+	OPT_RETRY, OPT_GRACE, OPT_PATH, OPT_PIPE, OPT_WSIZE, OPT_SNDBUF, OPT_FPUT, OPT_METRICS,
+	OPT_HELP
 };
 
 static int parse_args(int argc, char **argv)
@@ -1004,6 +1013,7 @@ static int parse_args(int argc, char **argv)
 		{ "write-size", required_argument, NULL, OPT_WSIZE },
 		{ "sndbuf", required_argument, NULL, OPT_SNDBUF },
 		{ "framed-put", no_argument, NULL, OPT_FPUT },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1136,6 +1146,11 @@ static int parse_args(int argc, char **argv)
 		case OPT_FPUT:
 			g.framed_put = 1;
 			break;
+		case OPT_METRICS:
+			if (!*optarg)
+				bad = "--metrics";
+			g.metrics = optarg;
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -1161,22 +1176,65 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
+/* The prefix of points of one metric name. */
+static int set_prefix(int m, const char *name)
+{
+	if (!*name || strlen(name) > MAX_METRIC) {
+		warnx_("a metric name must have 1 to %d bytes", MAX_METRIC);
+		return -1;
+	}
+	if (g.proto == P_JSON || g.proto == P_HTTP) {
+		char esc[MAX_METRIC * 6 + 1];
+		if (json_escape(esc, sizeof(esc), name) < 0)
+			return -1;
+		g.prelen[m] = (size_t)snprintf(g.pre[m], sizeof(g.pre[m]),
+		                               "{\"metric\":\"%s\",\"timestamp\":", esc);
+	} else if (g.proto == P_TELNET || g.framed_put) {
+		g.prelen[m] = (size_t)snprintf(g.pre[m], sizeof(g.pre[m]), "put %s ", name);
+	} else {
+		g.prelen[m] = (size_t)snprintf(g.pre[m], sizeof(g.pre[m]), "%s ", name);
+	}
+	return 0;
+}
+
+/* --metric, or the names of --metrics. */
+static int set_prefixes(void)
+{
+	if (g.metrics == NULL) {
+		g.nmetrics = 1;
+		return set_prefix(0, g.metric);
+	}
+	char name[MAX_METRIC + 1];
+	const char *p = g.metrics;
+	g.nmetrics = 0;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		if (g.nmetrics == MAX_METRICS || n == 0 || n > MAX_METRIC) {
+			warnx_("--metrics: 1 to %d names of 1 to %d bytes, separated by commas",
+			       MAX_METRICS, MAX_METRIC);
+			return -1;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (set_prefix(g.nmetrics++, name) < 0)
+			return -1;
+		if (p[n] == '\0')
+			return 0;
+		p += n + 1;
+	}
+}
+
 /* Prefixes, size bounds and buffers derived from the options. */
 static int setup(void)
 {
-	if (g.proto == P_JSON || g.proto == P_HTTP) {
-		char esc[MAX_METRIC * 6 + 1];
-		if (json_escape(esc, sizeof(esc), g.metric) < 0)
-			return -1;
-		g.prelen = (size_t)snprintf(g.pre, sizeof(g.pre),
-		                            "{\"metric\":\"%s\",\"timestamp\":", esc);
-	} else if (g.proto == P_TELNET || g.framed_put) {
-		g.prelen = (size_t)snprintf(g.pre, sizeof(g.pre), "put %s ", g.metric);
-	} else {
-		g.prelen = (size_t)snprintf(g.pre, sizeof(g.pre), "%s ", g.metric);
-	}
+	if (set_prefixes() < 0)
+		return -1;
+	size_t prelen = 0;
+	for (int m = 0; m < g.nmetrics; m++)
+		if (g.prelen[m] > prelen)
+			prelen = g.prelen[m];
 	/* prefix + ts + value(.5) + tags (+ JSON punctuation) + separator */
-	g.maxpt = g.prelen + 20 + 22 + 20 + 20 + 64;
+	g.maxpt = prelen + 20 + 22 + 20 + 20 + 64;
 	if (!g.start_ts_given) {
 		uint64_t now = (uint64_t)time(NULL);
 		uint64_t back = g.points / g.series + 60;

@@ -1319,7 +1319,8 @@ START_TEST(test_limits_section)
                       "NAME:4: [limits] series-memory: is 0 (no new-series guard)");
     ASSERT_ERR_PREFIX(BACKEND_OK "[limits]\nlisten = 1\n", "NAME:4: [limits] listen: unknown key");
     ASSERT_ERR_PREFIX(BACKEND_OK "[limit]\n", "NAME:3: [limit]: unknown section (expected "
-                      "[relay], [backend NAME], [redis], [tls] or [limits])");
+                      "[relay], [backend NAME], [redis], [tls], [limits], [group NAME] or "
+                      "[rule NAME])");
     /* 0 turns the guard off; a small memory-limit takes a sixteenth */
     ASSERT_OK(BACKEND_OK "[limits]\nseries-memory = 0\n");
     ck_assert_uint_eq(cfg.limits.series_memory, 0);

@@ -4,7 +4,8 @@
  * Every key of src/base/config.c's table (config_key_count/_section/_name) must
  * be documented in docs/tsrelay.conf.5 under the heading of its section and
  * shown in conf/tsrelay.conf (set, or as a commented "; key = default") in
- * its section.  Every key the man page documents must be in the table, or
+ * its section (a commented header, "; [rule NAME]", opens a section too:
+ * the shipped file shows groups and rules without defining any).  Every key the man page documents must be in the table, or
  * under "KEYS PLANNED FOR A LATER RELEASE"; and a planned key that the
  * table has gained must move out of that part.  The checkers run on text,
  * so the last tests feed them a page with a key taken out and check that
@@ -31,7 +32,7 @@
 #define REPORT_MAX 4096
 
 struct entry {
-    char sect[16];      /* relay, backend, redis, tls, limits, or "" outside them */
+    char sect[16];      /* relay, backend, redis, tls, limits, group, rule, or "" outside them */
     char key[KEY_MAX];
     bool planned;
 };
@@ -61,8 +62,10 @@ read_file(const char *path, char *buf, size_t cap)
 static const char *
 sect_of(const char *s, size_t len)
 {
-    static const char *const names[] = { "relay", "backend", "redis", "tls", "limits" };
-    static const char *const marks[] = { "[relay]", "[backend", "[redis]", "[tls]", "[limits]" };
+    static const char *const names[] = { "relay", "backend", "redis", "tls", "limits", "group",
+                                         "rule" };
+    static const char *const marks[] = { "[relay]", "[backend", "[redis]", "[tls]", "[limits]",
+                                         "[group", "[rule" };
     for (size_t i = 0; i < TS_ARRAY_LEN(marks); i++) {
         size_t ml = strlen(marks[i]);
         for (size_t k = 0; k + ml <= len; k++)
@@ -147,8 +150,12 @@ parse_conf(const char *text, struct doc *d)
         size_t i = 0;
         while (i < len && (p[i] == ' ' || p[i] == '\t'))
             i++;
-        if (i < len && p[i] == '[') {
-            sect = sect_of(p + i, len - i);
+        size_t h = i; /* a header, or a commented one */
+        if (h < len && (p[h] == ';' || p[h] == '#'))
+            for (h++; h < len && p[h] == ' '; h++)
+                ;
+        if (h < len && p[h] == '[') {
+            sect = sect_of(p + h, len - h);
         } else {
             if (i < len && (p[i] == ';' || p[i] == '#')) {
                 i++;
@@ -261,7 +268,8 @@ START_TEST(test_table_accessor)
         ck_assert_ptr_nonnull(s);
         ck_assert_msg(strcmp(s, "relay") == 0 || strcmp(s, "backend") == 0 ||
                           strcmp(s, "redis") == 0 || strcmp(s, "tls") == 0 ||
-                          strcmp(s, "limits") == 0,
+                          strcmp(s, "limits") == 0 || strcmp(s, "group") == 0 ||
+                          strcmp(s, "rule") == 0,
                       "key %zu has section '%s'", i, s);
         ck_assert_ptr_nonnull(config_key_name(i));
     }
@@ -335,14 +343,18 @@ START_TEST(test_checkers_notice_drift)
     ck_assert_int_eq(missing_keys(d, report, sizeof(report)), 1);
     ck_assert_msg(strstr(report, "[redis] spool-flush-interval") != NULL, "report: %s", report);
 
-    /* commented defaults count, in their section */
+    /* commented defaults count, in their section; a commented header
+     * opens its section */
     parse_conf("[relay]\n;stats-interval = 0\n; log-file =\n# max-tags = 8\n"
-               "; a comment = with an equals sign\n[backend x]\n; conns = 2\n", d);
+               "; a comment = with an equals sign\n[backend x]\n; conns = 2\n"
+               "; [rule r]\n; match = ^a\n", d);
     ck_assert(has(d, "relay", "stats-interval", false));
     ck_assert(has(d, "relay", "log-file", false));
     ck_assert(has(d, "relay", "max-tags", false));
     ck_assert(has(d, "backend", "conns", false));
-    ck_assert_int_eq(d->n, 4);
+    ck_assert(has(d, "rule", "match", false));
+    ck_assert(!has(d, "backend", "match", false));
+    ck_assert_int_eq(d->n, 5);
     free(d);
 }
 END_TEST

@@ -36,6 +36,7 @@
 #include "core/router.h"
 #include "core/series_guard.h"
 #include "base/counters.h"
+#include "core/flow.h"
 #include "ops/stats.h"
 #include "base/util.h"
 #include "unit.h"
@@ -59,7 +60,6 @@ setup(void)
     static const char *const names[2] = { "tsd1", "tsd2" };
     static const int conns[2] = { 2, 1 };
     unit_relay_build(&R, names, conns, 2, 2, BS, LIMIT);
-    ck_assert_int_eq(router_init(&R.router, ROUTE_HASH, names, 2), TS_OK);
     snprintf(R.hostname, sizeof(R.hostname), HOST);
     g_stats.start_time = (uint64_t)time(NULL) - UPTIME;
 }
@@ -67,7 +67,6 @@ setup(void)
 static void
 teardown(void)
 {
-    router_destroy(&R.router);
     unit_relay_free(&R);
 }
 
@@ -101,6 +100,20 @@ bump_counters(void)
     R.backends[1].conns[0].state = BC_FAILED;
     /* one refusal */
     ck_assert_int_eq(pool_charge(&R.pool, 2 * LIMIT, POOL_CONTROL), TS_ENOMEM);
+    /* two rules, their counters; the implicit group's points */
+    static struct config c;
+    char err[CFG_ERR_MAX];
+    ck_assert_msg(config_load_string(&c, "T", "[backend tsd1]\naddress = 127.0.0.1:1\n"
+                                     "[rule r1]\naction = drop\ntag = x=y\n"
+                                     "[rule r2]\naction = set-tags\ntags = a=b\n",
+                                     err, sizeof(err)) == TS_OK, "%s", err);
+    R.cfg.rules = c.rules;
+    ck_assert_msg(relay_build_flow(&R, err, sizeof(err)) == TS_OK, "%s", err);
+    R.flow->rules->rules[0].st = (struct rule_stats){ 11, 7, 0, 0 };
+    R.flow->rules->rules[1].st = (struct rule_stats){ 5, 0, 3, 1 };
+    R.flow->groups.g[0].points = 13;
+    g_stats.points_rule_dropped = 7;
+    g_stats.points_copies = 2;
 }
 
 /* ---- a common record form for the three renderings ---------------- */
@@ -239,6 +252,15 @@ static const struct expect expected[] = {
     { "memory.limit", NULL, NULL, LIMIT },
     { "memory.peak_live", NULL, NULL, BS },
     { "memory.refusals", NULL, NULL, 1 },
+    { "rule.matched", "rule", "r1", 11 },
+    { "rule.dropped", "rule", "r1", 7 },
+    { "rule.matched", "rule", "r2", 5 },
+    { "rule.refused", "rule", "r2", 3 },
+    { "rule.errors", "rule", "r2", 1 },
+    { "rule.dropped", "rule", "r2", 0 },
+    { "group.points", "group", "default", 13 },
+    { "points.rule_dropped", NULL, NULL, 7 },
+    { "points.copies", NULL, NULL, 2 },
 };
 
 START_TEST(test_telnet_format_and_values)

@@ -146,6 +146,36 @@ START_TEST(test_tables)
 }
 END_TEST
 
+/* The groups (routing, backends, points, the default marked) and the
+ * rules (action, counts) are listed. */
+START_TEST(test_groups_and_rules)
+{
+    static struct config c;
+    char err[CFG_ERR_MAX];
+    ck_assert_msg(config_load_string(&c, "T", "[backend tsd-a]\naddress = 127.0.0.1:1\n"
+                                     "[backend tsd.b]\naddress = 127.0.0.1:2\n"
+                                     "[group main]\nbackends = tsd.b, tsd-a\n"
+                                     "[group mirror]\nbackends = tsd-a\nrouting = all\n"
+                                     "[relay]\ndefault-group = main\n"
+                                     "[rule drop-debug]\nmatch = ^debug\n action = drop\n"
+                                     "[rule copy]\naction = send\nto = main, mirror\n"
+                                     "stop = no\n", err, sizeof(err)) == TS_OK, "%s", err);
+    R.cfg.rules = c.rules;
+    snprintf(R.cfg.default_group, sizeof(R.cfg.default_group), "main");
+    ck_assert_msg(relay_build_flow(&R, err, sizeof(err)) == TS_OK, "%s", err);
+    R.flow->rules->rules[0].st = (struct rule_stats){ 123457, 123457, 0, 2 };
+    R.flow->groups.g[1].points = 98765;
+    const char *p = page();
+    has(p, "<h2>Groups and rules</h2>");
+    has(p, "<td class=\"name\">main (default)</td><td>hash</td><td>tsd.b, tsd-a</td>");
+    has(p, "<td class=\"name\">mirror</td><td>all</td><td>tsd-a</td><td class=\"num\" "
+           "data-v=\"98765\">");
+    has(p, "<td class=\"name\">drop-debug</td><td>drop</td><td class=\"num\" "
+           "data-v=\"123457\">");
+    has(p, "<td class=\"name\">copy</td><td>send (stop = no)</td>");
+}
+END_TEST
+
 START_TEST(test_history_figures)
 {
     R.cfg.history_ms = 10000;
@@ -269,6 +299,7 @@ statuspage_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_self_contained_document);
     tcase_add_test(tc, test_tables);
+    tcase_add_test(tc, test_groups_and_rules);
     tcase_add_test(tc, test_history_figures);
     tcase_add_test(tc, test_escaping);
     tcase_add_test(tc, test_new_series_section);

@@ -2,8 +2,9 @@
  * unit_relay.h -- a minimal relay built by hand for the unit tests of the
  * modules that read a whole relay (stats, history, status page): the
  * default loop, a pool, backends on an unused loopback port (backend_init
- * does not connect), no spool, no listener.  The loop is never run.
- * Each test adds what it needs (a router, a hostname, a listen address).
+ * does not connect), their flow (the implicit group "default", no rules),
+ * no spool, no listener.  The loop is never run.  Each test adds what it
+ * needs (a hostname, a listen address, rules).
  */
 #ifndef TS_UNIT_RELAY_H
 #define TS_UNIT_RELAY_H
@@ -18,6 +19,7 @@
 #include "base/pool.h"
 #include "core/relay.h"
 #include "base/counters.h"
+#include "base/util.h"
 
 static bool
 unit_running(void *ctx)
@@ -70,6 +72,8 @@ unit_relay_build(struct relay *r, const char *const *names, const int *conns, in
     for (int i = 0; i < nrun; i++)
         ck_assert_int_eq(backend_init(&r->backends[i], unit_backend_env(r), &r->cfg.backends[i], i),
                          TS_OK);
+    char err[CFG_ERR_MAX];
+    ck_assert_msg(relay_build_flow(r, err, sizeof(err)) == TS_OK, "flow: %s", err);
 }
 
 /* Undoes unit_relay_build (the test destroys what it added itself). */
@@ -80,6 +84,8 @@ unit_relay_free(struct relay *r)
         backend_destroy(&r->backends[i]);
     free(r->backends);
     r->backends = NULL;
+    flow_free(r->flow);
+    r->flow = NULL;
     pool_destroy(&r->pool);
 }
 
