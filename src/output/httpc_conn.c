@@ -186,8 +186,10 @@ httpc_connect_failed(struct httpc_conn *c, const char *why, int err)
 {
     struct httpc_pool *p = c->pool;
     p->st.connect_errors++;
-    LOG_RL(LOG_WARN, "%s (%s:%s): %s%s%s", p->name, p->host, p->port, why, err ? ": " : "",
-           err ? strerror(err) : "");
+    if (log_get_level() >= LOG_WARN) /* each pool its own line a second: the pass-through's
+                                        and the HTTP backend's of one TSD both show */
+        log_rl_msg(&p->connect_rl, 1000, LOG_WARN, "%s (%s:%s): %s%s%s", p->name, p->host,
+                   p->port, why, err ? ": " : "", err ? strerror(err) : "");
     p->resolved = false;
     struct httpc_req *list = httpc_conn_close(c);
     struct httpc_req *waiting = NULL;

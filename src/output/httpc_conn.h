@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "base/log.h"
 #include "output/httpc_req.h"
 #include "output/tls_client.h"
 
@@ -96,6 +97,7 @@ struct httpc_pool {
     ev_timer kick;             /* deferred work: dispatch, cancels, resumes */
     ev_timer wait_timer;       /* the first wait deadline */
     struct httpc_stats st;
+    struct log_rl connect_rl;  /* its failed connects' log lines: one a second */
     struct httpc_conn conns[];
 };
 

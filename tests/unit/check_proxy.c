@@ -277,7 +277,7 @@ setup(void)
              "[backend b]\naddress = 127.0.0.1:1\nhttp-address = 127.0.0.1:%d\n",
              A.port, B.port);
     ck_assert_msg(config_load_string(&cfg, "test", text, err, sizeof(err)) == TS_OK, "%s", err);
-    px = proxy_new(loop, &mem, &cfg);
+    px = proxy_new(loop, &mem, &cfg, NULL);
     ck_assert_ptr_nonnull(px);
 }
 
