@@ -590,6 +590,12 @@ check_timestamp(const struct point *p, struct point_value *vb, struct point_erro
 {
     if (((uint64_t)p->timestamp & 0xFFFFFFFF00000000ull) == 0 || p->timestamp <= 9999999999999LL)
         return TS_OK;
+    return point_timestamp_refused(p, vb, err);
+}
+
+int
+point_timestamp_refused(const struct point *p, struct point_value *vb, struct point_error *err)
+{
     point_value_encode(p, vb);
     perr_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
     perr_i64(err, p->timestamp);

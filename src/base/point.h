@@ -88,6 +88,10 @@ int point_parse_fields(const struct point_rules *r, enum point_cmd cmd, bool imp
                        const char *line, size_t len, struct point *p, struct point_error *err);
 int point_check_value(struct point *p, struct point_value *v, struct point_error *err);
 void point_value_encode(const struct point *p, struct point_value *v);
+/* The TSD's answer to a timestamp it does not store (check 10: "bad
+ * timestamp=... when trying to add value=..."): err filled, TS_ERROR. */
+int point_timestamp_refused(const struct point *p, struct point_value *v,
+                            struct point_error *err);
 int point_check_series(const struct point_rules *r, const struct point *p,
                        struct point_error *err);
 int point_finish(struct point *p, struct point_error *err);

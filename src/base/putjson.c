@@ -96,6 +96,25 @@ putjson_plain(const char *s, size_t n)
 }
 
 /* ISO-8859-1 bytes as a JSON string (quotes included). */
+size_t
+putjson_escape_byte(unsigned char ch, bool latin1, char out[8])
+{
+    if (ch == '"' || ch == '\\') {
+        out[0] = '\\';
+        out[1] = (char)ch;
+        return 2;
+    }
+    if (ch < 0x20)
+        return (size_t)snprintf(out, 8, "\\u%04x", ch);
+    if (ch >= 0x80 && latin1) { /* ISO-8859-1 is the first 256 code points */
+        out[0] = (char)(0xC0 | (ch >> 6));
+        out[1] = (char)(0x80 | (ch & 0x3F));
+        return 2;
+    }
+    out[0] = (char)ch;
+    return 1;
+}
+
 static void
 putjson_string(struct pj_out *o, const char *s, size_t n)
 {
@@ -106,24 +125,8 @@ putjson_string(struct pj_out *o, const char *s, size_t n)
         return;
     }
     for (size_t i = 0; i < n && !o->full; i++) {
-        unsigned char ch = (unsigned char)s[i];
         char tmp[8];
-        size_t k;
-        if (ch == '"' || ch == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)ch;
-            k = 2;
-        } else if (ch < 0x20) {
-            k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-        } else if (ch >= 0x80) {
-            tmp[0] = (char)(0xC0 | (ch >> 6));
-            tmp[1] = (char)(0x80 | (ch & 0x3F));
-            k = 2;
-        } else {
-            tmp[0] = (char)ch;
-            k = 1;
-        }
-        putjson_raw(o, tmp, k);
+        putjson_raw(o, tmp, putjson_escape_byte((unsigned char)s[i], true, tmp));
     }
     putjson_raw(o, "\"", 1);
 }

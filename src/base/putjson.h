@@ -44,4 +44,10 @@ uint64_t putjson_key(const char *line, size_t len);
 uint64_t putjson_key_begin(const char *metric, size_t mlen, int64_t ts);
 uint64_t putjson_key_tag(uint64_t key, const char *k, size_t klen, const char *v, size_t vlen);
 
+/* One byte of a JSON string's text, escaped as JSON wants it (a quote, a
+ * backslash, a control byte) into out; with latin1, a byte of 0x80 and up
+ * is an ISO-8859-1 character (as the TSD's strings are) written as UTF-8,
+ * otherwise it is copied (already UTF-8).  Returns the bytes written. */
+size_t putjson_escape_byte(unsigned char ch, bool latin1, char out[8]);
+
 #endif

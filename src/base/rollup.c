@@ -208,16 +208,7 @@ rollup_bad_timestamp(const struct point *p, struct point_value *v, struct point_
 {
     if (((uint64_t)p->timestamp & 0xFFFFFFFF00000000ull) == 0)
         return TS_OK;
-    point_value_encode(p, v);
-    perr_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
-    perr_i64(err, p->timestamp);
-    perr_str(err, " when trying to add value=");
-    perr_value_bytes(err, v->b, v->n, v->flags);
-    perr_str(err, " to metric=");
-    perr_put(err, p->metric, p->metric_len);
-    perr_str(err, ", tags=");
-    perr_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
-    return TS_ERROR;
+    return point_timestamp_refused(p, v, err);
 }
 
 static int

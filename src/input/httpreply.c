@@ -15,6 +15,7 @@
 #include "base/counters.h"
 #include "base/log.h"
 #include "base/point.h"
+#include "base/putjson.h"
 #include "base/util.h"
 
 size_t
@@ -22,21 +23,8 @@ httpreply_json_escape(const char *s, size_t n, bool latin1, char *out, size_t ca
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
         char tmp[8];
-        size_t k;
-        if (ch == '"' || ch == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)ch;
-            k = 2;
-        } else if (ch < 0x20) {
-            k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-        } else if (ch >= 0x80 && latin1) {
-            k = latin1_to_utf8((const char *)&ch, 1, tmp, sizeof(tmp));
-        } else {
-            tmp[0] = (char)ch;
-            k = 1;
-        }
+        size_t k = putjson_escape_byte((unsigned char)s[i], latin1, tmp);
         if (o + k > cap)
             break;
         memcpy(out + o, tmp, k);

@@ -53,11 +53,14 @@
 #include "base/pool.h"
 #include "base/counters.h"
 #include "unit.h"
+#include "unit_loop.h"
 #include "base/util.h"
 
 #include "fake_tsd.h"
 
 static struct ev_loop *loop;
+#define run_until(cond, ms) unit_run_until(loop, (cond), (ms))
+#define run_ticks(n) unit_run_ticks(loop, &ticks, (n), WAIT_MS)
 static struct pool pool;
 static struct config cfg;
 static struct cfg_backend bcfg, bcfg2;
@@ -193,27 +196,6 @@ start(void)
 {
     ck_assert_int_eq(backend_init(&be, &env, &bcfg, 0), TS_OK);
     be_live = true;
-}
-
-/* Runs the loop until cond() holds or ms pass; returns cond(). */
-static bool
-run_until(bool (*cond)(void), int ms)
-{
-    uint64_t end = ts_now_ms() + (uint64_t)ms;
-    while (!cond() && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    return cond();
-}
-
-/* Runs the loop for n more backend ticks (however long they take). */
-static void
-run_ticks(unsigned n)
-{
-    unsigned until = ticks + n;
-    uint64_t end = ts_now_ms() + WAIT_MS;
-    while (ticks < until && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    ck_assert_uint_ge(ticks, until);
 }
 
 /* Line i: series i % nseries, its timestamp i. */

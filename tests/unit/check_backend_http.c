@@ -41,12 +41,14 @@
 #include "output/backend.h"
 #include "output/backend_http.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include "fake_http.h"
 
 #define WAIT_MS 5000
 
 static struct ev_loop *loop;
+#define run_until(cond, ms) unit_run_until(loop, (cond), (ms))
 static struct pool pool;
 static struct config cfg;
 static struct cfg_backend bcfg;
@@ -304,15 +306,6 @@ start(void)
 {
     ck_assert_int_eq(backend_init(&be, &env, &bcfg, 0), TS_OK);
     be_live = true;
-}
-
-static bool
-run_until(bool (*cond)(void), int ms)
-{
-    uint64_t end = ts_now_ms() + (uint64_t)ms;
-    while (!cond() && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    return cond();
 }
 
 enum lines { PUT_FMT, SAME_FMT, ROLLUP_FMT, HISTOGRAM_FMT };

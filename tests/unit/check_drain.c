@@ -40,6 +40,7 @@
 #include "spool/rconn.h"
 #include "spool/sentinel.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include "fake_redis.h"
 #include "fake_tsd.h"
@@ -49,6 +50,8 @@
 #define CORRUPT_KEY KEY ":corrupt"
 
 static struct ev_loop *loop;
+#define run_until(cond, ms) unit_run_until(loop, (cond), (ms))
+#define run_ticks(n) unit_run_ticks(loop, &ticks, (n), WAIT_MS)
 static struct pool pool;
 static struct config cfg;
 static struct cfg_backend bcfg;
@@ -250,25 +253,6 @@ static bool
 rc_up(void)
 {
     return rconn_up(&rc);
-}
-
-static bool
-run_until(bool (*cond)(void), int ms)
-{
-    uint64_t end = ts_now_ms() + (uint64_t)ms;
-    while (!cond() && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    return cond();
-}
-
-static void
-run_ticks(unsigned n)
-{
-    unsigned until = ticks + n;
-    uint64_t end = ts_now_ms() + WAIT_MS;
-    while (ticks < until && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    ck_assert_uint_ge(ticks, until);
 }
 
 /* The backend, the connection (up) and the drain; R checks every command. */

@@ -31,6 +31,7 @@
 #include "spool/rconn.h"
 #include "spool/sentinel.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include "fake_redis.h"
 
@@ -40,6 +41,8 @@
 #define NCALLS 64
 
 static struct ev_loop *loop;
+#define run_until(cond, ms) unit_run_until(loop, (cond), (ms))
+#define run_ms(ms) unit_run_ms(loop, (ms))
 static struct fredis R, R2;
 static struct cfg_redis rcfg;
 static struct sentinel_stats sst;
@@ -141,24 +144,6 @@ start(uint64_t connect_timeout_ms, uint64_t min_ms, uint64_t max_ms)
 {
     rconn_init(&rc, loop, master, &rcfg, connect_timeout_ms, min_ms, max_ms, on_up, on_lost, &rc);
     rc_live = true;
-}
-
-/* Runs the loop until cond() holds or ms pass; returns cond(). */
-static bool
-run_until(bool (*cond)(void), int ms)
-{
-    uint64_t end = ts_now_ms() + (uint64_t)ms;
-    while (!cond() && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    return cond();
-}
-
-static void
-run_ms(int ms)
-{
-    uint64_t end = ts_now_ms() + (uint64_t)ms;
-    while (ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
 }
 
 static bool

@@ -46,6 +46,7 @@
 #include "spool/spool.h"
 #include "spool/spool_state.h" /* a look inside, for what no timing can show */
 #include "unit.h"
+#include "unit_loop.h"
 
 #include "fake_redis.h"
 #include "fake_tsd.h"
@@ -55,6 +56,8 @@
 #define FLUSH_MS 100
 
 static struct ev_loop *loop;
+#define run_until(cond, ms) unit_run_until(loop, (cond), (ms))
+#define run_ticks(n) unit_run_ticks(loop, &ticks, (n), WAIT_MS)
 static struct pool pool;
 static struct config cfg;
 static struct backend_env env;
@@ -182,25 +185,6 @@ teardown(void)
     ev_timer_stop(loop, &tick_w);
     pool_destroy(&pool);
     ev_loop_destroy(loop);
-}
-
-static bool
-run_until(bool (*cond)(void), int ms)
-{
-    uint64_t end = ts_now_ms() + (uint64_t)ms;
-    while (!cond() && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    return cond();
-}
-
-static void
-run_ticks(unsigned n)
-{
-    unsigned until = ticks + n;
-    uint64_t end = ts_now_ms() + WAIT_MS;
-    while (ticks < until && ts_now_ms() < end)
-        ev_run(loop, EVRUN_ONCE);
-    ck_assert_uint_ge(ticks, until);
 }
 
 static bool
