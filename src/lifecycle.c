@@ -515,7 +515,8 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
     }
     /* [limits]: what the guard remembered when it last stopped */
     series_snapshot_load(r->guard, &cfg->redis, r->instance);
-    r->proxy = proxy_new(r->loop, &r->pool, &r->cfg); /* before the clients: they pass to it */
+    /* before the clients (they pass to it), after the backends (their TLS) */
+    r->proxy = proxy_new(r->loop, &r->pool, &r->cfg, r->backends);
     if (r->proxy == NULL) {
         snprintf(err, errlen, "cannot set up the read pass-through");
         credentials_free(&cr);

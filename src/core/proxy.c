@@ -19,7 +19,11 @@
  * error (502, 503, 504) when nothing went out, or a cut connection when
  * something did.  Each backend name has a slot whose counters run on
  * across reloads; a pool that a reload replaced or removed finishes its
- * requests, then a sweep frees it.
+ * requests, then a sweep frees it.  With the backend's tls = on, its pool
+ * holds the backend's TLS context (the one its other connections use)
+ * and verifies server-name, or the host of http-address; a reload hands
+ * it the context read again, and a pool whose TLS was turned on or off or
+ * whose name changed is replaced like a moved one.
  */
 #include "autoconf.h"
 
@@ -33,6 +37,8 @@
 #include "base/log.h"
 #include "base/pool.h"
 #include "base/util.h"
+#include "output/backend.h"
+#include "output/tls_client.h"
 
 #define PROXY_STATUS_ROOM 96   /* the status line, written before the answer's lines */
 
@@ -42,6 +48,7 @@ struct proxy_backend {
     char name[CFG_NAME_MAX];
     struct cfg_addr addr;
     int conns;
+    struct backend *be;           /* the relay's backend of that name (NULL: none known) */
     struct httpc_pool *hp;        /* NULL: not in the list now */
     struct proxy_stats st;
 };
@@ -56,6 +63,7 @@ struct proxy {
     struct ev_loop *loop;
     struct pool *pool;
     const struct config *cfg;
+    struct backend *backends;     /* the relay's, as cfg->backends (NULL: no TLS) */
     struct proxy_backend slot[CFG_MAX_BACKENDS]; /* by name, never moved */
     int nslots;
     struct proxy_backend *act[CFG_MAX_BACKENDS]; /* the list, failover order */
@@ -613,7 +621,19 @@ proxy_pool_new(struct proxy *px, const struct proxy_backend *b)
         .resolve_timeout_ms = cfg->resolve_timeout_ms,
         .cls = POOL_INPUT,
     };
+    if (b->be != NULL && b->be->tls != NULL) { /* the backend's context: a hold of its own */
+        o.tls = b->be->tls;
+        o.tls_name = tls_client_name_for(b->be->cfg, &b->addr);
+        o.tls_failures = &b->be->st.tls_failures;
+    }
     return httpc_pool_new(px->loop, px->pool, &o);
+}
+
+/* The name b's pool must verify as cb configures it ("": clear text). */
+static const char *
+proxy_tls_name(const struct backend *be, const struct cfg_backend *cb)
+{
+    return be != NULL && be->tls != NULL ? tls_client_name_for(cb, &cb->http_addr) : "";
 }
 
 /* The slot of a backend name (a new one the first time). */
@@ -666,15 +686,23 @@ proxy_on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* Backend b as cb configures it: its pool kept when its address and
- * conns stayed, else a new one (the old one retires).  false: no memory. */
+/* Backend b as cb (the relay's be) configures it: its pool kept when its
+ * address, conns and TLS name stayed (new connections take the TLS
+ * context read again), else a new one (the old one retires).  false: no
+ * memory. */
 static bool
-proxy_apply(struct proxy *px, struct proxy_backend *b, const struct cfg_backend *cb)
+proxy_apply(struct proxy *px, struct proxy_backend *b, const struct cfg_backend *cb,
+            struct backend *be)
 {
+    const char *tls_name = proxy_tls_name(be, cb);
     bool same = b->hp != NULL && strcmp(b->addr.host, cb->http_addr.host) == 0 &&
-                strcmp(b->addr.port, cb->http_addr.port) == 0 && b->conns == cb->http_conns;
-    if (same)
+                strcmp(b->addr.port, cb->http_addr.port) == 0 && b->conns == cb->http_conns &&
+                strcmp(httpc_pool_tls_name(b->hp), tls_name) == 0;
+    b->be = be;
+    if (same) {
+        httpc_pool_set_tls(b->hp, tls_name[0] != '\0' ? be->tls : NULL);
         return true;
+    }
     if (b->hp != NULL)
         proxy_retire(px, b);
     b->addr = cb->http_addr;
@@ -682,8 +710,8 @@ proxy_apply(struct proxy *px, struct proxy_backend *b, const struct cfg_backend 
     b->hp = proxy_pool_new(px, b);
     if (b->hp == NULL)
         return false;
-    log_info("proxy: backend %s: %s:%s, %d connections", b->name, b->addr.host, b->addr.port,
-             b->conns);
+    log_info("proxy: backend %s: %s:%s, %d connections%s%s", b->name, b->addr.host,
+             b->addr.port, b->conns, tls_name[0] != '\0' ? ", TLS verifying " : "", tls_name);
     return true;
 }
 
@@ -695,11 +723,14 @@ proxy_reconfigure(struct proxy *px)
     px->nact = 0;
     for (int i = 0; i < cfg->nproxy; i++) {
         const struct cfg_backend *cb = NULL;
+        struct backend *be = NULL;
         for (int k = 0; k < cfg->nbackends && cb == NULL; k++)
-            if (strcmp(cfg->backends[k].name, cfg->proxy[i]) == 0)
+            if (strcmp(cfg->backends[k].name, cfg->proxy[i]) == 0) {
                 cb = &cfg->backends[k];
+                be = px->backends != NULL ? &px->backends[k] : NULL;
+            }
         struct proxy_backend *b = cb != NULL ? proxy_slot(px, cb->name) : NULL;
-        if (b == NULL || !proxy_apply(px, b, cb)) {
+        if (b == NULL || !proxy_apply(px, b, cb, be)) {
             log_error("proxy: out of memory for backend %s: not passed to", cfg->proxy[i]);
             continue;
         }
@@ -714,7 +745,8 @@ proxy_reconfigure(struct proxy *px)
 }
 
 struct proxy *
-proxy_new(struct ev_loop *loop, struct pool *pool, const struct config *cfg)
+proxy_new(struct ev_loop *loop, struct pool *pool, const struct config *cfg,
+          struct backend *backends)
 {
     struct proxy *px = calloc(1, sizeof(*px));
     if (px == NULL)
@@ -722,6 +754,7 @@ proxy_new(struct ev_loop *loop, struct pool *pool, const struct config *cfg)
     px->loop = loop;
     px->pool = pool;
     px->cfg = cfg;
+    px->backends = backends;
     ev_timer_init(&px->sweep, proxy_on_sweep, 1.0, 1.0);
     ev_timer_start(loop, &px->sweep);
     proxy_reconfigure(px);

@@ -32,6 +32,7 @@
 #include "input/httppass.h"
 #include "output/httpc.h"
 
+struct backend;
 struct config;
 struct pool;
 struct proxy;
@@ -50,13 +51,20 @@ struct proxy_stats {
 };
 
 /* The pass-through of cfg (which it keeps reading: the relay's own, that
- * a reload rewrites in place).  NULL when out of memory. */
-struct proxy *proxy_new(struct ev_loop *loop, struct pool *pool, const struct config *cfg);
+ * a reload rewrites in place).  backends: the relay's, in cfg->backends'
+ * order (a backend with tls = on lends its TLS context and counts the
+ * failed handshakes in its tls_failures); NULL: clear text only.  NULL
+ * when out of memory. */
+struct proxy *proxy_new(struct ev_loop *loop, struct pool *pool, const struct config *cfg,
+                        struct backend *backends);
 /* Requests in flight get no answer (the clients are closed first). */
 void proxy_free(struct proxy *px);
 /* A reload: the backends of cfg's proxy list, in its order.  One whose
- * http-address and http-conns stayed keeps its pool (new timeouts); a
- * changed or removed one's pool finishes its requests, then closes. */
+ * http-address, http-conns and TLS (on or off, the name verified) stayed
+ * keeps its pool (new timeouts; new connections take the backend's TLS
+ * context, read again); a changed or removed one's pool finishes its
+ * requests, then closes.  Call it after the backends got their new TLS
+ * contexts. */
 void proxy_reconfigure(struct proxy *px);
 
 /* The clients' view (httppass_ops; ctx: the proxy). */

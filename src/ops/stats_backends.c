@@ -108,7 +108,8 @@ static const struct backend_metric backend_metrics[] = {
     BE_COUNT("backend.resolve_failures", "Lookups of the backend's host name that failed.",
              COUNTER, resolve_failures),
     BE_COUNT("backend.tls_failures", "TLS handshakes with the backend that failed "
-             "(tls = on).", COUNTER, tls_failures),
+             "(tls = on): its telnet connections, its protocol = http connections and the "
+             "read pass-through's.", COUNTER, tls_failures),
     BE_CALC("backend.spool_entries", "Entries in the backend's Redis spool.", GAUGE,
             spool_backend_entries),
     BE_CALC("backend.spool_bytes", "Bytes in the backend's Redis spool and in flight.", GAUGE,
@@ -209,6 +210,8 @@ static const struct proxy_metric proxy_metrics[] = {
     PX_POOL("proxy.connects", "Connections made to the backend's HTTP API.", connects),
     PX_POOL("proxy.connect_errors", "Connects to the backend's HTTP API that failed.",
             connect_errors),
+    PX_POOL("proxy.tls_failures", "TLS handshakes with the backend's HTTP API that failed "
+            "(its tls = on; also in backend.tls_failures).", tls_failures),
     PX_POOL("proxy.reused", "Requests sent on a connection that served one before.", reused),
     PX_POOL("proxy.server_closes", "Connections the backend closed (or said it would).",
             server_closes),

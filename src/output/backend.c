@@ -760,6 +760,8 @@ backend_set_tls(struct backend *be, struct tls_client *tc)
 {
     tls_client_free(be->tls); /* connections made with it keep it */
     be->tls = tc;
+    if (be->proto != NULL)
+        be->proto->set_tls(be);
 }
 
 uint64_t

@@ -70,6 +70,7 @@ struct backend_proto {
     void (*tick)(struct backend *be, uint64_t now_ms);
     void (*quiesce)(struct bconn *c);             /* nothing in flight: c may be rewound */
     void (*reconfigure)(struct backend *be, const struct cfg_backend *old);
+    void (*set_tls)(struct backend *be);          /* be->tls changed (start, reload) */
     void (*close)(struct backend *be);            /* shutdown: connections closed */
     int (*conns_up)(const struct backend *be);    /* its connections up now */
 };
@@ -193,7 +194,8 @@ size_t backend_enqueue_lines(struct backend *be, const char *buf, size_t len, si
  * max-rate, overflow.  (conns needs a restart: the caller keeps it.) */
 void backend_reconfigure(struct backend *be, const struct cfg_backend *cfg);
 /* Its TLS context from now on (tls = on; NULL: clear text): connections
- * made from now use it, open ones keep theirs.  Takes tc (frees the old). */
+ * made from now use it, open ones keep theirs (protocol = http: its HTTP
+ * pool's too).  Takes tc (drops its hold on the old). */
 void backend_set_tls(struct backend *be, struct tls_client *tc);
 /* Hands the lines connection c has not had acknowledged to fn, oldest
  * first, and forgets each fn took (TS_OK or TS_ENOMEM); stops at the

@@ -82,7 +82,7 @@ hb_targets(struct hb_backend *hb)
 static struct httpc_pool *
 hb_pool_new(struct hb_backend *hb)
 {
-    const struct backend *be = hb->be;
+    struct backend *be = hb->be;
     const struct cfg_backend *cfg = be->cfg;
     const struct config *rc = be->env->cfg;
     char name[96];
@@ -101,6 +101,9 @@ hb_pool_new(struct hb_backend *hb)
         .dns_servers = rc->dns_servers,
         .resolve_timeout_ms = rc->resolve_timeout_ms,
         .cls = POOL_CONTROL, /* an answer frees queue memory: it must always be read */
+        .tls = be->tls, /* a hold on the backend's context (NULL: clear text) */
+        .tls_name = tls_client_name_for(cfg, &cfg->http_addr),
+        .tls_failures = &be->st.tls_failures,
     };
     return httpc_pool_new(be->env->loop, be->env->pool, &o);
 }
@@ -604,6 +607,25 @@ hb_tick(struct backend *be, uint64_t now)
         hb_tick_lane(hb, &hb->lanes[i], now);
 }
 
+/* A new pool for the backend (its address, pipeline or TLS changed): the
+ * requests in flight are given up, the lanes send their lines again. */
+static void
+hb_pool_replace(struct backend *be)
+{
+    struct hb_backend *hb = hb_of(be);
+    for (int i = 0; i < be->nconns; i++) {
+        hb_quiesce(&be->conns[i]);
+        queue_rewind(&be->conns[i].q);
+        be->conns[i].state = BC_IDLE;
+        be->conns[i].lagging = false;
+        backend_mark_dirty(&be->conns[i]);
+    }
+    httpc_pool_free(hb->pool);
+    hb->pool = hb_pool_new(hb);
+    if (hb->pool == NULL)
+        log_error("backend %s: out of memory for its HTTP connections", be->cfg->name);
+}
+
 static void
 hb_reconfigure(struct backend *be, const struct cfg_backend *old)
 {
@@ -621,17 +643,27 @@ hb_reconfigure(struct backend *be, const struct cfg_backend *old)
     }
     log_info("backend %s: its HTTP address or pipeline changed: new connections",
              cfg->name);
-    for (int i = 0; i < be->nconns; i++) {
-        hb_quiesce(&be->conns[i]);
-        queue_rewind(&be->conns[i].q);
-        be->conns[i].state = BC_IDLE;
-        be->conns[i].lagging = false;
-        backend_mark_dirty(&be->conns[i]);
+    hb_pool_replace(be);
+}
+
+/* The backend's TLS context from now on (start, reload): the pool's
+ * connections made from now use it; TLS turned on or off, or another
+ * name to verify, takes new connections. */
+static void
+hb_set_tls(struct backend *be)
+{
+    struct hb_backend *hb = hb_of(be);
+    if (hb == NULL || hb->pool == NULL)
+        return;
+    const char *name = be->tls != NULL ? tls_client_name_for(be->cfg, &be->cfg->http_addr) : "";
+    if (strcmp(httpc_pool_tls_name(hb->pool), name) == 0) {
+        httpc_pool_set_tls(hb->pool, be->tls);
+        return;
     }
-    httpc_pool_free(hb->pool);
-    hb->pool = hb_pool_new(hb);
-    if (hb->pool == NULL)
-        log_error("backend %s: out of memory for its HTTP connections", cfg->name);
+    if (httpc_pool_stats(hb->pool)->requests > 0) /* not at start */
+        log_info("backend %s: its HTTP connections' TLS changed: new connections",
+                 be->cfg->name);
+    hb_pool_replace(be);
 }
 
 static void
@@ -661,6 +693,7 @@ const struct backend_proto backend_http_proto = {
     .tick = hb_tick,
     .quiesce = hb_quiesce,
     .reconfigure = hb_reconfigure,
+    .set_tls = hb_set_tls,
     .close = hb_close,
 };
 

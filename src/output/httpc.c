@@ -23,6 +23,7 @@
 
 #include "output/httpc.h"
 #include "output/httpc_conn.h"
+#include "output/tls_client.h"
 #include "base/resolver.h"
 #include "base/util.h"
 
@@ -48,10 +49,15 @@ httpc_result_name(enum httpc_result res)
 static bool
 httpc_still_open(struct httpc_conn *c)
 {
-    char b;
-    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return true;
+    if (c->tls.ssl != NULL) { /* records may wait: session tickets, close_notify */
+        if (httpc_tls_idle(c) > 0)
+            return true;
+    } else {
+        char b;
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+    }
     c->pool->st.server_closes++;
     httpc_conn_close(c);
     return false;
@@ -325,11 +331,20 @@ httpc_pool_new(struct ev_loop *loop, struct pool *mem, const struct httpc_opts *
     p->o.host = p->host;
     p->o.port = p->port;
     p->o.dns_servers = p->dns;
+    p->o.tls = NULL; /* p->tls holds it */
+    p->o.tls_name = NULL;
+    if (opts->tls != NULL) {
+        p->tls = tls_client_hold(opts->tls);
+        snprintf(p->tls_name, sizeof(p->tls_name), "%s",
+                 opts->tls_name != NULL && opts->tls_name[0] != '\0' ? opts->tls_name
+                                                                      : opts->tls->server_name);
+    }
     p->backoff_ms = TS_MAX(opts->backoff_min_ms, (uint64_t)1);
     p->o.backoff_max_ms = TS_MAX(opts->backoff_max_ms, p->backoff_ms);
     struct resolver_opts ro = { .servers = p->dns, .timeout_ms = opts->resolve_timeout_ms };
     p->res = resolver_new(loop, &ro);
     if (p->res == NULL) {
+        tls_client_free(p->tls);
         free(p);
         return NULL;
     }
@@ -353,6 +368,7 @@ httpc_pool_free(struct httpc_pool *p)
     ev_timer_stop(p->loop, &p->kick);
     ev_timer_stop(p->loop, &p->wait_timer);
     resolver_free(p->res);
+    tls_client_free(p->tls); /* its connections' sessions kept what they used */
     free(p);
 }
 
@@ -363,6 +379,22 @@ httpc_pool_set_timeouts(struct httpc_pool *p, uint64_t connect_ms, uint64_t time
     p->o.connect_ms = connect_ms;
     p->o.timeout_ms = timeout_ms;
     p->o.wait_ms = wait_ms;
+}
+
+void
+httpc_pool_set_tls(struct httpc_pool *p, struct tls_client *tc)
+{
+    TS_ASSERT((tc == NULL) == (p->tls == NULL));
+    if (tc == NULL || tc == p->tls)
+        return;
+    tls_client_free(p->tls);
+    p->tls = tls_client_hold(tc);
+}
+
+const char *
+httpc_pool_tls_name(const struct httpc_pool *p)
+{
+    return p->tls != NULL ? p->tls_name : "";
 }
 
 bool

@@ -22,6 +22,11 @@
  *     until httpc_resume, and what was not taken is offered again then;
  *   - timeouts: connect_ms for a connect, timeout_ms without progress (no
  *     byte written or read) while a request is in flight;
+ *   - TLS when its options give a context (a hold on a backend's,
+ *     output/tls_client.h): every connection's handshake within connect_ms
+ *     (a failure is a connect failure, counted), the name verified, new
+ *     connections taking a context handed over later (httpc_pool_set_tls);
+ *     a clear pool pays one branch per read and write (httpc_tls.c);
  *   - its counters.
  * Memory: a connection with a request in flight holds one block of the
  * pool (its read buffer, in the pool class given), given back once it is
@@ -76,6 +81,13 @@ void httpc_pool_free(struct httpc_pool *p);
  * address and conns may not (make a new pool). */
 void httpc_pool_set_timeouts(struct httpc_pool *p, uint64_t connect_ms, uint64_t timeout_ms,
                              uint64_t wait_ms);
+/* The TLS context connections made from now on use (a reload: the
+ * certificates were read again); open ones keep theirs.  The pool holds
+ * tc (and drops the old one).  Turning TLS on or off, or another name to
+ * verify, takes a new pool: tc is NULL exactly when the pool's is. */
+void httpc_pool_set_tls(struct httpc_pool *p, struct tls_client *tc);
+/* The name a TLS pool verifies ("" in clear text). */
+const char *httpc_pool_tls_name(const struct httpc_pool *p);
 
 /* Takes r.  TS_OK: on_done will come.  TS_EAGAIN: the pool is down (its
  * last connect failed and no connection is up; httpc_pool_down) and r was

@@ -1,7 +1,9 @@
 /*
  * httpc_conn.c -- one connection of an HTTP client pool.
  *
- *   CLOSED -> RESOLVING -> CONNECTING -> UP -> ... -> CLOSED
+ *   CLOSED -> RESOLVING -> CONNECTING [-> HANDSHAKING] -> UP -> ... -> CLOSED
+ *   (HANDSHAKING: TLS, httpc_tls.c, still within connect_ms; a clear
+ *   connection pays one branch per read and write for it)
  *   reqs: its requests, oldest first; the first is being answered,
  *   `writing` the first not yet written whole.  Written in order (head,
  *   then body: Content-Length, or chunks framed here), answered in order.
@@ -118,6 +120,7 @@ httpc_conn_close(struct httpc_conn *c)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
+    tls_client_end(&c->tls, c->state == HC_UP); /* close_notify first when up */
     if (c->fd >= 0) {
         shutdown(c->fd, SHUT_WR);
         close(c->fd);
@@ -153,6 +156,20 @@ httpc_conn_fail(struct httpc_conn *c, enum httpc_result first, const char *why, 
     httpc_kick(p);
 }
 
+/* A read or write failed: over TLS, its reason (an alert) says more than
+ * errno. */
+static void
+httpc_io_failed(struct httpc_conn *c, const char *op, int err)
+{
+    if (c->tls.ssl == NULL) {
+        httpc_conn_fail(c, HTTPC_LOST, op, err);
+        return;
+    }
+    char tls[256], why[300];
+    snprintf(why, sizeof(why), "%s: TLS: %s", op, tls_client_error(&c->tls, tls, sizeof(tls)));
+    httpc_conn_fail(c, HTTPC_LOST, why, 0);
+}
+
 bool
 httpc_any_up(const struct httpc_pool *p)
 {
@@ -164,13 +181,15 @@ httpc_any_up(const struct httpc_pool *p)
 
 /* No connection could be made.  Its requests were not written; with no
  * connection up the pool is down, and every waiting request fails too. */
-static void
+void
 httpc_connect_failed(struct httpc_conn *c, const char *why, int err)
 {
     struct httpc_pool *p = c->pool;
     p->st.connect_errors++;
-    LOG_RL(LOG_WARN, "%s (%s:%s): %s%s%s", p->name, p->host, p->port, why, err ? ": " : "",
-           err ? strerror(err) : "");
+    if (log_get_level() >= LOG_WARN) /* each pool its own line a second: the pass-through's
+                                        and the HTTP backend's of one TSD both show */
+        log_rl_msg(&p->connect_rl, 1000, LOG_WARN, "%s (%s:%s): %s%s%s", p->name, p->host,
+                   p->port, why, err ? ": " : "", err ? strerror(err) : "");
     p->resolved = false;
     struct httpc_req *list = httpc_conn_close(c);
     struct httpc_req *waiting = NULL;
@@ -191,8 +210,8 @@ httpc_connect_failed(struct httpc_conn *c, const char *why, int err)
 static void httpc_on_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void httpc_on_writable(struct ev_loop *loop, ev_io *w, int revents);
 
-static void
-httpc_connected(struct httpc_conn *c)
+void
+httpc_conn_up(struct httpc_conn *c)
 {
     struct httpc_pool *p = c->pool;
     c->state = HC_UP;
@@ -203,6 +222,16 @@ httpc_connected(struct httpc_conn *c)
     ev_io_start(p->loop, &c->rio);
     c->last_progress = ev_now(p->loop);
     httpc_conn_flush(c);
+}
+
+/* TCP is connected: TLS first when the pool has a context. */
+static void
+httpc_connected(struct httpc_conn *c)
+{
+    if (c->pool->tls != NULL)
+        httpc_tls_begin(c);
+    else
+        httpc_conn_up(c);
 }
 
 static int
@@ -266,6 +295,10 @@ httpc_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct httpc_pool *p = c->pool;
     if (c->state == HC_CONNECTING) {
         httpc_connect_failed(c, "connect timed out", 0);
+        return;
+    }
+    if (c->state == HC_HANDSHAKING) {
+        httpc_tls_failed(c, "not done within the connect timeout [timeout]");
         return;
     }
     if (c->nreqs == 0 || p->o.timeout_ms == 0)
@@ -448,8 +481,13 @@ httpc_write_one(struct httpc_conn *c, struct httpc_req *r)
             return 0;
         if (n == 0)
             return r->body_done ? 1 : 0;
-        struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        ssize_t w;
+        if (c->tls.ssl != NULL) {
+            w = httpc_tls_writev(c, iov, n);
+        } else {
+            struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+            w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        }
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -457,7 +495,7 @@ httpc_write_one(struct httpc_conn *c, struct httpc_req *r)
                 ev_io_start(p->loop, &c->wio);
                 return 0;
             }
-            httpc_conn_fail(c, HTTPC_LOST, "write", errno);
+            httpc_io_failed(c, "write", errno);
             return -1;
         }
         r->sent = true;
@@ -508,6 +546,10 @@ httpc_on_writable(struct ev_loop *loop, ev_io *w, int revents)
             httpc_connect_failed(c, "connect", err);
         else
             httpc_connected(c);
+        return;
+    }
+    if (c->state == HC_HANDSHAKING) {
+        httpc_tls_step(c);
         return;
     }
     httpc_conn_flush(c);
@@ -612,6 +654,13 @@ httpc_eof(struct httpc_conn *c)
 static void
 httpc_idle_read(struct httpc_conn *c)
 {
+    if (c->tls.ssl != NULL) {
+        if (httpc_tls_idle(c) > 0)
+            return; /* a session ticket, say */
+        c->pool->st.server_closes++;
+        httpc_conn_close(c);
+        return;
+    }
     char tmp[256];
     ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -630,6 +679,10 @@ httpc_on_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct httpc_conn *c = container_of(w, struct httpc_conn, rio);
     struct httpc_pool *p = c->pool;
+    if (c->state == HC_HANDSHAKING) {
+        httpc_tls_step(c);
+        return;
+    }
     if (c->nreqs == 0 || c->rbuf == NULL) {
         httpc_idle_read(c);
         return;
@@ -641,7 +694,8 @@ httpc_on_readable(struct ev_loop *loop, ev_io *w, int revents)
             c->rpos = c->rend = 0;
         if (c->rend == cap) /* cannot happen: the parser takes what it is given */
             break;
-        ssize_t n = recv(c->fd, c->rbuf->data + c->rend, cap - c->rend, 0);
+        ssize_t n = c->tls.ssl != NULL ? httpc_tls_read(c, c->rbuf->data + c->rend, cap - c->rend)
+                                       : recv(c->fd, c->rbuf->data + c->rend, cap - c->rend, 0);
         if (n == 0) {
             httpc_eof(c);
             break;
@@ -650,7 +704,7 @@ httpc_on_readable(struct ev_loop *loop, ev_io *w, int revents)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                httpc_conn_fail(c, HTTPC_LOST, "read", errno);
+                httpc_io_failed(c, "read", errno);
             break;
         }
         c->rend += (size_t)n;
@@ -662,6 +716,15 @@ httpc_on_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (c->doomed)
         httpc_kick(p);
+    else
+        httpc_conn_read_more(c);
+}
+
+void
+httpc_conn_read_more(struct httpc_conn *c)
+{
+    if (c->state == HC_UP && !c->paused && tls_client_buffered(&c->tls))
+        ev_feed_event(c->pool->loop, &c->rio, EV_READ);
 }
 
 /* ---- parser callbacks ----------------------------------------------------- */
@@ -844,6 +907,7 @@ httpc_conn_resume(struct httpc_conn *c)
     http_parser_pause(&c->parser, 0);
     ev_io_start(c->pool->loop, &c->rio);
     httpc_conn_parse(c);
+    httpc_conn_read_more(c);
 }
 
 void

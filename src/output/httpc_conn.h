@@ -2,8 +2,9 @@
  * httpc_conn.h -- one connection of an HTTP client pool (output/httpc.c),
  * and the pool state its connections share.
  *
- * Owns a connection's life (looked up, connected within connect_ms, up,
- * closed gracefully), writing its requests in order (head, then a body by
+ * Owns a connection's life (looked up, connected within connect_ms, through
+ * its TLS handshake when the pool has a context (httpc_tls.c), up, closed
+ * gracefully), writing its requests in order (head, then a body by
  * Content-Length or in chunks, from the caller's memory), reading and
  * parsing their responses in order into the requests' callbacks, pausing
  * where a caller stops taking body bytes, and its no-progress deadline;
@@ -22,15 +23,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
+#include "base/log.h"
 #include "output/httpc_req.h"
+#include "output/tls_client.h"
 
 #define HTTPC_MAX_CONNS 64
 #define HTTPC_HOST_MAX 300
 
 struct resolver;
 
-enum httpc_conn_state { HC_CLOSED = 0, HC_RESOLVING, HC_CONNECTING, HC_UP };
+enum httpc_conn_state { HC_CLOSED = 0, HC_RESOLVING, HC_CONNECTING, HC_HANDSHAKING, HC_UP };
 
 struct httpc_conn {
     struct httpc_pool *pool;
@@ -38,7 +43,9 @@ struct httpc_conn {
     int fd;
     enum httpc_conn_state state;
     ev_io rio, wio;
-    ev_timer timer;            /* connect_ms while connecting, then no progress */
+    ev_timer timer;            /* connect_ms while connecting (and handshaking), then no
+                                  progress */
+    struct tls_session tls;    /* its TLS (ssl NULL: clear text) */
     http_parser parser;
     struct httpc_req *reqs;    /* in flight, oldest first */
     struct httpc_req *writing; /* the first not written whole, NULL: none */
@@ -77,6 +84,8 @@ struct httpc_pool {
     struct pool *mem;
     struct httpc_opts o;
     char name[96], host[HTTPC_HOST_MAX], port[8], dns[512];
+    struct tls_client *tls;    /* a hold on the context new connections use; NULL: clear */
+    char tls_name[HTTPC_HOST_MAX]; /* the name they verify (the context's, or opts') */
     struct resolver *res;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -88,6 +97,7 @@ struct httpc_pool {
     ev_timer kick;             /* deferred work: dispatch, cancels, resumes */
     ev_timer wait_timer;       /* the first wait deadline */
     struct httpc_stats st;
+    struct log_rl connect_rl;  /* its failed connects' log lines: one a second */
     struct httpc_conn conns[];
 };
 
@@ -106,6 +116,31 @@ void httpc_conn_flush(struct httpc_conn *c);
 void httpc_conn_resume(struct httpc_conn *c);
 /* A byte moved: the no-progress deadline starts again. */
 void httpc_conn_progress(struct httpc_conn *c);
+
+/* Connected (and through TLS): up, its requests written. */
+void httpc_conn_up(struct httpc_conn *c);
+/* No connection could be made (nothing of its requests was written):
+ * they fail, and with no connection up the pool is down for its backoff
+ * and the waiting requests fail too. */
+void httpc_connect_failed(struct httpc_conn *c, const char *why, int err);
+/* Reads on once more where TLS holds decrypted bytes the socket will not
+ * signal (nothing for a clear connection). */
+void httpc_conn_read_more(struct httpc_conn *c);
+
+/* TLS on a connection (httpc_tls.c).  begin: TCP is connected, the
+ * handshake starts (within what is left of connect_ms); step: the socket
+ * is ready for the next step; failed: counted, logged, a connect failure.
+ * writev: the request's bytes, small pieces gathered into one record;
+ * > 0 or -1 with errno (EAGAIN) as writev(2).  read: as recv(2).  idle:
+ * an idle connection is looked at (before reuse, or when it became
+ * readable): 1 still open (records such as session tickets taken), 0 the
+ * server closed it, -1 it sent data nobody asked for or failed. */
+void httpc_tls_begin(struct httpc_conn *c);
+void httpc_tls_step(struct httpc_conn *c);
+void httpc_tls_failed(struct httpc_conn *c, const char *why);
+ssize_t httpc_tls_writev(struct httpc_conn *c, const struct iovec *iov, int n);
+ssize_t httpc_tls_read(struct httpc_conn *c, void *buf, size_t len);
+int httpc_tls_idle(struct httpc_conn *c);
 
 /* A request ends: counted, then its on_done (never touched after). */
 void httpc_finish(struct httpc_req *r, enum httpc_result res);

@@ -17,13 +17,14 @@
 #include "base/pool.h"
 
 struct httpc_pool;
+struct tls_client;
 struct httpc_conn;
 struct httpc_req;
 
 enum httpc_result {
     HTTPC_OK = 0,          /* the whole response was delivered */
-    HTTPC_CONNECT_FAILED,  /* no connection: refused, unreachable, timed out, name not found;
-                              nothing of the request was written */
+    HTTPC_CONNECT_FAILED,  /* no connection: refused, unreachable, timed out, name not found,
+                              the TLS handshake failed; nothing of the request was written */
     HTTPC_LOST,            /* the connection failed or was closed before the response was
                               complete (r->sent, r->answered say how far it got) */
     HTTPC_TIMEOUT,         /* no progress for timeout_ms (also when the caller did not
@@ -125,6 +126,13 @@ struct httpc_opts {
     const char *dns_servers;     /* resolver options (base/resolver.h) */
     uint64_t resolve_timeout_ms;
     enum pool_class cls;         /* read buffers are blocks of this class */
+    /* TLS on every connection: the handshake after the connect, both
+     * within connect_ms.  NULL: clear text (one branch per read and write,
+     * nothing else).  The pool takes a hold of its own (tls_client_hold). */
+    struct tls_client *tls;
+    const char *tls_name;        /* verified and sent as SNI; NULL or "": the context's */
+    uint64_t *tls_failures;      /* the caller's counter, one more per failed handshake
+                                    (besides the pool's own); NULL: none */
 };
 
 struct httpc_stats {
@@ -140,7 +148,9 @@ struct httpc_stats {
     uint64_t cancelled;
     uint64_t reused;             /* requests sent on a connection used before */
     uint64_t connects;           /* connections made */
-    uint64_t connect_errors;     /* connects that failed */
+    uint64_t connect_errors;     /* connects that failed (a failed TLS handshake too) */
+    uint64_t tls_handshakes;     /* TLS handshakes done (one per connection made) */
+    uint64_t tls_failures;       /* TLS handshakes that failed: refused, timed out, cut */
     uint64_t server_closes;      /* connections the server closed (or said it would) */
     uint64_t bytes_out, bytes_in;
     uint64_t pauses;             /* times the caller did not take the whole body offered */

@@ -22,6 +22,14 @@
 #include "base/util.h"
 #include "output/tls_client.h"
 
+/* An IP address is matched against the certificate's IP entries. */
+static bool
+tls_client_is_ip(const char *name)
+{
+    unsigned char ip[16];
+    return inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+}
+
 struct tls_client *
 tls_client_new(const struct tls_client_opts *o, char *err, size_t errlen)
 {
@@ -39,9 +47,8 @@ tls_client_new(const struct tls_client_opts *o, char *err, size_t errlen)
         return NULL;
     }
     snprintf(tc->server_name, sizeof(tc->server_name), "%s", o->server_name);
-    unsigned char ip[16];
-    tc->name_is_ip = inet_pton(AF_INET, o->server_name, ip) == 1 ||
-                     inet_pton(AF_INET6, o->server_name, ip) == 1;
+    tc->name_is_ip = tls_client_is_ip(o->server_name);
+    tc->holds = 1;
     return tc;
 }
 
@@ -55,15 +62,29 @@ tls_client_for_backend(const struct cfg_backend *b, char *err, size_t errlen)
         .ca = b->ca,
         .cert = b->cert,
         .key = b->key,
-        .server_name = b->server_name[0] != '\0' ? b->server_name : b->addr.host,
+        .server_name = tls_client_name_for(b, &b->addr),
     };
     return tls_client_new(&o, err, errlen);
+}
+
+const char *
+tls_client_name_for(const struct cfg_backend *b, const struct cfg_addr *to)
+{
+    return b->server_name[0] != '\0' ? b->server_name : to->host;
+}
+
+struct tls_client *
+tls_client_hold(struct tls_client *tc)
+{
+    TS_ASSERT(tc->holds > 0);
+    tc->holds++;
+    return tc;
 }
 
 void
 tls_client_free(struct tls_client *tc)
 {
-    if (tc == NULL)
+    if (tc == NULL || --tc->holds > 0)
         return;
     SSL_CTX_free(tc->ctx); /* a reference: open connections keep theirs */
     free(tc);
@@ -72,18 +93,26 @@ tls_client_free(struct tls_client *tc)
 int
 tls_client_begin(struct tls_session *t, struct tls_client *tc, int fd)
 {
+    return tls_client_begin_named(t, tc, fd, NULL);
+}
+
+int
+tls_client_begin_named(struct tls_session *t, struct tls_client *tc, int fd, const char *name)
+{
+    bool own = name != NULL && name[0] != '\0';
+    const char *n = own ? name : tc->server_name;
+    bool is_ip = own ? tls_client_is_ip(name) : tc->name_is_ip;
     memset(t, 0, sizeof(*t));
     t->ssl = SSL_new(tc->ctx);
     if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1)
         goto fail;
     SSL_set_connect_state(t->ssl);
-    if (tc->name_is_ip) {
-        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), tc->server_name) != 1)
+    if (is_ip) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), n) != 1)
             goto fail;
     } else {
         SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (SSL_set_tlsext_host_name(t->ssl, tc->server_name) != 1 ||
-            SSL_set1_host(t->ssl, tc->server_name) != 1)
+        if (SSL_set_tlsext_host_name(t->ssl, n) != 1 || SSL_set1_host(t->ssl, n) != 1)
             goto fail;
     }
     t->handshaking = true;

@@ -4,8 +4,10 @@
  *
  * Owns a server's context (the CAs its certificate must chain to, or the
  * system's trust store; an optional client certificate; TLS 1.2 at
- * least), the name verified and sent as SNI (a DNS name, or an IP address
- * matched against the certificate's IP entries), and one connection's
+ * least) and its holders (a backend, and the HTTP pools that share its
+ * context), the name verified and sent as SNI (a DNS name, or an IP
+ * address matched against the certificate's IP entries; the context's,
+ * or a connection's own), and one connection's
  * state over a non-blocking socket the caller owns and watches: handshake
  * steps, writev() and read() in their usual shape (-1 with EAGAIN when
  * the socket must be waited for), and which plaintext bytes the peer's
@@ -13,7 +15,8 @@
  * leaves a mark (record bytes written so far, stream offset) and an
  * acknowledgement is the newest mark it covers.  Written for the TSD
  * connections (backend.c), and for any other client of the relay over
- * TCP (an HTTP client): nothing here knows what the bytes mean.  It must
+ * TCP (the HTTP client, httpc_tls.c): nothing here knows what the bytes
+ * mean.  It must
  * never block, never read past what the caller asked for, and never
  * claim a byte acknowledged before the record that carried it was.
  */
@@ -38,11 +41,13 @@ struct tls_client_opts {
     const char *server_name;   /* verified and sent as SNI */
 };
 
-/* One server's context (shared by its connections). */
+/* One server's context (shared by its connections, and by every holder:
+ * a backend's telnet connections and its HTTP pools share one). */
 struct tls_client {
     SSL_CTX *ctx;
     char server_name[CFG_HOST_MAX];
     bool name_is_ip;           /* verified against the certificate's IP entries, no SNI */
+    int holds;                 /* its owner's, and one per tls_client_hold */
 };
 
 /* NULL with the reason in err (the file and OpenSSL's words). */
@@ -50,7 +55,14 @@ struct tls_client *tls_client_new(const struct tls_client_opts *o, char *err, si
 /* A backend's: its ca, cert, key, and server-name (default: the host of
  * its address).  NULL with err; b must have tls = on. */
 struct tls_client *tls_client_for_backend(const struct cfg_backend *b, char *err, size_t errlen);
-/* Connections begun with it keep it alive until they end. */
+/* The name a backend's connections to `to` verify: its server-name, or
+ * the host they connect to (address for telnet, http-address for HTTP). */
+const char *tls_client_name_for(const struct cfg_backend *b, const struct cfg_addr *to);
+/* One more holder of tc (an HTTP pool sharing a backend's context):
+ * returns tc; each hold ends with a tls_client_free. */
+struct tls_client *tls_client_hold(struct tls_client *tc);
+/* Drops a hold; the last frees it.  Connections begun with it keep its
+ * OpenSSL context alive until they end. */
 void tls_client_free(struct tls_client *tc);
 
 #define TLS_CLIENT_MARKS 64
@@ -70,6 +82,10 @@ struct tls_session {
 /* Begins the client side over the connected socket fd.  TS_OK or
  * TS_ERROR (out of memory). */
 int tls_client_begin(struct tls_session *t, struct tls_client *tc, int fd);
+/* The same, verifying (and sending as SNI) name instead of the context's
+ * (NULL or empty: the context's). */
+int tls_client_begin_named(struct tls_session *t, struct tls_client *tc, int fd,
+                           const char *name);
 /* One handshake step: DONE, WANT_READ/WANT_WRITE (call again when the
  * socket is ready), or FAILED/CLOSED with the reason in why.  now_ms and
  * took_ms (since the connection was made) set the probation below. */

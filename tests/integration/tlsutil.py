@@ -181,11 +181,12 @@ def frame(payload):
 
 class HAProxy:
     """HAProxy terminating TLS on a loopback port and passing the bytes on,
-    in TCP mode, to a backend (victoria-metrics' telnet listener).  With
-    client_ca, clients must show a certificate of that CA."""
+    in TCP mode, to a backend (victoria-metrics' telnet listener, or one of
+    its HTTP listeners).  With client_ca, clients must show a certificate
+    of that CA.  name: its directory (several may run side by side)."""
 
-    def __init__(self, base, target_port, certs, client_ca=None):
-        self.dir = os.path.join(base, "haproxy")
+    def __init__(self, base, target_port, certs, client_ca=None, name="haproxy"):
+        self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = h.free_port()
         self.conf = os.path.join(self.dir, "haproxy.cfg")

@@ -40,10 +40,13 @@
 #include "base/util.h"
 #include "output/backend.h"
 #include "output/backend_http.h"
+#include "output/tls_client.h"
+#include "base/tls.h"
 #include "unit.h"
 #include "unit_loop.h"
 
 #include "fake_http.h"
+#include "test_certs.h"
 
 #define WAIT_MS 5000
 
@@ -577,6 +580,109 @@ START_TEST(test_gzip_and_sync_off)
 }
 END_TEST
 
+/* ---- TLS: the backend's context on its HTTP pool ---------------------------- */
+
+static char certdir[256];
+static SSL_CTX *sctx; /* the fake server's */
+
+/* Unchecked fixture (the parent, once): the certificates made. */
+static void
+tls_make_certs(void)
+{
+    tls_library_init();
+    snprintf(certdir, sizeof(certdir), "/tmp/check_backend_http.XXXXXX");
+    certs_make(certdir);
+}
+
+static void
+tls_remove_certs(void)
+{
+    certs_remove(certdir);
+}
+
+/* The fake TSD speaks TLS: its certificate is relay.test's. */
+static void
+tls_setup(void)
+{
+    setup();
+    sctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(sctx);
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(sctx, certs_path(certdir, "server.pem")), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(sctx, certs_path(certdir, "server.key"),
+                                                 SSL_FILETYPE_PEM), 1);
+    SSL_CTX_set_mode(sctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    S.tls = sctx;
+}
+
+static void
+tls_teardown(void)
+{
+    teardown();
+    SSL_CTX_free(sctx);
+    sctx = NULL;
+}
+
+/* What start and a reload do: the context built from the backend's
+ * configuration (tls = on, ca, server-name) handed to it. */
+static void
+tls_give(const char *server_name)
+{
+    char err[512];
+    bcfg.tls = 1;
+    snprintf(bcfg.ca, sizeof(bcfg.ca), "%s", certs_path(certdir, "ca.pem"));
+    snprintf(bcfg.server_name, sizeof(bcfg.server_name), "%s", server_name);
+    struct tls_client *tc = tls_client_for_backend(&bcfg, err, sizeof(err));
+    ck_assert_msg(tc != NULL, "%s", err);
+    backend_set_tls(&be, tc);
+}
+
+static bool
+tls_refused_twice(void)
+{
+    return be.st.tls_failures >= 2;
+}
+
+/* protocol = http with tls = on: its pool (made in clear by
+ * backend_init) takes the context backend_set_tls hands it; a context
+ * read again for the same name keeps the pool and its connection;
+ * another name takes a new pool, which verifies it: a wrong one is
+ * refused before a byte of a request is written, counted in the
+ * backend's tls_failures, and the points wait for a good one. */
+START_TEST(test_tls_context_kept_or_replaced)
+{
+    start();
+    tls_give("relay.test");
+    enqueue(0, 60, PUT_FMT);
+    ck_assert(run_until(be_idle, WAIT_MS));
+    ck_assert_uint_eq(st()->delivered, 60);
+    ck_assert_int_eq(S.naccepted, 1);
+    ck_assert_int_eq(S.tls_handshakes, 1);
+
+    tls_give("relay.test"); /* a reload: the certificates read again */
+    enqueue(60, 60, PUT_FMT);
+    ck_assert(run_until(be_idle, WAIT_MS));
+    ck_assert_uint_eq(st()->delivered, 120);
+    ck_assert_int_eq(S.naccepted, 1); /* the pool and its connection kept */
+    ck_assert_int_eq(S.tls_handshakes, 1);
+    ck_assert_uint_eq(be.st.tls_failures, 0);
+
+    int nreqs = S.nreqs;
+    tls_give("wrong.test");
+    enqueue(120, 10, PUT_FMT);
+    ck_assert(run_until(tls_refused_twice, WAIT_MS));
+    ck_assert_int_eq(S.nreqs, nreqs); /* nothing written to a server not verified */
+    ck_assert_uint_eq(st()->delivered, 120);
+    ck_assert_uint_eq(backend_queued_lines(&be), 10);
+    ck_assert_int_eq(S.tls_handshakes, 1);
+
+    tls_give("relay.test");
+    ck_assert(run_until(be_idle, WAIT_MS));
+    ck_assert_uint_eq(st()->delivered, 130);
+    ck_assert_int_eq(S.tls_handshakes, 2);
+    ck_assert_str_eq(strrchr(points_of(S.nreqs - 1), ',') + 1, "m.129");
+}
+END_TEST
+
 static Suite *
 backend_http_suite(void)
 {
@@ -595,6 +701,12 @@ backend_http_suite(void)
     tcase_add_test(tc, test_rollup_and_histogram);
     tcase_add_test(tc, test_gzip_and_sync_off);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tls");
+    tcase_add_unchecked_fixture(tt, tls_make_certs, tls_remove_certs);
+    tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
+    tcase_set_timeout(tt, 30);
+    tcase_add_test(tt, test_tls_context_kept_or_replaced);
+    suite_add_tcase(s, tt);
     return s;
 }
 

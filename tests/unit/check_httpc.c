@@ -33,12 +33,16 @@
 #include <string.h>
 
 #include "output/httpc.h"
+#include "output/httpc_conn.h"
+#include "output/tls_client.h"
 #include "base/log.h"
 #include "base/pool.h"
+#include "base/tls.h"
 #include "base/util.h"
 #include "unit.h"
 
 #include "fake_http.h"
+#include "test_certs.h"
 
 #define WAIT_MS 3000
 
@@ -907,6 +911,418 @@ START_TEST(test_conns_bound)
 }
 END_TEST
 
+/* ---- TLS: a scripted TLS server (OpenSSL in the test) ------------------------ */
+
+static char certdir[256];
+static SSL_CTX *sctx;            /* the fake server's */
+static struct tls_client *cctx;    /* the pool's */
+static uint64_t tls_failed;      /* the caller's counter (opts.tls_failures) */
+
+/* Unchecked fixture (the parent, once): OpenSSL counted from its first
+ * allocation, the certificates made. */
+static void
+tls_make_certs(void)
+{
+    tls_library_init();
+    snprintf(certdir, sizeof(certdir), "/tmp/check_httpc.XXXXXX");
+    certs_make(certdir);
+}
+
+static void
+tls_remove_certs(void)
+{
+    certs_remove(certdir);
+}
+
+/* The fake server's context: its certificate (relay.test, 127.0.0.1);
+ * client_ca set: a client certificate of that CA required. */
+static void
+tls_server(const char *client_ca)
+{
+    sctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(sctx);
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(sctx, certs_path(certdir, "server.pem")), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(sctx, certs_path(certdir, "server.key"),
+                                                 SSL_FILETYPE_PEM), 1);
+    SSL_CTX_set_mode(sctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (client_ca != NULL) {
+        ck_assert_int_eq(SSL_CTX_load_verify_locations(sctx, certs_path(certdir, client_ca),
+                                                       NULL), 1);
+        SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    S.tls = sctx;
+}
+
+/* A client context: CAs ca, the context's name, an optional certificate. */
+static struct tls_client *
+tls_ctx(const char *ca, const char *name, const char *cert)
+{
+    char c[600] = "", k[600] = "";
+    if (cert != NULL) {
+        snprintf(c, sizeof(c), "%s/%s.pem", certdir, cert);
+        snprintf(k, sizeof(k), "%s/%s.key", certdir, cert);
+    }
+    struct tls_client_opts o = { .what = "[backend t]", .ca = certs_path(certdir, ca),
+                                 .cert = c, .key = k, .server_name = name };
+    char err[512];
+    struct tls_client *t = tls_client_new(&o, err, sizeof(err));
+    ck_assert_msg(t != NULL, "%s", err);
+    return t;
+}
+
+/* A TLS pool: cctx (which the pool holds; the test drops its own hold),
+ * verifying name (NULL: the context's). */
+static void
+tls_pool(int conns, const char *name)
+{
+    struct httpc_opts o = opts(conns, 1);
+    o.tls = cctx;
+    o.tls_name = name;
+    o.tls_failures = &tls_failed;
+    tls_failed = 0;
+    P = httpc_pool_new(loop, &mem, &o);
+    ck_assert_ptr_nonnull(P);
+}
+
+static void
+tls_setup(void)
+{
+    setup();
+    sctx = NULL;
+    cctx = NULL;
+}
+
+static void
+tls_teardown(void)
+{
+    httpc_pool_free(P);
+    P = NULL;
+    tls_client_free(cctx);
+    cctx = NULL;
+    fhttp_free(&S);
+    SSL_CTX_free(sctx);
+    sctx = NULL;
+    teardown();
+}
+
+/* Keep-alive through TLS: one handshake for many requests (TLS 1.3
+ * session tickets that arrive while the connection is idle are taken by
+ * OpenSSL and keep it open), the same bytes as in clear. */
+START_TEST(test_tls_keepalive)
+{
+    tls_server(NULL);
+    cctx = tls_ctx("ca.pem", "relay.test", NULL);
+    tls_pool(2, NULL);
+    for (int i = 0; i < 20; i++) {
+        char target[32];
+        snprintf(target, sizeof(target), "/q?i=%d", i);
+        struct treq *t = treq_new("GET", target);
+        submit_ok(t);
+        wait_done(t);
+        ck_assert_int_eq(t->res, HTTPC_OK);
+        char want[64];
+        snprintf(want, sizeof(want), "ok %s", target);
+        ck_assert_str_eq(t->body, want);
+        ck_assert(t->r.reused == (i > 0));
+        ck_assert_uint_eq(pool_used_bytes(&mem), 0); /* idle: its block went back */
+        treq_free(t);
+        if (i % 4 == 1)
+            fhttp_send_ticket(&S.c[0]); /* a record for nobody: the connection stays */
+        run_for(5);
+    }
+    ck_assert_int_eq(S.naccepted, 1);
+    ck_assert_int_eq(S.tls_handshakes, 1);
+    const struct httpc_stats *st = httpc_pool_stats(P);
+    ck_assert_uint_eq(st->tls_handshakes, 1);
+    ck_assert_uint_eq(st->tls_failures, 0);
+    ck_assert_uint_eq(st->server_closes, 0);
+    ck_assert_uint_eq(st->reused, 19);
+    ck_assert_str_eq(httpc_pool_tls_name(P), "relay.test");
+    char host[64];
+    snprintf(host, sizeof(host), "Host: 127.0.0.1:%d\r\n", S.port);
+    ck_assert_msg(strstr(S.reqs[0].headers, host) != NULL, "%s", S.reqs[0].headers);
+}
+END_TEST
+
+/* 3 MiB through TLS to a caller that takes 1,000 bytes, then nothing,
+ * then a little at a time, with 4 KiB blocks (block-size's least): a
+ * 16 KiB record is read into the block in parts, and what OpenSSL still
+ * holds decrypted (which the socket will not signal) is read on; every
+ * byte arrives in order, one pool block at most. */
+START_TEST(test_tls_backpressure)
+{
+    pool_destroy(&mem);
+    ck_assert_int_eq(pool_init(&mem, 4096, 16u << 20, 1u << 20, 8u << 20), TS_OK);
+    tls_server(NULL);
+    cctx = tls_ctx("ca.pem", "127.0.0.1", NULL); /* an IP: matched against the IP entries */
+    tls_pool(1, NULL);
+    make_big();
+    S.on_request = answer_big;
+    struct treq *a = treq_new("GET", "/big");
+    a->quota = 1000;
+    submit_ok(a);
+    double end = ev_time() + WAIT_MS / 1000.0;
+    while (a->body_len < 1000 && ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ck_assert_uint_eq(a->body_len, 1000);
+    int calls = a->body_calls;
+    run_for(100);
+    ck_assert_int_eq(a->body_calls, calls);
+    end = ev_time() + 20.0;
+    while (!a->done && ev_time() < end) {
+        a->quota = 3000; /* less than a block: the rest waits in the block or in OpenSSL */
+        httpc_resume(&a->r);
+        ev_run(loop, EVRUN_ONCE);
+    }
+    ck_assert(a->done);
+    ck_assert_msg(a->res == HTTPC_OK, "%s after %zu bytes", httpc_result_name(a->res),
+                  a->body_len);
+    ck_assert_uint_eq(a->body_len, BIG);
+    ck_assert(memcmp(a->body, big, BIG) == 0);
+    ck_assert_uint_le(a->max_used, mem.block_size);
+    free(big);
+    treq_free(a);
+}
+END_TEST
+
+/* Request bodies through TLS, by Content-Length and chunked, given in
+ * pieces; a 3 MiB one to a server that stops reading for a while (the
+ * writes wait for the socket and go on where they stopped): the server
+ * gets every byte. */
+START_TEST(test_tls_request_bodies)
+{
+    tls_server(NULL);
+    cctx = tls_ctx("ca.pem", "relay.test", NULL);
+    tls_pool(1, NULL);
+    S.on_request = answer_body_len;
+    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    size_t n = sizeof(text) - 1;
+    struct treq *a = treq_new("POST", "/length");
+    a->r.body = HTTPC_BODY_LENGTH;
+    a->r.body_len = n;
+    a->src = text;
+    submit_ok(a);
+    feed_in_pieces(a, n);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    ck_assert_str_eq(S.reqs[0].body, text);
+    struct treq *b = treq_new("PUT", "/chunked");
+    b->r.body = HTTPC_BODY_CHUNKED;
+    b->src = text;
+    submit_ok(b);
+    feed_in_pieces(b, n);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert_str_eq(S.reqs[1].body, text);
+    ck_assert(S.reqs[1].chunked);
+    make_big();
+    struct treq *c = treq_new("POST", "/big");
+    c->r.body = HTTPC_BODY_LENGTH;
+    c->r.body_len = BIG;
+    c->src = big;
+    c->src_avail = BIG;
+    /* small socket buffers: 3 MiB cannot sit in the kernel's */
+    int small = 32 * 1024;
+    ck_assert_int_eq(setsockopt(S.c[0].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    ck_assert_int_eq(setsockopt(P->conns[0].fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+                     0);
+    fhttp_reading(&S.c[0], false);
+    submit_ok(c);
+    run_for(300); /* the socket fills: writes wait */
+    ck_assert(!c->done);
+    ck_assert_uint_lt(c->src_off, BIG);
+    fhttp_reading(&S.c[0], true);
+    wait_done(c);
+    ck_assert_int_eq(c->res, HTTPC_OK);
+    ck_assert_uint_eq(S.reqs[2].body_len, BIG);
+    ck_assert(memcmp(S.reqs[2].body, big, BIG) == 0);
+    ck_assert_int_eq(S.naccepted, 1);
+    ck_assert_int_eq(S.tls_handshakes, 1);
+    free(big);
+    treq_free(a);
+    treq_free(b);
+    treq_free(c);
+}
+END_TEST
+
+/* A failed handshake is a connect failure: nothing of the request
+ * reaches the server, it is counted (the pool's and the caller's
+ * counter), and the pool is down for its backoff. */
+static void
+expect_refused(const char *what)
+{
+    struct treq *t = treq_new("GET", "/refused");
+    submit_ok(t);
+    wait_done(t);
+    ck_assert_msg(t->res == HTTPC_CONNECT_FAILED, "%s: %s", what, httpc_result_name(t->res));
+    ck_assert(!t->r.sent && !t->r.answered);
+    ck_assert_int_eq(S.nreqs, 0);
+    const struct httpc_stats *st = httpc_pool_stats(P);
+    ck_assert_uint_eq(st->tls_failures, 1);
+    ck_assert_uint_eq(st->tls_handshakes, 0);
+    ck_assert_uint_eq(st->connect_errors, 1);
+    ck_assert_uint_eq(tls_failed, 1);
+    ck_assert(httpc_pool_down(P));
+    ck_assert_int_eq(httpc_pool_conns_open(P), 0);
+    ck_assert_uint_eq(pool_used_bytes(&mem), 0);
+    treq_free(t);
+}
+
+START_TEST(test_tls_wrong_name)
+{
+    tls_server(NULL);
+    cctx = tls_ctx("ca.pem", "relay.test", NULL);
+    tls_pool(1, "wrong.test"); /* the pool's name, not the context's */
+    ck_assert_str_eq(httpc_pool_tls_name(P), "wrong.test");
+    expect_refused("a name the certificate does not carry");
+    httpc_pool_free(P);
+    P = NULL;
+    fhttp_free(&S);
+    fhttp_open(&S, loop, true);
+    S.on_request = echo_target;
+    S.tls = sctx;
+    tls_pool(1, "relay.test"); /* the same context, the right name */
+    struct treq *t = treq_new("GET", "/right");
+    submit_ok(t);
+    wait_done(t);
+    ck_assert_int_eq(t->res, HTTPC_OK);
+    treq_free(t);
+}
+END_TEST
+
+START_TEST(test_tls_unknown_ca)
+{
+    tls_server(NULL);
+    cctx = tls_ctx("other.pem", "relay.test", NULL);
+    tls_pool(1, NULL);
+    expect_refused("a certificate of a CA not trusted");
+}
+END_TEST
+
+START_TEST(test_tls_not_tls)
+{
+    S.greeting = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"; /* in clear */
+    cctx = tls_ctx("ca.pem", "relay.test", NULL);
+    tls_pool(1, NULL);
+    expect_refused("a server that does not speak TLS");
+}
+END_TEST
+
+/* A server that accepts and never finishes the handshake: refused when
+ * connect_ms (1 s) is over, counted. */
+START_TEST(test_tls_handshake_timeout)
+{
+    tls_server(NULL);
+    S.tls_stall = true;
+    cctx = tls_ctx("ca.pem", "relay.test", NULL);
+    tls_pool(1, NULL);
+    double t0 = ev_time();
+    expect_refused("a handshake never finished");
+    double took = ev_time() - t0;
+    ck_assert_msg(took >= 0.9 && took < 2.5, "refused after %.2f s", took);
+}
+END_TEST
+
+/* mTLS: with the client certificate the server wants, answered; without
+ * one, or with one of another CA, the server refuses it and nothing
+ * reaches it (TLS 1.3: the refusal comes after the client's handshake,
+ * so the request may have been written: it is lost, never answered). */
+START_TEST(test_tls_client_cert)
+{
+    tls_server("ca.pem");
+    cctx = tls_ctx("ca.pem", "relay.test", "client");
+    tls_pool(1, NULL);
+    struct treq *t = treq_new("GET", "/with-cert");
+    submit_ok(t);
+    wait_done(t);
+    ck_assert_int_eq(t->res, HTTPC_OK);
+    treq_free(t);
+    const char *certs[] = { NULL, "stranger" };
+    for (int i = 0; i < 2; i++) {
+        httpc_pool_free(P);
+        P = NULL;
+        tls_client_free(cctx);
+        cctx = tls_ctx("ca.pem", "relay.test", certs[i]);
+        tls_pool(1, NULL);
+        int before = S.tls_failures;
+        t = treq_new("GET", "/refused");
+        submit_ok(t);
+        wait_done(t);
+        ck_assert_msg(t->res == HTTPC_LOST || t->res == HTTPC_CONNECT_FAILED, "%s",
+                      httpc_result_name(t->res));
+        ck_assert(!t->r.answered);
+        ck_assert_int_eq(S.tls_failures, before + 1);
+        treq_free(t);
+    }
+    ck_assert_int_eq(S.nreqs, 1);
+}
+END_TEST
+
+/* The server ends an idle connection with close_notify: the pool sees it
+ * closed, and the next request goes on a new connection (nothing lost). */
+START_TEST(test_tls_close_notify_idle)
+{
+    tls_server(NULL);
+    cctx = tls_ctx("ca.pem", "relay.test", NULL);
+    tls_pool(1, NULL);
+    struct treq *a = treq_new("GET", "/one");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    run_for(20);
+    fhttp_close_notify(&S.c[0]);
+    run_for(50);
+    ck_assert_int_eq(httpc_pool_conns_open(P), 0);
+    struct treq *b = treq_new("GET", "/two");
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK);
+    ck_assert(!b->r.reused);
+    ck_assert_int_eq(S.naccepted, 2);
+    ck_assert_int_eq(S.tls_handshakes, 2);
+    ck_assert_uint_eq(httpc_pool_stats(P)->lost, 0);
+    ck_assert_uint_eq(httpc_pool_stats(P)->server_closes, 1);
+    treq_free(a);
+    treq_free(b);
+}
+END_TEST
+
+/* Certificates rotate (a reload): httpc_pool_set_tls hands the pool a
+ * new context; the open connection keeps the one it was made with, new
+ * connections use the new one.  The old context's owner lets it go at
+ * once: the pool's hold keeps it alive. */
+START_TEST(test_tls_set_context)
+{
+    tls_server("ca.pem");
+    cctx = tls_ctx("ca.pem", "relay.test", "client");
+    tls_pool(1, NULL);
+    struct treq *a = treq_new("GET", "/one");
+    submit_ok(a);
+    wait_done(a);
+    ck_assert_int_eq(a->res, HTTPC_OK);
+    struct tls_client *next = tls_ctx("ca.pem", "relay.test", "stranger");
+    httpc_pool_set_tls(P, next);
+    tls_client_free(cctx); /* the owner's hold: the pool holds next now */
+    cctx = next;
+    struct treq *b = treq_new("GET", "/two");
+    submit_ok(b);
+    wait_done(b);
+    ck_assert_int_eq(b->res, HTTPC_OK); /* the open connection, made with the old one */
+    ck_assert(b->r.reused);
+    fhttp_conn_close(&S.c[0]);
+    run_for(50);
+    struct treq *c = treq_new("GET", "/three");
+    submit_ok(c);
+    wait_done(c);
+    ck_assert_msg(c->res != HTTPC_OK, "a new connection used the new certificate: refused");
+    ck_assert_int_eq(S.naccepted, 2);
+    ck_assert_int_eq(S.nreqs, 2);
+    treq_free(a);
+    treq_free(b);
+    treq_free(c);
+}
+END_TEST
+
 static Suite *
 httpc_suite(void)
 {
@@ -932,6 +1348,21 @@ httpc_suite(void)
     tcase_add_test(tc, test_server_closes_idle);
     tcase_add_test(tc, test_conns_bound);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tls");
+    tcase_add_unchecked_fixture(tt, tls_make_certs, tls_remove_certs);
+    tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
+    tcase_set_timeout(tt, 30);
+    tcase_add_test(tt, test_tls_keepalive);
+    tcase_add_test(tt, test_tls_backpressure);
+    tcase_add_test(tt, test_tls_request_bodies);
+    tcase_add_test(tt, test_tls_wrong_name);
+    tcase_add_test(tt, test_tls_unknown_ca);
+    tcase_add_test(tt, test_tls_not_tls);
+    tcase_add_test(tt, test_tls_handshake_timeout);
+    tcase_add_test(tt, test_tls_client_cert);
+    tcase_add_test(tt, test_tls_close_notify_idle);
+    tcase_add_test(tt, test_tls_set_context);
+    suite_add_tcase(s, tt);
     return s;
 }
 

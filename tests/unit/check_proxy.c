@@ -38,9 +38,13 @@
 #include "core/proxyhead.h"
 #include "input/httppass.h"
 #include "input/httpreply.h"
+#include "output/backend.h"
+#include "output/tls_client.h"
+#include "base/tls.h"
 #include "unit.h"
 
 #include "fake_http.h"
+#include "test_certs.h"
 
 #define WAIT_MS 4000
 
@@ -277,7 +281,7 @@ setup(void)
              "[backend b]\naddress = 127.0.0.1:1\nhttp-address = 127.0.0.1:%d\n",
              A.port, B.port);
     ck_assert_msg(config_load_string(&cfg, "test", text, err, sizeof(err)) == TS_OK, "%s", err);
-    px = proxy_new(loop, &mem, &cfg);
+    px = proxy_new(loop, &mem, &cfg, NULL);
     ck_assert_ptr_nonnull(px);
 }
 
@@ -497,6 +501,118 @@ START_TEST(test_client_leaves)
 }
 END_TEST
 
+/* ---- TLS: a backend's context on the pass-through's pool -------------------------- */
+
+static char certdir[256];
+static SSL_CTX *sctx;                      /* A's */
+static struct backend tbe[CFG_MAX_BACKENDS]; /* the relay's, as far as the proxy reads them */
+
+/* Unchecked fixture (the parent, once): the certificates made. */
+static void
+px_tls_certs_make(void)
+{
+    tls_library_init();
+    snprintf(certdir, sizeof(certdir), "/tmp/check_proxy.XXXXXX");
+    certs_make(certdir);
+}
+
+static void
+px_tls_certs_remove(void)
+{
+    certs_remove(certdir);
+}
+
+/* cfg: proxy = a, backend a with tls = on verifying server_name; its
+ * context built from it and handed to the backend (credentials.c and
+ * backend_set_tls at start and on SIGHUP). */
+static void
+px_tls_config(const char *server_name)
+{
+    char text[2048], err[CFG_ERR_MAX];
+    snprintf(text, sizeof(text),
+             "[relay]\nproxy = a\nreconnect-min = 10ms\nreconnect-max = 50ms\n"
+             "[backend a]\naddress = 127.0.0.1:1\nhttp-address = 127.0.0.1:%d\n"
+             "http-conns = 2\ntls = on\nca = %s\nserver-name = %s\n",
+             A.port, certs_path(certdir, "ca.pem"), server_name);
+    ck_assert_msg(config_load_string(&cfg, "test", text, err, sizeof(err)) == TS_OK, "%s", err);
+    tls_client_free(tbe[0].tls);
+    tbe[0].cfg = &cfg.backends[0];
+    tbe[0].tls = tls_client_for_backend(&cfg.backends[0], err, sizeof(err));
+    ck_assert_msg(tbe[0].tls != NULL, "%s", err);
+}
+
+/* A speaks TLS (relay.test's certificate); the proxy reads tbe. */
+static void
+px_tls_setup(void)
+{
+    setup();
+    proxy_free(px);
+    sctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(sctx);
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(sctx, certs_path(certdir, "server.pem")), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(sctx, certs_path(certdir, "server.key"),
+                                                 SSL_FILETYPE_PEM), 1);
+    A.tls = sctx;
+    memset(tbe, 0, sizeof(tbe));
+    px_tls_config("relay.test");
+    px = proxy_new(loop, &mem, &cfg, tbe);
+    ck_assert_ptr_nonnull(px);
+}
+
+static void
+px_tls_teardown(void)
+{
+    teardown();
+    tls_client_free(tbe[0].tls);
+    tbe[0].tls = NULL;
+    SSL_CTX_free(sctx);
+    sctx = NULL;
+}
+
+/* One GET through the pass-through: its answer's error code (0: A's). */
+static int
+px_tls_get(void)
+{
+    struct client *c = client_new();
+    pass(c, "GET", "/api/version", "Host: h\r\n", 1, false, 0);
+    until_answered(c, SIZE_MAX);
+    int code = c->err_code;
+    if (code == 0)
+        ck_assert_msg(c->len > 0 && memmem(c->out, c->len, "A /api/version", 14) != NULL,
+                      "%.*s", (int)c->len, c->out);
+    client_free(c);
+    return code;
+}
+
+/* With the backend's tls = on the pool speaks TLS with its context; a
+ * reload that read the certificates again keeps the pool and its
+ * connection; another server-name takes a new pool, which refuses a
+ * server it cannot verify (502, counted in the backend's tls_failures and
+ * the pool's) before a byte of the request is written. */
+START_TEST(test_tls_pool)
+{
+    ck_assert_int_eq(px_tls_get(), 0);
+    ck_assert_int_eq(A.tls_handshakes, 1);
+    ck_assert_str_eq(httpc_pool_tls_name(proxy_pool(px, 0)), "relay.test");
+
+    px_tls_config("relay.test");
+    proxy_reconfigure(px);
+    ck_assert_int_eq(px_tls_get(), 0);
+    ck_assert_int_eq(A.naccepted, 1);
+    ck_assert_int_eq(A.tls_handshakes, 1);
+    ck_assert_uint_eq(tbe[0].st.tls_failures, 0);
+
+    int nreqs = A.nreqs;
+    px_tls_config("wrong.test");
+    proxy_reconfigure(px);
+    ck_assert_str_eq(httpc_pool_tls_name(proxy_pool(px, 0)), "wrong.test");
+    ck_assert_int_eq(px_tls_get(), 502);
+    ck_assert_int_eq(A.nreqs, nreqs);
+    ck_assert_uint_eq(tbe[0].st.tls_failures, 1);
+    ck_assert_uint_eq(httpc_pool_stats(proxy_pool(px, 0))->tls_failures, 1);
+}
+END_TEST
+
 static Suite *
 proxy_suite(void)
 {
@@ -518,6 +634,12 @@ proxy_suite(void)
     tcase_add_test(tc, test_stall_and_cut);
     tcase_add_test(tc, test_client_leaves);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tls");
+    tcase_add_unchecked_fixture(tt, px_tls_certs_make, px_tls_certs_remove);
+    tcase_add_checked_fixture(tt, px_tls_setup, px_tls_teardown);
+    tcase_set_timeout(tt, 30);
+    tcase_add_test(tt, test_tls_pool);
+    suite_add_tcase(s, tt);
     return s;
 }
 

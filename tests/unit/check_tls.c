@@ -3,14 +3,16 @@
  * calls, failure reasons, the counted heap), src/input/tls_server.c (the
  * listeners' context, a client's handshake and reads in recv()'s shape,
  * the line of handshake slots) and src/output/tls_client.c (a server's
- * context, name verification, writes with their marks and what an
- * acknowledgement proves, the TLS 1.3 probation), and
- * src/ops/credentials.c (contexts built whole, modes of secret files).
+ * context and its holders, name verification (the context's or a
+ * connection's own), writes with their marks and what an acknowledgement
+ * proves, the TLS 1.3 probation), and src/ops/credentials.c (contexts
+ * built whole, modes of secret files).
  *
- * Certificates are made in the test process (a CA, a server certificate
- * for relay.test and 127.0.0.1, a client certificate, and another CA with
- * a client of its own), written to a temporary directory; the two sides
- * talk over a non-blocking socketpair, stepped by hand.
+ * Certificates are made in the test process (test_certs.h: a CA, a
+ * server certificate for relay.test and 127.0.0.1, a client certificate,
+ * and another CA with a client of its own), written to a temporary
+ * directory; the two sides talk over a non-blocking socketpair, stepped
+ * by hand.
  */
 #include "autoconf.h"
 
@@ -35,6 +37,7 @@
 #include "input/tls_server.h"
 #include "ops/credentials.h"
 #include "output/tls_client.h"
+#include "test_certs.h"
 #include "unit.h"
 
 static char dir[256];
@@ -42,112 +45,26 @@ static char dir[256];
 static const char *
 path(const char *name)
 {
-    static char bufs[8][512];
-    static unsigned k;
-    char *b = bufs[k++ & 7];
-    snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
-    return b;
+    return certs_path(dir, name);
 }
 
 /* ---- certificates ------------------------------------------------------ */
 
-static void
-add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
-{
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, v3, nid, value);
-    ck_assert_ptr_nonnull(e);
-    X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-}
-
-/* A certificate for key, signed by issuer (NULL: itself). */
-static X509 *
-make_cert(EVP_PKEY *key, const char *cn, const char *san, bool ca, X509 *issuer,
-          EVP_PKEY *ikey, long serial)
-{
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n);
-    X509V3_CTX v3;
-    X509V3_set_ctx_nodb(&v3);
-    X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-    add_ext(x, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
-    if (ca)
-        add_ext(x, &v3, NID_key_usage, "critical,keyCertSign,cRLSign");
-    if (san != NULL)
-        add_ext(x, &v3, NID_subject_alt_name, san);
-    ck_assert_int_gt(X509_sign(x, ikey != NULL ? ikey : key, EVP_sha256()), 0);
-    return x;
-}
-
-static void
-write_pem(const char *name, X509 *x, EVP_PKEY *k)
-{
-    char file[64];
-    snprintf(file, sizeof(file), "%s.pem", name);
-    FILE *f = fopen(path(file), "w");
-    ck_assert_ptr_nonnull(f);
-    PEM_write_X509(f, x);
-    fclose(f);
-    snprintf(file, sizeof(file), "%s.key", name);
-    f = fopen(path(file), "w");
-    ck_assert_ptr_nonnull(f);
-    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
-    fclose(f);
-    chmod(path(file), 0600);
-}
-
 /* Unchecked fixture (the parent, once): OpenSSL counted from its first
- * allocation, the certificates made. */
+ * allocation, the certificates made (test_certs.h). */
 static void
 make_certs(void)
 {
     tls_library_init();
     log_set_level(LOG_ERROR);
     snprintf(dir, sizeof(dir), "/tmp/check_tls.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    EVP_PKEY *cak = EVP_EC_gen("P-256"), *ok = EVP_EC_gen("P-256");
-    X509 *ca = make_cert(cak, "test CA", NULL, true, NULL, NULL, 1);
-    X509 *other = make_cert(ok, "other CA", NULL, true, NULL, NULL, 2);
-    write_pem("ca", ca, cak);
-    write_pem("other", other, ok);
-    EVP_PKEY *sk = EVP_EC_gen("P-256"), *clk = EVP_EC_gen("P-256"), *stk = EVP_EC_gen("P-256");
-    X509 *srv = make_cert(sk, "relay.test", "DNS:relay.test,IP:127.0.0.1", false, ca, cak, 1001);
-    X509 *cli = make_cert(clk, "client", NULL, false, ca, cak, 1002);
-    X509 *str = make_cert(stk, "stranger", NULL, false, other, ok, 1003);
-    write_pem("server", srv, sk);
-    write_pem("client", cli, clk);
-    write_pem("stranger", str, stk);
-    X509_free(ca);
-    X509_free(other);
-    X509_free(srv);
-    X509_free(cli);
-    X509_free(str);
-    EVP_PKEY_free(cak);
-    EVP_PKEY_free(ok);
-    EVP_PKEY_free(sk);
-    EVP_PKEY_free(clk);
-    EVP_PKEY_free(stk);
+    certs_make(dir);
 }
 
 static void
 remove_certs(void)
 {
-    static const char *const names[] = { "ca", "other", "server", "client", "stranger", "open" };
-    for (size_t i = 0; i < TS_ARRAY_LEN(names); i++) {
-        char f[64];
-        snprintf(f, sizeof(f), "%s.pem", names[i]);
-        unlink(path(f));
-        snprintf(f, sizeof(f), "%s.key", names[i]);
-        unlink(path(f));
-    }
-    rmdir(dir);
+    certs_remove(dir);
 }
 
 /* ---- two ends ----------------------------------------------------------- */
@@ -408,6 +325,49 @@ START_TEST(test_name_mismatch)
 }
 END_TEST
 
+/* A context has holders (a backend and its HTTP pools): the last free
+ * frees it; a connection may verify a name of its own (an HTTP pool to
+ * http-address) instead of the context's. */
+START_TEST(test_holds_and_names)
+{
+    server_conf(NULL, false);
+    client_conf("other.test", NULL);
+    ck_assert_ptr_eq(tls_client_hold(cli), cli);
+    tls_client_free(cli); /* one holder left: still whole */
+    ck_assert_int_eq(cli->holds, 1);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    memset(&link_, 0, sizeof(link_));
+    memset(&line, 0, sizeof(line));
+    ck_assert_int_eq(tls_server_enter(&link_, &line, 4), TS_OK);
+    ck_assert_int_eq(tls_server_attach(&link_, srv, fds[0]), TS_OK);
+    ck_assert_int_eq(tls_client_begin_named(&sess, cli, fds[1], "relay.test"), TS_OK);
+    enum tls_io s_io, c_io;
+    handshake(&s_io, &c_io);
+    ck_assert_msg(c_io == TLS_IO_DONE && s_io == TLS_IO_DONE, "%s", why);
+    teardown_ends();
+    server_conf(NULL, false);
+    client_conf("relay.test", NULL);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    memset(&link_, 0, sizeof(link_));
+    memset(&line, 0, sizeof(line));
+    ck_assert_int_eq(tls_server_enter(&link_, &line, 4), TS_OK);
+    ck_assert_int_eq(tls_server_attach(&link_, srv, fds[0]), TS_OK);
+    ck_assert_int_eq(tls_client_begin_named(&sess, cli, fds[1], "127.0.0.2"), TS_OK);
+    handshake(&s_io, &c_io);
+    ck_assert_int_eq(c_io, TLS_IO_FAILED);
+    ck_assert_msg(strstr(why, "IP address mismatch"), "%s", why);
+    teardown_ends();
+    struct cfg_backend b;
+    memset(&b, 0, sizeof(b));
+    snprintf(b.addr.host, sizeof(b.addr.host), "tsd1");
+    snprintf(b.http_addr.host, sizeof(b.http_addr.host), "tsd1-api");
+    ck_assert_str_eq(tls_client_name_for(&b, &b.addr), "tsd1");
+    ck_assert_str_eq(tls_client_name_for(&b, &b.http_addr), "tsd1-api");
+    snprintf(b.server_name, sizeof(b.server_name), "tsd.example");
+    ck_assert_str_eq(tls_client_name_for(&b, &b.http_addr), "tsd.example");
+}
+END_TEST
+
 START_TEST(test_mtls_refusals)
 {
     const char *certs[] = { NULL, "stranger.pem", "client.pem" };
@@ -582,6 +542,7 @@ tls_suite(void)
     tcase_add_test(tc, test_marks_and_acknowledgements);
     tcase_add_test(tc, test_probation);
     tcase_add_test(tc, test_name_mismatch);
+    tcase_add_test(tc, test_holds_and_names);
     tcase_add_test(tc, test_mtls_refusals);
     tcase_add_test(tc, test_version_refused);
     tcase_add_test(tc, test_not_tls);

@@ -7,7 +7,11 @@
  * (on_request), which answers with raw bytes (fhttp_send: buffered and
  * written as the socket takes them), or closes, or stays silent.  It can
  * also stop reading a connection, count what it accepted, and be bound
- * without listening (connections are refused).
+ * without listening (connections are refused).  With an OpenSSL server
+ * context in `tls` it speaks TLS (non-blocking handshake on the loop,
+ * then the same script): it counts the handshakes done and failed, can
+ * stall them (tls_stall: accepts, never answers), send a session ticket
+ * on an idle connection, and end one with close_notify.
  */
 #ifndef TS_FAKE_HTTP_H
 #define TS_FAKE_HTTP_H
@@ -18,6 +22,7 @@
 #include <ev.h>
 #include <http_parser.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +60,8 @@ struct fhttp_conn {
     char *out;              /* answer bytes not yet written */
     size_t out_len, out_off, out_cap;
     bool close_after;       /* close once out is written */
+    SSL *ssl;               /* TLS (the server's tls set) */
+    bool hs_done;           /* its handshake is done */
 };
 
 struct fhttp {
@@ -71,6 +78,12 @@ struct fhttp {
     /* the script: one complete request; answer it or not */
     void (*on_request)(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r);
     void *data;             /* the test's */
+    SSL_CTX *tls;           /* set: connections speak TLS (the test owns the context) */
+    bool tls_stall;         /* accept, never handshake */
+    const char *greeting;   /* set: written to each connection at once, then closed (a
+                               server that answers a TLS client in clear) */
+    int tls_handshakes;     /* done */
+    int tls_failures;       /* failed (the client gave up or was refused) */
 };
 
 static void
@@ -80,15 +93,50 @@ fhttp_conn_close(struct fhttp_conn *c)
         return;
     ev_io_stop(c->s->loop, &c->rio);
     ev_io_stop(c->s->loop, &c->wio);
+    if (c->ssl != NULL)
+        SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
+}
+
+/* Bytes out: through TLS when on.  > 0, or -1 with errno (EAGAIN). */
+static ssize_t
+fhttp_write(struct fhttp_conn *c, const char *p, size_t len)
+{
+    if (c->ssl == NULL)
+        return send(c->fd, p, len, MSG_NOSIGNAL);
+    size_t put = 0;
+    if (SSL_write_ex(c->ssl, p, len, &put) == 1)
+        return (ssize_t)put;
+    int e = SSL_get_error(c->ssl, 0);
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
+/* Bytes in: > 0, 0 at the end, -1 with errno (EAGAIN). */
+static ssize_t
+fhttp_read(struct fhttp_conn *c, char *buf, size_t len)
+{
+    if (c->ssl == NULL)
+        return read(c->fd, buf, len);
+    size_t got = 0;
+    if (SSL_read_ex(c->ssl, buf, len, &got) == 1)
+        return (ssize_t)got;
+    int e = SSL_get_error(c->ssl, 0);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = ECONNRESET;
+    return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 }
 
 static void
 fhttp_flush(struct fhttp_conn *c)
 {
     while (c->fd >= 0 && c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = fhttp_write(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -152,12 +200,62 @@ fhttp_close_after(struct fhttp_conn *c)
     fhttp_flush(c);
 }
 
+static bool fhttp_handshake(struct fhttp_conn *c);
+
 static void
 fhttp_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    fhttp_flush(w->data);
+    struct fhttp_conn *c = w->data;
+    if (c->ssl != NULL && !c->hs_done) {
+        ev_io_stop(loop, &c->wio);
+        (void)fhttp_handshake(c);
+        return;
+    }
+    fhttp_flush(c);
+}
+
+/* One step of the server's handshake: true once it is done. */
+static bool
+fhttp_handshake(struct fhttp_conn *c)
+{
+    if (c->s->tls_stall)
+        return false;
+    int r = SSL_accept(c->ssl);
+    if (r == 1) {
+        c->hs_done = true;
+        c->s->tls_handshakes++;
+        return true;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE)
+        ev_io_start(c->s->loop, &c->wio);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        c->s->tls_failures++;
+        c->eof = true;
+        fhttp_conn_close(c);
+    }
+    return false;
+}
+
+/* A TLS 1.3 session ticket on c now: a record with no data for the
+ * client's application. */
+static void __attribute__((unused))
+fhttp_send_ticket(struct fhttp_conn *c)
+{
+    ck_assert_int_eq(SSL_new_session_ticket(c->ssl), 1);
+    ck_assert_int_eq(SSL_do_handshake(c->ssl), 1);
+}
+
+/* Ends connection c as a server's idle timeout does over TLS:
+ * close_notify, then the socket closed. */
+static void __attribute__((unused))
+fhttp_close_notify(struct fhttp_conn *c)
+{
+    if (c->ssl != NULL)
+        (void)SSL_shutdown(c->ssl);
+    fhttp_conn_close(c);
 }
 
 static struct fhttp_conn *
@@ -275,8 +373,20 @@ fhttp_on_read(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct fhttp_conn *c = w->data;
     char buf[65536];
+    if (c->ssl != NULL && !c->hs_done && !fhttp_handshake(c)) {
+        if (c->s->tls_stall) { /* its bytes stay unread; a close shows as EOF */
+            char b;
+            if (recv(c->fd, &b, 1, MSG_PEEK) == 0) {
+                c->eof = true;
+                fhttp_conn_close(c);
+            } else {
+                ev_io_stop(loop, &c->rio);
+            }
+        }
+        return;
+    }
     for (;;) {
-        ssize_t n = read(c->fd, buf, sizeof(buf));
+        ssize_t n = fhttp_read(c, buf, sizeof(buf));
         if (n > 0) {
             size_t k = http_parser_execute(&c->parser, &fhttp_settings, buf, (size_t)n);
             if (c->fd < 0)
@@ -329,6 +439,17 @@ fhttp_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         ev_io_init(&c->rio, fhttp_on_read, fd, EV_READ);
         ev_io_init(&c->wio, fhttp_on_writable, fd, EV_WRITE);
         c->rio.data = c->wio.data = c;
+        if (s->greeting != NULL) {
+            fhttp_send_str(c, s->greeting);
+            fhttp_close_after(c);
+            continue;
+        }
+        if (s->tls != NULL) {
+            c->ssl = SSL_new(s->tls);
+            ck_assert_ptr_nonnull(c->ssl);
+            SSL_set_fd(c->ssl, fd);
+            SSL_set_accept_state(c->ssl);
+        }
         ev_io_start(loop, &c->rio);
     }
 }
