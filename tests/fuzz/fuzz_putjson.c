@@ -148,7 +148,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0; /* the decoders split on "\n" first */
     struct point p;
     struct point_error err;
-    if (point_parse_line(r, cmd, false, line, len, &p, &err) != TS_OK)
+    /* a rollup line by its own rules, as ingest.c parses it
+     * (point_parse_line takes put lines only) */
+    if (fuzz_parse_line(r, cmd, false, line, len, &p, &err) != TS_OK)
         return 0;
     char canon[POINT_LINE_MAX + 64];
     size_t clen = point_format(&p, canon, sizeof(canon));
