@@ -5,7 +5,7 @@
 # Usage, from a build tree configured with ./configure CC=clang --enable-fuzzers
 # (after `make`):
 #     ../tests/fuzz/run.sh TARGET SECONDS [libFuzzer options...]
-# TARGET is point, telnet, framed, json, http or httppass.  Example:
+# TARGET is point, telnet, framed, json, http, httppass or putjson.  Example:
 #     ../tests/fuzz/run.sh http 600 -jobs=1
 #
 # What it does:
@@ -30,7 +30,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 point|telnet|framed|json|http|httppass SECONDS [libFuzzer options...]" >&2
+    echo "usage: $0 point|telnet|framed|json|http|httppass|putjson SECONDS [libFuzzer options...]" >&2
     exit 2
 }
 [ $# -ge 2 ] || usage
@@ -44,6 +44,7 @@ framed) max_len=16384 ;;
 json) max_len=8192 ;;
 http) max_len=16384 ;;
 httppass) max_len=16384 ;;
+putjson) max_len=2048 ;;
 *) usage ;;
 esac
 case $seconds in
