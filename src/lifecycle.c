@@ -427,6 +427,11 @@ start_backends(struct relay *r, struct credentials *cr, char *err, size_t errlen
     if (!cfg->redis.enabled)
         return TS_OK;
     name_instance(r);
+    /* [limits]: what the guard remembered when it last stopped.  Read
+     * (blocking, nothing is served yet) before the spool opens its own
+     * connections: a question the spool had sent to a Sentinel would wait
+     * unread behind it, its deadline running, and the Sentinel pass over */
+    series_snapshot_load(r->guard, &cfg->redis, r->instance);
     struct spool_env senv = {
         .loop = r->loop,
         .pool = &r->pool,
@@ -513,8 +518,6 @@ lifecycle_start(struct relay *r, char *err, size_t errlen)
         credentials_free(&cr);
         return TS_ERROR;
     }
-    /* [limits]: what the guard remembered when it last stopped */
-    series_snapshot_load(r->guard, &cfg->redis, r->instance);
     /* before the clients (they pass to it), after the backends (their TLS) */
     r->proxy = proxy_new(r->loop, &r->pool, &r->cfg, r->backends);
     if (r->proxy == NULL) {

@@ -151,9 +151,13 @@ conffiles=$(dpkg-query -W -f='${Conffiles}' tsrelay)
 check "/etc/tsrelay/tsrelay.conf and /etc/logrotate.d/tsrelay are conffiles" \
     sh -c 'printf "%s\n" "$1" | grep -q "^ /etc/tsrelay/tsrelay.conf " &&
            printf "%s\n" "$1" | grep -q "^ /etc/logrotate.d/tsrelay "' sh "$conffiles"
+# dpkg-statoverride --list prints the mode as octal digits without a
+# leading 0 ("root tsrelay 640 /etc/...", dpkg 1.21), whatever --add was given
 check "the configuration is root:tsrelay 0640 (it may hold a Redis password)" \
-    sh -c '[ "$(stat -c "%U:%G %a" /etc/tsrelay/tsrelay.conf)" = "root:tsrelay 640" ] &&
-           dpkg-statoverride --list /etc/tsrelay/tsrelay.conf | grep -q "^root tsrelay 0640 "'
+    sh -c 'stat -c "%U:%G %a" /etc/tsrelay/tsrelay.conf; dpkg-statoverride --list /etc/tsrelay/tsrelay.conf
+           [ "$(stat -c "%U:%G %a" /etc/tsrelay/tsrelay.conf)" = "root:tsrelay 640" ] &&
+           dpkg-statoverride --list /etc/tsrelay/tsrelay.conf |
+               grep -Eqx "root tsrelay 0?640 /etc/tsrelay/tsrelay.conf"'
 check "postinst created the system user tsrelay" \
     sh -c 'uid=$(getent passwd tsrelay | cut -d: -f3) && [ -n "$uid" ] && [ "$uid" -lt 1000 ] &&
            getent group tsrelay >/dev/null'

@@ -231,6 +231,16 @@ putjson_tags(struct pj_out *o, const struct pj_words *ws, int first)
     return true;
 }
 
+/* The words a line needs: a put its command, metric, timestamp, value and
+ * a tag; a rollup its command and spec, metric, timestamp and value: with
+ * a group-by aggregator it may have no tag (over telnet the TSD adds the
+ * aggregate tag; its HTTP API answers "Missing tags" for "tags":{}). */
+static int
+putjson_min_words(int mi)
+{
+    return mi == 2 ? mi + 3 : mi + 4;
+}
+
 /* The key of a split line: metric, timestamp, tags as UTF-8. */
 static uint64_t
 putjson_words_key(const struct pj_words *ws, int mi, int64_t ts)
@@ -254,7 +264,7 @@ putjson_key(const char *line, size_t len)
     enum putjson_kind kind = putjson_kind(line, len);
     int mi = kind == PJ_ROLLUP ? 2 : 1;
     int64_t ts;
-    if (kind == PJ_OTHER || !putjson_split(line, len, &ws) || ws.count < mi + 4 ||
+    if (kind == PJ_OTHER || !putjson_split(line, len, &ws) || ws.count < putjson_min_words(mi) ||
         !putjson_timestamp(ws.w[mi + 1], ws.n[mi + 1], &ts))
         return 0;
     return putjson_words_key(&ws, mi, ts);
@@ -298,7 +308,7 @@ putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key
     if (kind == PJ_OTHER || !putjson_split(line, len, &ws))
         return 0;
     int mi = kind == PJ_ROLLUP ? 2 : 1; /* the metric's word */
-    if (ws.count < mi + 4)
+    if (ws.count < putjson_min_words(mi))
         return 0;
     int64_t ts;
     if (!putjson_timestamp(ws.w[mi + 1], ws.n[mi + 1], &ts))

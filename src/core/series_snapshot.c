@@ -82,7 +82,22 @@ snap_dial(const char *host, int port, const struct cfg_redis *rc)
     return c;
 }
 
-/* The master the first Sentinel that knows it names. */
+/* Whether c says it is a master (ROLE), as the spool checks it: a stale
+ * Sentinel may name a replica, which holds an old snapshot and takes no
+ * write. */
+static bool
+snap_is_master(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "ROLE");
+    bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+              r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* The master the first Sentinel that knows it names, if it says so. */
 static redisContext *
 snap_via_sentinels(const struct cfg_redis *rc)
 {
@@ -101,8 +116,14 @@ snap_via_sentinels(const struct cfg_redis *rc)
         if (r != NULL)
             freeReplyObject(r);
         redisFree(s);
-        if (port > 0)
-            return snap_dial(host, port, rc);
+        redisContext *c = port > 0 ? snap_dial(host, port, rc) : NULL;
+        if (c != NULL && snap_is_master(c))
+            return c;
+        if (c != NULL) {
+            log_warn("limits: snapshot: %s:%d, named by Sentinel %s:%s, is not the master",
+                     host, port, rc->sentinels[i].host, rc->sentinels[i].port);
+            redisFree(c);
+        }
     }
     log_warn("limits: snapshot: no Sentinel named the master %s", rc->master_name);
     return NULL;

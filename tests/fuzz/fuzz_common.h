@@ -23,6 +23,7 @@
 
 #include "base/histogram.h"
 #include "base/point.h"
+#include "base/pointline.h"
 #include "base/rollup.h"
 #include "base/util.h"
 
@@ -141,18 +142,6 @@ fuzz_ref_parse_long(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-/* A line of cmd by the rules of its command, as ingest.c parses it. */
-static inline int
-fuzz_parse_line(const struct point_rules *r, enum point_cmd cmd, bool implicit, const char *s,
-                size_t n, struct point *p, struct point_error *err)
-{
-    if (cmd == CMD_ROLLUP)
-        return rollup_parse_line(r, s, n, p, err);
-    if (cmd == CMD_HISTOGRAM)
-        return histogram_parse_line(r, s, n, p, err);
-    return point_parse_line(r, CMD_PUT, implicit, s, n, p, err);
-}
-
 /* The fields of an accepted point, checked against references that do
  * not share point.c's code: the timestamp text (dots removed) is a Java
  * long equal to p->timestamp, > 0 and within the TSD's range; a put or
@@ -224,7 +213,7 @@ fuzz_check_canonical_ex(const struct point_rules *r, const char *line, size_t le
     /* idempotence: the canonical line is a fixed point of parse+format */
     static struct point p;
     static struct point_error err;
-    int rc = fuzz_parse_line(r, cmd, false, line, len - 1, &p, &err);
+    int rc = pointline_parse(r, cmd, false, line, len - 1, &p, &err);
     if (rc != TS_OK)
         fprintf(stderr, "canonical line rejected on re-parse: %.*s\n", (int)err.len, err.msg);
     FUZZ_CHECK(rc == TS_OK);

@@ -163,7 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char out[POINT_LINE_MAX + 2];
     size_t olen = 0;
     memset(&err, 0, sizeof(err));
-    int rc = fuzz_parse_line(r, cmd, implicit, s, n, &p, &err);
+    int rc = pointline_parse(r, cmd, implicit, s, n, &p, &err);
     if (rc == TS_OK) {
         FUZZ_CHECK(p.cmd == cmd);
         olen = point_format(&p, out, sizeof(out));

@@ -44,7 +44,7 @@ framed) max_len=16384 ;;
 json) max_len=8192 ;;
 http) max_len=16384 ;;
 httppass) max_len=16384 ;;
-putjson) max_len=16384 ;;
+putjson) max_len=2048 ;;
 rules) max_len=8192 ;;
 *) usage ;;
 esac

@@ -151,6 +151,13 @@ START_TEST(test_rollup_words)
             "{\"metric\":\"m\",\"timestamp\":1,\"value\":2,\"tags\":{\"a\":\"b\"},"
             "\"interval\":\"1h\",\"aggregator\":\"sum\",\"groupByAggregator\":\"max\"}");
     ck_assert_int_eq(putjson_kind("rollup x", 8), PJ_ROLLUP);
+    /* a group-by aggregator and no tag: the TSD's telnet path takes it
+     * (it adds the aggregate tag); the JSON says so, the TSD answers */
+    JSON_IS("rollup max m 1 2\n",
+            "{\"metric\":\"m\",\"timestamp\":1,\"value\":2,\"tags\":{},"
+            "\"aggregator\":\"max\",\"groupByAggregator\":\"max\"}");
+    ck_assert_uint_ne(putjson_key("rollup max m 1 2\n", 17), 0);
+    ck_assert_uint_eq(putjson_key("put m 1 2\n", 10), 0); /* a put needs a tag */
 }
 END_TEST
 
