@@ -553,7 +553,7 @@ class Relay:
     """tsrelay with a generated configuration."""
 
     def __init__(self, base, backends, redis=None, listen=None, relay=None, redis_opts=None,
-                 backend_opts=None, name="relay", instance="main"):
+                 backend_opts=None, name="relay", instance="main", extra=""):
         self.base = base
         self.name = name
         self.port = free_port()
@@ -562,7 +562,7 @@ class Relay:
         self.log = os.path.join(base, name + ".log")
         self.instance = instance
         self.redis = redis
-        self.write_conf(backends, relay, redis_opts, backend_opts)
+        self.write_conf(backends, relay, redis_opts, backend_opts, extra)
         self.proc = None
 
     def write_conf(self, backends, relay=None, redis_opts=None, backend_opts=None, extra=""):
