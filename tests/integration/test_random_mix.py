@@ -785,8 +785,45 @@ def block_edge_regression():
     tap.eq(relay.stop(), 0, "tsrelay exits 0")
 
 
+def partial_line_regression():
+    """Found by this test (under ASan, a run that never ended): a telnet
+    line's first part kept inline, its rest arriving while reads peek (here
+    always: eight connections' read bound is more than 1M's queues) made
+    the line larger than the inline tail; the unit granted for it was
+    given back at once, undecoded, and asked for again, a million times a
+    second until read-timeout.  The line is granted once and arrives."""
+    relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], name="relay-partial",
+                    relay={"memory-limit": "1M"}, backend_opts={"conns": "8"}).start()
+    g = Gen("rmix.partial", 0)
+    line = ("put " + g.words() + " " * 1500 + "\n").encode()
+    s = socket.create_connection(("127.0.0.1", relay.port), timeout=PROGRESS_BOUND)
+    s.sendall(line[:1000])     # inline: under the inline tail (1152)
+    time.sleep(0.3)
+    g0 = relay.stats().get(("admission.grants", None))
+    cpu0 = relay.cpu_seconds()
+    s.sendall(line[1000:1400])  # past it: a unit is asked for
+    time.sleep(1.0)
+    grants = relay.stats().get(("admission.grants", None)) - g0
+    cpu = relay.cpu_seconds() - cpu0
+    s.sendall(line[1400:])
+    s.shutdown(socket.SHUT_WR)
+    reply = h.recv_all(s, timeout=PROGRESS_BOUND)
+    s.close()
+    tap.ok(grants == 1 and not reply,
+           "a telnet line's rest after a pause, past the inline tail, while reads peek: its "
+           "unit granted once (%d grants, %.2f s of CPU in the pause)" % (grants, cpu), reply)
+    try:
+        h.wait_until(lambda: relay.stats().get(("points.forwarded", None)) == 1,
+                     PROGRESS_BOUND, what="its point forwarded")
+        expected["rmix.partial"] = 1
+    except TimeoutError as e:
+        tap.ok(False, str(e))
+    tap.eq(relay.stop(), 0, "tsrelay exits 0")
+
+
 room_line_regression()
 block_edge_regression()
+partial_line_regression()
 t_all = time.time()
 next_run = [FIRST]
 
