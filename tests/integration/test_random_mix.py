@@ -86,21 +86,22 @@ def plan_config(rng):
     else:
         control = None
     c = control if control is not None else min(max(lim // 16, 256 * KB), 4 * MB)
+    queue_min = max(lim // 8, 8 * BLOCK)
     # [limits] series-memory (the new-series guard's share, config_check.c's
     # limits_budget()): by default 8M following the limit down to a
     # sixteenth, none under 256K (no limit is set here); sometimes set: 0, or
-    # 256K up to a quarter of the limit
+    # 256K up to a quarter of the limit, leaving input-memory its 4 blocks
+    series_max = min(lim // 4, lim - c - queue_min - 4 * BLOCK)
     r = rng.random()
     if r < 0.1:
         series = 0
-    elif r < 0.2 and lim // 4 >= 256 * KB:
-        series = rng.randrange(256 * KB, lim // 4 + 1, 4 * KB)
+    elif r < 0.2 and series_max >= 256 * KB:
+        series = rng.randrange(256 * KB, series_max + 1, 4 * KB)
     else:
         series = None
     s = series if series is not None else min(8 * MB, lim // 16)
     if series is None and s < 256 * KB:
         s = 0
-    queue_min = max(lim // 8, 8 * BLOCK)
     input_max = lim - c - queue_min - s
     if rng.random() < 0.25:
         inp = rng.randrange(4 * BLOCK, input_max + 1, 4 * KB)
