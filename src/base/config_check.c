@@ -82,9 +82,10 @@ budget(struct parse_state *ps)
         cfg->input_memory = input_max;
     if (cfg->input_memory > input_max || cfg->input_memory < 4 * bs) {
         cfg_fail(ps, cfg_line_of(ps, S_RELAY, "input-memory", "memory-limit"), "relay", "input-memory",
-             "must be between 4 blocks (%llu) and memory-limit less control-reserve less an "
-             "eighth for the queues (%llu)",
-             (unsigned long long)(4 * bs), (unsigned long long)input_max);
+             "must be between 4 blocks (%llu) and memory-limit less control-reserve, an "
+             "eighth for the queues and [limits] series-memory (%llu bytes; %llu)",
+             (unsigned long long)(4 * bs), (unsigned long long)cfg->limits.series_memory,
+             (unsigned long long)input_max);
         return false;
     }
     /* a unit waits until the input share can hold it and one read more */

@@ -280,8 +280,11 @@ step_unit(struct client *c)
         memmove(c->ub, c->ub + c->ub_off, rest);
         c->ub_len = rest;
         c->ub_off = 0;
-        bool small = rest <= CLIENT_INLINE && (c->need == 0 ? c->proto == PROTO_TELNET
-                                                            : c->need <= CLIENT_INLINE);
+        /* back inline only after progress: a unit just granted holds the
+         * inline bytes it was granted for (its rest still in the socket),
+         * and giving it back undecoded would ask for it again at once */
+        bool small = n > 0 && rest <= CLIENT_INLINE &&
+                     (c->need == 0 ? c->proto == PROTO_TELNET : c->need <= CLIENT_INLINE);
         if (rest == 0 || small) {
             memcpy(c->inl, c->ub, rest);
             c->inl_len = rest;

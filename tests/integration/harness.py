@@ -121,6 +121,34 @@ def free_port():
     return port
 
 
+def _thread_states(pid):
+    """The state letter of each thread of a process (a thread that ends
+    meanwhile is left out)."""
+    states = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return states
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            pass
+    return states
+
+
+def stop_process(pid, timeout=10):
+    """SIGSTOP, returning once every thread of the process has stopped.
+    kill() returns before that: the stop begins when the thread that takes
+    the signal next runs, and the others run on meanwhile -- measured here,
+    victoria-metrics' threads ran up to 18 ms after it under load, long
+    enough to answer a request sent to the "frozen" TSD."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: all(st in "tTZX" for st in _thread_states(pid)), timeout,
+               interval=0.001, what="every thread of process %d stopped" % pid)
+
+
 def spawn(args, log_path=None, **kw):
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT if log_path else
@@ -361,7 +389,7 @@ class Victoria:
             self.proc.wait(timeout=20)
 
     def freeze(self):
-        os.kill(self.proc.pid, signal.SIGSTOP)
+        stop_process(self.proc.pid)
 
     def thaw(self):
         os.kill(self.proc.pid, signal.SIGCONT)
@@ -553,7 +581,7 @@ class Relay:
     """tsrelay with a generated configuration."""
 
     def __init__(self, base, backends, redis=None, listen=None, relay=None, redis_opts=None,
-                 backend_opts=None, name="relay", instance="main"):
+                 backend_opts=None, name="relay", instance="main", extra=""):
         self.base = base
         self.name = name
         self.port = free_port()
@@ -562,7 +590,7 @@ class Relay:
         self.log = os.path.join(base, name + ".log")
         self.instance = instance
         self.redis = redis
-        self.write_conf(backends, relay, redis_opts, backend_opts)
+        self.write_conf(backends, relay, redis_opts, backend_opts, extra)
         self.proc = None
 
     def write_conf(self, backends, relay=None, redis_opts=None, backend_opts=None, extra=""):

@@ -4,8 +4,10 @@ mixes of clients (issue 10).
 At least 200 runs, each against a relay of its own with a small random
 budget (memory-limit 1-8 MiB; max-frame-bytes, max-http-body-bytes and
 max-line-bytes random but valid for it: frames and bodies fit input-memory
-less a block, as config.c's budget() requires; sometimes an explicit
-input-memory or control-reserve too) and overflow = block, in front of one
+less a block, as config_check.c's budget() requires, input-memory itself
+what the limit leaves after control-reserve, the queues' eighth and the
+new-series guard's series-memory; sometimes an explicit input-memory,
+control-reserve or series-memory too) and overflow = block, in front of one
 real victoria-metrics shared by all runs.  A run starts 2-30 clients at
 once, each of one kind on an auto listener or on its protocol's own:
 
@@ -75,10 +77,11 @@ tap.note("seed", "%d (replay: TSRELAY_RANDOM_SEED=%d)" % (SEED, SEED))
 vm = h.Victoria(base).start()
 
 
-# ---- the budget (src/base/config.c budget(), defaults of a 64K block) ----------------
+# ---- the budget (src/base/config_check.c budget(), defaults of a 64K block) ----------
 
 def plan_config(rng):
-    """A random, valid small-budget configuration: (relay options, limits)."""
+    """A random, valid small-budget configuration: (relay options, text of
+    more sections, limits)."""
     lim = rng.randrange(1024, 8 * 1024 + 1) * KB
     if rng.random() < 0.2:
         control = rng.randrange(64 * KB, lim // 4 + 1, 4 * KB)
@@ -86,7 +89,22 @@ def plan_config(rng):
         control = None
     c = control if control is not None else min(max(lim // 16, 256 * KB), 4 * MB)
     queue_min = max(lim // 8, 8 * BLOCK)
-    input_max = lim - c - queue_min
+    # [limits] series-memory (the new-series guard's share, config_check.c's
+    # limits_budget()): by default 8M following the limit down to a
+    # sixteenth, none under 256K (no limit is set here); sometimes set: 0, or
+    # 256K up to a quarter of the limit, leaving input-memory its 4 blocks
+    series_max = min(lim // 4, lim - c - queue_min - 4 * BLOCK)
+    r = rng.random()
+    if r < 0.1:
+        series = 0
+    elif r < 0.2 and series_max >= 256 * KB:
+        series = rng.randrange(256 * KB, series_max + 1, 4 * KB)
+    else:
+        series = None
+    s = series if series is not None else min(8 * MB, lim // 16)
+    if series is None and s < 256 * KB:
+        s = 0
+    input_max = lim - c - queue_min - s
     if rng.random() < 0.25:
         inp = rng.randrange(4 * BLOCK, input_max + 1, 4 * KB)
     else:
@@ -112,7 +130,8 @@ def plan_config(rng):
         opts["control-reserve"] = "%dK" % (control // KB)
     if inp is not None:
         opts["input-memory"] = "%dK" % (inp // KB)
-    return opts, {"limit": lim, "input": i, "frame": max_frame, "body": max_body,
+    extra = "" if series is None else "\n[limits]\nseries-memory = %dK\n" % (series // KB)
+    return opts, extra, {"limit": lim, "input": i, "frame": max_frame, "body": max_body,
                   "line": max_line}
 
 
@@ -546,12 +565,12 @@ lock = threading.Lock()  # over the totals above: runs go JOBS at a time
 def do_run(idx):
     rng = random.Random(SEED * 1000003 + idx)
     metric = "rmix.r%03d" % idx
-    opts, lim = plan_config(rng)
+    opts, extra, lim = plan_config(rng)
     ports = {p: h.free_port() for p in ("auto", "telnet", "framed", "http")}
     relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], name="relay-%03d" % idx,
                     listen=[(ports["auto"], "auto"), (ports["telnet"], "telnet"),
                             (ports["framed"], "framed"), (ports["http"], "http")],
-                    relay=opts, backend_opts={"conns": str(rng.randint(1, 3))})
+                    relay=opts, backend_opts={"conns": str(rng.randint(1, 3))}, extra=extra)
     nclients = rng.randint(2, 30)
     volume = int(16 * KB * (VOLUME / (16.0 * KB)) ** rng.random())
     plans = []
@@ -675,16 +694,17 @@ def do_run(idx):
         if bad in logtext:
             problems.append("log says %r" % bad)
     with lock:
-        account_run(idx, problems, opts, logtext, metric, want, desc, took, nclients, nbytes,
+        shown = json.dumps(opts) + (" " + extra.strip().replace("\n", " ") if extra else "")
+        account_run(idx, problems, shown, logtext, metric, want, desc, took, nclients, nbytes,
                     run_counts)
 
 
-def account_run(idx, problems, opts, logtext, metric, want, desc, took, nclients, nbytes,
+def account_run(idx, problems, shown, logtext, metric, want, desc, took, nclients, nbytes,
                 run_counts):
     global slowest, failures
     if problems:
         failures += 1
-        problems.append("config: %s" % json.dumps(opts))
+        problems.append("config: %s" % shown)
         problems.append("replay: TSRELAY_RANDOM_SEED=%d TSRELAY_RANDOM_FIRST=%d "
                         "TSRELAY_RANDOM_RUNS=1" % (SEED, idx))
         problems.append("log tail: " + logtext[-1200:].replace("\n", " | "))
@@ -771,8 +791,45 @@ def block_edge_regression():
     tap.eq(relay.stop(), 0, "tsrelay exits 0")
 
 
+def partial_line_regression():
+    """Found by this test (under ASan, a run that never ended): a telnet
+    line's first part kept inline, its rest arriving while reads peek (here
+    always: eight connections' read bound is more than 1M's queues) made
+    the line larger than the inline tail; the unit granted for it was
+    given back at once, undecoded, and asked for again, a million times a
+    second until read-timeout.  The line is granted once and arrives."""
+    relay = h.Relay(base, [("vm", "127.0.0.1:%d" % vm.telnet)], name="relay-partial",
+                    relay={"memory-limit": "1M"}, backend_opts={"conns": "8"}).start()
+    g = Gen("rmix.partial", 0)
+    line = ("put " + g.words() + " " * 1500 + "\n").encode()
+    s = socket.create_connection(("127.0.0.1", relay.port), timeout=PROGRESS_BOUND)
+    s.sendall(line[:1000])     # inline: under the inline tail (1152)
+    time.sleep(0.3)
+    g0 = relay.stats().get(("admission.grants", None))
+    cpu0 = relay.cpu_seconds()
+    s.sendall(line[1000:1400])  # past it: a unit is asked for
+    time.sleep(1.0)
+    grants = relay.stats().get(("admission.grants", None)) - g0
+    cpu = relay.cpu_seconds() - cpu0
+    s.sendall(line[1400:])
+    s.shutdown(socket.SHUT_WR)
+    reply = h.recv_all(s, timeout=PROGRESS_BOUND)
+    s.close()
+    tap.ok(grants == 1 and not reply,
+           "a telnet line's rest after a pause, past the inline tail, while reads peek: its "
+           "unit granted once (%d grants, %.2f s of CPU in the pause)" % (grants, cpu), reply)
+    try:
+        h.wait_until(lambda: relay.stats().get(("points.forwarded", None)) == 1,
+                     PROGRESS_BOUND, what="its point forwarded")
+        expected["rmix.partial"] = 1
+    except TimeoutError as e:
+        tap.ok(False, str(e))
+    tap.eq(relay.stop(), 0, "tsrelay exits 0")
+
+
 room_line_regression()
 block_edge_regression()
+partial_line_regression()
 t_all = time.time()
 next_run = [FIRST]
 

@@ -865,6 +865,10 @@ START_TEST(test_budget_parts)
                       "NAME:3: [relay] max-http-body-bytes: 8388608 does not fit input-memory");
     ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 16M\ninput-memory = 15M\n" BACKEND_OK,
                       "NAME:3: [relay] input-memory: must be between");
+    /* the guard's default share is charged too, and the error says so */
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 6000K\ninput-memory = 4668K\n" BACKEND_OK,
+                      "NAME:3: [relay] input-memory: must be between");
+    ck_assert_msg(strstr(err, "series-memory (384000 bytes; 4608000)") != NULL, "error: %s", err);
     ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 16M\ncontrol-reserve = 8M\n" BACKEND_OK,
                       "NAME:3: [relay] control-reserve: must be between 64K");
     ASSERT_OK("[relay]\nmemory-limit = 16M\ninput-memory = 4M\ncontrol-reserve = 512K\n"
