@@ -46,7 +46,7 @@ tap.eq(replica.cmd("LLEN", key), master.cmd("LLEN", key),
        "the replica holds what the master holds (%s entries)" % master.cmd("LLEN", key))
 
 # the replica stops: pushes are taken by the master but not confirmed
-os.kill(replica.proc.pid, signal.SIGSTOP)
+h.stop_process(replica.proc.pid)
 N2 = 20000
 s = h.Sender(relay.port, "it.wait.m", N2, 0, 500, T0 + 10000)
 s.run()

@@ -131,7 +131,7 @@ if charts:
     # (it read "0.0 s" on every tick)
     base_age = read_axis("chart-be-tsd", "y2", ("s", "min", "h"),
                          "baseline, backlog age axis (right)")
-os.kill(sink.pid, signal.SIGSTOP)
+h.stop_process(sink.pid)
 t_freeze = time.time()
 time.sleep(FREEZE)
 os.kill(sink.pid, signal.SIGCONT)
