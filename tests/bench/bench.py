@@ -37,7 +37,7 @@ ratios within one run (these machines are shared and noisy).
    the same relay and groups with no rule, alternating, best of 3 each
    (goal >= 0.75); and, when BENCH_BASELINE_TSRELAY names a tsrelay built
    from before rules and groups existed, that one against this one with no
-   rule, same file (goal: about 1).
+   rule, same file (goal: about 1).  BENCH_ONLY=rules runs this part alone.
 
 The sink is tests/tools/tssink (counts newlines); the generator is
 tests/tools/tsload.  Results go to stdout and bench-results.json.
@@ -168,6 +168,176 @@ def bench_guard():
 
 if os.environ.get("BENCH_ONLY") == "guard":
     bench_guard()
+    with open("bench-results.json", "w") as f:
+        json.dump(results, f, indent=2)
+    h._cleanup()
+    sys.exit(0)
+
+# ---- 11. rules: 20 rules vs none, none vs before (BENCH_ONLY=rules runs it alone) --
+# 16 metric names, the series spread over them evenly (tsload --metrics):
+# the rewrites touch 4 of 16 (a quarter of the points are changed and
+# checked again), billing goes to its own group (2 of 16), app.web is
+# mirrored (2 of 16), debug dropped (1 of 16).
+RULE_METRICS = ("sys.cpu.user,sys.cpu.system,sys.mem.free,sys.disk.read,app.web.requests,"
+                "app.web.latency,app.db.queries,billing.invoices,billing.payments,debug.trace,"
+                "net.if.in,net.if.out,jvm.gc.time,jvm.heap.used,proc.count,kafka.lag")
+RULE_GROUPS = """
+[relay]
+default-group = main
+[group main]
+backends = sink
+[group billing]
+backends = sink-b
+[group mirror]
+backends = sink-m
+routing = all
+"""
+RULES_20 = RULE_GROUPS + r"""
+[rule drop-debug]
+match = ^debug\.
+action = drop
+[rule drop-tmp]
+match = \.tmp$
+action = drop
+[rule drop-test]
+match = ^test\.
+action = drop
+[rule drop-canary]
+match = ^canary\.
+tag = env=^canary$
+action = drop
+[rule rename-cpu]
+match = ^sys\.cpu\.(.+)$
+action = rewrite
+metric = os.cpu.\1
+[rule rename-jvm]
+match = ^jvm\.(gc|heap)\.(.+)$
+action = rewrite
+metric = java.\1.\2
+[rule trim-ids]
+action = drop-tags
+keys = pid, request_id
+[rule billing]
+match = ^billing\.
+action = send
+to = billing
+[rule mirror-web]
+match = ^app\.web\.
+action = send
+to = main, mirror
+[rule kafka]
+match = ^kafka\.(lag|offset)
+action = send
+to = main
+""" + "".join("[rule old-%d]\nmatch = %s\naction = drop\n" % (k, m) for k, m in enumerate((
+    r"^legacy\.collector\.", r"^old\.(a|b|c)\.", r"\.histogram\.p999$", r"^statsd\.internal\.",
+    r"^collectd\.(swap|entropy)\.", r"^hadoop\.(jobtracker|tasktracker)\.",
+    r"^zookeeper\.watches\.", r"^es\.indices\.segments\.", r"^nginx\.upstream\.(.*)\.debug$",
+    r"^mysql\.perf\.events\.")))
+def rules_run(name, extra, backends, binary=None):
+    """points/s (all acknowledged by the sink's TCP) and CPU s per 1M."""
+    r = h.Relay(base, backends, name=name, backend_opts={"conns": "2"})
+    r.write_conf(backends, backend_opts={"conns": "2"}, extra=extra)
+    r.proc = subprocess.Popen([binary or h.TSRELAY, "-c", r.conf], stdout=subprocess.DEVNULL,
+                              stderr=open(r.log, "ab"))
+    h._procs.append(r.proc)
+    h.wait_until(lambda: r._can_connect(r.port), 15, what="tsrelay")
+    n = int(4e6 * SCALE)
+    h.run_tsload(r.port, 100000, proto="telnet", conns=2, series=10000, metric="warm",
+                 extra=["--metrics", RULE_METRICS])
+    h.wait_until(lambda: r.stats().get(("points.queued", None), 1) == 0, 30, what="warm-up")
+    cpu0 = r.cpu_seconds()
+    t0 = time.time()
+    h.run_tsload(r.port, n, proto="telnet", conns=2, series=10000, metric="bench.m",
+                 extra=["--metrics", RULE_METRICS])
+
+    def done():
+        st = r.stats()
+        recv = sum(v for (k, t), v in st.items() if k == "points.received")
+        return recv >= n + 100000 and st.get(("points.queued", None), 1) == 0
+    h.wait_until(done, 120, interval=0.005, what="all delivered")
+    took = time.time() - t0
+    cpu = r.cpu_seconds() - cpu0
+    r.stop()
+    return {"pts_per_s": int(n / took), "cpu_s_per_million": round(cpu / (n / 1e6), 3)}
+
+
+
+def bench_rules():
+    rsink = Sink()
+    RULE_BACKENDS = [("sink", "127.0.0.1:%d" % rsink.port),
+                     ("sink-b", "127.0.0.1:%d" % rsink.port),
+                     ("sink-m", "127.0.0.1:%d" % rsink.port)]
+    results["rules"] = {"rules": 20}
+    for rnd in range(3):
+        for kind, extra in (("none", RULE_GROUPS), ("rules20", RULES_20)):
+            run = rules_run("bench-rules-%s-%d" % (kind, rnd), extra, RULE_BACKENDS)
+            results["rules"].setdefault(kind + "_runs", []).append(run)
+            if run["pts_per_s"] > results["rules"].get(kind, {}).get("pts_per_s", 0):
+                results["rules"][kind] = run
+    ratio = results["rules"]["rules20"]["pts_per_s"] / max(results["rules"]["none"]["pts_per_s"], 1)
+    results["rules"]["ratio"] = round(ratio, 3)
+    say("\nrules: telnet through 20 rules (2 rewrites touching 1/4 of the points, 1 tag trim, "
+        "3 sends, 14 regex drops) vs the same groups without rules (best of 3 alternating runs "
+        "each): none %d pts/s, 20 rules %d pts/s, ratio %.3f (goal >= 0.75); CPU s / 1M pts: "
+        "none %.3f, 20 rules %.3f" % (results["rules"]["none"]["pts_per_s"],
+                                      results["rules"]["rules20"]["pts_per_s"], ratio,
+                                      results["rules"]["none"]["cpu_s_per_million"],
+                                      results["rules"]["rules20"]["cpu_s_per_million"]))
+    # allocations per point through the 20 rules (the malloc counter of part 3)
+    if os.path.exists(MALLOC_SO):
+        count_file = os.path.join(base, "mallocs-rules")
+        env = dict(os.environ, LD_PRELOAD=MALLOC_SO, MALLOC_COUNT_FILE=count_file)
+        r = h.Relay(base, RULE_BACKENDS, name="bench-rules-malloc", backend_opts={"conns": "2"})
+        r.write_conf(RULE_BACKENDS, backend_opts={"conns": "2"}, extra=RULES_20)
+        r.proc = subprocess.Popen([h.TSRELAY, "-c", r.conf], stdout=subprocess.DEVNULL,
+                                  stderr=open(r.log, "ab"), env=env)
+        h._procs.append(r.proc)
+        h.wait_until(lambda: r._can_connect(r.port), 15, what="tsrelay")
+
+        def rule_mallocs():
+            os.kill(r.proc.pid, signal.SIGUSR2)
+            time.sleep(0.2)
+            with open(count_file) as f:
+                return int(f.read())
+        h.run_tsload(r.port, 100000, proto="telnet", conns=2, series=10000, metric="warm",
+                     extra=["--metrics", RULE_METRICS])
+        before_calls = rule_mallocs()
+        n = 1000000
+        h.run_tsload(r.port, n, proto="telnet", conns=2, series=10000, metric="bench.m",
+                     extra=["--metrics", RULE_METRICS])
+        h.wait_until(lambda: r.stats().get(("points.queued", None), 1) == 0, 60, what="delivered")
+        calls = rule_mallocs() - before_calls
+        r.stop()
+        results["rules"]["mallocs"] = {"calls": calls, "points": n, "per_point": calls / n}
+        say("rules: malloc calls for %d points through the 20 rules: %d (%.7f per point)"
+            % (n, calls, calls / n))
+
+    before = os.environ.get("BENCH_BASELINE_TSRELAY")
+    if before:
+        one = RULE_BACKENDS[:1]
+        for rnd in range(3):
+            for kind, binary in (("before", before), ("now", None)):
+                run = rules_run("bench-base-%s-%d" % (kind, rnd), "", one, binary)
+                results["rules"].setdefault(kind + "_runs", []).append(run)
+                if run["pts_per_s"] > results["rules"].get(kind, {}).get("pts_per_s", 0):
+                    results["rules"][kind] = run
+        r2 = results["rules"]["now"]["pts_per_s"] / max(results["rules"]["before"]["pts_per_s"], 1)
+        results["rules"]["now_vs_before"] = round(r2, 3)
+        say("rules: no rule now vs before rules existed (%s), one backend, the same file: before "
+            "%d pts/s, now %d pts/s, ratio %.3f; CPU s / 1M pts: before %.3f, now %.3f"
+            % (before, results["rules"]["before"]["pts_per_s"],
+               results["rules"]["now"]["pts_per_s"], r2,
+               results["rules"]["before"]["cpu_s_per_million"],
+               results["rules"]["now"]["cpu_s_per_million"]))
+    else:
+        say("rules: no rule now vs before rules existed: set BENCH_BASELINE_TSRELAY to a tsrelay "
+            "built before them to measure it")
+    rsink.proc.kill()
+
+
+if os.environ.get("BENCH_ONLY") == "rules":
+    bench_rules()
     with open("bench-results.json", "w") as f:
         json.dump(results, f, indent=2)
     h._cleanup()
@@ -496,164 +666,8 @@ say("\nprotocol = http vs telnet into victoria-metrics, %d points (best of 2 alt
     "each): telnet %d pts/s, http %d pts/s, ratio %.3f (goal >= 0.5); CPU s / 1M pts: telnet "
     "%.3f, http %.3f" % (n, hb["telnet"]["pts_per_s"], hb["http"]["pts_per_s"], hb["ratio"],
                          hb["telnet"]["cpu_s_per_million"], hb["http"]["cpu_s_per_million"]))
-# ---- 11. rules: 20 rules vs none, none vs before -------------------------
-# 16 metric names, the series spread over them evenly (tsload --metrics):
-# the rewrites touch 4 of 16 (a quarter of the points are changed and
-# checked again), billing goes to its own group (2 of 16), app.web is
-# mirrored (2 of 16), debug dropped (1 of 16).
-RULE_METRICS = ("sys.cpu.user,sys.cpu.system,sys.mem.free,sys.disk.read,app.web.requests,"
-                "app.web.latency,app.db.queries,billing.invoices,billing.payments,debug.trace,"
-                "net.if.in,net.if.out,jvm.gc.time,jvm.heap.used,proc.count,kafka.lag")
-RULE_GROUPS = """
-[relay]
-default-group = main
-[group main]
-backends = sink
-[group billing]
-backends = sink-b
-[group mirror]
-backends = sink-m
-routing = all
-"""
-RULES_20 = RULE_GROUPS + r"""
-[rule drop-debug]
-match = ^debug\.
-action = drop
-[rule drop-tmp]
-match = \.tmp$
-action = drop
-[rule drop-test]
-match = ^test\.
-action = drop
-[rule drop-canary]
-match = ^canary\.
-tag = env=^canary$
-action = drop
-[rule rename-cpu]
-match = ^sys\.cpu\.(.+)$
-action = rewrite
-metric = os.cpu.\1
-[rule rename-jvm]
-match = ^jvm\.(gc|heap)\.(.+)$
-action = rewrite
-metric = java.\1.\2
-[rule trim-ids]
-action = drop-tags
-keys = pid, request_id
-[rule billing]
-match = ^billing\.
-action = send
-to = billing
-[rule mirror-web]
-match = ^app\.web\.
-action = send
-to = main, mirror
-[rule kafka]
-match = ^kafka\.(lag|offset)
-action = send
-to = main
-""" + "".join("[rule old-%d]\nmatch = %s\naction = drop\n" % (k, m) for k, m in enumerate((
-    r"^legacy\.collector\.", r"^old\.(a|b|c)\.", r"\.histogram\.p999$", r"^statsd\.internal\.",
-    r"^collectd\.(swap|entropy)\.", r"^hadoop\.(jobtracker|tasktracker)\.",
-    r"^zookeeper\.watches\.", r"^es\.indices\.segments\.", r"^nginx\.upstream\.(.*)\.debug$",
-    r"^mysql\.perf\.events\.")))
-rsink = Sink()
-RULE_BACKENDS = [("sink", "127.0.0.1:%d" % rsink.port), ("sink-b", "127.0.0.1:%d" % rsink.port),
-                 ("sink-m", "127.0.0.1:%d" % rsink.port)]
 
-
-def rules_run(name, extra, binary=None, backends=RULE_BACKENDS):
-    """points/s (all acknowledged by the sink's TCP) and CPU s per 1M."""
-    r = h.Relay(base, backends, name=name, backend_opts={"conns": "2"})
-    r.write_conf(backends, backend_opts={"conns": "2"}, extra=extra)
-    r.proc = subprocess.Popen([binary or h.TSRELAY, "-c", r.conf], stdout=subprocess.DEVNULL,
-                              stderr=open(r.log, "ab"))
-    h._procs.append(r.proc)
-    h.wait_until(lambda: r._can_connect(r.port), 15, what="tsrelay")
-    n = int(4e6 * SCALE)
-    h.run_tsload(r.port, 100000, proto="telnet", conns=2, series=10000, metric="warm",
-                 extra=["--metrics", RULE_METRICS])
-    h.wait_until(lambda: r.stats().get(("points.queued", None), 1) == 0, 30, what="warm-up")
-    cpu0 = r.cpu_seconds()
-    t0 = time.time()
-    h.run_tsload(r.port, n, proto="telnet", conns=2, series=10000, metric="bench.m",
-                 extra=["--metrics", RULE_METRICS])
-
-    def done():
-        st = r.stats()
-        recv = sum(v for (k, t), v in st.items() if k == "points.received")
-        return recv >= n + 100000 and st.get(("points.queued", None), 1) == 0
-    h.wait_until(done, 120, interval=0.005, what="all delivered")
-    took = time.time() - t0
-    cpu = r.cpu_seconds() - cpu0
-    r.stop()
-    return {"pts_per_s": int(n / took), "cpu_s_per_million": round(cpu / (n / 1e6), 3)}
-
-
-results["rules"] = {"rules": 20}
-for rnd in range(3):
-    for kind, extra in (("none", RULE_GROUPS), ("rules20", RULES_20)):
-        run = rules_run("bench-rules-%s-%d" % (kind, rnd), extra)
-        results["rules"].setdefault(kind + "_runs", []).append(run)
-        if run["pts_per_s"] > results["rules"].get(kind, {}).get("pts_per_s", 0):
-            results["rules"][kind] = run
-ratio = results["rules"]["rules20"]["pts_per_s"] / max(results["rules"]["none"]["pts_per_s"], 1)
-results["rules"]["ratio"] = round(ratio, 3)
-say("\nrules: telnet through 20 rules (2 rewrites touching 1/4 of the points, 1 tag trim, "
-    "3 sends, 14 regex drops) vs the same groups without rules (best of 3 alternating runs "
-    "each): none %d pts/s, 20 rules %d pts/s, ratio %.3f (goal >= 0.75); CPU s / 1M pts: "
-    "none %.3f, 20 rules %.3f" % (results["rules"]["none"]["pts_per_s"],
-                                  results["rules"]["rules20"]["pts_per_s"], ratio,
-                                  results["rules"]["none"]["cpu_s_per_million"],
-                                  results["rules"]["rules20"]["cpu_s_per_million"]))
-# allocations per point through the 20 rules (the malloc counter of part 3)
-if os.path.exists(MALLOC_SO):
-    count_file = os.path.join(base, "mallocs-rules")
-    env = dict(os.environ, LD_PRELOAD=MALLOC_SO, MALLOC_COUNT_FILE=count_file)
-    r = h.Relay(base, RULE_BACKENDS, name="bench-rules-malloc", backend_opts={"conns": "2"})
-    r.write_conf(RULE_BACKENDS, backend_opts={"conns": "2"}, extra=RULES_20)
-    r.proc = subprocess.Popen([h.TSRELAY, "-c", r.conf], stdout=subprocess.DEVNULL,
-                              stderr=open(r.log, "ab"), env=env)
-    h._procs.append(r.proc)
-    h.wait_until(lambda: r._can_connect(r.port), 15, what="tsrelay")
-
-    def rule_mallocs():
-        os.kill(r.proc.pid, signal.SIGUSR2)
-        time.sleep(0.2)
-        with open(count_file) as f:
-            return int(f.read())
-    h.run_tsload(r.port, 100000, proto="telnet", conns=2, series=10000, metric="warm",
-                 extra=["--metrics", RULE_METRICS])
-    before_calls = rule_mallocs()
-    n = 1000000
-    h.run_tsload(r.port, n, proto="telnet", conns=2, series=10000, metric="bench.m",
-                 extra=["--metrics", RULE_METRICS])
-    h.wait_until(lambda: r.stats().get(("points.queued", None), 1) == 0, 60, what="delivered")
-    calls = rule_mallocs() - before_calls
-    r.stop()
-    results["rules"]["mallocs"] = {"calls": calls, "points": n, "per_point": calls / n}
-    say("rules: malloc calls for %d points through the 20 rules: %d (%.7f per point)"
-        % (n, calls, calls / n))
-
-before = os.environ.get("BENCH_BASELINE_TSRELAY")
-if before:
-    one = RULE_BACKENDS[:1]
-    for rnd in range(3):
-        for kind, binary in (("before", before), ("now", None)):
-            run = rules_run("bench-base-%s-%d" % (kind, rnd), "", binary, one)
-            results["rules"].setdefault(kind + "_runs", []).append(run)
-            if run["pts_per_s"] > results["rules"].get(kind, {}).get("pts_per_s", 0):
-                results["rules"][kind] = run
-    r2 = results["rules"]["now"]["pts_per_s"] / max(results["rules"]["before"]["pts_per_s"], 1)
-    results["rules"]["now_vs_before"] = round(r2, 3)
-    say("rules: no rule now vs before rules existed (%s), one backend, the same file: before "
-        "%d pts/s, now %d pts/s, ratio %.3f; CPU s / 1M pts: before %.3f, now %.3f"
-        % (before, results["rules"]["before"]["pts_per_s"], results["rules"]["now"]["pts_per_s"],
-           r2, results["rules"]["before"]["cpu_s_per_million"],
-           results["rules"]["now"]["cpu_s_per_million"]))
-else:
-    say("rules: no rule now vs before rules existed: set BENCH_BASELINE_TSRELAY to a tsrelay "
-        "built before them to measure it")
+bench_rules()
 
 with open("bench-results.json", "w") as f:
     json.dump(results, f, indent=2)
