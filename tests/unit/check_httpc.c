@@ -1252,6 +1252,9 @@ START_TEST(test_tls_client_cert)
                       httpc_result_name(t->res));
         ck_assert(!t->r.answered);
         ck_assert_int_eq(S.tls_failures, before + 1);
+        /* counted on our side too, whether refused in the handshake (TLS
+         * 1.2) or after it, at the first read (TLS 1.3) */
+        ck_assert_uint_eq(httpc_pool_stats(P)->tls_failures, 1);
         treq_free(t);
     }
     ck_assert_int_eq(S.nreqs, 1);
