@@ -173,6 +173,13 @@ status, body = fetch(px.port, path=u)
 tap.ok(status == 502 and "alert unknown ca" in px.logtext(),
        "a new connection shows the new certificate: HAProxy refuses it (unknown ca; 502)",
        "%d %r" % (status, body[:200]))
+st = px.stats()
+tap.ok(st.get(("proxy.tls_failures", "backend=vm"), 0) >= 1 and
+       st.get(("backend.tls_failures", "backend=vm"), 0) >= 1,
+       "... counted as a failed TLS handshake (with TLS 1.3 the refusal comes at the first "
+       "read): proxy.tls_failures %d, backend.tls_failures %d"
+       % (st.get(("proxy.tls_failures", "backend=vm"), 0),
+          st.get(("backend.tls_failures", "backend=vm"), 0)))
 px.write_conf(PASS_BACKENDS, relay={"proxy": "vm"})
 px.reload()
 h.wait_until(lambda: px.logtext().count("reloaded") >= 3, 10, what="reload")
