@@ -609,7 +609,7 @@ canon_hash(const char *in, char *out, size_t *olen, uint64_t *phash)
     enum point_cmd cmd = strncmp(in, "rollup ", 7) == 0      ? CMD_ROLLUP
                          : strncmp(in, "histogram ", 10) == 0 ? CMD_HISTOGRAM
                                                               : CMD_PUT;
-    ck_assert_int_eq(parse_any(&rules, cmd, false, in, strlen(in), &p, &err), TS_OK);
+    ck_assert_int_eq(pointline_parse(&rules, cmd, false, in, strlen(in), &p, &err), TS_OK);
     *olen = point_format(&p, out, POINT_LINE_MAX + 2);
     *phash = point_hash(&p);
     return point_line_hash(out, *olen);

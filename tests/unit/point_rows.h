@@ -3,7 +3,7 @@
  * by check_point.c, check_rollup.c and check_histogram.c: one row per
  * input line with the exact canonical line (ends in "\n") or the exact
  * reply of point_error_format, parsed as ingest.c parses a line of its
- * command (point.h, rollup.h or histogram.h).
+ * command (pointline_parse).
  */
 #ifndef TS_POINT_ROWS_H
 #define TS_POINT_ROWS_H
@@ -12,9 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "base/histogram.h"
 #include "base/point.h"
-#include "base/rollup.h"
+#include "base/pointline.h"
 #include "unit.h"
 #include "base/util.h"
 
@@ -30,29 +29,13 @@ struct row {
 #define H(in, want) { CMD_HISTOGRAM, false, in, want }
 #define I(in, want) { CMD_PUT, true, in, want }
 
-/* A line of cmd, by the rules of its command. */
-static int __attribute__((unused))
-parse_any(const struct point_rules *r, enum point_cmd cmd, bool implicit, const char *in,
-          size_t len, struct point *p, struct point_error *err)
-{
-    switch (cmd) {
-    case CMD_ROLLUP:
-        return rollup_parse_line(r, in, len, p, err);
-    case CMD_HISTOGRAM:
-        return histogram_parse_line(r, in, len, p, err);
-    case CMD_PUT:
-        break;
-    }
-    return point_parse_line(r, CMD_PUT, implicit, in, len, p, err);
-}
-
 static void __attribute__((unused))
 check_row(const struct point_rules *r, const struct row *w)
 {
     struct point p;
     struct point_error err;
     memset(&err, 0, sizeof(err));
-    int rc = parse_any(r, w->cmd, w->implicit, w->in, strlen(w->in), &p, &err);
+    int rc = pointline_parse(r, w->cmd, w->implicit, w->in, strlen(w->in), &p, &err);
     size_t wl = strlen(w->want);
     bool want_ok = wl > 0 && w->want[wl - 1] == '\n';
     if (want_ok) {
