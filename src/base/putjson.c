@@ -182,21 +182,13 @@ putjson_is_number(const char *s, size_t n)
     return i == n;
 }
 
-/* The timestamp the TSD's telnet parser reads: dots deleted, parseLong. */
+/* The timestamp the TSD's telnet parser reads (point_parse_timestamp:
+ * dots deleted, parseLong), above 0. */
 static bool
 putjson_timestamp(const char *s, size_t n, int64_t *ts)
 {
-    char buf[64];
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '.')
-            continue;
-        if (k == sizeof(buf))
-            return false;
-        buf[k++] = s[i];
-    }
     struct point_error err;
-    return point_parse_long(buf, k, ts, &err) == TS_OK && *ts > 0;
+    return point_parse_timestamp(s, n, ts, &err) == TS_OK && *ts > 0;
 }
 
 uint64_t

@@ -234,9 +234,24 @@ tls_version_name(const SSL *s)
 /* ---- contexts ----------------------------------------------------------- */
 
 /* The settings every context shares. */
+/* The passphrase callback: none (an encrypted key does not load). */
+static int
+tls_no_passphrase(char *buf, int size, int rwflag, void *user)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)user;
+    return 0;
+}
+
 static void
 tls_ctx_common(SSL_CTX *ctx, const struct tls_ctx_opts *o)
 {
+    /* an encrypted key is refused, never prompted for: OpenSSL's default
+     * would read a passphrase from the terminal (tsrelay -t waits, a
+     * SIGHUP reload would stall the loop) */
+    SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
     SSL_CTX_set_min_proto_version(ctx, o->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  SSL_OP_NO_COMPRESSION);
@@ -298,7 +313,10 @@ tls_ctx_files(SSL_CTX *ctx, const struct tls_ctx_opts *o, const char *what, char
         if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(ctx) != 1) {
             tls_queue_text(why, sizeof(why));
-            snprintf(err, errlen, "%s key %s: %s", what, o->key, why);
+            snprintf(err, errlen, "%s key %s: %s%s", what, o->key, why,
+                     strstr(why, "bad decrypt") != NULL || strstr(why, "bad password") != NULL
+                         ? " (an encrypted key: tsrelay takes only unencrypted keys; keep "
+                           "the file 0640)" : "");
             return TS_ERROR;
         }
     }

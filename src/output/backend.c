@@ -181,7 +181,8 @@ bconn_fail(struct bconn *c, const char *what, int err)
            be->cfg->addr.host, be->cfg->addr.port, what, err ? ": " : "",
            err ? strerror(err) : "");
     stop_io(c);
-    be->st.tls_failures += c->tls.handshaking; /* refused, timed out, closed half-way */
+    /* refused, timed out, closed half-way, or refused at the first read */
+    be->st.tls_failures += c->tls.handshaking || c->tls.refused;
     tls_client_end(&c->tls, true);
     if (c->fd >= 0) {
         /* FIN after what was written: the TSD may still read it (never an RST) */

@@ -30,14 +30,21 @@
 /* Leading pieces smaller than this are copied into one record. */
 #define HTTPC_TLS_GATHER 4096
 
+/* A failed handshake, in the pool's counter and the caller's. */
+static void
+httpc_tls_count_failure(struct httpc_pool *p)
+{
+    p->st.tls_failures++;
+    if (p->o.tls_failures != NULL)
+        (*p->o.tls_failures)++;
+}
+
 void
 httpc_tls_failed(struct httpc_conn *c, const char *why)
 {
     struct httpc_pool *p = c->pool;
     char what[400];
-    p->st.tls_failures++;
-    if (p->o.tls_failures != NULL)
-        (*p->o.tls_failures)++;
+    httpc_tls_count_failure(p);
     snprintf(what, sizeof(what), "TLS handshake with %s failed: %s", p->tls_name, why);
     httpc_connect_failed(c, what, 0);
 }
@@ -111,29 +118,12 @@ httpc_tls_writev(struct httpc_conn *c, const struct iovec *iov, int n)
     return tls_client_writev(&c->tls, iov, n, 0); /* the answer proves, not TCP: no marks */
 }
 
-/* A protocol failure (an alert) before the server sent anything: with TLS
- * 1.3 a server that refuses the client's certificate says so only after
- * the client's side of the handshake is over.  Counted as the failed
- * handshake it is (the pool's and the caller's counter). */
-static void
-httpc_tls_refused_late(struct httpc_conn *c)
-{
-    struct httpc_pool *p = c->pool;
-    c->tls.proven = true; /* counted once */
-    p->st.tls_failures++;
-    if (p->o.tls_failures != NULL)
-        (*p->o.tls_failures)++;
-}
-
 ssize_t
 httpc_tls_read(struct httpc_conn *c, void *buf, size_t len)
 {
     ssize_t n = tls_client_read(&c->tls, buf, len);
-    if (n < 0 && errno != EAGAIN && !c->tls.proven) {
-        int saved = errno;
-        httpc_tls_refused_late(c);
-        errno = saved;
-    }
+    if (n < 0 && c->tls.refused) /* a failed handshake after all (tls_client.h) */
+        httpc_tls_count_failure(c->pool);
     return n;
 }
 

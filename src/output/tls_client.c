@@ -116,6 +116,7 @@ tls_client_begin_named(struct tls_session *t, struct tls_client *tc, int fd, con
             goto fail;
     }
     t->handshaking = true;
+    t->refused = false;
     return TS_OK;
 fail:
     SSL_free(t->ssl);
@@ -222,6 +223,9 @@ tls_client_read(struct tls_session *t, void *buf, size_t len)
     case TLS_IO_CLOSED:
         return 0;
     default:
+        /* a protocol failure before the server took us: with TLS 1.3 a
+         * refused client certificate comes only now, at the first read */
+        t->refused = !t->proven && SSL_SESSION_has_ticket(SSL_get0_session(t->ssl)) != 1;
         errno = ECONNRESET;
         return -1;
     }
@@ -280,6 +284,7 @@ tls_client_end(struct tls_session *t, bool graceful)
     SSL_free(t->ssl);
     t->ssl = NULL;
     t->handshaking = false;
+    t->refused = false;
     t->wpending = 0;
     t->nmarks = t->first = 0;
 }

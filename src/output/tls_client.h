@@ -72,6 +72,9 @@ struct tls_session {
     SSL *ssl;                  /* NULL: none (plain, or not begun) */
     bool handshaking;
     bool proven;               /* the server has accepted us (see tls_client_proven) */
+    bool refused;              /* it failed us after the handshake, before accepting us
+                                  (TLS 1.3: a client certificate refused): a failed
+                                  handshake, counted as one */
     uint64_t probation_ms;     /* until then, TCP acknowledgements prove nothing */
     size_t wpending;           /* a write wanted the socket: offer this much again */
     int nmarks, first;         /* the marks: a ring, oldest first */
