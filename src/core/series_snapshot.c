@@ -66,9 +66,27 @@ snap_tv(uint64_t ms)
     return tv;
 }
 
-/* A connection to host:port, NULL (logged) when there is none. */
+/* AUTH on c when a password is set (the spool's login, rauth.c, for the
+ * blocking connection): false when refused.  The reply is never logged
+ * (it may echo what was sent). */
+static bool
+snap_login(redisContext *c, const char *user, const char *pass)
+{
+    if (pass[0] == '\0')
+        return true;
+    redisReply *r = user[0] != '\0' ? redisCommand(c, "AUTH %s %s", user, pass)
+                                    : redisCommand(c, "AUTH %s", pass);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* A connection to host:port, logged in as user/pass; NULL (logged) when
+ * there is none. */
 static redisContext *
-snap_dial(const char *host, int port, const struct cfg_redis *rc)
+snap_dial(const char *host, int port, const struct cfg_redis *rc, const char *user,
+          const char *pass)
 {
     redisContext *c = redisConnectWithTimeout(host, port, snap_tv(rc->connect_timeout_ms));
     if (c == NULL || c->err) {
@@ -79,6 +97,11 @@ snap_dial(const char *host, int port, const struct cfg_redis *rc)
         return NULL;
     }
     redisSetTimeout(c, snap_tv(SNAP_REPLY_TIMEOUT_MS));
+    if (!snap_login(c, user, pass)) {
+        log_warn("limits: snapshot: %s:%d refused the login (AUTH)", host, port);
+        redisFree(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -102,7 +125,8 @@ static redisContext *
 snap_via_sentinels(const struct cfg_redis *rc)
 {
     for (int i = 0; i < rc->nsentinels; i++) {
-        redisContext *s = snap_dial(rc->sentinels[i].host, atoi(rc->sentinels[i].port), rc);
+        redisContext *s = snap_dial(rc->sentinels[i].host, atoi(rc->sentinels[i].port), rc,
+                                  rc->sentinel_username, rc->sentinel_password);
         if (s == NULL)
             continue;
         redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", rc->master_name);
@@ -116,7 +140,7 @@ snap_via_sentinels(const struct cfg_redis *rc)
         if (r != NULL)
             freeReplyObject(r);
         redisFree(s);
-        redisContext *c = port > 0 ? snap_dial(host, port, rc) : NULL;
+        redisContext *c = port > 0 ? snap_dial(host, port, rc, rc->username, rc->password) : NULL;
         if (c != NULL && snap_is_master(c))
             return c;
         if (c != NULL) {
@@ -134,7 +158,7 @@ snap_connect(const struct cfg_redis *rc)
 {
     if (rc->nsentinels > 0)
         return snap_via_sentinels(rc);
-    return snap_dial(rc->addr.host, atoi(rc->addr.port), rc);
+    return snap_dial(rc->addr.host, atoi(rc->addr.port), rc, rc->username, rc->password);
 }
 
 static void

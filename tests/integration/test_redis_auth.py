@@ -35,7 +35,8 @@ SECRETS = [PW, UPW, SPW, WRONG]
 PREFIX = "it%d" % os.getpid()
 # what tsrelay sends to Redis, no more: keep this list the docs' list
 COMMANDS = ("rpush rpushx lpush lmove lrem llen lrange lindex del exists get set pexpire "
-            "sadd srem smembers scan multi exec discard wait role memory|usage").split()
+            "sadd srem smembers scan multi exec discard wait role memory|usage "
+            "hset hmget").split()
 T0 = int(time.time()) - 3600
 
 
@@ -164,5 +165,11 @@ tap.ok(check.returncode == 0, "tsrelay -t passes the Sentinel relay's file")
 for r in relays:
     tap.eq(r.stop(), 0, "relay %s stops cleanly" % r.name)
     blobs[r.name + " log"] = r.logtext()
+# the new-series guard's snapshot logs in as the spool does (requirepass, the
+# ACL user, the Sentinels' password): written on the way out, not refused
+for r in (ra, rb, rd):
+    tap.ok("snapshot of the new-series guard written to" in r.logtext() and
+           "refused the login" not in r.logtext(),
+           "relay %s: the guard's snapshot was written through the login" % r.name)
 tu.secrets_absent(tap, SECRETS, blobs, "logs, /metrics, /api/stats, status pages and -t")
 tap.done()
