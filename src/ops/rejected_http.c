@@ -19,6 +19,7 @@
 #include "core/rejects.h"
 #include "core/relay.h"
 #include "input/http.h"
+#include "input/httpreply.h"
 #include "ops/rejected_http.h"
 #include "output/backend_http.h"
 #include "spool/spool.h"
@@ -32,23 +33,12 @@ rejected_http_path(const char *path, size_t len)
     return len >= sizeof(RJ_LIST) - 1 && memcmp(path, RJ_LIST, sizeof(RJ_LIST) - 1) == 0;
 }
 
-/* s as a JSON string body (UTF-8 kept; quotes, backslashes and control
- * bytes escaped; ISO-8859-1 bytes of lines shown as they are). */
+/* s as a JSON string body, NUL-terminated (httpreply_json_escape): the
+ * TSD's lines are ISO-8859-1 (latin1), its messages and names UTF-8. */
 static size_t
-rejected_http_escape(const char *s, char *out, size_t cap)
+rejected_http_escape(const char *s, bool latin1, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (; *s != '\0' && o + 8 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20 || c >= 0x80) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
+    size_t o = httpreply_json_escape(s, strlen(s), latin1, out, cap - 1);
     out[o] = '\0';
     return o;
 }
@@ -62,10 +52,10 @@ rejected_http_list(struct relay *r, struct http_conn *h)
                                 (unsigned long long)(r->rejects ? r->rejects->total : 0));
     const struct reject_note *x;
     for (unsigned i = 0; (x = rejects_at(r->rejects, i)) != NULL; i++) {
-        rejected_http_escape(x->backend, a, sizeof(a));
-        rejected_http_escape(x->reason, b, sizeof(b));
-        rejected_http_escape(x->text, c, sizeof(c));
-        rejected_http_escape(x->line, d, sizeof(d));
+        rejected_http_escape(x->backend, false, a, sizeof(a));
+        rejected_http_escape(x->reason, false, b, sizeof(b));
+        rejected_http_escape(x->text, false, c, sizeof(c));
+        rejected_http_escape(x->line, true, d, sizeof(d));
         n += (size_t)snprintf(body + n, sizeof(body) - n,
                               "%s{\"time_ms\":%llu,\"backend\":\"%s\",\"reason\":\"%s\","
                               "\"error\":\"%s\",\"line\":\"%s\"}", i ? "," : "",
@@ -78,8 +68,8 @@ rejected_http_list(struct relay *r, struct http_conn *h)
             continue;
         char key[400];
         spool_rejected_key(r->spool, &r->backends[i], key, sizeof(key));
-        rejected_http_escape(r->backends[i].cfg->name, a, sizeof(a));
-        rejected_http_escape(key, b, sizeof(b));
+        rejected_http_escape(r->backends[i].cfg->name, false, a, sizeof(a));
+        rejected_http_escape(key, false, b, sizeof(b));
         n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"%s\":\"%s\"", k++ ? "," : "",
                               a, b);
     }
@@ -135,7 +125,7 @@ rejected_http_replay(struct relay *r, struct http_conn *h, const struct http_req
         return;
     }
     char body[256], a[200];
-    rejected_http_escape(be->cfg->name, a, sizeof(a));
+    rejected_http_escape(be->cfg->name, false, a, sizeof(a));
     int n = snprintf(body, sizeof(body), "{\"backend\":\"%s\",\"replay\":\"started\"}", a);
     http_respond(h, 202, "application/json", body, (size_t)n);
 }
