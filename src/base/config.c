@@ -52,10 +52,6 @@ static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
 static const char *const bproto_names[] = { "telnet", "http", NULL };
 static const char *const on_limit_names[] = { "reject", "log", NULL };
 
-#define KB 1024ull
-#define MB (1024ull * 1024)
-#define GB (1024ull * 1024 * 1024)
-#define HOUR_MS (3600ull * 1000)
 #define R(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define B(f) offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
 #define D(f) offsetof(struct cfg_redis, f), sizeof(((struct cfg_redis *)0)->f)
@@ -289,23 +285,12 @@ config_key_equal(size_t i, const struct config *a, const struct cfg_backend *ab,
 }
 
 bool
-config_uses_tls(const struct config *cfg)
+config_tls_listeners(const struct config *cfg)
 {
     for (int i = 0; i < cfg->nlisten; i++)
         if (cfg->listen[i].tls)
             return true;
-    for (int i = 0; i < cfg->nbackends; i++)
-        if (cfg->backends[i].tls)
-            return true;
     return false;
-}
-
-static const char *
-skip_ws(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
 }
 
 /* ---- the INI walk ------------------------------------------------------ */
@@ -390,7 +375,7 @@ section_header(struct parse_state *ps, const char *text)
     } else if (strcmp(sect, "limits") == 0) {
         cfg->limits.line = ps->line;
     } else if (strncmp(sect, "backend", 7) == 0 && (sect[7] == ' ' || sect[7] == '\t')) {
-        const char *bname = skip_ws(sect + 7);
+        const char *bname = cfg_skip_ws(sect + 7);
         if (!cfg_valid_name(bname) || strlen(bname) >= CFG_NAME_MAX) {
             cfg_fail(ps, ps->line, sect, NULL, "backend name '%s' must be 1-%d of [A-Za-z0-9._-]",
                  bname, CFG_NAME_MAX - 1);
@@ -450,7 +435,7 @@ counting_reader(char *str, int num, void *stream)
         ps->text += len;
     }
     ps->line++;
-    const char *t = skip_ws(buf);
+    const char *t = cfg_skip_ws(buf);
     size_t tl = strlen(t);
     if (*t == '[')
         section_header(ps, t);
@@ -523,11 +508,11 @@ set_value(struct parse_state *ps, const struct key *k, void *base, const char *s
                         "'%s' is not a duration (e.g. 100ms, 10s, 5m)", value);
         goto bounds;
     case K_INT: {
-        const char *s = skip_ws(value);
+        const char *s = cfg_skip_ws(value);
         char *end;
         errno = 0;
         unsigned long long x = strtoull(s, &end, 10);
-        if (!isdigit((unsigned char)*s) || errno != 0 || *skip_ws(end) != '\0')
+        if (!isdigit((unsigned char)*s) || errno != 0 || *cfg_skip_ws(end) != '\0')
             return cfg_fail(ps, ps->line, section, k->name, "'%s' is not a number", value);
         v = x;
         goto bounds;
@@ -637,7 +622,7 @@ handler(void *user, const char *section, const char *name, const char *value)
         char *sc = strstr(v, " ;");
         if (sc != NULL)
             *sc = '\0';
-        v = (char *)skip_ws(v);
+        v = (char *)cfg_skip_ws(v);
         size_t vl = strlen(v);
         while (vl > 0 && (v[vl - 1] == '\n' || v[vl - 1] == '\r' || v[vl - 1] == ' ' ||
                           v[vl - 1] == '\t'))

@@ -237,8 +237,8 @@ bool config_key_secret(size_t i);
  * compared without being written anywhere. */
 bool config_key_equal(size_t i, const struct config *a, const struct cfg_backend *ab,
                       const struct config *b, const struct cfg_backend *bb);
-/* Any TLS listener, or backend with tls = on. */
-bool config_uses_tls(const struct config *cfg);
+/* Any listener with tls (they need [tls] cert and key). */
+bool config_tls_listeners(const struct config *cfg);
 /* Key i's value as a file gives it ("128M", "5m", "hash",
  * "127.0.0.1:4243"; a secret as "(set)" or ""): from cfg for [relay],
  * [redis], [tls] and [limits] keys, from b for [backend] keys.  false for

@@ -18,16 +18,6 @@
 #include "base/resolver.h"
 #include "base/util.h"
 
-#define KB 1024ull
-#define MB (1024ull * 1024)
-
-static const char *
-check_skip_ws(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
-}
 
 /* [limits] series-memory: the new-series guard's share of the budget.
  * The default (8M) follows a small memory-limit down (a sixteenth; under
@@ -118,7 +108,7 @@ static bool
 sentinels(struct parse_state *ps)
 {
     struct cfg_redis *rc = &ps->cfg->redis;
-    const char *p = check_skip_ws(rc->sentinels_text);
+    const char *p = cfg_skip_ws(rc->sentinels_text);
     int line = cfg_line_of(ps, S_REDIS, "sentinels", "master-name");
     rc->nsentinels = 0;
     while (*p != '\0') {
@@ -136,14 +126,14 @@ sentinels(struct parse_state *ps)
             cfg_fail(ps, line, "redis", "sentinels", "more than %d Sentinels", CFG_MAX_SENTINELS);
             return false;
         }
-        if (*check_skip_ws(item) == '\0' || *check_skip_ws(item) == ':' ||
+        if (*cfg_skip_ws(item) == '\0' || *cfg_skip_ws(item) == ':' ||
             config_parse_addr(item, &rc->sentinels[rc->nsentinels]) != TS_OK) {
             cfg_fail(ps, line, "redis", "sentinels",
                  "'%s' is not HOST:PORT (sentinels = HOST:PORT, HOST:PORT, ...)", item);
             return false;
         }
         rc->nsentinels++;
-        p = comma ? check_skip_ws(comma + 1) : p + len;
+        p = comma ? cfg_skip_ws(comma + 1) : p + len;
     }
     if ((rc->nsentinels > 0) != (rc->master_name[0] != '\0')) {
         cfg_fail(ps, line, "redis", rc->nsentinels > 0 ? "master-name" : "sentinels",
@@ -253,7 +243,7 @@ proxy_list(struct parse_state *ps)
 {
     struct config *cfg = ps->cfg;
     int line = cfg_line_of(ps, S_RELAY, "proxy", NULL);
-    const char *p = check_skip_ws(cfg->proxy_text);
+    const char *p = cfg_skip_ws(cfg->proxy_text);
     cfg->nproxy = 0;
     while (*p != '\0') {
         size_t len = strcspn(p, ", \t");
@@ -278,9 +268,9 @@ proxy_list(struct parse_state *ps)
             return false;
         }
         snprintf(cfg->proxy[cfg->nproxy++], CFG_NAME_MAX, "%s", name);
-        p = check_skip_ws(p + len);
+        p = cfg_skip_ws(p + len);
         if (*p == ',')
-            p = check_skip_ws(p + 1);
+            p = cfg_skip_ws(p + 1);
     }
     return true;
 }

@@ -1,7 +1,8 @@
 /*
  * config_parse.h -- what reading a configuration file shares between
- * config.c (the key table and the INI walk) and config_check.c (the checks
- * that need the whole file): the parse state and how an error is said.
+ * config.c (the key table and the INI walk), config_values.c (a value's
+ * text into data) and config_check.c (the checks that need the whole
+ * file): the parse state, how an error is said, the units, blanks.
  * Only base/config*.c include it.
  */
 #ifndef TS_CONFIG_PARSE_H
@@ -13,6 +14,20 @@
 
 struct config;
 struct cfg_backend;
+
+#define KB 1024ull
+#define MB (1024ull * 1024)
+#define GB (1024ull * 1024 * 1024)
+#define HOUR_MS (3600ull * 1000)
+
+/* s past its leading blanks (spaces and tabs). */
+static inline const char *
+cfg_skip_ws(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
 
 enum cfg_sect { S_RELAY, S_BACKEND, S_REDIS, S_TLS, S_LIMITS, S_GROUP, S_RULE };
 

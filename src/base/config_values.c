@@ -15,20 +15,9 @@
 #include <strings.h>
 
 #include "base/config.h"
+#include "base/config_parse.h"
 #include "base/util.h"
 
-#define KB 1024ull
-#define MB (1024ull * 1024)
-#define GB (1024ull * 1024 * 1024)
-#define HOUR_MS (3600ull * 1000)
-
-static const char *
-config_values_skip_ws(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
-}
 
 /* A size's unit: "", B, K/KB/KiB, M.., G.., T..; 0 when it is none. */
 static uint64_t
@@ -51,7 +40,7 @@ config_values_size_unit(const char *u)
         if (*u == 'b' || *u == 'B')
             u++;
     }
-    return *config_values_skip_ws(u) == '\0' ? mult : 0;
+    return *cfg_skip_ws(u) == '\0' ? mult : 0;
 }
 
 /* A duration's unit in ms: "" (seconds), s, ms, m/min, h; 0 when none. */
@@ -74,7 +63,7 @@ config_values_duration_unit(const char *u)
 static int
 config_values_number(const char *s, uint64_t (*unit)(const char *), uint64_t *out)
 {
-    s = config_values_skip_ws(s);
+    s = cfg_skip_ws(s);
     if (!isdigit((unsigned char)*s))
         return TS_ERROR;
     errno = 0;
@@ -82,7 +71,7 @@ config_values_number(const char *s, uint64_t (*unit)(const char *), uint64_t *ou
     unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0)
         return TS_ERROR;
-    uint64_t mult = unit(config_values_skip_ws(end));
+    uint64_t mult = unit(cfg_skip_ws(end));
     if (mult == 0 || (v != 0 && mult > UINT64_MAX / v))
         return TS_ERROR;
     *out = (uint64_t)v * mult;
@@ -107,7 +96,7 @@ config_parse_addr(const char *s, struct cfg_addr *out)
 {
     const char *host, *port;
     size_t hlen;
-    s = config_values_skip_ws(s);
+    s = cfg_skip_ws(s);
     if (*s == '[') {
         const char *rb = strchr(s, ']');
         if (rb == NULL || rb[1] != ':')
@@ -224,14 +213,14 @@ config_parse_listen(const char *s, struct cfg_listen *l, char *why, size_t whyle
     size_t n = 0;
     memset(l, 0, sizeof(*l));
     l->proto = PROTO_AUTO;
-    for (const char *p = config_values_skip_ws(s); *p != '\0'; p++) {
+    for (const char *p = cfg_skip_ws(s); *p != '\0'; p++) {
         if (n + 1 >= sizeof(buf)) {
             snprintf(why, whylen, "longer than %zu bytes", sizeof(buf) - 1);
             return TS_ERROR;
         }
         buf[n++] = *p;
         if (*p == ',') /* "allow=a, b": one word */
-            p = config_values_skip_ws(p + 1) - 1;
+            p = cfg_skip_ws(p + 1) - 1;
     }
     buf[n] = '\0';
     char *save = NULL;

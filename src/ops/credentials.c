@@ -19,21 +19,12 @@
 #include "ops/credentials.h"
 #include "output/tls_client.h"
 
-static bool
-credentials_tls_listener(const struct config *cfg)
-{
-    for (int i = 0; i < cfg->nlisten; i++)
-        if (cfg->listen[i].tls)
-            return true;
-    return false;
-}
-
 int
 credentials_load(struct credentials *cr, const struct config *cfg, const bool *only,
                  char *err, size_t errlen)
 {
     memset(cr, 0, sizeof(*cr));
-    if (credentials_tls_listener(cfg)) {
+    if (config_tls_listeners(cfg)) {
         cr->server = tls_server_new(&cfg->tls, err, errlen);
         if (cr->server == NULL)
             return TS_ERROR;
@@ -86,7 +77,7 @@ credentials_check_modes(const struct config *cfg, void (*warn)(void *ctx, const 
     const struct cfg_redis *rc = &cfg->redis;
     if (rc->enabled && (rc->password[0] != '\0' || rc->sentinel_password[0] != '\0'))
         n += credentials_check_file(cfg->path, "a Redis password", warn, ctx);
-    if (credentials_tls_listener(cfg) || cfg->tls.key[0] != '\0')
+    if (config_tls_listeners(cfg) || cfg->tls.key[0] != '\0')
         n += credentials_check_file(cfg->tls.key, "the listeners' TLS private key", warn, ctx);
     for (int i = 0; i < cfg->nbackends; i++) {
         const struct cfg_backend *b = &cfg->backends[i];

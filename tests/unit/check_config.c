@@ -1114,7 +1114,7 @@ START_TEST(test_listen_options)
     ck_assert_int_eq(cfg.listen[2].allow.nets[0].bits, 128);
     ck_assert(cfg.listen[3].tls);
     ck_assert_int_eq(cfg.listen[3].proto, PROTO_AUTO);
-    ck_assert(config_uses_tls(&cfg));
+    ck_assert(config_tls_listeners(&cfg));
     ck_assert_uint_eq(cfg.tls.max_handshakes, 64);
     ck_assert_int_eq(cfg.tls.min_version, TLS_MIN_12);
 }
@@ -1154,7 +1154,7 @@ START_TEST(test_tls_section)
     ck_assert_str_eq(cfg.tls.ciphers, "ECDHE+AESGCM");
     ck_assert_uint_eq(cfg.tls.max_handshakes, 8);
     ck_assert_int_eq(cfg.admin_allow.n, 2);
-    ck_assert(!config_uses_tls(&cfg)); /* no TLS listener, no TLS backend */
+    ck_assert(!config_tls_listeners(&cfg)); /* [tls] alone makes no TLS listener */
     ASSERT_ERR_PREFIX("[relay]\n[tls]\ncert = /c.pem\n" BACKEND_OK,
                       "NAME:3: [tls] key: cert and key go together");
     ASSERT_ERR_PREFIX("[tls]\nmin-version = 1.1\n" BACKEND_OK,
@@ -1174,7 +1174,7 @@ START_TEST(test_backend_tls)
     ck_assert_str_eq(cfg.backends[0].server_name, "tsd.internal");
     ck_assert_str_eq(cfg.backends[0].key, "/k.pem");
     ck_assert_int_eq(cfg.backends[1].tls, 0);
-    ck_assert(config_uses_tls(&cfg));
+    ck_assert(!config_tls_listeners(&cfg)); /* a TLS backend is no TLS listener */
     ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\nca = /ca.pem\n",
                       "NAME:1: [backend b1] tls: ca, server-name, cert and key need tls = on");
     ASSERT_ERR_PREFIX("[backend b1]\naddress = 127.0.0.1:1\ntls = on\nkey = /k.pem\n",
