@@ -276,15 +276,7 @@ histogram_bad_timestamp(const struct point *p, const struct histogram *h,
         histogram_encode(h, &raw);
     else
         histogram_encode_coded(p, &raw);
-    perr_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
-    perr_i64(err, p->timestamp);
-    perr_str(err, " when trying to add value=");
-    perr_value_bytes(err, raw.b, raw.n, 0);
-    perr_str(err, " to metric=");
-    perr_put(err, p->metric, p->metric_len);
-    perr_str(err, ", tags=");
-    perr_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
-    return TS_ERROR;
+    return point_bad_timestamp(p, raw.b, raw.n, 0, err);
 }
 
 int

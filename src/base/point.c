@@ -600,18 +600,25 @@ check_timestamp(const struct point *p, struct point_value *vb, struct point_erro
 }
 
 int
-point_timestamp_refused(const struct point *p, struct point_value *vb, struct point_error *err)
+point_bad_timestamp(const struct point *p, const uint8_t *b, int n, int flags,
+                    struct point_error *err)
 {
-    point_value_encode(p, vb);
     perr_start(err, PE_ILLEGAL_ARGUMENT, "bad timestamp=");
     perr_i64(err, p->timestamp);
     perr_str(err, " when trying to add value=");
-    perr_value_bytes(err, vb->b, vb->n, vb->flags);
+    perr_value_bytes(err, b, n, flags);
     perr_str(err, " to metric=");
     perr_put(err, p->metric, p->metric_len);
     perr_str(err, ", tags=");
     perr_java_map(err, p->tags, TS_MIN(p->ntags, POINT_MAX_TAGS));
     return TS_ERROR;
+}
+
+int
+point_timestamp_refused(const struct point *p, struct point_value *vb, struct point_error *err)
+{
+    point_value_encode(p, vb);
+    return point_bad_timestamp(p, vb->b, vb->n, vb->flags, err);
 }
 
 /* Checks 11 and 12: at least one tag, at most max-tags. */

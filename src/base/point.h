@@ -96,6 +96,10 @@ void point_value_encode(const struct point *p, struct point_value *v);
  * timestamp=... when trying to add value=..."): err filled, TS_ERROR. */
 int point_timestamp_refused(const struct point *p, struct point_value *v,
                             struct point_error *err);
+/* The same message for a value already encoded as bytes b (n of them,
+ * the TSD's flags; a histogram's encoding). */
+int point_bad_timestamp(const struct point *p, const uint8_t *b, int n, int flags,
+                        struct point_error *err);
 int point_check_series(const struct point_rules *r, const struct point *p,
                        struct point_error *err);
 int point_finish(struct point *p, struct point_error *err);
