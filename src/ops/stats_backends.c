@@ -255,6 +255,9 @@ static const struct field backend_http_fields[] = {
     BH_FIELD("backend.http.request_errors", "Requests an HTTP backend refused whole (400 "
              "without details, other 4xx): their points are kept and sent again.", COUNTER,
              request_errors),
+    BH_FIELD("backend.http.answers_too_large", "Answers with a JSON token over 1 MiB (no "
+             "TSD writes one): not read on; their points are sent again.", COUNTER,
+             answers_too_large),
     BH_FIELD("backend.http.server_errors", "5xx answers of an HTTP backend.", COUNTER,
              server_errors),
     BH_FIELD("backend.http.lost", "Requests with no complete answer (connection lost, timed "

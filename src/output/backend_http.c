@@ -410,6 +410,12 @@ hb_verdict(struct hb_batch *b, enum httpc_result res)
     }
     bool parsed = putanswer_end(&b->ans);
     const struct putanswer *a = &b->ans;
+    if (a->too_large) { /* not a TSD's answer: proves nothing */
+        hb->st.answers_too_large++;
+        LOG_RL(LOG_WARN, "backend %s answered with a JSON token over %d bytes: not a TSD's "
+               "answer; the request's %u points go again", name, PA_HEAP_MAX, b->ninreq);
+        return HV_RETRY_ALL;
+    }
     bool summary = parsed && a->has_failed && !a->whole_error;
     hb->st.answers[TS_MIN(b->status / 100, 5)]++;
     if (b->status >= 200 && b->status < 300)

@@ -23,6 +23,7 @@ struct backend_http_stats {
     uint64_t throttle_steps;      /* times the rate stepped down */
     uint64_t failed_lines[PA_NREASONS]; /* lines failed and retried, by reason */
     uint64_t request_errors;      /* requests refused whole (400 without details, 4xx) */
+    uint64_t answers_too_large;   /* answers holding a token over PA_HEAP_MAX: sent again */
     uint64_t server_errors;       /* 5xx answers */
     uint64_t lost;                /* requests with no (complete) answer */
     uint64_t maybe_duplicated;    /* lines sent again after a request the TSD may have

@@ -99,7 +99,7 @@ putanswer_classify(const char *s, size_t n)
 
 struct pa_hdr {
     size_t size;
-    size_t heap;
+    size_t heap;       /* 0: in the arena; else the bytes malloc'd */
 };
 
 static void *
@@ -116,8 +116,9 @@ pa_malloc(void *ctx, size_t n)
         h = malloc(need);
         if (h == NULL)
             return NULL;
-        h->heap = 1;
+        h->heap = need;
         a->mallocs++;
+        a->heap_bytes += need;
     }
     h->size = n;
     return h + 1;
@@ -126,12 +127,14 @@ pa_malloc(void *ctx, size_t n)
 static void
 pa_free(void *ctx, void *p)
 {
-    (void)ctx;
+    struct putanswer *a = ctx;
     if (p == NULL)
         return;
     struct pa_hdr *h = (struct pa_hdr *)p - 1;
-    if (h->heap)
+    if (h->heap != 0) {
+        a->heap_bytes -= h->heap;
         free(h);
+    }
 }
 
 static void *
@@ -386,6 +389,8 @@ putanswer_feed(struct putanswer *a, const char *data, size_t len)
         return false;
     if (yajl_parse(a->h, (const unsigned char *)data, len) != yajl_status_ok)
         a->syntax_error = true;
+    if (a->heap_bytes > PA_HEAP_MAX) /* one call adds at most about len */
+        a->too_large = a->syntax_error = true;
     return !a->syntax_error;
 }
 

@@ -44,6 +44,8 @@ static inline bool putanswer_final(enum pa_reason r) { return r < PA_FINAL_REASO
 #define PA_TEXT_MAX 512      /* error texts kept (longer: cut) */
 #define PA_NAME_MAX 2056     /* a name as UTF-8: a 1,024-byte line's, twice (Latin-1) */
 #define PA_ARENA 6144        /* the parser's memory (more: malloc'd, counted) */
+#define PA_HEAP_MAX (1024 * 1024) /* malloc'd past the arena, at most: a longer token
+                                     (a TSD's answer has none) ends the reading */
 
 /* One entry of "errors": has_key false when its datapoint was null or not
  * one the key could be read from. */
@@ -79,6 +81,8 @@ struct putanswer {
     size_t text_len;
     size_t arena_used;
     uint64_t mallocs;            /* allocations past the arena */
+    size_t heap_bytes;           /* of them, held now */
+    bool too_large;              /* held past PA_HEAP_MAX: reading stopped */
     _Alignas(16) char arena[PA_ARENA];
 };
 

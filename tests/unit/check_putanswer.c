@@ -224,6 +224,36 @@ START_TEST(test_many_entries_past_the_arena)
 }
 END_TEST
 
+/* A token longer than any TSD writes (a 3 MiB error text, fed in 64 KiB
+ * reads): the reading stops once YAJL holds PA_HEAP_MAX past its arena,
+ * and what it held stays near that bound (PA_HEAP_MAX + one read, doubled
+ * by its buffer's growth). */
+START_TEST(test_token_past_the_bound)
+{
+    size_t big = 3u << 20, n = 0;
+    char *body = malloc(big + 64);
+    n += (size_t)sprintf(body, "{\"failed\":1,\"errors\":[{\"error\":\"");
+    memset(body + n, 'x', big);
+    n += big;
+    n += (size_t)sprintf(body + n, "\"}]}");
+    static struct putanswer a;
+    putanswer_begin(&a, NULL, NULL);
+    size_t most = 0;
+    bool fed = true;
+    for (size_t o = 0; o < n && fed; o += 65536) {
+        fed = putanswer_feed(&a, body + o, TS_MIN((size_t)65536, n - o));
+        most = TS_MAX(most, a.heap_bytes);
+    }
+    ck_assert(!fed && a.too_large && a.syntax_error);
+    ck_assert_uint_le(most, 2 * (PA_HEAP_MAX + 65536) + 4096);
+    ck_assert(!putanswer_end(&a));
+    putanswer_reset(&a);
+    ck_assert_uint_eq(a.heap_bytes, 0);
+    /* a long answer of ordinary tokens is read whole (the entries test) */
+    free(body);
+}
+END_TEST
+
 /* Found by fuzz_putjson: names longer than 1,024 bytes of UTF-8 (a line of
  * Latin-1 letters) were cut, and the key did not match. */
 START_TEST(test_long_names_keep_their_key)
@@ -316,6 +346,7 @@ putanswer_suite(void)
     tcase_add_test(tc, test_null_datapoint_and_whole_error);
     tcase_add_test(tc, test_not_json);
     tcase_add_test(tc, test_many_entries_past_the_arena);
+    tcase_add_test(tc, test_token_past_the_bound);
     tcase_add_test(tc, test_long_names_keep_their_key);
     tcase_add_test(tc, test_throttle_steps);
     tcase_add_test(tc, test_throttle_lifted_when_calm);
