@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 /* One return-code convention for the whole program. */
@@ -42,6 +43,14 @@ void ts_assert_failed(const char *cond, const char *file, int line) __attribute_
 
 #define ts_likely(x) __builtin_expect(!!(x), 1)
 #define ts_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* A retry delay spread uniformly over [base/2, base*3/2), so that many
+ * waiting on one failure do not come back at once. */
+static inline uint64_t
+ts_jittered(uint64_t base)
+{
+    return base / 2 + (uint64_t)((double)base * ((double)rand() / ((double)RAND_MAX + 1.0)));
+}
 
 /* Monotonic clock in milliseconds / nanoseconds. */
 static inline uint64_t

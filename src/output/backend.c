@@ -85,13 +85,6 @@ bconn_resolve(struct backend *be)
     return rc;
 }
 
-static uint64_t
-jittered(uint64_t base)
-{
-    /* uniform in [base/2, base*3/2) */
-    return base / 2 + (uint64_t)((double)base * ((double)rand() / ((double)RAND_MAX + 1.0)));
-}
-
 /* ---- acknowledgements -------------------------------------------------- */
 
 void
@@ -217,7 +210,7 @@ bconn_fail(struct bconn *c, const char *what, int err)
     uint64_t base = be->backoff_ms;
     if (c->idx == 0 && has_backlog(be))
         base = TS_MIN(base, (uint64_t)BACKLOG_PROBE_MS);
-    c->retry_at_ms = backend_now_ms(be) + jittered(base);
+    c->retry_at_ms = backend_now_ms(be) + ts_jittered(base);
     be->backoff_ms = TS_MIN(be->backoff_ms * 2, env->cfg->reconnect_max_ms);
 }
 

@@ -37,6 +37,7 @@
 #include "base/util.h"
 #include "output/backend.h"
 #include "output/backend_http.h"
+#include "output/bconn.h"
 #include "output/httpbatch.h"
 #include "output/httpc.h"
 #include "base/putjson.h"
@@ -48,18 +49,6 @@ static struct hb_backend *
 hb_of(const struct backend *be)
 {
     return be->proto_state;
-}
-
-static uint64_t
-hb_now_ms(const struct hb_backend *hb)
-{
-    return (uint64_t)(ev_now(hb->be->env->loop) * 1000.0);
-}
-
-static uint64_t
-hb_jitter(uint64_t base)
-{
-    return base / 2 + (uint64_t)((double)base * ((double)rand() / ((double)RAND_MAX + 1.0)));
 }
 
 /* ---- set-up ------------------------------------------------------------------- */
@@ -255,7 +244,7 @@ hb_submit(struct hb_lane *l, struct hb_batch *b)
     be->st.bytes_written += b->body_len;
     if (be->pacer.rate > 0)
         pacer_take(&be->pacer, b->ninreq);
-    throttle_sent(&hb->thr, b->ninreq, hb_now_ms(hb));
+    throttle_sent(&hb->thr, b->ninreq, backend_now_ms(hb->be));
     if (l->c->state == BC_IDLE)
         l->c->state = BC_UP;
     return true;
@@ -458,7 +447,7 @@ hb_backoff(const struct hb_backend *hb, unsigned attempts)
     uint64_t base = rc->reconnect_min_ms;
     for (unsigned i = 1; i < attempts && base < rc->reconnect_max_ms; i++)
         base *= 2;
-    return hb_jitter(TS_MIN(base, rc->reconnect_max_ms));
+    return ts_jittered(TS_MIN(base, rc->reconnect_max_ms));
 }
 
 static void
@@ -467,7 +456,7 @@ hb_on_done(struct httpc_req *r, enum httpc_result res)
     struct hb_batch *b = container_of(r, struct hb_batch, req);
     struct hb_lane *l = b->lane;
     struct hb_backend *hb = l->hb;
-    uint64_t now = hb_now_ms(hb);
+    uint64_t now = backend_now_ms(hb->be);
     enum hb_verdict v = hb_verdict(b, res);
     putanswer_reset(&b->ans);
     if (v == HV_LANE_FAILED) {
@@ -545,7 +534,7 @@ hb_flush(struct bconn *c)
     if (hb == NULL || hb->pool == NULL || c->state == BC_FAILED)
         return;
     struct hb_lane *l = &hb->lanes[c->idx];
-    uint64_t now = hb_now_ms(hb);
+    uint64_t now = backend_now_ms(hb->be);
     /* retries first, oldest first; nothing newer is sent while an older batch
      * of the lane waits to be sent again (a series keeps its order) */
     for (unsigned i = 0; i < l->n; i++) {

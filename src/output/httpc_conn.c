@@ -53,12 +53,6 @@ httpc_kick(struct httpc_pool *p)
     }
 }
 
-static uint64_t
-httpc_jitter(uint64_t base)
-{
-    return base / 2 + (uint64_t)((double)base * ((double)rand() / ((double)RAND_MAX + 1.0)));
-}
-
 /* ---- finishing requests -------------------------------------------------- */
 
 static void
@@ -193,7 +187,7 @@ httpc_connect_failed(struct httpc_conn *c, const char *why, int err)
     p->resolved = false;
     struct httpc_req *list = httpc_conn_close(c);
     struct httpc_req *waiting = NULL;
-    p->retry_at = ev_now(p->loop) + (double)httpc_jitter(p->backoff_ms) / 1000.0;
+    p->retry_at = ev_now(p->loop) + (double)ts_jittered(p->backoff_ms) / 1000.0;
     p->backoff_ms = TS_MIN(p->backoff_ms * 2, p->o.backoff_max_ms);
     if (!httpc_any_up(p)) { /* the pool is down: nobody waits for it */
         waiting = p->wait_head;
