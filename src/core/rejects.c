@@ -78,6 +78,8 @@ static void
 rejects_tell_framed(struct relay *r, const struct backend *be, int conn, uint64_t off,
                     const char *line, size_t len, const char *text, size_t tlen)
 {
+    char msg[POINT_LINE_MAX + 600];
+    int n = -1;
     for (struct client *c = r->clients.acking; c != NULL; c = c->fa_next) {
         const struct frameack *fa = c->fa;
         if (fa == NULL || fa->width != r->clients.env.fa_width || c->lingering)
@@ -89,13 +91,15 @@ rejects_tell_framed(struct relay *r, const struct backend *be, int conn, uint64_
                                           off);
         if (!covers)
             continue;
-        char msg[POINT_LINE_MAX + 600];
-        if (len > 0 && line[len - 1] == '\n')
-            len--;
-        int n = snprintf(msg, sizeof(msg), "error: refused by backend %s: %.*s: %.*s",
+        if (n < 0) { /* the error frame, once for every client it goes to */
+            if (len > 0 && line[len - 1] == '\n')
+                len--;
+            n = snprintf(msg, sizeof(msg), "error: refused by backend %s: %.*s: %.*s",
                          be->cfg->name, (int)TS_MIN(tlen, (size_t)300), text,
                          (int)TS_MIN(len, (size_t)POINT_LINE_MAX), line);
-        protocol_framed_notice(c, msg, (size_t)TS_MIN(n, (int)sizeof(msg) - 1));
+            n = TS_MIN(n, (int)sizeof(msg) - 1);
+        }
+        protocol_framed_notice(c, msg, (size_t)n);
     }
 }
 
