@@ -232,7 +232,6 @@ rules_prepare(struct ruleset *rs, const struct config *cfg, char *err, size_t er
         snprintf(err, errlen, "%s: out of memory for the rules", cfg->path);
         return TS_ERROR;
     }
-    rs->cached = rs->cache.nslots > 0;
     return TS_OK;
 }
 
@@ -486,7 +485,7 @@ rules_get_mask(struct ruleset *rs, struct rule_work *w)
 {
     w->mask_ready = true;
     w->mask = NULL;
-    if (!rs->cached)
+    if (rs->cache.nslots == 0) /* off: rule-cache = 0, or no rule has a match */
         return;
     uint64_t h = XXH3_64bits(w->metric, w->mlen);
     w->mask = matchcache_get(&rs->cache, w->metric, w->mlen, h);

@@ -88,7 +88,6 @@ struct ruleset {
     struct point_rules prules;     /* the TSD's checks for a changed point */
     struct pattern_ctx pc;
     struct matchcache cache;
-    bool cached;                   /* the cache is on (some rule has a match) */
     struct rule_work *w;           /* the fixed per-point buffers */
 };
 

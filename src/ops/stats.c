@@ -246,8 +246,8 @@ collect_rules(struct relay *r, const struct emitter *e)
         "patterns not run again).", COUNTER, rs->cache.hits);
     emit_untagged(e, "rules.cache_misses", "Metric names the rules' cache did not know (every match "
         "pattern ran once, remembered).", COUNTER, rs->cache.misses);
-    emit_untagged(e, "rules.cache_uncached", "Metric names too long for the rules' cache, or "
-        "rule-cache = 0 (patterns ran each time).", COUNTER, rs->cache.uncached);
+    emit_untagged(e, "rules.cache_uncached", "Metric names too long for the rules' cache "
+        "(their patterns ran each time; with the cache off nothing is counted).", COUNTER, rs->cache.uncached);
     emit_untagged(e, "memory.rules", "Bytes of the rules' buffers and metric cache (rule-cache), "
         "accounted apart from memory-limit.", GAUGE, rules_bytes(rs));
 }
