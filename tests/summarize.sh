@@ -19,6 +19,11 @@ for f in $(find "$root" -name '*.trs' 2>/dev/null); do
     if [ "$x" -gt 0 ]; then
         echo "FAILED in $f:"
         grep -E '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$f" | sed 's/^/    /'
+        # what the failing points said: each "not ok" line of the test's
+        # log and the diagnostics under it (a CI log may be all one sees)
+        log=${f%.trs}.log
+        [ -f "$log" ] && awk '/^not ok /{n=40; print "    " $0; next}
+            n>0 && /^#/{n--; print "      " substr($0, 1, 600); next} {n=0}' "$log"
     fi
 done
 for f in "$results"/*.tap; do

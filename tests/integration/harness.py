@@ -10,6 +10,7 @@ It must never touch a non-loopback address or leave a process behind.
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -113,7 +114,45 @@ def tmpdir(prefix="tsrelay-it-"):
     return d
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_ports_given = set()
+_ports_rng = random.Random()
+_ports_lock = threading.Lock()
+
+
 def free_port():
+    """A loopback port free now, for a process started next to listen on.
+    Drawn below the ephemeral range: a port the kernel picks (bind to 0) is
+    one that any connect() on the machine may take as its source port before
+    the process binds it, and under the suite's load one did (tsrelay exited
+    with EADDRINUSE).  No port is given twice in one test."""
+    with _ports_lock:
+        return _free_port()
+
+
+def _free_port():
+    lo, hi = 20000, _EPHEMERAL_LOW - 1
+    for _ in range(200 if hi - lo >= 1000 else 0):
+        port = _ports_rng.randint(lo, hi)
+        if port in _ports_given:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _ports_given.add(port)
+        return port
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -633,7 +672,11 @@ class Relay:
         self.proc = spawn([TSRELAY, "-c", self.conf], self.log)
         if wait:
             port = self.listen[0][0]
-            wait_until(lambda: self._can_connect(port), 15, what="tsrelay listening")
+            wait_until(lambda: self._can_connect(port) or not self.alive(), 15,
+                       what="tsrelay listening")
+            if not self.alive():
+                raise RuntimeError("tsrelay exited at its start (%r): %s" % (
+                    self.proc.returncode, self.logtext()[-1500:]))
         return self
 
     @staticmethod
