@@ -256,7 +256,8 @@ static const struct field backend_http_fields[] = {
              "without details, other 4xx): their points are kept and sent again.", COUNTER,
              request_errors),
     BH_FIELD("backend.http.answers_too_large", "Answers with a JSON token over 1 MiB (no "
-             "TSD writes one): not read on; their points are sent again.", COUNTER,
+             "TSD writes one), or over what the budget had room for: not read on; their "
+             "points are sent again.", COUNTER,
              answers_too_large),
     BH_FIELD("backend.http.server_errors", "5xx answers of an HTTP backend.", COUNTER,
              server_errors),
@@ -274,6 +275,9 @@ static const struct field backend_http_fields[] = {
     BH_FIELD("backend.http.gzip_in_bytes", "Request JSON bytes before gzip.", COUNTER, gzip_in),
     BH_FIELD("backend.http.gzip_out_bytes", "Request body bytes after gzip.", COUNTER,
              gzip_out),
+    BH_FIELD("backend.http.buffer_bytes", "Bytes of an HTTP backend's line arrays and gzip "
+             "buffer, charged to the budget (memory.class{class=queue}) beside its bodies' "
+             "blocks.", GAUGE, buffer_bytes),
 };
 
 void

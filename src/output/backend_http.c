@@ -103,6 +103,7 @@ hb_batch_init(struct hb_backend *hb, struct hb_batch *b, struct hb_lane *lane)
     memset(b, 0, sizeof(*b));
     b->lane = lane;
     b->req.ops = &hb_ops;
+    b->ans.budget = hb->be->env->pool; /* an answer's long tokens */
     b->offs = calloc(hb->batch_cap, sizeof(*b->offs));
     b->bits = calloc(hb->batch_cap, sizeof(*b->bits));
     b->kv = calloc(hb->batch_cap, sizeof(*b->kv));
@@ -139,6 +140,18 @@ hb_attach(struct backend *be)
         return TS_ERROR;
     }
     hb->zs_ready = true;
+    /* the batches' line arrays and the JSON buffer are the budget's too,
+     * beside the bodies' blocks (memory.class{class=queue}) */
+    size_t per_line = sizeof(uint32_t) + sizeof(uint8_t) + sizeof(struct hb_kv);
+    size_t fixed = (size_t)be->nconns * hb->window * hb->batch_cap * per_line + hb->json_cap;
+    if (pool_charge(be->env->pool, fixed, POOL_QUEUE) != TS_OK) {
+        log_error("backend %s: no memory for its request buffers (%zu bytes: conns x 2 x "
+                  "http-pipeline batches of up to http-batch lines, and the gzip buffer)",
+                  be->cfg->name, fixed);
+        hb_detach(be);
+        return TS_ERROR;
+    }
+    hb->st.buffer_bytes = fixed;
     for (int i = 0; i < be->nconns; i++) {
         struct hb_lane *l = &hb->lanes[i];
         l->hb = hb;
@@ -177,6 +190,8 @@ hb_detach(struct backend *be)
         free(b->kv);
     }
     httpc_pool_free(hb->pool);
+    if (hb->st.buffer_bytes != 0)
+        pool_uncharge(be->env->pool, (size_t)hb->st.buffer_bytes, POOL_QUEUE);
     if (hb->zs_ready)
         deflateEnd(&hb->zs);
     free(hb->json);
@@ -507,6 +522,8 @@ hb_quiesce(struct bconn *c)
     if (hb == NULL || hb->lanes == NULL)
         return;
     struct hb_lane *l = &hb->lanes[c->idx];
+    if (l->win == NULL) /* an attach that failed before this lane */
+        return;
     for (unsigned i = 0; i < hb->window; i++) {
         struct hb_batch *b = &l->win[i];
         if (b->state == HB_SENDING) {

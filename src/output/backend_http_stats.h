@@ -32,6 +32,7 @@ struct backend_http_stats {
                                      request's unproven lines were all sent again) */
     uint64_t gzip_in, gzip_out;   /* body bytes before and after compression */
     uint64_t rate_limit;          /* the throttle's limit now, points/s (0: none) */
+    uint64_t buffer_bytes;        /* the line arrays and gzip buffer charged to the budget */
 };
 
 #endif

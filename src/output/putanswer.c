@@ -9,7 +9,8 @@
  * events over; the parser keeps only the entry being read (its
  * datapoint's metric, timestamp and the running sum of its tags' hashes,
  * its error text) and calls the owner back once the entry closes.  YAJL's
- * memory comes from an arena in the struct (past it: malloc, counted).
+ * memory comes from an arena in the struct (past it: malloc, counted, and
+ * charged to the budget when one is given).
  *
  * The table, from OpenTSDB's PutDataPointRpc.processDataPoint (2.4, 2.5):
  *
@@ -37,9 +38,10 @@
 #include <strings.h>
 #include <yajl/yajl_parse.h>
 
+#include "base/pool.h"
+#include "base/putjson.h"
 #include "base/util.h"
 #include "output/putanswer.h"
-#include "base/putjson.h"
 
 /* ---- the table ------------------------------------------------------------- */
 
@@ -97,9 +99,10 @@ putanswer_classify(const char *s, size_t n)
 
 /* ---- YAJL's memory ------------------------------------------------------------ */
 
-struct pa_hdr {
-    size_t size;
+struct pa_hdr {              /* 32 bytes: what follows stays 16-aligned */
+    _Alignas(16) size_t size;
     size_t heap;       /* 0: in the arena; else the bytes malloc'd */
+    size_t charged;    /* of them, charged to a->budget */
 };
 
 static void *
@@ -112,11 +115,26 @@ pa_malloc(void *ctx, size_t n)
         h = (struct pa_hdr *)(void *)(a->arena + a->arena_used);
         a->arena_used += need;
         h->heap = 0;
+        h->charged = 0;
     } else {
+        /* YAJL does not survive a NULL here: refused by the budget, the
+         * bytes are taken uncharged for the rest of this feed call (at
+         * most its length), and the reading stops after it */
+        size_t charged = 0;
+        if (a->budget != NULL) {
+            if (pool_charge(a->budget, need, POOL_CONTROL) == TS_OK)
+                charged = need;
+            else
+                a->too_large = true;
+        }
         h = malloc(need);
-        if (h == NULL)
+        if (h == NULL) {
+            if (charged != 0)
+                pool_uncharge(a->budget, charged, POOL_CONTROL);
             return NULL;
+        }
         h->heap = need;
+        h->charged = charged;
         a->mallocs++;
         a->heap_bytes += need;
     }
@@ -133,6 +151,8 @@ pa_free(void *ctx, void *p)
     struct pa_hdr *h = (struct pa_hdr *)p - 1;
     if (h->heap != 0) {
         a->heap_bytes -= h->heap;
+        if (h->charged != 0)
+            pool_uncharge(a->budget, h->charged, POOL_CONTROL);
         free(h);
     }
 }
@@ -372,8 +392,10 @@ putanswer_begin(struct putanswer *a, putanswer_error_fn on_error, void *ctx)
 {
     putanswer_reset(a);
     uint64_t mallocs = a->mallocs;
+    struct pool *budget = a->budget;
     memset(a, 0, offsetof(struct putanswer, arena));
     a->mallocs = mallocs;
+    a->budget = budget;
     a->on_error = on_error;
     a->ctx = ctx;
     yajl_alloc_funcs af = { pa_malloc, pa_realloc, pa_free, a };
@@ -390,7 +412,9 @@ putanswer_feed(struct putanswer *a, const char *data, size_t len)
     if (yajl_parse(a->h, (const unsigned char *)data, len) != yajl_status_ok)
         a->syntax_error = true;
     if (a->heap_bytes > PA_HEAP_MAX) /* one call adds at most about len */
-        a->too_large = a->syntax_error = true;
+        a->too_large = true;
+    if (a->too_large)
+        a->syntax_error = true;
     return !a->syntax_error;
 }
 

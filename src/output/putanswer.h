@@ -11,7 +11,9 @@
  * PutDataPointRpc.processDataPoint, IncomingDataPoint.validate,
  * TSDB.addPoint): which are final (the point will never be stored as it
  * is) and which a later try can fix (storage exceptions, throttling,
- * timeouts).  It knows nothing of requests, queues or backends.
+ * timeouts).  What the parser holds past its arena is charged to the
+ * memory budget when the caller gives one (pool.h).  It knows nothing of
+ * requests, queues or backends.
  */
 #ifndef TS_PUTANSWER_H
 #define TS_PUTANSWER_H
@@ -19,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct pool;
 
 /* Why a point failed: a label for counters (backend.rejected{reason}). */
 enum pa_reason {
@@ -43,7 +47,7 @@ static inline bool putanswer_final(enum pa_reason r) { return r < PA_FINAL_REASO
 
 #define PA_TEXT_MAX 512      /* error texts kept (longer: cut) */
 #define PA_NAME_MAX 2056     /* a name as UTF-8: a 1,024-byte line's, twice (Latin-1) */
-#define PA_ARENA 6144        /* the parser's memory (more: malloc'd, counted) */
+#define PA_ARENA 6144        /* the parser's memory (more: malloc'd, counted, charged) */
 #define PA_HEAP_MAX (1024 * 1024) /* malloc'd past the arena, at most: a longer token
                                      (a TSD's answer has none) ends the reading */
 
@@ -82,7 +86,10 @@ struct putanswer {
     size_t arena_used;
     uint64_t mallocs;            /* allocations past the arena */
     size_t heap_bytes;           /* of them, held now */
-    bool too_large;              /* held past PA_HEAP_MAX: reading stopped */
+    bool too_large;              /* held past PA_HEAP_MAX, or the budget refused it:
+                                    reading stopped */
+    struct pool *budget;         /* charged for heap_bytes (POOL_CONTROL); NULL: none.
+                                    The caller's, kept by putanswer_begin */
     _Alignas(16) char arena[PA_ARENA];
 };
 

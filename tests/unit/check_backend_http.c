@@ -580,6 +580,35 @@ START_TEST(test_gzip_and_sync_off)
 }
 END_TEST
 
+/* The line arrays and the gzip buffer are charged to the budget beside
+ * the bodies' blocks, and given back with the backend; a budget without
+ * room for them refuses the backend. */
+START_TEST(test_buffers_charged_to_the_budget)
+{
+    bcfg.http_gzip = 1;
+    bcfg.http_batch = 5000;
+    bcfg.http_pipeline = 2;
+    start();
+    size_t window = 4, cap = TS_MIN(pool.data_size * 4 / 32, (size_t)5000); /* gzip: 4x */
+    size_t bodies = (size_t)be.nconns * window * pool.data_size;
+    ck_assert_uint_eq(st()->buffer_bytes,
+                      (size_t)be.nconns * window * cap * 21 + 4 * pool.data_size);
+    ck_assert_uint_ge(pool.used[POOL_QUEUE], st()->buffer_bytes + bodies);
+    backend_destroy(&be);
+    be_live = false;
+    ck_assert_uint_eq(pool.used[POOL_QUEUE], 0);
+
+    pool_destroy(&pool);
+    /* room for the bodies' blocks, not for the arrays beside them */
+    ck_assert_int_eq(pool_init(&pool, 16384, bodies + 96 * 1024, 64 * 1024, 0), TS_OK);
+    ck_assert_int_ne(backend_init(&be, &env, &bcfg, 0), TS_OK);
+    backend_destroy(&be);
+    ck_assert_uint_gt(pool.stats.charge_failures, 0);
+    ck_assert_uint_eq(pool.stats.get_failures, 0);
+    ck_assert_uint_eq(pool.used[POOL_QUEUE], 0);
+}
+END_TEST
+
 /* ---- TLS: the backend's context on its HTTP pool ---------------------------- */
 
 static char certdir[256];
@@ -700,6 +729,7 @@ backend_http_suite(void)
     tcase_add_test(tc, test_refused_connections_fail_the_lane);
     tcase_add_test(tc, test_rollup_and_histogram);
     tcase_add_test(tc, test_gzip_and_sync_off);
+    tcase_add_test(tc, test_buffers_charged_to_the_budget);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("tls");
     tcase_add_unchecked_fixture(tt, tls_make_certs, tls_remove_certs);

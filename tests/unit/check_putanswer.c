@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "base/util.h"
 #include "output/putanswer.h"
 #include "base/putjson.h"
@@ -254,6 +255,59 @@ START_TEST(test_token_past_the_bound)
 }
 END_TEST
 
+/* An answer of one 200 KB error text, fed in 16 KiB reads: what YAJL
+ * holds past its arena is charged to the budget while held (and given
+ * back); a budget without room for it stops the reading as too large. */
+static bool
+feed_long_token(struct putanswer *a, struct pool *p, size_t *most_charged)
+{
+    size_t big = 200 * 1024, n = 0;
+    char *body = malloc(big + 64);
+    n += (size_t)sprintf(body, "{\"failed\":1,\"errors\":[{\"error\":\"");
+    memset(body + n, 'y', big);
+    n += big;
+    n += (size_t)sprintf(body + n, "\"}]}");
+    putanswer_begin(a, NULL, NULL);
+    bool fed = true;
+    *most_charged = 0;
+    for (size_t o = 0; o < n && fed; o += 16384) {
+        fed = putanswer_feed(a, body + o, TS_MIN((size_t)16384, n - o));
+        ck_assert_uint_le(p->used[POOL_CONTROL], a->heap_bytes);
+        *most_charged = TS_MAX(*most_charged, p->used[POOL_CONTROL]);
+    }
+    free(body);
+    return fed && putanswer_end(a);
+}
+
+START_TEST(test_token_charged_to_the_budget)
+{
+    static struct pool p;
+    static struct putanswer a;
+    size_t most;
+    ck_assert_int_eq(pool_init(&p, 16384, 4 << 20, 1 << 20, 0), TS_OK);
+    a.budget = &p;
+    ck_assert(feed_long_token(&a, &p, &most));
+    ck_assert(!a.too_large);
+    ck_assert_uint_ge(most, 200 * 1024);     /* the token was held, and charged */
+    ck_assert_uint_eq(p.stats.charge_failures, 0);
+    putanswer_reset(&a);
+    ck_assert_uint_eq(p.used[POOL_CONTROL], 0);
+    pool_destroy(&p);
+
+    /* 64 KiB of budget: refused, not read on, nothing left charged */
+    ck_assert_int_eq(pool_init(&p, 16384, 64 * 1024, 16 * 1024, 0), TS_OK);
+    a.budget = &p;
+    ck_assert(!feed_long_token(&a, &p, &most));
+    ck_assert(a.too_large && a.syntax_error);
+    ck_assert_uint_le(most, 64 * 1024);
+    ck_assert_uint_gt(p.stats.charge_failures, 0);
+    putanswer_reset(&a);
+    ck_assert_uint_eq(p.used[POOL_CONTROL], 0);
+    ck_assert_uint_eq(a.heap_bytes, 0);
+    pool_destroy(&p);
+}
+END_TEST
+
 /* Found by fuzz_putjson: names longer than 1,024 bytes of UTF-8 (a line of
  * Latin-1 letters) were cut, and the key did not match. */
 START_TEST(test_long_names_keep_their_key)
@@ -341,6 +395,7 @@ putanswer_suite(void)
     Suite *s = suite_create("putanswer");
     TCase *tc = tcase_create("putanswer");
     tcase_add_test(tc, test_table);
+    tcase_add_test(tc, test_token_charged_to_the_budget);
     tcase_add_test(tc, test_answers_split_anywhere);
     tcase_add_test(tc, test_timeout_shape);
     tcase_add_test(tc, test_null_datapoint_and_whole_error);
