@@ -2,19 +2,24 @@
  * series_snapshot.c -- the new-series guard kept in Redis across a
  * restart (see series_snapshot.h).
  *
- * The hash <prefix>:<instance>:series has six fields, written by one
- * HSET (atomic) and read by one HMGET:
+ * The hash <prefix>:<instance>:series has these fields, written in one
+ * MULTI/EXEC (the key deleted first: atomic, no field of an older shape
+ * left) and read by HMGET:
  *
- *   meta      the shape (a magic word, the byte order, the sizes of an
- *             entry, a HyperLogLog and a filter, the tables' capacities)
- *             and the guard's scalars (which filter is current, their
- *             counts, starts and stashes, the minute of the last count)
- *   filters   both filters' buckets, as the mapping holds them
- *   minutes   the new series let through per minute, the last 1,440
- *   metrics   the metrics table's entries in use, then hll their
- *   hll       HyperLogLogs (registers only are trusted: the rest is
- *             recomputed)
- *   clients   the clients table's entries in use
+ *   meta       the shape (a magic word, the byte order, the sizes of an
+ *              entry, a HyperLogLog and a filter, the tables' capacities)
+ *              and the guard's scalars (which filter is current, their
+ *              counts, starts and stashes, the minute of the last count)
+ *   minutes    the new series let through per minute, the last 1,440
+ *   metrics    the metrics table's entries in use, then hll their
+ *   hll        HyperLogLogs (registers only are trusted: the rest is
+ *              recomputed)
+ *   clients    the clients table's entries in use
+ *   filters.K  both filters' buckets, as the mapping holds them, in
+ *              chunks of SNAP_CHUNK bytes (K from 0): a large
+ *              series-memory stays under Redis' bulk limit (512 MB), and
+ *              hiredis' copy of a command or a reply is one chunk, not
+ *              the whole filters
  *
  * Everything read is checked against the running guard's shape before
  * anything is copied; sums, heaps and indexes are rebuilt, not read.  It
@@ -32,9 +37,10 @@
 #include "base/util.h"
 #include "core/series_snapshot.h"
 
-#define SNAP_MAGIC "tsrelay-series-1"
+#define SNAP_MAGIC "tsrelay-series-2" /* 1: the filters in one field */
 #define SNAP_ORDER 0x01020304u
-#define SNAP_FIELDS 6
+#define SNAP_FIELDS 5                  /* the fields read at once; then the chunks */
+#define SNAP_CHUNK (16u << 20)
 #define SNAP_REPLY_TIMEOUT_MS 10000
 
 struct snap_meta {
@@ -54,7 +60,7 @@ struct snap_meta {
 };
 
 static const char *const snap_field[SNAP_FIELDS] = {
-    "meta", "filters", "minutes", "metrics", "hll", "clients",
+    "meta", "minutes", "metrics", "hll", "clients",
 };
 
 /* ---- the connection ------------------------------------------------------- */
@@ -198,6 +204,82 @@ snap_describe(const struct series_guard *g, uint64_t now, struct snap_meta *m)
     m->rotated = g->rotated;
 }
 
+/* The filters' chunks (the last may be shorter). */
+static size_t
+snap_chunks(const struct snap_meta *m)
+{
+    return (size_t)((2 * m->filter_bytes + SNAP_CHUNK - 1) / SNAP_CHUNK);
+}
+
+/* One command of the transaction: queued (or, for EXEC, its answer an
+ * array).  false (logged) otherwise. */
+static bool
+snap_queue(redisContext *c, const char *key, int argc, const char **argv, const size_t *argl)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, argl);
+    bool ok = r != NULL && (r->type == REDIS_REPLY_STATUS ||
+                            (r->type == REDIS_REPLY_ARRAY && strcmp(argv[0], "EXEC") == 0));
+    if (ok && r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements && ok; i++)
+            ok = r->element[i]->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        log_warn("limits: snapshot: writing %s failed at %s: %s", key, argv[0],
+                 r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str
+                                                                      : "an error in EXEC");
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+static bool
+snap_queue_simple(redisContext *c, const char *key, const char *cmd, const char *arg,
+                  const char *arg2)
+{
+    const char *argv[3] = { cmd, arg, arg2 };
+    size_t argl[3] = { strlen(cmd), arg ? strlen(arg) : 0, arg2 ? strlen(arg2) : 0 };
+    return snap_queue(c, key, arg == NULL ? 1 : arg2 == NULL ? 2 : 3, argv, argl);
+}
+
+/* MULTI, DEL, the fields, the chunks of the filters, PEXPIRE, EXEC. */
+static bool
+snap_write(redisContext *c, const char *key, const struct series_guard *g,
+           const struct snap_meta *m)
+{
+    const void *val[SNAP_FIELDS] = { m, g->minute, g->metrics.e, g->hll, g->clients.e };
+    size_t vlen[SNAP_FIELDS] = { sizeof(*m), sizeof(g->minute),
+                                 m->metrics_n * sizeof(struct topk_entry),
+                                 m->metrics_n * sizeof(struct hll),
+                                 m->clients_n * sizeof(struct topk_entry) };
+    const char *argv[2 + 2 * SNAP_FIELDS];
+    size_t argl[2 + 2 * SNAP_FIELDS];
+    argv[0] = "HSET", argl[0] = 4;
+    argv[1] = key, argl[1] = strlen(key);
+    for (int i = 0; i < SNAP_FIELDS; i++) {
+        argv[2 + 2 * i] = snap_field[i], argl[2 + 2 * i] = strlen(snap_field[i]);
+        argv[3 + 2 * i] = val[i], argl[3 + 2 * i] = vlen[i];
+    }
+    if (!snap_queue_simple(c, key, "MULTI", NULL, NULL))
+        return false;
+    bool ok = snap_queue_simple(c, key, "DEL", key, NULL) &&
+              snap_queue(c, key, 2 + 2 * SNAP_FIELDS, argv, argl);
+    size_t total = 2 * m->filter_bytes;
+    for (size_t off = 0, k = 0; ok && off < total; off += SNAP_CHUNK, k++) {
+        char field[32];
+        snprintf(field, sizeof(field), "filters.%zu", k);
+        const char *cv[4] = { "HSET", key, field, (const char *)g->filters + off };
+        size_t cl[4] = { 4, strlen(key), strlen(field), TS_MIN((size_t)SNAP_CHUNK, total - off) };
+        ok = snap_queue(c, key, 4, cv, cl);
+    }
+    char ttl[32];
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)SNAPSHOT_TTL_MS);
+    ok = ok && snap_queue_simple(c, key, "PEXPIRE", key, ttl);
+    if (!ok) {
+        (void)snap_queue_simple(c, key, "DISCARD", NULL, NULL);
+        return false;
+    }
+    return snap_queue_simple(c, key, "EXEC", NULL, NULL);
+}
+
 int
 series_snapshot_save(const struct series_guard *g, const struct cfg_redis *rc,
                      const char *instance)
@@ -208,38 +290,16 @@ series_snapshot_save(const struct series_guard *g, const struct cfg_redis *rc,
     snap_describe(g, g->clock(g), &m);
     char key[CFG_NAME_MAX * 6];
     snap_key(rc, instance, key, sizeof(key));
-    const void *val[SNAP_FIELDS] = { &m, g->filters, g->minute, g->metrics.e, g->hll,
-                                     g->clients.e };
-    size_t vlen[SNAP_FIELDS] = { sizeof(m), 2 * m.filter_bytes, sizeof(g->minute),
-                                 m.metrics_n * sizeof(struct topk_entry),
-                                 m.metrics_n * sizeof(struct hll),
-                                 m.clients_n * sizeof(struct topk_entry) };
-    const char *argv[2 + 2 * SNAP_FIELDS];
-    size_t argl[2 + 2 * SNAP_FIELDS];
-    argv[0] = "HSET", argl[0] = 4;
-    argv[1] = key, argl[1] = strlen(key);
-    for (int i = 0; i < SNAP_FIELDS; i++) {
-        argv[2 + 2 * i] = snap_field[i], argl[2 + 2 * i] = strlen(snap_field[i]);
-        argv[3 + 2 * i] = val[i], argl[3 + 2 * i] = vlen[i];
-    }
     redisContext *c = snap_connect(rc);
     if (c == NULL)
         return TS_ERROR;
-    redisReply *r = redisCommandArgv(c, 2 + 2 * SNAP_FIELDS, argv, argl);
-    bool ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
-    if (!ok)
-        log_warn("limits: snapshot: writing %s failed: %s", key,
-                 r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
-    if (r != NULL)
-        freeReplyObject(r);
-    r = ok ? redisCommand(c, "PEXPIRE %s %llu", key, (unsigned long long)SNAPSHOT_TTL_MS) : NULL;
-    if (r != NULL)
-        freeReplyObject(r);
+    bool ok = snap_write(c, key, g, &m);
     redisFree(c);
     if (ok)
         log_info("limits: snapshot of the new-series guard written to %s (%llu + %llu series "
-                 "remembered, %zu bytes)", key, (unsigned long long)m.count[m.cur],
-                 (unsigned long long)m.count[m.cur ^ 1], (size_t)(2 * m.filter_bytes));
+                 "remembered, %zu bytes of filters in %zu chunks)", key,
+                 (unsigned long long)m.count[m.cur], (unsigned long long)m.count[m.cur ^ 1],
+                 (size_t)(2 * m.filter_bytes), snap_chunks(&m));
     return ok ? TS_OK : TS_ERROR;
 }
 
@@ -260,7 +320,7 @@ snap_check(const struct series_guard *g, const redisReply *r, const struct snap_
         return "of another series-memory";
     if (m->metrics_n > m->metrics_cap || m->clients_n > m->clients_cap || m->cur > 1)
         return "damaged (tables)";
-    size_t want[SNAP_FIELDS] = { sizeof(*m), 2 * m->filter_bytes, sizeof(g->minute),
+    size_t want[SNAP_FIELDS] = { sizeof(*m), sizeof(g->minute),
                                  m->metrics_n * sizeof(struct topk_entry),
                                  m->metrics_n * sizeof(struct hll),
                                  m->clients_n * sizeof(struct topk_entry) };
@@ -271,6 +331,37 @@ snap_check(const struct series_guard *g, const redisReply *r, const struct snap_
         if (m->count[i] > g->f[i].capacity + 1 || m->stash_bucket[i] >= g->f[i].nbuckets)
             return "damaged (filters)";
     return NULL;
+}
+
+/* The filters' chunks, each read (HMGET: the ACL the spool's user has)
+ * and copied in place.  Why not (what was copied is zeroed again: the
+ * guard stays empty), or NULL. */
+static const char *
+snap_read_filters(redisContext *c, const char *key, struct series_guard *g,
+                  const struct snap_meta *m)
+{
+    size_t total = 2 * m->filter_bytes, off = 0;
+    const char *why = NULL;
+    for (size_t k = 0; off < total && why == NULL; k++) {
+        char field[32];
+        snprintf(field, sizeof(field), "filters.%zu", k);
+        size_t len = TS_MIN((size_t)SNAP_CHUNK, total - off);
+        redisReply *r = redisCommand(c, "HMGET %s %s", key, field);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 1)
+            why = r != NULL && r->type == REDIS_REPLY_ERROR
+                      ? "Redis refused reading a chunk of the filters" : "no answer";
+        else if (r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len != len)
+            why = "damaged (a chunk of the filters)";
+        else {
+            memcpy((char *)g->filters + off, r->element[0]->str, len);
+            off += len;
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+    }
+    if (why != NULL)
+        memset(g->filters, 0, off);
+    return why;
 }
 
 /* The per-minute ring and its sums over the hour and the day. */
@@ -287,10 +378,10 @@ snap_restore_minutes(struct series_guard *g, const char *data, uint64_t cur_minu
     }
 }
 
+/* All but the filters (read before, in place). */
 static void
 snap_restore(struct series_guard *g, const redisReply *r, const struct snap_meta *m)
 {
-    memcpy(g->filters, r->element[1]->str, 2 * m->filter_bytes);
     for (int i = 0; i < 2; i++) {
         g->since_ms[i] = m->since_ms[i];
         g->f[i].count = m->count[i];
@@ -300,16 +391,16 @@ snap_restore(struct series_guard *g, const redisReply *r, const struct snap_meta
     }
     g->cur = m->cur;
     g->rotated = m->rotated;
-    snap_restore_minutes(g, r->element[2]->str, m->cur_minute);
-    memcpy(g->metrics.e, r->element[3]->str, r->element[3]->len);
+    snap_restore_minutes(g, r->element[1]->str, m->cur_minute);
+    memcpy(g->metrics.e, r->element[2]->str, r->element[2]->len);
     topk_rebuild(&g->metrics, m->metrics_n, m->metrics_slot);
     for (size_t i = 0; i < m->metrics_n; i++) {
         const struct hll *h = (const struct hll *)(const void *)
-            (r->element[4]->str + i * sizeof(struct hll));
+            (r->element[3]->str + i * sizeof(struct hll));
         hll_clear(&g->hll[i]);
         hll_merge_registers(&g->hll[i], h->reg);
     }
-    memcpy(g->clients.e, r->element[5]->str, r->element[5]->len);
+    memcpy(g->clients.e, r->element[4]->str, r->element[4]->len);
     topk_rebuild(&g->clients, m->clients_n, m->clients_slot);
 }
 
@@ -323,11 +414,10 @@ series_snapshot_load(struct series_guard *g, const struct cfg_redis *rc, const c
     redisContext *c = snap_connect(rc);
     if (c == NULL)
         return TS_ERROR;
-    redisReply *r = redisCommand(c, "HMGET %s %s %s %s %s %s %s", key, snap_field[0],
-                                 snap_field[1], snap_field[2], snap_field[3], snap_field[4],
-                                 snap_field[5]);
+    redisReply *r = redisCommand(c, "HMGET %s %s %s %s %s %s", key, snap_field[0],
+                                 snap_field[1], snap_field[2], snap_field[3], snap_field[4]);
     const char *why = NULL;
-    struct snap_meta m;
+    struct snap_meta m = { .cur = 0 };
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != SNAP_FIELDS) {
         why = r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no answer";
     } else if (r->element[0]->type != REDIS_REPLY_STRING) {
@@ -341,6 +431,7 @@ series_snapshot_load(struct series_guard *g, const struct cfg_redis *rc, const c
                 why = "damaged (a field is missing)";
         memcpy(&m, r->element[0]->str, TS_MIN(sizeof(m), r->element[0]->len));
         why = why != NULL ? why : snap_check(g, r, &m);
+        why = why != NULL ? why : snap_read_filters(c, key, g, &m);
     }
     if (why == NULL) {
         snap_restore(g, r, &m);

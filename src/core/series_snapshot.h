@@ -13,9 +13,9 @@
  * those two moments no client is served.  The key expires 7 days after
  * it was written.  A snapshot of another shape (series-memory changed, or
  * another build), or a damaged one, is ignored and the log says why:
- * the guard then starts empty.  The transfer buffers are hiredis' own,
- * for the moment of the transfer (about series-memory), outside
- * memory-limit.  It must never run while clients are served, never keep
+ * the guard then starts empty.  The filters go in chunks of 16 MiB (one
+ * MULTI/EXEC): the transfer buffers are hiredis' own, for the moment of
+ * the transfer (the tables and one chunk), outside memory-limit.  It must never run while clients are served, never keep
  * a connection, and never take a snapshot it cannot check whole.
  */
 #ifndef TS_SERIES_SNAPSHOT_H
