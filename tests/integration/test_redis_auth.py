@@ -9,12 +9,17 @@
   - Sentinels with a password of their own (sentinel-password), the
     master with its own: the spool works; a wrong sentinel-password is
     counted as redis.auth_failures{server=sentinel}.
+  - the ACL user keeps the points an HTTP backend refuses for good (the
+    scripts' EVAL and the commands they call), lists them and replays
+    them (found here: the documented ACL lacked eval and the scripts'
+    commands, and every refused point was lost with a warning).
 The passwords never show in a log, /metrics, /api/stats or the status
 page, nor in `tsrelay -t`'s output.  (About 25 s.)"""
 
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -36,7 +41,7 @@ PREFIX = "it%d" % os.getpid()
 # what tsrelay sends to Redis, no more: keep this list the docs' list
 COMMANDS = ("rpush rpushx lpush lmove lrem llen lrange lindex del exists get set pexpire "
             "sadd srem smembers scan multi exec discard wait role memory|usage "
-            "hset hmget").split()
+            "hset hmget eval incrby decrby lpop ltrim").split()
 T0 = int(time.time()) - 3600
 
 
@@ -153,6 +158,40 @@ h.wait_until(lambda: spool_len(r1, ra) == 0 and spool_len(r2, rb) == 0, 20,
              what="spools drained")
 tap.ok(True, "both spools drained (the ACL user read and deleted its entries)")
 tap.ok("NOPERM" not in rb.logtext(), "the ACL user was never refused a command")
+
+# ---- the ACL user keeps the points a backend refuses, and replays them ---------------------
+tsd = h.FakeHttpTsd(sub("fakehttp")).start()
+tsd.config(unknown_prefix="it.rauth.nometric")
+rf = h.Relay(base, [("tsd", "127.0.0.1:%d" % tsd.port, {
+                 "protocol": "http", "http-address": "127.0.0.1:%d" % tsd.port,
+                 "http-batch": "20"})],
+             redis=r2, name="rejacl", instance="rejacl",
+             redis_opts={"username": USER, "password": UPW, "rejected-max-bytes": "6K"})
+relays.append(rf)
+rf.start()
+h.wait_until(lambda: st(rf, "spool.connected") == 1, 15, what="the ACL user's spool")
+bad = "".join("put it.rauth.nometric.r%d %d %d host=h%d\n" % (RUN, T0 + i, i, i)
+              for i in range(60))
+s = socket.create_connection(("127.0.0.1", rf.port))
+s.sendall(bad.encode())
+s.close()
+h.wait_until(lambda: st(rf, "rejected.kept") + st(rf, "rejected.unkept") >= 60, 20,
+             what="60 refusals kept or not")
+tap.eq((st(rf, "rejected.kept"), st(rf, "rejected.unkept")), (60, 0),
+       "the ACL user keeps the 60 points the backend refused for good")
+rkey = "%s:rejacl:rejected:tsd" % PREFIX
+dropped = st(rf, "rejected.dropped")
+tap.ok(dropped > 0 and int(r2.cmd("LLEN", rkey)) == 60 - dropped,
+       "the scripts' LPOP past rejected-max-bytes ran too (%d dropped)" % dropped)
+tsd.config(unknown_prefix="no.such.prefix")
+code, _, _ = h.http_req("http://127.0.0.1:%d/tsrelay/rejected/replay?backend=tsd" % rf.port,
+                        b"", "POST")
+h.wait_until(lambda: st(rf, "rejected.replayed") == 60 - dropped, 20, what="replayed")
+h.wait_until(lambda: r2.cmd("LLEN", rkey) == "0", 20, what="the list trimmed")
+tap.ok(code == 202 and r2.cmd("GET", rkey + ":bytes") == "0",
+       "replayed by the ACL user: the list trimmed by its script, the byte count 0")
+tap.ok("NOPERM" not in rf.logtext() and "can't run this command" not in rf.logtext(),
+       "the ACL user was never refused a command or a script's command")
 
 # ---- secrets -------------------------------------------------------------------------------
 blobs = {}
