@@ -48,12 +48,13 @@ static const char rejected_trim_lua[] =
     "return t";
 
 void
-rejected_init(struct rejected *rj, struct rconn *rc, const struct config *cfg,
-              const char *instance, struct backend *backends, const int *nbackends,
-              bool (*ready)(void *ctx), void *ctx)
+rejected_init(struct rejected *rj, struct rconn *rc, struct pool *pool,
+              const struct config *cfg, const char *instance, struct backend *backends,
+              const int *nbackends, bool (*ready)(void *ctx), void *ctx)
 {
     memset(rj, 0, sizeof(*rj));
     rj->rc = rc;
+    rj->pool = pool;
     rj->cfg = cfg;
     rj->instance = instance;
     rj->backends = backends;
@@ -91,11 +92,23 @@ rejected_format(char *out, size_t cap, const struct backend *be, const char *lin
 }
 
 static void
+rejected_unkept(struct rejected *rj, const struct backend *be, const char *why, const char *line,
+                size_t len)
+{
+    rj->st.unkept++;
+    LOG_RL(LOG_WARN, "backend %s: a refused point not kept (%s): %.*s", be->cfg->name, why,
+           (int)TS_MIN(len, (size_t)300), line);
+}
+
+static void
 rejected_on_kept(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct rejected *rj = priv;
     redisReply *rep = rconn_reply(ac, reply);
     rj->outstanding--;
+    pool_uncharge(rj->pool, rj->keep_bytes[rj->keep_head], POOL_QUEUE);
+    rj->keep_head = (rj->keep_head + 1) % REJECTED_INFLIGHT;
+    rj->keep_out--;
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         rj->st.unkept++;
         LOG_RL(LOG_WARN, "redis did not keep a refused point: %.*s",
@@ -115,11 +128,8 @@ rejected_keep(struct rejected *rj, struct backend *be, const char *line, size_t 
     if (max == 0)
         return; /* not kept: counted and logged by the caller */
     bool ready = rj->ready(rj->ctx);
-    if (!ready || rj->outstanding >= REJECTED_INFLIGHT) {
-        rj->st.unkept++;
-        LOG_RL(LOG_WARN, "backend %s: a refused point not kept (%s): %.*s", be->cfg->name,
-               !ready ? "redis not connected" : "too many at once",
-               (int)TS_MIN(len, (size_t)300), line);
+    if (!ready || rj->keep_out >= REJECTED_INFLIGHT) {
+        rejected_unkept(rj, be, !ready ? "redis not connected" : "too many at once", line, len);
         return;
     }
     char entry[REJECTED_ENTRY_MAX], key[320], bytes_key[340], maxs[24];
@@ -130,10 +140,22 @@ rejected_keep(struct rejected *rj, struct backend *be, const char *line, size_t 
     const char *argv[7] = { "EVAL", rejected_keep_lua, "2", key, bytes_key, entry, maxs };
     size_t argl[7] = { 4, sizeof(rejected_keep_lua) - 1, 1, strlen(key), strlen(bytes_key),
                        elen, strlen(maxs) };
+    /* the command as hiredis holds it until it is written: its words and
+     * about 16 bytes of framing each */
+    size_t bytes = 0;
+    for (int i = 0; i < 7; i++)
+        bytes += argl[i] + 16;
+    if (pool_charge(rj->pool, bytes, POOL_QUEUE) != TS_OK) {
+        rejected_unkept(rj, be, "no memory", line, len);
+        return;
+    }
     if (!rconn_send(rj->rc, rejected_on_kept, rj, 7, argv, argl)) {
+        pool_uncharge(rj->pool, bytes, POOL_QUEUE);
         rj->st.unkept++;
         return;
     }
+    rj->keep_bytes[(rj->keep_head + rj->keep_out) % REJECTED_INFLIGHT] = (uint32_t)bytes;
+    rj->keep_out++;
     rj->outstanding++;
 }
 

@@ -11,9 +11,10 @@
  * there when it began, read from the head a few at a time into the
  * backend's queues while they have room, each removed once handed (a
  * point refused again is pushed again, after them, and not replayed in
- * the same run).  Entries sent while Redis is away or refusing writes,
- * or more than REJECTED_INFLIGHT at once, are not kept (counted, sampled
- * in the log).  The connection is the spool's.  It must never hold an
+ * the same run).  An entry's command is charged to the memory budget
+ * (queue class) until Redis answers it.  Entries sent while Redis is away
+ * or refusing writes, more than REJECTED_INFLIGHT at once, or past the
+ * budget, are not kept (counted, sampled in the log).  The connection is the spool's.  It must never hold an
  * entry in memory past its command and never replay an entry twice in
  * one run.
  */
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "base/pool.h"
 #include "spool/rconn.h"
 
 #define REJECTED_INFLIGHT 1024  /* entries sent to Redis and not yet answered, at most */
@@ -37,7 +39,8 @@ struct rejected;
 struct rejected_stats {
     uint64_t kept;               /* entries Redis took */
     uint64_t dropped;            /* entries pushed out past rejected-max-bytes */
-    uint64_t unkept;             /* entries not kept: no Redis, refused, too many at once */
+    uint64_t unkept;             /* entries not kept: no Redis, refused, too many at once,
+                                    no memory */
     uint64_t replayed;           /* lines handed to a backend again */
     uint64_t replays;            /* replays begun */
 };
@@ -58,14 +61,19 @@ struct rejected {
     const int *nbackends;
     bool (*ready)(void *ctx);    /* Redis is connected and recovered */
     void *ctx;
+    struct pool *pool;           /* charged for the keep commands out */
     int outstanding;             /* commands out */
+    /* the keep commands out, oldest first (Redis answers in order): the
+     * bytes each charged */
+    uint32_t keep_bytes[REJECTED_INFLIGHT];
+    unsigned keep_head, keep_out;
     struct rejected_replay replay[CFG_MAX_BACKENDS];
     struct rejected_stats st;
 };
 
-void rejected_init(struct rejected *rj, struct rconn *rc, const struct config *cfg,
-                   const char *instance, struct backend *backends, const int *nbackends,
-                   bool (*ready)(void *ctx), void *ctx);
+void rejected_init(struct rejected *rj, struct rconn *rc, struct pool *pool,
+                   const struct config *cfg, const char *instance, struct backend *backends,
+                   const int *nbackends, bool (*ready)(void *ctx), void *ctx);
 /* Keeps one refused line (with or without its "\n") of backend be. */
 void rejected_keep(struct rejected *rj, struct backend *be, const char *line, size_t len,
                    const char *reason, const char *text, size_t tlen);

@@ -170,7 +170,7 @@ spool_create(const struct spool_env *env)
     }
     rconn_init(&sp->rc, env->loop, sp->master, &cfg->redis, cfg->redis.connect_timeout_ms,
                cfg->reconnect_min_ms, cfg->reconnect_max_ms, spool_on_up, spool_on_lost, sp);
-    rejected_init(&sp->rej, &sp->rc, cfg, env->instance, env->backends, &sp->nsb,
+    rejected_init(&sp->rej, &sp->rc, env->pool, cfg, env->instance, env->backends, &sp->nsb,
                   spool_ready, sp);
     return sp;
 }
