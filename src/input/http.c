@@ -69,6 +69,29 @@ http_respond(struct http_conn *h, int code, const char *ctype, const char *body,
     http_conn_respond(h, code, ctype, body, len, true);
 }
 
+bool
+http_query_param(const char *query, size_t qlen, const char *name, const char **val,
+                 size_t *vlen)
+{
+    size_t nl = strlen(name);
+    bool found = false;
+    for (const char *p = query, *end = query + qlen; p != NULL && p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        const char *ke = eq != NULL ? eq : e;
+        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) {
+            found = true;
+            if (val != NULL)
+                *val = eq != NULL ? eq + 1 : e;
+            if (vlen != NULL)
+                *vlen = eq != NULL ? (size_t)(e - eq - 1) : 0;
+        }
+        p = e + 1;
+    }
+    return found;
+}
+
 void
 http_respond_error(struct http_conn *h, int code, const char *message, const char *details)
 {

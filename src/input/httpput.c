@@ -35,46 +35,29 @@
 
 /* ---- /api/put ---------------------------------------------------------- */
 
-static bool
-query_has(const char *url, size_t len, const char *name)
+/* The request's query (after the "?"; empty when there is none). */
+static void
+url_query(const char *url, size_t len, const char **q, size_t *qlen)
 {
-    const char *q = memchr(url, '?', len);
-    if (q == NULL)
-        return false;
-    size_t nl = strlen(name);
-    const char *p = q + 1, *end = url + len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        const char *ke = eq ? eq : e;
-        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0)
-            return true;
-        p = e + 1;
-    }
-    return false;
+    const char *mark = memchr(url, '?', len);
+    *q = mark != NULL ? mark + 1 : url + len;
+    *qlen = (size_t)(url + len - *q);
 }
 
-/* ?name=<ms>: true with the number (a value that is not one reads 0, as
- * the TSD's Integer.parseInt would refuse it: no bound). */
+/* ?name=<ms>: true with the number (a value that is not one, or none,
+ * reads 0, as the TSD's Integer.parseInt would refuse it: no bound). */
 static bool
-query_ms(const char *url, size_t len, const char *name, uint64_t *ms)
+query_ms(const char *q, size_t qlen, const char *name, uint64_t *ms)
 {
-    const char *q = memchr(url, '?', len);
-    size_t nl = strlen(name);
-    for (const char *p = q ? q + 1 : url + len, *end = url + len; p < end;) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
-            uint64_t v = 0;
-            for (const char *d = p + nl + 1; d < e && *d >= '0' && *d <= '9'; d++)
-                v = v < UINT64_MAX / 10 ? v * 10 + (uint64_t)(*d - '0') : v;
-            *ms = v;
-            return true;
-        }
-        p = e + 1;
-    }
-    return false;
+    const char *v;
+    size_t vlen;
+    if (!http_query_param(q, qlen, name, &v, &vlen))
+        return false;
+    uint64_t n = 0;
+    for (const char *d = v; d < v + vlen && *d >= '0' && *d <= '9'; d++)
+        n = n < UINT64_MAX / 10 ? n * 10 + (uint64_t)(*d - '0') : n;
+    *ms = n;
+    return true;
 }
 
 /* Room for n more bytes of ?details, charged to the input class. */
@@ -308,11 +291,14 @@ httpput_answer(struct http_conn *h)
             ps->active = false;
             return true;
         }
-        ps->details = query_has(h->url, h->url_len, "details");
-        ps->summary = query_has(h->url, h->url_len, "summary");
-        ps->sync = query_has(h->url, h->url_len, "sync") && h->host.sync_wait != NULL;
-        ps->sync_timeout_given = query_ms(h->url, h->url_len, "sync_timeout",
-                                          &ps->sync_timeout_ms) && ps->sync_timeout_ms > 0;
+        const char *q;
+        size_t qlen;
+        url_query(h->url, h->url_len, &q, &qlen);
+        ps->details = http_query_param(q, qlen, "details", NULL, NULL);
+        ps->summary = http_query_param(q, qlen, "summary", NULL, NULL);
+        ps->sync = http_query_param(q, qlen, "sync", NULL, NULL) && h->host.sync_wait != NULL;
+        ps->sync_timeout_given = query_ms(q, qlen, "sync_timeout", &ps->sync_timeout_ms) &&
+                                 ps->sync_timeout_ms > 0;
     }
     if (ps->sync && !ps->sync_begun) {
         ps->sync_begun = true; /* the host marks where the request's points begin */

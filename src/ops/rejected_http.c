@@ -81,24 +81,20 @@ rejected_http_list(struct relay *r, struct http_conn *h)
 static struct backend *
 rejected_http_backend(struct relay *r, struct http_conn *h, const struct http_request *req)
 {
-    const char *q = req->query, *end = req->query + req->query_len;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp != NULL ? amp : end;
-        if (pe - q > 8 && memcmp(q, "backend=", 8) == 0) {
-            size_t len = (size_t)(pe - q - 8);
-            for (int i = 0; i < r->nbackends; i++) {
-                const char *name = r->backends[i].cfg->name;
-                if (strlen(name) == len && memcmp(name, q + 8, len) == 0 &&
-                    !r->backends[i].retired)
-                    return &r->backends[i];
-            }
-            http_respond_error(h, 404, "Unknown backend", NULL);
-            return NULL;
-        }
-        q = pe + 1;
+    const char *want;
+    size_t len;
+    if (req->query == NULL ||
+        !http_query_param(req->query, req->query_len, "backend", &want, &len) || len == 0) {
+        http_respond_error(h, 400, "Missing backend",
+                           "POST /tsrelay/rejected/replay?backend=NAME");
+        return NULL;
     }
-    http_respond_error(h, 400, "Missing backend", "POST /tsrelay/rejected/replay?backend=NAME");
+    for (int i = 0; i < r->nbackends; i++) {
+        const char *name = r->backends[i].cfg->name;
+        if (strlen(name) == len && memcmp(name, want, len) == 0 && !r->backends[i].retired)
+            return &r->backends[i];
+    }
+    http_respond_error(h, 404, "Unknown backend", NULL);
     return NULL;
 }
 

@@ -128,25 +128,20 @@ health(struct relay *r, struct http_conn *h)
 static int
 query_since(const struct http_request *req, double *since)
 {
-    const char *q = req->query, *end = req->query + req->query_len;
-    while (q != NULL && q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        if (pe - q > 6 && memcmp(q, "since=", 6) == 0) {
-            char num[64];
-            size_t n = (size_t)(pe - q - 6);
-            if (n >= sizeof(num))
-                return TS_ERROR;
-            memcpy(num, q + 6, n);
-            num[n] = '\0';
-            char *stop;
-            double v = strtod(num, &stop);
-            if (stop == num || *stop != '\0' || !isfinite(v))
-                return TS_ERROR;
-            *since = v;
-        }
-        q = amp ? amp + 1 : end;
-    }
+    const char *val;
+    size_t n;
+    if (req->query == NULL || !http_query_param(req->query, req->query_len, "since", &val, &n))
+        return TS_OK;
+    char num[64];
+    if (n >= sizeof(num))
+        return TS_ERROR;
+    memcpy(num, val, n);
+    num[n] = '\0';
+    char *stop;
+    double v = strtod(num, &stop);
+    if (stop == num || *stop != '\0' || !isfinite(v))
+        return TS_ERROR;
+    *since = v;
     return TS_OK;
 }
 

@@ -394,6 +394,40 @@ detail_error(json_t *j, size_t i)
     return json_string_value(json_object_get(e, "error"));
 }
 
+/* The query's parameters: exact names, the last value wins (the TSD's
+ * getQueryStringParam), a name without "=value" is given. */
+static bool
+param(const char *q, const char *name, char *out, size_t cap)
+{
+    const char *v;
+    size_t n;
+    if (!http_query_param(q, strlen(q), name, &v, &n))
+        return false;
+    snprintf(out, cap, "%.*s", (int)n, v);
+    return true;
+}
+
+START_TEST(query_params_are_read_as_the_tsd_reads_them)
+{
+    char v[64];
+    ck_assert(param("details&sync_timeout=500&sync", "sync", v, sizeof(v)));
+    ck_assert_str_eq(v, "");
+    ck_assert(param("details&sync_timeout=500&sync", "sync_timeout", v, sizeof(v)));
+    ck_assert_str_eq(v, "500");
+    ck_assert(param("details&sync_timeout=500&sync", "details", v, sizeof(v)));
+    ck_assert(!param("details&sync_timeout=500", "sync", v, sizeof(v)));
+    ck_assert(!param("detailsx=1&xdetails", "details", v, sizeof(v)));
+    ck_assert(param("backend=a&backend=b", "backend", v, sizeof(v)));
+    ck_assert_str_eq(v, "b");
+    ck_assert(param("since=&x=1", "since", v, sizeof(v)));
+    ck_assert_str_eq(v, "");
+    ck_assert(param("a=1=2", "a", v, sizeof(v)));
+    ck_assert_str_eq(v, "1=2");
+    ck_assert(!param("", "a", v, sizeof(v)));
+    ck_assert(param("&&a&", "a", v, sizeof(v)));
+}
+END_TEST
+
 START_TEST(rollup_is_204_and_goes_as_rollup_lines)
 {
     post_path("/api/rollup", "[" RU_OK "]");
@@ -1085,6 +1119,7 @@ http_suite(void)
     TCase *t = tcase_create("http");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, put_valid_is_204_and_emits_canonical_lines);
+    tcase_add_test(t, query_params_are_read_as_the_tsd_reads_them);
     tcase_add_test(t, put_single_object);
     tcase_add_test(t, put_errors_without_query_is_400_tsd_message);
     tcase_add_test(t, put_summary_all_ok_is_200);
