@@ -893,10 +893,9 @@ rules_finish(struct ruleset *rs, struct rules_verdict *v, struct point_error *wh
 /* ---- applying ---------------------------------------------------------- */
 
 int
-rules_run(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
-          struct rules_verdict *v, struct point_error *why)
+rules_run(struct ruleset *rs, const char *line, size_t len, struct rules_verdict *v,
+          struct point_error *why)
 {
-    (void)hash;
     struct rule_work *w = rs->w;
     w->nmatched = 0;
     bool opened = rules_open(w, line, len);

@@ -110,8 +110,9 @@ void rules_free(struct ruleset *rs);
 /* Bytes it holds apart from the heap's bookkeeping (cache and buffers). */
 size_t rules_bytes(const struct ruleset *rs);
 
-int rules_run(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
-              struct rules_verdict *v, struct point_error *why);
+/* rules_apply's work when there are rules (v holds the line and its hash). */
+int rules_run(struct ruleset *rs, const char *line, size_t len, struct rules_verdict *v,
+              struct point_error *why);
 void rules_count(struct ruleset *rs, const struct rules_verdict *v);
 
 /* Applies the rules to a canonical line (len bytes with its "\n") of
@@ -129,7 +130,7 @@ rules_apply(struct ruleset *rs, const char *line, size_t len, uint64_t hash,
     v->hash = hash;
     v->groups = 1ull << rs->default_group;
     v->drop_rule = v->refuse_rule = -1;
-    return rs->nrules == 0 ? TS_OK : rules_run(rs, line, len, hash, v, why);
+    return rs->nrules == 0 ? TS_OK : rules_run(rs, line, len, v, why);
 }
 
 /* Counts what rules_apply decided (the last call), once the point is

@@ -366,15 +366,17 @@ collect_limits_top(const struct emitter *e, const struct topk *t, const char *ta
     size_t top[LIMITS_TOP];
     size_t n = topk_top(t, top, LIMITS_TOP);
     char buf[TOPK_NAME_MAX + 1];
-    for (size_t i = 0; i < n; i++)
-        emit_tagged(e, attempts, "New series in the last hour, refused ones included (an "
-                    "upper bound; the table keeps the heaviest).", GAUGE, tagk,
-                    limits_tag(t->e[top[i]].name, t->e[top[i]].name_len, buf, sizeof(buf)),
-                    topk_upper(t, top[i]));
-    for (size_t i = 0; i < n; i++)
-        emit_tagged(e, kept, "New series let through in the last hour.", GAUGE, tagk,
-                    limits_tag(t->e[top[i]].name, t->e[top[i]].name_len, buf, sizeof(buf)),
-                    topk_kept(t, top[i]));
+    struct sample s = { .type = GAUGE, .tagk = tagk, .tagv = buf, .passing_tag = true };
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            s.name = pass == 0 ? attempts : kept;
+            s.help = pass == 0 ? "New series in the last hour, refused ones included (an "
+                                 "upper bound; the table keeps the heaviest)."
+                               : "New series let through in the last hour.";
+            limits_tag(t->e[top[i]].name, t->e[top[i]].name_len, buf, sizeof(buf));
+            s.value = pass == 0 ? topk_upper(t, top[i]) : topk_kept(t, top[i]);
+            e->fn(e->ctx, &s);
+        }
 }
 
 static void
@@ -561,9 +563,7 @@ static void
 put_sample(void *ctx, const struct sample *s)
 {
     struct out *o = ctx;
-    /* the top tables name clients and metrics that come and go: written
-     * to the TSD they would be new series of their own, every hour */
-    if (strncmp(s->name, "limits.top_", 11) == 0)
+    if (s->passing_tag)
         return;
     textout_printf(&o->t, "put ");
     line_sample(ctx, s);

@@ -27,6 +27,9 @@ struct sample {
     const char *tagv2;
     uint64_t value;
     bool ns_as_seconds; /* value is nanoseconds, shown as seconds */
+    bool passing_tag;   /* its tag values come and go (the top tables' clients and
+                           metrics): not written to a TSD, where each would be a
+                           new series of its own every hour */
 };
 
 /* The value as text: an integer, or nanoseconds as decimal seconds. */
