@@ -140,10 +140,8 @@ histogram_bucket_text(const char *s, size_t n, struct histogram *h, struct point
         return histogram_bad_bucket("Improperly formatted bucket: ", s, n, err);
     size_t kl = (size_t)(eq - s), vl = n - kl - 1;
     char key[POINT_LINE_MAX + 2];
-    for (size_t i = 0; i < kl; i++) /* String.toLowerCase, ISO-8859-1 */
-        key[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ||
-                        ((unsigned char)s[i] >= 0xC0 && (unsigned char)s[i] <= 0xDE &&
-                         (unsigned char)s[i] != 0xD7) ? s[i] + 0x20 : s[i]);
+    for (size_t i = 0; i < kl; i++) /* String.toLowerCase */
+        key[i] = (char)ts_latin1_lower((unsigned char)s[i]);
     int rc = TS_OK;
     if (kl == 1 && (key[0] == 'u' || key[0] == 'o')) {
         rc = histogram_parse_long(eq + 1, vl, key[0] == 'u' ? &h->underflow : &h->overflow, err);

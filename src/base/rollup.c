@@ -41,14 +41,6 @@ static const char *const rollup_aggregators[] = {
 /* ---- Java's case of ISO-8859-1 chars ----------------------------------- */
 
 static unsigned char
-rollup_lower(unsigned char c)
-{
-    if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7))
-        return (unsigned char)(c + 0x20);
-    return c;
-}
-
-static unsigned char
 rollup_upper1(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 0xE0 && c <= 0xFE && c != 0xF7))
@@ -85,7 +77,7 @@ rollup_equal_ignoring_case(const char *a, size_t an, const char *b, size_t bn)
     for (size_t i = 0; i < an; i++) {
         unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
         if (x != y && rollup_upper1(x) != rollup_upper1(y) &&
-            rollup_lower(rollup_upper1(x)) != rollup_lower(rollup_upper1(y)))
+            ts_latin1_lower(rollup_upper1(x)) != ts_latin1_lower(rollup_upper1(y)))
             return false;
     }
     return true;
@@ -110,7 +102,7 @@ rollup_aggregator_known(const char *name, size_t len)
     if (len == 0 || len >= sizeof(low))
         return false;
     for (size_t i = 0; i < len; i++)
-        low[i] = (char)rollup_lower((unsigned char)name[i]);
+        low[i] = (char)ts_latin1_lower((unsigned char)name[i]);
     for (size_t i = 0; i < TS_ARRAY_LEN(rollup_aggregators); i++)
         if (strlen(rollup_aggregators[i]) == len && memcmp(rollup_aggregators[i], low, len) == 0)
             return true;

@@ -44,6 +44,16 @@ void ts_assert_failed(const char *cond, const char *file, int line) __attribute_
 #define ts_likely(x) __builtin_expect(!!(x), 1)
 #define ts_unlikely(x) __builtin_expect(!!(x), 0)
 
+/* Java's Character.toLowerCase of a byte the TSD read as ISO-8859-1
+ * (A-Z and the Latin-1 capitals but the multiplication sign). */
+static inline unsigned char
+ts_latin1_lower(unsigned char c)
+{
+    if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7))
+        return (unsigned char)(c + 0x20);
+    return c;
+}
+
 /* A retry delay spread uniformly over [base/2, base*3/2), so that many
  * waiting on one failure do not come back at once. */
 static inline uint64_t
