@@ -86,6 +86,18 @@ javanum_is_int(const char *s, size_t n)
     return neg || x <= (uint64_t)INT32_MAX;
 }
 
+/* An exponent's value after its letter: an optional sign, then at least
+ * one digit; *i moves past them.  false when there is no digit. */
+static bool
+exponent_digits(const char *s, size_t *i, size_t n)
+{
+    if (*i < n && (s[*i] == '+' || s[*i] == '-'))
+        (*i)++;
+    size_t d = 0;
+    while (*i < n && is_digit(s[*i])) { (*i)++; d++; }
+    return d > 0;
+}
+
 /* A hex float after its "0x": ((H+\.?)|(H*\.H+))[pP]([-+])?D+[fFdD]? to
  * the end of the string. */
 static enum javanum_double
@@ -104,11 +116,7 @@ hex_grammar(const char *s, size_t i, size_t n)
     if (i >= n || (s[i] != 'p' && s[i] != 'P'))
         return JDOUBLE_NOT_A_NUMBER;
     i++;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        i++;
-    size_t d = 0;
-    while (i < n && is_digit(s[i])) { i++; d++; }
-    if (d == 0)
+    if (!exponent_digits(s, &i, n))
         return JDOUBLE_NOT_A_NUMBER;
     if (i < n && is_suffix(s[i]))
         i++;
@@ -137,11 +145,7 @@ decimal_grammar(const char *s, size_t i, size_t n)
         return JDOUBLE_NOT_A_NUMBER;
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = 0;
-        while (i < n && is_digit(s[i])) { i++; d++; }
-        if (d == 0)
+        if (!exponent_digits(s, &i, n))
             return JDOUBLE_NOT_A_NUMBER;
     }
     if (i < n && (i != n - 1 || !is_suffix(s[i])))

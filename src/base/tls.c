@@ -419,6 +419,29 @@ tls_write(SSL *s, const void *buf, size_t len, size_t *put)
     return rc == 1 ? TLS_IO_DONE : tls_outcome(s, 0);
 }
 
+int
+tls_read_result(enum tls_io io)
+{
+    switch (io) {
+    case TLS_IO_CLOSED:
+        return 0;
+    case TLS_IO_WANT_READ:
+    case TLS_IO_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+int
+tls_write_result(enum tls_io io)
+{
+    errno = io == TLS_IO_WANT_WRITE || io == TLS_IO_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
 void
 tls_close_notify(SSL *s)
 {

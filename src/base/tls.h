@@ -82,6 +82,14 @@ enum tls_io tls_read(SSL *s, void *buf, size_t len, bool peek, size_t *got);
  * to the socket whole), or why not.  After WANT_WRITE the next call must
  * offer at least the same len from the same bytes. */
 enum tls_io tls_write(SSL *s, const void *buf, size_t len, size_t *put);
+/* What a tls_read that moved nothing means, as recv(2) says it: -1 with
+ * errno EAGAIN (call again once the socket is ready) or ECONNRESET, 0
+ * when the peer closed. */
+int tls_read_result(enum tls_io io);
+/* What a tls_write that moved nothing means, as send(2) says it: -1 with
+ * errno EAGAIN or EPIPE.  (WANT_READ on a write: only a renegotiation asks
+ * that, and it is off: it waits as a write would.) */
+int tls_write_result(enum tls_io io);
 /* Sends close_notify if the socket takes it now (best effort; the caller
  * then shuts its socket down). */
 void tls_close_notify(SSL *s);

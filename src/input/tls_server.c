@@ -211,17 +211,7 @@ tls_server_recv(struct tls_link *t, void *buf, size_t len, bool peek)
         }
         if (done > 0)
             return (ssize_t)done;
-        switch (io) {
-        case TLS_IO_WANT_READ:
-        case TLS_IO_WANT_WRITE:
-            errno = EAGAIN;
-            return -1;
-        case TLS_IO_CLOSED:
-            return 0;
-        default:
-            errno = ECONNRESET;
-            return -1;
-        }
+        return tls_read_result(io);
     } while (done < len);
     return (ssize_t)done;
 }
@@ -231,11 +221,7 @@ tls_server_send(struct tls_link *t, const void *buf, size_t len)
 {
     size_t put = 0;
     enum tls_io io = tls_write(t->ssl, buf, len, &put);
-    if (io == TLS_IO_DONE)
-        return (ssize_t)put;
-    /* (WANT_READ on a write: only a renegotiation asks that, and it is off) */
-    errno = io == TLS_IO_WANT_WRITE || io == TLS_IO_WANT_READ ? EAGAIN : EPIPE;
-    return -1;
+    return io == TLS_IO_DONE ? (ssize_t)put : tls_write_result(io);
 }
 
 bool

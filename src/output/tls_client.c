@@ -172,10 +172,7 @@ tls_client_writev(struct tls_session *t, const struct iovec *iov, int iovcnt, ui
             if (io != TLS_IO_DONE) {
                 if (io == TLS_IO_WANT_WRITE || io == TLS_IO_WANT_READ)
                     t->wpending = left; /* this record is OpenSSL's now */
-                if (total > 0)
-                    return (ssize_t)total;
-                errno = io == TLS_IO_WANT_WRITE || io == TLS_IO_WANT_READ ? EAGAIN : EPIPE;
-                return -1;
+                return total > 0 ? (ssize_t)total : tls_write_result(io);
             }
             t->wpending = 0;
             total += put;
@@ -198,7 +195,7 @@ tls_client_write_all(struct tls_session *t, const char *text, const char *suffix
             size_t put = 0;
             enum tls_io io = tls_write(t->ssl, p, left, &put);
             if (io != TLS_IO_DONE) {
-                errno = io == TLS_IO_WANT_WRITE || io == TLS_IO_WANT_READ ? EAGAIN : EPIPE;
+                (void)tls_write_result(io); /* errno */
                 return TS_ERROR;
             }
             p += put;
@@ -212,23 +209,16 @@ ssize_t
 tls_client_read(struct tls_session *t, void *buf, size_t len)
 {
     size_t got = 0;
-    switch (tls_read(t->ssl, buf, len, false, &got)) {
-    case TLS_IO_DONE:
+    enum tls_io io = tls_read(t->ssl, buf, len, false, &got);
+    if (io == TLS_IO_DONE) {
         t->proven = true; /* the server writes to us: it took us */
         return (ssize_t)got;
-    case TLS_IO_WANT_READ:
-    case TLS_IO_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    case TLS_IO_CLOSED:
-        return 0;
-    default:
-        /* a protocol failure before the server took us: with TLS 1.3 a
-         * refused client certificate comes only now, at the first read */
-        t->refused = !t->proven && SSL_SESSION_has_ticket(SSL_get0_session(t->ssl)) != 1;
-        errno = ECONNRESET;
-        return -1;
     }
+    /* a protocol failure before the server took us: with TLS 1.3 a refused
+     * client certificate comes only now, at the first read */
+    if (io == TLS_IO_FAILED)
+        t->refused = !t->proven && SSL_SESSION_has_ticket(SSL_get0_session(t->ssl)) != 1;
+    return tls_read_result(io);
 }
 
 bool
