@@ -9,17 +9,22 @@
  * the long the TSD's telnet parser reads (every '.' deleted, then
  * Tags.parseLong); the value keeps its text, as a JSON number when the
  * text is one and as a JSON string otherwise (Jackson hands the TSD the
- * same text either way).  It never allocates.
+ * same text either way); a histogram's as HistogramPojo's fields.  It
+ * never allocates.
  */
 #include "autoconf.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
+#include "base/histogram.h"
+#include "base/javanum.h"
 #include "base/point.h"
-#include "base/util.h"
 #include "base/putjson.h"
+#include "base/util.h"
 
 #define WORDS_MAX (POINT_MAX_TAGS + 8)
 
@@ -42,6 +47,8 @@ putjson_kind(const char *line, size_t len)
         return PJ_PUT;
     if (len >= 7 && memcmp(line, "rollup ", 7) == 0)
         return PJ_ROLLUP;
+    if (len >= 10 && memcmp(line, "histogram ", 10) == 0)
+        return PJ_HISTOGRAM;
     return PJ_OTHER;
 }
 
@@ -223,23 +230,39 @@ putjson_tags(struct pj_out *o, const struct pj_words *ws, int first)
     return true;
 }
 
-/* The words a line needs: a put its command, metric, timestamp, value and
- * a tag; a rollup its command and spec, metric, timestamp and value: with
- * a group-by aggregator it may have no tag (over telnet the TSD adds the
- * aggregate tag; its HTTP API answers "Missing tags" for "tags":{}). */
-static int
-putjson_min_words(int mi)
+/* Where a split line's words are: its metric's, its value's (a
+ * histogram's codec id, when it has one, comes before it: the TSD takes
+ * the word after the timestamp for an id when Integer.parseInt reads it)
+ * and its first tag's. */
+struct pj_layout {
+    int metric, value, first_tag;
+    bool coded;
+};
+
+/* The layout of a line of kind; false when words are missing: a put needs
+ * a tag, a histogram too; a rollup with a group-by aggregator may have
+ * none (over telnet the TSD adds the aggregate tag; its HTTP API answers
+ * "Missing tags" for "tags":{}). */
+static bool
+putjson_layout(enum putjson_kind kind, const struct pj_words *ws, struct pj_layout *lay)
 {
-    return mi == 2 ? mi + 3 : mi + 4;
+    lay->metric = kind == PJ_ROLLUP ? 2 : 1;
+    lay->value = lay->metric + 2;
+    lay->coded = kind == PJ_HISTOGRAM && ws->count > lay->value + 1 &&
+                 javanum_is_int(ws->w[lay->value], ws->n[lay->value]);
+    lay->value += lay->coded;
+    lay->first_tag = lay->value + 1;
+    return ws->count >= lay->first_tag + (kind != PJ_ROLLUP);
 }
 
 /* The key of a split line: metric, timestamp, tags as UTF-8. */
 static uint64_t
-putjson_words_key(const struct pj_words *ws, int mi, int64_t ts)
+putjson_words_key(const struct pj_words *ws, const struct pj_layout *lay, int64_t ts)
 {
     char ku[2 * POINT_LINE_MAX], vu[2 * POINT_LINE_MAX];
+    int mi = lay->metric;
     uint64_t key = putjson_key_begin(ku, putjson_utf8(ws->w[mi], ws->n[mi], ku), ts);
-    for (int i = mi + 3; i < ws->count; i++) {
+    for (int i = lay->first_tag; i < ws->count; i++) {
         const char *eq = memchr(ws->w[i], '=', ws->n[i]);
         size_t kl = eq != NULL ? (size_t)(eq - ws->w[i]) : ws->n[i];
         size_t vl = eq != NULL ? ws->n[i] - kl - 1 : 0;
@@ -254,12 +277,12 @@ putjson_key(const char *line, size_t len)
 {
     static struct pj_words ws;
     enum putjson_kind kind = putjson_kind(line, len);
-    int mi = kind == PJ_ROLLUP ? 2 : 1;
+    struct pj_layout lay;
     int64_t ts;
-    if (kind == PJ_OTHER || !putjson_split(line, len, &ws) || ws.count < putjson_min_words(mi) ||
-        !putjson_timestamp(ws.w[mi + 1], ws.n[mi + 1], &ts))
+    if (kind == PJ_OTHER || !putjson_split(line, len, &ws) || !putjson_layout(kind, &ws, &lay) ||
+        !putjson_timestamp(ws.w[lay.metric + 1], ws.n[lay.metric + 1], &ts))
         return 0;
-    return putjson_words_key(&ws, mi, ts);
+    return putjson_words_key(&ws, &lay, ts);
 }
 
 /* A rollup's word, split as RollupDataPointRpc splits it: "1h-sum" an
@@ -292,21 +315,97 @@ putjson_rollup_spec(struct pj_out *o, const char *s, size_t n)
     }
 }
 
+/* An integer as JSON. */
+static void
+putjson_int(struct pj_out *o, int64_t v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    putjson_raw(o, buf, (size_t)n);
+}
+
+/* A float as the shortest text that reads back the same (strtof and
+ * Java's Float.parseFloat both round correctly): 0.1f is "0.1", not
+ * "0.100000001"; a bound past a float's range ("1e4000" over telnet) is
+ * Java's "Infinity". */
+static size_t
+putjson_float(float f, char *out, size_t cap)
+{
+    if (isinf(f))
+        return (size_t)snprintf(out, cap, "%sInfinity", f < 0 ? "-" : "");
+    if (isnan(f))
+        return (size_t)snprintf(out, cap, "NaN");
+    int n = 0;
+    for (int digits = 6; digits <= 9; digits++) {
+        n = snprintf(out, cap, "%.*g", digits, (double)f);
+        float back = strtof(out, NULL);
+        if (memcmp(&back, &f, sizeof(f)) == 0)
+            break;
+    }
+    return (size_t)n;
+}
+
+/* A histogram's value: "id" and "value" (the base64 text), or the simple
+ * histogram read as parseTelnet reads its text ("u=N:o=N:lo,hi=N:..."),
+ * as "buckets", "underflow" and "overflow".  false when the text is not
+ * one (point.c refuses such a line), or has no bucket: telnet takes that
+ * ("u=1:o=2"), HistogramPojo.validate refuses it, and a coded value would
+ * need the simple codec's id, which is the TSD's configuration's. */
+static bool
+putjson_histogram_value(struct pj_out *o, const struct pj_words *ws, const struct pj_layout *lay)
+{
+    static struct histogram h; /* 4 KiB; the loop is single-threaded */
+    const char *v = ws->w[lay->value];
+    size_t vn = ws->n[lay->value];
+    struct point_error err;
+    if (lay->coded) {
+        /* Integer.parseInt read it (putjson_layout): a sign, digits, an int */
+        const char *idw = ws->w[lay->value - 1];
+        size_t idn = ws->n[lay->value - 1], i = idw[0] == '+' || idw[0] == '-';
+        int64_t id = 0;
+        for (; i < idn; i++)
+            id = id * 10 + (idw[i] - '0');
+        putjson_lit(o, ",\"id\":");
+        putjson_int(o, idw[0] == '-' ? -id : id);
+        putjson_lit(o, ",\"value\":");
+        putjson_string(o, v, vn);
+        return true;
+    }
+    if (histogram_parse_text(v, vn, &h, &err) != TS_OK || h.nbuckets == 0)
+        return false;
+    putjson_lit(o, ",\"buckets\":{");
+    for (int i = 0; i < h.nbuckets; i++) {
+        char lo[32], hi[32];
+        size_t ll = putjson_float(h.b[i].lo, lo, sizeof(lo));
+        size_t hl = putjson_float(h.b[i].hi, hi, sizeof(hi));
+        putjson_raw(o, i > 0 ? ",\"" : "\"", i > 0 ? 2 : 1);
+        putjson_raw(o, lo, ll);
+        putjson_raw(o, ",", 1);
+        putjson_raw(o, hi, hl);
+        putjson_raw(o, "\":", 2);
+        putjson_int(o, h.b[i].count);
+    }
+    putjson_lit(o, "},\"underflow\":");
+    putjson_int(o, h.underflow);
+    putjson_lit(o, ",\"overflow\":");
+    putjson_int(o, h.overflow);
+    return true;
+}
+
 size_t
 putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key)
 {
     static struct pj_words ws; /* large; the loop is single-threaded */
     enum putjson_kind kind = putjson_kind(line, len);
-    if (kind == PJ_OTHER || !putjson_split(line, len, &ws))
+    struct pj_layout lay;
+    if (kind == PJ_OTHER || !putjson_split(line, len, &ws) || !putjson_layout(kind, &ws, &lay))
         return 0;
-    int mi = kind == PJ_ROLLUP ? 2 : 1; /* the metric's word */
-    if (ws.count < putjson_min_words(mi))
-        return 0;
+    int mi = lay.metric;
     int64_t ts;
     if (!putjson_timestamp(ws.w[mi + 1], ws.n[mi + 1], &ts))
         return 0;
     if (key != NULL)
-        *key = putjson_words_key(&ws, mi, ts);
+        *key = putjson_words_key(&ws, &lay, ts);
     struct pj_out o = { .p = out, .cap = cap };
     char tsbuf[24];
     size_t tl = 0;
@@ -316,14 +415,19 @@ putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key
     putjson_string(&o, ws.w[mi], ws.n[mi]);
     putjson_lit(&o, ",\"timestamp\":");
     putjson_raw(&o, tsbuf + sizeof(tsbuf) - tl, tl);
-    putjson_lit(&o, ",\"value\":");
-    const char *v = ws.w[mi + 2];
-    size_t vn = ws.n[mi + 2];
-    if (putjson_is_number(v, vn))
-        putjson_raw(&o, v, vn);
-    else
-        putjson_string(&o, v, vn);
-    if (!putjson_tags(&o, &ws, mi + 3))
+    if (kind == PJ_HISTOGRAM) {
+        if (!putjson_histogram_value(&o, &ws, &lay))
+            return 0;
+    } else {
+        const char *v = ws.w[lay.value];
+        size_t vn = ws.n[lay.value];
+        putjson_lit(&o, ",\"value\":");
+        if (putjson_is_number(v, vn))
+            putjson_raw(&o, v, vn);
+        else
+            putjson_string(&o, v, vn);
+    }
+    if (!putjson_tags(&o, &ws, lay.first_tag))
         return 0;
     if (kind == PJ_ROLLUP)
         putjson_rollup_spec(&o, ws.w[1], ws.n[1]);

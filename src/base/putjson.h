@@ -1,7 +1,8 @@
 /*
  * putjson.h -- a canonical line as the TSD's HTTP API reads it: one JSON
- * datapoint of POST /api/put (a put line) or /api/rollup (a rollup line),
- * and the key that finds it again in the TSD's ?details answer.
+ * datapoint of POST /api/put (a put line), /api/rollup (a rollup line) or
+ * /api/histogram (a histogram line), and the key that finds it again in
+ * the TSD's ?details answer.
  *
  * Owns the mapping line -> JSON: names from the line's ISO-8859-1 bytes to
  * UTF-8 (what the TSD's telnet decoder makes of them), escaped; the
@@ -10,9 +11,14 @@
  * is one, else as a JSON string (the TSD reads both as the same text and
  * parses it with the telnet rules); tags as an object; a rollup's word as
  * interval, aggregator and groupByAggregator, split as the TSD's telnet
- * parser splits it.  The JSON is valid for every line point.c accepts
- * (tests/unit/check_putjson.c and tests/fuzz/fuzz_putjson.c prove it on
- * random and fuzzed lines).  It must never allocate and never write past
+ * parser splits it; a histogram's value as HistogramPojo holds it: a codec
+ * id and its base64 value, or the simple histogram's buckets ("lo,hi":
+ * count, each bound the shortest text of its float), underflow and
+ * overflow, as parseTelnet reads its text.  There is JSON, valid, for
+ * every line point.c accepts but a simple histogram without a bucket
+ * (telnet takes it, /api/histogram refuses it: such a line is refused as
+ * unsupported) -- tests/unit/check_putjson.c and tests/fuzz/fuzz_putjson.c
+ * prove it on random and fuzzed lines.  It must never allocate and never write past
  * its buffer.
  */
 #ifndef TS_PUTJSON_H
@@ -23,7 +29,7 @@
 #include <stdint.h>
 
 /* Which endpoint a line goes to. */
-enum putjson_kind { PJ_PUT = 0, PJ_ROLLUP, PJ_OTHER };
+enum putjson_kind { PJ_PUT = 0, PJ_ROLLUP, PJ_HISTOGRAM, PJ_OTHER };
 
 #define PUTJSON_MAX 8192   /* a datapoint's JSON at most (a line is <= 1024 bytes) */
 

@@ -1,6 +1,7 @@
 /*
  * backend_http.c -- protocol = http: a backend written as POST /api/put
- * (and /api/rollup) requests whose answers decide each point's fate.
+ * (and /api/rollup, /api/histogram) requests whose answers decide each
+ * point's fate.
  *
  * A lane is one of the backend's connections as backend.c keeps them (a
  * queue of canonical lines; the series hash picks it), here without a
@@ -57,14 +58,14 @@ static void
 hb_targets(struct hb_backend *hb)
 {
     const struct cfg_backend *cfg = hb->be->cfg;
-    static const char *const paths[2] = { "/api/put", "/api/rollup" };
+    static const char *const paths[3] = { "/api/put", "/api/rollup", "/api/histogram" };
     char sync[64] = "";
     if (cfg->sync && cfg->sync_timeout_ms > 0)
         snprintf(sync, sizeof(sync), "&sync&sync_timeout=%llu",
                  (unsigned long long)cfg->sync_timeout_ms);
     else if (cfg->sync)
         snprintf(sync, sizeof(sync), "&sync");
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         snprintf(hb->target[k], sizeof(hb->target[k]), "%s?details%s", paths[k], sync);
 }
 
@@ -237,7 +238,7 @@ hb_submit(struct hb_lane *l, struct hb_batch *b)
 {
     struct hb_backend *hb = l->hb;
     struct backend *be = hb->be;
-    snprintf(b->target, sizeof(b->target), "%s", hb->target[b->kind == PJ_ROLLUP]);
+    snprintf(b->target, sizeof(b->target), "%s", hb->target[b->kind]);
     snprintf(b->headers, sizeof(b->headers), "Content-Type: application/json\r\n%s",
              b->gzip ? "Content-Encoding: gzip\r\n" : "");
     b->req.method = "POST";
@@ -426,6 +427,17 @@ hb_verdict(struct hb_batch *b, enum httpc_result res)
         return summary ? HV_PER_POINT : HV_ALL;
     if (b->status == 400 && summary)
         return HV_PER_POINT;
+    if (b->status == 404 && b->kind != PJ_PUT) {
+        /* OpenTSDB before 2.4: no /api/rollup, no /api/histogram.  Sent
+         * again they would be refused again, for ever, and hold the lane */
+        static const char why[] = "the backend has no such HTTP endpoint (404): OpenTSDB "
+                                  "takes rollup and histogram points from 2.4 on";
+        hb->st.request_errors++;
+        LOG_RL(LOG_ERROR, "backend %s answered 404 to %s: its %u points are refused for good "
+               "(kept, see rejected.*)", name, b->target, b->ninreq);
+        httpbatch_refuse_request(b, PA_UNSUPPORTED, why, sizeof(why) - 1);
+        return HV_ALL;
+    }
     if (b->status >= 500) {
         hb->st.server_errors++;
         LOG_RL(LOG_WARN, "backend %s answered %d (%.*s): the request's %u points go again",

@@ -1,6 +1,7 @@
 /*
  * backend_http.h -- protocol = http: a backend written as POST /api/put
- * (and /api/rollup) requests, each point's fate read from the answer.
+ * (and /api/rollup, /api/histogram) requests, each point's fate read from
+ * the answer.
  *
  * Owns, per HTTP backend, its pool of keep-alive connections (httpc.c:
  * `conns` of them, `http-pipeline` requests in flight on each where the
@@ -13,7 +14,9 @@
  * for good (reported upward through backend_env.on_rejected, counted by
  * reason), or to be sent again after a backoff with jitter (throttling,
  * storage exceptions, timeouts, 5xx, a connection lost before the answer,
- * a request the TSD refused whole); "Please throttle" also lowers the
+ * a request the TSD refused whole -- but a 404 for /api/rollup or
+ * /api/histogram: a TSD before 2.4 has no such endpoint, and its points
+ * are refused for good as unsupported); "Please throttle" also lowers the
  * backend's rate (throttle.c, under max-rate).  Lines stay in the lane's
  * queue until every batch before them is done, so a lane acknowledges in
  * order and the spool, its drain, the memory budget and the delivery

@@ -208,8 +208,8 @@ httpbatch_fill_retry(struct hb_lane *l, struct hb_batch *b, uint32_t most, struc
 void
 httpbatch_commit_unsupported(struct hb_batch *b)
 {
-    static const char why[] = "no HTTP endpoint for this line (protocol = http sends put "
-                              "and rollup lines)";
+    static const char why[] = "no HTTP endpoint for this line (protocol = http sends put, "
+                              "rollup and histogram lines that fit a request)";
     for (uint32_t i = 0; i < b->nlines; i++) {
         if (!(b->bits[i] & HB_UNSUP))
             continue;
@@ -217,6 +217,16 @@ httpbatch_commit_unsupported(struct hb_batch *b)
         b->nrejected++;
         httpbatch_report(b, i, PA_UNSUPPORTED, why, sizeof(why) - 1);
     }
+}
+
+void
+httpbatch_refuse_request(struct hb_batch *b, enum pa_reason why, const char *text, size_t tlen)
+{
+    for (uint32_t i = 0; i < b->nlines; i++)
+        if (b->bits[i] & HB_INREQ) {
+            b->bits[i] |= HB_FINAL;
+            httpbatch_report(b, i, why, text, tlen);
+        }
 }
 
 static int

@@ -85,7 +85,7 @@ struct hb_backend {
     struct hb_batch *batches;   /* nconns x window */
     unsigned window;
     uint32_t batch_cap;         /* lines a batch holds at most */
-    char target[2][192];        /* by kind: put, rollup */
+    char target[3][192];        /* by kind: put, rollup, histogram */
     char *json;                 /* gzip: the JSON before compression */
     size_t json_cap;
     z_stream zs;
@@ -111,6 +111,10 @@ void httpbatch_sort(struct hb_batch *b);
 struct hb_kv *httpbatch_find(struct hb_batch *b, uint64_t key);
 /* The lines refused before sending, reported now that the batch stands. */
 void httpbatch_commit_unsupported(struct hb_batch *b);
+/* Every line of the request out refused for good (reported; decided as
+ * such by httpbatch_decide). */
+void httpbatch_refuse_request(struct hb_batch *b, enum pa_reason why, const char *text,
+                              size_t tlen);
 /* A line of b refused for good: counted, logged, reported upward. */
 void httpbatch_report(struct hb_batch *b, uint32_t idx, enum pa_reason why, const char *text,
                       size_t tlen);

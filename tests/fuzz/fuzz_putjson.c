@@ -6,14 +6,20 @@
  *
  * Input: byte 0 selects the rules (bits 0-1: max-tags 8 / 1 / 64 / 8 with
  * allow-specialchars, quotes, backslashes and control bytes among them)
- * and the command (bit 2: rollup instead of put); the rest is a telnet
- * line.  When point.c accepts it, its canonical line:
+ * and the command (bit 2: rollup instead of put, else bit 3: histogram);
+ * the rest is a telnet line.  When point.c accepts it, its canonical line:
  *   - gives JSON (putjson_write never refuses a line point.c accepts);
  *   - the JSON is one complete, valid JSON object (YAJL, strict: valid
  *     UTF-8) and no longer than PUTJSON_MAX;
  *   - read by tsrelay's own /api/put reader (input/json.c, the TSD's
  *     rules), a put line comes back as the same point: the same canonical
  *     line, its timestamp as the TSD's telnet parser reads it;
+ *   - a simple histogram read back by tsrelay's /api/histogram reader is
+ *     the same histogram (bounds, counts, underflow, overflow), unless
+ *     that reader's telnet line would pass 1,024 bytes (a bound written
+ *     longer than it came) or hold an infinite bound ("1e4000" reads as
+ *     Infinity, which telnet's lower-casing reader refuses): the TSD's
+ *     HTTP reader takes both;
  *   - an answer listing it as failed (echoed as the TSD echoes: the value
  *     as a string) gives back the same match key (putanswer.c).
  */
@@ -24,6 +30,7 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "base/histogram.h"
 #include "base/pointline.h"
 #include "base/point.h"
 #include "base/putjson.h"
@@ -136,13 +143,74 @@ check_read_back(const struct point_rules *r, const char *canon, size_t clen, con
                        p1.tags_bytes));
 }
 
+/* A simple histogram's text: the word after the timestamp. */
+static bool
+histogram_text(const char *line, size_t len, const char **t, size_t *tn)
+{
+    const char *p = line, *end = line + len;
+    for (int w = 0; w < 3; w++) {
+        p = memchr(p, ' ', (size_t)(end - p));
+        if (p == NULL)
+            return false;
+        p++;
+    }
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    *t = p;
+    *tn = (size_t)((sp != NULL ? sp : end) - p);
+    return true;
+}
+
+static char refused[1100];
+
+static void
+keep_refusal(struct sink *s, const struct point_error *e, const char *input, size_t ilen,
+             const void *dp)
+{
+    (void)s;
+    (void)input;
+    (void)ilen;
+    (void)dp;
+    snprintf(refused, sizeof(refused), "%.*s", (int)e->len, e->msg);
+}
+
+/* Read back by the TSD's rules: the same simple histogram. */
+static void
+check_histogram_read_back(const struct point_rules *r, const struct point *p, const char *j,
+                          size_t n)
+{
+    static struct histogram want, got;
+    struct point_error err;
+    if (p->codec != NULL)
+        return; /* a coded value is the TSD's codec's to read */
+    FUZZ_CHECK(histogram_parse_text(p->value, p->value_len, &want, &err) == TS_OK);
+    struct sink s = { .rules = r, .stats = &st, .emit = keep, .on_error = keep_refusal };
+    struct json_result res;
+    emitted = 0;
+    refused[0] = '\0';
+    FUZZ_CHECK(json_ingest_from(&s, CMD_HISTOGRAM, j, n, 0, &res, &err) == TS_OK);
+    if (emitted == 0 && (strstr(refused, "exceed 1024 bytes") != NULL ||
+                         strstr(refused, "Infinity or NaN") != NULL))
+        return;
+    if (emitted != 1)
+        fuzz_dump(refused, j, n);
+    FUZZ_CHECK(emitted == 1);
+    const char *t;
+    size_t tn;
+    FUZZ_CHECK(histogram_text(back, back_len - 1, &t, &tn));
+    FUZZ_CHECK(histogram_parse_text(t, tn, &got, &err) == TS_OK);
+    FUZZ_CHECK(got.nbuckets == want.nbuckets && got.underflow == want.underflow &&
+               got.overflow == want.overflow);
+    for (int i = 0; i < want.nbuckets; i++)
+        FUZZ_CHECK(memcmp(&got.b[i], &want.b[i], sizeof(want.b[i])) == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 4096)
         return 0;
     const struct point_rules *r = &rules[data[0] & 3];
-    enum point_cmd cmd = (data[0] & 4) ? CMD_ROLLUP : CMD_PUT;
+    enum point_cmd cmd = (data[0] & 4) ? CMD_ROLLUP : (data[0] & 8) ? CMD_HISTOGRAM : CMD_PUT;
     const char *line = (const char *)data + 1;
     size_t len = size - 1;
     if (memchr(line, '\n', len) != NULL)
@@ -157,6 +225,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char j[PUTJSON_MAX];
     uint64_t key;
     size_t n = putjson_write(canon, clen, j, sizeof(j), &key);
+    static struct histogram none;
+    if (n == 0 && cmd == CMD_HISTOGRAM && p.codec == NULL &&
+        histogram_parse_text(p.value, p.value_len, &none, &err) == TS_OK && none.nbuckets == 0)
+        return 0; /* no bucket: /api/histogram refuses it (putjson.h) */
     if (n == 0)
         fuzz_dump("no JSON for", canon, clen);
     FUZZ_CHECK(n > 0);
@@ -164,5 +236,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_answer_key(j, n, key);
     if (cmd == CMD_PUT)
         check_read_back(r, canon, clen, j, n);
+    if (cmd == CMD_HISTOGRAM)
+        check_histogram_read_back(r, &p, j, n);
     return 0;
 }

@@ -1,6 +1,6 @@
 """fakehttptsd.py -- a scripted TSD that answers POST /api/put (and
-/api/rollup) as OpenTSDB 2.4/2.5's PutDataPointRpc does, for the faults a
-real TSD cannot be made to show on demand.
+/api/rollup, /api/histogram) as OpenTSDB 2.4/2.5's PutDataPointRpc does,
+for the faults a real TSD cannot be made to show on demand.
 
 Run as a process:  python3 fakehttptsd.py PORT
 Answers (per the TSD's source): 204 when every point was stored and neither
@@ -23,10 +23,12 @@ Behaviour, set with POST /fake/config (JSON, merged):
                    points were stored, before the answer (a lost answer)
   frozen           true: requests wait (no answer) until it is false, or
                    answer the timeout shape after sync_timeout when given
+  no_histogram     true: /api/histogram answers 404 (OpenTSDB before 2.4)
 GET /fake/stats: stored (points, duplicates included), distinct, duplicates,
 requests, connections, per-second received counts, throttled, unknown, and
 per metric "order_violations_<metric>": points stored for the first time
 with a timestamp older than one already stored for their series.
+GET /fake/histograms: every datapoint POSTed to /api/histogram, as sent.
 Stored points: (metric, timestamp, sorted tags) -> times stored.
 """
 
@@ -40,11 +42,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 CFG = {"unknown_prefix": None, "throttle": 0.0, "throttle_until": 0, "fail_sync_200": 0.0,
-       "reset_requests": 0, "frozen": False, "seed": 1}
+       "reset_requests": 0, "frozen": False, "seed": 1, "no_histogram": False}
 STATS = {"stored": 0, "requests": 0, "connections": 0, "throttled": 0, "unknown": 0,
          "storage_failed": 0, "resets": 0, "per_second": {}, "lost_answers_points": 0,
          "sync_requests": 0}
 STORE = {}
+HISTOGRAMS = []  # the datapoints /api/histogram got
 LAST = {}      # series -> the newest timestamp stored
 RNG = random.Random(1)
 
@@ -96,6 +99,9 @@ class Handler(BaseHTTPRequestHandler):
                 n = sum(c for k, c in STORE.items() if k[0].startswith(prefix))
                 d = sum(1 for k in STORE if k[0].startswith(prefix))
             self.answer(200, {"stored": n, "distinct": d})
+        elif self.path.startswith("/fake/histograms"):
+            with LOCK:
+                self.answer(200, list(HISTOGRAMS))
         else:
             self.answer(404, {"error": {"code": 404, "message": "Endpoint not found"}})
 
@@ -116,7 +122,11 @@ class Handler(BaseHTTPRequestHandler):
                     RNG.seed(CFG["seed"])
             self.answer(200, CFG)
             return
-        if not (self.path.startswith("/api/put") or self.path.startswith("/api/rollup")):
+        histogram = self.path.startswith("/api/histogram")
+        with LOCK:
+            no_histogram = CFG["no_histogram"]
+        if not (self.path.startswith("/api/put") or self.path.startswith("/api/rollup") or
+                (histogram and not no_histogram)):
             self.answer(404, {"error": {"code": 404, "message": "Endpoint not found"}})
             return
         query = self.path.split("?", 1)[1] if "?" in self.path else ""
@@ -128,6 +138,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if isinstance(dps, dict):
             dps = [dps]
+        if histogram:
+            with LOCK:
+                HISTOGRAMS.extend(dps)
         self.put(dps, params)
 
     def wait_thaw(self, sync_timeout_ms):

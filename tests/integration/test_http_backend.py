@@ -22,7 +22,12 @@ from the answer.
    stored; its two lines the TSD refuses for good do not hold the ack
    back and come back to it in error: frames, before the ack of their
    frame, and to no other client.
-6. SIGHUP: a new http-address takes effect (the next points go to the
+6. Histograms go to /api/histogram as HistogramPojo reads them (a simple
+   one as buckets, underflow and overflow; a coded one as id and value);
+   a TSD that answers 404 there (before 2.4) gets them refused for good
+   (backend.rejected{reason=unsupported}), not sent again for ever, and
+   the points after them go on.
+7. SIGHUP: a new http-address takes effect (the next points go to the
    other TSD), sync = off leaves &sync out of its requests; a change of
    protocol is kept for a restart, with a warning.
 Duration: about 25 s.
@@ -230,7 +235,31 @@ tap.ok(not any(r.startswith("error:") for r in other) and other and other[-1] ==
 tap.eq(tsd.count("fa.m%d" % tag)["distinct"], 198, "its other lines stored")
 relay5.stop()
 
-# ---- 6. reload ----------------------------------------------------------------------
+# ---- 6. histograms: /api/histogram; a TSD without it refuses them for good ------------
+hm = "hist.m%d" % tag
+send(["histogram %s %d u=1:o=2:0,1.5=7:1.5,3=+4 host=a\n" % (hm, T0),
+      "histogram %s %d 1 AAEC host=b\n" % (hm, T0 + 1)])
+h.wait_until(lambda: tsd.count(hm)["distinct"] == 2, 20, what="two histograms stored")
+got = sorted((dp for dp in json.loads(h.http_get(tsd.url("/fake/histograms"))[1])
+              if dp.get("metric") == hm), key=lambda dp: dp["timestamp"])
+tap.eq(got, [{"metric": hm, "timestamp": T0, "buckets": {"0,1.5": 7, "1.5,3": 4},
+              "underflow": 1, "overflow": 2, "tags": {"host": "a"}},
+             {"metric": hm, "timestamp": T0 + 1, "id": 1, "value": "AAEC",
+              "tags": {"host": "b"}}],
+       "a simple and a coded histogram posted to /api/histogram as HistogramPojo reads them")
+tsd.config(no_histogram=True)
+before = stat("backend.rejected", "backend=tsd reason=unsupported")
+send(["histogram %s %d u=0:0,1=1 host=c\n" % (hm, T0 + 2)] +
+     ["put after404.m%d %d %d host=h\n" % (tag, T0 + i, i) for i in range(20)])
+h.wait_until(lambda: tsd.count("after404.m%d" % tag)["distinct"] == 20, 20,
+             what="the puts after it")
+tap.eq(stat("backend.rejected", "backend=tsd reason=unsupported") - before, 1,
+       "a TSD that answers 404 to /api/histogram: the point is refused for good "
+       "(backend.rejected{reason=unsupported}), not sent again for ever; the puts go on")
+tap.ok("answered 404 to /api/histogram" in relay.logtext(), "and the log says so")
+tsd.config(no_histogram=False)
+
+# ---- 7. reload ----------------------------------------------------------------------
 tsd_b = h.FakeHttpTsd(base, name="tsd-b").start()
 opts6 = dict(BOPTS, **{"http-address": "127.0.0.1:%d" % tsd_b.port, "sync": "off"})
 relay.write_conf([("tsd", "127.0.0.1:%d" % tsd.port, opts6)], redis_opts=None)

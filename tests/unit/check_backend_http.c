@@ -72,7 +72,7 @@ static char rejected_line[256], rejected_reason[64], rejected_text[256];
 
 /* the script: what the TSD answers to request n (0-based) */
 enum answer { ANS_204 = 0, ANS_THROTTLE_3RD, ANS_UNKNOWN_2ND, ANS_UNMATCHED, ANS_CLOSE,
-              ANS_500, ANS_400_WHOLE, ANS_HOLD, ANS_UNKNOWN_UNNAMED };
+              ANS_500, ANS_400_WHOLE, ANS_HOLD, ANS_UNKNOWN_UNNAMED, ANS_404 };
 static enum answer script[FHTTP_REQS];
 static struct fhttp_conn *held_conn;   /* ANS_HOLD: answered later */
 static struct fhttp_req *held_req;
@@ -222,6 +222,9 @@ on_request(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
                                        "\"timestamp\":1,\"value\":\"1\",\"tags\":{}},"
                                        "\"error\":\"Unknown metric\"}");
         break;
+    case ANS_404: /* a TSD before 2.4 on /api/rollup or /api/histogram */
+        fhttp_answer(c, 404, NULL, "Page not found");
+        break;
     case ANS_HOLD: { /* holds the batch with the first point, answers the others */
         json_t *a = body_json(r);
         json_int_t v = json_integer_value(json_object_get(json_array_get(a, 0), "value"));
@@ -311,7 +314,7 @@ start(void)
     be_live = true;
 }
 
-enum lines { PUT_FMT, SAME_FMT, ROLLUP_FMT, HISTOGRAM_FMT };
+enum lines { PUT_FMT, SAME_FMT, ROLLUP_FMT, HISTOGRAM_FMT, CODED_FMT, NOT_HISTOGRAM_FMT };
 
 static void
 enqueue(unsigned first, unsigned n, enum lines kind)
@@ -332,6 +335,14 @@ enqueue(unsigned first, unsigned n, enum lines kind)
                                    ts, i);
             break;
         case HISTOGRAM_FMT:
+            len = (size_t)snprintf(line, sizeof(line), "histogram h.%u %u u=%u:0,1.5=2 host=h\n",
+                                   i, ts, i);
+            break;
+        case CODED_FMT:
+            len = (size_t)snprintf(line, sizeof(line), "histogram h.%u %u 1 AAEC host=h\n", i,
+                                   ts);
+            break;
+        case NOT_HISTOGRAM_FMT: /* no JSON for it: refused before sending */
             len = (size_t)snprintf(line, sizeof(line), "histogram h.%u %u %u:1:2 host=h\n", i,
                                    ts, i);
             break;
@@ -549,17 +560,51 @@ START_TEST(test_rollup_and_histogram)
     enqueue(0, 2, PUT_FMT);
     enqueue(2, 2, ROLLUP_FMT);
     enqueue(4, 1, HISTOGRAM_FMT);
+    enqueue(5, 1, CODED_FMT);
+    enqueue(6, 1, NOT_HISTOGRAM_FMT);
     ck_assert(run_until(be_idle, WAIT_MS));
-    ck_assert_int_eq(S.nreqs, 2);
+    ck_assert_int_eq(S.nreqs, 3);
     ck_assert_str_eq(S.reqs[1].target, "/api/rollup?details&sync&sync_timeout=5000");
     json_t *arr = body_json(&S.reqs[1]);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "interval")),
                      "1h");
     json_decref(arr);
+    /* both histograms in one request to /api/histogram */
+    ck_assert_str_eq(S.reqs[2].target, "/api/histogram?details&sync&sync_timeout=5000");
+    arr = body_json(&S.reqs[2]);
+    ck_assert_uint_eq(json_array_size(arr), 2);
+    json_t *simple = json_array_get(arr, 0), *coded = json_array_get(arr, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(simple, "underflow")), 4);
+    ck_assert_int_eq(json_integer_value(
+        json_object_get(json_object_get(simple, "buckets"), "0,1.5")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(coded, "id")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(coded, "value")), "AAEC");
+    json_decref(arr);
+    /* the line that is no histogram the TSD reads: refused, not sent */
     ck_assert_int_eq(rejected_calls, 1);
     ck_assert_str_eq(rejected_reason, "unsupported");
     ck_assert_uint_eq(st()->rejected[PA_UNSUPPORTED], 1);
-    ck_assert_uint_eq(g_stats.points_forwarded, 4);
+    ck_assert_uint_eq(g_stats.points_forwarded, 6);
+}
+END_TEST
+
+/* A TSD before 2.4 answers 404 to /api/histogram: its points are refused
+ * for good (kept upward), not sent again for ever; the puts after them go
+ * on. */
+START_TEST(test_histogram_404_refused_for_good)
+{
+    start();
+    script[0] = ANS_404;
+    enqueue(0, 3, HISTOGRAM_FMT);
+    enqueue(3, 2, PUT_FMT);
+    ck_assert(run_until(be_idle, WAIT_MS));
+    ck_assert_int_eq(S.nreqs, 2);
+    ck_assert_str_eq(S.reqs[0].target, "/api/histogram?details&sync&sync_timeout=5000");
+    ck_assert_int_eq(rejected_calls, 3);
+    ck_assert_str_eq(rejected_reason, "unsupported");
+    ck_assert_uint_eq(st()->rejected[PA_UNSUPPORTED], 3);
+    ck_assert_uint_eq(st()->request_errors, 1);
+    ck_assert_uint_eq(g_stats.points_forwarded, 2);
 }
 END_TEST
 
@@ -729,6 +774,7 @@ backend_http_suite(void)
     tcase_add_test(tc, test_refused_connections_fail_the_lane);
     tcase_add_test(tc, test_rollup_and_histogram);
     tcase_add_test(tc, test_gzip_and_sync_off);
+    tcase_add_test(tc, test_histogram_404_refused_for_good);
     tcase_add_test(tc, test_buffers_charged_to_the_budget);
     suite_add_tcase(s, tc);
     TCase *tt = tcase_create("tls");
