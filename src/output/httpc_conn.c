@@ -127,7 +127,7 @@ httpc_conn_close(struct httpc_conn *c)
     c->served = 0;
     c->pend = NULL;
     c->pend_len = 0;
-    c->paused = c->resume_pending = c->doomed = c->msg_done = false;
+    c->paused = c->body_waits = c->resume_pending = c->doomed = c->msg_done = false;
     c->interim = c->kept_alive = c->bad = false;
     httpc_release_buffer(c);
     for (struct httpc_req *r = list; r != NULL; r = r->next)
@@ -298,6 +298,9 @@ httpc_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->nreqs == 0 || p->o.timeout_ms == 0)
         return;
     double limit = (double)p->o.timeout_ms / 1000.0;
+    if (c->body_waits) /* the caller's body is late, not the server: the caller's
+                          own bound (a client's read-timeout) applies */
+        c->last_progress = ev_now(loop);
     double idle = ev_now(loop) - c->last_progress;
     if (idle >= limit) {
         httpc_conn_fail(c, HTTPC_TIMEOUT, "no progress: timed out", 0);
@@ -473,6 +476,7 @@ httpc_write_one(struct httpc_conn *c, struct httpc_req *r)
             n += httpc_body_iov(c, r, iov + n, &more);
         if (c->doomed)
             return 0;
+        c->body_waits = n == 0 && !r->body_done;
         if (n == 0)
             return r->body_done ? 1 : 0;
         ssize_t w;
@@ -486,6 +490,7 @@ httpc_write_one(struct httpc_conn *c, struct httpc_req *r)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->body_waits = false; /* the server's turn to read */
                 ev_io_start(p->loop, &c->wio);
                 return 0;
             }
@@ -494,14 +499,17 @@ httpc_write_one(struct httpc_conn *c, struct httpc_req *r)
         }
         r->sent = true;
         p->st.bytes_out += (uint64_t)w;
+        c->body_waits = false;
         httpc_conn_progress(c);
         httpc_advance(c, r, (size_t)w);
         if (c->doomed)
             return 0; /* r may be gone */
         if (r->body_done)
             return 1;
-        if (!more)
+        if (!more) {
+            c->body_waits = true;
             return 0;
+        }
     }
 }
 

@@ -57,6 +57,7 @@ struct httpc_conn {
     size_t pend_len;
     double last_progress;
     bool paused;               /* the caller has not taken pend: no reading */
+    bool body_waits;           /* the request being written waits for the caller's body */
     bool resume_pending;       /* httpc_resume: carry on from the kick */
     bool doomed;               /* a cancel: close at the next chance */
     bool msg_done;             /* the first request's response is complete */

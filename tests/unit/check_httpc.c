@@ -14,7 +14,10 @@
  * flight on one connection once the server kept it alive, answered in
  * order; a connection closed before an answer (every pipelined request
  * lost, unanswered) and in the middle of one (lost, answered); no
- * progress (timeout), a caller that never takes the body (timeout);
+ * progress (timeout), a caller that never takes the body (timeout), but
+ * a caller whose request body comes slower than the timeout is no
+ * server's stall (found by test_proxy_faults under load: a client's
+ * chunked upload answered 504);
  * connect refused (the pool is down, refuses at once, backs off, then
  * connects), a connect that hangs (connect timeout); the wait bound;
  * request bodies by Content-Length and chunked, given in pieces as the
@@ -801,6 +804,38 @@ START_TEST(test_request_bodies)
 }
 END_TEST
 
+/* The caller's body comes in pieces 2.5 timeouts apart: the wait is the
+ * caller's, not the server's -- the request completes, chunked or not. */
+START_TEST(test_slow_body_is_not_a_timeout)
+{
+    struct httpc_opts o = opts(1, 1);
+    o.timeout_ms = 200;
+    P = httpc_pool_new(loop, &mem, &o);
+    S.on_request = answer_body_len;
+    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    size_t n = sizeof(text) - 1;
+    for (int chunked = 0; chunked < 2; chunked++) {
+        struct treq *a = treq_new("POST", "/slow");
+        a->r.body = chunked ? HTTPC_BODY_CHUNKED : HTTPC_BODY_LENGTH;
+        a->r.body_len = chunked ? 0 : n;
+        a->src = text;
+        submit_ok(a);
+        for (int k = 1; k <= 3; k++) {
+            run_for(500);
+            ck_assert(!a->done);
+            a->src_avail = n * (size_t)k / 3;
+            a->src_end = k == 3;
+            httpc_body_ready(&a->r);
+        }
+        wait_done(a);
+        ck_assert_int_eq(a->res, HTTPC_OK);
+        ck_assert_str_eq(S.reqs[chunked].body, text);
+        treq_free(a);
+    }
+    ck_assert_uint_eq(httpc_pool_stats(P)->timeouts, 0);
+}
+END_TEST
+
 START_TEST(test_cancel)
 {
     new_pool(1, 1);
@@ -1342,6 +1377,7 @@ httpc_suite(void)
     tcase_add_test(tc, test_lost_before_answer);
     tcase_add_test(tc, test_lost_mid_answer);
     tcase_add_test(tc, test_timeouts);
+    tcase_add_test(tc, test_slow_body_is_not_a_timeout);
     tcase_add_test(tc, test_connect_refused);
     tcase_add_test(tc, test_connect_timeout);
     tcase_add_test(tc, test_wait_bound);
