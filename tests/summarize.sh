@@ -24,6 +24,9 @@ for f in $(find "$root" -name '*.trs' 2>/dev/null); do
         log=${f%.trs}.log
         [ -f "$log" ] && awk '/^not ok /{n=40; print "    " $0; next}
             n>0 && /^#/{n--; print "      " substr($0, 1, 600); next} {n=0}' "$log"
+        # no failing point (a crash, an exception): how the log ends
+        [ -f "$log" ] && ! grep -q '^not ok ' "$log" &&
+            grep -v -E '^(ok |PASS: |ERROR: |FAIL: )' "$log" | tail -n 15 | sed 's/^/      | /' 
     fi
 done
 for f in "$results"/*.tap; do
