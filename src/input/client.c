@@ -647,8 +647,7 @@ static void
 client_handshake(struct client *c)
 {
     struct ev_loop *loop = conn_loop(c);
-    char peer[LOG_PEER_MAX];
-    switch (tls_server_handshake(&c->tls, log_peer(c->fd, peer, sizeof(peer)))) {
+    switch (tls_server_handshake(&c->tls, c->fd)) {
     case TLS_IO_DONE:
         ev_io_stop(loop, &c->wio);
         c->partial_since = 0;

@@ -155,8 +155,9 @@ tls_server_failed(struct tls_link *t, enum tls_fail f, const char *why, const ch
 }
 
 enum tls_io
-tls_server_handshake(struct tls_link *t, const char *peer)
+tls_server_handshake(struct tls_link *t, int fd)
 {
+    char peer[LOG_PEER_MAX]; /* filled (getpeername) only for a line written */
     enum tls_io io = tls_handshake(t->ssl);
     if (io == TLS_IO_DONE) {
         tls_server_give_back(t);
@@ -165,18 +166,19 @@ tls_server_handshake(struct tls_link *t, const char *peer)
         g_stats.tls.handshaking--;
         g_stats.tls.handshakes++;
         g_stats.tls.open++;
-        log_debug("client %s: TLS handshake done (%s, %s)", peer, tls_version_name(t->ssl),
-                  SSL_get_cipher_name(t->ssl));
+        log_debug("client %s: TLS handshake done (%s, %s)", log_peer(fd, peer, sizeof(peer)),
+                  tls_version_name(t->ssl), SSL_get_cipher_name(t->ssl));
     } else if (io == TLS_IO_WANT_READ) {
         /* waiting for the client: its record buffers (some 34 KB) go back
          * until it sends (a half-open handshake costs its state only) */
         (void)SSL_free_buffers(t->ssl);
     } else if (io == TLS_IO_CLOSED) {
-        tls_server_failed(t, TLS_FAIL_CLOSED, "the client closed the connection", peer);
+        tls_server_failed(t, TLS_FAIL_CLOSED, "the client closed the connection",
+                          log_peer(fd, peer, sizeof(peer)));
     } else if (io == TLS_IO_FAILED) {
         char why[300];
         enum tls_fail f = tls_failure(t->ssl, why, sizeof(why));
-        tls_server_failed(t, f, why, peer);
+        tls_server_failed(t, f, why, log_peer(fd, peer, sizeof(peer)));
     }
     return io;
 }

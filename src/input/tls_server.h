@@ -72,11 +72,11 @@ struct tls_link *tls_server_next(struct tls_line *line, uint64_t max);
 /* Begins the TLS of a client holding a slot, over fd (nothing is read or
  * written yet).  TS_OK, or TS_ERROR (out of memory). */
 int tls_server_attach(struct tls_link *t, struct tls_server *ts, int fd);
-/* One handshake step; peer names the client in a failure's log line.
- * TLS_IO_DONE: over (counted); WANT_READ/WANT_WRITE: call again when
- * the socket is ready; FAILED or CLOSED: counted and logged, close the
- * client. */
-enum tls_io tls_server_handshake(struct tls_link *t, const char *peer);
+/* One handshake step on the client's socket fd (its peer is looked up
+ * only for a line that is written).  TLS_IO_DONE: over (counted);
+ * WANT_READ/WANT_WRITE: call again when the socket is ready; FAILED or
+ * CLOSED: counted and logged, close the client. */
+enum tls_io tls_server_handshake(struct tls_link *t, int fd);
 /* The handshake did not finish within the client's deadline. */
 void tls_server_timed_out(struct tls_link *t, const char *peer);
 /* recv(2) in TLS: up to len plaintext bytes into buf, or a peek (they

@@ -133,7 +133,7 @@ handshake(enum tls_io *s_io, enum tls_io *c_io)
         if (!final(*c_io))
             *c_io = tls_client_handshake(&sess, 1000, 10, why, sizeof(why));
         if (!final(*s_io))
-            *s_io = tls_server_handshake(&link_, "peer");
+            *s_io = tls_server_handshake(&link_, fds[0]);
     }
 }
 
@@ -412,7 +412,7 @@ START_TEST(test_not_tls)
     ends();
     uint64_t before = failed(TLS_FAIL_NOT_TLS);
     ck_assert_int_eq(write(fds[1], "put m 1 1 a=b\n", 14), 14);
-    ck_assert_int_eq(tls_server_handshake(&link_, "peer"), TLS_IO_FAILED);
+    ck_assert_int_eq(tls_server_handshake(&link_, fds[0]), TLS_IO_FAILED);
     ck_assert_uint_eq(failed(TLS_FAIL_NOT_TLS), before + 1);
     teardown_ends();
     server_conf(NULL, false);
@@ -421,7 +421,7 @@ START_TEST(test_not_tls)
     before = failed(TLS_FAIL_CLOSED);
     close(fds[1]);
     fds[1] = open("/dev/null", O_RDONLY); /* (closed again by the teardown) */
-    ck_assert_int_eq(tls_server_handshake(&link_, "peer"), TLS_IO_CLOSED);
+    ck_assert_int_eq(tls_server_handshake(&link_, fds[0]), TLS_IO_CLOSED);
     ck_assert_uint_eq(failed(TLS_FAIL_CLOSED), before + 1);
     before = failed(TLS_FAIL_TIMEOUT);
     tls_server_timed_out(&link_, "peer"); /* over already: not counted twice */
