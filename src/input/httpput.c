@@ -93,6 +93,33 @@ httpput_details_free(struct http_conn *h)
 
 static struct http_conn *put_conn; /* the request whose pass is running */
 
+/* One entry of ?details, {"datapoint":<dp>,"error":"<text>"} (dp is JSON;
+ * text escaped, latin1: its bytes are ISO-8859-1), whole or not at all
+ * (counted): at most max-http-body-bytes of them. */
+static void
+details_add(struct http_conn *h, const char *dp, size_t dplen, const char *text, size_t tlen,
+            bool latin1)
+{
+    size_t most = 1 + 13 + dplen + 10 + 6 * tlen + 2;
+    if (h->details.len + most > h->host.max_body || !details_reserve(h, most)) {
+        g_stats.http_details_truncated++;
+        return;
+    }
+    char *o = h->details.p + h->details.len;
+    size_t n = 0;
+    if (h->details_count++ > 0)
+        o[n++] = ',';
+    memcpy(o + n, "{\"datapoint\":", 13);
+    n += 13;
+    memcpy(o + n, dp, dplen);
+    n += dplen;
+    memcpy(o + n, ",\"error\":\"", 10);
+    n += 10;
+    n += httpreply_json_escape(text, tlen, latin1, o + n, 6 * tlen);
+    memcpy(o + n, "\"}", 2);
+    h->details.len += n + 2;
+}
+
 static void
 put_error(struct sink *s, const struct point_error *e, const char *input, size_t ilen,
           const void *json_dp)
@@ -109,31 +136,13 @@ put_error(struct sink *s, const struct point_error *e, const char *input, size_t
         msg = "Unable to parse value to a number";
         mlen = strlen(msg);
     }
-    /* the whole entry or nothing: at most max-http-body-bytes of them */
-    size_t dp = ilen <= DETAILS_DP_MAX ? ilen : 96;
-    size_t most = 1 + 13 + dp + 10 + 6 * mlen + 2;
-    if (h->details.len + most > h->host.max_body || !details_reserve(h, most)) {
-        g_stats.http_details_truncated++;
+    if (ilen <= DETAILS_DP_MAX) { /* the datapoint as sent: valid JSON */
+        details_add(h, input, ilen, msg, mlen, true);
         return;
     }
-    struct buf *d = &h->details;
-    char *o = d->p + d->len;
-    size_t n = 0;
-    if (h->details_count++ > 0)
-        o[n++] = ',';
-    memcpy(o + n, "{\"datapoint\":", 13);
-    n += 13;
-    if (ilen <= DETAILS_DP_MAX) {
-        memcpy(o + n, input, ilen); /* the datapoint as sent: valid JSON */
-        n += ilen;
-    } else {
-        n += (size_t)snprintf(o + n, 96, "\"(a %zu-byte datapoint, not repeated)\"", ilen);
-    }
-    memcpy(o + n, ",\"error\":\"", 10);
-    n += 10;
-    n += httpreply_json_escape(msg, mlen, true, o + n, 6 * mlen);
-    memcpy(o + n, "\"}", 2);
-    d->len += n + 2;
+    char note[96];
+    int k = snprintf(note, sizeof(note), "\"(a %zu-byte datapoint, not repeated)\"", ilen);
+    details_add(h, note, (size_t)k, msg, mlen, true);
 }
 
 /* A gzip body inflated in pieces to `piece`; with piece NULL only counted.
@@ -349,23 +358,10 @@ http_sync_refused(struct http_conn *h, const char *line, size_t len, const char 
         return;
     /* the datapoint as the TSD would echo it, and its words */
     char dp[PUTJSON_MAX];
-    uint64_t key;
-    size_t n = putjson_write(line, len, dp, sizeof(dp), &key);
+    size_t n = putjson_write(line, len, dp, sizeof(dp), NULL);
     if (n == 0)
         n = (size_t)snprintf(dp, sizeof(dp), "null");
-    size_t most = 16 + n + 12 + 6 * tlen + 4;
-    if (h->details.len + most > h->host.max_body || !details_reserve(h, most)) {
-        g_stats.http_details_truncated++;
-        return;
-    }
-    char *o = h->details.p + h->details.len;
-    size_t k = 0;
-    if (h->details_count++ > 0)
-        o[k++] = ',';
-    k += (size_t)snprintf(o + k, most, "{\"datapoint\":%.*s,\"error\":\"", (int)n, dp);
-    k += httpreply_json_escape(text, tlen, false, o + k, 6 * tlen);
-    memcpy(o + k, "\"}", 2);
-    h->details.len += k + 2;
+    details_add(h, dp, n, text, tlen, false);
 }
 
 void
