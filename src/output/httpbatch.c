@@ -276,17 +276,29 @@ httpbatch_find(struct hb_batch *b, uint64_t key)
 
 /* ---- building a request (the caller's side) -------------------------------------- */
 
-void
-httpbatch_build_new(struct hb_backend *hb, struct hb_lane *l, struct hb_batch *b, uint32_t most)
+typedef void httpbatch_fill_fn(struct hb_lane *l, struct hb_batch *b, uint32_t most,
+                               struct hb_out *o);
+
+/* Fills b's request with fill, then its body; compressed past the bound,
+ * again with half the points. */
+static void
+httpbatch_build(struct hb_backend *hb, struct hb_lane *l, struct hb_batch *b, uint32_t most,
+                httpbatch_fill_fn *fill)
 {
     b->gzip = hb->be->cfg->http_gzip != 0;
     for (;;) {
         struct hb_out o = httpbatch_out_for(hb, b, b->gzip);
-        httpbatch_fill_new(l, b, most, &o);
+        fill(l, b, most, &o);
         if (b->ninreq == 0 || httpbatch_finish_body(hb, b, &o, b->gzip))
             return;
-        most = TS_MAX(b->ninreq / 2, 1u); /* compressed past the bound: fewer */
+        most = TS_MAX(b->ninreq / 2, 1u);
     }
+}
+
+void
+httpbatch_build_new(struct hb_backend *hb, struct hb_lane *l, struct hb_batch *b, uint32_t most)
+{
+    httpbatch_build(hb, l, b, most, httpbatch_fill_new);
 }
 
 void
@@ -295,14 +307,7 @@ httpbatch_build_retry(struct hb_backend *hb, struct hb_lane *l, struct hb_batch 
 {
     if (b->unmatched_rounds >= 2)
         most = 1; /* answers that name no point: one at a time, each failure its own */
-    b->gzip = hb->be->cfg->http_gzip != 0;
-    for (;;) {
-        struct hb_out o = httpbatch_out_for(hb, b, b->gzip);
-        httpbatch_fill_retry(l, b, most, &o);
-        if (b->ninreq == 0 || httpbatch_finish_body(hb, b, &o, b->gzip))
-            return;
-        most = TS_MAX(b->ninreq / 2, 1u);
-    }
+    httpbatch_build(hb, l, b, most, httpbatch_fill_retry);
 }
 
 void
