@@ -42,14 +42,21 @@ static int
 rulecfg_fail(const struct rulecfg_err *e, int line, const char *kind, const char *name,
              const char *key, const char *fmt, ...)
 {
-    int n = snprintf(e->buf, e->len, "%s:%d: [%s%s%s]%s%s: ", e->file, line, kind,
-                     name[0] ? " " : "", name, key ? " " : "", key ? key : "");
-    if (n < 0 || (size_t)n >= e->len)
-        return TS_ERROR;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
+    rulecfg_vfail(e, line, kind, name, key, fmt, ap);
     va_end(ap);
+    return TS_ERROR;
+}
+
+int
+rulecfg_vfail(const struct rulecfg_err *e, int line, const char *kind, const char *name,
+              const char *key, const char *fmt, va_list ap)
+{
+    int n = snprintf(e->buf, e->len, "%s:%d: [%s%s%s]%s%s: ", e->file, line, kind,
+                     name[0] ? " " : "", name, key ? " " : "", key ? key : "");
+    if (n >= 0 && (size_t)n < e->len)
+        vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
     return TS_ERROR;
 }
 

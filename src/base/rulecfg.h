@@ -15,6 +15,7 @@
 #ifndef TS_RULECFG_H
 #define TS_RULECFG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +116,10 @@ int rulecfg_set(struct cfg_rules *rc, const char *name, const char *value, int l
 int rulecfg_validate(struct cfg_rules *rc, const char *const *backends, const int *backend_lines,
                      int nbackends, const char *default_group, int default_group_line,
                      const uint8_t *name_ok, const struct rulecfg_err *e);
+/* "FILE:LINE: [KIND NAME] KEY: " and the message into e->buf (KEY left
+ * out when NULL, NAME when empty).  Returns TS_ERROR. */
+int rulecfg_vfail(const struct rulecfg_err *e, int line, const char *kind, const char *name,
+                  const char *key, const char *fmt, va_list ap);
 /* The index of the group named name, -1 for none. */
 int rulecfg_group_index(const struct cfg_rules *rc, const char *name);
 

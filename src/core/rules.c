@@ -37,6 +37,7 @@
 #include "base/log.h"
 #include "base/point.h"
 #include "base/rollup.h"
+#include "base/rulecfg.h"
 #include "base/util.h"
 #include "core/rules.h"
 
@@ -83,12 +84,10 @@ static int
 rules_fail(const struct config *cfg, int line, const char *rule, const char *key, char *err,
            size_t errlen, const char *fmt, ...)
 {
-    int n = snprintf(err, errlen, "%s:%d: [rule %s] %s: ", cfg->path, line, rule, key);
-    if (n < 0 || (size_t)n >= errlen)
-        return TS_ERROR;
+    const struct rulecfg_err e = { .file = cfg->path, .buf = err, .len = errlen };
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    rulecfg_vfail(&e, line, "rule", rule, key, fmt, ap);
     va_end(ap);
     return TS_ERROR;
 }
