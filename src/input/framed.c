@@ -10,9 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/pointline.h"
+#include "base/util.h"
 #include "input/framed.h"
 #include "input/json.h"
-#include "base/util.h"
 
 #define INPUT_ECHO_MAX 200
 
@@ -62,17 +63,9 @@ text_payload(struct framed_io *io, const char *p, size_t len)
             off = next;
             continue;
         }
-        const char *sp = memchr(start, ' ', llen);
-        size_t wn = sp ? (size_t)(sp - start) : llen;
-        int rc;
-        if (wn == 3 && memcmp(start, "put", 3) == 0)
-            rc = ingest_line(io->sink, CMD_PUT, false, start, llen);
-        else if (wn == 6 && memcmp(start, "rollup", 6) == 0)
-            rc = ingest_line(io->sink, CMD_ROLLUP, false, start, llen);
-        else if (wn == 9 && memcmp(start, "histogram", 9) == 0)
-            rc = ingest_line(io->sink, CMD_HISTOGRAM, false, start, llen);
-        else
-            rc = ingest_line(io->sink, CMD_PUT, true, start, llen);
+        bool implicit;
+        enum point_cmd cmd = pointline_cmd(start, llen, &implicit);
+        int rc = ingest_line(io->sink, cmd, implicit, start, llen);
         if (rc == TS_EAGAIN) {
             io->skip = off;
             return false;

@@ -59,21 +59,6 @@ routetest_check(const struct config *cfg, char *err, size_t errlen)
     return f != NULL ? TS_OK : TS_ERROR;
 }
 
-/* The command of a telnet line; implicit: none given (a framed line). */
-static enum point_cmd
-routetest_cmd(const char *line, size_t len, bool *implicit)
-{
-    const char *sp = memchr(line, ' ', len);
-    size_t w = sp ? (size_t)(sp - line) : len;
-    *implicit = false;
-    if (w == 6 && memcmp(line, "rollup", 6) == 0)
-        return CMD_ROLLUP;
-    if (w == 9 && memcmp(line, "histogram", 9) == 0)
-        return CMD_HISTOGRAM;
-    *implicit = !(w == 3 && memcmp(line, "put", 3) == 0);
-    return CMD_PUT;
-}
-
 static void
 routetest_rules(struct routetest *t)
 {
@@ -109,7 +94,7 @@ static void
 routetest_line(struct routetest *t, const char *line, size_t len)
 {
     bool implicit;
-    enum point_cmd cmd = routetest_cmd(line, len, &implicit);
+    enum point_cmd cmd = pointline_cmd(line, len, &implicit);
     fprintf(t->out, "%.*s\n", (int)len, line);
     if (pointline_parse(&t->pr, cmd, implicit, line, len, &t->p, &t->err) != TS_OK) {
         point_error_format(&t->err, t->reply, sizeof(t->reply));
