@@ -39,6 +39,16 @@
     ((size_t)CFG_HISTORY_COLS * sizeof(double) + \
      (size_t)(nbackends) * CFG_HISTORY_BACKEND_COLS * sizeof(double))
 
+/* What a protocol = http backend holds for its life, charged to the
+ * queue class (output/backend_http.c; config_check.c sees that it fits):
+ * a window of 2 x http-pipeline batches per connection, each a body block
+ * and CFG_HTTP_LINE_BYTES per line it may hold (http-batch at most, and
+ * what a body fits at 32 bytes of JSON a point, CFG_HTTP_GZIP_RATIO times
+ * that with gzip); and a buffer of CFG_HTTP_GZIP_RATIO blocks for the
+ * JSON before compression.  backend_http.c asserts the line's parts fit. */
+#define CFG_HTTP_LINE_BYTES 24
+#define CFG_HTTP_GZIP_RATIO 4
+
 enum listen_proto { PROTO_AUTO = 0, PROTO_TELNET, PROTO_FRAMED, PROTO_HTTP };
 enum routing { ROUTE_HASH = 0, ROUTE_ROUNDROBIN, ROUTE_FAILOVER, ROUTE_ALL };
 enum overflow_policy { OVERFLOW_BLOCK = 0, OVERFLOW_DROP };

@@ -102,6 +102,37 @@ budget(struct parse_state *ps)
     return true;
 }
 
+/* What the protocol = http backends hold for their life (config.h:
+ * CFG_HTTP_LINE_BYTES; counted with whole blocks, a little over what
+ * backend_http.c charges).  It must leave the input share its 4 blocks
+ * (what input-memory needs at least): backends that cannot fit are
+ * refused here (tsrelay -t, a reload), not when they start. */
+static bool
+http_backends_fit(struct parse_state *ps)
+{
+    struct config *cfg = ps->cfg;
+    uint64_t bs = cfg->block_size, total = 0;
+    for (int i = 0; i < cfg->nbackends; i++) {
+        const struct cfg_backend *b = &cfg->backends[i];
+        if (b->protocol != BPROTO_HTTP)
+            continue;
+        uint64_t window = (uint64_t)TS_MAX(2, 2 * b->http_pipeline);
+        uint64_t lines = TS_MIN(bs * (b->http_gzip ? CFG_HTTP_GZIP_RATIO : 1) / 32,
+                                b->http_batch);
+        total += (uint64_t)b->conns * window * (bs + lines * CFG_HTTP_LINE_BYTES) +
+                 CFG_HTTP_GZIP_RATIO * bs;
+    }
+    uint64_t room = cfg->memory_limit - cfg->control_reserve - cfg->limits.series_memory;
+    if (total == 0 || total + 4 * bs <= room)
+        return true;
+    return cfg_fail(ps, cfg_line_of(ps, S_RELAY, "memory-limit", NULL), "relay", "memory-limit",
+                    "the protocol = http backends hold %llu bytes (conns x 2 x http-pipeline "
+                    "request bodies of a block each, their line arrays, a gzip buffer of 4 "
+                    "blocks each): with 4 blocks for input that is more than memory-limit "
+                    "less control-reserve and series-memory (%llu)",
+                    (unsigned long long)total, (unsigned long long)room) != 0;
+}
+
 /* [redis] sentinels = HOST:PORT, ... into cfg->redis.sentinels[]; with
  * master-name, both or neither. */
 static bool
@@ -401,7 +432,7 @@ config_check(struct parse_state *ps)
         return cfg_fail(ps, cfg_line_of(ps, S_RELAY, "tcp-keepalive", NULL), "relay",
                         "tcp-keepalive",
                         "must be 0 (off) or at least 1s (the kernel counts it in seconds)");
-    if (!proxy_list(ps) || !block_check(ps) || !budget(ps))
+    if (!proxy_list(ps) || !block_check(ps) || !budget(ps) || !http_backends_fit(ps))
         return 0;
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms)
         return cfg_fail(ps, cfg_line_of(ps, S_RELAY, "reconnect-min", "reconnect-max"), "relay",

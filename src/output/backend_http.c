@@ -143,11 +143,14 @@ hb_attach(struct backend *be)
     hb->zs_ready = true;
     /* the batches' line arrays and the JSON buffer are the budget's too,
      * beside the bodies' blocks (memory.class{class=queue}) */
-    size_t per_line = sizeof(uint32_t) + sizeof(uint8_t) + sizeof(struct hb_kv);
+    _Static_assert(sizeof(uint32_t) + sizeof(uint8_t) + sizeof(struct hb_kv) <=
+                   CFG_HTTP_LINE_BYTES, "a batch's line: offs, bits, kv");
+    size_t per_line = CFG_HTTP_LINE_BYTES; /* as config_check.c counts it */
     size_t fixed = (size_t)be->nconns * hb->window * hb->batch_cap * per_line + hb->json_cap;
     if (pool_charge(be->env->pool, fixed, POOL_QUEUE) != TS_OK) {
         log_error("backend %s: no memory for its request buffers (%zu bytes: conns x 2 x "
-                  "http-pipeline batches of up to http-batch lines, and the gzip buffer)",
+                  "http-pipeline batches of up to http-batch lines, and the gzip buffer): "
+                  "the budget's free part is smaller",
                   be->cfg->name, fixed);
         hb_detach(be);
         return TS_ERROR;

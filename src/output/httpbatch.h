@@ -33,7 +33,8 @@
 #define HB_FINAL 8u     /* the answer refused it for good */
 #define HB_UNSUP 16u    /* refused before sending: no endpoint for it (reported at commit) */
 
-#define HB_GZIP_RATIO 4 /* JSON held for one gzip body: this many times its bound */
+#define HB_GZIP_RATIO CFG_HTTP_GZIP_RATIO /* JSON held for one gzip body: this many
+                                              times its bound (base/config.h) */
 
 enum hb_state { HB_FREE = 0, HB_SENDING, HB_WAIT, HB_DONE };
 

@@ -637,7 +637,8 @@ START_TEST(test_buffers_charged_to_the_budget)
     size_t window = 4, cap = TS_MIN(pool.data_size * 4 / 32, (size_t)5000); /* gzip: 4x */
     size_t bodies = (size_t)be.nconns * window * pool.data_size;
     ck_assert_uint_eq(st()->buffer_bytes,
-                      (size_t)be.nconns * window * cap * 21 + 4 * pool.data_size);
+                      (size_t)be.nconns * window * cap * CFG_HTTP_LINE_BYTES +
+                          4 * pool.data_size);
     ck_assert_uint_ge(pool.used[POOL_QUEUE], st()->buffer_bytes + bodies);
     backend_destroy(&be);
     be_live = false;

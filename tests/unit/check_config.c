@@ -880,6 +880,33 @@ START_TEST(test_budget_parts)
 }
 END_TEST
 
+/* The protocol = http backends' bodies and buffers must fit the budget
+ * beside 4 blocks of input: refused by the check, not when they start. */
+START_TEST(test_http_backends_fit)
+{
+#define HTTP_BACKEND(n) "[backend h" #n "]\naddress = 127.0.0.1:4242\nprotocol = http\n"
+    /* 1M: 768K less 4 blocks; one backend holds 2 x 2 x (64K + 50 lines) + 4 x 64K */
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 1M\n" HTTP_BACKEND(1),
+                      "NAME:2: [relay] memory-limit: the protocol = http backends hold "
+                      "529088 bytes");
+    ASSERT_OK("[relay]\nmemory-limit = 2M\n" HTTP_BACKEND(1));
+    ASSERT_OK("[relay]\nmemory-limit = 1M\n" BACKEND_OK); /* telnet: nothing held */
+    /* 16M (14M less the reserve and the guard): a backend of 8 connections
+     * with 4 requests in flight holds 8 x 8 x (64K + 50 lines) + 4 blocks,
+     * about 4.3M: three fit, four do not */
+    ASSERT_OK("[relay]\nmemory-limit = 16M\n"
+              HTTP_BACKEND(1) "conns = 8\nhttp-pipeline = 4\n"
+              HTTP_BACKEND(2) "conns = 8\nhttp-pipeline = 2\n");
+    ASSERT_ERR_PREFIX("[relay]\nmemory-limit = 16M\n"
+                      HTTP_BACKEND(1) "conns = 8\nhttp-pipeline = 4\n"
+                      HTTP_BACKEND(2) "conns = 8\nhttp-pipeline = 4\n"
+                      HTTP_BACKEND(3) "conns = 8\nhttp-pipeline = 4\n"
+                      HTTP_BACKEND(4) "conns = 8\nhttp-pipeline = 4\n",
+                      "NAME:2: [relay] memory-limit: the protocol = http backends hold");
+#undef HTTP_BACKEND
+}
+END_TEST
+
 START_TEST(test_block_size_power_of_two)
 {
     ASSERT_ERR_PREFIX("[relay]\nblock-size = 65000\n" BACKEND_OK, "NAME:");
@@ -1375,6 +1402,7 @@ config_suite(void)
     tcase_add_test(tc, test_spool_low_above_high);
     tcase_add_test(tc, test_max_line_fits_block);
     tcase_add_test(tc, test_block_size_power_of_two);
+    tcase_add_test(tc, test_http_backends_fit);
     tcase_add_test(tc, test_budget_parts);
     tcase_add_test(tc, test_limits_section);
     tcase_add_test(tc, test_inline_comments);
