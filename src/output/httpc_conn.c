@@ -37,7 +37,8 @@
 #include "base/resolver.h"
 #include "base/util.h"
 
-#define HTTPC_IOV 8
+#define HTTPC_HEAD_IOV 7 /* method, " ", target, version, our lines, the caller's, CRLF */
+#define HTTPC_IOV (HTTPC_HEAD_IOV + 2) /* and a chunk's framing and its bytes */
 #define HTTPC_READ_BUDGET (1u << 20) /* bytes read per event, then others get a turn */
 
 static const http_parser_settings httpc_settings;
@@ -348,7 +349,7 @@ httpc_head_lines(struct httpc_conn *c, const struct httpc_req *r)
 static int
 httpc_head_iov(struct httpc_conn *c, const struct httpc_req *r, struct iovec *iov)
 {
-    const struct iovec parts[] = {
+    const struct iovec parts[HTTPC_HEAD_IOV] = {
         { (void *)r->method, strlen(r->method) },
         { (void *)" ", 1 },
         { (void *)r->target, r->target_len },

@@ -785,6 +785,19 @@ START_TEST(test_request_bodies)
     ck_assert_str_eq(S.reqs[1].body, text);
     ck_assert(S.reqs[1].chunked);
     ck_assert_str_eq(S.reqs[1].method, "PUT");
+    /* chunked with the body all there at the first write: the head's seven
+     * pieces, the chunk's framing and its bytes in one writev (found by
+     * ASan in test_proxy_faults: the iovec array held eight) */
+    struct treq *d = treq_new("POST", "/chunked-at-once");
+    d->r.body = HTTPC_BODY_CHUNKED;
+    d->src = text;
+    d->src_avail = n;
+    d->src_end = true;
+    submit_ok(d);
+    wait_done(d);
+    ck_assert_int_eq(d->res, HTTPC_OK);
+    ck_assert_str_eq(S.reqs[2].body, text);
+    ck_assert(S.reqs[2].chunked);
     make_big();
     struct treq *c = treq_new("POST", "/big");
     c->r.body = HTTPC_BODY_LENGTH;
@@ -794,13 +807,14 @@ START_TEST(test_request_bodies)
     submit_ok(c);
     wait_done(c);
     ck_assert_int_eq(c->res, HTTPC_OK);
-    ck_assert_uint_eq(S.reqs[2].body_len, BIG);
-    ck_assert(memcmp(S.reqs[2].body, big, BIG) == 0);
+    ck_assert_uint_eq(S.reqs[3].body_len, BIG);
+    ck_assert(memcmp(S.reqs[3].body, big, BIG) == 0);
     ck_assert_int_eq(S.naccepted, 1);
     free(big);
     treq_free(a);
     treq_free(b);
     treq_free(c);
+    treq_free(d);
 }
 END_TEST
 
