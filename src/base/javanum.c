@@ -67,6 +67,13 @@ javanum_parse_long(const char *s, size_t n, int64_t *out, size_t *bad)
 bool
 javanum_is_int(const char *s, size_t n)
 {
+    int32_t unused;
+    return javanum_parse_int(s, n, &unused);
+}
+
+bool
+javanum_parse_int(const char *s, size_t n, int32_t *out)
+{
     size_t i = 0;
     bool neg = false;
     if (n > 0 && (s[0] == '+' || s[0] == '-')) {
@@ -83,7 +90,10 @@ javanum_is_int(const char *s, size_t n)
         if (x > (uint64_t)INT32_MAX + 1)
             return false;
     }
-    return neg || x <= (uint64_t)INT32_MAX;
+    if (!neg && x > (uint64_t)INT32_MAX)
+        return false;
+    *out = neg ? (int32_t)(0 - (int64_t)x) : (int32_t)x;
+    return true;
 }
 
 /* An exponent's value after its letter: an optional sign, then at least

@@ -36,7 +36,9 @@ enum javanum_double {
  * of the offending byte) only on JLONG_BAD_CHAR. */
 enum javanum_long javanum_parse_long(const char *s, size_t n, int64_t *out, size_t *bad);
 
-/* Does Integer.parseInt accept it? (a histogram's codec id) */
+/* Integer.parseInt: true with the value in *out (a histogram's codec id). */
+bool javanum_parse_int(const char *s, size_t n, int32_t *out);
+/* Does Integer.parseInt accept it? */
 bool javanum_is_int(const char *s, size_t n);
 
 /* Double.parseDouble's grammar: trims *s and *n as String.trim does (bytes

@@ -237,6 +237,7 @@ putjson_tags(struct pj_out *o, const struct pj_words *ws, int first)
 struct pj_layout {
     int metric, value, first_tag;
     bool coded;
+    int32_t id;                 /* coded: the codec id */
 };
 
 /* The layout of a line of kind; false when words are missing: a put needs
@@ -249,7 +250,7 @@ putjson_layout(enum putjson_kind kind, const struct pj_words *ws, struct pj_layo
     lay->metric = kind == PJ_ROLLUP ? 2 : 1;
     lay->value = lay->metric + 2;
     lay->coded = kind == PJ_HISTOGRAM && ws->count > lay->value + 1 &&
-                 javanum_is_int(ws->w[lay->value], ws->n[lay->value]);
+                 javanum_parse_int(ws->w[lay->value], ws->n[lay->value], &lay->id);
     lay->value += lay->coded;
     lay->first_tag = lay->value + 1;
     return ws->count >= lay->first_tag + (kind != PJ_ROLLUP);
@@ -359,14 +360,8 @@ putjson_histogram_value(struct pj_out *o, const struct pj_words *ws, const struc
     size_t vn = ws->n[lay->value];
     struct point_error err;
     if (lay->coded) {
-        /* Integer.parseInt read it (putjson_layout): a sign, digits, an int */
-        const char *idw = ws->w[lay->value - 1];
-        size_t idn = ws->n[lay->value - 1], i = idw[0] == '+' || idw[0] == '-';
-        int64_t id = 0;
-        for (; i < idn; i++)
-            id = id * 10 + (idw[i] - '0');
         putjson_lit(o, ",\"id\":");
-        putjson_int(o, idw[0] == '-' ? -id : id);
+        putjson_int(o, lay->id);
         putjson_lit(o, ",\"value\":");
         putjson_string(o, v, vn);
         return true;
@@ -407,14 +402,10 @@ putjson_write(const char *line, size_t len, char *out, size_t cap, uint64_t *key
     if (key != NULL)
         *key = putjson_words_key(&ws, &lay, ts);
     struct pj_out o = { .p = out, .cap = cap };
-    char tsbuf[24];
-    size_t tl = 0;
-    for (uint64_t v = (uint64_t)ts; v > 0 || tl == 0; v /= 10) /* ts > 0 */
-        tsbuf[sizeof(tsbuf) - 1 - tl++] = (char)('0' + v % 10);
     putjson_lit(&o, "{\"metric\":");
     putjson_string(&o, ws.w[mi], ws.n[mi]);
     putjson_lit(&o, ",\"timestamp\":");
-    putjson_raw(&o, tsbuf + sizeof(tsbuf) - tl, tl);
+    putjson_int(&o, ts);
     if (kind == PJ_HISTOGRAM) {
         if (!putjson_histogram_value(&o, &ws, &lay))
             return 0;

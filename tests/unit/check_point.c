@@ -585,6 +585,9 @@ START_TEST(test_javanum_verdicts)
     ck_assert(javanum_is_int("-2147483648", 11));
     ck_assert(!javanum_is_int("2147483648", 10));
     ck_assert(!javanum_is_int("+", 1));
+    int32_t iv = 0;
+    ck_assert(javanum_parse_int("-2147483648", 11, &iv) && iv == INT32_MIN);
+    ck_assert(javanum_parse_int("+0000000000000000000007", 23, &iv) && iv == 7);
     const char *s = " 1.5.1\t";
     size_t n = 7;
     ck_assert_int_eq(javanum_double_grammar(&s, &n), JDOUBLE_MULTIPLE_POINTS);
