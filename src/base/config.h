@@ -115,6 +115,34 @@ struct cfg_backend {
     int line;
 };
 
+/* A protocol = http backend's window: batches per connection, sent or
+ * waiting for a retry (two per request in flight). */
+static inline uint64_t
+cfg_http_window(const struct cfg_backend *b)
+{
+    return b->http_pipeline > 1 ? 2u * (uint64_t)b->http_pipeline : 2u;
+}
+
+/* Lines a batch holds at most: http-batch, and what a body of data_size
+ * bytes fits at 32 bytes of JSON a point (CFG_HTTP_GZIP_RATIO times that
+ * with gzip). */
+static inline uint64_t
+cfg_http_batch_lines(const struct cfg_backend *b, uint64_t data_size)
+{
+    uint64_t fits = data_size * (b->http_gzip ? CFG_HTTP_GZIP_RATIO : 1) / 32;
+    return fits < b->http_batch ? fits : b->http_batch;
+}
+
+/* What it holds for its life beside its bodies' blocks (one a batch):
+ * the batches' line arrays and the gzip buffer. */
+static inline uint64_t
+cfg_http_buffer_bytes(const struct cfg_backend *b, uint64_t data_size)
+{
+    return (uint64_t)b->conns * cfg_http_window(b) * cfg_http_batch_lines(b, data_size) *
+               CFG_HTTP_LINE_BYTES +
+           CFG_HTTP_GZIP_RATIO * data_size;
+}
+
 struct cfg_redis {
     bool enabled;
     struct cfg_addr addr;

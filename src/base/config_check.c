@@ -116,11 +116,7 @@ http_backends_fit(struct parse_state *ps)
         const struct cfg_backend *b = &cfg->backends[i];
         if (b->protocol != BPROTO_HTTP)
             continue;
-        uint64_t window = (uint64_t)TS_MAX(2, 2 * b->http_pipeline);
-        uint64_t lines = TS_MIN(bs * (b->http_gzip ? CFG_HTTP_GZIP_RATIO : 1) / 32,
-                                b->http_batch);
-        total += (uint64_t)b->conns * window * (bs + lines * CFG_HTTP_LINE_BYTES) +
-                 CFG_HTTP_GZIP_RATIO * bs;
+        total += (uint64_t)b->conns * cfg_http_window(b) * bs + cfg_http_buffer_bytes(b, bs);
     }
     uint64_t room = cfg->memory_limit - cfg->control_reserve - cfg->limits.series_memory;
     if (total == 0 || total + 4 * bs <= room)

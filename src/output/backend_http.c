@@ -123,11 +123,8 @@ hb_attach(struct backend *be)
         return TS_ERROR;
     be->proto_state = hb;
     hb->be = be;
-    hb->window = (unsigned)TS_MAX(2, 2 * be->cfg->http_pipeline);
-    /* lines a batch can hold: what fits its body (a point's JSON is at
-     * least 32 bytes), at most http-batch */
-    size_t most = be->env->pool->data_size * (be->cfg->http_gzip ? HB_GZIP_RATIO : 1) / 32;
-    hb->batch_cap = (uint32_t)TS_MIN((uint64_t)most, be->cfg->http_batch);
+    hb->window = (unsigned)cfg_http_window(be->cfg);
+    hb->batch_cap = (uint32_t)cfg_http_batch_lines(be->cfg, be->env->pool->data_size);
     throttle_init(&hb->thr);
     hb_targets(hb);
     hb->lanes = calloc((size_t)be->nconns, sizeof(*hb->lanes));
@@ -142,11 +139,11 @@ hb_attach(struct backend *be)
     }
     hb->zs_ready = true;
     /* the batches' line arrays and the JSON buffer are the budget's too,
-     * beside the bodies' blocks (memory.class{class=queue}) */
+     * beside the bodies' blocks (memory.class{class=queue}), as
+     * config_check.c counts them */
     _Static_assert(sizeof(uint32_t) + sizeof(uint8_t) + sizeof(struct hb_kv) <=
                    CFG_HTTP_LINE_BYTES, "a batch's line: offs, bits, kv");
-    size_t per_line = CFG_HTTP_LINE_BYTES; /* as config_check.c counts it */
-    size_t fixed = (size_t)be->nconns * hb->window * hb->batch_cap * per_line + hb->json_cap;
+    size_t fixed = (size_t)cfg_http_buffer_bytes(be->cfg, be->env->pool->data_size);
     if (pool_charge(be->env->pool, fixed, POOL_QUEUE) != TS_OK) {
         log_error("backend %s: no memory for its request buffers (%zu bytes: conns x 2 x "
                   "http-pipeline batches of up to http-batch lines, and the gzip buffer): "
