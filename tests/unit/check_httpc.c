@@ -747,12 +747,17 @@ answer_body_len(struct fhttp *s, struct fhttp_conn *c, struct fhttp_req *r)
     fhttp_answer(c, 200, NULL, body);
 }
 
-/* Gives the body in three pieces, one per loop turn, with body_ready. */
+/* A request body's text. */
+static const char body_text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/* Gives the body in three pieces, pause_ms apart, with body_ready: the
+ * request cannot be done before its last piece. */
 static void
-feed_in_pieces(struct treq *t, size_t total)
+feed_in_pieces(struct treq *t, size_t total, int pause_ms)
 {
     for (int k = 1; k <= 3; k++) {
-        run_for(10);
+        run_for(pause_ms);
+        ck_assert(!t->done);
         t->src_avail = total * (size_t)k / 3;
         t->src_end = k == 3;
         httpc_body_ready(&t->r);
@@ -763,14 +768,14 @@ START_TEST(test_request_bodies)
 {
     new_pool(1, 1);
     S.on_request = answer_body_len;
-    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    size_t n = sizeof(text) - 1;
+    const char *text = body_text;
+    size_t n = sizeof(body_text) - 1;
     struct treq *a = treq_new("POST", "/length");
     a->r.body = HTTPC_BODY_LENGTH;
     a->r.body_len = n;
     a->src = text;
     submit_ok(a);
-    feed_in_pieces(a, n);
+    feed_in_pieces(a, n, 10);
     wait_done(a);
     ck_assert_int_eq(a->res, HTTPC_OK);
     ck_assert_str_eq(S.reqs[0].body, text);
@@ -779,7 +784,7 @@ START_TEST(test_request_bodies)
     b->r.body = HTTPC_BODY_CHUNKED;
     b->src = text;
     submit_ok(b);
-    feed_in_pieces(b, n);
+    feed_in_pieces(b, n, 10);
     wait_done(b);
     ck_assert_int_eq(b->res, HTTPC_OK);
     ck_assert_str_eq(S.reqs[1].body, text);
@@ -826,21 +831,15 @@ START_TEST(test_slow_body_is_not_a_timeout)
     o.timeout_ms = 200;
     P = httpc_pool_new(loop, &mem, &o);
     S.on_request = answer_body_len;
-    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    size_t n = sizeof(text) - 1;
+    const char *text = body_text;
+    size_t n = sizeof(body_text) - 1;
     for (int chunked = 0; chunked < 2; chunked++) {
         struct treq *a = treq_new("POST", "/slow");
         a->r.body = chunked ? HTTPC_BODY_CHUNKED : HTTPC_BODY_LENGTH;
         a->r.body_len = chunked ? 0 : n;
         a->src = text;
         submit_ok(a);
-        for (int k = 1; k <= 3; k++) {
-            run_for(500);
-            ck_assert(!a->done);
-            a->src_avail = n * (size_t)k / 3;
-            a->src_end = k == 3;
-            httpc_body_ready(&a->r);
-        }
+        feed_in_pieces(a, n, 500);
         wait_done(a);
         ck_assert_int_eq(a->res, HTTPC_OK);
         ck_assert_str_eq(S.reqs[chunked].body, text);
@@ -1144,14 +1143,14 @@ START_TEST(test_tls_request_bodies)
     cctx = tls_ctx("ca.pem", "relay.test", NULL);
     tls_pool(1, NULL);
     S.on_request = answer_body_len;
-    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    size_t n = sizeof(text) - 1;
+    const char *text = body_text;
+    size_t n = sizeof(body_text) - 1;
     struct treq *a = treq_new("POST", "/length");
     a->r.body = HTTPC_BODY_LENGTH;
     a->r.body_len = n;
     a->src = text;
     submit_ok(a);
-    feed_in_pieces(a, n);
+    feed_in_pieces(a, n, 10);
     wait_done(a);
     ck_assert_int_eq(a->res, HTTPC_OK);
     ck_assert_str_eq(S.reqs[0].body, text);
@@ -1159,7 +1158,7 @@ START_TEST(test_tls_request_bodies)
     b->r.body = HTTPC_BODY_CHUNKED;
     b->src = text;
     submit_ok(b);
-    feed_in_pieces(b, n);
+    feed_in_pieces(b, n, 10);
     wait_done(b);
     ck_assert_int_eq(b->res, HTTPC_OK);
     ck_assert_str_eq(S.reqs[1].body, text);
