@@ -73,9 +73,11 @@ bool
 http_query_param(const char *query, size_t qlen, const char *name, const char **val,
                  size_t *vlen)
 {
+    if (query == NULL) /* no "?" */
+        return false;
     size_t nl = strlen(name);
     bool found = false;
-    for (const char *p = query, *end = query + qlen; p != NULL && p < end;) {
+    for (const char *p = query, *end = query + qlen; p < end;) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *e = amp != NULL ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(e - p));

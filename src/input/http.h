@@ -60,7 +60,8 @@ void http_sync_done(struct http_conn *h, bool proven);
 void http_respond(struct http_conn *h, int code, const char *ctype, const char *body, size_t len);
 /* The TSD's JSON error object: {"error":{"code","message"[,"details"]}}. */
 void http_respond_error(struct http_conn *h, int code, const char *message, const char *details);
-/* Query parameter `name` of query (after the "?", not decoded): true when
+/* Query parameter `name` of query (after the "?", not decoded; NULL: no
+ * query): true when
  * given, with its value (the last one given, as the TSD's
  * getQueryStringParam takes it; vlen 0 when given without "=value"). */
 bool http_query_param(const char *query, size_t qlen, const char *name, const char **val,

@@ -83,8 +83,7 @@ rejected_http_backend(struct relay *r, struct http_conn *h, const struct http_re
 {
     const char *want;
     size_t len;
-    if (req->query == NULL ||
-        !http_query_param(req->query, req->query_len, "backend", &want, &len) || len == 0) {
+    if (!http_query_param(req->query, req->query_len, "backend", &want, &len) || len == 0) {
         http_respond_error(h, 400, "Missing backend",
                            "POST /tsrelay/rejected/replay?backend=NAME");
         return NULL;

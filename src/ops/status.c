@@ -130,7 +130,7 @@ query_since(const struct http_request *req, double *since)
 {
     const char *val;
     size_t n;
-    if (req->query == NULL || !http_query_param(req->query, req->query_len, "since", &val, &n))
+    if (!http_query_param(req->query, req->query_len, "since", &val, &n))
         return TS_OK;
     char num[64];
     if (n >= sizeof(num))

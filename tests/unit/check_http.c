@@ -424,6 +424,7 @@ START_TEST(query_params_are_read_as_the_tsd_reads_them)
     ck_assert(param("a=1=2", "a", v, sizeof(v)));
     ck_assert_str_eq(v, "1=2");
     ck_assert(!param("", "a", v, sizeof(v)));
+    ck_assert(!http_query_param(NULL, 0, "a", NULL, NULL)); /* no query at all */
     ck_assert(param("&&a&", "a", v, sizeof(v)));
 }
 END_TEST
