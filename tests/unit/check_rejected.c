@@ -186,7 +186,7 @@ END_TEST
 /* A budget without room for a command: not kept, nothing sent. */
 START_TEST(test_past_the_budget_not_kept)
 {
-    start_with(4096); /* one block, all of it the input share's default 0 */
+    start_with(4096); /* a budget of one block */
     ck_assert(run_until(is_up, WAIT_MS));
     /* fill the budget with a block, so no command fits */
     struct block *b = pool_get(&pool, POOL_QUEUE);
