@@ -11,7 +11,9 @@ A, B, http-conns = 2, proxy-timeout = 1s, proxy-queue-timeout = 500ms.
   - it closes mid-answer: the client's connection is closed, the answer
     cut (never completed with something else); counted;
   - it stalls: 504 in the TSD's JSON shape after proxy-timeout; a client
-    whose body pauses longer than that is not the backend stalling;
+    whose body pauses longer than that is not the backend stalling, and
+    clients whose bodies stop for good are cut by their read-timeout,
+    their backend connections freed;
   - it closes before answering: a GET is tried again on B and answered
     (once only); a POST is not (502);
   - no free connection within proxy-queue-timeout: 503;
@@ -28,6 +30,7 @@ A, B, http-conns = 2, proxy-timeout = 1s, proxy-queue-timeout = 500ms.
 import hashlib
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -115,6 +118,34 @@ got = json.loads(b) if st == 200 else {}
 tap.ok(st == 200 and got.get("body_len") == 10,
        "a body that pauses 1.6 s (past proxy-timeout) is passed whole, not answered 504", st)
 c.close()
+# ... and a client that never sends the rest is the client's read-timeout's:
+# 3 of them at once (more than http-conns) are cut, and A's connections are
+# free again (busy 0, a request passes at once)
+relay_rt = h.Relay(base, BACKENDS, relay=dict(OPTS, **{"read-timeout": "2s"}),
+                   name="relay-rt").start()
+stalled = []
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", relay_rt.port))
+    s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+    s.settimeout(10)
+    stalled.append(s)
+t0 = time.time()
+cut = 0
+for s in stalled:
+    try:
+        while s.recv(4096):
+            pass
+        cut += 1
+    except OSError:
+        cut += 1
+    s.close()
+took = time.time() - t0
+busy = relay_rt.metrics().get('tsrelay_proxy_connections_busy{backend="A"}', 0)
+code, _, _ = h.http_req("http://127.0.0.1:%d/api/version" % relay_rt.port, timeout=5)
+tap.ok(cut == 3 and took < 8 and busy == 0 and code == 200,
+       "3 bodies stalled for good are cut by read-timeout (2 s): %.1f s, busy %d, then %r" %
+       (took, busy, code))
+tap.ok(relay_rt.stop() == 0, "that relay exits 0")
 c = fh.Conn(relay.port)
 c.send(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 st, _, _ = c.response()
